@@ -1,0 +1,57 @@
+"""rerankkit: reranking as a one-line upgrade for retrieval-augmented generation.
+
+Importing this package is cheap: backends load torch, transformers or an LLM client only
+when one is constructed.
+
+Example:
+    >>> from rerankkit import CrossEncoderReranker
+    >>> reranker = CrossEncoderReranker()                      # doctest: +SKIP
+    >>> reranker.rerank("capital of France", ["Berlin is ...", "Paris is ..."], top_n=1)  # doctest: +SKIP
+    [RerankResult(index=1, score=0.98)]
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from rerankkit._base import Reranker
+from rerankkit._optional import MissingExtraError
+from rerankkit._result import RerankResult, result_metadata
+
+if TYPE_CHECKING:
+    from rerankkit.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
+    from rerankkit.embedding import EmbeddingReranker
+
+# Public name -> module that defines it. Resolved on first access (PEP 562) so that
+# `import rerankkit` never imports a backend's dependencies.
+_LAZY: dict[str, str] = {
+    "CrossEncoderReranker": "rerankkit.cross_encoder",
+    "DEFAULT_CROSS_ENCODER": "rerankkit.cross_encoder",
+    "EmbeddingReranker": "rerankkit.embedding",
+}
+
+__all__ = [
+    "CrossEncoderReranker",
+    "DEFAULT_CROSS_ENCODER",
+    "EmbeddingReranker",
+    "MissingExtraError",
+    "RerankResult",
+    "Reranker",
+    "result_metadata",
+]
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rerankkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
