@@ -32,7 +32,7 @@ class Reranker(ABC):
     Example:
         >>> from rerankkit.testing import KeywordReranker
         >>> KeywordReranker().rerank("cat", ["a dog", "a cat", "cat cat"], top_n=2)
-        [RerankResult(index=2, score=2.0, details=mappingproxy({})), RerankResult(index=1, score=1.0, details=mappingproxy({}))]
+        [RerankResult(index=2, score=2.0), RerankResult(index=1, score=1.0)]
     """
 
     @abstractmethod

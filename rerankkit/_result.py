@@ -23,12 +23,14 @@ class RerankResult:
 
     Example:
         >>> RerankResult(index=2, score=0.93)
-        RerankResult(index=2, score=0.93, details=mappingproxy({}))
+        RerankResult(index=2, score=0.93)
     """
 
     index: int
     score: float
-    details: Mapping[str, Any] = field(default=_NO_DETAILS, compare=False, hash=False)
+    details: Mapping[str, Any] = field(
+        default_factory=lambda: _NO_DETAILS, compare=False, hash=False, repr=False
+    )
 
 
 def result_metadata(result: RerankResult) -> dict[str, Any]:
