@@ -1,0 +1,409 @@
+"""Reading IR test collections: BEIR-layout folders and TREC run files.
+
+A BEIR folder holds ``corpus.jsonl`` (``{"_id", "title", "text"}`` a line), ``queries.jsonl``
+(``{"_id", "text"}``) and ``qrels/<split>.tsv`` (``query-id<TAB>corpus-id<TAB>score`` with an
+optional header). Parsing is done by pure functions over lines, so every error path is testable
+without files; the loaders only open files and name them in errors.
+
+Nothing is dropped silently: malformed lines raise :class:`DatasetError` with file and line
+number, duplicate ids raise, and judgments that point at unknown queries or documents are
+counted in :class:`QrelsCheck` and logged as a warning.
+
+Example:
+    >>> parse_queries(['{"_id": "q1", "text": "what is bm25"}'])
+    {'q1': 'what is bm25'}
+    >>> parse_qrels(["query-id\\tcorpus-id\\tscore", "q1\\td7\\t2"])
+    {'q1': {'d7': 2}}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+Qrels = dict[str, dict[str, int]]
+Run = dict[str, dict[str, float]]
+
+_EXAMPLES = 5  # unknown ids quoted in messages and reports
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing or malformed; the message names the file and, where it applies,
+    the line number.
+
+    Example:
+        >>> try:
+        ...     parse_queries(['{"_id": "q1", "text": "ok"}', "{bad"], source="queries.jsonl")
+        ... except DatasetError as error:
+        ...     print(error)
+        queries.jsonl:2: invalid JSON: Expecting property name enclosed in double quotes (column 2)
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class QrelsCheck:
+    """How many judgments point outside the loaded queries and corpus.
+
+    Judgments for unknown documents are normal in reranking sets (TREC DL keeps the complete
+    official qrels, so passages BM25 did not retrieve are judged but absent from the corpus);
+    they still count for the ideal DCG and are kept. Judgments for unknown queries cannot be
+    evaluated and are left out of ``Dataset.qrels``.
+    """
+
+    judgments: int
+    unknown_query_judgments: int = 0
+    unknown_queries: tuple[str, ...] = ()
+    unknown_document_judgments: int = 0
+    unknown_documents_example: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "judgments": self.judgments,
+            "unknown_query_judgments": self.unknown_query_judgments,
+            "unknown_queries": list(self.unknown_queries),
+            "unknown_document_judgments": self.unknown_document_judgments,
+            "unknown_documents_example": list(self.unknown_documents_example),
+        }
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded test collection.
+
+    Attributes:
+        name: Folder name.
+        corpus: Document id -> text (``title + " " + text`` when the title is non-empty).
+        queries: Query id -> text.
+        qrels: Query id -> {document id: grade}, restricted to known queries.
+        qrels_check: Counts of judgments pointing at unknown queries/documents.
+    """
+
+    name: str
+    corpus: dict[str, str]
+    queries: dict[str, str]
+    qrels: Qrels
+    qrels_check: QrelsCheck = field(default_factory=lambda: QrelsCheck(judgments=0))
+
+    @property
+    def judged_query_ids(self) -> list[str]:
+        """Ids of the queries that have judgments, in ``queries.jsonl`` order."""
+        return [qid for qid in self.queries if qid in self.qrels]
+
+
+# --------------------------------------------------------------------------- pure parsing
+
+
+def _json_objects(lines: Iterable[str], source: str) -> Iterable[tuple[int, dict[str, Any]]]:
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DatasetError(
+                f"{source}:{lineno}: invalid JSON: {error.msg} (column {error.colno})"
+            ) from None
+        if not isinstance(value, dict):
+            raise DatasetError(
+                f"{source}:{lineno}: expected a JSON object, got {type(value).__name__}"
+            )
+        yield lineno, value
+
+
+def _id_of(obj: Mapping[str, Any], source: str, lineno: int) -> str:
+    value = obj.get("_id")
+    # Numeric ids are common in exported sets (MS MARCO); they are compared as strings.
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
+        raise DatasetError(f'{source}:{lineno}: "_id" must be a non-empty string, got {value!r}')
+    return str(value)
+
+
+def _text_of(obj: Mapping[str, Any], key: str, source: str, lineno: int) -> str:
+    value = obj.get(key)
+    if value is None and key == "title":
+        return ""  # titles are optional (and often null in exports)
+    if not isinstance(value, str):
+        raise DatasetError(f'{source}:{lineno}: "{key}" must be a string, got {value!r}')
+    return value
+
+
+def parse_corpus(lines: Iterable[str], *, source: str = "corpus.jsonl") -> dict[str, str]:
+    """Parse ``corpus.jsonl`` lines into ``{doc_id: text}``.
+
+    The title, when present and non-empty, is prepended to the text with a space (the BEIR
+    convention). Blank lines are skipped.
+
+    Raises:
+        DatasetError: Invalid JSON, a missing ``_id``/``text``, or a duplicate id (with line).
+
+    Example:
+        >>> parse_corpus(['{"_id": "d1", "title": "BM25", "text": "a ranking function"}'])
+        {'d1': 'BM25 a ranking function'}
+    """
+    corpus: dict[str, str] = {}
+    for lineno, obj in _json_objects(lines, source):
+        doc_id = _id_of(obj, source, lineno)
+        text = _text_of(obj, "text", source, lineno)
+        title = _text_of(obj, "title", source, lineno).strip()
+        if doc_id in corpus:
+            raise DatasetError(f"{source}:{lineno}: duplicate document id {doc_id!r}")
+        corpus[doc_id] = f"{title} {text}" if title else text
+    return corpus
+
+
+def parse_queries(lines: Iterable[str], *, source: str = "queries.jsonl") -> dict[str, str]:
+    """Parse ``queries.jsonl`` lines into ``{query_id: text}``.
+
+    Raises:
+        DatasetError: Invalid JSON, a missing ``_id``/``text``, or a duplicate id (with line).
+
+    Example:
+        >>> parse_queries(['{"_id": 7, "text": "q"}'])
+        {'7': 'q'}
+    """
+    queries: dict[str, str] = {}
+    for lineno, obj in _json_objects(lines, source):
+        query_id = _id_of(obj, source, lineno)
+        text = _text_of(obj, "text", source, lineno)
+        if query_id in queries:
+            raise DatasetError(f"{source}:{lineno}: duplicate query id {query_id!r}")
+        queries[query_id] = text
+    return queries
+
+
+def parse_qrels(lines: Iterable[str], *, source: str = "qrels/test.tsv") -> Qrels:
+    """Parse BEIR qrels (``query-id<TAB>corpus-id<TAB>score``) into ``{qid: {docid: grade}}``.
+
+    Fields are split on tabs only, so document ids may contain spaces. A first line whose
+    score column is not an integer is taken as the header.
+
+    Raises:
+        DatasetError: A wrong number of columns, a non-integer grade, or a repeated
+            (query, document) pair, with the line number.
+
+    Example:
+        >>> parse_qrels(["q1\\tdoc one\\t1", "q1\\td2\\t0"])
+        {'q1': {'doc one': 1, 'd2': 0}}
+    """
+    qrels: Qrels = {}
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3:
+            raise DatasetError(
+                f"{source}:{lineno}: expected 3 tab-separated columns "
+                f"(query-id, corpus-id, score), got {len(parts)}"
+            )
+        query_id, doc_id, grade_text = (part.strip() for part in parts)
+        try:
+            grade = int(grade_text)
+        except ValueError:
+            if lineno == 1:
+                continue  # header
+            raise DatasetError(
+                f"{source}:{lineno}: relevance grade must be an integer, got {grade_text!r}"
+            ) from None
+        if not query_id or not doc_id:
+            raise DatasetError(f"{source}:{lineno}: empty query or document id")
+        judged = qrels.setdefault(query_id, {})
+        if doc_id in judged:
+            raise DatasetError(
+                f"{source}:{lineno}: repeated judgment for ({query_id!r}, {doc_id!r})"
+            )
+        judged[doc_id] = grade
+    return qrels
+
+
+def parse_trec_run(lines: Iterable[str], *, source: str = "run") -> Run:
+    """Parse a TREC run (``qid Q0 docid rank score tag``) into ``{qid: {docid: score}}``.
+
+    TREC runs are whitespace-separated, so document ids containing spaces cannot be written
+    in them (some collections have such ids: map them first). A line with more than six
+    fields is rejected rather than guessed at. The rank column is ignored: order comes from
+    the scores, as in trec_eval.
+
+    Raises:
+        DatasetError: A malformed line, a non-numeric score, or a repeated (query, document).
+
+    Example:
+        >>> parse_trec_run(["q1 Q0 d3 1 12.5 bm25", "q1 Q0 d9 2 11.0 bm25"])
+        {'q1': {'d3': 12.5, 'd9': 11.0}}
+    """
+    run: Run = {}
+    for lineno, line in enumerate(lines, start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 6:
+            hint = (
+                " (document ids with spaces are not supported in TREC runs)"
+                if len(parts) > 6
+                else ""
+            )
+            raise DatasetError(
+                f"{source}:{lineno}: expected 6 whitespace-separated fields "
+                f"'qid Q0 docid rank score tag', got {len(parts)}{hint}"
+            )
+        query_id, _, doc_id, _, score_text, _ = parts
+        try:
+            score = float(score_text)
+        except ValueError:
+            raise DatasetError(
+                f"{source}:{lineno}: score must be a number, got {score_text!r}"
+            ) from None
+        ranked = run.setdefault(query_id, {})
+        if doc_id in ranked:
+            raise DatasetError(
+                f"{source}:{lineno}: document {doc_id!r} listed twice for query {query_id!r}"
+            )
+        ranked[doc_id] = score
+    return run
+
+
+def check_qrels(qrels: Mapping[str, Mapping[str, int]], queries: Mapping[str, str],
+                corpus: Mapping[str, str]) -> QrelsCheck:
+    """Count judgments that point at queries or documents absent from the collection.
+
+    Example:
+        >>> check = check_qrels({"q1": {"d1": 1, "dX": 1}, "qX": {"d1": 1}}, {"q1": ""}, {"d1": ""})
+        >>> check.unknown_queries, check.unknown_document_judgments
+        (('qX',), 1)
+    """
+    unknown_queries = [qid for qid in qrels if qid not in queries]
+    unknown_docs = [
+        doc_id for qid, judged in qrels.items() if qid in queries for doc_id in judged
+        if doc_id not in corpus
+    ]
+    return QrelsCheck(
+        judgments=sum(len(judged) for judged in qrels.values()),
+        unknown_query_judgments=sum(len(qrels[qid]) for qid in unknown_queries),
+        unknown_queries=tuple(unknown_queries),
+        unknown_document_judgments=len(unknown_docs),
+        unknown_documents_example=tuple(unknown_docs[:_EXAMPLES]),
+    )
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return handle.readlines()
+    except FileNotFoundError:
+        raise DatasetError(f"missing file: {path}") from None
+    except UnicodeDecodeError as error:
+        raise DatasetError(
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
+
+
+def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
+    """Load a BEIR-layout folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``.
+
+    Judgments for unknown queries are counted, logged as a warning and left out; judgments
+    for unknown documents are counted, logged and kept (they count for the ideal DCG).
+
+    Raises:
+        DatasetError: The folder or one of its files is missing (all missing files are
+            named at once), or a file is malformed (file and line number).
+
+    Example:
+        >>> data = load_beir("../shared/data/scifact")          # doctest: +SKIP
+        >>> len(data.queries), len(data.corpus)                  # doctest: +SKIP
+        (300, 5183)
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    paths = {
+        "corpus": root / "corpus.jsonl",
+        "queries": root / "queries.jsonl",
+        "qrels": root / "qrels" / f"{split}.tsv",
+    }
+    missing = [str(path) for path in paths.values() if not path.is_file()]
+    if missing:
+        raise DatasetError(
+            f"missing file{'s' if len(missing) > 1 else ''} in {root}: {', '.join(missing)} "
+            "(a BEIR folder needs corpus.jsonl, queries.jsonl and qrels/<split>.tsv)"
+        )
+    corpus = parse_corpus(_read_lines(paths["corpus"]), source=str(paths["corpus"]))
+    queries = parse_queries(_read_lines(paths["queries"]), source=str(paths["queries"]))
+    all_qrels = parse_qrels(_read_lines(paths["qrels"]), source=str(paths["qrels"]))
+    check = check_qrels(all_qrels, queries, corpus)
+    if check.unknown_query_judgments:
+        logger.warning(
+            "%s: %d judgments for %d queries not in queries.jsonl are ignored (e.g. %s)",
+            paths["qrels"], check.unknown_query_judgments, len(check.unknown_queries),
+            ", ".join(check.unknown_queries[:_EXAMPLES]),
+        )
+    if check.unknown_document_judgments:
+        logger.warning(
+            "%s: %d of %d judgments point at documents not in corpus.jsonl (kept: they count "
+            "for the ideal ranking; normal for reranking sets with complete qrels), e.g. %s",
+            paths["qrels"], check.unknown_document_judgments, check.judgments,
+            ", ".join(check.unknown_documents_example),
+        )
+    qrels = {qid: judged for qid, judged in all_qrels.items() if qid in queries}
+    return Dataset(name=root.resolve().name, corpus=corpus, queries=queries, qrels=qrels,
+                   qrels_check=check)
+
+
+def load_trec_run(path: str | Path) -> Run:
+    """Read a TREC run file into ``{qid: {docid: score}}`` (see :func:`parse_trec_run`).
+
+    Example:
+        >>> path = "../shared/data/trec-dl-2019-passage/runs/bm25-top100.trec"
+        >>> len(load_trec_run(path))  # doctest: +SKIP
+        43
+    """
+    path = Path(path)
+    return parse_trec_run(_read_lines(path), source=str(path))
+
+
+def check_run(
+    run: Mapping[str, Mapping[str, float]], dataset: Dataset, *, source: str = "run"
+) -> Run:
+    """Validate a first-stage run against a dataset before reranking.
+
+    Candidates must have text to rerank, so a document id missing from the corpus raises.
+    Queries missing from ``queries.jsonl`` are logged and left out.
+
+    Raises:
+        DatasetError: The run names documents that are not in the corpus.
+    """
+    missing_docs = {doc_id for ranked in run.values() for doc_id in ranked} - dataset.corpus.keys()
+    if missing_docs:
+        example = ", ".join(sorted(missing_docs)[:_EXAMPLES])
+        raise DatasetError(
+            f"{source}: {len(missing_docs)} candidate documents are not in the corpus of "
+            f"{dataset.name} (e.g. {example}); a reranker needs their text"
+        )
+    unknown = [qid for qid in run if qid not in dataset.queries]
+    if unknown:
+        logger.warning("%s: %d queries not in queries.jsonl are ignored (e.g. %s)",
+                       source, len(unknown), ", ".join(unknown[:_EXAMPLES]))
+    return {qid: dict(ranked) for qid, ranked in run.items() if qid in dataset.queries}
+
+
+__all__ = [
+    "Dataset",
+    "DatasetError",
+    "QrelsCheck",
+    "check_qrels",
+    "check_run",
+    "load_beir",
+    "load_trec_run",
+    "parse_corpus",
+    "parse_qrels",
+    "parse_queries",
+    "parse_trec_run",
+]
