@@ -1,0 +1,17 @@
+"""LlamaIndex adapter for rerankkit: rerank retrieved nodes with any rerankkit backend.
+
+Example:
+    >>> from llamaindex_rerankkit import RerankKitPostprocessor
+    >>> from rerankkit.testing import KeywordReranker
+    >>> RerankKitPostprocessor(reranker=KeywordReranker(), top_n=2).top_n
+    2
+
+    In a query engine::
+
+        post = RerankKitPostprocessor(reranker="cross-encoder/ms-marco-MiniLM-L6-v2", top_n=3)
+        engine = index.as_query_engine(similarity_top_k=20, node_postprocessors=[post])
+"""
+
+from llamaindex_rerankkit.postprocessor import RerankKitPostprocessor
+
+__all__ = ["RerankKitPostprocessor"]
