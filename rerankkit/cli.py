@@ -1,0 +1,296 @@
+"""The ``rerankkit`` command line: ``eval``, ``rerank`` and ``demo``.
+
+Examples (from the project root, with the test collections beside it)::
+
+    rerankkit eval --data ../shared/data/trec-dl-2019-passage \\
+        --run ../shared/data/trec-dl-2019-passage/runs/bm25-top100.trec \\
+        --reranker embedding: --reranker cross-encoder:../shared/models/minilm-l6-msmarco-ce \\
+        --output reports/dl19
+    rerankkit eval --data ../shared/data/scifact --first-stage hybrid --depth 30 \\
+        --reranker cross-encoder:../shared/models/minilm-l6-msmarco-ce
+    echo '{"text": "Paris is the capital of France."}' | \\
+        rerankkit rerank --query "capital of France" --docs - --model keyword: --top-n 1
+    rerankkit demo --top-k 3
+
+Errors in the input (a malformed dataset, a bad spec, a bad JSONL line) print one clear line
+and exit with status 2; other failures show their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from rerankkit._optional import MissingExtraError
+
+logger = logging.getLogger("rerankkit.cli")
+
+_USAGE_ERROR = 2
+
+
+class CliError(ValueError):
+    """A user error reported as one line (exit status 2)."""
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    from rerankkit import __version__
+    from rerankkit.specs import spec_kinds
+
+    kinds = "\n".join(f"  {name:<14} {text}" for name, text in spec_kinds().items())
+    spec_help = (
+        "reranker specs look like KIND:TARGET?OPTION=VALUE&..., e.g.\n"
+        "  cross-encoder:cross-encoder/ms-marco-MiniLM-L6-v2?max_length=256&dtype=bfloat16\n"
+        f"kinds:\n{kinds}"
+    )
+    parser = argparse.ArgumentParser(
+        prog="rerankkit",
+        description="Rerank documents and measure rerankers on your own data.",
+        epilog=spec_help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rerankkit {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="count", default=0,
+                           help="more logging (-v info, -vv debug)")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ev = commands.add_parser(
+        "eval", help="evaluate rerankers on a BEIR-layout test collection",
+        description="Rerank a first-stage run with each reranker and report nDCG@10, MRR@10, "
+        "Recall@depth, per-query wins/losses against the first stage, latency and pairs/s.",
+        epilog=spec_help, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ev.add_argument("--data", required=True, type=Path,
+                    help="folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    ev.add_argument("--split", default="test", help="qrels split (default: test)")
+    first = ev.add_mutually_exclusive_group(required=True)
+    first.add_argument("--run", type=Path,
+                       help="first-stage TREC run file (qid Q0 docid rank score tag)")
+    first.add_argument("--first-stage", choices=["bm25", "dense", "hybrid"],
+                       help="build the first stage: bm25 (bm25s), dense (packaged "
+                       "all-MiniLM-L6-v2) or hybrid (reciprocal rank fusion of both)")
+    ev.add_argument("--reranker", action="append", default=[], metavar="SPEC",
+                    help="a reranker to evaluate (repeatable; none = first stage only)")
+    ev.add_argument("--depth", type=_positive_int, default=100,
+                    help="candidates reranked per query, and the Recall cut-off (default: 100)")
+    ev.add_argument("--relevance-level", type=_positive_int, default=1,
+                    help="minimum grade counted as relevant by MRR and Recall (default: 1; "
+                    "TREC DL passage convention for MRR: 2)")
+    ev.add_argument("--bm25-language", default="english",
+                    help="BM25 analyser language (stemming + stopwords); 'none' for a plain regex "
+                    "tokenizer, e.g. for Korean (default: english)")
+    ev.add_argument("--output", type=Path, metavar="DIR",
+                    help="write report.json, report.md and report.png into DIR")
+    ev.add_argument("--no-progress", action="store_true",
+                    help="no progress bars (they show only when stderr is a terminal)")
+    ev.set_defaults(handler=_cmd_eval)
+
+    rr = commands.add_parser(
+        "rerank", help="rerank a JSONL file of documents for one query (JSONL out)",
+        description="Read documents as JSONL (one JSON string, or an object with a text field, a "
+        'line) and write the ranked documents as JSONL: {"index", "relevance_score", "document"} '
+        "with index = position in the input, best first.",
+        epilog=spec_help, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rr.add_argument("--query", required=True, help="the query")
+    rr.add_argument("--docs", required=True, help="JSONL file of documents ('-' for stdin)")
+    rr.add_argument("--model", required=True, metavar="SPEC", help="reranker spec")
+    rr.add_argument("--top-n", type=_positive_int, default=None, help="keep the best N")
+    rr.add_argument("--score-threshold", type=float, default=None,
+                    help="keep documents scoring at least this (applied before --top-n)")
+    rr.add_argument("--text-field", default="text",
+                    help="field holding the text when lines are objects (default: text)")
+    rr.add_argument("--output", default="-", help="output file ('-' for stdout, the default)")
+    rr.set_defaults(handler=_cmd_rerank)
+
+    demo = commands.add_parser(
+        "demo", help="rerank a packaged sample corpus and show what changed",
+        description="Run a first-stage retriever over the packaged sample corpus, rerank, and "
+        "print before/after rankings.",
+    )
+    demo.add_argument("--model", default=None, metavar="SPEC_OR_ID",
+                      help="cross-encoder id/path or reranker spec (default: the demo's choice)")
+    demo.add_argument("--top-k", type=_positive_int, default=3, help="results shown per query")
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+# --------------------------------------------------------------------------- eval
+
+
+def _unique_names(labels: Sequence[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    names = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        names.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return names
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from rerankkit.datasets import check_run, load_beir, load_trec_run
+    from rerankkit.evaluation import evaluate_runs, first_stage_run, rerank_run
+    from rerankkit.specs import build_reranker, parse_spec
+
+    specs = [parse_spec(text) for text in args.reranker]  # bad specs fail before any loading
+    dataset = load_beir(args.data, split=args.split)
+    if args.run is not None:
+        first_name = args.run.stem
+        first = check_run(load_trec_run(args.run), dataset, source=str(args.run))
+    else:
+        language = None if args.bm25_language.lower() == "none" else args.bm25_language
+        first_name = args.first_stage
+        first = first_stage_run(dataset, args.first_stage, args.depth, bm25_language=language)
+    runs: dict[str, Any] = {first_name: first}
+    timings = {}
+    progress = False if args.no_progress else None
+    for name, spec in zip(_unique_names([s.label for s in specs]), specs, strict=True):
+        if name in runs:
+            name = f"{name} (reranker)"
+        logger.info("loading %s", spec.text)
+        reranker = build_reranker(spec)
+        runs[name], timings[name] = rerank_run(
+            reranker, dataset, first, depth=args.depth, progress=progress, desc=name
+        )
+        del reranker  # free the model before loading the next one
+    report = evaluate_runs(dataset, runs, first_stage=first_name, depth=args.depth,
+                           relevance_level=args.relevance_level, timings=timings)
+    sys.stdout.write(report.to_markdown())
+    if args.output is not None:
+        paths = report.save(args.output)
+        sys.stdout.write("\nwrote " + ", ".join(str(p) for p in paths.values()) + "\n")
+    return 0
+
+
+# --------------------------------------------------------------------------- rerank
+
+
+def read_documents(lines: Sequence[str] | TextIO, *, text_field: str = "text",
+                   source: str = "docs") -> tuple[list[Any], list[str]]:
+    """Parse JSONL documents: each line a JSON string or an object with ``text_field``.
+
+    Returns:
+        The parsed records (kept whole for the output) and their texts.
+
+    Raises:
+        CliError: Invalid JSON or a record without a string ``text_field``, naming the line.
+
+    Example:
+        >>> read_documents(['"plain text"', '{"id": 7, "text": "an object"}'])
+        (['plain text', {'id': 7, 'text': 'an object'}], ['plain text', 'an object'])
+    """
+    records: list[Any] = []
+    texts: list[str] = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise CliError(
+                f"{source}:{lineno}: invalid JSON: {error.msg} (column {error.colno})"
+            ) from None
+        if isinstance(record, str):
+            text = record
+        elif isinstance(record, dict) and isinstance(record.get(text_field), str):
+            text = record[text_field]
+        else:
+            raise CliError(
+                f"{source}:{lineno}: expected a JSON string or an object with a string "
+                f"{text_field!r} field, got {json.dumps(record, ensure_ascii=False)[:80]}"
+            )
+        records.append(record)
+        texts.append(text)
+    return records, texts
+
+
+def _cmd_rerank(args: argparse.Namespace) -> int:
+    from rerankkit.specs import build_reranker, parse_spec
+
+    spec = parse_spec(args.model)
+    if args.docs == "-":
+        records, texts = read_documents(sys.stdin, text_field=args.text_field, source="<stdin>")
+    else:
+        try:
+            with open(args.docs, encoding="utf-8") as handle:
+                records, texts = read_documents(
+                    handle, text_field=args.text_field, source=args.docs
+                )
+        except FileNotFoundError:
+            raise CliError(f"--docs: no such file: {args.docs}") from None
+    reranker = build_reranker(spec)
+    results = reranker.rerank(args.query, texts, top_n=args.top_n,
+                              score_threshold=args.score_threshold)
+    lines = [
+        json.dumps({"index": r.index, "relevance_score": r.score, "document": records[r.index]},
+                   ensure_ascii=False)
+        for r in results
+    ]
+    text = "".join(line + "\n" for line in lines)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from rerankkit.demo import run_demo
+
+    return int(run_demo(model=args.model, top_k=args.top_k))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    levels = (logging.WARNING, logging.INFO, logging.DEBUG)
+    level = logging.ERROR if quiet else levels[min(verbose, 2)]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("rerankkit")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rerankkit`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose, args.quiet)
+    from rerankkit.datasets import DatasetError
+
+    try:
+        return int(args.handler(args))
+    except (CliError, DatasetError, MissingExtraError, ValueError, TypeError) as error:
+        # Input errors: one clear line, not a traceback. MissingExtraError says what to install.
+        logger.debug("details", exc_info=True)  # -vv shows where it came from
+        print(f"rerankkit {args.command}: error: {error}", file=sys.stderr)
+        return _USAGE_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
