@@ -1,0 +1,182 @@
+"""Speed helpers for the cross-encoder: option checks, CPU feature detection, dtype choice, threads.
+
+Everything here is a pure function of its arguments except the few readers of the running machine
+(``cpu_flags``, ``physical_core_count``, ``cpu_description``), so the rules are tested on fake
+CPU descriptions.
+
+Example:
+    >>> cpu_auto_dtype(frozenset({"avx2", "avx512_bf16"}))
+    'bfloat16'
+    >>> check_quantize("int8", backend="onnx")
+    'int8'
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+DType = Literal["float32", "bfloat16", "float16"]
+Backend = Literal["torch", "onnx"]
+Quantize = Literal["int8"]
+
+BACKENDS: tuple[str, ...] = ("torch", "onnx")
+QUANTIZATIONS: tuple[str, ...] = ("int8",)
+
+# CPU flags (Linux /proc/cpuinfo names) that make bfloat16 matmuls fast on x86. Without one of
+# them oneDNN emulates bf16 and it is slower than fp32, so "auto" must not pick it.
+BF16_CPU_FLAGS: frozenset[str] = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+
+def cpu_has_fast_bf16(flags: frozenset[str]) -> bool:
+    """Whether the CPU flags include native bfloat16 matmul support (AVX512-BF16 or AMX).
+
+    Example:
+        >>> cpu_has_fast_bf16(frozenset({"amx_bf16", "avx2"}))
+        True
+    """
+    return bool(flags & BF16_CPU_FLAGS)
+
+
+def cpu_auto_dtype(flags: frozenset[str]) -> DType:
+    """What ``dtype="auto"`` means on a CPU with these flags.
+
+    ``bfloat16`` where the CPU multiplies bf16 natively: on such CPUs it ran a MiniLM-L6
+    cross-encoder ~2.8x faster than float32 with Spearman >= 0.99 against float32 on every
+    DL19 query (BENCHMARKS.md). Elsewhere bf16 is emulated and slower than float32, so float32.
+
+    Example:
+        >>> cpu_auto_dtype(frozenset({"avx2", "avx512_bf16"})), cpu_auto_dtype(frozenset({"avx2"}))
+        ('bfloat16', 'float32')
+    """
+    return "bfloat16" if cpu_has_fast_bf16(flags) else "float32"
+
+
+def check_backend(backend: Any) -> Backend:
+    """Validate the ``backend`` option (``"torch"`` or ``"onnx"``).
+
+    Example:
+        >>> check_backend("onnx")
+        'onnx'
+    """
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
+    return backend  # type: ignore[return-value]
+
+
+def check_quantize(quantize: Any, backend: str) -> Quantize | None:
+    """Validate the ``quantize`` option: ``None`` or ``"int8"``, the latter only with ONNX.
+
+    Example:
+        >>> check_quantize("int8", "onnx")
+        'int8'
+    """
+    if quantize is None:
+        return None
+    if not isinstance(quantize, str) or quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be None or one of {QUANTIZATIONS}; got {quantize!r}")
+    if backend != "onnx":
+        raise ValueError(f"quantize={quantize!r} needs backend='onnx' (got backend={backend!r})")
+    return quantize  # type: ignore[return-value]
+
+
+def check_num_threads(num_threads: Any) -> int | None:
+    """Validate ``num_threads``: ``None`` (decide automatically) or an int >= 1.
+
+    Example:
+        >>> check_num_threads(4)
+        4
+    """
+    if num_threads is None:
+        return None
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"num_threads must be None or an int >= 1; got {num_threads!r}")
+    return num_threads
+
+
+def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The feature flags in the text of Linux ``/proc/cpuinfo`` (first ``flags`` line).
+
+    Example:
+        >>> sorted(parse_cpu_flags("processor : 0\\nflags : fpu avx2 avx512_bf16\\n"))
+        ['avx2', 'avx512_bf16', 'fpu']
+    """
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in {"flags", "Features"}:  # "Features" on Linux/arm64
+            return frozenset(value.split())
+    return frozenset()
+
+
+def count_physical_cores(cpuinfo: str) -> int | None:
+    """Distinct (physical id, core id) pairs in ``/proc/cpuinfo`` text, or None when absent.
+
+    Hyper-threads share a core's matmul units, so one inference thread per physical core is
+    usually fastest; some VMs report no core ids, hence the None.
+
+    Example:
+        >>> text = "physical id : 0\\ncore id : 0\\n\\nphysical id : 0\\ncore id : 0\\n\\n"
+        >>> count_physical_cores(text + "physical id : 0\\ncore id : 1\\n")
+        2
+    """
+    cores: set[tuple[str, str]] = set()
+    physical = ""
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if not sep:
+            continue
+        if key == "physical id":
+            physical = value.strip()
+        elif key == "core id":
+            cores.add((physical, value.strip()))
+    return len(cores) or None
+
+
+@functools.cache
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:  # not Linux
+        return ""
+
+
+def cpu_flags() -> frozenset[str]:
+    """Feature flags of this machine's CPU (empty where ``/proc/cpuinfo`` does not exist)."""
+    return parse_cpu_flags(_cpuinfo())
+
+
+def available_cpu_count() -> int:
+    """CPUs this process may run on (affinity/cgroup-aware where the OS says so)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def physical_core_count() -> int:
+    """Physical cores this process can use: the default inference thread count."""
+    available = available_cpu_count()
+    physical = count_physical_cores(_cpuinfo())
+    return max(1, min(available, physical)) if physical else available
+
+
+def cpu_description() -> str:
+    """CPU model name and core counts, for benchmark reports and logs."""
+    model = "unknown CPU"
+    for line in _cpuinfo().splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "model name":
+            model = value.strip()
+            break
+    else:
+        import platform
+
+        model = platform.processor() or platform.machine() or model
+    return (
+        f"{model}, {physical_core_count()} physical cores / {available_cpu_count()} logical CPUs "
+        f"available"
+    )

@@ -1,0 +1,93 @@
+"""Pure speed helpers: CPU flag parsing, the dtype="auto" rule, thread and option checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from rerankkit._speed import (
+    available_cpu_count,
+    check_backend,
+    check_num_threads,
+    check_quantize,
+    count_physical_cores,
+    cpu_auto_dtype,
+    cpu_description,
+    parse_cpu_flags,
+    physical_core_count,
+)
+
+SAPPHIRE_RAPIDS = "processor\t: 0\nmodel name\t: Xeon\nflags\t\t: fpu avx2 avx512f amx_bf16\n"
+ZEN4 = "processor : 0\nflags : fpu avx2 avx512f avx512_bf16 avx512_vnni\n"
+SKYLAKE = "processor : 0\nflags : fpu avx2 avx512f avx512bw avx512_vnni\n"
+GRAVITON = "processor : 0\nFeatures : fp asimd bf16 i8mm\n"
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "expected"),
+    [
+        (SAPPHIRE_RAPIDS, "bfloat16"),  # AMX
+        (ZEN4, "bfloat16"),  # AVX512-BF16
+        (SKYLAKE, "float32"),  # AVX-512 without bf16: emulated bf16 is slower than fp32
+        (GRAVITON, "float32"),  # arm "bf16" is not one of the x86 flags the rule trusts
+        ("", "float32"),  # no /proc/cpuinfo (macOS, Windows)
+    ],
+)
+def test_auto_dtype_rule_on_fake_cpus(cpuinfo: str, expected: str) -> None:
+    assert cpu_auto_dtype(parse_cpu_flags(cpuinfo)) == expected
+
+
+def test_parse_cpu_flags_reads_the_flags_line_only() -> None:
+    text = "processor : 0\nmodel name : avx512_bf16 cpu\nflags : fpu avx2\n\nflags : amx_bf16\n"
+    assert parse_cpu_flags(text) == frozenset({"fpu", "avx2"})
+    assert parse_cpu_flags(GRAVITON) == frozenset({"fp", "asimd", "bf16", "i8mm"})
+
+
+def _cpuinfo(cores: list[tuple[int, int]]) -> str:
+    return "\n\n".join(
+        f"processor : {n}\nphysical id : {socket}\ncore id : {core}" for n, (socket, core) in
+        enumerate(cores)
+    )
+
+
+def test_physical_cores_count_hyperthreads_once_and_sockets_apart() -> None:
+    assert count_physical_cores(_cpuinfo([(0, 0), (0, 0), (0, 1), (0, 1)])) == 2
+    assert count_physical_cores(_cpuinfo([(0, 0), (1, 0), (0, 1), (1, 1)])) == 4
+    assert count_physical_cores("processor : 0\nflags : fpu\n") is None
+
+
+def test_this_machine_thread_default_is_within_the_available_cpus() -> None:
+    assert 1 <= physical_core_count() <= available_cpu_count()
+    assert "physical cores" in cpu_description()
+
+
+def test_option_checks_accept_the_documented_values() -> None:
+    assert check_backend("torch") == "torch"
+    assert check_backend("onnx") == "onnx"
+    assert check_quantize(None, "torch") is None
+    assert check_quantize("int8", "onnx") == "int8"
+    assert check_num_threads(None) is None
+    assert check_num_threads(3) == 3
+
+
+@pytest.mark.parametrize("bad", ["tensorrt", "ONNX", None, 1])
+def test_bad_backend_names_the_argument(bad: object) -> None:
+    with pytest.raises(ValueError, match="backend"):
+        check_backend(bad)
+
+
+@pytest.mark.parametrize("bad", ["int4", "INT8", True, 8])
+def test_bad_quantize_names_the_argument(bad: object) -> None:
+    with pytest.raises(ValueError, match="quantize"):
+        check_quantize(bad, "onnx")
+
+
+def test_quantize_needs_the_onnx_backend() -> None:
+    with pytest.raises(ValueError, match=r"quantize='int8' needs backend='onnx'"):
+        check_quantize("int8", "torch")
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "4", True])
+def test_bad_num_threads_names_the_argument(bad: object) -> None:
+    with pytest.raises(ValueError, match="num_threads"):
+        check_num_threads(bad)
+
