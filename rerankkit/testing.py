@@ -71,3 +71,144 @@ class FixedScoreReranker(Reranker):
 
 
 __all__ = ["FixedScoreReranker", "FunctionReranker", "KeywordReranker"]
+
+
+# --- Fake LLMs for the LLM rerankers (rerankkit.CompletionLLM protocol) ---------------------
+
+import asyncio  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterable, Mapping  # noqa: E402
+
+from rerankkit._llm_protocol import Completion, to_completion  # noqa: E402
+
+ScriptStep = str | Completion | BaseException | Callable[[str], "str | Completion"]
+_PASSAGE_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
+
+
+class ScriptedLLM:
+    """Answers from a script, one step per call, in call order; records the prompts.
+
+    A step is a str or ``Completion`` (returned), an exception instance (raised, to simulate
+    provider errors) or a callable ``prompt -> str | Completion``. When the script runs out,
+    the last step repeats if ``repeat_last`` else the call raises ``RuntimeError``.
+
+    Example:
+        >>> llm = ScriptedLLM(["[2] > [1]", TimeoutError("slow")])
+        >>> llm.complete("p1").text
+        '[2] > [1]'
+        >>> llm.complete("p2")
+        Traceback (most recent call last):
+        ...
+        TimeoutError: slow
+    """
+
+    def __init__(self, script: Iterable[ScriptStep], *, repeat_last: bool = False) -> None:
+        self.script = list(script)
+        self.repeat_last = repeat_last
+        self.prompts: list[str] = []
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        return len(self.prompts)
+
+    def complete(self, prompt: str) -> Completion:
+        with self._lock:
+            position = len(self.prompts)
+            self.prompts.append(prompt)
+        if position >= len(self.script):
+            if not (self.repeat_last and self.script):
+                raise RuntimeError(f"ScriptedLLM script exhausted after {len(self.script)} calls")
+            position = len(self.script) - 1
+        step = self.script[position]
+        if isinstance(step, BaseException):
+            raise step
+        if callable(step) and not isinstance(step, (str, Completion)):
+            step = step(prompt)
+        return to_completion(step)
+
+
+class OracleLLM:
+    """A listwise LLM that knows the truth: it orders each window by hidden relevance.
+
+    It reads the ``[i] text`` passage lines of a listwise prompt and answers
+    ``[i] > [j] > ...`` by descending ``relevance(text)`` (ties keep window order). Used to
+    prove what one sliding pass can do.
+
+    Example:
+        >>> oracle = OracleLLM({"low": 0.0, "high": 1.0})
+        >>> oracle.complete("[1] low\\n[2] high").text
+        '[2] > [1]'
+    """
+
+    def __init__(self, relevance: Mapping[str, float] | Callable[[str], float]) -> None:
+        self.relevance = relevance.__getitem__ if isinstance(relevance, Mapping) else relevance
+        self.window_sizes: list[int] = []
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        return len(self.window_sizes)
+
+    def complete(self, prompt: str) -> Completion:
+        passages = [(int(i), text) for i, text in _PASSAGE_LINE.findall(prompt)]
+        if not passages:
+            raise ValueError("OracleLLM got a prompt without '[i] text' passage lines")
+        with self._lock:
+            self.window_sizes.append(len(passages))
+        ordered = sorted(passages, key=lambda item: -self.relevance(item[1]))
+        return Completion(" > ".join(f"[{i}]" for i, _ in ordered))
+
+
+class ConcurrencyRecordingLLM:
+    """Records how many calls overlap; each call takes ``delay`` seconds.
+
+    Has both ``complete`` (sleeps in the calling thread) and native ``acomplete``.
+
+    Example:
+        >>> llm = ConcurrencyRecordingLLM("yes", delay=0.0)
+        >>> llm.complete("p").text, llm.max_in_flight
+        ('yes', 1)
+    """
+
+    def __init__(
+        self, answer: str | Callable[[str], str | Completion] = "yes", *, delay: float = 0.05
+    ) -> None:
+        self.answer = answer
+        self.delay = delay
+        self.calls = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.calls += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _exit(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def _answer(self, prompt: str) -> Completion:
+        return to_completion(self.answer if isinstance(self.answer, str) else self.answer(prompt))
+
+    def complete(self, prompt: str) -> Completion:
+        self._enter()
+        try:
+            time.sleep(self.delay)
+            return self._answer(prompt)
+        finally:
+            self._exit()
+
+    async def acomplete(self, prompt: str) -> Completion:
+        self._enter()
+        try:
+            await asyncio.sleep(self.delay)
+            return self._answer(prompt)
+        finally:
+            self._exit()
+
+
+__all__ += ["ConcurrencyRecordingLLM", "OracleLLM", "ScriptedLLM"]

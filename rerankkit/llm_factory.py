@@ -1,0 +1,45 @@
+"""``llm_reranker``: one entry point from an LLM to a reranker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from rerankkit._base import Reranker
+from rerankkit._llm_protocol import Completion, CompletionLLM
+
+LLMMethod = Literal["listwise", "pointwise", "yes_no", "rating"]
+
+
+def llm_reranker(
+    llm: CompletionLLM | Callable[[str], str | Completion],
+    method: LLMMethod = "listwise",
+    **kwargs: Any,
+) -> Reranker:
+    """Build an LLM reranker.
+
+    Args:
+        llm: An object with ``complete(prompt)`` or a callable ``prompt -> str``. The adapters'
+            ``from_llm`` pass LangChain/LlamaIndex models through ``as_rerankkit_llm`` first.
+        method: ``"listwise"`` (``LLMListwiseReranker``), ``"pointwise"`` or ``"yes_no"``
+            (``LLMPointwiseReranker`` scoring P(yes)), ``"rating"`` (``LLMPointwiseReranker``
+            with graded answers).
+        **kwargs: Passed to the reranker's constructor.
+
+    Example:
+        >>> reranker = llm_reranker(lambda prompt: "[2] > [1]", method="listwise", window_size=10)
+        >>> [r.index for r in reranker.rerank("q", ["a", "b"])]
+        [1, 0]
+    """
+    if method == "listwise":
+        from rerankkit.llm_listwise import LLMListwiseReranker
+
+        return LLMListwiseReranker(llm, **kwargs)
+    if method in ("pointwise", "yes_no", "rating"):
+        from rerankkit.llm_pointwise import LLMPointwiseReranker
+
+        scoring = "rating" if method == "rating" else "yes_no"
+        return LLMPointwiseReranker(llm, method=scoring, **kwargs)
+    raise ValueError(
+        f'method must be "listwise", "pointwise", "yes_no" or "rating", got {method!r}'
+    )

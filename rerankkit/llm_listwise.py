@@ -1,0 +1,175 @@
+"""LLM-as-reranker, listwise: RankGPT-style permutations over sliding windows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+from rerankkit._base import Reranker
+from rerankkit._listwise import (
+    apply_window,
+    check_window,
+    count_windows,
+    format_passages,
+    parse_permutation,
+    plan_windows,
+    rank_scores,
+)
+from rerankkit._llm_calls import (
+    CallPolicy,
+    call_with_retries,
+    is_transient,
+    make_executor,
+    run_sync,
+)
+from rerankkit._llm_protocol import Completion, CompletionLLM, as_llm, has_native_async
+from rerankkit.prompts import LISTWISE_PROMPT, check_template
+
+logger = logging.getLogger(__name__)
+
+
+class LLMListwiseReranker(Reranker):
+    """Asks an LLM to order passages, window by window, from the bottom of the list to the top.
+
+    One pass makes ``count_windows(n, window_size, step)`` calls (9 for 100 documents with the
+    defaults) and brings the best ``window_size - step`` documents to the top. Windows run one
+    after the other, since each starts from the previous one's order. Each answer is parsed
+    leniently (``[3] > [1]`` or ``3, 1``; reasoning blocks, Unicode digits, repeats and
+    out-of-range ids handled; missing ids keep their order after the ranked ones). A window
+    whose answer is unparseable, or whose call fails after retries, keeps its order and logs a
+    warning (``on_error="raise"`` raises instead): no document is ever lost or duplicated.
+
+    Scores: the document at final rank ``r`` (0-based) scores ``1 / (r + 1)``, so the best is
+    1.0 and ``score_threshold=1/k`` keeps the top ``k``.
+
+    Args:
+        llm: An object with ``complete(prompt)``, a callable ``prompt -> str``, or a
+            LangChain/LlamaIndex model wrapped by its adapter's ``as_rerankkit_llm``.
+        window_size: Passages per call.
+        step: How far the window moves up each call (``1 <= step <= window_size``).
+        num_passes: Full sliding passes (more passes refine the order further down).
+        prompt: Template with ``{query}``, ``{passages}`` and ``{num}``.
+        max_passage_chars: Cut each passage to this many characters in the prompt.
+        timeout, max_retries, backoff, retry_on: Per-call reliability (see
+            ``LLMPointwiseReranker``).
+        on_error: ``"keep"`` (window keeps its order) or ``"raise"``.
+
+    Example:
+        >>> from rerankkit import FunctionLLM
+        >>> reranker = LLMListwiseReranker(FunctionLLM(lambda prompt: "[3] > [1]"))
+        >>> [r.index for r in reranker.rerank("q", ["a", "b", "c"])]
+        [2, 0, 1]
+    """
+
+    def __init__(
+        self,
+        llm: CompletionLLM | Callable[[str], str | Completion],
+        *,
+        window_size: int = 20,
+        step: int = 10,
+        num_passes: int = 1,
+        prompt: str = LISTWISE_PROMPT,
+        max_passage_chars: int | None = 1000,
+        timeout: float | None = 120.0,
+        max_retries: int = 2,
+        backoff: float = 0.5,
+        retry_on: Callable[[BaseException], bool] = is_transient,
+        on_error: Literal["keep", "raise"] = "keep",
+    ) -> None:
+        check_window(window_size, step)
+        if isinstance(num_passes, bool) or not isinstance(num_passes, int) or num_passes < 1:
+            raise ValueError(f"num_passes must be an int >= 1, got {num_passes!r}")
+        if on_error not in ("keep", "raise"):
+            raise ValueError(f'on_error must be "keep" or "raise", got {on_error!r}')
+        if max_passage_chars is not None and max_passage_chars < 1:
+            raise ValueError(f"max_passage_chars must be >= 1 or None, got {max_passage_chars}")
+        self.llm = as_llm(llm)
+        self.window_size = window_size
+        self.step = step
+        self.num_passes = num_passes
+        self.prompt = check_template(prompt, {"query", "passages"}, {"num"}, name="prompt")
+        self.max_passage_chars = max_passage_chars
+        self.policy = CallPolicy(
+            max_concurrency=1, timeout=timeout, max_retries=max_retries, backoff=backoff,
+            retry_on=retry_on,
+        )
+        self.on_error = on_error
+
+    def num_calls(self, n: int) -> int:
+        """LLM calls a rerank of ``n`` documents makes."""
+        return self.num_passes * count_windows(n, self.window_size, self.step)
+
+    def build_prompt(self, query: str, passages: Sequence[str]) -> str:
+        """The exact prompt sent for one window."""
+        block = format_passages(passages, self.max_passage_chars)
+        return self.prompt.format(query=query, passages=block, num=len(passages))
+
+    def _next_order(
+        self, answer: Completion | Exception, size: int, window: tuple[int, int]
+    ) -> list[int]:
+        if isinstance(answer, Exception):
+            if self.on_error == "raise":
+                raise answer
+            logger.warning(
+                "listwise LLM call for window %s failed (%s: %s); the window keeps its order",
+                window, type(answer).__name__, answer,
+            )
+            return list(range(size))
+        parsed = parse_permutation(answer.text, size)
+        if parsed.parsed == 0:
+            logger.warning(
+                "listwise answer for window %s has no usable identifier; the window keeps its "
+                "order. Answer: %r", window, answer.text[:300],
+            )
+        elif parsed.dropped or parsed.parsed < size:
+            logger.debug(
+                "window %s: %d of %d ids ranked, %d dropped", window, parsed.parsed, size,
+                parsed.dropped,
+            )
+        return list(parsed.order)
+
+    async def _arank(
+        self, query: str, documents: list[str], executor: ThreadPoolExecutor | None
+    ) -> list[float]:
+        ranking = list(range(len(documents)))
+        for _ in range(self.num_passes):
+            for start, end in plan_windows(len(documents), self.window_size, self.step):
+                passages = [documents[i] for i in ranking[start:end]]
+                prompt = self.build_prompt(query, passages)
+                answer: Completion | Exception
+                try:
+                    answer = await call_with_retries(self.llm, prompt, self.policy, executor)
+                except Exception as error:  # handled per window by _next_order
+                    answer = error
+                order = self._next_order(answer, end - start, (start, end))
+                ranking = apply_window(ranking, start, end, order)
+        return rank_scores(ranking)
+
+    def _score(self, query: str, documents: list[str]) -> list[float]:
+        async def run() -> list[float]:
+            executor = make_executor(1)
+            try:
+                return await self._arank(query, documents, executor)
+            finally:
+                executor.shutdown(wait=False, cancel_futures=True)
+
+        return run_sync(run)
+
+    async def _ascore_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[list[float], None]:
+        if has_native_async(self.llm):
+            return await self._arank(query, documents, None), None
+        executor = make_executor(1)
+        try:
+            return await self._arank(query, documents, executor), None
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(llm={self.llm!r}, window_size={self.window_size}, "
+            f"step={self.step})"
+        )

@@ -1,0 +1,187 @@
+"""LLM-as-reranker, pointwise: one prompt per document, yes/no probability or a rating."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Literal
+
+from rerankkit._base import Details, Reranker
+from rerankkit._llm_calls import CallPolicy, complete_all, is_transient, run_sync
+from rerankkit._llm_protocol import Completion, CompletionLLM, as_llm
+from rerankkit._pointwise import (
+    NO_WORDS,
+    YES_WORDS,
+    p_yes_from_logprobs,
+    parse_rating,
+    parse_yes_no,
+)
+from rerankkit.prompts import RATING_PROMPT, YES_NO_PROMPT, check_template
+
+logger = logging.getLogger(__name__)
+
+PointwiseMethod = Literal["yes_no", "rating"]
+
+
+class LLMPointwiseReranker(Reranker):
+    """Scores each document with its own LLM call.
+
+    ``method="yes_no"`` asks whether the passage is relevant. When the LLM returns next-token
+    log-probabilities the score is P(yes) (summed over "Yes"/" yes"/"YES"... variants and
+    normalised against the no variants), a calibrated value in [0, 1]; otherwise the answer is
+    parsed to 1.0 (yes) or 0.0 (no). ``method="rating"`` asks for a grade on
+    ``scale=(low, high)`` and the score is that grade.
+
+    Calls run concurrently, at most ``max_concurrency`` at a time (an asyncio semaphore in
+    ``arerank``; a thread pool of that size in ``rerank``), each with ``timeout`` seconds and
+    up to ``max_retries`` retries with exponential backoff on transient errors. A document
+    whose call still fails, or whose answer cannot be parsed, gets ``failure_score`` (lowest,
+    ``-inf`` by default) and a logged warning: it is never dropped. ``on_error="raise"``
+    raises the call's error instead. The ``details`` of each result say what happened
+    (``llm_answer`` or ``llm_error``).
+
+    Args:
+        llm: An object with ``complete(prompt)`` (see ``rerankkit.CompletionLLM``), a plain
+            callable ``prompt -> str``, or a LangChain/LlamaIndex model wrapped by its
+            adapter's ``as_rerankkit_llm``.
+        method: ``"yes_no"`` or ``"rating"``.
+        prompt: Template with ``{query}`` and ``{document}`` (plus ``{low}``/``{high}`` for
+            ratings). Defaults: ``prompts.YES_NO_PROMPT`` / ``prompts.RATING_PROMPT``.
+        scale: ``(low, high)`` for ratings.
+        max_concurrency: Calls in flight at once.
+        timeout: Seconds per call attempt (``None``: no limit).
+        max_retries: Retries after a transient error.
+        backoff: First retry delay in seconds (doubles each retry, jittered).
+        retry_on: Predicate for transient errors (default: timeouts, connection errors,
+            rate limits, HTTP 5xx).
+        on_error: ``"score"`` (failure_score + warning) or ``"raise"``.
+        failure_score: Score of a document whose call failed or answer was unparseable.
+        max_document_chars: Cut each document to this many characters in the prompt.
+        yes_words, no_words: Answers read as yes / no (case-insensitive).
+
+    Example:
+        >>> from rerankkit import FunctionLLM
+        >>> llm = FunctionLLM(lambda p: "yes" if "Paris" in p.split("<passage>")[1] else "no")
+        >>> reranker = LLMPointwiseReranker(llm)
+        >>> reranker.rerank("capital of France", ["Berlin is big.", "Paris is the capital."])
+        [RerankResult(index=1, score=1.0), RerankResult(index=0, score=0.0)]
+    """
+
+    def __init__(
+        self,
+        llm: CompletionLLM | Callable[[str], str | Completion],
+        *,
+        method: PointwiseMethod = "yes_no",
+        prompt: str | None = None,
+        scale: tuple[float, float] = (0, 10),
+        max_concurrency: int = 8,
+        timeout: float | None = 60.0,
+        max_retries: int = 2,
+        backoff: float = 0.5,
+        retry_on: Callable[[BaseException], bool] = is_transient,
+        on_error: Literal["score", "raise"] = "score",
+        failure_score: float = -math.inf,
+        max_document_chars: int | None = 4000,
+        yes_words: Collection[str] = YES_WORDS,
+        no_words: Collection[str] = NO_WORDS,
+    ) -> None:
+        if method not in ("yes_no", "rating"):
+            raise ValueError(f'method must be "yes_no" or "rating", got {method!r}')
+        if on_error not in ("score", "raise"):
+            raise ValueError(f'on_error must be "score" or "raise", got {on_error!r}')
+        low, high = (float(v) for v in scale)
+        if not low < high:
+            raise ValueError(f"scale must be (low, high) with low < high, got {scale!r}")
+        if max_document_chars is not None and max_document_chars < 1:
+            raise ValueError(f"max_document_chars must be >= 1 or None, got {max_document_chars}")
+        if math.isnan(failure_score):
+            raise ValueError("failure_score must not be NaN")
+        self.llm = as_llm(llm)
+        self.method: PointwiseMethod = method
+        self.scale = (low, high)
+        self.policy = CallPolicy(
+            max_concurrency=max_concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            retry_on=retry_on,
+        )
+        self.on_error = on_error
+        self.failure_score = float(failure_score)
+        self.max_document_chars = max_document_chars
+        self.yes_words = frozenset(w.casefold() for w in yes_words)
+        self.no_words = frozenset(w.casefold() for w in no_words)
+        if method == "yes_no":
+            self.prompt = check_template(
+                YES_NO_PROMPT if prompt is None else prompt, {"query", "document"}, set(),
+                name="prompt",
+            )
+        else:
+            self.prompt = check_template(
+                RATING_PROMPT if prompt is None else prompt, {"query", "document"},
+                {"low", "high"}, name="prompt",
+            )
+
+    def build_prompt(self, query: str, document: str) -> str:
+        """The exact prompt sent for one document."""
+        if self.max_document_chars is not None:
+            document = document[: self.max_document_chars]
+        low, high = (f"{v:g}" for v in self.scale)
+        return self.prompt.format(query=query, document=document, low=low, high=high)
+
+    def _interpret(self, completion: Completion) -> float | None:
+        if self.method == "rating":
+            return parse_rating(completion.text, *self.scale)
+        p_yes = p_yes_from_logprobs(completion.top_logprobs, self.yes_words, self.no_words)
+        if p_yes is not None:
+            return p_yes
+        return parse_yes_no(completion.text, self.yes_words, self.no_words)
+
+    def _collect(
+        self, answers: Sequence[Completion | Exception]
+    ) -> tuple[list[float], list[dict[str, Any]]]:
+        scores: list[float] = []
+        details: list[dict[str, Any]] = []
+        failures: list[int] = []
+        for position, answer in enumerate(answers):
+            if isinstance(answer, Exception):
+                if self.on_error == "raise":
+                    raise answer
+                failures.append(position)
+                scores.append(self.failure_score)
+                details.append({"llm_error": f"{type(answer).__name__}: {answer}"})
+                continue
+            score = self._interpret(answer)
+            if score is None:
+                failures.append(position)
+                score = self.failure_score
+            scores.append(score)
+            details.append({"llm_answer": answer.text})
+        if failures:
+            logger.warning(
+                "LLM %s scoring failed for %d of %d documents (positions %s); they get "
+                "failure_score=%s. First problem: %s",
+                self.method, len(failures), len(answers), failures[:20], self.failure_score,
+                details[failures[0]].get("llm_error") or
+                f"unparseable answer {details[failures[0]]['llm_answer'][:200]!r}",
+            )
+        return scores, details
+
+    def _score(self, query: str, documents: list[str]) -> list[float]:
+        return self._score_with_details(query, documents)[0]
+
+    def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
+        prompts = [self.build_prompt(query, doc) for doc in documents]
+        answers = run_sync(lambda: complete_all(self.llm, prompts, self.policy, use_async=False))
+        return self._collect(answers)
+
+    async def _ascore_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[list[float], Details]:
+        prompts = [self.build_prompt(query, doc) for doc in documents]
+        answers = await complete_all(self.llm, prompts, self.policy, use_async=True)
+        return self._collect(answers)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(llm={self.llm!r}, method={self.method!r})"
