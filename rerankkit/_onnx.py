@@ -1,0 +1,299 @@
+"""ONNX Runtime backend for sequence-classification cross-encoders.
+
+A model is exported to ONNX once, checked against PyTorch on a real batch, optionally quantised to
+dynamic int8, and cached under a key made of the model files' content hash, the ONNX opset and the
+quantisation, so later constructions (and other processes) load the cached file without touching
+PyTorch's exporter. ``OnnxRunner`` has the same call signature as the PyTorch runner of
+``CrossEncoderReranker``: a dict of int64 arrays in, float32 logits ``[batch, num_labels]`` out.
+
+Example:
+    >>> path = ensure_onnx_model("path/to/cross-encoder", quantize="int8")  # doctest: +SKIP
+    >>> runner = OnnxRunner(path, num_threads=4)                              # doctest: +SKIP
+    >>> runner({"input_ids": ids, "attention_mask": mask}).shape              # doctest: +SKIP
+    (2, 1)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rerankkit._optional import require
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+ONNX_OPSET = 17
+# Bump when the export or quantisation recipe changes, so stale cache entries are not reused.
+_RECIPE_VERSION = 1
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".index.json")
+_HASHED_NAMES = ("config.json",)
+_FILE_NAMES = {None: "model.onnx", "int8": "model.int8.onnx"}
+# Inputs a BERT-like classifier takes, in the order the exported graph receives them.
+_INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")
+
+#: Number of ONNX exports this process has run (tests use it to prove the cache is reused).
+export_count = 0
+
+
+def default_cache_dir() -> Path:
+    """Where exported models go: ``$RERANKKIT_CACHE/onnx``, else ``$XDG_CACHE_HOME/rerankkit/onnx``,
+    else ``~/.cache/rerankkit/onnx``. A user's model folder and the Hugging Face cache are never
+    written to."""
+    root = os.environ.get("RERANKKIT_CACHE")
+    if root:
+        return Path(root).expanduser() / "onnx"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "rerankkit" / "onnx"
+
+
+def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
+    """SHA-256 over the names and bytes of a model folder's config and weight files.
+
+    Raises:
+        FileNotFoundError: the folder has no ``config.json`` or no weight file.
+    """
+    folder = Path(model_dir)
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and (p.name in _HASHED_NAMES or p.name.endswith(_WEIGHT_SUFFIXES))
+    )
+    names = {p.name for p in files}
+    if "config.json" not in names or names == {"config.json"}:
+        raise FileNotFoundError(f"{folder} has no config.json and weight files to export")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_entry_name(digest: str, opset: int = ONNX_OPSET) -> str:
+    """Folder name of a cache entry; the quantisation picks the file inside it.
+
+    Example:
+        >>> cache_entry_name("ab" * 32, 17)
+        'abababababababababababab-opset17-r1'
+    """
+    return f"{digest[:24]}-opset{opset}-r{_RECIPE_VERSION}"
+
+
+def onnx_file_name(quantize: str | None) -> str:
+    """File name of the (optionally quantised) model inside a cache entry."""
+    try:
+        return _FILE_NAMES[quantize]
+    except KeyError:
+        raise ValueError(f"quantize must be None or 'int8'; got {quantize!r}") from None
+
+
+def ensure_onnx_model(
+    model_dir: str | os.PathLike[str],
+    *,
+    quantize: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    opset: int = ONNX_OPSET,
+    trust_remote_code: bool = False,
+) -> Path:
+    """Path of the ONNX file for the model in ``model_dir``, exporting it on a cache miss.
+
+    The export loads the model with PyTorch (float32, eager attention), traces it, and checks the
+    ONNX Runtime logits against PyTorch's on a padded two-pair batch; int8 is derived from the
+    cached float32 file. Writes are atomic, so concurrent processes never see half a file.
+
+    Args:
+        model_dir: local Hugging Face sequence-classification folder (config, weights, tokenizer).
+        quantize: ``None`` (float32) or ``"int8"`` (dynamic, per-channel weights).
+        cache_dir: cache root; defaults to ``default_cache_dir()``.
+        opset: ONNX opset of the export.
+        trust_remote_code: passed to transformers when the model has to be loaded for export.
+
+    Raises:
+        RuntimeError: the exported graph disagrees with PyTorch (the file is not cached).
+    """
+    filename = onnx_file_name(quantize)
+    model_dir = Path(model_dir)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    entry = root / cache_entry_name(model_files_digest(model_dir), opset)
+    target = entry / filename
+    if target.is_file():
+        logger.debug("ONNX cache hit: %s", target)
+        return target
+    entry.mkdir(parents=True, exist_ok=True)
+    fp32 = entry / _FILE_NAMES[None]
+    if not fp32.is_file():
+        _atomic_write(fp32, lambda tmp: _export(model_dir, tmp, opset, trust_remote_code))
+    if quantize == "int8":
+        _atomic_write(target, lambda tmp: quantize_int8(fp32, tmp))
+    return target
+
+
+def _atomic_write(target: Path, write: Any) -> None:
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _logits_module(model: torch.nn.Module, names: Sequence[str]) -> torch.nn.Module:
+    """Wrap ``model`` to take its inputs positionally, in ``names`` order, and return only the
+    logits: positional inputs make the ONNX input names match the graph by construction."""
+    torch = require("torch", "onnx")
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.model(**dict(zip(names, tensors, strict=True))).logits
+
+    return LogitsOnly().eval()
+
+
+def _export(model_dir: Path, path: Path, opset: int, trust_remote_code: bool) -> None:
+    global export_count
+    torch = require("torch", "onnx")
+    transformers = require("transformers", "onnx")
+    ort = require("onnxruntime", "onnx")
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        model_dir, trust_remote_code=trust_remote_code
+    )
+    # Eager attention traces to plain MatMul/Softmax, which ORT's optimiser fuses into its own
+    # attention kernels; the SDPA path adds nothing once exported.
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        model_dir,
+        dtype=torch.float32,
+        attn_implementation="eager",
+        trust_remote_code=trust_remote_code,
+    ).eval()
+    example = tokenizer(
+        ["what is an example query", "short"],
+        ["a document that is longer than the other one, so the batch is padded", "text"],
+        padding=True,
+        return_tensors="pt",
+    )
+    names = [name for name in _INPUT_ORDER if name in example]
+    inputs = tuple(example[name] for name in names)
+    axes: dict[str, dict[int, str]] = {name: {0: "batch", 1: "sequence"} for name in names}
+    axes["logits"] = {0: "batch"}
+    logger.info("Exporting %s to ONNX (opset %d): %s", model_dir, opset, path)
+    with warnings.catch_warnings():
+        # The legacy TorchScript exporter is used on purpose (the dynamo one needs onnxscript and
+        # is slower to run); the tracer warns about transformers' padding-length check, which is a
+        # constant 0 for an encoder whose mask covers the whole sequence, as it always does here.
+        warnings.simplefilter("ignore")
+        wrapped = _logits_module(model, names)
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapped,
+                inputs,
+                str(path),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes=axes,
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+            expected = wrapped(*inputs).float().numpy()
+    export_count += 1
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {name: t.numpy().astype(np.int64) for name, t in zip(names, inputs, strict=True)}
+    got = session.run(None, feeds)
+    error = float(np.max(np.abs(got[0] - expected)))
+    if not np.isfinite(error) or error > 1e-3 * max(1.0, float(np.max(np.abs(expected)))):
+        raise RuntimeError(
+            f"ONNX export of {model_dir} disagrees with PyTorch (max |diff| = {error:.3g}); "
+            "use backend='torch' for this model"
+        )
+
+
+def quantize_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Dynamic int8 quantisation of ``src`` into ``dst``: int8 per-channel weights for MatMul/Gemm,
+    activations quantised at run time (no calibration data needed)."""
+    require("onnxruntime", "onnx")
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root_logger = logging.getLogger()
+    level = root_logger.level
+    # quantize_dynamic logs a "consider pre-processing" warning on the root logger; its shape
+    # pre-processing fails on these dynamic-shape graphs and does not change the result.
+    root_logger.setLevel(max(level, logging.ERROR))
+    try:
+        quantize_dynamic(
+            Path(src),
+            Path(dst),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Gemm"],
+        )
+    finally:
+        root_logger.setLevel(level)
+
+
+class OnnxRunner:
+    """Run an exported cross-encoder with ONNX Runtime: ``runner(batch) -> float32 [B, L]``.
+
+    Args:
+        path: ``.onnx`` file (from ``ensure_onnx_model``).
+        num_threads: intra-op threads; ``None`` = physical cores available to this process.
+        device: ``"cpu"`` or ``"cuda"`` (needs ``onnxruntime-gpu``).
+
+    Example:
+        >>> runner = OnnxRunner(path, num_threads=2)                          # doctest: +SKIP
+        >>> runner({"input_ids": ids, "attention_mask": mask})                # doctest: +SKIP
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, num_threads: int | None = None, device: str = "cpu"
+    ) -> None:
+        ort = require("onnxruntime", "onnx")
+        from rerankkit._speed import physical_core_count
+
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ValueError(
+                    "device='cuda' with backend='onnx' needs onnxruntime-gpu "
+                    "(CUDAExecutionProvider is not available)"
+                )
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        elif device == "cpu":
+            providers = ["CPUExecutionProvider"]
+        else:
+            raise ValueError(f"device must be 'cpu' or 'cuda' for backend='onnx'; got {device!r}")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = num_threads or physical_core_count()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.path = Path(path)
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.input_names: tuple[str, ...] = tuple(i.name for i in self.session.get_inputs())
+
+    def __call__(self, batch: Mapping[str, Any]) -> np.ndarray:
+        missing = [name for name in self.input_names if name not in batch]
+        if missing:
+            raise KeyError(f"batch lacks model inputs {missing}")
+        feeds = {name: np.asarray(batch[name], dtype=np.int64) for name in self.input_names}
+        (logits,) = self.session.run(["logits"], feeds)
+        return np.asarray(logits, dtype=np.float32)
+
