@@ -60,7 +60,9 @@ class RerankKitCompressor(BaseDocumentCompressor):
             )
     """
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", arbitrary_types_allowed=True, validate_assignment=True
+    )
 
     reranker: Reranker
     """The backend, or a cross-encoder hub id / local folder (loaded once, as a

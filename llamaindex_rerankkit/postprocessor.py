@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
@@ -66,6 +67,8 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
             engine = index.as_query_engine(similarity_top_k=20, node_postprocessors=[post])
     """
 
+    model_config = ConfigDict(validate_assignment=True)
+
     top_n: int | None = Field(
         default=3, description="Keep at most this many nodes; None keeps all."
     )
@@ -87,7 +90,7 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
 
     _reranker: Reranker = PrivateAttr()
 
-    def __init__(self, reranker: Reranker | str, **kwargs: Any) -> None:
+    def __init__(self, reranker: Reranker | str | os.PathLike[str], **kwargs: Any) -> None:
         """Build the postprocessor.
 
         Args:

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, get_args
 
@@ -47,12 +48,12 @@ __all__ = [
 ]
 
 
-def as_reranker(reranker: Reranker | str) -> Reranker:
+def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
     """A ``Reranker`` as given, or a ``CrossEncoderReranker`` built from a model name or path.
 
     Args:
-        reranker: A :class:`rerankkit.Reranker`, or a Hugging Face hub id / local folder of a
-            cross-encoder (loaded once, here).
+        reranker: A :class:`rerankkit.Reranker`, or a Hugging Face hub id / local folder
+            (``str`` or path) of a cross-encoder, loaded once, here.
 
     Raises:
         TypeError: ``reranker`` is neither.
@@ -68,6 +69,8 @@ def as_reranker(reranker: Reranker | str) -> Reranker:
     """
     if isinstance(reranker, Reranker):
         return reranker
+    if isinstance(reranker, os.PathLike):
+        reranker = os.fspath(reranker)
     if isinstance(reranker, str):
         if not reranker.strip():
             raise ValueError("reranker model name or path must be a non-empty string")
