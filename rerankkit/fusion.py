@@ -1,0 +1,302 @@
+"""Fusion of several rankings or rerankers: reciprocal rank fusion and normalised score fusion.
+
+The pure functions (``reciprocal_rank_fusion``, ``fuse_runs``, ``normalize_scores``,
+``fuse_scores``) hold all the arithmetic; ``FusionReranker`` applies them to rerankers, and
+the LangChain / LlamaIndex hybrid helpers apply them to retrievers. The spelling is
+``normalization`` throughout (as in scikit-learn and ranx).
+
+Example:
+    >>> reciprocal_rank_fusion([["a", "b", "c"], ["b", "c"]], k=1)
+    {'b': 0.8333333333333333, 'c': 0.5833333333333333, 'a': 0.5}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
+
+from rerankkit._base import Details, Reranker
+
+H = TypeVar("H", bound=Hashable)
+
+Ranking = Sequence[H] | Mapping[H, float]
+"""Ids best first, or ``{id: score}`` (ranked by descending score; ties keep mapping order)."""
+
+Normalization = Literal["minmax", "zscore"]
+_NORMALIZATIONS = ("minmax", "zscore")
+_METHODS = ("rrf", "score")
+
+
+def _check_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    if weights is None:
+        return [1.0] * count
+    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
+        raise TypeError(f"weights must be a sequence of numbers, got {type(weights).__name__}")
+    if len(weights) != count:
+        raise ValueError(f"weights has {len(weights)} entries for {count} rankings")
+    checked = []
+    for position, weight in enumerate(weights):
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise TypeError(f"weights[{position}] must be a number, got {type(weight).__name__}")
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"weights[{position}] must be finite and >= 0, got {weight}")
+        checked.append(float(weight))
+    if count and not any(checked):
+        raise ValueError("weights must not all be zero")
+    return checked
+
+
+def _ordered_ids(ranking: Any, position: int) -> list[Hashable]:
+    """The ids of one ranking, best first; duplicates are an error, not silently merged."""
+    if isinstance(ranking, Mapping):
+        items = list(ranking.items())
+        for doc_id, score in items:
+            if isinstance(score, bool) or not isinstance(score, (int, float)):
+                raise TypeError(
+                    f"rankings[{position}][{doc_id!r}] must be a number, got {type(score).__name__}"
+                )
+        ids = [doc_id for doc_id, _ in sorted(items, key=lambda item: -float(item[1]))]
+    elif isinstance(ranking, (str, bytes)) or not isinstance(ranking, Sequence):
+        raise TypeError(
+            f"rankings[{position}] must be a sequence of ids or a mapping id -> score, "
+            f"got {type(ranking).__name__}"
+        )
+    else:
+        ids = list(ranking)
+        seen: set[Hashable] = set()
+        for doc_id in ids:
+            if doc_id in seen:
+                raise ValueError(f"rankings[{position}] lists {doc_id!r} more than once")
+            seen.add(doc_id)
+    return ids
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Ranking[H]],
+    k: float = 60,
+    weights: Sequence[float] | None = None,
+) -> dict[H, float]:
+    """Reciprocal rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009).
+
+    ``score(d) = sum_i weights[i] / (k + rank_i(d))`` with ranks starting at 1; a ranking
+    that does not contain ``d`` adds nothing. Only ranks matter, so rankings on different
+    score scales (BM25, cosine, logits) fuse without normalisation.
+
+    Args:
+        rankings: Each a sequence of ids best first, or a mapping ``{id: score}``.
+        k: Smoothing constant (60 in the paper); larger values flatten the head's advantage.
+        weights: One non-negative weight per ranking (default: all 1).
+
+    Returns:
+        ``{id: fused_score}`` ordered best first; ties keep the order in which ids are first
+        met reading the rankings in turn.
+
+    Example:
+        >>> reciprocal_rank_fusion([["a", "b"], {"b": 9.0, "c": 1.0}], k=1, weights=[2, 1])
+        {'b': 1.1666666666666665, 'a': 1.0, 'c': 0.3333333333333333}
+    """
+    if isinstance(rankings, (str, bytes, Mapping)) or not isinstance(rankings, Sequence):
+        raise TypeError(f"rankings must be a sequence of rankings, got {type(rankings).__name__}")
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k < 0:
+        raise ValueError(f"k must be a finite number >= 0, got {k!r}")
+    checked_weights = _check_weights(weights, len(rankings))
+    fused: dict[H, float] = {}
+    for position, (ranking, weight) in enumerate(zip(rankings, checked_weights, strict=True)):
+        for rank, doc_id in enumerate(_ordered_ids(ranking, position), start=1):
+            fused[doc_id] = fused.get(doc_id, 0.0) + weight / (k + rank)  # type: ignore[index]
+    order = sorted(fused, key=lambda doc_id: -fused[doc_id])  # stable: first-met order on ties
+    return {doc_id: fused[doc_id] for doc_id in order}
+
+
+def fuse_runs(
+    runs: Sequence[Mapping[Hashable, Mapping[Hashable, float]]],
+    k: float = 60,
+    weights: Sequence[float] | None = None,
+    *,
+    top_n: int | None = None,
+) -> dict[Hashable, dict[Hashable, float]]:
+    """RRF of whole runs ``{query_id: {doc_id: score}}`` (e.g. BM25 and dense), query by query.
+
+    A query missing from a run gets nothing from that run. ``top_n`` cuts each fused list.
+
+    Example:
+        >>> fuse_runs([{"q": {"a": 3.0, "b": 1.0}}, {"q": {"b": 0.9}}], k=1)
+        {'q': {'b': 0.8333333333333333, 'a': 0.5}}
+    """
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n <= 0):
+        raise ValueError(f"top_n must be an int >= 1 or None, got {top_n!r}")
+    query_ids: dict[Hashable, None] = {}
+    for run in runs:
+        query_ids.update(dict.fromkeys(run))
+    fused_run: dict[Hashable, dict[Hashable, float]] = {}
+    for qid in query_ids:
+        fused = reciprocal_rank_fusion([run.get(qid, {}) for run in runs], k=k, weights=weights)
+        fused_run[qid] = dict(list(fused.items())[:top_n]) if top_n is not None else fused
+    return fused_run
+
+
+def normalize_scores(scores: Sequence[float], normalization: Normalization) -> list[float]:
+    """Put one list of scores on a common scale before score fusion.
+
+    ``"minmax"`` maps the finite scores to [0, 1] (all equal: every score becomes 1.0, as
+    LlamaIndex's relative-score fusion does, so a single candidate keeps full weight);
+    ``"zscore"`` subtracts the mean and divides by the population standard deviation (all
+    equal: 0.0). Infinite scores (a backend's NaN becomes ``-inf``) stay infinite and do not
+    enter the statistics.
+
+    Example:
+        >>> normalize_scores([2.0, 4.0, 3.0], "minmax")
+        [0.0, 1.0, 0.5]
+        >>> normalize_scores([1.0, 3.0], "zscore")
+        [-1.0, 1.0]
+    """
+    if normalization not in _NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
+    values = [float(score) for score in scores]
+    finite = [value for value in values if math.isfinite(value)]
+    if not finite:
+        return values
+    if normalization == "minmax":
+        low, high = min(finite), max(finite)
+        span = high - low
+
+        def scale(value: float) -> float:
+            return (value - low) / span if span > 0 else 1.0
+    else:
+        mean, std = statistics.fmean(finite), statistics.pstdev(finite)
+
+        def scale(value: float) -> float:
+            return (value - mean) / std if std > 0 else 0.0
+
+    return [scale(value) if math.isfinite(value) else value for value in values]
+
+
+def fuse_scores(
+    score_lists: Sequence[Sequence[float]],
+    normalization: Normalization | None = "minmax",
+    weights: Sequence[float] | None = None,
+) -> list[float]:
+    """Weighted sum of per-document scores from several scorers, each normalised first.
+
+    All lists score the same documents in the same order.
+
+    Example:
+        >>> fuse_scores([[0.0, 10.0, 5.0], [1.0, 0.0, 0.5]], "minmax", weights=[1, 3])
+        [3.0, 1.0, 2.0]
+    """
+    checked_weights = _check_weights(weights, len(score_lists))
+    lengths = {len(scores) for scores in score_lists}
+    if len(lengths) > 1:
+        raise ValueError(f"score lists have different lengths: {sorted(lengths)}")
+    normalized = [
+        normalize_scores(scores, normalization) if normalization else [float(s) for s in scores]
+        for scores in score_lists
+    ]
+    count = lengths.pop() if lengths else 0
+    return [
+        math.fsum(w * column[i] for w, column in zip(checked_weights, normalized, strict=True))
+        for i in range(count)
+    ]
+
+
+class FusionReranker(Reranker):
+    """Several rerankers as one: reciprocal rank fusion or normalised score fusion.
+
+    Each reranker scores every document; ``method="rrf"`` fuses their rankings (no scale
+    issues, score = RRF score), ``method="score"`` fuses their ``normalization``-scaled scores
+    (keeps how much better one document is than another). Every result's ``details`` carries
+    ``{"fusion_scores": (score_1, score_2, ...)}``: each reranker's raw score.
+
+    Args:
+        rerankers: Two or more rerankers.
+        method: ``"rrf"`` or ``"score"``.
+        normalization: ``"minmax"``, ``"zscore"`` or ``None`` (raw scores); ``"score"`` only.
+        weights: One non-negative weight per reranker.
+        k: RRF constant.
+
+    Example:
+        >>> from rerankkit.testing import FunctionReranker, KeywordReranker
+        >>> shortest = FunctionReranker(lambda q, d: -len(d))
+        >>> fused = FusionReranker([KeywordReranker(), shortest])
+        >>> [r.index for r in fused.rerank("cat", ["a cat sat on a mat", "cat", "dog"])]
+        [1, 0, 2]
+    """
+
+    def __init__(
+        self,
+        rerankers: Sequence[Reranker],
+        *,
+        method: Literal["rrf", "score"] = "rrf",
+        normalization: Normalization | None = "minmax",
+        weights: Sequence[float] | None = None,
+        k: float = 60,
+    ) -> None:
+        if isinstance(rerankers, Reranker) or not isinstance(rerankers, Sequence):
+            raise TypeError("rerankers must be a sequence of Reranker")
+        for position, reranker in enumerate(rerankers):
+            if not isinstance(reranker, Reranker):
+                raise TypeError(
+                    f"rerankers[{position}] must be a Reranker, got {type(reranker).__name__}"
+                )
+        if not rerankers:
+            raise ValueError("rerankers must not be empty")
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        if normalization is not None and normalization not in _NORMALIZATIONS:
+            raise ValueError(
+                f"normalization must be one of {_NORMALIZATIONS} or None, got {normalization!r}"
+            )
+        reciprocal_rank_fusion([], k=k)  # validates k once, here, not per query
+        self.rerankers = list(rerankers)
+        self.method = method
+        self.normalization = normalization
+        self.weights = _check_weights(weights, len(self.rerankers))
+        self.k = k
+
+    def _fuse(self, score_lists: list[list[float]]) -> tuple[list[float], Details]:
+        count = len(score_lists[0])
+        if self.method == "score":
+            fused = fuse_scores(score_lists, self.normalization, self.weights)
+        else:
+            rankings = [
+                sorted(range(count), key=lambda i, s=scores: -s[i])  # type: ignore[misc]
+                for scores in score_lists
+            ]
+            by_position = reciprocal_rank_fusion(rankings, k=self.k, weights=self.weights)
+            fused = [by_position[i] for i in range(count)]
+        details = [
+            {"fusion_scores": tuple(scores[i] for scores in score_lists)} for i in range(count)
+        ]
+        return fused, details
+
+    def _score(self, query: str, documents: list[str]) -> list[float]:
+        return self._score_with_details(query, documents)[0]  # type: ignore[return-value]
+
+    def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
+        return self._fuse([reranker.score(query, documents) for reranker in self.rerankers])
+
+    async def _ascore_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[list[float], Details]:
+        score_lists = await asyncio.gather(
+            *(reranker.ascore(query, documents) for reranker in self.rerankers)
+        )
+        return self._fuse(list(score_lists))
+
+    def __repr__(self) -> str:
+        return (
+            f"FusionReranker({self.rerankers!r}, method={self.method!r}, "
+            f"normalization={self.normalization!r}, weights={self.weights!r}, k={self.k!r})"
+        )
+
+
+__all__ = [
+    "FusionReranker",
+    "fuse_runs",
+    "fuse_scores",
+    "normalize_scores",
+    "reciprocal_rank_fusion",
+]
