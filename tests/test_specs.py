@@ -1,0 +1,98 @@
+"""Spec strings -> rerankers: parsing (pure) and building (real classes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rerankkit.specs import RerankerSpec, build_reranker, parse_spec, spec_kinds
+from rerankkit.testing import KeywordReranker
+
+
+def test_parse_kind_target_and_typed_options() -> None:
+    spec = parse_spec("cross-encoder:org/model?max_length=256&dtype=bfloat16&batch_size=8"
+                      "&normalize=false&revision=none&temperature=0.5")
+    assert spec == RerankerSpec(
+        kind="cross-encoder",
+        target="org/model",
+        options={"max_length": 256, "dtype": "bfloat16", "batch_size": 8, "normalize": False,
+                 "revision": None, "temperature": 0.5},
+        text=spec.text,
+    )
+
+
+def test_only_the_first_colon_separates_the_kind() -> None:
+    assert parse_spec(r"cross-encoder:C:\models\ce").target == r"C:\models\ce"
+    assert parse_spec("embedding:").target == ""
+
+
+def test_percent_escapes_allow_reserved_characters_in_values() -> None:
+    spec = parse_spec("embedding:/m?query_prefix=query%3A%20&document_prefix=a%26b+c")
+    assert spec.options == {"query_prefix": "query: ", "document_prefix": "a&b+c"}
+
+
+def test_label_is_short_and_keeps_options() -> None:
+    assert parse_spec("cross-encoder:/x/y/minilm-ce/").label == "cross-encoder:minilm-ce"
+    assert parse_spec("keyword:").label == "keyword"
+    assert parse_spec("embedding:/m?max_length=64").label == "embedding:m?max_length=64"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cross-encoder", r"'cross-encoder' must look like KIND:TARGET"),
+        ("bm42:/m", r"reranker spec 'bm42:/m': unknown kind 'bm42' \(known: cross-encoder, "),
+        ("cross-encoder:", r"reranker spec 'cross-encoder:': cross-encoder needs a model id"),
+        ("cross-encoder:?max_length=3", r"needs a model id or path"),
+        ("keyword:/some/model", r"keyword takes no target, got '/some/model'"),
+        ("cross-encoder:m?max_length", r"option 'max_length' must be KEY=VALUE"),
+        ("cross-encoder:m?a=1&a=2", r"option 'a' given twice"),
+        ("cross-encoder:m?1x=2", r"bad option name '1x'"),
+    ],
+)
+def test_bad_specs_are_rejected_with_the_spec_in_the_message(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_spec(text)
+
+
+def test_non_string_spec_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="reranker spec must be a str, got int"):
+        parse_spec(3)  # type: ignore[arg-type]
+
+
+def test_kinds_are_described() -> None:
+    kinds = spec_kinds()
+    assert {"cross-encoder", "embedding", "keyword"} <= set(kinds)
+    assert all(isinstance(text, str) and text for text in kinds.values())
+
+
+def test_build_keyword_fake_and_reject_unknown_options() -> None:
+    reranker = build_reranker("keyword:")
+    assert isinstance(reranker, KeywordReranker)
+    assert reranker.score("red apple", ["apple", "red apple", "pear"]) == [1.0, 2.0, 0.0]
+    with pytest.raises(ValueError, match=r"'keyword:\?x=1': unknown option x for KeywordReranker"):
+        build_reranker("keyword:?x=1")
+
+
+@pytest.mark.slow
+def test_build_cross_encoder_passes_options(tiny_cross_encoder: Path) -> None:
+    pytest.importorskip("torch")
+    from rerankkit import CrossEncoderReranker
+
+    spec = f"cross-encoder:{tiny_cross_encoder}?max_length=64&batch_size=4"
+    reranker = build_reranker(spec)
+    assert isinstance(reranker, CrossEncoderReranker)
+    direct = CrossEncoderReranker(str(tiny_cross_encoder), max_length=64, batch_size=4)
+    docs = ["a short passage", "another passage about cats " * 20]
+    assert reranker.score("cats", docs) == pytest.approx(direct.score("cats", docs), abs=1e-6)
+    with pytest.raises(ValueError, match=r"unknown option max_lenght for CrossEncoderReranker"):
+        build_reranker(f"cross-encoder:{tiny_cross_encoder}?max_lenght=64")
+
+
+@pytest.mark.slow
+def test_a_model_that_fails_to_load_names_the_spec(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    spec = f"cross-encoder:{tmp_path / 'no-such-model'}"
+    with pytest.raises(ValueError, match=rf"reranker spec '{spec}'"):
+        build_reranker(spec)
