@@ -1,0 +1,282 @@
+"""Hugging Face loading shared by the transformer backends.
+
+Device and dtype choice are pure functions of what the machine offers; loading goes through
+transformers' Auto classes with ``revision``/``local_files_only``/``cache_dir`` passed on and
+``trust_remote_code=False`` unless the caller opts in. Missing models fail fast with a message
+that names the model, whether or not the hub is reachable.
+
+Example:
+    >>> resolve_device(None, cuda=False, mps=True)
+    'mps'
+    >>> resolve_dtype("auto", "cuda", bf16=True)
+    'bfloat16'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rerankkit._optional import require
+from rerankkit._pairs import PairTemplate, template_from_probe
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+logger = logging.getLogger(__name__)
+
+EXTRA = "transformers"
+DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+_DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
+ST_CONFIG = "config_sentence_transformers.json"
+
+
+def resolve_device(requested: Any, *, cuda: bool, mps: bool) -> str:
+    """The device to run on: the caller's choice, else cuda > mps > cpu.
+
+    Args:
+        requested: ``None``/``"auto"``, or a device string / ``torch.device`` (kept as given).
+        cuda: Whether CUDA is available.
+        mps: Whether Apple MPS is available.
+
+    Example:
+        >>> resolve_device(None, cuda=True, mps=True), resolve_device("cpu", cuda=True, mps=False)
+        ('cuda', 'cpu')
+    """
+    if requested is None or requested == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if not isinstance(requested, str):
+        requested = str(requested)  # torch.device
+    return requested
+
+
+def resolve_dtype(requested: Any, device: str, *, bf16: bool) -> str:
+    """The weights' dtype name: the caller's choice, else fp16/bf16 on a GPU and fp32 on CPU.
+
+    Args:
+        requested: ``None``/``"auto"``, a name (``"float32"``, ``"bf16"``, ...) or a
+            ``torch.dtype``.
+        device: The resolved device string.
+        bf16: Whether the device computes in bfloat16 natively (preferred over float16 there:
+            same speed, no overflow).
+
+    Raises:
+        ValueError: An unknown dtype.
+
+    Example:
+        >>> resolve_dtype(None, "cpu", bf16=True), resolve_dtype(None, "cuda:0", bf16=False)
+        ('float32', 'float16')
+    """
+    if requested is None or requested == "auto":
+        kind = device.split(":")[0]
+        if kind == "cuda":
+            return "bfloat16" if bf16 else "float16"
+        if kind == "mps":
+            return "float16"
+        return "float32"
+    name = str(requested).removeprefix("torch.")
+    name = _DTYPE_ALIASES.get(name, name)
+    if name not in DTYPES:
+        raise ValueError(
+            f"dtype must be 'auto', one of {DTYPES} or a torch.dtype, got {requested!r}"
+        )
+    return name
+
+
+def pick_device_and_dtype(device: Any, dtype: Any) -> tuple[str, torch.dtype]:
+    """``resolve_device`` and ``resolve_dtype`` with the facts of this machine."""
+    torch = require("torch", EXTRA)
+    mps = getattr(torch.backends, "mps", None)
+    resolved = resolve_device(
+        device, cuda=torch.cuda.is_available(), mps=bool(mps and mps.is_available())
+    )
+    bf16 = (
+        resolved.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    )
+    return resolved, getattr(torch, resolve_dtype(dtype, resolved, bf16=bf16))
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where and how to load a model from (passed to every ``from_pretrained``)."""
+
+    name: str
+    revision: str | None = None
+    local_files_only: bool | None = None
+    cache_dir: str | os.PathLike[str] | None = None
+    trust_remote_code: bool = False
+
+    @property
+    def is_local(self) -> bool:
+        return Path(self.name).expanduser().is_dir()
+
+    def kwargs(self, *, local_only: bool) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "cache_dir": self.cache_dir,
+            "local_files_only": local_only,
+            "trust_remote_code": self.trust_remote_code,
+        }
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
+def load_pretrained(source: Source, load: Callable[..., Any], what: str) -> Any:
+    """Call ``load(name, **kwargs)`` (a ``from_pretrained``) failing fast and clearly.
+
+    With ``local_files_only=None`` the local cache is tried first (no network round trip for
+    a cached model), then the hub unless ``HF_HUB_OFFLINE`` is set.
+
+    Raises:
+        OSError: The model cannot be found; the message names it and says why.
+    """
+    name = str(Path(source.name).expanduser()) if source.is_local else source.name
+    offline = source.local_files_only is True or _hub_offline()
+    attempts = [True] if offline or source.is_local else [True, False]
+    if source.local_files_only is False and not _hub_offline():
+        attempts = [False]
+    error: Exception | None = None
+    for local_only in attempts:
+        try:
+            return load(name, **source.kwargs(local_only=local_only))
+        except (OSError, ValueError) as caught:  # transformers raises both for missing files
+            error = caught
+    where = (
+        "it is not a local folder and not in the Hugging Face cache, and the hub may not be "
+        "contacted (HF_HUB_OFFLINE or local_files_only)"
+        if offline
+        else "it is neither a local folder nor loadable from the Hugging Face hub"
+    )
+    raise OSError(f"cannot load {what} {source.name!r}: {where}. Cause: {error}") from error
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def model_file(source: Source, filename: str) -> dict[str, Any] | None:
+    """A JSON file of the model folder or hub repo (``None`` when absent)."""
+    if source.is_local:
+        return _read_json(Path(source.name).expanduser() / filename)
+    hub = require("huggingface_hub", EXTRA)
+    try:
+        path = hub.hf_hub_download(
+            source.name,
+            filename,
+            revision=source.revision,
+            cache_dir=source.cache_dir,
+            local_files_only=source.local_files_only is True or _hub_offline(),
+        )
+    except Exception:  # absent file, offline, unreachable: all mean "not configured"
+        return None
+    return _read_json(Path(path))
+
+
+def st_activation_path(st_config: Mapping[str, Any] | None, config: Any) -> str | None:
+    """The sentence-transformers activation recorded for a cross-encoder, if any.
+
+    Newer sentence-transformers writes ``activation_fn`` in ``config_sentence_transformers.json``;
+    older versions put it in ``config.json`` under ``sentence_transformers``.
+
+    Example:
+        >>> st_activation_path({"activation_fn": "torch.nn.modules.activation.Sigmoid"}, None)
+        'torch.nn.modules.activation.Sigmoid'
+    """
+    if st_config and isinstance(st_config.get("activation_fn"), str):
+        return str(st_config["activation_fn"])
+    legacy = getattr(config, "sentence_transformers", None)
+    if isinstance(legacy, Mapping) and isinstance(legacy.get("activation_fn"), str):
+        return str(legacy["activation_fn"])
+    old = getattr(config, "sbert_ce_default_activation_function", None)
+    return old if isinstance(old, str) else None
+
+
+def activation_name(path: str | None) -> str | None:
+    """Map a sentence-transformers activation path to ``"sigmoid"``/``"none"``/``"tanh"``.
+
+    Example:
+        >>> activation_name("torch.nn.modules.linear.Identity"), activation_name(None)
+        ('none', None)
+    """
+    if path is None:
+        return None
+    leaf = path.rsplit(".", 1)[-1].lower()
+    mapped = {"sigmoid": "sigmoid", "identity": "none", "tanh": "tanh"}.get(leaf)
+    if mapped is None:
+        logger.warning("unsupported sentence-transformers activation %r; using the default", path)
+    return mapped
+
+
+def pair_template(tokenizer: Any) -> PairTemplate:
+    """How ``tokenizer`` lays out a (query, document) pair with its special tokens."""
+    query, document = "relevance query", "candidate passage text"
+    q = tokenizer(query, add_special_tokens=False)["input_ids"]
+    d = tokenizer(document, add_special_tokens=False)["input_ids"]
+    pair = tokenizer(query, document)
+    return template_from_probe(pair["input_ids"], pair.get("token_type_ids"), q, d)
+
+
+def position_limit(config: Any, tokenizer: Any) -> int | None:
+    """Most tokens the model accepts (position embeddings), if the config says."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    # RoBERTa-family position ids start after the padding index.
+    if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert", "longformer"}:
+        limit -= (getattr(config, "pad_token_id", 1) or 1) + 1
+    return limit
+
+
+def pad_batch(
+    rows: list[list[int]],
+    pad_id: int,
+    *,
+    left: bool = False,
+    dtype: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pad rows of ids to the longest; returns ``(ids, attention_mask)`` as int64 arrays."""
+    import numpy as np
+
+    width = max(len(r) for r in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=dtype or np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for k, row in enumerate(rows):
+        if left:
+            ids[k, width - len(row) :] = row
+            mask[k, width - len(row) :] = 1
+        else:
+            ids[k, : len(row)] = row
+            mask[k, : len(row)] = 1
+    return ids, mask
+
+
+def torch_forward(
+    model: Any, device: str, output: Callable[[Any], Any]
+) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """A forward pass over numpy inputs returning float32 numpy (the swappable runner seam).
+
+    Args:
+        model: A loaded transformers model in eval mode on ``device``.
+        device: Where the inputs go.
+        output: Picks the array from the model output and the inputs, e.g. the logits.
+    """
+    torch = require("torch", EXTRA)
+
+    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
+        inputs = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+        with torch.inference_mode():
+            result = output(model(**inputs), inputs)
+        return result.float().cpu().numpy()
+
+    return forward

@@ -1,0 +1,268 @@
+"""Pure token arithmetic for (query, document) pairs: truncation, chunk windows, batching.
+
+Nothing here touches a tokenizer or a model: inputs are lists of token ids and lengths, so
+every rule is tested exhaustively without weights. ``_hf`` and the backends do the I/O.
+
+Example:
+    >>> truncate_pair([1, 2], [3, 4, 5, 6], budget=4)
+    ([1, 2], [3, 4], True)
+    >>> chunk_windows(10, window=4, overlap=1)
+    [(0, 4), (3, 7), (6, 10)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
+
+Aggregate = Literal["max", "mean", "first"]
+AGGREGATES: tuple[str, ...] = ("max", "mean", "first")
+
+
+@dataclass(frozen=True, slots=True)
+class PairTemplate:
+    """Where a tokenizer puts its special tokens around a (query, document) pair.
+
+    ``ids = prefix + query + middle + document + suffix``; the ``*_type`` fields are the
+    token type ids of each part (BERT uses 0 for the query side and 1 for the document).
+
+    Example:
+        >>> t = PairTemplate((101,), (102,), (102,), 0, 0, 0, 1, 1)
+        >>> t.assemble([7, 8], [9])
+        ([101, 7, 8, 102, 9, 102], [0, 0, 0, 0, 1, 1])
+    """
+
+    prefix: tuple[int, ...]
+    middle: tuple[int, ...]
+    suffix: tuple[int, ...]
+    prefix_type: int
+    query_type: int
+    middle_type: int
+    document_type: int
+    suffix_type: int
+
+    @property
+    def num_special(self) -> int:
+        """Number of special tokens the template adds to a pair."""
+        return len(self.prefix) + len(self.middle) + len(self.suffix)
+
+    def assemble(
+        self, query: Sequence[int], document: Sequence[int]
+    ) -> tuple[list[int], list[int]]:
+        """Input ids and token type ids of one pair."""
+        ids = [*self.prefix, *query, *self.middle, *document, *self.suffix]
+        types = (
+            [self.prefix_type] * len(self.prefix)
+            + [self.query_type] * len(query)
+            + [self.middle_type] * len(self.middle)
+            + [self.document_type] * len(document)
+            + [self.suffix_type] * len(self.suffix)
+        )
+        return ids, types
+
+
+def template_from_probe(
+    ids: Sequence[int],
+    type_ids: Sequence[int] | None,
+    query: Sequence[int],
+    document: Sequence[int],
+) -> PairTemplate:
+    """Recover a ``PairTemplate`` from one pair the tokenizer encoded with special tokens.
+
+    Asking the tokenizer for a real pair (rather than hard-coding ``[CLS] q [SEP] d [SEP]``)
+    makes every tokenizer family work: BERT, RoBERTa/XLM-R (``<s> q </s></s> d </s>``), ...
+
+    Args:
+        ids: The pair's ids with special tokens.
+        type_ids: Its token type ids, or ``None`` when the model takes none.
+        query: The query's ids without special tokens.
+        document: The document's ids without special tokens (differs from ``query``).
+
+    Raises:
+        ValueError: The pair is not ``prefix + query + middle + document + suffix``.
+
+    Example:
+        >>> template_from_probe([101, 7, 102, 9, 102], [0, 0, 0, 1, 1], [7], [9]).suffix
+        (102,)
+    """
+    ids, q, d = list(ids), list(query), list(document)
+    extra = len(ids) - len(q) - len(d)
+    if extra < 0 or not q or not d:
+        raise ValueError("probe pair is shorter than its parts")
+    types = list(type_ids) if type_ids is not None else [0] * len(ids)
+    for p in range(extra + 1):
+        if ids[p : p + len(q)] != q:
+            continue
+        for m in range(extra - p + 1):
+            start = p + len(q) + m
+            if ids[start : start + len(d)] != d:
+                continue
+            s = extra - p - m
+            template = PairTemplate(
+                prefix=tuple(ids[:p]),
+                middle=tuple(ids[p + len(q) : start]),
+                suffix=tuple(ids[start + len(d) :]),
+                prefix_type=types[0] if p else 0,
+                query_type=types[p],
+                middle_type=types[p + len(q)] if m else types[p],
+                document_type=types[start],
+                suffix_type=types[-1] if s else types[start],
+            )
+            if template.assemble(q, d) == (ids, types):
+                return template
+    raise ValueError("cannot locate the query and document inside the tokenizer's pair encoding")
+
+
+def truncate_pair(
+    query: Sequence[int], document: Sequence[int], budget: int
+) -> tuple[list[int], list[int], bool]:
+    """Cut a pair to ``budget`` content tokens: the document's tail first.
+
+    The query is cut only when it alone exceeds the budget; it then keeps
+    ``budget - min(len(document), budget // 2)`` tokens so the document still gets at least
+    half of the budget (a score of a query against nothing means nothing).
+
+    Returns:
+        ``(query, document, truncated)``.
+
+    Example:
+        >>> truncate_pair([1] * 6, [2] * 6, budget=4)
+        ([1, 1], [2, 2], True)
+    """
+    if budget < 2:
+        raise ValueError(f"budget must be >= 2 tokens, got {budget}")
+    q, d = list(query), list(document)
+    if len(q) + len(d) <= budget:
+        return q, d, False
+    if len(q) > budget:
+        q = q[: budget - min(len(d), budget // 2)]
+    return q, d[: budget - len(q)], True
+
+
+def query_budget(query_len: int, document_len: int, budget: int) -> int:
+    """How many query tokens survive ``truncate_pair`` (used to size chunk windows).
+
+    Example:
+        >>> query_budget(3, 100, budget=10), query_budget(30, 100, budget=10)
+        (3, 5)
+    """
+    if query_len <= budget:
+        return query_len
+    return budget - min(document_len, budget // 2)
+
+
+def chunk_windows(length: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """Half-open ``[start, end)`` windows of at most ``window`` tokens covering ``length`` tokens.
+
+    Consecutive windows share exactly ``overlap`` tokens; the last one ends at ``length``.
+    An empty document gives one empty window so that it is still scored.
+
+    Example:
+        >>> chunk_windows(5, window=5, overlap=2)
+        [(0, 5)]
+        >>> chunk_windows(7, window=4, overlap=2)
+        [(0, 4), (2, 6), (4, 7)]
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap must be in [0, window={window}), got {overlap}")
+    if length <= window:
+        return [(0, length)]
+    stride = window - overlap
+    windows = []
+    start = 0
+    while True:
+        end = min(start + window, length)
+        windows.append((start, end))
+        if end == length:
+            return windows
+        start += stride
+
+
+def effective_overlap(overlap: int, window: int) -> int:
+    """``overlap`` capped at half the window, so a long query cannot make chunking quadratic.
+
+    Example:
+        >>> effective_overlap(128, 500), effective_overlap(128, 100)
+        (128, 50)
+    """
+    return max(0, min(overlap, window // 2))
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Positions grouped into batches of similar length, longest first.
+
+    Sorting before padding keeps padded tokens (wasted compute) to a minimum; longest first
+    makes an out-of-memory error show up on the first batch, not the last. Ties keep input
+    order, so the plan is deterministic.
+
+    Example:
+        >>> length_sorted_batches([3, 9, 1, 7], batch_size=2)
+        [[1, 3], [0, 2]]
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def restore_order(batches: Sequence[Sequence[int]], values: Sequence[T]) -> list[T]:
+    """Undo ``length_sorted_batches``: ``values`` follow the plan's order; return input order.
+
+    Example:
+        >>> restore_order([[1, 3], [0, 2]], ["b", "d", "a", "c"])
+        ['a', 'b', 'c', 'd']
+    """
+    flat = [i for batch in batches for i in batch]
+    if len(flat) != len(values):
+        raise ValueError(f"{len(values)} values for a plan of {len(flat)} positions")
+    out: list[T | None] = [None] * len(flat)
+    for position, value in zip(flat, values, strict=True):
+        out[position] = value
+    return out  # type: ignore[return-value]
+
+
+def aggregate_chunks(
+    scores: Sequence[float], owners: Sequence[int], n_documents: int, method: Aggregate
+) -> tuple[list[float], list[int]]:
+    """Per-document scores from chunk scores, and each document's best chunk.
+
+    Args:
+        scores: One score per chunk.
+        owners: The document each chunk belongs to; a document's chunks appear in text order.
+        n_documents: Number of documents; each owns at least one chunk.
+        method: ``"max"`` (best chunk), ``"mean"`` or ``"first"`` (the first chunk only).
+
+    Returns:
+        ``(document_scores, best_chunk_positions)``; the best chunk is the highest-scoring
+        one whatever ``method`` is (ties: the earliest), as a position in ``scores``.
+
+    Example:
+        >>> aggregate_chunks([0.1, 0.9, 0.4], [0, 0, 1], 2, "mean")
+        ([0.5, 0.4], [1, 2])
+    """
+    if method not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {AGGREGATES}, got {method!r}")
+    if len(scores) != len(owners):
+        raise ValueError(f"{len(scores)} scores for {len(owners)} chunks")
+    groups: list[list[int]] = [[] for _ in range(n_documents)]
+    for position, owner in enumerate(owners):
+        groups[owner].append(position)
+    doc_scores, best = [], []
+    for doc, group in enumerate(groups):
+        if not group:
+            raise ValueError(f"document {doc} has no chunk")
+        values = [float(scores[p]) for p in group]
+        top = max(range(len(group)), key=lambda k: (values[k], -k))
+        best.append(group[top])
+        if method == "max":
+            doc_scores.append(values[top])
+        elif method == "mean":
+            doc_scores.append(sum(values) / len(values))
+        else:
+            doc_scores.append(values[0])
+    return doc_scores, best

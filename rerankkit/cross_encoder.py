@@ -1,0 +1,332 @@
+"""``CrossEncoderReranker``: any Hugging Face sequence-classification cross-encoder.
+
+The query and each document are read together by one transformer, which outputs a relevance
+logit. Inputs are tokenised once per call, cut or chunked by the pure rules in ``_pairs``,
+sorted by length into batches (little padding), and scored; results come back in input order.
+
+Example:
+    >>> from rerankkit import CrossEncoderReranker
+    >>> reranker = CrossEncoderReranker("cross-encoder/ms-marco-MiniLM-L6-v2")  # doctest: +SKIP
+    >>> docs = ["Berlin is in Germany.", "Paris is the capital of France."]
+    >>> reranker.rerank("capital of France", docs)  # doctest: +SKIP
+    [RerankResult(index=1, score=0.9991), RerankResult(index=0, score=0.0001)]
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rerankkit._base import Details, Reranker
+from rerankkit._hf import (
+    EXTRA,
+    ST_CONFIG,
+    Source,
+    activation_name,
+    load_pretrained,
+    model_file,
+    pad_batch,
+    pair_template,
+    pick_device_and_dtype,
+    position_limit,
+    st_activation_path,
+    torch_forward,
+)
+from rerankkit._optional import require
+from rerankkit._pairs import (
+    AGGREGATES,
+    aggregate_chunks,
+    chunk_windows,
+    effective_overlap,
+    length_sorted_batches,
+    query_budget,
+    restore_order,
+    truncate_pair,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CROSS_ENCODER = "cross-encoder/ms-marco-MiniLM-L6-v2"
+ACTIVATIONS: tuple[str, ...] = ("auto", "sigmoid", "none")
+LONG_DOCUMENTS: tuple[str, ...] = ("truncate", "chunk")
+
+Runner = Callable[[dict[str, "np.ndarray"]], "np.ndarray"]
+
+
+def _torch_runner(model: Any, device: str) -> Runner:
+    """The torch forward pass: numpy batch in, float32 logits ``[batch, num_labels]`` out.
+
+    It is the only place that runs the network, so another runtime (ONNX Runtime, ...) can
+    replace it by assigning ``reranker._forward``.
+    """
+    return torch_forward(model, device, lambda output, _inputs: output.logits)
+
+
+def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
+    """Scores from float32 logits ``[n, 1 | 2]``: the (positive - negative) logit, activated.
+
+    For a 2-logit model ``sigmoid(l1 - l0)`` equals ``softmax(logits)[:, 1]``, the
+    positive-class probability, and ``"none"`` gives the logit difference ``l1 - l0``.
+    """
+    import numpy as np
+
+    logits = logits.astype(np.float32, copy=False)
+    raw = logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+    if activation == "sigmoid":
+        # Split by sign so large |x| neither overflows nor loses precision.
+        positive = raw >= 0
+        out = np.empty_like(raw)
+        out[positive] = 1.0 / (1.0 + np.exp(-raw[positive]))
+        e = np.exp(raw[~positive])
+        out[~positive] = e / (1.0 + e)
+        return out
+    if activation == "tanh":
+        return np.tanh(raw)
+    return raw
+
+
+class CrossEncoderReranker(Reranker):
+    """Rerank with a Hugging Face cross-encoder (ms-marco-MiniLM, bge-reranker, mxbai, jina, ...).
+
+    Score scale: with the default ``activation="auto"`` a probability-like value in [0, 1]
+    for most rerankers (sigmoid of the logit, the model's sentence-transformers activation
+    when it records one; for 2-logit models the positive-class probability), so a
+    ``score_threshold`` such as 0.5 has a meaning. ``activation="none"`` gives raw logits.
+
+    Args:
+        model_name_or_path: Hub id or local folder of an ``AutoModelForSequenceClassification``.
+        device: ``None`` picks cuda > mps > cpu; or any torch device string.
+        dtype: ``None``/``"auto"`` (bf16 or fp16 on a GPU, fp32 on CPU), ``"float32"``,
+            ``"bfloat16"``, ``"float16"`` or a ``torch.dtype``.
+        batch_size: Pairs per forward pass.
+        max_length: Most tokens per pair, special tokens included; capped at the model's
+            position limit. ``None`` uses that limit.
+        activation: ``"auto"``, ``"sigmoid"`` or ``"none"`` (raw logit; for 2-logit models the
+            logit difference ``positive - negative``). Always computed in float32.
+        long_documents: ``"truncate"`` cuts each document to fit (the query only when it alone
+            does not fit); ``"chunk"`` scores overlapping windows of the whole document and
+            aggregates them, reporting the best window's character span in
+            ``RerankResult.details`` (``{"chunk_span": (start, end), "chunks": n}``).
+        chunk_overlap: Tokens shared by consecutive windows in chunk mode (capped at half a
+            window).
+        aggregate: How chunk scores make a document score: ``"max"``, ``"mean"`` or ``"first"``.
+        revision: Hub revision (branch, tag or commit).
+        local_files_only: ``True`` never contacts the hub; ``None`` tries the local cache
+            first, then the hub unless ``HF_HUB_OFFLINE`` is set.
+        cache_dir: Hugging Face cache folder.
+        trust_remote_code: Allow the model repo's own Python code (off by default).
+        model_kwargs: Extra keyword arguments for ``from_pretrained`` (e.g.
+            ``attn_implementation``).
+
+    Attributes:
+        last_truncated: Documents (or queries) cut in the most recent call; every cut is also
+            logged at DEBUG level.
+
+    Example:
+        >>> reranker = CrossEncoderReranker("path/to/ce", max_length=256)  # doctest: +SKIP
+        >>> reranker.score("what is bm25", ["BM25 ranks documents.", "A recipe."])  # doctest: +SKIP
+        [0.97, 0.0002]
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike[str] = DEFAULT_CROSS_ENCODER,
+        *,
+        device: Any = None,
+        dtype: Any = None,
+        batch_size: int = 32,
+        max_length: int | None = 512,
+        activation: str = "auto",
+        long_documents: str = "truncate",
+        chunk_overlap: int = 64,
+        aggregate: str = "max",
+        revision: str | None = None,
+        local_files_only: bool | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        trust_remote_code: bool = False,
+        model_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        _check_options(batch_size, max_length, activation, long_documents, chunk_overlap, aggregate)
+        require("torch", EXTRA)
+        transformers = require("transformers", EXTRA)
+        source = Source(
+            str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
+        )
+        config = load_pretrained(source, transformers.AutoConfig.from_pretrained, "cross-encoder")
+        num_labels = int(getattr(config, "num_labels", 1))
+        if num_labels not in (1, 2):
+            raise ValueError(
+                f"model_name_or_path {source.name!r} has {num_labels} output labels; a "
+                "cross-encoder reranker needs 1 (relevance logit) or 2 (negative, positive)"
+            )
+        self.tokenizer = load_pretrained(
+            source, transformers.AutoTokenizer.from_pretrained, "tokenizer of"
+        )
+        self.device, torch_dtype = pick_device_and_dtype(device, dtype)
+        load_model = functools.partial(
+            transformers.AutoModelForSequenceClassification.from_pretrained,
+            config=config,
+            dtype=torch_dtype,
+            **dict(model_kwargs or {}),
+        )
+        model = load_pretrained(source, load_model, "cross-encoder")
+        self.model = model.to(self.device).eval()
+        self.dtype = torch_dtype
+        self.model_name_or_path = source.name
+        self.num_labels = num_labels
+        self.batch_size = batch_size
+        limit = position_limit(config, self.tokenizer)
+        self.max_length = min(max_length or limit or 512, limit or max_length or 512)
+        self.long_documents = long_documents
+        self.chunk_overlap = chunk_overlap
+        self.aggregate = aggregate
+        self._template = pair_template(self.tokenizer)
+        if self.max_length - self._template.num_special < 2:
+            raise ValueError(
+                f"max_length={self.max_length} leaves no room for a query and document"
+            )
+        self._uses_types = "token_type_ids" in self.tokenizer.model_input_names
+        self._pad_id = self.tokenizer.pad_token_id or 0
+        self._left_pad = getattr(self.tokenizer, "padding_side", "right") == "left"
+        if activation == "auto":
+            recorded = activation_name(st_activation_path(model_file(source, ST_CONFIG), config))
+            # A 2-logit model's score is its positive-class probability whatever ST recorded
+            # (ST saves Identity for them and returns both logits instead of one score).
+            activation = "sigmoid" if num_labels == 2 else recorded or "sigmoid"
+        self.activation = activation
+        self._forward: Runner = _torch_runner(self.model, self.device)
+        self.last_truncated = 0
+        logger.debug(
+            "loaded %s on %s (%s), max_length=%d, activation=%s",
+            source.name,
+            self.device,
+            torch_dtype,
+            self.max_length,
+            activation,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.model_name_or_path!r}, device={self.device!r}, "
+            f"max_length={self.max_length}, long_documents={self.long_documents!r})"
+        )
+
+    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
+        return self._score_with_details(query, documents)[0]
+
+    def _score_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[Sequence[float], Details]:
+        chunk = self.long_documents == "chunk"
+        tok = self.tokenizer
+        query_ids = tok(query, add_special_tokens=False, verbose=False)["input_ids"]
+        offsets_ok = chunk and bool(getattr(tok, "is_fast", False))
+        encoded = tok(
+            documents,
+            add_special_tokens=False,
+            verbose=False,
+            return_offsets_mapping=offsets_ok,
+        )
+        doc_ids: list[list[int]] = encoded["input_ids"]
+        budget = self.max_length - self._template.num_special
+        if not chunk:
+            rows, truncated = [], 0
+            for ids in doc_ids:
+                q, d, cut = truncate_pair(query_ids, ids, budget)
+                rows.append(self._template.assemble(q, d))
+                truncated += cut
+            self._note_truncation(truncated, len(documents))
+            return self._scores(rows).tolist(), None
+
+        rows, owners, spans = [], [], []
+        cut_queries = 0
+        for doc, ids in enumerate(doc_ids):
+            kept = query_budget(len(query_ids), len(ids), budget)
+            cut_queries += kept < len(query_ids)
+            window = budget - kept
+            windows = chunk_windows(len(ids), window, effective_overlap(self.chunk_overlap, window))
+            for start, end in windows:
+                rows.append(self._template.assemble(query_ids[:kept], ids[start:end]))
+                owners.append(doc)
+                spans.append((start, end))
+        self._note_truncation(cut_queries, len(documents))
+        scores, best = aggregate_chunks(
+            self._scores(rows).tolist(),
+            owners,
+            len(documents),
+            self.aggregate,  # type: ignore[arg-type]
+        )
+        counts = [0] * len(documents)
+        for owner in owners:
+            counts[owner] += 1
+        details = []
+        for doc, position in enumerate(best):
+            start, end = spans[position]
+            entry: dict[str, Any] = {"chunks": counts[doc]}
+            if offsets_ok:
+                offsets = encoded["offset_mapping"][doc]
+                entry["chunk_span"] = (
+                    (int(offsets[start][0]), int(offsets[end - 1][1])) if end > start else (0, 0)
+                )
+            details.append(entry)
+        return scores, details
+
+    def _note_truncation(self, truncated: int, total: int) -> None:
+        self.last_truncated = truncated
+        if truncated:
+            logger.debug(
+                "truncated %d of %d inputs to max_length=%d (long_documents=%r)",
+                truncated,
+                total,
+                self.max_length,
+                self.long_documents,
+            )
+
+    def _scores(self, rows: list[tuple[list[int], list[int]]]) -> np.ndarray:
+        """Activated float32 scores of assembled pairs, in input order."""
+        import numpy as np
+
+        plan = length_sorted_batches([len(ids) for ids, _ in rows], self.batch_size)
+        outputs = []
+        for batch in plan:
+            ids, mask = pad_batch([rows[i][0] for i in batch], self._pad_id, left=self._left_pad)
+            inputs = {"input_ids": ids, "attention_mask": mask}
+            if self._uses_types:
+                inputs["token_type_ids"] = pad_batch(
+                    [rows[i][1] for i in batch], 0, left=self._left_pad
+                )[0]
+            outputs.append(np.asarray(self._forward(inputs), dtype=np.float32))
+        logits = np.concatenate(outputs, axis=0)
+        ordered = restore_order(plan, list(range(len(rows))))
+        inverse = np.asarray(ordered, dtype=np.int64)  # plan position of each input row
+        return _activate(logits[inverse], self.activation)
+
+
+def _check_options(
+    batch_size: Any,
+    max_length: Any,
+    activation: Any,
+    long_documents: Any,
+    chunk_overlap: Any,
+    aggregate: Any,
+) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if max_length is not None and (
+        isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8
+    ):
+        raise ValueError(f"max_length must be an int >= 8 or None, got {max_length!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if long_documents not in LONG_DOCUMENTS:
+        raise ValueError(f"long_documents must be one of {LONG_DOCUMENTS}, got {long_documents!r}")
+    if isinstance(chunk_overlap, bool) or not isinstance(chunk_overlap, int) or chunk_overlap < 0:
+        raise ValueError(f"chunk_overlap must be an int >= 0, got {chunk_overlap!r}")
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
