@@ -1,0 +1,185 @@
+"""Cascades: a cheap reranker narrows the candidates, a costly one orders the survivors.
+
+Example of the usual stack: a cross-encoder keeps 20 of 100 candidates, an LLM orders
+those 20 and keeps 5.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rerankkit._base import Details, Reranker
+from rerankkit._ordering import rank
+from rerankkit._result import RerankResult
+from rerankkit._validation import (
+    check_documents,
+    check_query,
+    check_score_threshold,
+    check_top_n,
+)
+
+Stage = tuple[Reranker, int | None]
+
+
+def _check_stages(stages: Any) -> list[Stage]:
+    if isinstance(stages, (str, bytes, Reranker)) or not isinstance(stages, Sequence):
+        raise TypeError("stages must be a sequence of (reranker, keep_n) pairs")
+    if not stages:
+        raise ValueError("stages must not be empty")
+    checked: list[Stage] = []
+    for position, stage in enumerate(stages):
+        if not isinstance(stage, tuple) or len(stage) != 2:
+            raise TypeError(f"stages[{position}] must be a (reranker, keep_n) pair, got {stage!r}")
+        reranker, keep_n = stage
+        if not isinstance(reranker, Reranker):
+            raise TypeError(
+                f"stages[{position}][0] must be a Reranker, got {type(reranker).__name__}"
+            )
+        if keep_n is not None and (
+            isinstance(keep_n, bool) or not isinstance(keep_n, int) or keep_n <= 0
+        ):
+            raise ValueError(
+                f"stages[{position}] keep_n must be an int >= 1 or None, got {keep_n!r}"
+            )
+        checked.append((reranker, keep_n))
+    return checked
+
+
+class _Run:
+    """The state of one cascade over one query: who is still in, and what each stage said."""
+
+    def __init__(self, documents: list[str]) -> None:
+        self.documents = documents
+        self.alive = list(range(len(documents)))  # input positions, always in input order
+        self.scores: dict[int, list[float]] = {i: [] for i in self.alive}
+        self.extras: dict[int, dict[str, Any]] = {i: {} for i in self.alive}
+
+    def candidates(self) -> list[str]:
+        return [self.documents[i] for i in self.alive]
+
+    def record(self, results: list[RerankResult]) -> None:
+        """Take one stage's (already cut) results over ``candidates()``."""
+        survivors = []
+        for result in results:
+            position = self.alive[result.index]
+            self.scores[position].append(result.score)
+            self.extras[position].update(result.details)
+            survivors.append(position)
+        self.alive = sorted(survivors)
+
+    def outcome(self) -> tuple[list[int], list[float], list[Mapping[str, Any]]]:
+        """Survivors in input order, their last-stage scores, and their details."""
+        details = [
+            {**self.extras[i], "stage_scores": tuple(self.scores[i])} for i in self.alive
+        ]
+        return self.alive, [self.scores[i][-1] for i in self.alive], details
+
+
+class CascadeReranker(Reranker):
+    """Rerank in stages; each stage reranks only the survivors of the one before.
+
+    The last stage's score is the result score. Every result's ``details`` (copied into
+    LangChain/LlamaIndex metadata by the adapters) holds ``"stage_scores"``: one score per
+    stage, first stage first, plus any details the stages themselves reported (a later stage
+    wins a shared key). Documents cut at an earlier stage are not returned by ``rerank``;
+    ``score`` gives them ``-inf``. No document is ever duplicated or invented.
+
+    Args:
+        stages: ``(reranker, keep_n)`` pairs; ``keep_n=None`` keeps every document.
+
+    Example:
+        >>> from rerankkit.testing import FunctionReranker, KeywordReranker
+        >>> shortest = FunctionReranker(lambda q, d: -len(d))
+        >>> cascade = CascadeReranker([(KeywordReranker(), 2), (shortest, None)])
+        >>> results = cascade.rerank("cat", ["a cat on a mat", "dog", "cat"])
+        >>> [(r.index, r.score, r.details["stage_scores"]) for r in results]
+        [(2, -3.0, (1.0, -3.0)), (0, -14.0, (1.0, -14.0))]
+    """
+
+    def __init__(self, stages: Sequence[Stage]) -> None:
+        self.stages = _check_stages(stages)
+
+    def _rank_survivors(
+        self, run: _Run, top_n: int | None, score_threshold: float | None
+    ) -> list[RerankResult]:
+        alive, scores, details = run.outcome()
+        return [
+            RerankResult(index=alive[r.index], score=r.score, details=r.details)
+            for r in rank(scores, top_n=top_n, score_threshold=score_threshold, details=details)
+        ]
+
+    def _cascade(self, query: str, documents: list[str]) -> _Run:
+        run = _Run(documents)
+        for reranker, keep_n in self.stages:
+            if not run.alive:
+                break
+            run.record(reranker.rerank(query, run.candidates(), top_n=keep_n))
+        return run
+
+    async def _acascade(self, query: str, documents: list[str]) -> _Run:
+        run = _Run(documents)
+        for reranker, keep_n in self.stages:
+            if not run.alive:
+                break
+            run.record(await reranker.arerank(query, run.candidates(), top_n=keep_n))
+        return run
+
+    def _score(self, query: str, documents: list[str]) -> list[float]:
+        return self._score_with_details(query, documents)[0]
+
+    def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
+        return self._as_scores(self._cascade(query, documents))
+
+    async def _ascore_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[list[float], Details]:
+        return self._as_scores(await self._acascade(query, documents))
+
+    @staticmethod
+    def _as_scores(run: _Run) -> tuple[list[float], Details]:
+        alive = set(run.alive)
+        scores = [run.scores[i][-1] if i in alive else -math.inf for i in range(len(run.documents))]
+        details = [{"stage_scores": tuple(run.scores[i])} for i in range(len(run.documents))]
+        for i in alive:
+            details[i] = {**run.extras[i], **details[i]}
+        return scores, details
+
+    # rerank/arerank are overridden only to drop the documents earlier stages cut; validation,
+    # ordering, threshold and top_n are the shared helpers every backend uses.
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        top_n: int | None = None,
+        score_threshold: float | None = None,
+    ) -> list[RerankResult]:
+        """Survivors of every stage, best first by the last stage's score."""
+        query, docs = check_query(query), check_documents(documents)
+        top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
+        if not docs:
+            return []
+        return self._rank_survivors(self._cascade(query, docs), top_n, score_threshold)
+
+    async def arerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        top_n: int | None = None,
+        score_threshold: float | None = None,
+    ) -> list[RerankResult]:
+        """Async ``rerank``: each stage's native ``arerank`` in turn."""
+        query, docs = check_query(query), check_documents(documents)
+        top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
+        if not docs:
+            return []
+        return self._rank_survivors(await self._acascade(query, docs), top_n, score_threshold)
+
+    def __repr__(self) -> str:
+        return f"CascadeReranker({self.stages!r})"
+
+
+__all__ = ["CascadeReranker"]
