@@ -186,7 +186,9 @@ class DetailReranker(Reranker):
         return [float(len(d)) for d in documents]
 
     def _score_with_details(self, query: str, documents: list[str]) -> Any:
-        details = [{"chunk_span": (0, len(d)), "stage_scores": [i, -i]} for i, d in enumerate(documents)]
+        details = [
+            {"chunk_span": (0, len(d)), "stage_scores": [i, -i]} for i, d in enumerate(documents)
+        ]
         return self._score(query, documents), details
 
 
@@ -254,7 +256,7 @@ def test_bad_options_fail_at_construction_and_assignment(
 
 
 def test_bad_reranker_is_rejected(driver: Driver) -> None:
-    with pytest.raises(TypeError, match="reranker must be a rerankkit.Reranker"):
+    with pytest.raises(TypeError, match=r"reranker must be a rerankkit\.Reranker"):
         driver.make(42)
     with pytest.raises(ValueError, match="reranker model name or path must be a non-empty"):
         driver.make("  ")
