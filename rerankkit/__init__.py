@@ -22,6 +22,11 @@ from rerankkit._result import RerankResult, result_metadata
 if TYPE_CHECKING:
     from rerankkit.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
     from rerankkit.embedding import EmbeddingReranker
+    from rerankkit._llm_protocol import AsyncCompletionLLM, Completion, CompletionLLM, FunctionLLM
+    from rerankkit.causal_lm import CausalLMReranker
+    from rerankkit.llm_factory import llm_reranker
+    from rerankkit.llm_listwise import LLMListwiseReranker
+    from rerankkit.llm_pointwise import LLMPointwiseReranker
 
 # Public name -> module that defines it. Resolved on first access (PEP 562) so that
 # `import rerankkit` never imports a backend's dependencies.
@@ -29,9 +34,25 @@ _LAZY: dict[str, str] = {
     "CrossEncoderReranker": "rerankkit.cross_encoder",
     "DEFAULT_CROSS_ENCODER": "rerankkit.cross_encoder",
     "EmbeddingReranker": "rerankkit.embedding",
+    "AsyncCompletionLLM": "rerankkit._llm_protocol",
+    "CausalLMReranker": "rerankkit.causal_lm",
+    "Completion": "rerankkit._llm_protocol",
+    "CompletionLLM": "rerankkit._llm_protocol",
+    "FunctionLLM": "rerankkit._llm_protocol",
+    "LLMListwiseReranker": "rerankkit.llm_listwise",
+    "LLMPointwiseReranker": "rerankkit.llm_pointwise",
+    "llm_reranker": "rerankkit.llm_factory",
 }
 
 __all__ = [
+    "AsyncCompletionLLM",
+    "CausalLMReranker",
+    "Completion",
+    "CompletionLLM",
+    "FunctionLLM",
+    "LLMListwiseReranker",
+    "LLMPointwiseReranker",
+    "llm_reranker",
     "CrossEncoderReranker",
     "DEFAULT_CROSS_ENCODER",
     "EmbeddingReranker",
