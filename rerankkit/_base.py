@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -123,6 +124,21 @@ class Reranker(ABC):
             score_threshold=score_threshold,
             details=details,
         )
+
+    @property
+    def cache_key(self) -> str:
+        """Identity of this reranker's scores in a shared ``rerankkit.ScoreCache``.
+
+        Two rerankers with equal keys must score every (query, document) alike. The default
+        is unique to this instance; a backend whose scores depend only on its settings may
+        override it (model path, revision, max_length, ...) so equal instances share entries.
+        """
+        key = self.__dict__.get("_rerankkit_cache_key")
+        if key is None:  # setdefault: two threads racing here still agree on one key
+            key = self.__dict__.setdefault(
+                "_rerankkit_cache_key", f"{type(self).__qualname__}:{uuid.uuid4().hex}"
+            )
+        return key
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -1,0 +1,174 @@
+"""Score cache: hits, only-missing-documents, LRU eviction, sharing, thread-safety, async."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from rerankkit import Reranker
+from rerankkit.cache import CachedReranker, ScoreCache, document_digest
+from rerankkit.cascade import CascadeReranker
+from rerankkit.fusion import FusionReranker
+from rerankkit.testing import FunctionReranker, KeywordReranker
+
+
+class Recording(Reranker):
+    """Scores by word overlap and records the batches it is shown (thread-safe)."""
+
+    def __init__(self, with_details: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.with_details = with_details
+        self._lock = threading.Lock()
+        self._inner = KeywordReranker()
+
+    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
+        with self._lock:
+            self.batches.append(list(documents))
+        return self._inner.score(query, documents)
+
+    def _score_with_details(self, query: str, documents: list[str]):  # type: ignore[no-untyped-def]
+        scores = self._score(query, documents)
+        details = [{"length": len(d)} for d in documents] if self.with_details else None
+        return scores, details
+
+
+def test_only_missing_documents_reach_the_model() -> None:
+    inner = Recording()
+    cached = CachedReranker(inner)
+    first = cached.rerank("red apple", ["apple pie", "red apple", "pear"])
+    assert inner.batches == [["apple pie", "red apple", "pear"]]
+    again = cached.rerank("red apple", ["pear", "red apple", "apple pie"])
+    assert inner.batches == [["apple pie", "red apple", "pear"]]  # all three were hits
+    assert {(r.index, r.score) for r in again} == {(2 - r.index, r.score) for r in first}
+    cached.rerank("red apple", ["red apple", "red wine", "pear"])
+    assert inner.batches[-1] == ["red wine"]
+    cached.rerank("green apple", ["red apple"])  # another query is another key
+    assert inner.batches[-1] == ["red apple"]
+    info = cached.cache.info()
+    assert (info.hits, info.misses, info.currsize) == (5, 5, 5)
+
+
+def test_duplicates_in_one_call_are_scored_once() -> None:
+    inner = Recording()
+    scores = CachedReranker(inner).score("cat", ["cat", "dog", "cat", "cat"])
+    assert inner.batches == [["cat", "dog"]]
+    assert scores == [1.0, 0.0, 1.0, 1.0]
+
+
+def test_cached_results_equal_uncached_results_including_details() -> None:
+    docs = ["a cat", "cat cat cat", "dog", "the cat sat", "bird"]
+    plain = Recording(with_details=True).rerank("cat", docs, top_n=3)
+    cached = CachedReranker(Recording(with_details=True))
+    cold, warm = cached.rerank("cat", docs, top_n=3), cached.rerank("cat", docs, top_n=3)
+    for results in (cold, warm):
+        assert results == plain
+        assert [dict(r.details) for r in results] == [dict(r.details) for r in plain]
+
+
+def test_cached_details_cannot_be_changed_through_a_result() -> None:
+    cached = CachedReranker(Recording(with_details=True))
+    result = cached.rerank("cat", ["cat"])[0]
+    with pytest.raises(TypeError):
+        result.details["length"] = 99  # type: ignore[index]
+
+
+def test_lru_eviction_order() -> None:
+    inner = Recording()
+    cached = CachedReranker(inner, maxsize=2)
+    cached.score("q", ["a"])
+    cached.score("q", ["b"])
+    cached.score("q", ["a"])  # hit: "a" becomes most recent
+    cached.score("q", ["c"])  # evicts "b", the least recently used
+    assert cached.cache.info().evictions == 1
+    cached.score("q", ["a"])
+    assert inner.batches == [["a"], ["b"], ["c"]]  # "a" survived
+    cached.score("q", ["b"])
+    assert inner.batches[-1] == ["b"]  # "b" had been evicted
+    assert len(cached.cache) == 2
+
+
+def test_score_cache_primitives() -> None:
+    cache = ScoreCache(maxsize=3)
+    keys = [("m", "q", document_digest(t)) for t in ("x", "y", "z", "w")]
+    cache.put_many(keys, [(float(i), {}) for i in range(4)])
+    assert cache.get_many(keys) == [None, (1.0, {}), (2.0, {}), (3.0, {})]
+    assert cache.info().evictions == 1
+    cache.clear()
+    assert len(cache) == 0 and cache.info().hits == 0
+    assert document_digest("é") == document_digest("é") != document_digest("e")
+    with pytest.raises(ValueError, match="maxsize"):
+        ScoreCache(maxsize=0)
+    with pytest.raises(ValueError, match="2 keys for 1 entries"):
+        cache.put_many(keys[:2], [(0.0, {})])
+    unbounded = ScoreCache(maxsize=None)
+    unbounded.put_many(keys, [(0.0, {})] * 4)
+    assert len(unbounded) == 4
+
+
+def test_a_shared_cache_keeps_models_apart() -> None:
+    shared = ScoreCache()
+    by_length = CachedReranker(FunctionReranker(lambda q, d: float(len(d))), cache=shared)
+    vowels = FunctionReranker(lambda q, d: float(sum(c in "aeiou" for c in d)))
+    by_vowels = CachedReranker(vowels, cache=shared)
+    assert by_length.score("q", ["banana", "kiwi"]) == [6.0, 4.0]
+    assert by_vowels.score("q", ["banana", "kiwi"]) == [3.0, 2.0]
+    assert by_length.score("q", ["banana", "kiwi"]) == [6.0, 4.0]
+    assert len(shared) == 4
+
+
+def test_default_cache_key_is_stable_and_unique_per_instance() -> None:
+    a, b = KeywordReranker(), KeywordReranker()
+    assert a.cache_key == a.cache_key
+    assert a.cache_key != b.cache_key
+    assert CachedReranker(a).cache_key == a.cache_key
+
+
+def test_set_dependent_rerankers_are_refused() -> None:
+    cascade = CascadeReranker([(KeywordReranker(), 2)])
+    fusion = FusionReranker([KeywordReranker(), KeywordReranker()])
+    for reranker in (cascade, fusion):
+        with pytest.raises(TypeError, match="cannot be cached"):
+            CachedReranker(reranker)
+    with pytest.raises(TypeError, match="reranker must be a Reranker"):
+        CachedReranker("cross-encoder/ms-marco-MiniLM-L6-v2")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="cache must be a ScoreCache"):
+        CachedReranker(KeywordReranker(), cache={})  # type: ignore[arg-type]
+
+
+def test_sixteen_threads_give_the_sequential_results() -> None:
+    words = ["cat", "dog", "bird", "fish", "mat", "sat", "the", "a"]
+    queries = [" ".join(words[i : i + 2]) for i in range(0, 8, 2)]
+    docs = [" ".join(words[(i * 3 + j) % 8] for j in range(i % 4 + 1)) for i in range(40)]
+    jobs = [(queries[i % 4], docs[(i * 7) % 40 :] + docs[: (i * 7) % 40]) for i in range(64)]
+
+    expected = [KeywordReranker().rerank(q, d, top_n=10) for q, d in jobs]
+    inner = Recording()
+    cached = CachedReranker(inner, maxsize=50)  # small: evictions race with lookups
+    barrier = threading.Barrier(16)
+
+    def work(job: tuple[str, list[str]]) -> list:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=5)  # 16 threads start each round together
+        return cached.rerank(job[0], job[1], top_n=10)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        concurrent = list(pool.map(work, jobs))
+    assert concurrent == expected
+    info = cached.cache.info()
+    assert info.hits + info.misses == sum(len(d) for _, d in jobs)
+    assert info.currsize <= 50
+    assert sum(len(batch) for batch in inner.batches) <= info.misses
+
+
+async def test_async_uses_the_cache_too() -> None:
+    inner = Recording()
+    cached = CachedReranker(inner)
+    sync = cached.rerank("cat", ["a cat", "dog"])
+    asynchronous = await cached.arerank("cat", ["dog", "a cat", "cat cat"])
+    assert inner.batches == [["a cat", "dog"], ["cat cat"]]
+    assert [(r.index, r.score) for r in asynchronous] == [(2, 2.0), (1, 1.0), (0, 0.0)]
+    assert sync[0].score == 1.0
