@@ -118,9 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a first-stage retriever over the packaged sample corpus, rerank, and "
         "print before/after rankings.",
     )
-    demo.add_argument("--model", default=None, metavar="SPEC_OR_ID",
-                      help="cross-encoder id/path or reranker spec (default: the demo's choice)")
-    demo.add_argument("--top-k", type=_positive_int, default=3, help="results shown per query")
+    demo.add_argument("--model", default=None, metavar="ID_OR_PATH",
+                      help="cross-encoder hub id or local folder (default: the default "
+                      "cross-encoder if cached, else the packaged bi-encoder)")
+    demo.add_argument("--top-k", type=_positive_int, default=3,
+                      help="passages shown per query (default: 3)")
+    demo.add_argument("--depth", type=_positive_int, default=10,
+                      help="BM25 candidates per query handed to the reranker (default: 10)")
+    demo.add_argument("--device", default=None, help="torch device (default: cuda > mps > cpu)")
     demo.set_defaults(handler=_cmd_demo)
     return parser
 
@@ -260,7 +265,7 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rerankkit.demo import run_demo
 
-    return int(run_demo(model=args.model, top_k=args.top_k))
+    return int(run_demo(model=args.model, top_k=args.top_k, depth=args.depth, device=args.device))
 
 
 # --------------------------------------------------------------------------- main

@@ -175,10 +175,14 @@ def rerank_run(
     run: Mapping[str, Mapping[str, float]],
     *,
     depth: int = 100,
+    only_judged: bool = True,
     progress: bool | None = None,
     desc: str = "rerank",
 ) -> tuple[Run, Timing]:
     """Rerank each query's top ``depth`` candidates of ``run``.
+
+    With ``only_judged`` (the default) queries without judgments are skipped: they cannot
+    change any metric.
 
     Each query is one ``reranker.score`` call, so the backend batches (and length-sorts)
     that query's candidates itself; per-query latency is what a RAG pipeline pays.
@@ -191,7 +195,8 @@ def rerank_run(
         >>> reranked, timing = rerank_run(KeywordReranker(), data, first)   # doctest: +SKIP
     """
     ranked = candidates(run, depth)
-    query_ids = [qid for qid in ranked if qid in dataset.queries and ranked[qid]]
+    wanted = dataset.qrels if only_judged else dataset.queries
+    query_ids = [qid for qid in ranked if qid in wanted and qid in dataset.queries and ranked[qid]]
     out: Run = {}
     latencies: list[float] = []
     pairs = 0
