@@ -296,9 +296,7 @@ async def test_async_is_native_and_concurrent(driver: Driver) -> None:
         assert [driver.id(o) for o in out] == [s.id for s in longest]
 
 
-def test_model_name_string_builds_a_cross_encoder(
-    driver: Driver, tiny_cross_encoder: Path
-) -> None:
+def test_model_name_string_builds_a_cross_encoder(driver: Driver, tiny_cross_encoder: Path) -> None:
     from rerankkit import CrossEncoderReranker
 
     caller = objects(driver)
