@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--bm25-language", default="english",
                     help="BM25 analyser language (stemming + stopwords); 'none' for a plain regex "
                     "tokenizer, e.g. for Korean (default: english)")
+    ev.add_argument("--per-query", action="store_true",
+                    help="one scoring call per query even where sharing work across queries "
+                    "is faster (bi-encoders), to measure single-request latency")
     ev.add_argument("--output", type=Path, metavar="DIR",
                     help="write report.json, report.md and report.png into DIR")
     ev.add_argument("--no-progress", action="store_true",
@@ -175,7 +178,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         logger.info("loading %s", spec.text)
         reranker = build_reranker(spec)
         runs[name], timings[name] = rerank_run(
-            reranker, dataset, first, depth=args.depth, progress=progress, desc=name
+            reranker, dataset, first, depth=args.depth, progress=progress, desc=name,
+            batch_queries=False if args.per_query else None,
         )
         del reranker  # free the model before loading the next one
     report = evaluate_runs(dataset, runs, first_stage=first_name, depth=args.depth,

