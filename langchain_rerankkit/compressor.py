@@ -24,6 +24,8 @@ from rerankkit.adapting import (
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseLanguageModel
 
+    from rerankkit.llm_factory import LLMMethod
+
 
 def _text(document: Document) -> str:
     return document.page_content
@@ -103,7 +105,7 @@ class RerankKitCompressor(BaseDocumentCompressor):
         cls,
         llm: BaseLanguageModel,
         *,
-        method: str = "listwise",
+        method: LLMMethod = "listwise",
         top_n: int | None = 3,
         score_threshold: float | None = None,
         reorder: ReorderMode = "none",

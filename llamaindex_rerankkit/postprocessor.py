@@ -29,6 +29,8 @@ from rerankkit.adapting import (
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
+    from rerankkit.llm_factory import LLMMethod
+
 dispatcher = get_dispatcher(__name__)
 
 RETRIEVAL_SCORE_KEY = "retrieval_score"
@@ -126,7 +128,7 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         cls,
         llm: LLM,
         *,
-        method: str = "listwise",
+        method: LLMMethod = "listwise",
         top_n: int | None = 3,
         score_threshold: float | None = None,
         reorder: ReorderMode = "none",
@@ -212,7 +214,7 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         dispatcher.event(
             ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=top_n, model_name=model_name)
         )
-        payload = {
+        payload: dict[str, Any] = {
             EventPayload.NODES: nodes,
             EventPayload.MODEL_NAME: model_name,
             EventPayload.QUERY_STR: query_bundle.query_str if query_bundle else None,
