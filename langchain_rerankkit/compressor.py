@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +33,9 @@ def _text(document: Document) -> str:
 
 
 def _reranked(document: Document, result: RerankResult) -> Document:
-    # model_copy keeps id, type and any subclass fields; the metadata dict is new, so the
-    # caller's Document is never touched.
-    metadata = {**document.metadata, **result_metadata(result)}
+    # model_copy keeps id, type and any subclass fields; the metadata is a deep copy, so
+    # nothing done to the result (nested lists included) reaches the caller's Document.
+    metadata = {**copy.deepcopy(document.metadata), **result_metadata(result)}
     return document.model_copy(update={"metadata": metadata})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -234,11 +235,11 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         if self.keep_retrieval_score:
             added[RETRIEVAL_SCORE_KEY] = node.score
         inner = node.node
-        # A shallow copy with NEW metadata and exclusion lists: the caller's node is untouched
-        # and the scores never leak into the text an LLM or an embedding model sees.
-        copy = inner.model_copy(
+        # A shallow copy with deep-copied metadata and new exclusion lists: the caller's node
+        # is untouched, and the scores never leak into what an LLM or embedding model reads.
+        new_node = inner.model_copy(
             update={
-                "metadata": {**inner.metadata, **added},
+                "metadata": {**copy.deepcopy(inner.metadata), **added},
                 "excluded_llm_metadata_keys": _excluding(
                     inner.excluded_llm_metadata_keys, list(added)
                 ),
@@ -247,7 +248,7 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
                 ),
             }
         )
-        return NodeWithScore(node=copy, score=result.score)
+        return NodeWithScore(node=new_node, score=result.score)
 
 
 def _query_str(query_bundle: QueryBundle | None) -> str:

@@ -112,9 +112,9 @@ def check_items(items: Any, expected: type[T], argument: str) -> list[T]:
     """A new list of ``items``, each an instance of ``expected``; errors name the position.
 
     Example:
-        >>> check_items([1, "2"], int, "numbers")
+        >>> check_items(["a", 2], str, "names")
         Traceback (most recent call last):
-        TypeError: numbers[1] must be a int, got str
+        TypeError: names[1] must be a str, got int
     """
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         raise TypeError(

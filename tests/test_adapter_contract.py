@@ -169,6 +169,10 @@ async def test_caller_objects_are_never_mutated(driver: Driver, call: Callable[.
     for obj in out:
         assert id(obj) not in caller_ids
         assert id(driver.metadata(obj)) not in caller_ids
+    # Nested metadata is copied too: changing a result never reaches the caller's object.
+    (tagged,) = [o for o in out if "tags" in driver.metadata(o)]
+    driver.metadata(tagged)["tags"].append("changed")
+    assert [driver.snapshot(o) for o in caller] == before
 
 
 async def test_model_reads_the_documented_text(driver: Driver, call: Callable[..., Any]) -> None:
