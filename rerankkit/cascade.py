@@ -182,4 +182,30 @@ class CascadeReranker(Reranker):
         return f"CascadeReranker({self.stages!r})"
 
 
-__all__ = ["CascadeReranker"]
+def rerank_stages(
+    reranker: Reranker,
+    top_n: int | None = 10,
+    *,
+    llm_reranker: Reranker | None = None,
+    llm_top_n: int | None = 3,
+) -> tuple[Reranker, int | None]:
+    """The reranking half of the hybrid stack: ``reranker`` keeps ``top_n``, then an optional
+    ``llm_reranker`` keeps ``llm_top_n`` of those.
+
+    Returns the reranker to run and the final ``top_n``; the LangChain and LlamaIndex hybrid
+    helpers hand both to their compressor / postprocessor.
+
+    Example:
+        >>> from rerankkit.testing import KeywordReranker
+        >>> rerank_stages(KeywordReranker(), 10)
+        (KeywordReranker(), 10)
+        >>> stages, final = rerank_stages(KeywordReranker(), 10, llm_reranker=KeywordReranker())
+        >>> type(stages).__name__, final
+        ('CascadeReranker', 3)
+    """
+    if llm_reranker is None:
+        return reranker, top_n
+    return CascadeReranker([(reranker, top_n), (llm_reranker, llm_top_n)]), llm_top_n
+
+
+__all__ = ["CascadeReranker", "rerank_stages"]

@@ -1,0 +1,174 @@
+"""The hybrid stack from your own LangChain retrievers: BM25 + dense -> RRF -> cross-encoder -> LLM.
+
+``RerankKitFusionRetriever`` is LangChain's ``EnsembleRetriever`` (same fields, callbacks,
+config and concurrent async retrieval) with rerankkit's reciprocal rank fusion underneath and
+a ``top_n`` cut; ``hybrid_retriever`` wraps it in a ``ContextualCompressionRetriever`` whose
+``RerankKitCompressor`` runs the cross-encoder (and optionally an LLM reranker on its
+survivors, as a ``CascadeReranker``).
+
+Example:
+    >>> from langchain_core.documents import Document
+    >>> from langchain_core.retrievers import BaseRetriever
+    >>> from rerankkit.testing import KeywordReranker
+    >>> class Fixed(BaseRetriever):
+    ...     docs: list[Document]
+    ...     def _get_relevant_documents(self, query, *, run_manager):
+    ...         return self.docs
+    >>> bm25 = Fixed(docs=[Document("cats purr"), Document("dogs bark")])
+    >>> dense = Fixed(docs=[Document("kittens are young cats"), Document("cats purr")])
+    >>> retriever = hybrid_retriever([bm25, dense], KeywordReranker(), rerank_top_n=2)
+    >>> [d.page_content for d in retriever.invoke("why do cats purr")]
+    ['cats purr', 'kittens are young cats']
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Sequence
+
+from langchain_classic.retrievers import ContextualCompressionRetriever, EnsembleRetriever
+from langchain_core.documents import Document
+from langchain_core.retrievers import RetrieverLike
+from pydantic import Field, field_validator
+
+from langchain_rerankkit.compressor import RerankKitCompressor
+from rerankkit import Reranker
+from rerankkit.adapting import ReorderMode, as_reranker
+from rerankkit.cascade import rerank_stages
+from rerankkit.fusion import reciprocal_rank_fusion
+
+RRF_SCORE_KEY = "rrf_score"
+
+
+class RerankKitFusionRetriever(EnsembleRetriever):
+    """``EnsembleRetriever`` with rerankkit's weighted reciprocal rank fusion and a ``top_n`` cut.
+
+    A document is identified by ``metadata[id_key]`` when ``id_key`` is set, else by its
+    ``page_content`` (as in ``EnsembleRetriever``); a document a retriever returns twice
+    counts once, at its better rank. Returns new ``Document`` objects (id kept) whose
+    metadata adds ``rrf_score``; the retrievers' documents are not modified.
+
+    Example:
+        >>> from langchain_core.documents import Document
+        >>> from langchain_core.retrievers import BaseRetriever
+        >>> class Fixed(BaseRetriever):
+        ...     docs: list[Document]
+        ...     def _get_relevant_documents(self, query, *, run_manager):
+        ...         return self.docs
+        >>> first = Fixed(docs=[Document("a"), Document("b")])
+        >>> fusion = RerankKitFusionRetriever(
+        ...     retrievers=[first, Fixed(docs=[Document("b")])], weights=[1, 1], top_n=1
+        ... )
+        >>> [(d.page_content, round(d.metadata["rrf_score"], 4)) for d in fusion.invoke("q")]
+        [('b', 0.0325)]
+    """
+
+    top_n: int | None = Field(default=100)
+    """Keep at most this many fused documents (``None`` keeps all)."""
+
+    @field_validator("top_n")
+    @classmethod
+    def _top_n(cls, value: int | None) -> int | None:
+        if value is not None and value <= 0:
+            raise ValueError(f"top_n must be >= 1 (or None for all), got {value}")
+        return value
+
+    def _key(self, document: Document) -> Hashable:
+        return document.page_content if self.id_key is None else document.metadata[self.id_key]
+
+    def weighted_reciprocal_rank(self, doc_lists: list[list[Document]]) -> list[Document]:
+        """Fuse the retrievers' lists (best first) with ``rerankkit.reciprocal_rank_fusion``."""
+        rankings: list[list[Hashable]] = []
+        first_seen: dict[Hashable, Document] = {}
+        for documents in doc_lists:
+            ranking: dict[Hashable, None] = {}
+            for document in documents:
+                key = self._key(document)
+                ranking.setdefault(key, None)  # a repeat keeps its better (earlier) rank
+                first_seen.setdefault(key, document)
+            rankings.append(list(ranking))
+        fused = reciprocal_rank_fusion(rankings, k=self.c, weights=self.weights)
+        kept = list(fused.items())[: self.top_n] if self.top_n is not None else fused.items()
+        return [
+            first_seen[key].model_copy(
+                update={"metadata": {**first_seen[key].metadata, RRF_SCORE_KEY: score}}
+            )
+            for key, score in kept
+        ]
+
+
+def hybrid_compressor(
+    reranker: Reranker | str | os.PathLike[str],
+    *,
+    rerank_top_n: int | None = 10,
+    llm_reranker: Reranker | None = None,
+    llm_top_n: int | None = 3,
+    score_threshold: float | None = None,
+    reorder: ReorderMode = "none",
+) -> RerankKitCompressor:
+    """The reranking stages as one ``RerankKitCompressor``.
+
+    ``reranker`` keeps ``rerank_top_n``; with ``llm_reranker``, that LLM reranks those and
+    keeps ``llm_top_n`` (a ``CascadeReranker``: metadata gets ``stage_scores``).
+    ``score_threshold`` applies to the last stage's score.
+    """
+    stages, top_n = rerank_stages(
+        as_reranker(reranker), rerank_top_n, llm_reranker=llm_reranker, llm_top_n=llm_top_n
+    )
+    return RerankKitCompressor(
+        reranker=stages, top_n=top_n, score_threshold=score_threshold, reorder=reorder
+    )
+
+
+def hybrid_retriever(
+    retrievers: Sequence[RetrieverLike],
+    reranker: Reranker | str | os.PathLike[str],
+    *,
+    weights: Sequence[float] | None = None,
+    k: int = 60,
+    id_key: str | None = None,
+    fusion_top_n: int | None = 100,
+    rerank_top_n: int | None = 10,
+    llm_reranker: Reranker | None = None,
+    llm_top_n: int | None = 3,
+    score_threshold: float | None = None,
+    reorder: ReorderMode = "none",
+) -> ContextualCompressionRetriever:
+    """BM25 + dense (your retrievers) -> RRF top ``fusion_top_n`` -> ``reranker`` top
+    ``rerank_top_n`` -> optional ``llm_reranker`` top ``llm_top_n``.
+
+    Args:
+        retrievers: Your first-stage retrievers, e.g. ``BM25Retriever`` and
+            ``vectorstore.as_retriever(search_kwargs={"k": 100})``.
+        reranker: A rerankkit ``Reranker`` or a cross-encoder name / path.
+        weights: One RRF weight per retriever (default: equal).
+        k: RRF constant.
+        id_key: Metadata key identifying a document across retrievers (default:
+            ``page_content``).
+        fusion_top_n, rerank_top_n, llm_top_n: How many documents survive each stage.
+        llm_reranker: Optional LLM reranker (``LLMListwiseReranker``, ...) for the last stage.
+        score_threshold: Minimum last-stage score.
+        reorder: ``"lost_in_the_middle"`` to put the best documents at both ends.
+
+    Returns:
+        A ``ContextualCompressionRetriever``; ``.invoke(query)`` / ``.ainvoke(query)``.
+    """
+    fusion = RerankKitFusionRetriever(
+        retrievers=list(retrievers),
+        weights=list(weights) if weights is not None else [1.0] * len(retrievers),
+        c=k,
+        id_key=id_key,
+        top_n=fusion_top_n,
+    )
+    compressor = hybrid_compressor(
+        reranker,
+        rerank_top_n=rerank_top_n,
+        llm_reranker=llm_reranker,
+        llm_top_n=llm_top_n,
+        score_threshold=score_threshold,
+        reorder=reorder,
+    )
+    return ContextualCompressionRetriever(base_compressor=compressor, base_retriever=fusion)
+
+
+__all__ = ["RRF_SCORE_KEY", "RerankKitFusionRetriever", "hybrid_compressor", "hybrid_retriever"]

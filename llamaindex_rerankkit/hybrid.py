@@ -1,0 +1,189 @@
+"""The hybrid stack from your LlamaIndex retrievers: BM25 + dense -> RRF -> cross-encoder -> LLM.
+
+``RerankKitFusionRetriever`` is LlamaIndex's ``QueryFusionRetriever`` in
+``mode="reciprocal_rerank"`` (same retriever orchestration, optional LLM query generation,
+concurrent async retrieval) whose fusion step is rerankkit's reciprocal rank fusion: ranks
+start at 1 as in the paper, ``retriever_weights`` count, and the retrievers' nodes keep their
+scores. ``hybrid_postprocessor`` is the reranking half (cross-encoder, optionally an LLM on its
+survivors); ``hybrid_query_engine`` puts both in a ``RetrieverQueryEngine``.
+
+Example:
+    >>> from llama_index.core.retrievers import BaseRetriever
+    >>> from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+    >>> from rerankkit.testing import KeywordReranker
+    >>> class Fixed(BaseRetriever):
+    ...     def __init__(self, texts):
+    ...         super().__init__()
+    ...         self.nodes = [TextNode(text=t, id_=t) for t in texts]
+    ...     def _retrieve(self, query_bundle):
+    ...         return [NodeWithScore(node=n, score=1.0) for n in self.nodes]
+    >>> fusion = RerankKitFusionRetriever([Fixed(["cats purr", "dogs bark"]), Fixed(["cats purr"])])
+    >>> post = hybrid_postprocessor(KeywordReranker(), rerank_top_n=1)
+    >>> nodes = post.postprocess_nodes(fusion.retrieve("why do cats purr"), query_str="cats purr")
+    >>> [(n.node.get_content(), n.score) for n in nodes]
+    [('cats purr', 2.0)]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.llms import LLM, MockLLM
+from llama_index.core.query_engine import RetrieverQueryEngine
+from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
+from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
+from llama_index.core.schema import NodeWithScore
+
+from llamaindex_rerankkit.postprocessor import RerankKitPostprocessor
+from rerankkit import Reranker
+from rerankkit.adapting import ReorderMode, as_reranker
+from rerankkit.cascade import rerank_stages
+from rerankkit.fusion import reciprocal_rank_fusion
+
+
+class RerankKitFusionRetriever(QueryFusionRetriever):
+    """``QueryFusionRetriever`` (reciprocal rank) fused by ``rerankkit.reciprocal_rank_fusion``.
+
+    Nodes are identified by ``node.hash`` (content and metadata, as ``QueryFusionRetriever``
+    does); a node a retriever returns twice counts once, at its better rank. Each retriever's
+    list is taken in the order it returns (best first). Returns new ``NodeWithScore`` objects
+    whose ``score`` is the RRF score.
+
+    Args:
+        retrievers: Your first-stage retrievers (e.g. ``BM25Retriever``, ``index.as_retriever``).
+        similarity_top_k: Fused nodes kept.
+        k: RRF constant.
+        retriever_weights: One weight per retriever (default equal).
+        num_queries: ``1`` fuses the retrievers for the query as given; more asks ``llm`` for
+            ``num_queries - 1`` rewrites and fuses every (query, retriever) list.
+        llm: The LLM for query rewrites (only with ``num_queries > 1``).
+        use_async: Run the retrievers concurrently in ``retrieve`` (``aretrieve`` always does).
+        **kwargs: Other ``QueryFusionRetriever`` arguments (``callback_manager``, ...).
+    """
+
+    def __init__(
+        self,
+        retrievers: Sequence[BaseRetriever],
+        *,
+        similarity_top_k: int = 100,
+        k: float = 60,
+        retriever_weights: Sequence[float] | None = None,
+        num_queries: int = 1,
+        llm: LLM | None = None,
+        use_async: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(similarity_top_k, bool) or not isinstance(similarity_top_k, int):
+            raise TypeError(
+                f"similarity_top_k must be an int, got {type(similarity_top_k).__name__}"
+            )
+        if similarity_top_k <= 0:
+            raise ValueError(f"similarity_top_k must be >= 1, got {similarity_top_k}")
+        reciprocal_rank_fusion([], k=k)  # validate k here rather than at the first query
+        if retriever_weights is not None:
+            reciprocal_rank_fusion([[]] * len(retrievers), weights=retriever_weights)
+        if llm is None and num_queries <= 1:
+            llm = MockLLM()  # never called; avoids resolving Settings.llm (an OpenAI default)
+        super().__init__(
+            list(retrievers),
+            llm=llm,
+            mode=FUSION_MODES.RECIPROCAL_RANK,
+            similarity_top_k=similarity_top_k,
+            num_queries=num_queries,
+            use_async=use_async,
+            retriever_weights=list(retriever_weights) if retriever_weights is not None else None,
+            **kwargs,
+        )
+        self.k = k
+
+    def _reciprocal_rerank_fusion(
+        self, results: dict[tuple[str, int], list[NodeWithScore]]
+    ) -> list[NodeWithScore]:
+        rankings: list[list[str]] = []
+        weights: list[float] = []
+        first_seen: dict[str, NodeWithScore] = {}
+        for (_, retriever_index), nodes in results.items():
+            ranking: dict[str, None] = {}
+            for node in nodes:
+                ranking.setdefault(node.node.hash, None)  # a repeat keeps its better rank
+                first_seen.setdefault(node.node.hash, node)
+            rankings.append(list(ranking))
+            weights.append(self._retriever_weights[retriever_index])
+        if not rankings:
+            return []
+        fused = reciprocal_rank_fusion(rankings, k=self.k, weights=weights)
+        return [
+            NodeWithScore(node=first_seen[key].node, score=score) for key, score in fused.items()
+        ]
+
+
+def hybrid_postprocessor(
+    reranker: Reranker | str | os.PathLike[str],
+    *,
+    rerank_top_n: int | None = 10,
+    llm_reranker: Reranker | None = None,
+    llm_top_n: int | None = 3,
+    score_threshold: float | None = None,
+    keep_retrieval_score: bool = False,
+    reorder: ReorderMode = "none",
+) -> RerankKitPostprocessor:
+    """The reranking stages as one ``RerankKitPostprocessor``.
+
+    ``reranker`` keeps ``rerank_top_n``; with ``llm_reranker``, that LLM reranks those and
+    keeps ``llm_top_n`` (a ``CascadeReranker``: node metadata gets ``stage_scores``).
+    ``score_threshold`` applies to the last stage's score. ``keep_retrieval_score`` keeps the
+    RRF score in metadata as ``retrieval_score``.
+    """
+    stages, top_n = rerank_stages(
+        as_reranker(reranker), rerank_top_n, llm_reranker=llm_reranker, llm_top_n=llm_top_n
+    )
+    return RerankKitPostprocessor(
+        reranker=stages,
+        top_n=top_n,
+        score_threshold=score_threshold,
+        keep_retrieval_score=keep_retrieval_score,
+        reorder=reorder,
+    )
+
+
+def hybrid_query_engine(
+    retrievers: Sequence[BaseRetriever],
+    reranker: Reranker | str | os.PathLike[str],
+    *,
+    llm: LLM | None = None,
+    retriever_weights: Sequence[float] | None = None,
+    k: float = 60,
+    fusion_top_n: int = 100,
+    rerank_top_n: int | None = 10,
+    llm_reranker: Reranker | None = None,
+    llm_top_n: int | None = 3,
+    score_threshold: float | None = None,
+    reorder: ReorderMode = "none",
+    **engine_kwargs: Any,
+) -> RetrieverQueryEngine:
+    """BM25 + dense (your retrievers) -> RRF top ``fusion_top_n`` -> ``reranker`` top
+    ``rerank_top_n`` -> optional ``llm_reranker`` top ``llm_top_n`` -> answer with ``llm``.
+
+    ``engine.retrieve(QueryBundle(q))`` gives the reranked nodes without answering;
+    ``engine.query(q)`` answers from them. ``llm`` is the answering LLM (``None``: LlamaIndex's
+    ``Settings.llm``); ``engine_kwargs`` go to ``RetrieverQueryEngine.from_args``.
+    """
+    retriever = RerankKitFusionRetriever(
+        retrievers, similarity_top_k=fusion_top_n, k=k, retriever_weights=retriever_weights
+    )
+    postprocessor = hybrid_postprocessor(
+        reranker,
+        rerank_top_n=rerank_top_n,
+        llm_reranker=llm_reranker,
+        llm_top_n=llm_top_n,
+        score_threshold=score_threshold,
+        reorder=reorder,
+    )
+    return RetrieverQueryEngine.from_args(
+        retriever, llm=llm, node_postprocessors=[postprocessor], **engine_kwargs
+    )
+
+
+__all__ = ["RerankKitFusionRetriever", "hybrid_postprocessor", "hybrid_query_engine"]
