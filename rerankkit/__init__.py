@@ -22,6 +22,11 @@ from rerankkit._result import RerankResult, result_metadata
 if TYPE_CHECKING:
     from rerankkit.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
     from rerankkit.embedding import EmbeddingReranker
+    from rerankkit.cache import CachedReranker, ScoreCache
+    from rerankkit.calibration import score_distribution
+    from rerankkit.cascade import CascadeReranker
+    from rerankkit.fusion import FusionReranker, reciprocal_rank_fusion
+    from rerankkit.reorder import lost_in_the_middle
     from rerankkit._llm_protocol import AsyncCompletionLLM, Completion, CompletionLLM, FunctionLLM
     from rerankkit.causal_lm import CausalLMReranker
     from rerankkit.llm_factory import llm_reranker
@@ -34,6 +39,13 @@ _LAZY: dict[str, str] = {
     "CrossEncoderReranker": "rerankkit.cross_encoder",
     "DEFAULT_CROSS_ENCODER": "rerankkit.cross_encoder",
     "EmbeddingReranker": "rerankkit.embedding",
+    "CachedReranker": "rerankkit.cache",
+    "CascadeReranker": "rerankkit.cascade",
+    "FusionReranker": "rerankkit.fusion",
+    "ScoreCache": "rerankkit.cache",
+    "lost_in_the_middle": "rerankkit.reorder",
+    "reciprocal_rank_fusion": "rerankkit.fusion",
+    "score_distribution": "rerankkit.calibration",
     "AsyncCompletionLLM": "rerankkit._llm_protocol",
     "CausalLMReranker": "rerankkit.causal_lm",
     "Completion": "rerankkit._llm_protocol",
@@ -45,6 +57,13 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "CachedReranker",
+    "CascadeReranker",
+    "FusionReranker",
+    "ScoreCache",
+    "lost_in_the_middle",
+    "reciprocal_rank_fusion",
+    "score_distribution",
     "AsyncCompletionLLM",
     "CausalLMReranker",
     "Completion",
