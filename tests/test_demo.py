@@ -191,6 +191,9 @@ def test_embedding_reranker_beats_bm25_on_the_sample_corpus(capsys, monkeypatch,
     output = capsys.readouterr().out
     notes = [line for line in output.splitlines() if "not in the local Hugging Face cache" in line]
     assert len(notes) == 1 and "all-MiniLM-L6-v2" in notes[0]
+    # The LlamaIndex pass scores the same pairs as the LangChain pass: all from the cache.
+    reused = re.search(r"\((\d+) scores reused", output)
+    assert reused is not None
 
     reranker = EmbeddingReranker(str(demo.packaged_bi_encoder_path()))
     before, after, relevant = _independent_runs(reranker)
@@ -201,6 +204,7 @@ def test_embedding_reranker_beats_bm25_on_the_sample_corpus(capsys, monkeypatch,
     assert rows["reranked, LangChain"][2] == pytest.approx(mrr_after, abs=6e-4)
     assert rows["reranked, LlamaIndex"][2] == pytest.approx(mrr_after, abs=6e-4)
     assert mrr_after > mrr_before
+    assert int(reused.group(1)) == sum(len(ids) for ids in before.values())
     printed = _printed_langchain_rankings(output, top_k=3)
     for qid, (_, printed_after) in printed.items():
         assert printed_after == after[qid][:3], qid
