@@ -163,7 +163,7 @@ def summarize_scores(
 
     extra: dict[str, Any] = {}
     if labels is not None:
-        flat_labels = []
+        flat_labels: list[bool] = []
         for position, (scores, query_labels) in enumerate(
             zip(per_query_scores, labels, strict=True)
         ):
@@ -176,8 +176,9 @@ def summarize_scores(
         best = best_f1_threshold(flat.tolist(), flat_labels)
         if best is not None:
             extra["best_f1_threshold"], extra["best_f1"], extra["precision"], extra["recall"] = best
-        mask = np.array(flat_labels, dtype=bool)
-        for name, group in (("relevant_median", flat[mask]), ("non_relevant_median", flat[~mask])):
+        mask = np.asarray(flat_labels, dtype=np.bool_)
+        groups = (("relevant_median", flat[mask]), ("non_relevant_median", flat[~mask]))
+        for name, group in groups:
             group = group[np.isfinite(group)]
             extra[name] = float(np.median(group)) if group.size else None
     return ScoreDistribution(

@@ -71,7 +71,7 @@ class _Run:
 
     def outcome(self) -> tuple[list[int], list[float], list[Mapping[str, Any]]]:
         """Survivors in input order, their last-stage scores, and their details."""
-        details = [
+        details: list[Mapping[str, Any]] = [
             {**self.extras[i], "stage_scores": tuple(self.scores[i])} for i in self.alive
         ]
         return self.alive, [self.scores[i][-1] for i in self.alive], details

@@ -49,7 +49,7 @@ def _check_weights(weights: Sequence[float] | None, count: int) -> list[float]:
     return checked
 
 
-def _ordered_ids(ranking: Any, position: int) -> list[Hashable]:
+def _ordered_ids(ranking: Any, position: int) -> list[Any]:
     """The ids of one ranking, best first; duplicates are an error, not silently merged."""
     if isinstance(ranking, Mapping):
         items = list(ranking.items())
@@ -106,7 +106,7 @@ def reciprocal_rank_fusion(
     fused: dict[H, float] = {}
     for position, (ranking, weight) in enumerate(zip(rankings, checked_weights, strict=True)):
         for rank, doc_id in enumerate(_ordered_ids(ranking, position), start=1):
-            fused[doc_id] = fused.get(doc_id, 0.0) + weight / (k + rank)  # type: ignore[index]
+            fused[doc_id] = fused.get(doc_id, 0.0) + weight / (k + rank)
     order = sorted(fused, key=lambda doc_id: -fused[doc_id])  # stable: first-met order on ties
     return {doc_id: fused[doc_id] for doc_id in order}
 
