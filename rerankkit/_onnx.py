@@ -31,6 +31,8 @@ from rerankkit._optional import require
 if TYPE_CHECKING:
     import torch
 
+    from rerankkit._hf import Source
+
 logger = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
@@ -56,6 +58,46 @@ def default_cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "rerankkit" / "onnx"
+
+
+def local_model_dir(source: Source) -> Path:
+    """The local folder of ``source``: itself when it is a folder, else its Hugging Face snapshot
+    (config, weights and tokenizer files fetched only as ``source`` allows)."""
+    from rerankkit._hf import load_pretrained
+
+    if source.is_local:
+        return Path(source.name).expanduser()
+    hub = require("huggingface_hub", "onnx")
+
+    def snapshot(name: str, **kwargs: Any) -> str:
+        return hub.snapshot_download(
+            name,
+            revision=kwargs["revision"],
+            cache_dir=kwargs["cache_dir"],
+            local_files_only=kwargs["local_files_only"],
+            allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"],
+        )
+
+    folder = Path(load_pretrained(source, snapshot, "cross-encoder"))
+    if not any(folder.glob("*.safetensors")):
+        raise OSError(
+            f"{source.name!r} has no safetensors weights; backend='onnx' exports from safetensors "
+            "(use backend='torch', or convert the weights)"
+        )
+    return folder
+
+
+def onnx_device(device: str | None) -> str:
+    """Where ONNX Runtime runs: ``device`` as given, else CUDA when onnxruntime-gpu offers it.
+
+    Example:
+        >>> onnx_device("cpu")
+        'cpu'
+    """
+    if device is not None:
+        return device
+    ort = require("onnxruntime", "onnx")
+    return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
 
 
 def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
@@ -256,7 +298,7 @@ class OnnxRunner:
     Args:
         path: ``.onnx`` file (from ``ensure_onnx_model``).
         num_threads: intra-op threads; ``None`` = physical cores available to this process.
-        device: ``"cpu"`` or ``"cuda"`` (needs ``onnxruntime-gpu``).
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (CUDA needs ``onnxruntime-gpu``).
 
     Example:
         >>> runner = OnnxRunner(path, num_threads=2)                          # doctest: +SKIP
@@ -269,17 +311,22 @@ class OnnxRunner:
         ort = require("onnxruntime", "onnx")
         from rerankkit._speed import physical_core_count
 
-        if device == "cuda":
+        kind, _, index = str(device).partition(":")
+        providers: list[Any]
+        if kind == "cuda" and (index == "" or index.isdigit()):
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise ValueError(
-                    "device='cuda' with backend='onnx' needs onnxruntime-gpu "
+                    f"device={device!r} with backend='onnx' needs onnxruntime-gpu "
                     "(CUDAExecutionProvider is not available)"
                 )
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+            cuda = ("CUDAExecutionProvider", {"device_id": int(index or 0)})
+            providers = [cuda, "CPUExecutionProvider"]
         elif device == "cpu":
             providers = ["CPUExecutionProvider"]
         else:
-            raise ValueError(f"device must be 'cpu' or 'cuda' for backend='onnx'; got {device!r}")
+            raise ValueError(
+                f"device must be 'cpu' or 'cuda[:N]' with backend='onnx'; got {device!r}"
+            )
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = num_threads or physical_core_count()

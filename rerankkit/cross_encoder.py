@@ -35,6 +35,7 @@ from rerankkit._hf import (
     st_activation_path,
     torch_forward,
 )
+from rerankkit._onnx import OnnxRunner, ensure_onnx_model, local_model_dir, onnx_device
 from rerankkit._optional import require
 from rerankkit._pairs import (
     AGGREGATES,
@@ -45,6 +46,13 @@ from rerankkit._pairs import (
     query_budget,
     restore_order,
     truncate_pair,
+)
+from rerankkit._speed import (
+    check_backend,
+    check_num_threads,
+    check_quantize,
+    cpu_auto_dtype,
+    cpu_flags,
 )
 
 if TYPE_CHECKING:
@@ -102,8 +110,11 @@ class CrossEncoderReranker(Reranker):
     Args:
         model_name_or_path: Hub id or local folder of an ``AutoModelForSequenceClassification``.
         device: ``None`` picks cuda > mps > cpu; or any torch device string.
-        dtype: ``None``/``"auto"`` (bf16 or fp16 on a GPU, fp32 on CPU), ``"float32"``,
-            ``"bfloat16"``, ``"float16"`` or a ``torch.dtype``.
+        dtype: ``None``, ``"auto"``, ``"float32"``, ``"bfloat16"``, ``"float16"`` or a
+            ``torch.dtype``. On a GPU ``None``/``"auto"`` is bf16 (fp16 without bf16). On CPU
+            ``"auto"`` is bf16 where the CPU multiplies bf16 natively (AVX512-BF16 or AMX: ~3x
+            fp32 with the ranking kept, see BENCHMARKS.md), else fp32; ``None`` is fp32 on CPU.
+            ``"float32"`` is the exact mode (sentence-transformers parity).
         batch_size: Pairs per forward pass.
         max_length: Most tokens per pair, special tokens included; capped at the model's
             position limit. ``None`` uses that limit.
@@ -116,6 +127,14 @@ class CrossEncoderReranker(Reranker):
         chunk_overlap: Tokens shared by consecutive windows in chunk mode (capped at half a
             window).
         aggregate: How chunk scores make a document score: ``"max"``, ``"mean"`` or ``"first"``.
+        backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime, ``rerankkit[onnx]``): the model is
+            exported once, checked against PyTorch, and cached under ``$RERANKKIT_CACHE/onnx``
+            (default ``~/.cache/rerankkit/onnx``) keyed by the weights' hash. float32 only.
+        quantize: ``None`` or ``"int8"`` (ONNX dynamic int8; fastest CPU path on CPUs without
+            native bf16, ranking close to but not identical with float32).
+        num_threads: CPU threads for inference; ``None`` keeps torch's default (physical cores)
+            and uses the physical cores for ONNX Runtime. With ``backend="torch"`` this sets
+            ``torch.set_num_threads``, which is process-wide.
         revision: Hub revision (branch, tag or commit).
         local_files_only: ``True`` never contacts the hub; ``None`` tries the local cache
             first, then the hub unless ``HF_HUB_OFFLINE`` is set.
@@ -146,6 +165,9 @@ class CrossEncoderReranker(Reranker):
         long_documents: str = "truncate",
         chunk_overlap: int = 64,
         aggregate: str = "max",
+        backend: str = "torch",
+        quantize: str | None = None,
+        num_threads: int | None = None,
         revision: str | None = None,
         local_files_only: bool | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
@@ -168,15 +190,40 @@ class CrossEncoderReranker(Reranker):
         self.tokenizer = load_pretrained(
             source, transformers.AutoTokenizer.from_pretrained, "tokenizer of"
         )
+        self.backend = check_backend(backend)
+        self.quantize = check_quantize(quantize, self.backend)
+        self.num_threads = check_num_threads(num_threads)
+        torch = require("torch", EXTRA)
         self.device, torch_dtype = pick_device_and_dtype(device, dtype)
+        auto = dtype is None or dtype == "auto"
+        if dtype == "auto" and self.device == "cpu" and self.backend == "torch":
+            torch_dtype = getattr(torch, cpu_auto_dtype(cpu_flags()))
+        if self.backend == "onnx" and torch_dtype != torch.float32:
+            if not auto:
+                raise ValueError(
+                    f"dtype={dtype!r} is not available with backend='onnx' (float32; use "
+                    "quantize='int8' for a faster ONNX path)"
+                )
+            torch_dtype = torch.float32
+        if self.num_threads is not None and self.backend == "torch":
+            torch.set_num_threads(self.num_threads)
         load_model = functools.partial(
             transformers.AutoModelForSequenceClassification.from_pretrained,
             config=config,
             dtype=torch_dtype,
             **dict(model_kwargs or {}),
         )
-        model = load_pretrained(source, load_model, "cross-encoder")
-        self.model = model.to(self.device).eval()
+        if self.backend == "onnx":
+            self.model = None  # ONNX Runtime holds the weights; torch loads them only to export
+            path = ensure_onnx_model(
+                local_model_dir(source), quantize=self.quantize, trust_remote_code=trust_remote_code
+            )
+            where = onnx_device(None if device is None else self.device)
+            forward: Runner = OnnxRunner(path, num_threads=self.num_threads, device=where)
+        else:
+            model = load_pretrained(source, load_model, "cross-encoder")
+            self.model = model.to(self.device).eval()
+            forward = _torch_runner(self.model, self.device)
         self.dtype = torch_dtype
         self.model_name_or_path = source.name
         self.num_labels = num_labels
@@ -200,7 +247,7 @@ class CrossEncoderReranker(Reranker):
             # (ST saves Identity for them and returns both logits instead of one score).
             activation = "sigmoid" if num_labels == 2 else recorded or "sigmoid"
         self.activation = activation
-        self._forward: Runner = _torch_runner(self.model, self.device)
+        self._forward: Runner = forward
         self.last_truncated = 0
         logger.debug(
             "loaded %s on %s (%s), max_length=%d, activation=%s",
