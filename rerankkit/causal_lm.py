@@ -188,27 +188,35 @@ class CausalLMReranker(Reranker):
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def _with_bos(self, ids: list[int]) -> list[int]:
+        return self._bos + ids if self._bos and ids[:1] != self._bos else ids
+
     def build_inputs(self, query: str, documents: Sequence[str]) -> list[list[int]]:
-        """Token ids per document: prompt around it, document truncated to fit ``max_length``."""
+        """Token ids per document: the prompt around it, the document cut to fit ``max_length``.
+
+        The text up to and including the document is tokenized as one string, so the
+        document's first token is the one the model would see in running text (tokenizing it
+        apart would change BPE merges at the boundary); only the part after the document,
+        which starts at a special token or newline, is tokenized on its own.
+        """
         before, after = self._frame(query)
-        head, tail = self._encode(before), self._encode(after)
-        if self._bos and head[:1] != self._bos:
-            head = self._bos + head
+        head, tail = self._with_bos(self._encode(before)), self._encode(after)
         budget = self.max_length - len(head) - len(tail)
         if budget < _MIN_DOCUMENT_TOKENS:
             query_ids = self._encode(query)
             keep = max(0, len(query_ids) - (_MIN_DOCUMENT_TOKENS - budget))
-            logger.warning("query truncated from %d to %d tokens to fit max_length=%d",
-                           len(query_ids), keep, self.max_length)
+            logger.warning(
+                "query truncated from %d to %d tokens to fit max_length=%d",
+                len(query_ids), keep, self.max_length,
+            )
             before, after = self._frame(self.tokenizer.decode(query_ids[:keep]))
-            head, tail = self._encode(before), self._encode(after)
-            if self._bos and head[:1] != self._bos:
-                head = self._bos + head
-            budget = self.max_length - len(head) - len(tail)
-            if budget < 1:
+            head, tail = self._with_bos(self._encode(before)), self._encode(after)
+            if self.max_length - len(head) - len(tail) < 1:
                 raise ValueError(f"max_length={self.max_length} is too small for the prompt")
-        encoded = self.tokenizer(list(documents), add_special_tokens=False)["input_ids"]
-        return [head + list(doc[:budget]) + tail for doc in encoded]
+        limit = self.max_length - len(tail)
+        encoded = self.tokenizer([before + doc for doc in documents], add_special_tokens=False)
+        # Cutting the end of "prompt head + document" cuts the document, never the head.
+        return [self._with_bos(list(ids))[:limit] + tail for ids in encoded["input_ids"]]
 
     def _forward(self, rows: list[list[int]]) -> torch.Tensor:
         torch = self._torch
