@@ -38,8 +38,9 @@ def llm_reranker(
     if method in ("pointwise", "yes_no", "rating"):
         from rerankkit.llm_pointwise import LLMPointwiseReranker
 
-        scoring = "rating" if method == "rating" else "yes_no"
-        return LLMPointwiseReranker(llm, method=scoring, **kwargs)
+        if method == "rating":
+            return LLMPointwiseReranker(llm, method="rating", **kwargs)
+        return LLMPointwiseReranker(llm, method="yes_no", **kwargs)
     raise ValueError(
         f'method must be "listwise", "pointwise", "yes_no" or "rating", got {method!r}'
     )
