@@ -26,7 +26,7 @@ import json
 import sys
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -246,7 +246,10 @@ def packaged_bi_encoder_path() -> Path:
 
 
 def resolve_reranker(
-    model: str | None = None, *, device: str | None = None
+    model: str | None = None,
+    *,
+    device: str | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> tuple[Reranker, str, str | None]:
     """The demo's reranker, a one-line description, and a one-line note (or ``None``).
 
@@ -257,41 +260,53 @@ def resolve_reranker(
     check reads only the local cache, so offline it answers in milliseconds instead of
     waiting for hub retries.
 
+    Args:
+        model: See above.
+        device: Torch device for the model.
+        on_note: Called with the note as soon as the fallback is decided, before the
+            fallback model loads (the demo prints it there).
+
     Raises:
         OSError: an explicit ``model`` cannot be found or loaded.
+        ValueError: an explicit reranker spec is malformed.
     """
     from rerankkit.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
 
-    with _quiet_transformers():
-        if model is not None and _is_spec(model):
-            from rerankkit.specs import build_reranker
+    if model is not None and _is_spec(model):
+        from rerankkit.specs import build_reranker
 
+        with _quiet_transformers():
             reranker = build_reranker(model)
-            return reranker, f"{type(reranker).__name__} (spec {model})", None
-        if model is not None:
-            # A local folder loads as is; a hub id from the local cache first, then the hub
-            # unless HF_HUB_OFFLINE is set (CrossEncoderReranker's local_files_only=None).
+        return reranker, f"{type(reranker).__name__} (spec {model})", None
+    if model is not None:
+        # A local folder loads as is; a hub id from the local cache first, then the hub
+        # unless HF_HUB_OFFLINE is set (CrossEncoderReranker's local_files_only=None).
+        with _quiet_transformers():
             reranker = CrossEncoderReranker(model, device=device)
-            return reranker, f"CrossEncoderReranker({model})", None
+        return reranker, f"CrossEncoderReranker({model})", None
 
-        if _in_hf_cache(DEFAULT_CROSS_ENCODER):
-            try:
+    if _in_hf_cache(DEFAULT_CROSS_ENCODER):
+        try:
+            with _quiet_transformers():
                 reranker = CrossEncoderReranker(
                     DEFAULT_CROSS_ENCODER, device=device, local_files_only=True
                 )
-                return reranker, f"CrossEncoderReranker({DEFAULT_CROSS_ENCODER})", None
-            except OSError as error:  # a partial or broken cache entry
-                reason = f"cannot be loaded from the local cache ({type(error).__name__})"
-        else:
-            reason = "is not in the local Hugging Face cache (offline or never downloaded)"
-
-        from rerankkit.embedding import EmbeddingReranker
-
-        reranker = EmbeddingReranker(str(packaged_bi_encoder_path()), device=device)
+            return reranker, f"CrossEncoderReranker({DEFAULT_CROSS_ENCODER})", None
+        except OSError as error:  # a partial or broken cache entry
+            reason = f"cannot be loaded from the local cache ({type(error).__name__})"
+    else:
+        reason = "is not in the local Hugging Face cache (offline or never downloaded)"
     note = (
         f"note: the default cross-encoder {DEFAULT_CROSS_ENCODER} {reason}; using the "
         "packaged bi-encoder all-MiniLM-L6-v2 instead (pass --model to choose)."
     )
+    if on_note is not None:
+        on_note(note)
+
+    from rerankkit.embedding import EmbeddingReranker
+
+    with _quiet_transformers():
+        reranker = EmbeddingReranker(str(packaged_bi_encoder_path()), device=device)
     return reranker, "EmbeddingReranker(all-MiniLM-L6-v2, packaged bi-encoder)", note
 
 
@@ -558,13 +573,13 @@ def run_demo(
         file=out,
     )
     try:
-        reranker, description, note = resolve_reranker(model, device=device)
-    except (OSError, ValueError) as error:
+        reranker, description, _ = resolve_reranker(
+            model, device=device, on_note=lambda note: print(note, file=out, flush=True)
+        )
+    except (OSError, ValueError, ImportError) as error:  # ImportError: a missing extra
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"rerankkit demo: cannot load reranker {model!r}: {message}", file=sys.stderr)
         return 2
-    if note:
-        print(note, file=out)
     print(f"first stage: BM25 (bm25s), {depth} candidates per query", file=out)
     print(f"reranker:    {description}", file=out)
 

@@ -228,10 +228,13 @@ _PROBE = textwrap.dedent(
         raise OSError("network disabled by the test")
     socket.socket.connect = refuse
     started = time.perf_counter()
+    noted = []
     from rerankkit.demo import resolve_reranker
-    reranker, description, note = resolve_reranker(None)
-    print(json.dumps({"seconds": time.perf_counter() - started, "type": type(reranker).__name__,
-                      "description": description, "note": note, "attempts": attempts}))
+    reranker, description, note = resolve_reranker(
+        None, on_note=lambda note: noted.append(time.perf_counter() - started))
+    print(json.dumps({"seconds_to_note": noted[0] if noted else None,
+                      "type": type(reranker).__name__, "description": description,
+                      "note": note, "attempts": attempts}))
     """
 )
 
@@ -252,8 +255,9 @@ def test_default_model_missing_falls_back_fast_without_network(tmp_path) -> None
     assert result["type"] == "EmbeddingReranker"
     assert result["attempts"] == []
     assert result["note"].count("\n") == 0 and "ms-marco-MiniLM-L6-v2" in result["note"]
-    # The point: no waiting on hub retries (those take ~50 s). Generous for a loaded 2-core CI.
-    assert result["seconds"] < 10
+    # The point: the user hears at once, with no wait for hub retries (those take ~50 s).
+    # The bound is generous for a loaded 2-core CI; the check itself takes milliseconds.
+    assert result["seconds_to_note"] < 10
 
 
 @pytest.mark.slow
