@@ -219,8 +219,8 @@ The command-line equivalent of sections 2-3:
 
 ```bash
 rerankkit eval --data ../shared/data/autorag-retrieval-ko --first-stage bm25 \\
-    --bm25-language none --depth 20 \\
-    --reranker embedding: --reranker "cross-encoder:../shared/models/minilm-l6-msmarco-ce?max_length=256"
+    --bm25-language none --depth 20 --reranker embedding: \\
+    --reranker "cross-encoder:../shared/models/minilm-l6-msmarco-ce?max_length=256"
 ```"""),
     C(SETUP.format(dataset="autorag-retrieval-ko")),
     M("""\

@@ -75,7 +75,7 @@ def first_stage_run(
     from rerankkit.retrieval import bm25_search, dense_search
 
     queries = {qid: dataset.queries[qid] for qid in dataset.judged_query_ids}
-    runs: list[Run] = []
+    runs: list[Any] = []  # retrieval's runs are keyed by the ids we pass: str here
     if method in ("bm25", "hybrid"):
         runs.append(bm25_search(dataset.corpus, queries, k, language=bm25_language))
     if method in ("dense", "hybrid"):
@@ -85,10 +85,10 @@ def first_stage_run(
             encoder = build_reranker("embedding:")
         runs.append(dense_search(dataset.corpus, queries, k, encoder=encoder))
     if len(runs) == 1:
-        return runs[0]  # type: ignore[return-value]
+        return runs[0]  # type: ignore[no-any-return]
     from rerankkit.fusion import fuse_runs
 
-    return fuse_runs(runs, top_n=k)  # type: ignore[arg-type, return-value]
+    return fuse_runs(runs, top_n=k)  # type: ignore[return-value]
 
 
 def candidates(run: Mapping[str, Mapping[str, float]], depth: int) -> dict[str, list[str]]:
