@@ -1,0 +1,98 @@
+"""The package reproduces the trained cross-encoder's published TREC DL19 figure.
+
+SOURCE.md of the model reports nDCG@10 = 0.6187 for sentence-transformers reranking the BM25
+top-100 of all 43 DL19 queries (max_length 512), evaluated against the full official qrels.
+Scoring 4,300 pairs is the most expensive test in this file set, so it runs once per session.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce
+
+DL19 = DATA / "trec-dl-2019-passage"
+
+pytestmark = [pytest.mark.slow, requires_shared, requires_trained_ce]
+
+
+def _read_jsonl(path: Path) -> dict[str, dict]:
+    with path.open(encoding="utf-8") as lines:
+        return {row["_id"]: row for row in map(json.loads, lines)}
+
+
+def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    with path.open(encoding="utf-8") as lines:
+        next(lines)  # header: query-id corpus-id score
+        for line in lines:
+            qid, docid, grade = line.split("\t")
+            qrels[qid][docid] = int(grade)
+    return dict(qrels)
+
+
+def _read_run(path: Path) -> dict[str, dict[str, float]]:
+    run: dict[str, dict[str, float]] = defaultdict(dict)
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            qid, _q0, docid, _rank, score, _tag = line.split()
+            run[qid][docid] = float(score)
+    return dict(run)
+
+
+def _measure(qrels, run, measure):
+    import ir_measures
+
+    return ir_measures.calc_aggregate([measure], qrels, run)[measure]
+
+
+@pytest.fixture(scope="module")
+def dl19():
+    return (
+        _read_jsonl(DL19 / "queries.jsonl"),
+        _read_jsonl(DL19 / "corpus.jsonl"),
+        _read_qrels(DL19 / "qrels" / "test.tsv"),
+        _read_run(DL19 / "runs" / "bm25-top100.trec"),
+    )
+
+
+@pytest.fixture(scope="module")
+def reranked(dl19) -> dict[str, dict[str, float]]:
+    from rerankkit import CrossEncoderReranker
+
+    queries, corpus, _qrels, bm25 = dl19
+    reranker = CrossEncoderReranker(TRAINED_CE, device="cpu", dtype="float32", max_length=512)
+    run = {}
+    for qid, candidates in bm25.items():
+        docids = list(candidates)
+        texts = [corpus[d]["text"] for d in docids]
+        scores = reranker.score(queries[qid]["text"], texts)
+        run[qid] = dict(zip(docids, scores, strict=True))
+    return run
+
+
+def test_dl19_inputs_are_complete(dl19):
+    queries, corpus, qrels, bm25 = dl19
+    assert len(bm25) == 43 and set(bm25) <= set(queries) and set(bm25) <= set(qrels)
+    assert all(len(candidates) == 100 for candidates in bm25.values())
+    assert all(d in corpus for candidates in bm25.values() for d in candidates)
+
+
+def test_bm25_run_reproduces_the_published_figure(dl19):
+    from ir_measures import nDCG
+
+    _queries, _corpus, qrels, bm25 = dl19
+    assert _measure(qrels, bm25, nDCG @ 10) == pytest.approx(0.5058, abs=5e-4)
+
+
+def test_cross_encoder_rerank_reproduces_sentence_transformers_ndcg(dl19, reranked):
+    from ir_measures import RR, nDCG
+
+    _queries, _corpus, qrels, bm25 = dl19
+    assert set(reranked) == set(bm25)
+    assert all(set(reranked[q]) == set(bm25[q]) for q in bm25)  # no candidate lost or added
+    assert _measure(qrels, reranked, nDCG @ 10) == pytest.approx(0.6187, abs=1e-3)
+    assert _measure(qrels, reranked, RR(rel=2) @ 10) == pytest.approx(0.7592, abs=1e-3)
