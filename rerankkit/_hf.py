@@ -262,14 +262,14 @@ def pad_batch(
 
 
 def torch_forward(
-    model: Any, device: str, output: Callable[[Any], Any]
+    model: Any, device: str, output: Callable[[Any, dict[str, Any]], Any]
 ) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """A forward pass over numpy inputs returning float32 numpy (the swappable runner seam).
 
     Args:
         model: A loaded transformers model in eval mode on ``device``.
         device: Where the inputs go.
-        output: Picks the array from the model output and the inputs, e.g. the logits.
+        output: ``(model_output, torch_inputs) -> tensor``, e.g. the logits or a pooling.
     """
     torch = require("torch", EXTRA)
 
