@@ -51,7 +51,8 @@ def is_transient(error: BaseException) -> bool:
         >>> is_transient(TimeoutError()), is_transient(ValueError("bad prompt"))
         (True, False)
     """
-    if isinstance(error, (TimeoutError, ConnectionError, TransientLLMError)):
+    # asyncio.TimeoutError is a separate class before Python 3.11
+    if isinstance(error, (TimeoutError, asyncio.TimeoutError, ConnectionError, TransientLLMError)):
         return True
     if getattr(error, "status_code", None) in _RETRYABLE_STATUS:
         return True
