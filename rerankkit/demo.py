@@ -90,7 +90,7 @@ class DemoResult:
 
 
 def _read_jsonl(name: str) -> list[dict[str, Any]]:
-    text = resources.files("rerankkit").joinpath("data", name).read_text(encoding="utf-8")
+    text = resources.files("rerankkit").joinpath("data").joinpath(name).read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
