@@ -130,6 +130,11 @@ class LLMListwiseReranker(Reranker):
             )
         return list(parsed.order)
 
+    def _executor(self) -> ThreadPoolExecutor:
+        # Windows run one at a time, but a timed-out sync call keeps its thread until it
+        # returns; one spare worker per retry keeps such a call from stalling the next attempt.
+        return make_executor(self.policy.max_retries + 1)
+
     async def _arank(
         self, query: str, documents: list[str], executor: ThreadPoolExecutor | None
     ) -> list[float]:
@@ -149,7 +154,7 @@ class LLMListwiseReranker(Reranker):
 
     def _score(self, query: str, documents: list[str]) -> list[float]:
         async def run() -> list[float]:
-            executor = make_executor(1)
+            executor = self._executor()
             try:
                 return await self._arank(query, documents, executor)
             finally:
@@ -162,7 +167,7 @@ class LLMListwiseReranker(Reranker):
     ) -> tuple[list[float], None]:
         if has_native_async(self.llm):
             return await self._arank(query, documents, None), None
-        executor = make_executor(1)
+        executor = self._executor()
         try:
             return await self._arank(query, documents, executor), None
         finally:

@@ -323,3 +323,17 @@ def test_factory_builds_listwise() -> None:
         llm_reranker(lambda p: "", method="pairwise")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="complete"):
         LLMListwiseReranker(42)  # type: ignore[arg-type]
+
+
+def test_a_hung_attempt_does_not_stall_the_retry() -> None:
+    calls = []
+
+    def first_call_hangs(prompt: str) -> str:
+        calls.append(prompt)
+        if len(calls) == 1:
+            time.sleep(1.5)
+        return "[2] > [1]"
+
+    reranker = LLMListwiseReranker(first_call_hangs, timeout=0.2, max_retries=1, backoff=0.0)
+    assert [r.index for r in reranker.rerank("q", ["a", "b"])] == [1, 0]
+    assert len(calls) == 2
