@@ -35,7 +35,9 @@ class LLMPointwiseReranker(Reranker):
 
     Calls run concurrently, at most ``max_concurrency`` at a time (an asyncio semaphore in
     ``arerank``; a thread pool of that size in ``rerank``), each with ``timeout`` seconds and
-    up to ``max_retries`` retries with exponential backoff on transient errors. A document
+    up to ``max_retries`` retries with exponential backoff on transient errors. (Python cannot
+    interrupt a sync call that timed out: it keeps its worker until it returns, so it still
+    counts against ``max_concurrency``, as it still loads the provider.) A document
     whose call still fails, or whose answer cannot be parsed, gets ``failure_score`` (lowest,
     ``-inf`` by default) and a logged warning: it is never dropped. ``on_error="raise"``
     raises the call's error instead. The ``details`` of each result say what happened
