@@ -14,13 +14,16 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from rerankkit._optional import require
 from rerankkit._pairs import PairTemplate, template_from_probe
@@ -129,6 +132,26 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
 
 
+@functools.lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face endpoint answers a TCP connection within ``timeout`` seconds.
+
+    huggingface_hub retries an unreachable host with back-off for ~30 s; probing once lets a
+    machine without network fail in seconds. Behind a proxy the probe is skipped (True).
+    """
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    hub = require("huggingface_hub", EXTRA)
+    url = urlsplit(hub.constants.ENDPOINT)
+    try:
+        with socket.create_connection(
+            (url.hostname or "huggingface.co", url.port or 443), timeout=timeout
+        ):
+            return True
+    except OSError:
+        return False
+
+
 def load_pretrained(source: Source, load: Callable[..., Any], what: str) -> Any:
     """Call ``load(name, **kwargs)`` (a ``from_pretrained``) failing fast and clearly.
 
@@ -145,6 +168,12 @@ def load_pretrained(source: Source, load: Callable[..., Any], what: str) -> Any:
         attempts = [False]
     error: Exception | None = None
     for local_only in attempts:
+        if not local_only and not hub_reachable():
+            raise OSError(
+                f"cannot load {what} {source.name!r}: it is neither a local folder nor in the "
+                "Hugging Face cache, and the hub is unreachable (no network?). Pass a local "
+                "folder, or set HF_HUB_OFFLINE=1 to skip the hub."
+            ) from error
         try:
             return load(name, **source.kwargs(local_only=local_only))
         except (OSError, ValueError) as caught:  # transformers raises both for missing files
@@ -170,17 +199,22 @@ def model_file(source: Source, filename: str) -> Any:
     if source.is_local:
         return _read_json(Path(source.name).expanduser() / filename)
     hub = require("huggingface_hub", EXTRA)
-    try:
-        path = hub.hf_hub_download(
-            source.name,
-            filename,
-            revision=source.revision,
-            cache_dir=source.cache_dir,
-            local_files_only=source.local_files_only is True or _hub_offline(),
-        )
-    except Exception:  # absent file, offline, unreachable: all mean "not configured"
-        return None
-    return _read_json(Path(path))
+    may_download = not (source.local_files_only is True or _hub_offline())
+    for local_only in (True, False) if may_download else (True,):
+        if not local_only and not hub_reachable():
+            return None
+        try:
+            path = hub.hf_hub_download(
+                source.name,
+                filename,
+                revision=source.revision,
+                cache_dir=source.cache_dir,
+                local_files_only=local_only,
+            )
+        except Exception:  # absent file, not cached, unreachable: all mean "not configured"
+            continue
+        return _read_json(Path(path))
+    return None
 
 
 def st_activation_path(st_config: Mapping[str, Any] | None, config: Any) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -201,12 +202,55 @@ def test_more_than_two_labels_is_refused(tmp_path):
         CrossEncoderReranker(path, device="cpu")
 
 
+def _warm_imports() -> None:
+    """Import what the constructor imports, so the timings below measure the failure itself
+    (importing torch + transformers alone takes several seconds on a busy 2-core machine)."""
+    import transformers
+
+    for name in ("AutoConfig", "AutoTokenizer", "AutoModelForSequenceClassification"):
+        getattr(transformers, name)
+
+
 def test_unknown_hub_id_fails_fast_and_names_the_model():
+    _warm_imports()
     start = time.perf_counter()
     with pytest.raises(OSError, match="rerankkit-test/no-such-cross-encoder") as error:
         CrossEncoderReranker("rerankkit-test/no-such-cross-encoder")
     assert time.perf_counter() - start < 5
     assert "HF_HUB_OFFLINE" in str(error.value)
+
+
+_UNREACHABLE_HUB = """
+import sys, time
+import transformers
+from rerankkit import CrossEncoderReranker
+transformers.AutoConfig, transformers.AutoTokenizer, transformers.AutoModelForSequenceClassification
+start = time.perf_counter()
+try:
+    CrossEncoderReranker("rerankkit-test/no-such-cross-encoder")
+except OSError as error:
+    print(f"{time.perf_counter() - start:.2f}", error)
+"""
+
+
+def test_unreachable_hub_fails_fast_without_offline_mode(tmp_path):
+    """No HF_HUB_OFFLINE and a hub that refuses connections: seconds, not ~30 s of retries."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}
+    }
+    env |= {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path)}  # port 9: refused
+    out = subprocess.run(
+        [sys.executable, "-c", _UNREACHABLE_HUB],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    seconds, _, message = out.stdout.strip().partition(" ")
+    assert "rerankkit-test/no-such-cross-encoder" in message and "unreachable" in message, (
+        out.stderr
+    )
+    assert float(seconds) < 5
 
 
 def test_empty_documents_and_bad_input_use_the_shared_semantics(tiny_cross_encoder):
