@@ -123,3 +123,28 @@ def test_bad_input_names_the_argument_and_position(reranker):
         reranker.embed("one string")
     with pytest.raises(ValueError, match="batch_size"):
         EmbeddingReranker(MODEL, batch_size=0)
+
+
+@pytest.mark.parametrize("mode", ["cls", "mean", "max", "mean_sqrt_len_tokens", "lasttoken"])
+def test_pooling_ignores_padding_on_either_side(mode):
+    """Each row pooled alone equals the row pooled inside a right- or left-padded batch."""
+    import torch
+
+    from rerankkit._hf import pad_batch, pool
+
+    generator = torch.Generator().manual_seed(0)
+    lengths = [5, 2, 7]
+    tokens = [torch.randn(n, 4, generator=generator) for n in lengths]
+    alone = torch.cat([pool(t[None], torch.ones(1, len(t)), (mode,)) for t in tokens])
+    for left in (False, True):
+        _, mask = pad_batch([[1] * n for n in lengths], 0, left=left)
+        mask_t = torch.from_numpy(mask)
+        hidden = torch.full((len(lengths), max(lengths), 4), 1e3)  # padding is huge on purpose
+        for row, t in enumerate(tokens):
+            positions = mask_t[row].nonzero().squeeze(1)
+            hidden[row, positions] = t
+        torch.testing.assert_close(pool(hidden, mask_t, (mode,)), alone)
+    if mode == "cls":
+        torch.testing.assert_close(alone, torch.stack([t[0] for t in tokens]))
+    if mode == "lasttoken":
+        torch.testing.assert_close(alone, torch.stack([t[-1] for t in tokens]))
