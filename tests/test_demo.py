@@ -144,7 +144,8 @@ def _printed_langchain_rankings(output: str, top_k: int) -> dict[str, tuple[list
 
 
 def _independent_runs(reranker, depth: int = 10) -> tuple[dict, dict, dict]:
-    """BM25 candidates from bm25s directly, reranked with the core API: no adapter involved."""
+    """BM25 candidates from the index directly, reranked with the core API (when a reranker
+    is given): no adapter, no demo code involved."""
     from rerankkit.retrieval import BM25Index
 
     corpus = _raw("demo_corpus.jsonl")
@@ -155,8 +156,9 @@ def _independent_runs(reranker, depth: int = 10) -> tuple[dict, dict, dict]:
     for query in queries:
         ids = [str(doc) for doc, _ in index.search([query["text"]], k=depth)[0]]
         before[query["id"]] = ids
-        results = reranker.rerank(query["text"], [texts[i] for i in ids])
-        after[query["id"]] = [ids[r.index] for r in results]
+        if reranker is not None:
+            results = reranker.rerank(query["text"], [texts[i] for i in ids])
+            after[query["id"]] = [ids[r.index] for r in results]
     relevant = {q["id"]: q["relevant"] for q in queries}
     return before, after, relevant
 
@@ -181,8 +183,34 @@ def test_demo_prints_before_and_after_through_both_adapters(capsys) -> None:
         assert rows[system][:3] == pytest.approx(list(expected_after.values()), abs=6e-3)
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny batches gain nothing from intra-op threads, and on a busy 2-core CI box the
+    spinning threads made this test several times slower; only speed changes."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _cosine_rankings(encoder, before: dict, queries: list[dict], texts: dict) -> dict:
+    """Candidates ordered by cosine from two ``embed`` calls (not ``rerank``), stable ties."""
+    ids = list(texts)
+    doc_vectors = dict(zip(ids, encoder.embed([texts[i] for i in ids]), strict=True))
+    query_vectors = encoder.embed([q["text"] for q in queries])
+    after = {}
+    for query, vector in zip(queries, query_vectors, strict=True):
+        candidates = before[query["id"]]
+        scores = [float(doc_vectors[i] @ vector) for i in candidates]
+        order = sorted(range(len(candidates)), key=lambda j: -scores[j])
+        after[query["id"]] = [candidates[j] for j in order]
+    return after
+
+
 @pytest.mark.slow
-def test_embedding_reranker_beats_bm25_on_the_sample_corpus(capsys, monkeypatch, tmp_path) -> None:
+@pytest.mark.usefixtures("one_torch_thread")
+def test_embedding_reranker_beats_bm25_on_the_sample_corpus(capsys, monkeypatch) -> None:
     """The offline default: no cached cross-encoder -> one note line, then the bi-encoder."""
     from rerankkit import EmbeddingReranker
 
@@ -195,8 +223,10 @@ def test_embedding_reranker_beats_bm25_on_the_sample_corpus(capsys, monkeypatch,
     reused = re.search(r"\((\d+) scores reused", output)
     assert reused is not None
 
-    reranker = EmbeddingReranker(str(demo.packaged_bi_encoder_path()))
-    before, after, relevant = _independent_runs(reranker)
+    encoder = EmbeddingReranker(str(demo.packaged_bi_encoder_path()))
+    before, _, relevant = _independent_runs(None)
+    texts = {r["id"]: r["text"] for r in _raw("demo_corpus.jsonl")}
+    after = _cosine_rankings(encoder, before, _raw("demo_queries.jsonl"), texts)
     mrr_before = _hand_metrics(before, relevant, 3)["MRR"]
     mrr_after = _hand_metrics(after, relevant, 3)["MRR"]
     rows = _summary(output)
@@ -242,6 +272,7 @@ _PROBE = textwrap.dedent(
 def _probe(hf_home: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
     env["HF_HOME"] = str(hf_home)  # HF_HUB_OFFLINE deliberately unset: the check must not need it
+    env["OMP_NUM_THREADS"] = "1"  # see one_torch_thread
     done = subprocess.run(
         [sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=120,
         check=True,
