@@ -38,6 +38,7 @@ from rerankkit._hf import (
 )
 from rerankkit._optional import require
 from rerankkit._pairs import length_sorted_batches, restore_order
+from rerankkit._speed import cpu_auto_dtype, cpu_flags
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,7 +58,10 @@ class EmbeddingReranker(Reranker):
     Args:
         model_name_or_path: Hub id or local folder loadable with ``AutoModel``.
         device: ``None`` picks cuda > mps > cpu.
-        dtype: ``None``/``"auto"`` (bf16/fp16 on GPU, fp32 on CPU) or an explicit dtype.
+        dtype: ``None``, ``"auto"``, ``"float32"``, ``"bfloat16"``, ``"float16"`` or a
+            ``torch.dtype``. On a GPU ``None``/``"auto"`` is bf16 (fp16 without bf16). On CPU
+            ``None`` is fp32 (sentence-transformers parity) and ``"auto"`` is bf16 where the CPU
+            multiplies bf16 natively (about 2x faster for corpus embedding), else fp32.
         batch_size: Texts per forward pass.
         max_length: Most tokens per text; ``None`` uses the folder's sentence-transformers
             ``max_seq_length``, else the model's position limit.
@@ -118,6 +122,11 @@ class EmbeddingReranker(Reranker):
             source, transformers.AutoTokenizer.from_pretrained, "tokenizer of"
         )
         self.device, torch_dtype = pick_device_and_dtype(device, dtype)
+        if dtype == "auto" and self.device == "cpu":
+            # Same rule as CrossEncoderReranker: bf16 where the CPU multiplies it natively.
+            # all-MiniLM-L6-v2 on 300 SciFact passages: 2.3x docs/s, cosine to fp32 >= 0.9999.
+            torch = require("torch", EXTRA)
+            torch_dtype = getattr(torch, cpu_auto_dtype(cpu_flags()))
         load_model = functools.partial(
             transformers.AutoModel.from_pretrained, config=config, dtype=torch_dtype
         )

@@ -148,3 +148,16 @@ def test_pooling_ignores_padding_on_either_side(mode):
         torch.testing.assert_close(alone, torch.stack([t[0] for t in tokens]))
     if mode == "lasttoken":
         torch.testing.assert_close(alone, torch.stack([t[-1] for t in tokens]))
+
+
+@pytest.mark.slow
+def test_auto_dtype_on_cpu_follows_the_cpu_and_keeps_the_embeddings(reranker):
+    import torch
+
+    from rerankkit._speed import cpu_auto_dtype, cpu_flags
+
+    auto = EmbeddingReranker(MODEL, device="cpu", dtype="auto")
+    assert auto.dtype == getattr(torch, cpu_auto_dtype(cpu_flags()))
+    assert reranker.dtype == torch.float32  # dtype=None: exact fp32 on CPU
+    cosines = (auto.embed(TEXTS) * reranker.embed(TEXTS)).sum(axis=1)
+    assert cosines.min() > 0.999
