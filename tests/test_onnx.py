@@ -13,6 +13,8 @@ pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce  # noqa: E402
+
 from rerankkit import _onnx  # noqa: E402
 from rerankkit._onnx import OnnxRunner, ensure_onnx_model, model_files_digest  # noqa: E402
 
@@ -110,3 +112,105 @@ def test_runner_rejects_devices_onnx_cannot_use(
     path = ensure_onnx_model(tiny_cross_encoder, cache_dir=onnx_cache)
     with pytest.raises(ValueError, match="device"):
         OnnxRunner(path, device=device)
+
+
+# --------------------------------------------------------------------------- through the reranker
+
+QUERY_DOCS = [*DOCUMENTS, "Solar power plants convert light to electricity with panels."]
+
+
+@pytest.fixture
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RERANKKIT_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_onnx_backend_scores_match_the_torch_backend(
+    tiny_cross_encoder: Path, isolated_cache: Path
+) -> None:
+    from rerankkit import CrossEncoderReranker
+
+    torch_scores = CrossEncoderReranker(
+        tiny_cross_encoder, device="cpu", dtype="float32", max_length=64, batch_size=3
+    ).score(QUERY, QUERY_DOCS)
+    before = _onnx.export_count
+    onnx = CrossEncoderReranker(tiny_cross_encoder, backend="onnx", max_length=64, batch_size=3)
+    np.testing.assert_allclose(onnx.score(QUERY, QUERY_DOCS), torch_scores, atol=1e-4, rtol=0)
+    assert onnx.model is None and onnx.backend == "onnx"
+    assert (isolated_cache / "onnx").is_dir()  # the cache went where RERANKKIT_CACHE says
+    again = CrossEncoderReranker(
+        tiny_cross_encoder, backend="onnx", max_length=64, num_threads=1
+    )
+    assert _onnx.export_count == before + 1  # the second construction reused the export
+    assert again._forward.session.get_session_options().intra_op_num_threads == 1
+    np.testing.assert_allclose(again.score(QUERY, QUERY_DOCS), torch_scores, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"backend": "tensorrt"}, "backend"),
+        ({"quantize": "int4", "backend": "onnx"}, "quantize"),
+        ({"quantize": "int8"}, "quantize"),  # int8 needs the ONNX backend
+        ({"num_threads": 0}, "num_threads"),
+        ({"backend": "onnx", "dtype": "bfloat16"}, "dtype"),
+    ],
+)
+def test_bad_speed_options_raise_naming_the_argument(
+    tiny_cross_encoder: Path, isolated_cache: Path, kwargs: dict[str, object], argument: str
+) -> None:
+    from rerankkit import CrossEncoderReranker
+
+    with pytest.raises(ValueError, match=argument):
+        CrossEncoderReranker(tiny_cross_encoder, device="cpu", **kwargs)
+
+
+def test_auto_dtype_follows_the_cpu_rule_and_float32_stays_exact(tiny_cross_encoder: Path) -> None:
+    from rerankkit import CrossEncoderReranker
+    from rerankkit._speed import cpu_auto_dtype, cpu_flags
+
+    auto = CrossEncoderReranker(tiny_cross_encoder, device="cpu", dtype="auto", max_length=64)
+    assert auto.dtype == getattr(torch, cpu_auto_dtype(cpu_flags()))
+    exact = CrossEncoderReranker(tiny_cross_encoder, device="cpu", dtype="float32", max_length=64)
+    assert exact.dtype == torch.float32
+    assert next(exact.model.parameters()).dtype == torch.float32
+
+
+# --------------------------------------------------------------------------- fidelity, real model
+
+
+@pytest.mark.slow
+@requires_shared
+@requires_trained_ce
+def test_bf16_keeps_and_int8_nearly_keeps_the_ranking_of_the_trained_ce(
+    isolated_cache: Path,
+) -> None:
+    from scipy.stats import spearmanr
+
+    from rerankkit import CrossEncoderReranker
+    from rerankkit.datasets import load_beir, load_trec_run
+    from rerankkit.evaluation import candidates
+
+    data = DATA / "trec-dl-2019-passage"
+    dataset = load_beir(data)
+    top = candidates(load_trec_run(data / "runs" / "bm25-top100.trec"), 50)
+    qids = [qid for qid in dataset.judged_query_ids if qid in top][:2]  # the first two, no pick
+    cases = [(dataset.queries[q], [dataset.corpus[d] for d in top[q]]) for q in qids]
+
+    def scores(**kwargs: object) -> list[np.ndarray]:
+        reranker = CrossEncoderReranker(TRAINED_CE, max_length=256, **kwargs)
+        return [np.asarray(reranker.score(query, docs)) for query, docs in cases]
+
+    reference = scores(device="cpu", dtype="float32")
+    # bf16 keeps the ranking (the dtype="auto" bar). Dynamic int8 is close but not that close:
+    # on the first 8 DL19 queries its Spearman against fp32 averaged 0.985 (min 0.948), which
+    # BENCHMARKS.md reports; it is opt-in for that reason, and held to a looser bar here.
+    bars = {"bfloat16": 0.99, "int8": 0.94}
+    runs = {
+        "bfloat16": scores(device="cpu", dtype="bfloat16"),
+        "int8": scores(backend="onnx", quantize="int8"),
+    }
+    for name, got_all in runs.items():
+        for expected, got in zip(reference, got_all, strict=True):
+            assert spearmanr(expected, got).statistic >= bars[name], name
+            assert not np.array_equal(expected, got)  # a different computation, not a copy
