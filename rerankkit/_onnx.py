@@ -119,7 +119,7 @@ def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
     for path in files:
         digest.update(path.name.encode() + b"\0")
         with path.open("rb") as handle:
-            for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
+            while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
 
@@ -197,14 +197,14 @@ def _atomic_write(target: Path, write: Any) -> None:
 def _logits_module(model: torch.nn.Module, names: Sequence[str]) -> torch.nn.Module:
     """Wrap ``model`` to take its inputs positionally, in ``names`` order, and return only the
     logits: positional inputs make the ONNX input names match the graph by construction."""
-    torch = require("torch", "onnx")
+    nn = require("torch.nn", "onnx")
 
-    class LogitsOnly(torch.nn.Module):
+    class LogitsOnly(nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        def forward(self, *tensors: Any) -> Any:
             return self.model(**dict(zip(names, tensors, strict=True))).logits
 
     return LogitsOnly().eval()
