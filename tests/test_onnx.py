@@ -114,6 +114,18 @@ def test_runner_rejects_devices_onnx_cannot_use(
         OnnxRunner(path, device=device)
 
 
+
+def test_cuda_without_onnxruntime_gpu_says_what_to_install(
+    tiny_cross_encoder: Path, onnx_cache: Path
+) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("onnxruntime-gpu is installed here")
+    path = ensure_onnx_model(tiny_cross_encoder, cache_dir=onnx_cache)
+    with pytest.raises(ValueError, match="onnxruntime-gpu"):
+        OnnxRunner(path, device="cuda:0")
+
 # --------------------------------------------------------------------------- through the reranker
 
 QUERY_DOCS = [*DOCUMENTS, "Solar power plants convert light to electricity with panels."]
