@@ -3,11 +3,13 @@
 Importing this package is cheap: backends load torch, transformers or an LLM client only
 when one is constructed.
 
-Example:
-    >>> from rerankkit import CrossEncoderReranker
-    >>> reranker = CrossEncoderReranker()                      # doctest: +SKIP
-    >>> reranker.rerank("capital of France", ["Berlin is ...", "Paris is ..."], top_n=1)  # doctest: +SKIP
-    [RerankResult(index=1, score=0.98)]
+Example::
+
+    from rerankkit import CrossEncoderReranker
+
+    reranker = CrossEncoderReranker()  # cross-encoder/ms-marco-MiniLM-L6-v2
+    reranker.rerank("capital of France", ["Berlin is ...", "Paris is ..."], top_n=1)
+    # [RerankResult(index=1, score=0.98)]
 """
 
 from __future__ import annotations
@@ -20,18 +22,18 @@ from rerankkit._optional import MissingExtraError
 from rerankkit._result import RerankResult, result_metadata
 
 if TYPE_CHECKING:
-    from rerankkit.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
-    from rerankkit.embedding import EmbeddingReranker
+    from rerankkit._llm_protocol import AsyncCompletionLLM, Completion, CompletionLLM, FunctionLLM
     from rerankkit.cache import CachedReranker, ScoreCache
     from rerankkit.calibration import score_distribution
     from rerankkit.cascade import CascadeReranker
-    from rerankkit.fusion import FusionReranker, reciprocal_rank_fusion
-    from rerankkit.reorder import lost_in_the_middle
-    from rerankkit._llm_protocol import AsyncCompletionLLM, Completion, CompletionLLM, FunctionLLM
     from rerankkit.causal_lm import CausalLMReranker
+    from rerankkit.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
+    from rerankkit.embedding import EmbeddingReranker
+    from rerankkit.fusion import FusionReranker, reciprocal_rank_fusion
     from rerankkit.llm_factory import llm_reranker
     from rerankkit.llm_listwise import LLMListwiseReranker
     from rerankkit.llm_pointwise import LLMPointwiseReranker
+    from rerankkit.reorder import lost_in_the_middle
 
 # Public name -> module that defines it. Resolved on first access (PEP 562) so that
 # `import rerankkit` never imports a backend's dependencies.
@@ -57,28 +59,28 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "DEFAULT_CROSS_ENCODER",
+    "AsyncCompletionLLM",
     "CachedReranker",
     "CascadeReranker",
-    "FusionReranker",
-    "ScoreCache",
-    "lost_in_the_middle",
-    "reciprocal_rank_fusion",
-    "score_distribution",
-    "AsyncCompletionLLM",
     "CausalLMReranker",
     "Completion",
     "CompletionLLM",
+    "CrossEncoderReranker",
+    "EmbeddingReranker",
     "FunctionLLM",
+    "FusionReranker",
     "LLMListwiseReranker",
     "LLMPointwiseReranker",
-    "llm_reranker",
-    "CrossEncoderReranker",
-    "DEFAULT_CROSS_ENCODER",
-    "EmbeddingReranker",
     "MissingExtraError",
     "RerankResult",
     "Reranker",
+    "ScoreCache",
+    "llm_reranker",
+    "lost_in_the_middle",
+    "reciprocal_rank_fusion",
     "result_metadata",
+    "score_distribution",
 ]
 
 __version__ = "0.1.0"

@@ -40,7 +40,9 @@ class Reranker(ABC):
     def _score(self, query: str, documents: list[str]) -> Sequence[float]:
         """Scores for ``documents`` in input order; higher is more relevant."""
 
-    def _score_with_details(self, query: str, documents: list[str]) -> tuple[Sequence[float], Details]:
+    def _score_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[Sequence[float], Details]:
         return self._score(query, documents), None
 
     async def _ascore_with_details(

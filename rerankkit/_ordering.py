@@ -37,7 +37,8 @@ def rank(
     score_threshold: float | None = None,
     details: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[RerankResult]:
-    """Sort by descending score (ties keep input order), keep ``score >= score_threshold``, cut to ``top_n``.
+    """Sort by descending score (ties keep input order), keep ``score >= score_threshold``,
+    then cut to ``top_n``.
 
     Arguments are assumed validated (see ``_validation``).
 

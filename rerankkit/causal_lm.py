@@ -105,7 +105,7 @@ class CausalLMReranker(Reranker):
         torch = require("torch", EXTRA)
         transformers = require("transformers", EXTRA)
         if gguf_file is not None:
-            require("gguf", EXTRA)
+            require("gguf", "gguf")
         self.device, self.dtype = pick_device_and_dtype(device, dtype)
         source = Source(
             self.model_name_or_path,

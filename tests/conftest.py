@@ -17,7 +17,8 @@ DATA = SHARED / "data"
 TRAINED_CE = SHARED / "models" / "minilm-l6-msmarco-ce"
 
 requires_shared = pytest.mark.skipif(
-    not DATA.is_dir(), reason="../shared (test data beside the checkout) is absent; CI always has it"
+    not DATA.is_dir(),
+    reason="../shared (test data beside the checkout) is absent; CI always has it",
 )
 requires_trained_ce = pytest.mark.skipif(
     not TRAINED_CE.is_dir(), reason=f"{TRAINED_CE} is absent; CI always has it"
@@ -29,7 +30,13 @@ def _minilm_tokenizer_dir() -> Path:
     return Path(gt.get_model_path())
 
 
-def build_tiny_bert(path: Path, *, num_labels: int = 1, seed: int = 0, sentence_transformers_activation: str | None = None) -> Path:
+def build_tiny_bert(
+    path: Path,
+    *,
+    num_labels: int = 1,
+    seed: int = 0,
+    sentence_transformers_activation: str | None = None,
+) -> Path:
     """A randomly initialised 2-layer BERT classifier with the real MiniLM tokenizer, saved
     with ``save_pretrained`` so tests go through the real loading code."""
     import json

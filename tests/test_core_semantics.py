@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 
@@ -94,7 +95,9 @@ def test_empty_documents_never_touch_the_model() -> None:
         ("q", {"a", "b"}, TypeError, "documents must be a sequence"),
     ],
 )
-def test_bad_input_names_the_argument(query: object, documents: object, error: type, message: str) -> None:
+def test_bad_input_names_the_argument(
+    query: object, documents: object, error: type, message: str
+) -> None:
     reranker = KeywordReranker()
     for call in (
         lambda: reranker.rerank(query, documents),  # type: ignore[arg-type]
@@ -157,7 +160,7 @@ def test_rank_invariants(scores: list[float], top_n: int | None, threshold: floa
     assert set(indices) <= set(range(len(scores)))
     # each result carries its own score; descending; ties in input order
     assert all(r.score == scores[r.index] for r in results)
-    for a, b in zip(results, results[1:]):
+    for a, b in itertools.pairwise(results):
         assert a.score > b.score or (a.score == b.score and a.index < b.index)
     # nothing lost before the cut: exactly the eligible documents, then the first top_n of them
     eligible = [i for i in range(len(scores)) if threshold is None or scores[i] >= threshold]

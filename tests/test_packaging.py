@@ -30,7 +30,8 @@ def test_import_rerankkit_is_light() -> None:
 def test_public_names_resolve_without_heavy_imports() -> None:
     # Touching a backend class must not load its dependencies until it is constructed.
     loaded = _modules_after("import rerankkit; [getattr(rerankkit, n) for n in rerankkit.__all__]")
-    assert not {m.split(".")[0] for m in loaded} & {"torch", "transformers", "langchain_core", "llama_index"}
+    heavy = {"torch", "transformers", "langchain_core", "llama_index"}
+    assert not {m.split(".")[0] for m in loaded} & heavy
 
 
 def test_unknown_attribute_is_attribute_error() -> None:
