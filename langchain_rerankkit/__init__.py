@@ -15,6 +15,14 @@ Example:
         )
 """
 
+from langchain_rerankkit._llm import as_rerankkit_llm
 from langchain_rerankkit.compressor import RerankKitCompressor
+from langchain_rerankkit.hybrid import RerankKitFusionRetriever, hybrid_compressor, hybrid_retriever
 
-__all__ = ["RerankKitCompressor"]
+__all__ = [
+    "RerankKitCompressor",
+    "RerankKitFusionRetriever",
+    "as_rerankkit_llm",
+    "hybrid_compressor",
+    "hybrid_retriever",
+]

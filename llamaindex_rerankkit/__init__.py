@@ -12,6 +12,18 @@ Example:
         engine = index.as_query_engine(similarity_top_k=20, node_postprocessors=[post])
 """
 
+from llamaindex_rerankkit._llm import as_rerankkit_llm
+from llamaindex_rerankkit.hybrid import (
+    RerankKitFusionRetriever,
+    hybrid_postprocessor,
+    hybrid_query_engine,
+)
 from llamaindex_rerankkit.postprocessor import RerankKitPostprocessor
 
-__all__ = ["RerankKitPostprocessor"]
+__all__ = [
+    "RerankKitFusionRetriever",
+    "RerankKitPostprocessor",
+    "as_rerankkit_llm",
+    "hybrid_postprocessor",
+    "hybrid_query_engine",
+]

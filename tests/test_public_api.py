@@ -1,0 +1,94 @@
+"""Pinned public API of the three packages: a change here is a change to the contract."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "rerankkit": [
+        "AsyncCompletionLLM",
+        "CachedReranker",
+        "CascadeReranker",
+        "CausalLMReranker",
+        "Completion",
+        "CompletionLLM",
+        "CrossEncoderReranker",
+        "DEFAULT_CROSS_ENCODER",
+        "EmbeddingReranker",
+        "FunctionLLM",
+        "FusionReranker",
+        "LLMListwiseReranker",
+        "LLMPointwiseReranker",
+        "MissingExtraError",
+        "RerankResult",
+        "Reranker",
+        "ScoreCache",
+        "llm_reranker",
+        "lost_in_the_middle",
+        "reciprocal_rank_fusion",
+        "result_metadata",
+        "score_distribution",
+    ],
+    "rerankkit.adapting": [
+        "REORDER_MODES",
+        "ReorderMode",
+        "arerank_items",
+        "as_reranker",
+        "check_items",
+        "check_reorder",
+        "check_score_threshold",
+        "check_top_n",
+        "reorder_results",
+        "rerank_items",
+    ],
+    "rerankkit.testing": [
+        "ConcurrencyRecordingLLM",
+        "FixedScoreReranker",
+        "FunctionReranker",
+        "KeywordReranker",
+        "OracleLLM",
+        "ScriptedLLM",
+    ],
+    "langchain_rerankkit": [
+        "RerankKitCompressor",
+        "RerankKitFusionRetriever",
+        "as_rerankkit_llm",
+        "hybrid_compressor",
+        "hybrid_retriever",
+    ],
+    "llamaindex_rerankkit": [
+        "RerankKitFusionRetriever",
+        "RerankKitPostprocessor",
+        "as_rerankkit_llm",
+        "hybrid_postprocessor",
+        "hybrid_query_engine",
+    ],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_all_is_pinned_and_resolves(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert sorted(module.__all__) == sorted(PUBLIC[module_name])
+    assert len(set(module.__all__)) == len(module.__all__)
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+
+
+def test_design_names_exist() -> None:
+    import rerankkit
+
+    assert rerankkit.DEFAULT_CROSS_ENCODER == "cross-encoder/ms-marco-MiniLM-L6-v2"
+    from langchain_core.documents import BaseDocumentCompressor
+    from llama_index.core.postprocessor.types import BaseNodePostprocessor
+
+    from langchain_rerankkit import RerankKitCompressor
+    from llamaindex_rerankkit import RerankKitPostprocessor
+
+    assert issubclass(RerankKitCompressor, BaseDocumentCompressor)
+    assert issubclass(RerankKitPostprocessor, BaseNodePostprocessor)
+    for name in ("CrossEncoderReranker", "EmbeddingReranker", "LLMPointwiseReranker",
+                 "LLMListwiseReranker", "CausalLMReranker", "FusionReranker", "CascadeReranker"):
+        assert issubclass(getattr(rerankkit, name), rerankkit.Reranker), name
