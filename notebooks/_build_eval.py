@@ -26,9 +26,11 @@ M, C = new_markdown_cell, new_code_cell
 
 SETUP = """\
 import os
+import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")        # a tutorial run never reaches for the hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+warnings.filterwarnings("ignore", message="IProgress not found")  # no ipywidgets: plain bars
 
 from pathlib import Path
 
