@@ -44,9 +44,10 @@ def cpu_has_fast_bf16(flags: frozenset[str]) -> bool:
 def cpu_auto_dtype(flags: frozenset[str]) -> DType:
     """What ``dtype="auto"`` means on a CPU with these flags.
 
-    ``bfloat16`` where the CPU multiplies bf16 natively: on such CPUs it ran a MiniLM-L6
-    cross-encoder ~2.8x faster than float32 with Spearman >= 0.99 against float32 on every
-    DL19 query (BENCHMARKS.md). Elsewhere bf16 is emulated and slower than float32, so float32.
+    ``bfloat16`` where the CPU multiplies bf16 natively: on such a CPU (AVX512-BF16) it ran a
+    MiniLM-L6 cross-encoder 2-3x faster than float32 with a per-query Spearman of 0.998 on
+    average against float32 on DL19 (BENCHMARKS.md). Elsewhere bf16 is emulated and slower than
+    float32, so float32.
 
     Example:
         >>> cpu_auto_dtype(frozenset({"avx2", "avx512_bf16"})), cpu_auto_dtype(frozenset({"avx2"}))

@@ -112,7 +112,7 @@ class CrossEncoderReranker(Reranker):
         device: ``None`` picks cuda > mps > cpu; or any torch device string.
         dtype: ``None``, ``"auto"``, ``"float32"``, ``"bfloat16"``, ``"float16"`` or a
             ``torch.dtype``. On a GPU ``None``/``"auto"`` is bf16 (fp16 without bf16). On CPU
-            ``"auto"`` is bf16 where the CPU multiplies bf16 natively (AVX512-BF16 or AMX: ~3x
+            ``"auto"`` is bf16 where the CPU multiplies bf16 natively (AVX512-BF16 or AMX: 2-3x
             fp32 with the ranking kept, see BENCHMARKS.md), else fp32; ``None`` is fp32 on CPU.
             ``"float32"`` is the exact mode (sentence-transformers parity).
         batch_size: Pairs per forward pass.
