@@ -14,12 +14,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,6 +153,30 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' load-time progress bars and notices unless rerankkit logs at INFO.
+
+    Library code should not draw on the user's terminal; ``-v`` (INFO) brings them back.
+    """
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # nothing to quieten
+        hf_logging = None
+    if hf_logging is None or logging.getLogger("rerankkit").isEnabledFor(logging.INFO):
+        yield
+        return
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load_pretrained(source: Source, load: Callable[..., Any], what: str) -> Any:
     """Call ``load(name, **kwargs)`` (a ``from_pretrained``) failing fast and clearly.
 
@@ -175,7 +200,8 @@ def load_pretrained(source: Source, load: Callable[..., Any], what: str) -> Any:
                 "folder, or set HF_HUB_OFFLINE=1 to skip the hub."
             ) from error
         try:
-            return load(name, **source.kwargs(local_only=local_only))
+            with quiet_transformers():
+                return load(name, **source.kwargs(local_only=local_only))
         except (OSError, ValueError) as caught:  # transformers raises both for missing files
             error = caught
     where = (

@@ -21,18 +21,18 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
 from rerankkit._base import Reranker
+from rerankkit._hf import quiet_transformers
 
 CORPUS_FILE = "demo_corpus.jsonl"
 QUERIES_FILE = "demo_queries.jsonl"
@@ -200,26 +200,6 @@ def fit(text: str, width: int) -> str:
 # ---------------------------------------------------------------- reranker choice
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load-time progress bars and notices for a clean demo screen."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        yield
-        return
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def _in_hf_cache(repo_id: str) -> bool:
     """Whether ``repo_id``'s config is in the local Hugging Face cache (no network)."""
     from huggingface_hub import try_to_load_from_cache
@@ -275,19 +255,19 @@ def resolve_reranker(
     if model is not None and _is_spec(model):
         from rerankkit.specs import build_reranker
 
-        with _quiet_transformers():
+        with quiet_transformers():
             reranker = build_reranker(model)
         return reranker, f"{type(reranker).__name__} (spec {model})", None
     if model is not None:
         # A local folder loads as is; a hub id from the local cache first, then the hub
         # unless HF_HUB_OFFLINE is set (CrossEncoderReranker's local_files_only=None).
-        with _quiet_transformers():
+        with quiet_transformers():
             reranker = CrossEncoderReranker(model, device=device)
         return reranker, f"CrossEncoderReranker({model})", None
 
     if _in_hf_cache(DEFAULT_CROSS_ENCODER):
         try:
-            with _quiet_transformers():
+            with quiet_transformers():
                 reranker = CrossEncoderReranker(
                     DEFAULT_CROSS_ENCODER, device=device, local_files_only=True
                 )
@@ -305,7 +285,7 @@ def resolve_reranker(
 
     from rerankkit.embedding import EmbeddingReranker
 
-    with _quiet_transformers():
+    with quiet_transformers():
         reranker = EmbeddingReranker(str(packaged_bi_encoder_path()), device=device)
     return reranker, "EmbeddingReranker(all-MiniLM-L6-v2, packaged bi-encoder)", note
 
