@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -155,8 +156,13 @@ def test_sixteen_threads_give_the_sequential_results() -> None:
             barrier.wait(timeout=5)  # 16 threads start each round together
         return cached.rerank(job[0], job[1], top_n=10)
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        concurrent = list(pool.map(work, jobs))
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads constantly so unguarded updates would race
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            concurrent = list(pool.map(work, jobs))
+    finally:
+        sys.setswitchinterval(switch)
     assert concurrent == expected
     info = cached.cache.info()
     assert info.hits + info.misses == sum(len(d) for _, d in jobs)
