@@ -99,12 +99,7 @@ class Reranker(ABC):
         if not docs:
             return []
         scores, details = self._score_with_details(query, docs)
-        return rank(
-            clean_scores(scores, len(docs)),
-            top_n=top_n,
-            score_threshold=score_threshold,
-            details=details,
-        )
+        return self._select(clean_scores(scores, len(docs)), details, top_n, score_threshold)
 
     async def arerank(
         self,
@@ -120,12 +115,18 @@ class Reranker(ABC):
         if not docs:
             return []
         scores, details = await self._ascore_with_details(query, docs)
-        return rank(
-            clean_scores(scores, len(docs)),
-            top_n=top_n,
-            score_threshold=score_threshold,
-            details=details,
-        )
+        return self._select(clean_scores(scores, len(docs)), details, top_n, score_threshold)
+
+    def _select(
+        self,
+        scores: list[float],
+        details: Details,
+        top_n: int | None,
+        score_threshold: float | None,
+    ) -> list[RerankResult]:
+        """Order, threshold and cut. A backend that returns only some documents by design
+        (a cascade drops what its earlier stages cut) narrows the candidates, then calls this."""
+        return rank(scores, top_n=top_n, score_threshold=score_threshold, details=details)
 
     @property
     def cache_key(self) -> str:

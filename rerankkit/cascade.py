@@ -7,18 +7,11 @@ those 20 and keeps 5.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rerankkit._base import Details, Reranker
-from rerankkit._ordering import rank
 from rerankkit._result import RerankResult
-from rerankkit._validation import (
-    check_documents,
-    check_query,
-    check_score_threshold,
-    check_top_n,
-)
 
 Stage = tuple[Reranker, int | None]
 
@@ -69,13 +62,6 @@ class _Run:
             survivors.append(position)
         self.alive = sorted(survivors)
 
-    def outcome(self) -> tuple[list[int], list[float], list[Mapping[str, Any]]]:
-        """Survivors in input order, their last-stage scores, and their details."""
-        details: list[Mapping[str, Any]] = [
-            {**self.extras[i], "stage_scores": tuple(self.scores[i])} for i in self.alive
-        ]
-        return self.alive, [self.scores[i][-1] for i in self.alive], details
-
 
 class CascadeReranker(Reranker):
     """Rerank in stages; each stage reranks only the survivors of the one before.
@@ -100,15 +86,6 @@ class CascadeReranker(Reranker):
 
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = _check_stages(stages)
-
-    def _rank_survivors(
-        self, run: _Run, top_n: int | None, score_threshold: float | None
-    ) -> list[RerankResult]:
-        alive, scores, details = run.outcome()
-        return [
-            RerankResult(index=alive[r.index], score=r.score, details=r.details)
-            for r in rank(scores, top_n=top_n, score_threshold=score_threshold, details=details)
-        ]
 
     def _cascade(self, query: str, documents: list[str]) -> _Run:
         run = _Run(documents)
@@ -146,37 +123,26 @@ class CascadeReranker(Reranker):
             details[i] = {**run.extras[i], **details[i]}
         return scores, details
 
-    # rerank/arerank are overridden only to drop the documents earlier stages cut; validation,
-    # ordering, threshold and top_n are the shared helpers every backend uses.
-    def rerank(
+    def _select(
         self,
-        query: str,
-        documents: Sequence[str],
-        *,
-        top_n: int | None = None,
-        score_threshold: float | None = None,
+        scores: list[float],
+        details: Details,
+        top_n: int | None,
+        score_threshold: float | None,
     ) -> list[RerankResult]:
-        """Survivors of every stage, best first by the last stage's score."""
-        query, docs = check_query(query), check_documents(documents)
-        top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
-        if not docs:
-            return []
-        return self._rank_survivors(self._cascade(query, docs), top_n, score_threshold)
-
-    async def arerank(
-        self,
-        query: str,
-        documents: Sequence[str],
-        *,
-        top_n: int | None = None,
-        score_threshold: float | None = None,
-    ) -> list[RerankResult]:
-        """Async ``rerank``: each stage's native ``arerank`` in turn."""
-        query, docs = check_query(query), check_documents(documents)
-        top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
-        if not docs:
-            return []
-        return self._rank_survivors(await self._acascade(query, docs), top_n, score_threshold)
+        # Only the survivors of every stage are results: they are the documents scored by
+        # the most stages (every stage keeps at least one document, so they reached the last).
+        stage_details = details or []  # _as_scores always reports stage scores
+        reached = [len(entry["stage_scores"]) for entry in stage_details]
+        full = max(reached, default=0)
+        survivors = [i for i, n in enumerate(reached) if n == full]
+        ranked = super()._select(
+            [scores[i] for i in survivors],
+            [stage_details[i] for i in survivors],
+            top_n,
+            score_threshold,
+        )
+        return [RerankResult(survivors[r.index], r.score, r.details) for r in ranked]
 
     def __repr__(self) -> str:
         return f"CascadeReranker({self.stages!r})"
