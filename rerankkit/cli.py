@@ -19,10 +19,11 @@ and exit with status 2; other failures show their traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -275,30 +276,39 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- main
 
 
-def _configure_logging(verbose: int, quiet: bool) -> None:
+@contextlib.contextmanager
+def _cli_logging(verbose: int, quiet: bool) -> Iterator[None]:
+    """Log rerankkit's messages to stderr for one command; the previous setup comes back after,
+    so calling ``main`` inside a program (or a test) leaves that program's logging alone."""
     levels = (logging.WARNING, logging.INFO, logging.DEBUG)
     level = logging.ERROR if quiet else levels[min(verbose, 2)]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("rerankkit")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    package_logger = logging.getLogger("rerankkit")
+    saved = (package_logger.handlers[:], package_logger.level, package_logger.propagate)
+    package_logger.handlers[:] = [handler]
+    package_logger.setLevel(level)
+    package_logger.propagate = False
+    try:
+        yield
+    finally:
+        package_logger.handlers[:], package_logger.level, package_logger.propagate = saved
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rerankkit`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    _configure_logging(args.verbose, args.quiet)
     from rerankkit.datasets import DatasetError
 
-    try:
-        return int(args.handler(args))
-    except (CliError, DatasetError, MissingExtraError, ValueError, TypeError) as error:
-        # Input errors: one clear line, not a traceback. MissingExtraError says what to install.
-        logger.debug("details", exc_info=True)  # -vv shows where it came from
-        print(f"rerankkit {args.command}: error: {error}", file=sys.stderr)
-        return _USAGE_ERROR
+    with _cli_logging(args.verbose, args.quiet):
+        try:
+            return int(args.handler(args))
+        except (CliError, DatasetError, MissingExtraError, ValueError, TypeError) as error:
+            # Input errors: one clear line, not a traceback. MissingExtraError says what to
+            # install.
+            logger.debug("details", exc_info=True)  # -vv shows where it came from
+            print(f"rerankkit {args.command}: error: {error}", file=sys.stderr)
+            return _USAGE_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover
