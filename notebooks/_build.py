@@ -493,7 +493,7 @@ NOTEBOOKS = {
 }
 
 
-def build(name: str, cells: list, *, execute: bool) -> Path:
+def build(name: str, cells: list, *, execute: bool, timeout: int = 300) -> Path:
     notebook = new_notebook(cells=[nbformat.from_dict(dict(cell)) for cell in cells])
     for number, cell in enumerate(notebook.cells):
         cell.id = f"{name[:2]}-{number:02d}"  # stable ids: a rebuild diffs only what changed
@@ -504,7 +504,7 @@ def build(name: str, cells: list, *, execute: bool) -> Path:
     path = HERE / name
     if execute:
         started = time.perf_counter()
-        NotebookClient(notebook, timeout=300, kernel_name="python3",
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(HERE)}}).execute()
         print(f"executed {name} in {time.perf_counter() - started:.1f} s")
     nbformat.validate(notebook)
@@ -512,12 +512,13 @@ def build(name: str, cells: list, *, execute: bool) -> Path:
     return path
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], notebooks: dict[str, list] = NOTEBOOKS, timeout: int = 300) -> int:
+    """Build (and, unless ``--no-run``, execute) the notebooks whose names start with an arg."""
     execute = "--no-run" not in argv
     prefixes = [a for a in argv if not a.startswith("--")]
-    for name, cells in NOTEBOOKS.items():
+    for name, cells in notebooks.items():
         if not prefixes or any(name.startswith(p) for p in prefixes):
-            build(name, cells, execute=execute)
+            build(name, cells, execute=execute, timeout=timeout)
     return 0
 
 

@@ -14,14 +14,10 @@ the stored outputs always come from a fresh top-to-bottom run (nbclient, like CI
 from __future__ import annotations
 
 import sys
-import time
-from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from _build import main as build_notebooks  # one build/execute routine for all notebooks
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
-HERE = Path(__file__).resolve().parent
 M, C = new_markdown_cell, new_code_cell
 
 SETUP = """\
@@ -332,31 +328,6 @@ NOTEBOOKS = {
 }
 
 
-def build(name: str, cells: list, *, execute: bool) -> Path:
-    notebook = new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3", "language": "python",
-    }
-    notebook.metadata["language_info"] = {"name": "python"}
-    path = HERE / name
-    if execute:
-        started = time.perf_counter()
-        NotebookClient(notebook, timeout=3000, kernel_name="python3",
-                       resources={"metadata": {"path": str(HERE)}}).execute()
-        print(f"executed {name} in {time.perf_counter() - started:.1f} s")
-    nbformat.validate(notebook)
-    nbformat.write(notebook, path)
-    return path
-
-
-def main(argv: list[str]) -> int:
-    execute = "--no-run" not in argv
-    prefixes = [a for a in argv if not a.startswith("--")]
-    for name, cells in NOTEBOOKS.items():
-        if not prefixes or any(name.startswith(p) for p in prefixes):
-            build(name, cells, execute=execute)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    # the evaluation notebooks score thousands of pairs: a longer cell timeout
+    raise SystemExit(build_notebooks(sys.argv[1:], NOTEBOOKS, timeout=3000))
