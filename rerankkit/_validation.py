@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from numbers import Real
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def check_query(query: Any) -> str:
@@ -17,24 +19,31 @@ def check_query(query: Any) -> str:
     return query
 
 
-def check_documents(documents: Any) -> list[str]:
-    """Return ``documents`` as a new list of strings, else raise naming the bad position.
+def check_sequence(items: Any, expected: type[T], argument: str) -> list[T]:
+    """A new list of ``items``, each an instance of ``expected``; errors name ``argument`` and
+    the bad position.
 
     Example:
-        >>> check_documents(["a", 3])
+        >>> check_sequence(["a", 3], str, "documents")
         Traceback (most recent call last):
         TypeError: documents[1] must be a str, got int
     """
-    if isinstance(documents, (str, bytes)) or not isinstance(documents, Sequence):
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         raise TypeError(
-            f"documents must be a sequence of str (list, tuple), got {type(documents).__name__}"
+            f"{argument} must be a sequence (list, tuple) of {expected.__name__}, "
+            f"got {type(items).__name__}"
         )
-    for position, document in enumerate(documents):
-        if not isinstance(document, str):
+    for position, item in enumerate(items):
+        if not isinstance(item, expected):
             raise TypeError(
-                f"documents[{position}] must be a str, got {type(document).__name__}"
+                f"{argument}[{position}] must be a {expected.__name__}, got {type(item).__name__}"
             )
-    return list(documents)
+    return list(items)
+
+
+def check_documents(documents: Any) -> list[str]:
+    """Return ``documents`` as a new list of strings, else raise naming the bad position."""
+    return check_sequence(documents, str, "documents")
 
 
 def check_top_n(top_n: Any) -> int | None:

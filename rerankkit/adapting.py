@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from rerankkit._base import Reranker
 from rerankkit._result import RerankResult
-from rerankkit._validation import check_score_threshold, check_top_n
+from rerankkit._validation import check_score_threshold, check_sequence, check_top_n
 from rerankkit.reorder import lost_in_the_middle
 
 T = TypeVar("T")
@@ -116,17 +116,7 @@ def check_items(items: Any, expected: type[T], argument: str) -> list[T]:
         Traceback (most recent call last):
         TypeError: names[1] must be a str, got int
     """
-    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
-        raise TypeError(
-            f"{argument} must be a sequence (list, tuple) of {expected.__name__}, "
-            f"got {type(items).__name__}"
-        )
-    for position, item in enumerate(items):
-        if not isinstance(item, expected):
-            raise TypeError(
-                f"{argument}[{position}] must be a {expected.__name__}, got {type(item).__name__}"
-            )
-    return list(items)
+    return check_sequence(items, expected, argument)
 
 
 def _pair(

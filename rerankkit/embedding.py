@@ -39,6 +39,7 @@ from rerankkit._hf import (
 from rerankkit._optional import require
 from rerankkit._pairs import length_sorted_batches, restore_order
 from rerankkit._speed import cpu_auto_dtype, cpu_flags
+from rerankkit._validation import check_sequence
 
 if TYPE_CHECKING:
     import numpy as np
@@ -179,11 +180,7 @@ class EmbeddingReranker(Reranker):
         """
         import numpy as np
 
-        if isinstance(texts, str) or not isinstance(texts, Sequence):
-            raise TypeError(f"texts must be a sequence of str, got {type(texts).__name__}")
-        for position, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{position}] must be a str, got {type(text).__name__}")
+        texts = check_sequence(texts, str, "texts")
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
