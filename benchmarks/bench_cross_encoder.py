@@ -66,8 +66,8 @@ PATH_CODE = {
 
 def build_inputs(data: Path, n_queries: int | None, long_queries: int) -> dict[str, Any]:
     """Queries, their BM25 top-100 texts, and the long-document case, as plain JSON."""
-    from rerankkit.datasets import load_beir, load_trec_run
-    from rerankkit.evaluation import candidates
+    from rerankkit.eval.datasets import load_beir, load_trec_run
+    from rerankkit.eval.evaluation import candidates
 
     dataset = load_beir(data)
     top = candidates(load_trec_run(data / "runs" / "bm25-top100.trec"), 100)
@@ -208,7 +208,7 @@ def machine() -> list[str]:
     import torch
     import transformers
 
-    from rerankkit._speed import cpu_auto_dtype, cpu_description, cpu_flags
+    from rerankkit.backends._speed import cpu_auto_dtype, cpu_description, cpu_flags
 
     flags = cpu_flags()
     native = sorted(flags & {"avx512_bf16", "amx_bf16", "avx512f", "avx2", "avx512_vnni"})

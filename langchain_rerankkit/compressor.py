@@ -25,7 +25,7 @@ from rerankkit.adapting import (
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseLanguageModel
 
-    from rerankkit.llm_factory import LLMMethod
+    from rerankkit.llm.factory import LLMMethod
 
 
 def _text(document: Document) -> str:

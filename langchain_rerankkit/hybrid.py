@@ -34,8 +34,8 @@ from pydantic import Field, field_validator
 from langchain_rerankkit.compressor import RerankKitCompressor
 from rerankkit import Reranker
 from rerankkit.adapting import ReorderMode, as_reranker
-from rerankkit.cascade import rerank_stages
-from rerankkit.fusion import reciprocal_rank_fusion
+from rerankkit.compose.cascade import rerank_stages
+from rerankkit.compose.fusion import reciprocal_rank_fusion
 
 RRF_SCORE_KEY = "rrf_score"
 

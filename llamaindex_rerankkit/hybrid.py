@@ -39,8 +39,8 @@ from llama_index.core.schema import NodeWithScore
 from llamaindex_rerankkit.postprocessor import RerankKitPostprocessor
 from rerankkit import Reranker
 from rerankkit.adapting import ReorderMode, as_reranker
-from rerankkit.cascade import rerank_stages
-from rerankkit.fusion import reciprocal_rank_fusion
+from rerankkit.compose.cascade import rerank_stages
+from rerankkit.compose.fusion import reciprocal_rank_fusion
 
 
 class RerankKitFusionRetriever(QueryFusionRetriever):

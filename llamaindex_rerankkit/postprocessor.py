@@ -30,7 +30,7 @@ from rerankkit.adapting import (
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
-    from rerankkit.llm_factory import LLMMethod
+    from rerankkit.llm.factory import LLMMethod
 
 dispatcher = get_dispatcher(__name__)
 

@@ -22,40 +22,40 @@ from rerankkit._optional import MissingExtraError
 from rerankkit._result import RerankResult, result_metadata
 
 if TYPE_CHECKING:
-    from rerankkit._llm_protocol import AsyncCompletionLLM, Completion, CompletionLLM, FunctionLLM
-    from rerankkit.cache import CachedReranker, ScoreCache
-    from rerankkit.calibration import score_distribution
-    from rerankkit.cascade import CascadeReranker
-    from rerankkit.causal_lm import CausalLMReranker
-    from rerankkit.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
-    from rerankkit.embedding import EmbeddingReranker
-    from rerankkit.fusion import FusionReranker, reciprocal_rank_fusion
-    from rerankkit.llm_factory import llm_reranker
-    from rerankkit.llm_listwise import LLMListwiseReranker
-    from rerankkit.llm_pointwise import LLMPointwiseReranker
-    from rerankkit.reorder import lost_in_the_middle
+    from rerankkit.backends.causal_lm import CausalLMReranker
+    from rerankkit.backends.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
+    from rerankkit.backends.embedding import EmbeddingReranker
+    from rerankkit.compose.cache import CachedReranker, ScoreCache
+    from rerankkit.compose.cascade import CascadeReranker
+    from rerankkit.compose.fusion import FusionReranker, reciprocal_rank_fusion
+    from rerankkit.compose.reorder import lost_in_the_middle
+    from rerankkit.eval.calibration import score_distribution
+    from rerankkit.llm.factory import llm_reranker
+    from rerankkit.llm.listwise import LLMListwiseReranker
+    from rerankkit.llm.pointwise import LLMPointwiseReranker
+    from rerankkit.llm.protocol import AsyncCompletionLLM, Completion, CompletionLLM, FunctionLLM
 
 # Public name -> module that defines it. Resolved on first access (PEP 562) so that
 # `import rerankkit` never imports a backend's dependencies.
 _LAZY: dict[str, str] = {
-    "CrossEncoderReranker": "rerankkit.cross_encoder",
-    "DEFAULT_CROSS_ENCODER": "rerankkit.cross_encoder",
-    "EmbeddingReranker": "rerankkit.embedding",
-    "CachedReranker": "rerankkit.cache",
-    "CascadeReranker": "rerankkit.cascade",
-    "FusionReranker": "rerankkit.fusion",
-    "ScoreCache": "rerankkit.cache",
-    "lost_in_the_middle": "rerankkit.reorder",
-    "reciprocal_rank_fusion": "rerankkit.fusion",
-    "score_distribution": "rerankkit.calibration",
-    "AsyncCompletionLLM": "rerankkit._llm_protocol",
-    "CausalLMReranker": "rerankkit.causal_lm",
-    "Completion": "rerankkit._llm_protocol",
-    "CompletionLLM": "rerankkit._llm_protocol",
-    "FunctionLLM": "rerankkit._llm_protocol",
-    "LLMListwiseReranker": "rerankkit.llm_listwise",
-    "LLMPointwiseReranker": "rerankkit.llm_pointwise",
-    "llm_reranker": "rerankkit.llm_factory",
+    "CrossEncoderReranker": "rerankkit.backends.cross_encoder",
+    "DEFAULT_CROSS_ENCODER": "rerankkit.backends.cross_encoder",
+    "EmbeddingReranker": "rerankkit.backends.embedding",
+    "CachedReranker": "rerankkit.compose.cache",
+    "CascadeReranker": "rerankkit.compose.cascade",
+    "FusionReranker": "rerankkit.compose.fusion",
+    "ScoreCache": "rerankkit.compose.cache",
+    "lost_in_the_middle": "rerankkit.compose.reorder",
+    "reciprocal_rank_fusion": "rerankkit.compose.fusion",
+    "score_distribution": "rerankkit.eval.calibration",
+    "AsyncCompletionLLM": "rerankkit.llm.protocol",
+    "CausalLMReranker": "rerankkit.backends.causal_lm",
+    "Completion": "rerankkit.llm.protocol",
+    "CompletionLLM": "rerankkit.llm.protocol",
+    "FunctionLLM": "rerankkit.llm.protocol",
+    "LLMListwiseReranker": "rerankkit.llm.listwise",
+    "LLMPointwiseReranker": "rerankkit.llm.pointwise",
+    "llm_reranker": "rerankkit.llm.factory",
 }
 
 __all__ = [

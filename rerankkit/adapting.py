@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar, get_args
 from rerankkit._base import Reranker
 from rerankkit._result import RerankResult
 from rerankkit._validation import check_score_threshold, check_sequence, check_top_n
-from rerankkit.reorder import lost_in_the_middle
+from rerankkit.compose.reorder import lost_in_the_middle
 
 T = TypeVar("T")
 

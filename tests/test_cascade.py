@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rerankkit import Reranker, result_metadata
-from rerankkit.cascade import CascadeReranker
+from rerankkit.compose.cascade import CascadeReranker
 from rerankkit.testing import FunctionReranker, KeywordReranker
 
 

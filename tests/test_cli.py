@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import DATA, ROOT, requires_shared
 
-from rerankkit import cli
-from rerankkit.cli import main, read_documents
+from rerankkit.cli import commands as cli
+from rerankkit.cli.commands import main, read_documents
 from rerankkit.testing import KeywordReranker
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -208,7 +208,7 @@ def test_eval_run_with_documents_missing_from_the_corpus(
 
 
 def test_demo_flags_reach_run_demo(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rerankkit.demo
+    import rerankkit.cli.demo
 
     calls: list[dict] = []
 
@@ -216,7 +216,7 @@ def test_demo_flags_reach_run_demo(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append(kwargs)
         return 0
 
-    monkeypatch.setattr(rerankkit.demo, "run_demo", record)
+    monkeypatch.setattr(rerankkit.cli.demo, "run_demo", record)
     assert main(["demo", "--model", "some/ce", "--top-k", "5", "--depth", "20"]) == 0
     assert calls == [{"model": "some/ce", "top_k": 5, "depth": 20, "device": None}]
 

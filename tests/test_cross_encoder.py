@@ -15,7 +15,7 @@ import pytest
 from conftest import TRAINED_CE, build_tiny_bert, requires_trained_ce
 
 from rerankkit import CrossEncoderReranker, MissingExtraError
-from rerankkit._hf import resolve_device, resolve_dtype
+from rerankkit.backends._hf import resolve_device, resolve_dtype
 
 QUERY = "how do tides depend on the moon"
 FILLER = (

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from rerankkit import demo
-from rerankkit.demo import (
+from rerankkit.cli import demo
+from rerankkit.cli.demo import (
     display_width,
     first_relevant_rank,
     fit,
@@ -40,7 +40,7 @@ PASSAGE_ID = re.compile(r"\b(?:en|ko)-[a-z]+-\d+\b")
 
 
 def _raw(name: str) -> list[dict]:
-    text = resources.files("rerankkit").joinpath("data", name).read_text(encoding="utf-8")
+    text = resources.files("rerankkit.cli").joinpath("data", name).read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
@@ -146,7 +146,7 @@ def _printed_langchain_rankings(output: str, top_k: int) -> dict[str, tuple[list
 def _independent_runs(reranker, depth: int = 10) -> tuple[dict, dict, dict]:
     """BM25 candidates from the index directly, reranked with the core API (when a reranker
     is given): no adapter, no demo code involved."""
-    from rerankkit.retrieval import BM25Index
+    from rerankkit.eval.retrieval import BM25Index
 
     corpus = _raw("demo_corpus.jsonl")
     queries = _raw("demo_queries.jsonl")
@@ -259,7 +259,7 @@ _PROBE = textwrap.dedent(
     socket.socket.connect = refuse
     started = time.perf_counter()
     noted = []
-    from rerankkit.demo import resolve_reranker
+    from rerankkit.cli.demo import resolve_reranker
     reranker, description, note = resolve_reranker(
         None, on_note=lambda note: noted.append(time.perf_counter() - started))
     print(json.dumps({"seconds_to_note": noted[0] if noted else None,

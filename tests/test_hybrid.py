@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rerankkit import Reranker
-from rerankkit.fusion import reciprocal_rank_fusion
+from rerankkit.compose.fusion import reciprocal_rank_fusion
 from rerankkit.testing import FunctionReranker, KeywordReranker
 
 pytest.importorskip("langchain_classic")

@@ -7,7 +7,7 @@ import pytest
 from conftest import TRAINED_CE, requires_trained_ce
 
 from rerankkit import CrossEncoderReranker, result_metadata
-from rerankkit._pairs import chunk_windows, effective_overlap, query_budget
+from rerankkit.backends._pairs import chunk_windows, effective_overlap, query_budget
 
 QUERY = "at what temperature does water boil on the summit of mount everest"
 ANSWER = (

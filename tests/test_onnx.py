@@ -15,8 +15,8 @@ transformers = pytest.importorskip("transformers")
 
 from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce  # noqa: E402
 
-from rerankkit import _onnx  # noqa: E402
-from rerankkit._onnx import OnnxRunner, ensure_onnx_model, model_files_digest  # noqa: E402
+from rerankkit.backends import _onnx  # noqa: E402
+from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, model_files_digest  # noqa: E402
 
 QUERY = "how do solar panels make electricity"
 DOCUMENTS = [
@@ -179,7 +179,7 @@ def test_bad_speed_options_raise_naming_the_argument(
 
 def test_auto_dtype_follows_the_cpu_rule_and_float32_stays_exact(tiny_cross_encoder: Path) -> None:
     from rerankkit import CrossEncoderReranker
-    from rerankkit._speed import cpu_auto_dtype, cpu_flags
+    from rerankkit.backends._speed import cpu_auto_dtype, cpu_flags
 
     auto = CrossEncoderReranker(tiny_cross_encoder, device="cpu", dtype="auto", max_length=64)
     assert auto.dtype == getattr(torch, cpu_auto_dtype(cpu_flags()))
@@ -200,8 +200,8 @@ def test_bf16_keeps_and_int8_nearly_keeps_the_ranking_of_the_trained_ce(
     from scipy.stats import spearmanr
 
     from rerankkit import CrossEncoderReranker
-    from rerankkit.datasets import load_beir, load_trec_run
-    from rerankkit.evaluation import candidates
+    from rerankkit.eval.datasets import load_beir, load_trec_run
+    from rerankkit.eval.evaluation import candidates
 
     data = DATA / "trec-dl-2019-passage"
     dataset = load_beir(data)

@@ -1,4 +1,4 @@
-"""Pure token arithmetic of rerankkit._pairs: truncation, chunk windows, batching, aggregation."""
+"""Pure token arithmetic of backends._pairs: truncation, chunk windows, batching, aggregation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rerankkit._pairs import (
+from rerankkit.backends._pairs import (
     PairTemplate,
     aggregate_chunks,
     chunk_windows,

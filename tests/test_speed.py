@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rerankkit._speed import (
+from rerankkit.backends._speed import (
     available_cpu_count,
     check_backend,
     check_num_threads,

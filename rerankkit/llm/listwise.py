@@ -8,24 +8,23 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from rerankkit._base import Reranker
-from rerankkit._listwise import (
-    apply_window,
-    check_window,
-    count_windows,
-    format_passages,
-    parse_permutation,
-    plan_windows,
-    rank_scores,
-)
-from rerankkit._llm_calls import (
+from rerankkit.llm.calls import (
     CallPolicy,
     call_with_retries,
     is_transient,
     make_executor,
     run_sync,
 )
-from rerankkit._llm_protocol import Completion, CompletionLLM, as_llm, has_native_async
-from rerankkit.prompts import LISTWISE_PROMPT, check_template
+from rerankkit.llm.parsing import parse_permutation
+from rerankkit.llm.prompts import LISTWISE_PROMPT, check_template, format_passages
+from rerankkit.llm.protocol import Completion, CompletionLLM, as_llm, has_native_async
+from rerankkit.llm.windows import (
+    apply_window,
+    check_window,
+    count_windows,
+    plan_windows,
+    rank_scores,
+)
 
 logger = logging.getLogger(__name__)
 

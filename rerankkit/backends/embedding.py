@@ -23,7 +23,9 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from rerankkit._base import Reranker
-from rerankkit._hf import (
+from rerankkit._optional import require
+from rerankkit._validation import check_sequence
+from rerankkit.backends._hf import (
     EXTRA,
     Source,
     load_pretrained,
@@ -36,10 +38,8 @@ from rerankkit._hf import (
     st_modules,
     torch_forward,
 )
-from rerankkit._optional import require
-from rerankkit._pairs import length_sorted_batches, restore_order
-from rerankkit._speed import cpu_auto_dtype, cpu_flags
-from rerankkit._validation import check_sequence
+from rerankkit.backends._pairs import length_sorted_batches, restore_order
+from rerankkit.backends._speed import cpu_auto_dtype, cpu_flags
 
 if TYPE_CHECKING:
     import numpy as np

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from rerankkit._base import Reranker
-from rerankkit._llm_protocol import Completion, CompletionLLM
+from rerankkit.llm.protocol import Completion, CompletionLLM
 
 LLMMethod = Literal["listwise", "pointwise", "yes_no", "rating"]
 
@@ -32,11 +32,11 @@ def llm_reranker(
         [1, 0]
     """
     if method == "listwise":
-        from rerankkit.llm_listwise import LLMListwiseReranker
+        from rerankkit.llm.listwise import LLMListwiseReranker
 
         return LLMListwiseReranker(llm, **kwargs)
     if method in ("pointwise", "yes_no", "rating"):
-        from rerankkit.llm_pointwise import LLMPointwiseReranker
+        from rerankkit.llm.pointwise import LLMPointwiseReranker
 
         if method == "rating":
             return LLMPointwiseReranker(llm, method="rating", **kwargs)

@@ -157,8 +157,8 @@ def _unique_names(labels: Sequence[str]) -> list[str]:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rerankkit.datasets import check_run, load_beir, load_trec_run
-    from rerankkit.evaluation import evaluate_runs, first_stage_run, rerank_run
+    from rerankkit.eval.datasets import check_run, load_beir, load_trec_run
+    from rerankkit.eval.evaluation import evaluate_runs, first_stage_run, rerank_run
     from rerankkit.specs import build_reranker, parse_spec
 
     specs = [parse_spec(text) for text in args.reranker]  # bad specs fail before any loading
@@ -268,7 +268,7 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from rerankkit.demo import run_demo
+    from rerankkit.cli.demo import run_demo
 
     return int(run_demo(model=args.model, top_k=args.top_k, depth=args.depth, device=args.device))
 
@@ -298,7 +298,7 @@ def _cli_logging(verbose: int, quiet: bool) -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rerankkit`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    from rerankkit.datasets import DatasetError
+    from rerankkit.eval.datasets import DatasetError
 
     with _cli_logging(args.verbose, args.quiet):
         try:

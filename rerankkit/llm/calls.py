@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from rerankkit._llm_protocol import Completion, CompletionLLM, has_native_async, to_completion
+from rerankkit.llm.protocol import Completion, CompletionLLM, has_native_async, to_completion
 
 logger = logging.getLogger(__name__)
 

@@ -3,13 +3,13 @@
 The candidates a reranker reorders come from here in the benchmarks, the eval CLI and the
 hybrid examples. Both searches return a *run*: ``{query_id: {doc_id: score}}`` with each
 inner dict ordered best first, the format ranx, ir-measures and
-:func:`rerankkit.fusion.fuse_runs` read directly.
+:func:`rerankkit.compose.fusion.fuse_runs` read directly.
 
 Ids: pass ``corpus``/``queries`` as a mapping ``{id: text}`` (BEIR style) to get those ids
 back, or as a sequence of texts to get their integer positions.
 
 Example:
-    >>> from rerankkit.retrieval import bm25_search
+    >>> from rerankkit.eval.retrieval import bm25_search
     >>> docs = {"d1": "Cats purr when content.", "d2": "Dogs bark at strangers."}
     >>> bm25_search(docs, {"q1": "why do cats purr"}, k=5)["q1"].keys()
     dict_keys(['d1'])

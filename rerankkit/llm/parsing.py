@@ -1,4 +1,7 @@
-"""Pure pointwise-answer logic: yes/no answers, P(yes) from log-probabilities, ratings."""
+"""Reading LLM answers: reasoning blocks, listwise permutations, yes/no, P(yes), ratings.
+
+Pure functions: no I/O, so every rule is tested exhaustively without an LLM.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,14 @@ import math
 import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 
-from rerankkit._listwise import strip_reasoning
+# A reasoning block, and an unterminated one (the model ran out of tokens while thinking).
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_THINK_OPEN = re.compile(r"<think>.*", re.DOTALL | re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+_BRACKETED = re.compile(r"\[\s*(\d+)\s*\]")
+_BARE = re.compile(r"(?<![\d.])(\d+)(?![\d.]*\d)")
 
 YES_WORDS: frozenset[str] = frozenset({"yes", "true", "relevant"})
 NO_WORDS: frozenset[str] = frozenset({"no", "false", "irrelevant"})
@@ -21,6 +30,72 @@ _LABELLED = re.compile(
 )
 _FRACTION = re.compile(rf"({_NUMBER})\s*(?:/|out\s+of)\s*({_NUMBER})", re.IGNORECASE)
 _ANY_NUMBER = re.compile(rf"(?<![\w.])({_NUMBER})(?![\w]|\.\d)")
+
+
+def strip_reasoning(text: str) -> str:
+    """Remove ``<think>...</think>`` reasoning, closed or not.
+
+    A lone ``</think>`` (templates that pre-open the block) drops everything before it.
+
+    Example:
+        >>> strip_reasoning("<think>maybe [1]?</think>[2] > [1]")
+        ' [2] > [1]'
+    """
+    text = _THINK_BLOCK.sub(" ", text)
+    closes = list(_THINK_CLOSE.finditer(text))
+    if closes:
+        text = text[closes[-1].end() :]
+    return _THINK_OPEN.sub(" ", text)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPermutation:
+    """A window's new order and how much of it came from the model.
+
+    Attributes:
+        order: A permutation of ``range(n)`` (0-based positions in the window), best first.
+        parsed: How many identifiers the answer contributed (0 means unparseable).
+        dropped: Identifiers ignored as out of range or repeated.
+    """
+
+    order: tuple[int, ...]
+    parsed: int
+    dropped: int
+
+
+def parse_permutation(answer: str, n: int) -> ParsedPermutation:
+    """Turn a model's ranking answer into a full permutation of ``range(n)``.
+
+    Accepts ``"[3] > [1] > [2]"`` and ``"3, 1, 2"`` forms, fullwidth and other Unicode digits,
+    and reasoning blocks. Out-of-range and repeated identifiers are dropped; identifiers the
+    answer leaves out keep their previous relative order after the ranked ones. Only the
+    answer is parsed: passage texts never reach this function.
+
+    Example:
+        >>> parse_permutation("<think>hmm</think>[\uff13] > [1] > [3] > [9]", 4).order
+        (2, 0, 1, 3)
+        >>> parse_permutation("no idea", 3)
+        ParsedPermutation(order=(0, 1, 2), parsed=0, dropped=0)
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    text = unicodedata.normalize("NFKC", strip_reasoning(answer))
+    matches = _BRACKETED.findall(text)
+    if not matches:
+        matches = _BARE.findall(text)
+    seen: set[int] = set()
+    ranked: list[int] = []
+    dropped = 0
+    for token in matches:
+        position = int(token) - 1  # int() also reads any remaining Unicode decimal digits
+        if 0 <= position < n and position not in seen:
+            seen.add(position)
+            ranked.append(position)
+        else:
+            dropped += 1
+    order = tuple(ranked + [i for i in range(n) if i not in seen])
+    return ParsedPermutation(order=order, parsed=len(ranked), dropped=dropped)
+
 
 
 def _canonical(token: str) -> str:

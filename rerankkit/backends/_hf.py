@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from rerankkit._optional import require
-from rerankkit._pairs import PairTemplate, template_from_probe
+from rerankkit.backends._pairs import PairTemplate, template_from_probe
 
 if TYPE_CHECKING:
     import numpy as np

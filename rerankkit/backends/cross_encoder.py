@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rerankkit._base import Details, Reranker
-from rerankkit._hf import (
+from rerankkit._optional import require
+from rerankkit.backends._hf import (
     EXTRA,
     ST_CONFIG,
     Source,
@@ -35,9 +36,8 @@ from rerankkit._hf import (
     st_activation_path,
     torch_forward,
 )
-from rerankkit._onnx import OnnxRunner, ensure_onnx_model, local_model_dir, onnx_device
-from rerankkit._optional import require
-from rerankkit._pairs import (
+from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, local_model_dir, onnx_device
+from rerankkit.backends._pairs import (
     AGGREGATES,
     aggregate_chunks,
     chunk_windows,
@@ -47,7 +47,7 @@ from rerankkit._pairs import (
     restore_order,
     truncate_pair,
 )
-from rerankkit._speed import (
+from rerankkit.backends._speed import (
     check_backend,
     check_num_threads,
     check_quantize,

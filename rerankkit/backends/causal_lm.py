@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rerankkit._base import Reranker
-from rerankkit._hf import EXTRA, Source, load_pretrained, pick_device_and_dtype
 from rerankkit._optional import require
-from rerankkit.prompts import (
+from rerankkit.backends._hf import EXTRA, Source, load_pretrained, pick_device_and_dtype
+from rerankkit.llm.prompts import (
     CAUSAL_LM_INSTRUCTION,
     CAUSAL_LM_PLAIN_SUFFIX,
     CAUSAL_LM_PROMPT,

@@ -1,7 +1,7 @@
 """Measure rerankers on a test collection: metrics, per-query wins/losses, speed, reports.
 
 The flow is: a first-stage run (a TREC file, or BM25 / dense / hybrid built here with
-:mod:`rerankkit.retrieval`) -> each reranker reorders every query's top ``depth`` candidates
+:mod:`rerankkit.eval.retrieval`) -> each reranker reorders every query's top ``depth`` candidates
 (:func:`rerank_run`) -> :func:`evaluate_runs` scores all runs against the qrels and compares each
 with the first stage -> :class:`EvalReport` writes JSON, markdown and a PNG plot.
 
@@ -11,7 +11,7 @@ as relevant; TREC DL passage convention is 2 for MRR). Queries with judgments bu
 score 0 (trec_eval ``-c``) rather than disappearing from the mean.
 
 Example:
-    >>> from rerankkit.datasets import Dataset
+    >>> from rerankkit.eval.datasets import Dataset
     >>> from rerankkit.testing import KeywordReranker
     >>> data = Dataset("toy", corpus={"d1": "red apple", "d2": "green pear"},
     ...                queries={"q1": "pear"}, qrels={"q1": {"d2": 1}})
@@ -36,7 +36,7 @@ from typing import Any
 
 from rerankkit._base import Reranker
 from rerankkit._optional import require
-from rerankkit.datasets import Dataset, QrelsCheck, Run
+from rerankkit.eval.datasets import Dataset, QrelsCheck, Run
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def first_stage_run(
     """
     if method not in FIRST_STAGES:
         raise ValueError(f"method must be one of {', '.join(FIRST_STAGES)}, got {method!r}")
-    from rerankkit.retrieval import bm25_search, dense_search
+    from rerankkit.eval.retrieval import bm25_search, dense_search
 
     queries = {qid: dataset.queries[qid] for qid in dataset.judged_query_ids}
     runs: list[Any] = []  # retrieval's runs are keyed by the ids we pass: str here
@@ -86,7 +86,7 @@ def first_stage_run(
         runs.append(dense_search(dataset.corpus, queries, k, encoder=encoder))
     if len(runs) == 1:
         return runs[0]  # type: ignore[no-any-return]
-    from rerankkit.fusion import fuse_runs
+    from rerankkit.compose.fusion import fuse_runs
 
     return fuse_runs(runs, top_n=k)  # type: ignore[return-value]
 
@@ -176,7 +176,7 @@ def _progress(items: Sequence[str], enabled: bool, desc: str) -> Iterable[str]:
 
 def _bi_encoder(reranker: Reranker) -> Any:
     """The reranker if it is an ``EmbeddingReranker`` (checked without importing torch)."""
-    module = sys.modules.get("rerankkit.embedding")
+    module = sys.modules.get("rerankkit.backends.embedding")
     cls = getattr(module, "EmbeddingReranker", None)
     return reranker if cls is not None and type(reranker) is cls else None
 

@@ -8,16 +8,16 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
 from rerankkit._base import Details, Reranker
-from rerankkit._llm_calls import CallPolicy, complete_all, is_transient, run_sync
-from rerankkit._llm_protocol import Completion, CompletionLLM, as_llm
-from rerankkit._pointwise import (
+from rerankkit.llm.calls import CallPolicy, complete_all, is_transient, run_sync
+from rerankkit.llm.parsing import (
     NO_WORDS,
     YES_WORDS,
     p_yes_from_logprobs,
     parse_rating,
     parse_yes_no,
 )
-from rerankkit.prompts import RATING_PROMPT, YES_NO_PROMPT, check_template
+from rerankkit.llm.prompts import RATING_PROMPT, YES_NO_PROMPT, check_template
+from rerankkit.llm.protocol import Completion, CompletionLLM, as_llm
 
 logger = logging.getLogger(__name__)
 

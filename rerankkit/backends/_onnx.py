@@ -31,7 +31,7 @@ from rerankkit._optional import require
 if TYPE_CHECKING:
     import torch
 
-    from rerankkit._hf import Source
+    from rerankkit.backends._hf import Source
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def default_cache_dir() -> Path:
 def local_model_dir(source: Source) -> Path:
     """The local folder of ``source``: itself when it is a folder, else its Hugging Face snapshot
     (config, weights and tokenizer files fetched only as ``source`` allows)."""
-    from rerankkit._hf import load_pretrained
+    from rerankkit.backends._hf import load_pretrained
 
     if source.is_local:
         return Path(source.name).expanduser()
@@ -315,7 +315,7 @@ class OnnxRunner:
         self, path: str | os.PathLike[str], *, num_threads: int | None = None, device: str = "cpu"
     ) -> None:
         ort = require("onnxruntime", "onnx")
-        from rerankkit._speed import physical_core_count
+        from rerankkit.backends._speed import physical_core_count
 
         kind, _, index = str(device).partition(":")
         providers: list[Any]

@@ -7,16 +7,21 @@ the fields it fills. The prompts are English and say nothing about the language 
 which is how they work unchanged for Korean (or any other language) queries and passages.
 
 Example:
-    >>> from rerankkit.prompts import YES_NO_PROMPT, template_fields
+    >>> from rerankkit.llm.prompts import YES_NO_PROMPT, template_fields
     >>> sorted(template_fields(YES_NO_PROMPT))
     ['document', 'query']
 """
 
 from __future__ import annotations
 
+import re
 import string
+from collections.abc import Sequence
 
 #: Pointwise relevance judgement; the answer's first token is read as yes/no.
+_PASSAGE_ID_LIKE = re.compile(r"\[(\s*\d+\s*)\]")
+_WHITESPACE = re.compile(r"\s+")
+
 YES_NO_PROMPT = (
     "Judge whether the passage is relevant to the search query, that is, whether it helps "
     "answer it. The query and passage may be in any language.\n\n"
@@ -103,3 +108,26 @@ __all__ = [
     "check_template",
     "template_fields",
 ]
+
+
+def passage_line(identifier: int, text: str, max_chars: int | None = None) -> str:
+    """One passage as the model sees it: ``[id] text`` on a single line.
+
+    Whitespace (newlines included) is collapsed so every line starts with its identifier, and
+    bracketed numbers inside the passage become ``(n)``: the only ``[n]`` the model sees are
+    real identifiers, so a passage cannot impersonate another one.
+
+    Example:
+        >>> passage_line(2, "See [1] and\\n[ 3 ].")
+        '[2] See (1) and (3).'
+    """
+    clean = _WHITESPACE.sub(" ", text).strip()
+    clean = _PASSAGE_ID_LIKE.sub(lambda m: f"({m.group(1).strip()})", clean)
+    if max_chars is not None and len(clean) > max_chars:
+        clean = clean[:max_chars].rstrip() + " ..."
+    return f"[{identifier}] {clean}"
+
+
+def format_passages(texts: Sequence[str], max_chars: int | None = None) -> str:
+    """The ``{passages}`` block: identifiers 1..n, one per line."""
+    return "\n".join(passage_line(i, text, max_chars) for i, text in enumerate(texts, start=1))

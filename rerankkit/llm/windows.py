@@ -1,0 +1,93 @@
+"""Sliding-window arithmetic for listwise reranking: pure functions, tested without an LLM."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def plan_windows(n: int, window_size: int = 20, step: int = 10) -> list[tuple[int, int]]:
+    """Sliding windows ``(start, end)`` from the bottom of the list to the top.
+
+    Each window is reranked in turn, so the best documents bubble up by ``window_size - step``
+    places per window. The last window always starts at 0 (the head is never skipped), even
+    when the sizes do not divide evenly; a list of 0 or 1 documents needs no window.
+
+    Example:
+        >>> plan_windows(35)
+        [(15, 35), (5, 25), (0, 15)]
+        >>> plan_windows(7)
+        [(0, 7)]
+    """
+    check_window(window_size, step)
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if n <= 1:
+        return []
+    windows = []
+    end = n
+    while True:
+        start = max(end - window_size, 0)
+        windows.append((start, end))
+        if start == 0:
+            return windows
+        end -= step
+
+
+def count_windows(n: int, window_size: int = 20, step: int = 10) -> int:
+    """Number of LLM calls one sliding pass makes over ``n`` documents (closed form).
+
+    Example:
+        >>> count_windows(100), count_windows(35), count_windows(7), count_windows(1)
+        (9, 3, 1, 0)
+    """
+    check_window(window_size, step)
+    if n <= 1:
+        return 0
+    if n <= window_size:
+        return 1
+    return 1 + math.ceil((n - window_size) / step)
+
+
+def check_window(window_size: int, step: int) -> None:
+    """Validate the window arithmetic's parameters.
+
+    ``step > window_size`` would leave documents that no window ever shows the model.
+    """
+    for name, value in (("window_size", window_size), ("step", step)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if window_size < 2:
+        raise ValueError(f"window_size must be >= 2, got {window_size}")
+    if not 1 <= step <= window_size:
+        raise ValueError(f"step must be between 1 and window_size={window_size}, got {step}")
+
+
+def apply_window(ranking: list[int], start: int, end: int, order: Sequence[int]) -> list[int]:
+    """Reorder ``ranking[start:end]`` by ``order`` (a permutation of the window's positions).
+
+    Example:
+        >>> apply_window([10, 11, 12, 13], 1, 3, [1, 0])
+        [10, 12, 11, 13]
+    """
+    window = ranking[start:end]
+    if sorted(order) != list(range(len(window))):
+        raise ValueError(f"order must be a permutation of range({len(window)}), got {list(order)}")
+    return ranking[:start] + [window[i] for i in order] + ranking[end:]
+
+
+def rank_scores(ranking: Sequence[int]) -> list[float]:
+    """Scores in input order from a final ranking (document indices, best first).
+
+    The document at rank ``r`` (0-based) scores ``1 / (r + 1)``: strictly decreasing with rank,
+    1.0 for the best, and independent of the list length, so ``score_threshold=1/k`` keeps
+    the top ``k``.
+
+    Example:
+        >>> rank_scores([2, 0, 1])
+        [0.5, 0.3333333333333333, 1.0]
+    """
+    scores = [0.0] * len(ranking)
+    for rank, index in enumerate(ranking):
+        scores[index] = 1.0 / (rank + 1)
+    return scores
