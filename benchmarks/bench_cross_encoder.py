@@ -73,15 +73,21 @@ def build_inputs(data: Path, n_queries: int | None, long_queries: int) -> dict[s
     top = candidates(load_trec_run(data / "runs" / "bm25-top100.trec"), 100)
     qids = [qid for qid in dataset.judged_query_ids if qid in top][:n_queries]
     cases = [
-        {"qid": qid, "query": dataset.queries[qid], "doc_ids": top[qid],
-         "docs": [dataset.corpus[d] for d in top[qid]]}
+        {
+            "qid": qid,
+            "query": dataset.queries[qid],
+            "doc_ids": top[qid],
+            "docs": [dataset.corpus[d] for d in top[qid]],
+        }
         for qid in qids
     ]
     # Long documents: 8 consecutive candidate passages joined (~600-900 tokens), so every pair
     # is cut at max_length; 10 per query.
     long_cases = [
-        {"query": case["query"],
-         "docs": [" ".join(case["docs"][i : i + 8]) for i in range(0, 80, 8)]}
+        {
+            "query": case["query"],
+            "docs": [" ".join(case["docs"][i : i + 8]) for i in range(0, 80, 8)],
+        }
         for case in cases[:long_queries]
     ]
     return {"cases": cases, "long": long_cases, "qrels": dataset.qrels}
@@ -94,8 +100,9 @@ def count_tokens(model: Path, inputs: dict[str, Any]) -> tuple[int, int, int]:
     tokenizer = AutoTokenizer.from_pretrained(model)
 
     def tokens(query: str, docs: list[str]) -> list[int]:
-        encoded = tokenizer([query] * len(docs), docs, truncation="only_second",
-                            max_length=MAX_LENGTH)
+        encoded = tokenizer(
+            [query] * len(docs), docs, truncation="only_second", max_length=MAX_LENGTH
+        )
         return [len(ids) for ids in encoded["input_ids"]]
 
     per_case = [tokens(c["query"], c["docs"]) for c in inputs["cases"]]
@@ -154,10 +161,20 @@ def run_worker(name: str, model: Path, inputs_file: Path, result_file: Path) -> 
         long_pairs += len(case["docs"])
     long_s = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    result_file.write_text(json.dumps({
-        "load_s": load_s, "scores": scores, "times100": times100, "times20": times20,
-        "long_s": long_s, "long_pairs": long_pairs, "peak_rss_mb": peak_mb, **info,
-    }))
+    result_file.write_text(
+        json.dumps(
+            {
+                "load_s": load_s,
+                "scores": scores,
+                "times100": times100,
+                "times20": times20,
+                "long_s": long_s,
+                "long_pairs": long_pairs,
+                "peak_rss_mb": peak_mb,
+                **info,
+            }
+        )
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -185,8 +202,10 @@ def fidelity(scores: dict[str, list[float]], reference: dict[str, list[float]]) 
         overlaps.append(len(top_ref & top_got) / 10)
         diffs.append(float(np.max(np.abs(got - ref_a))))
     return {
-        "spearman": statistics.fmean(rhos), "spearman_min": min(rhos),
-        "top10": statistics.fmean(overlaps), "max_diff": max(diffs),
+        "spearman": statistics.fmean(rhos),
+        "spearman_min": min(rhos),
+        "top10": statistics.fmean(overlaps),
+        "max_diff": max(diffs),
     }
 
 
@@ -222,8 +241,13 @@ def machine() -> list[str]:
     ]
 
 
-def render(results: dict[str, dict[str, Any]], inputs: dict[str, Any], tokens: tuple[int, int, int],
-           command: str, model: Path) -> str:
+def render(
+    results: dict[str, dict[str, Any]],
+    inputs: dict[str, Any],
+    tokens: tuple[int, int, int],
+    command: str,
+    model: Path,
+) -> str:
     n_cases = len(inputs["cases"])
     pairs = sum(len(c["docs"]) for c in inputs["cases"])
     total_tokens, _, long_tokens = tokens
@@ -282,8 +306,10 @@ def render(results: dict[str, dict[str, Any]], inputs: dict[str, Any], tokens: t
             compute = "onnx float32"
         if reference is not None:
             f = fidelity(r["scores"], reference)
-            fid = (f"{f['spearman']:.4f} ({f['spearman_min']:.4f}) | {f['top10']:.3f} "
-                   f"| {f['max_diff']:.2g}")
+            fid = (
+                f"{f['spearman']:.4f} ({f['spearman_min']:.4f}) | {f['top10']:.3f} "
+                f"| {f['max_diff']:.2g}"
+            )
         else:
             fid = "- | - | -"
         lines.append(f"| {name} | {compute} | {fid} | {ndcg10(r['scores'], inputs):.4f} |")
@@ -291,18 +317,22 @@ def render(results: dict[str, dict[str, Any]], inputs: dict[str, Any], tokens: t
     lines += [f"- {name}: `{PATH_CODE[name]}`" for name in results]
     lines += [
         "",
-        "Reading the tables: `dtype=\"auto\"` is a dtype choice for the torch backend; on a CPU "
+        'Reading the tables: `dtype="auto"` is a dtype choice for the torch backend; on a CPU '
         "with native bf16 it is bf16, justified by the bf16 rows (speed against fp32, mean "
-        "Spearman >= 0.99). `backend=\"onnx\"` is the exact fast path (float32, same ranking); "
-        "`quantize=\"int8\"` is the fastest and only near-exact. Timings are wall-clock on the "
+        'Spearman >= 0.99). `backend="onnx"` is the exact fast path (float32, same ranking); '
+        '`quantize="int8"` is the fastest and only near-exact. Timings are wall-clock on the '
         "machine above; on a shared machine they are noisy, fidelity and nDCG are not.",
     ]
     lines += ["", *verdict(results, reference, st_rate, pairs), ""]
     return "\n".join(lines)
 
 
-def verdict(results: dict[str, dict[str, Any]], reference: dict[str, list[float]] | None,
-            st_rate: float | None, pairs: int) -> list[str]:
+def verdict(
+    results: dict[str, dict[str, Any]],
+    reference: dict[str, list[float]] | None,
+    st_rate: float | None,
+    pairs: int,
+) -> list[str]:
     """Which paths meet the issue's targets (computed, not written by hand)."""
     if reference is None or st_rate is None:
         return []
@@ -352,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     n_queries = 5 if args.quick else args.queries
     inputs = build_inputs(args.data, n_queries, long_queries=2 if args.quick else 5)
     tokens = count_tokens(args.model, inputs)
-    paths = list(dict.fromkeys([*([REFERENCE] if REFERENCE not in args.paths else []),
-                                *args.paths]))
+    paths = list(
+        dict.fromkeys([*([REFERENCE] if REFERENCE not in args.paths else []), *args.paths])
+    )
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         inputs_file = Path(tmp) / "inputs.json"
@@ -362,8 +393,18 @@ def main(argv: list[str] | None = None) -> int:
             result_file = Path(tmp) / "result.json"
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
             subprocess.run(
-                [sys.executable, __file__, "--worker", name, "--model", str(args.model),
-                 "--inputs", str(inputs_file), "--result", str(result_file)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    name,
+                    "--model",
+                    str(args.model),
+                    "--inputs",
+                    str(inputs_file),
+                    "--result",
+                    str(result_file),
+                ],
                 check=True,
             )
             results[name] = json.loads(result_file.read_text())

@@ -110,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     vectors = corpus_embeddings(encoder, doc_texts, args.bi_encoder, args.cache_dir)
     start = time.perf_counter()
     dense = dense_search(
-        dict(zip(doc_ids, doc_texts, strict=True)), queries, k=args.k, encoder=encoder,
+        dict(zip(doc_ids, doc_texts, strict=True)),
+        queries,
+        k=args.k,
+        encoder=encoder,
         corpus_embeddings=vectors,
     )
     seconds["dense"] = time.perf_counter() - start  # queries only; corpus encoding is cached
@@ -123,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("%s: %s", name, ir_measures.calc_aggregate(measures, data.qrels, run))
 
     cross_encoder = CrossEncoderReranker(
-        args.cross_encoder, device=args.device, max_length=args.max_length,
-        batch_size=args.batch_size, local_files_only=True,
+        args.cross_encoder,
+        device=args.device,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        local_files_only=True,
     )
     reranked_hybrid, hybrid_timing = rerank_run(
         cross_encoder, data, hybrid, depth=args.depth, progress=False, desc="RRF -> rerank"
@@ -140,14 +146,20 @@ def main(argv: list[str] | None = None) -> int:
         (f"RRF(BM25, dense), k={args.rrf_k:g}", hybrid, f"{seconds['RRF']:.2f} s"),
     ]
     if args.rerank_bm25:
-        systems.append((
-            f"BM25 -> cross-encoder (top {args.depth})", reranked_bm25,
-            f"{bm25_timing.seconds:.0f} s ({bm25_timing.pairs_per_second:.0f} pairs/s)",
-        ))
-    systems.append((
-        f"RRF -> cross-encoder (top {args.depth})", reranked_hybrid,
-        f"{hybrid_timing.seconds:.0f} s ({hybrid_timing.pairs_per_second:.0f} pairs/s)",
-    ))
+        systems.append(
+            (
+                f"BM25 -> cross-encoder (top {args.depth})",
+                reranked_bm25,
+                f"{bm25_timing.seconds:.0f} s ({bm25_timing.pairs_per_second:.0f} pairs/s)",
+            )
+        )
+    systems.append(
+        (
+            f"RRF -> cross-encoder (top {args.depth})",
+            reranked_hybrid,
+            f"{hybrid_timing.seconds:.0f} s ({hybrid_timing.pairs_per_second:.0f} pairs/s)",
+        )
+    )
     lines = [
         f"SciFact (BEIR test): {len(data.corpus):,} documents, {len(queries)} judged queries; "
         f"cross-encoder `{args.cross_encoder.name}` (max_length {args.max_length}) reranks the "

@@ -498,14 +498,20 @@ def build(name: str, cells: list, *, execute: bool, timeout: int = 300) -> Path:
     for number, cell in enumerate(notebook.cells):
         cell.id = f"{name[:2]}-{number:02d}"  # stable ids: a rebuild diffs only what changed
     notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3", "language": "python"
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
     }
     notebook.metadata["language_info"] = {"name": "python"}
     path = HERE / name
     if execute:
         started = time.perf_counter()
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(HERE)}}).execute()
+        NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(HERE)}},
+        ).execute()
         print(f"executed {name} in {time.perf_counter() - started:.1f} s")
     nbformat.validate(notebook)
     nbformat.write(notebook, path)

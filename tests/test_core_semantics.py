@@ -150,8 +150,11 @@ def test_details_flow_into_result_metadata() -> None:
     assert result_metadata(RerankResult(0, 0.5)) == {"relevance_score": 0.5}
 
 
-@given(scores=scores_strategy, top_n=st.none() | st.integers(1, 50),
-       threshold=st.none() | st.floats(-10, 10, allow_nan=False))
+@given(
+    scores=scores_strategy,
+    top_n=st.none() | st.integers(1, 50),
+    threshold=st.none() | st.floats(-10, 10, allow_nan=False),
+)
 def test_rank_invariants(scores: list[float], top_n: int | None, threshold: float | None) -> None:
     results = rank(scores, top_n=top_n, score_threshold=threshold)
     indices = [r.index for r in results]

@@ -124,16 +124,25 @@ def test_check_qrels_counts_unknown_queries_and_documents() -> None:
 # --------------------------------------------------------------------------- folders
 
 
-def write_beir(root: Path, *, corpus: list[str] | None = None, queries: list[str] | None = None,
-               qrels: list[str] | None = None) -> Path:
+def write_beir(
+    root: Path,
+    *,
+    corpus: list[str] | None = None,
+    queries: list[str] | None = None,
+    qrels: list[str] | None = None,
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "qrels").mkdir(exist_ok=True)
     files = {
-        "corpus.jsonl": corpus if corpus is not None else jsonl(
-            {"_id": "d1", "title": "", "text": "cats purr"}, {"_id": "d2", "text": "dogs bark"}),
+        "corpus.jsonl": corpus
+        if corpus is not None
+        else jsonl(
+            {"_id": "d1", "title": "", "text": "cats purr"}, {"_id": "d2", "text": "dogs bark"}
+        ),
         "queries.jsonl": queries if queries is not None else jsonl({"_id": "q1", "text": "cats"}),
-        "qrels/test.tsv": qrels if qrels is not None else ["query-id\tcorpus-id\tscore\n",
-                                                           "q1\td1\t1\n"],
+        "qrels/test.tsv": qrels
+        if qrels is not None
+        else ["query-id\tcorpus-id\tscore\n", "q1\td1\t1\n"],
     }
     for name, lines in files.items():
         (root / name).write_text("".join(lines), encoding="utf-8")

@@ -67,8 +67,18 @@ def test_display_width_counts_wide_characters_twice(text: str, cells: int) -> No
     assert display_width(text) == cells
 
 
-@pytest.mark.parametrize("text", ["", "short", "exactly-10", "a much longer English text",
-                                  "김치는 어떻게 발효되나요?", "a김b치c", "김"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "short",
+        "exactly-10",
+        "a much longer English text",
+        "김치는 어떻게 발효되나요?",
+        "a김b치c",
+        "김",
+    ],
+)
 @pytest.mark.parametrize("width", [1, 2, 5, 10, 11])
 def test_fit_always_fills_exactly_the_width(text: str, width: int) -> None:
     cell = fit(text, width)
@@ -274,7 +284,11 @@ def _probe(hf_home: Path) -> dict:
     env["HF_HOME"] = str(hf_home)  # HF_HUB_OFFLINE deliberately unset: the check must not need it
     env["OMP_NUM_THREADS"] = "1"  # see one_torch_thread
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", _PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])

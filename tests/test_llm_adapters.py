@@ -104,22 +104,33 @@ async def test_langchain_async_path_uses_ainvoke() -> None:
 
 
 def _openai_logprobs(p_yes: float) -> dict[str, Any]:
-    top = [{"token": "Yes", "logprob": math.log(p_yes), "bytes": [89]},
-           {"token": "No", "logprob": math.log(1 - p_yes), "bytes": [78]}]
-    return {"content": [{"token": "Yes", "logprob": top[0]["logprob"], "bytes": [89],
-                         "top_logprobs": top}], "refusal": None}
+    top = [
+        {"token": "Yes", "logprob": math.log(p_yes), "bytes": [89]},
+        {"token": "No", "logprob": math.log(1 - p_yes), "bytes": [78]},
+    ]
+    return {
+        "content": [
+            {"token": "Yes", "logprob": top[0]["logprob"], "bytes": [89], "top_logprobs": top}
+        ],
+        "refusal": None,
+    }
 
 
 def test_openai_shaped_logprobs_give_p_yes() -> None:
-    messages = [AIMessage(content="Yes", response_metadata={"logprobs": _openai_logprobs(p)})
-                for p in (0.3, 0.9, 0.6)]
+    messages = [
+        AIMessage(content="Yes", response_metadata={"logprobs": _openai_logprobs(p)})
+        for p in (0.3, 0.9, 0.6)
+    ]
     reranker = LLMPointwiseReranker(lc_llm(scripted_chat(messages)), max_concurrency=1)
     assert reranker.score("q", DOCS[:3]) == pytest.approx([0.3, 0.9, 0.6])
 
 
 def test_logprob_payload_shapes() -> None:
-    legacy = {"tokens": [" yes"], "token_logprobs": [-0.1], "top_logprobs": [{" yes": -0.1,
-                                                                              " no": -2.0}]}
+    legacy = {
+        "tokens": [" yes"],
+        "token_logprobs": [-0.1],
+        "top_logprobs": [{" yes": -0.1, " no": -2.0}],
+    }
     assert top_logprobs_from_metadata(legacy) == [{" yes": -0.1, " no": -2.0}]
     bare = [{"token": "No", "logprob": -0.5, "top_logprobs": None}]
     assert top_logprobs_from_metadata(bare) == [{"No": -0.5}]
@@ -134,8 +145,9 @@ class KwargsRecordingChat(BaseChatModel):
     def _llm_type(self) -> str:
         return "kwargs-recording"
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         self.seen.append(kwargs)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content="yes"))])
 
@@ -152,14 +164,17 @@ def test_compressor_from_llm_listwise_and_pointwise() -> None:
     docs = [Document(page_content=t, metadata={"n": i}, id=f"id{i}") for i, t in enumerate(DOCS)]
     listwise = RerankKitCompressor.from_llm(
         FakeListChatModel(responses=["<think>...</think>[3] > [1] > [3] > [9]"]),
-        method="listwise", top_n=2,
+        method="listwise",
+        top_n=2,
     )
     out = listwise.compress_documents(docs, "q")
     assert [d.id for d in out] == ["id2", "id0"]
     assert [d.metadata["relevance_score"] for d in out] == [1.0, 0.5]
     assert out[0].metadata["n"] == 2 and "relevance_score" not in docs[2].metadata
     pointwise = RerankKitCompressor.from_llm(
-        FakeListChatModel(responses=["No", "Yes"]), method="pointwise", top_n=None,
+        FakeListChatModel(responses=["No", "Yes"]),
+        method="pointwise",
+        top_n=None,
         max_concurrency=1,
     )
     assert [d.id for d in pointwise.compress_documents(docs[:2], "q")] == ["id1", "id0"]
@@ -186,8 +201,11 @@ ANSWERS = st.one_of(
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(0, 12), steps=st.lists(ANSWERS, min_size=1, max_size=8),
-       method=st.sampled_from(["listwise", "pointwise", "rating"]))
+@given(
+    n=st.integers(0, 12),
+    steps=st.lists(ANSWERS, min_size=1, max_size=8),
+    method=st.sampled_from(["listwise", "pointwise", "rating"]),
+)
 def test_langchain_random_answers_never_lose_or_duplicate(n: int, steps: list, method: str) -> None:
     kwargs: dict[str, Any] = {"backoff": 0.0, "max_retries": 1}
     if method == "listwise":
@@ -206,8 +224,13 @@ def test_langchain_random_answers_never_lose_or_duplicate(n: int, steps: list, m
 def test_llamaindex_llm_and_logprobs() -> None:
     assert li_llm(MockLLM()).complete("echo me").text == "echo me"
     response = CompletionResponse(
-        text="Yes", logprobs=[[LogProb(token="Yes", logprob=math.log(0.8)),
-                               LogProb(token="No", logprob=math.log(0.2))]],
+        text="Yes",
+        logprobs=[
+            [
+                LogProb(token="Yes", logprob=math.log(0.8)),
+                LogProb(token="No", logprob=math.log(0.2)),
+            ]
+        ],
     )
     reranker = LLMPointwiseReranker(li_llm(ScriptedMockLLM([response])))
     assert reranker.score("q", ["a"]) == pytest.approx([0.8])
@@ -228,17 +251,23 @@ def _nodes() -> list[NodeWithScore]:
 
 
 def test_postprocessor_from_llm_listwise_and_rating() -> None:
-    post = RerankKitPostprocessor.from_llm(ScriptedMockLLM(["[4] > [2]"]), method="listwise",
-                                           top_n=2)
+    post = RerankKitPostprocessor.from_llm(
+        ScriptedMockLLM(["[4] > [2]"]), method="listwise", top_n=2
+    )
     out = post.postprocess_nodes(_nodes(), query_str="q")
     assert [n.node.node_id for n in out] == ["n3", "n1"] and [n.score for n in out] == [1.0, 0.5]
     rating = RerankKitPostprocessor.from_llm(
-        ScriptedMockLLM(["2", "Rating: 9", "7/10", "nonsense"]), method="rating", top_n=None,
+        ScriptedMockLLM(["2", "Rating: 9", "7/10", "nonsense"]),
+        method="rating",
+        top_n=None,
         max_concurrency=1,
     )
     out = rating.postprocess_nodes(_nodes(), query_str="q")
     assert [(n.node.node_id, n.score) for n in out] == [
-        ("n1", 9.0), ("n2", 7.0), ("n0", 2.0), ("n3", -math.inf)
+        ("n1", 9.0),
+        ("n2", 7.0),
+        ("n0", 2.0),
+        ("n3", -math.inf),
     ]
 
 
@@ -249,8 +278,11 @@ async def test_postprocessor_from_llm_async() -> None:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(0, 12), steps=st.lists(ANSWERS, min_size=1, max_size=8),
-       method=st.sampled_from(["listwise", "pointwise", "rating"]))
+@given(
+    n=st.integers(0, 12),
+    steps=st.lists(ANSWERS, min_size=1, max_size=8),
+    method=st.sampled_from(["listwise", "pointwise", "rating"]),
+)
 def test_llamaindex_random_answers_never_lose_or_duplicate(
     n: int, steps: list, method: str
 ) -> None:

@@ -114,7 +114,6 @@ def test_runner_rejects_devices_onnx_cannot_use(
         OnnxRunner(path, device=device)
 
 
-
 def test_cuda_without_onnxruntime_gpu_says_what_to_install(
     tiny_cross_encoder: Path, onnx_cache: Path
 ) -> None:
@@ -125,6 +124,7 @@ def test_cuda_without_onnxruntime_gpu_says_what_to_install(
     path = ensure_onnx_model(tiny_cross_encoder, cache_dir=onnx_cache)
     with pytest.raises(ValueError, match="onnxruntime-gpu"):
         OnnxRunner(path, device="cuda:0")
+
 
 # --------------------------------------------------------------------------- through the reranker
 
@@ -150,9 +150,7 @@ def test_onnx_backend_scores_match_the_torch_backend(
     np.testing.assert_allclose(onnx.score(QUERY, QUERY_DOCS), torch_scores, atol=1e-4, rtol=0)
     assert onnx.model is None and onnx.backend == "onnx"
     assert (isolated_cache / "onnx").is_dir()  # the cache went where RERANKKIT_CACHE says
-    again = CrossEncoderReranker(
-        tiny_cross_encoder, backend="onnx", max_length=64, num_threads=1
-    )
+    again = CrossEncoderReranker(tiny_cross_encoder, backend="onnx", max_length=64, num_threads=1)
     assert _onnx.export_count == before + 1  # the second construction reused the export
     assert again._forward.session.get_session_options().intra_op_num_threads == 1
     np.testing.assert_allclose(again.score(QUERY, QUERY_DOCS), torch_scores, atol=1e-4, rtol=0)

@@ -24,11 +24,20 @@ from rerankkit.testing import ConcurrencyRecordingLLM, ScriptedLLM
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        ("Yes", 1.0), (" yes.", 1.0), ("YES!", 1.0), ("**Yes** - it answers", 1.0),
-        ("No", 0.0), ("no, it does not", 0.0), ("Not relevant", 0.0), ("Relevant", 1.0),
-        ("<think>yes? no?</think>\nYes", 1.0), ("<think>unfinished", None),
+        ("Yes", 1.0),
+        (" yes.", 1.0),
+        ("YES!", 1.0),
+        ("**Yes** - it answers", 1.0),
+        ("No", 0.0),
+        ("no, it does not", 0.0),
+        ("Not relevant", 0.0),
+        ("Relevant", 1.0),
+        ("<think>yes? no?</think>\nYes", 1.0),
+        ("<think>unfinished", None),
         ("\uff39\uff45\uff53", 1.0),  # fullwidth "Yes"
-        ("Maybe", None), ("", None), ("The answer is yes", None),
+        ("Maybe", None),
+        ("", None),
+        ("The answer is yes", None),
     ],
 )
 def test_parse_yes_no(answer: str, expected: float | None) -> None:
@@ -36,9 +45,15 @@ def test_parse_yes_no(answer: str, expected: float | None) -> None:
 
 
 def test_p_yes_sums_surface_variants_against_no() -> None:
-    position = {"Yes": math.log(0.5), " yes": math.log(0.1), "YES": math.log(0.05),
-                "\u2581yes": math.log(0.05), "No": math.log(0.15), " no": math.log(0.05),
-                "Maybe": math.log(0.1)}
+    position = {
+        "Yes": math.log(0.5),
+        " yes": math.log(0.1),
+        "YES": math.log(0.05),
+        "\u2581yes": math.log(0.05),
+        "No": math.log(0.15),
+        " no": math.log(0.05),
+        "Maybe": math.log(0.1),
+    }
     p = p_yes_from_logprobs([position])
     assert p == pytest.approx((0.5 + 0.1 + 0.05 + 0.05) / (0.5 + 0.1 + 0.05 + 0.05 + 0.15 + 0.05))
 
@@ -64,12 +79,20 @@ def test_p_yes_is_a_probability_and_monotone_in_yes(yes: float, no: float, bump:
 @pytest.mark.parametrize(
     ("answer", "scale", "expected"),
     [
-        ("7", (0, 10), 7.0), ("Rating: 8", (0, 10), 8.0), ("score = 3.5", (0, 10), 3.5),
-        ("I would give it 9/10.", (0, 10), 9.0), ("4 out of 5", (1, 5), 4.0),
-        ("Relevance: **2**", (0, 3), 2.0), ("<think>maybe 9</think> 3", (0, 10), 3.0),
-        ("\uff18", (0, 10), 8.0), ("Score: 12. Corrected: 4", (0, 10), 4.0),
-        ("It is 42.", (0, 10), None), ("great", (0, 10), None), ("-1", (0, 10), None),
-        ("v2 model says 6", (0, 10), 6.0), ("10", (0, 10), 10.0),
+        ("7", (0, 10), 7.0),
+        ("Rating: 8", (0, 10), 8.0),
+        ("score = 3.5", (0, 10), 3.5),
+        ("I would give it 9/10.", (0, 10), 9.0),
+        ("4 out of 5", (1, 5), 4.0),
+        ("Relevance: **2**", (0, 3), 2.0),
+        ("<think>maybe 9</think> 3", (0, 10), 3.0),
+        ("\uff18", (0, 10), 8.0),
+        ("Score: 12. Corrected: 4", (0, 10), 4.0),
+        ("It is 42.", (0, 10), None),
+        ("great", (0, 10), None),
+        ("-1", (0, 10), None),
+        ("v2 model says 6", (0, 10), 6.0),
+        ("10", (0, 10), 10.0),
     ],
 )
 def test_parse_rating(answer: str, scale: tuple[float, float], expected: float | None) -> None:
@@ -158,7 +181,10 @@ def test_failed_and_unparseable_documents_sink_but_stay(caplog: pytest.LogCaptur
     with caplog.at_level(logging.WARNING, logger="rerankkit.llm.pointwise"):
         results = reranker.rerank("q", ["a", "b", "c", "d"])
     assert [(r.index, r.score) for r in results] == [
-        (0, 1.0), (3, 0.0), (1, -math.inf), (2, -math.inf)
+        (0, 1.0),
+        (3, 0.0),
+        (1, -math.inf),
+        (2, -math.inf),
     ]
     assert results[2].details == {"llm_error": "ValueError: content filter"}
     assert "2 of 4 documents" in caplog.text and "content filter" in caplog.text
@@ -225,8 +251,10 @@ def test_timeout_per_call(caplog: pytest.LogCaptureFixture) -> None:
         st.one_of(
             st.text(max_size=20),
             st.sampled_from(["yes", "No", "Rating: 4", "7/10", "<think>no</think>yes"]),
-            st.builds(lambda lp: Completion("?", top_logprobs=[{"Yes": lp, "No": -1.0}]),
-                      st.floats(-20, 0)),
+            st.builds(
+                lambda lp: Completion("?", top_logprobs=[{"Yes": lp, "No": -1.0}]),
+                st.floats(-20, 0),
+            ),
             st.sampled_from([RuntimeError("boom"), TimeoutError("slow"), KeyError("k")]),
         ),
         min_size=1,
@@ -239,7 +267,11 @@ def test_random_answers_never_lose_or_duplicate_documents(
 ) -> None:
     llm = ScriptedLLM(script, repeat_last=True)
     reranker = LLMPointwiseReranker(
-        llm, method=method, backoff=0.0, max_retries=1, max_concurrency=3  # type: ignore[arg-type]
+        llm,
+        method=method,
+        backoff=0.0,
+        max_retries=1,
+        max_concurrency=3,  # type: ignore[arg-type]
     )
     results = reranker.rerank("q", [f"doc {i}" for i in range(n)])
     assert sorted(r.index for r in results) == list(range(n))

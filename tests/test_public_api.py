@@ -89,6 +89,13 @@ def test_design_names_exist() -> None:
 
     assert issubclass(RerankKitCompressor, BaseDocumentCompressor)
     assert issubclass(RerankKitPostprocessor, BaseNodePostprocessor)
-    for name in ("CrossEncoderReranker", "EmbeddingReranker", "LLMPointwiseReranker",
-                 "LLMListwiseReranker", "CausalLMReranker", "FusionReranker", "CascadeReranker"):
+    for name in (
+        "CrossEncoderReranker",
+        "EmbeddingReranker",
+        "LLMPointwiseReranker",
+        "LLMListwiseReranker",
+        "CausalLMReranker",
+        "FusionReranker",
+        "CascadeReranker",
+    ):
         assert issubclass(getattr(rerankkit, name), rerankkit.Reranker), name

@@ -79,15 +79,20 @@ class _Generator:
         )
         with torch.inference_mode():
             out = self.model.generate(
-                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
-                output_scores=True, return_dict_in_generate=True,
+                **inputs,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
                 pad_token_id=self.tokenizer.eos_token_id,
             )
-        new = out.sequences[0, inputs["input_ids"].shape[1]:]
+        new = out.sequences[0, inputs["input_ids"].shape[1] :]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         first = torch.log_softmax(out.scores[0][0].float(), dim=-1).topk(5)
-        top = {self.tokenizer.decode([int(i)]): float(v)
-               for v, i in zip(first.values, first.indices, strict=True)}
+        top = {
+            self.tokenizer.decode([int(i)]): float(v)
+            for v, i in zip(first.values, first.indices, strict=True)
+        }
         return text, [top]
 
 
@@ -104,8 +109,9 @@ class SmolChat(BaseChatModel):
     def _llm_type(self) -> str:
         return "smollm2-test"
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         role = {"human": "user", "ai": "assistant", "system": "system"}
         chat = [{"role": role[m.type], "content": str(m.content)} for m in messages]
         text, top = self._generate_fn(chat)
@@ -151,8 +157,9 @@ def test_causal_lm_reranker_scores_p_yes(reranker: CausalLMReranker) -> None:
     assert reranker.score(QUERY, [DOCS[1]])[0] == pytest.approx(scores[1], abs=1e-4)
     # an independent computation: the rendered prompt, one unpadded forward pass
     tokenizer, model = reranker.tokenizer, reranker.model
-    ids = tokenizer(reranker.render(QUERY, DOCS[0]), add_special_tokens=False,
-                    return_tensors="pt")["input_ids"]
+    ids = tokenizer(reranker.render(QUERY, DOCS[0]), add_special_tokens=False, return_tensors="pt")[
+        "input_ids"
+    ]
     with torch.inference_mode():
         logits = model(input_ids=ids).logits[0, -1].float()
     yes, no = tokenizer.convert_tokens_to_ids("yes"), tokenizer.convert_tokens_to_ids("no")
@@ -169,7 +176,9 @@ def test_langchain_chat_model_through_from_llm(reranker: CausalLMReranker) -> No
     assert len(out) == 3 and len({d.id for d in out}) == 3
     assert [d.metadata["relevance_score"] for d in out] == [1.0, 0.5, 1 / 3]
     pointwise = RerankKitCompressor.from_llm(
-        SmolChat(_Generator(reranker, max_new_tokens=2)), method="pointwise", top_n=None,
+        SmolChat(_Generator(reranker, max_new_tokens=2)),
+        method="pointwise",
+        top_n=None,
         max_concurrency=2,
     )
     out = pointwise.compress_documents(docs, QUERY)
@@ -186,7 +195,9 @@ def test_llamaindex_llm_through_from_llm(reranker: CausalLMReranker) -> None:
     out = listwise.postprocess_nodes(nodes, query_str=QUERY)
     assert len(out) == 2 and len({n.node.node_id for n in out}) == 2
     rating = RerankKitPostprocessor.from_llm(
-        SmolLlamaIndex(_Generator(reranker, max_new_tokens=4)), method="rating", top_n=None,
+        SmolLlamaIndex(_Generator(reranker, max_new_tokens=4)),
+        method="rating",
+        top_n=None,
     )
     out = rating.postprocess_nodes(nodes, query_str=QUERY)
     assert sorted(n.node.node_id for n in out) == ["0", "1", "2", "3"]

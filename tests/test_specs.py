@@ -11,13 +11,21 @@ from rerankkit.testing import KeywordReranker
 
 
 def test_parse_kind_target_and_typed_options() -> None:
-    spec = parse_spec("cross-encoder:org/model?max_length=256&dtype=bfloat16&batch_size=8"
-                      "&normalize=false&revision=none&temperature=0.5")
+    spec = parse_spec(
+        "cross-encoder:org/model?max_length=256&dtype=bfloat16&batch_size=8"
+        "&normalize=false&revision=none&temperature=0.5"
+    )
     assert spec == RerankerSpec(
         kind="cross-encoder",
         target="org/model",
-        options={"max_length": 256, "dtype": "bfloat16", "batch_size": 8, "normalize": False,
-                 "revision": None, "temperature": 0.5},
+        options={
+            "max_length": 256,
+            "dtype": "bfloat16",
+            "batch_size": 8,
+            "normalize": False,
+            "revision": None,
+            "temperature": 0.5,
+        },
         text=spec.text,
     )
 

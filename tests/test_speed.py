@@ -44,8 +44,8 @@ def test_parse_cpu_flags_reads_the_flags_line_only() -> None:
 
 def _cpuinfo(cores: list[tuple[int, int]]) -> str:
     return "\n\n".join(
-        f"processor : {n}\nphysical id : {socket}\ncore id : {core}" for n, (socket, core) in
-        enumerate(cores)
+        f"processor : {n}\nphysical id : {socket}\ncore id : {core}"
+        for n, (socket, core) in enumerate(cores)
     )
 
 
@@ -90,4 +90,3 @@ def test_quantize_needs_the_onnx_backend() -> None:
 def test_bad_num_threads_names_the_argument(bad: object) -> None:
     with pytest.raises(ValueError, match="num_threads"):
         check_num_threads(bad)
-

@@ -349,4 +349,3 @@ class OnnxRunner:
         feeds = {name: np.asarray(batch[name], dtype=np.int64) for name in self.input_names}
         (logits,) = self.session.run(["logits"], feeds)
         return np.asarray(logits, dtype=np.float32)
-

@@ -30,7 +30,6 @@ QUANTIZATIONS: tuple[str, ...] = ("int8",)
 BF16_CPU_FLAGS: frozenset[str] = frozenset({"avx512_bf16", "amx_bf16"})
 
 
-
 def cpu_has_fast_bf16(flags: frozenset[str]) -> bool:
     """Whether the CPU flags include native bfloat16 matmul support (AVX512-BF16 or AMX).
 

@@ -116,7 +116,8 @@ class CausalLMReranker(Reranker):
         )
         extra: dict[str, Any] = {} if gguf_file is None else {"gguf_file": gguf_file}
         self.tokenizer = load_pretrained(
-            source, functools.partial(transformers.AutoTokenizer.from_pretrained, **extra),
+            source,
+            functools.partial(transformers.AutoTokenizer.from_pretrained, **extra),
             "tokenizer",
         )
         model = load_pretrained(
@@ -207,7 +208,9 @@ class CausalLMReranker(Reranker):
             keep = max(0, len(query_ids) - (_MIN_DOCUMENT_TOKENS - budget))
             logger.warning(
                 "query truncated from %d to %d tokens to fit max_length=%d",
-                len(query_ids), keep, self.max_length,
+                len(query_ids),
+                keep,
+                self.max_length,
             )
             before, after = self._frame(self.tokenizer.decode(query_ids[:keep]))
             head, tail = self._with_bos(self._encode(before)), self._encode(after)

@@ -60,75 +60,131 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rerankkit {__version__}")
     verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="count", default=0,
-                           help="more logging (-v info, -vv debug)")
+    verbosity.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
+    )
     verbosity.add_argument("-q", "--quiet", action="store_true", help="errors only")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ev = commands.add_parser(
-        "eval", help="evaluate rerankers on a BEIR-layout test collection",
+        "eval",
+        help="evaluate rerankers on a BEIR-layout test collection",
         description="Rerank a first-stage run with each reranker and report nDCG@10, MRR@10, "
         "Recall@depth, per-query wins/losses against the first stage, latency and pairs/s.",
-        epilog=spec_help, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=spec_help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ev.add_argument("--data", required=True, type=Path,
-                    help="folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    ev.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv",
+    )
     ev.add_argument("--split", default="test", help="qrels split (default: test)")
     first = ev.add_mutually_exclusive_group(required=True)
-    first.add_argument("--run", type=Path,
-                       help="first-stage TREC run file (qid Q0 docid rank score tag)")
-    first.add_argument("--first-stage", choices=["bm25", "dense", "hybrid"],
-                       help="build the first stage: bm25 (bm25s), dense (packaged "
-                       "all-MiniLM-L6-v2) or hybrid (reciprocal rank fusion of both)")
-    ev.add_argument("--reranker", action="append", default=[], metavar="SPEC",
-                    help="a reranker to evaluate (repeatable; none = first stage only)")
-    ev.add_argument("--depth", type=_positive_int, default=100,
-                    help="candidates reranked per query, and the Recall cut-off (default: 100)")
-    ev.add_argument("--relevance-level", type=_positive_int, default=1,
-                    help="minimum grade counted as relevant by MRR and Recall (default: 1; "
-                    "TREC DL passage convention for MRR: 2)")
-    ev.add_argument("--bm25-language", default="english",
-                    help="BM25 analyser language (stemming + stopwords); 'none' for a plain regex "
-                    "tokenizer, e.g. for Korean (default: english)")
-    ev.add_argument("--per-query", action="store_true",
-                    help="one scoring call per query even where sharing work across queries "
-                    "is faster (bi-encoders), to measure single-request latency")
-    ev.add_argument("--output", type=Path, metavar="DIR",
-                    help="write report.json, report.md and report.png into DIR")
-    ev.add_argument("--no-progress", action="store_true",
-                    help="no progress bars (they show only when stderr is a terminal)")
+    first.add_argument(
+        "--run", type=Path, help="first-stage TREC run file (qid Q0 docid rank score tag)"
+    )
+    first.add_argument(
+        "--first-stage",
+        choices=["bm25", "dense", "hybrid"],
+        help="build the first stage: bm25 (bm25s), dense (packaged "
+        "all-MiniLM-L6-v2) or hybrid (reciprocal rank fusion of both)",
+    )
+    ev.add_argument(
+        "--reranker",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a reranker to evaluate (repeatable; none = first stage only)",
+    )
+    ev.add_argument(
+        "--depth",
+        type=_positive_int,
+        default=100,
+        help="candidates reranked per query, and the Recall cut-off (default: 100)",
+    )
+    ev.add_argument(
+        "--relevance-level",
+        type=_positive_int,
+        default=1,
+        help="minimum grade counted as relevant by MRR and Recall (default: 1; "
+        "TREC DL passage convention for MRR: 2)",
+    )
+    ev.add_argument(
+        "--bm25-language",
+        default="english",
+        help="BM25 analyser language (stemming + stopwords); 'none' for a plain regex "
+        "tokenizer, e.g. for Korean (default: english)",
+    )
+    ev.add_argument(
+        "--per-query",
+        action="store_true",
+        help="one scoring call per query even where sharing work across queries "
+        "is faster (bi-encoders), to measure single-request latency",
+    )
+    ev.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="write report.json, report.md and report.png into DIR",
+    )
+    ev.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (they show only when stderr is a terminal)",
+    )
     ev.set_defaults(handler=_cmd_eval)
 
     rr = commands.add_parser(
-        "rerank", help="rerank a JSONL file of documents for one query (JSONL out)",
+        "rerank",
+        help="rerank a JSONL file of documents for one query (JSONL out)",
         description="Read documents as JSONL (one JSON string, or an object with a text field, a "
         'line) and write the ranked documents as JSONL: {"index", "relevance_score", "document"} '
         "with index = position in the input, best first.",
-        epilog=spec_help, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=spec_help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rr.add_argument("--query", required=True, help="the query")
     rr.add_argument("--docs", required=True, help="JSONL file of documents ('-' for stdin)")
     rr.add_argument("--model", required=True, metavar="SPEC", help="reranker spec")
     rr.add_argument("--top-n", type=_positive_int, default=None, help="keep the best N")
-    rr.add_argument("--score-threshold", type=float, default=None,
-                    help="keep documents scoring at least this (applied before --top-n)")
-    rr.add_argument("--text-field", default="text",
-                    help="field holding the text when lines are objects (default: text)")
+    rr.add_argument(
+        "--score-threshold",
+        type=float,
+        default=None,
+        help="keep documents scoring at least this (applied before --top-n)",
+    )
+    rr.add_argument(
+        "--text-field",
+        default="text",
+        help="field holding the text when lines are objects (default: text)",
+    )
     rr.add_argument("--output", default="-", help="output file ('-' for stdout, the default)")
     rr.set_defaults(handler=_cmd_rerank)
 
     demo = commands.add_parser(
-        "demo", help="rerank a packaged sample corpus and show what changed",
+        "demo",
+        help="rerank a packaged sample corpus and show what changed",
         description="Run a first-stage retriever over the packaged sample corpus, rerank, and "
         "print before/after rankings.",
     )
-    demo.add_argument("--model", default=None, metavar="ID_OR_PATH",
-                      help="cross-encoder hub id or local folder (default: the default "
-                      "cross-encoder if cached, else the packaged bi-encoder)")
-    demo.add_argument("--top-k", type=_positive_int, default=3,
-                      help="passages shown per query (default: 3)")
-    demo.add_argument("--depth", type=_positive_int, default=10,
-                      help="BM25 candidates per query handed to the reranker (default: 10)")
+    demo.add_argument(
+        "--model",
+        default=None,
+        metavar="ID_OR_PATH",
+        help="cross-encoder hub id or local folder (default: the default "
+        "cross-encoder if cached, else the packaged bi-encoder)",
+    )
+    demo.add_argument(
+        "--top-k", type=_positive_int, default=3, help="passages shown per query (default: 3)"
+    )
+    demo.add_argument(
+        "--depth",
+        type=_positive_int,
+        default=10,
+        help="BM25 candidates per query handed to the reranker (default: 10)",
+    )
     demo.add_argument("--device", default=None, help="torch device (default: cuda > mps > cpu)")
     demo.set_defaults(handler=_cmd_demo)
     return parser
@@ -179,12 +235,23 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         logger.info("loading %s", spec.text)
         reranker = build_reranker(spec)
         runs[name], timings[name] = rerank_run(
-            reranker, dataset, first, depth=args.depth, progress=progress, desc=name,
+            reranker,
+            dataset,
+            first,
+            depth=args.depth,
+            progress=progress,
+            desc=name,
             batch_queries=False if args.per_query else None,
         )
         del reranker  # free the model before loading the next one
-    report = evaluate_runs(dataset, runs, first_stage=first_name, depth=args.depth,
-                           relevance_level=args.relevance_level, timings=timings)
+    report = evaluate_runs(
+        dataset,
+        runs,
+        first_stage=first_name,
+        depth=args.depth,
+        relevance_level=args.relevance_level,
+        timings=timings,
+    )
     sys.stdout.write(report.to_markdown())
     if args.output is not None:
         paths = report.save(args.output)
@@ -195,8 +262,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- rerank
 
 
-def read_documents(lines: Sequence[str] | TextIO, *, text_field: str = "text",
-                   source: str = "docs") -> tuple[list[Any], list[str]]:
+def read_documents(
+    lines: Sequence[str] | TextIO, *, text_field: str = "text", source: str = "docs"
+) -> tuple[list[Any], list[str]]:
     """Parse JSONL documents: each line a JSON string or an object with ``text_field``.
 
     Returns:
@@ -249,11 +317,14 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             raise CliError(f"--docs: no such file: {args.docs}") from None
     reranker = build_reranker(spec)
-    results = reranker.rerank(args.query, texts, top_n=args.top_n,
-                              score_threshold=args.score_threshold)
+    results = reranker.rerank(
+        args.query, texts, top_n=args.top_n, score_threshold=args.score_threshold
+    )
     lines = [
-        json.dumps({"index": r.index, "relevance_score": r.score, "document": records[r.index]},
-                   ensure_ascii=False)
+        json.dumps(
+            {"index": r.index, "relevance_score": r.score, "document": records[r.index]},
+            ensure_ascii=False,
+        )
         for r in results
     ]
     text = "".join(line + "\n" for line in lines)

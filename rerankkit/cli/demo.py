@@ -388,7 +388,11 @@ def _llamaindex_rankings(
 
 
 def _print_query(
-    out: TextIO, query: DemoQuery, before: Sequence[Hit], after: Sequence[Hit], k: int,
+    out: TextIO,
+    query: DemoQuery,
+    before: Sequence[Hit],
+    after: Sequence[Hit],
+    k: int,
     passages: Mapping[str, Passage],
 ) -> None:
     before_rank = first_relevant_rank([h.id for h in before], query.relevant)
@@ -407,8 +411,12 @@ def _rank_label(rank: int | None) -> str:
 
 
 def _cell(
-    hits: Sequence[Hit], rank: int, query: DemoQuery, passages: Mapping[str, Passage],
-    *, with_score: bool,
+    hits: Sequence[Hit],
+    rank: int,
+    query: DemoQuery,
+    passages: Mapping[str, Passage],
+    *,
+    with_score: bool,
 ) -> str:
     if rank >= len(hits):
         return fit("", 47)
@@ -419,8 +427,12 @@ def _cell(
 
 
 def _print_summary(
-    out: TextIO, metrics: Mapping[str, Mapping[str, float]],
-    by_lang: Mapping[str, Mapping[str, float]], k: int, n_queries: int, depth: int,
+    out: TextIO,
+    metrics: Mapping[str, Mapping[str, float]],
+    by_lang: Mapping[str, Mapping[str, float]],
+    k: int,
+    n_queries: int,
+    depth: int,
 ) -> None:
     print(
         f"\nSummary over {n_queries} queries (hit@k: an answer in the top k; "
@@ -497,9 +509,7 @@ def demo_results(
     reused = _cache_hits(scorer) - hits_before
     systems = {"first stage": before, "langchain": after_lc, "llamaindex": after_li}
     relevant = {q.id: q.relevant for q in queries}
-    metrics = {
-        name: ranking_metrics(_ids(run), relevant, top_k) for name, run in systems.items()
-    }
+    metrics = {name: ranking_metrics(_ids(run), relevant, top_k) for name, run in systems.items()}
     by_lang: dict[str, dict[str, float]] = {name: {} for name in systems}
     for lang in sorted({q.lang for q in queries}):
         subset = {q.id: q.relevant for q in queries if q.lang == lang}
@@ -539,13 +549,14 @@ def run_demo(
     out = out if out is not None else sys.stdout
     for name, value in (("top_k", top_k), ("depth", depth)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            print(f"rerankkit demo: {name} must be a positive integer, got {value!r}",
-                  file=sys.stderr)
+            print(
+                f"rerankkit demo: {name} must be a positive integer, got {value!r}", file=sys.stderr
+            )
             return 2
     started = time.perf_counter()
     passages = load_sample_corpus()
     queries = load_sample_queries()
-    langs = {lang: sum(p.lang == lang for p in passages) for lang in ('en', 'ko')}
+    langs = {lang: sum(p.lang == lang for p in passages) for lang in ("en", "ko")}
     print(
         f"rerankkit demo: {len(passages)} sample passages ("
         + ", ".join(f"{n} {lang}" for lang, n in langs.items())

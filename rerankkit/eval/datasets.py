@@ -268,8 +268,9 @@ def parse_trec_run(lines: Iterable[str], *, source: str = "run") -> Run:
     return run
 
 
-def check_qrels(qrels: Mapping[str, Mapping[str, int]], queries: Mapping[str, str],
-                corpus: Mapping[str, str]) -> QrelsCheck:
+def check_qrels(
+    qrels: Mapping[str, Mapping[str, int]], queries: Mapping[str, str], corpus: Mapping[str, str]
+) -> QrelsCheck:
     """Count judgments that point at queries or documents absent from the collection.
 
     Example:
@@ -279,7 +280,10 @@ def check_qrels(qrels: Mapping[str, Mapping[str, int]], queries: Mapping[str, st
     """
     unknown_queries = [qid for qid in qrels if qid not in queries]
     unknown_docs = [
-        doc_id for qid, judged in qrels.items() if qid in queries for doc_id in judged
+        doc_id
+        for qid, judged in qrels.items()
+        if qid in queries
+        for doc_id in judged
         if doc_id not in corpus
     ]
     return QrelsCheck(
@@ -342,19 +346,24 @@ def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
     if check.unknown_query_judgments:
         logger.warning(
             "%s: %d judgments for %d queries not in queries.jsonl are ignored (e.g. %s)",
-            paths["qrels"], check.unknown_query_judgments, len(check.unknown_queries),
+            paths["qrels"],
+            check.unknown_query_judgments,
+            len(check.unknown_queries),
             ", ".join(check.unknown_queries[:_EXAMPLES]),
         )
     if check.unknown_document_judgments:
         logger.warning(
             "%s: %d of %d judgments point at documents not in corpus.jsonl (kept: they count "
             "for the ideal ranking; normal for reranking sets with complete qrels), e.g. %s",
-            paths["qrels"], check.unknown_document_judgments, check.judgments,
+            paths["qrels"],
+            check.unknown_document_judgments,
+            check.judgments,
             ", ".join(check.unknown_documents_example),
         )
     qrels = {qid: judged for qid, judged in all_qrels.items() if qid in queries}
-    return Dataset(name=root.resolve().name, corpus=corpus, queries=queries, qrels=qrels,
-                   qrels_check=check)
+    return Dataset(
+        name=root.resolve().name, corpus=corpus, queries=queries, qrels=qrels, qrels_check=check
+    )
 
 
 def load_trec_run(path: str | Path) -> Run:
@@ -389,8 +398,12 @@ def check_run(
         )
     unknown = [qid for qid in run if qid not in dataset.queries]
     if unknown:
-        logger.warning("%s: %d queries not in queries.jsonl are ignored (e.g. %s)",
-                       source, len(unknown), ", ".join(unknown[:_EXAMPLES]))
+        logger.warning(
+            "%s: %d queries not in queries.jsonl are ignored (e.g. %s)",
+            source,
+            len(unknown),
+            ", ".join(unknown[:_EXAMPLES]),
+        )
     return {qid: dict(ranked) for qid, ranked in run.items() if qid in dataset.queries}
 
 

@@ -254,13 +254,21 @@ def rerank_run(
             for doc_id, score in zip(doc_ids, scores, strict=True)
         }
     timing = Timing(len(query_ids), pairs, sum(latencies) / 1000.0, tuple(latencies))
-    logger.info("%s: %d queries, %d pairs, %.1f pairs/s", desc, timing.queries, pairs,
-                timing.pairs_per_second)
+    logger.info(
+        "%s: %d queries, %d pairs, %.1f pairs/s",
+        desc,
+        timing.queries,
+        pairs,
+        timing.pairs_per_second,
+    )
     return out, timing
 
 
 def _rerank_batched(
-    encoder: Any, dataset: Dataset, ranked: Mapping[str, list[str]], query_ids: list[str],
+    encoder: Any,
+    dataset: Dataset,
+    ranked: Mapping[str, list[str]],
+    query_ids: list[str],
     desc: str,
 ) -> tuple[Run, Timing]:
     doc_lists = [[dataset.corpus[doc_id] for doc_id in ranked[qid]] for qid in query_ids]
@@ -281,8 +289,13 @@ def _rerank_batched(
     pairs = sum(len(row) for row in scores)
     share = seconds * 1000.0 / max(1, len(query_ids))
     timing = Timing(len(query_ids), pairs, seconds, (share,) * len(query_ids), batched=True)
-    logger.info("%s: %d queries, %d pairs, %.1f pairs/s (batched across queries)", desc,
-                timing.queries, pairs, timing.pairs_per_second)
+    logger.info(
+        "%s: %d queries, %d pairs, %.1f pairs/s (batched across queries)",
+        desc,
+        timing.queries,
+        pairs,
+        timing.pairs_per_second,
+    )
     return out, timing
 
 
@@ -420,8 +433,11 @@ class EvalReport:
                 speed = f"{s.timing.latency_ms_mean:.1f}{mark} | {s.timing.pairs_per_second:.0f}"
             lines.append(f"| {s.name} | {figures} | {versus} | {speed} |")
         if any(s.timing is not None and s.timing.batched for s in self.systems):
-            lines += ["", "\\* amortised: texts embedded once for all queries (throughput, not "
-                      "single-request latency)."]
+            lines += [
+                "",
+                "\\* amortised: texts embedded once for all queries (throughput, not "
+                "single-request latency).",
+            ]
         check = self.qrels_check
         if check and (check.unknown_query_judgments or check.unknown_document_judgments):
             lines += [
@@ -441,8 +457,11 @@ class EvalReport:
         """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``directory``."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md",
-                 "png": out / f"{stem}.png"}
+        paths = {
+            "json": out / f"{stem}.json",
+            "markdown": out / f"{stem}.md",
+            "png": out / f"{stem}.png",
+        }
         paths["json"].write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         paths["markdown"].write_text(self.to_markdown(), encoding="utf-8")
         self.plot(paths["png"])
@@ -522,8 +541,17 @@ def evaluate_runs(
     notes = []
     if missing:
         notes.append(f"{len(missing)} judged queries have no first-stage candidates (scored 0)")
-    return EvalReport(dataset.name, first_stage, depth, relevance_level, query_ids, measures,
-                      systems, dataset.qrels_check, notes)
+    return EvalReport(
+        dataset.name,
+        first_stage,
+        depth,
+        relevance_level,
+        query_ids,
+        measures,
+        systems,
+        dataset.qrels_check,
+        notes,
+    )
 
 
 def evaluate(
@@ -550,8 +578,14 @@ def evaluate(
         runs[name], timings[name] = rerank_run(
             reranker, dataset, first_stage, depth=depth, progress=progress, desc=name
         )
-    return evaluate_runs(dataset, runs, first_stage=first_stage_name, depth=depth,
-                         relevance_level=relevance_level, timings=timings)
+    return evaluate_runs(
+        dataset,
+        runs,
+        first_stage=first_stage_name,
+        depth=depth,
+        relevance_level=relevance_level,
+        timings=timings,
+    )
 
 
 __all__ = [

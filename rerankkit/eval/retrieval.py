@@ -35,8 +35,20 @@ DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 # bm25s ships stopword lists under these names (bm25s.tokenization._infer_stopwords).
 _BM25S_STOPWORD_LANGUAGES = frozenset(
     {
-        "english", "german", "dutch", "french", "spanish", "portuguese", "italian", "russian",
-        "swedish", "norwegian", "chinese", "turkish", "korean", "danish",
+        "english",
+        "german",
+        "dutch",
+        "french",
+        "spanish",
+        "portuguese",
+        "italian",
+        "russian",
+        "swedish",
+        "norwegian",
+        "chinese",
+        "turkish",
+        "korean",
+        "danish",
     }
 )
 
@@ -60,9 +72,7 @@ def _split(items: Mapping[Any, str] | Sequence[str], name: str) -> tuple[list[Ha
         ids, texts = list(range(len(items))), list(items)
     for position, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(
-                f"{name}[{ids[position]!r}] must be a str, got {type(text).__name__}"
-            )
+            raise TypeError(f"{name}[{ids[position]!r}] must be a str, got {type(text).__name__}")
     return ids, texts
 
 
@@ -119,7 +129,9 @@ class BM25Index:
         self._stopwords = self._pick_stopwords(language, stopwords)
         logger.debug(
             "BM25 analyser: language=%s stemmer=%s stopwords=%d",
-            language, self._stemmer is not None, len(self._stopwords),
+            language,
+            self._stemmer is not None,
+            len(self._stopwords),
         )
         self._bm25 = bm25s.BM25(k1=k1, b=b, method=method)
         self._bm25.index(self._tokenize(texts), show_progress=False)

@@ -91,7 +91,10 @@ class LLMListwiseReranker(Reranker):
         self.prompt = check_template(prompt, {"query", "passages"}, {"num"}, name="prompt")
         self.max_passage_chars = max_passage_chars
         self.policy = CallPolicy(
-            max_concurrency=1, timeout=timeout, max_retries=max_retries, backoff=backoff,
+            max_concurrency=1,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
             retry_on=retry_on,
         )
         self.on_error = on_error
@@ -113,18 +116,25 @@ class LLMListwiseReranker(Reranker):
                 raise answer
             logger.warning(
                 "listwise LLM call for window %s failed (%s: %s); the window keeps its order",
-                window, type(answer).__name__, answer,
+                window,
+                type(answer).__name__,
+                answer,
             )
             return list(range(size))
         parsed = parse_permutation(answer.text, size)
         if parsed.parsed == 0:
             logger.warning(
                 "listwise answer for window %s has no usable identifier; the window keeps its "
-                "order. Answer: %r", window, answer.text[:300],
+                "order. Answer: %r",
+                window,
+                answer.text[:300],
             )
         elif parsed.dropped or parsed.parsed < size:
             logger.debug(
-                "window %s: %d of %d ids ranked, %d dropped", window, parsed.parsed, size,
+                "window %s: %d of %d ids ranked, %d dropped",
+                window,
+                parsed.parsed,
+                size,
                 parsed.dropped,
             )
         return list(parsed.order)

@@ -97,7 +97,6 @@ def parse_permutation(answer: str, n: int) -> ParsedPermutation:
     return ParsedPermutation(order=order, parsed=len(ranked), dropped=dropped)
 
 
-
 def _canonical(token: str) -> str:
     return unicodedata.normalize("NFKC", token).strip().strip(_SPACE_MARKS).strip().casefold()
 

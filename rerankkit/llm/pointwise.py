@@ -116,13 +116,17 @@ class LLMPointwiseReranker(Reranker):
         self.no_words = frozenset(w.casefold() for w in no_words)
         if method == "yes_no":
             self.prompt = check_template(
-                YES_NO_PROMPT if prompt is None else prompt, {"query", "document"}, set(),
+                YES_NO_PROMPT if prompt is None else prompt,
+                {"query", "document"},
+                set(),
                 name="prompt",
             )
         else:
             self.prompt = check_template(
-                RATING_PROMPT if prompt is None else prompt, {"query", "document"},
-                {"low", "high"}, name="prompt",
+                RATING_PROMPT if prompt is None else prompt,
+                {"query", "document"},
+                {"low", "high"},
+                name="prompt",
             )
 
     def build_prompt(self, query: str, document: str) -> str:
@@ -164,9 +168,13 @@ class LLMPointwiseReranker(Reranker):
             logger.warning(
                 "LLM %s scoring failed for %d of %d documents (positions %s); they get "
                 "failure_score=%s. First problem: %s",
-                self.method, len(failures), len(answers), failures[:20], self.failure_score,
-                details[failures[0]].get("llm_error") or
-                f"unparseable answer {details[failures[0]]['llm_answer'][:200]!r}",
+                self.method,
+                len(failures),
+                len(answers),
+                failures[:20],
+                self.failure_score,
+                details[failures[0]].get("llm_error")
+                or f"unparseable answer {details[failures[0]]['llm_answer'][:200]!r}",
             )
         return scores, details
 
