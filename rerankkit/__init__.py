@@ -18,8 +18,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from rerankkit._base import Reranker
-from rerankkit._optional import MissingExtraError
 from rerankkit._result import RerankResult, result_metadata
+from rerankkit.errors import MissingExtraError, RerankkitError
 
 if TYPE_CHECKING:
     from rerankkit.backends.causal_lm import CausalLMReranker
@@ -75,6 +75,7 @@ __all__ = [
     "MissingExtraError",
     "RerankResult",
     "Reranker",
+    "RerankkitError",
     "ScoreCache",
     "llm_reranker",
     "lost_in_the_middle",

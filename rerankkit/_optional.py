@@ -5,19 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-
-class MissingExtraError(ImportError):
-    """An optional dependency is missing; the message names the extra to install.
-
-    Example:
-        >>> str(MissingExtraError("torch", "transformers"))
-        'torch is required for this feature: pip install "rerankkit[transformers]"'
-    """
-
-    def __init__(self, module: str, extra: str) -> None:
-        super().__init__(f'{module} is required for this feature: pip install "rerankkit[{extra}]"')
-        self.name = module
-        self.extra = extra
+from rerankkit.errors import MissingExtraError
 
 
 def require(module: str, extra: str) -> ModuleType:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from numbers import Real
+from collections.abc import Iterable, Sequence
+from numbers import Integral, Real
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -46,19 +46,110 @@ def check_documents(documents: Any) -> list[str]:
     return check_sequence(documents, str, "documents")
 
 
-def check_top_n(top_n: Any) -> int | None:
-    """``None`` or a positive int; ``top_n <= 0`` is a ValueError."""
-    if top_n is None:
+def check_int(
+    value: Any,
+    argument: str,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    optional: bool = False,
+) -> Any:
+    """``value`` as a plain ``int`` within ``[minimum, maximum]`` (``None`` too if ``optional``).
+
+    Any ``numbers.Integral`` is accepted (``numpy.int64`` from a config or a data frame) except
+    ``bool``, which is almost always a mistake for a count.
+
+    Raises:
+        TypeError: ``value`` is not an integer (``2.5``, ``"3"``, ``True``), naming ``argument``.
+        ValueError: ``value`` is out of range, naming ``argument`` and the bound.
+
+    Example:
+        >>> check_int(3, "top_n", minimum=1)
+        3
+        >>> check_int(2.5, "top_n", minimum=1, optional=True)
+        Traceback (most recent call last):
+        TypeError: top_n must be an int or None, got float
+        >>> check_int(0, "top_n", minimum=1)
+        Traceback (most recent call last):
+        ValueError: top_n must be >= 1, got 0
+    """
+    if value is None and optional:
         return None
-    if isinstance(top_n, bool) or not isinstance(top_n, int):
-        raise TypeError(f"top_n must be an int or None, got {type(top_n).__name__}")
-    if top_n <= 0:
-        raise ValueError(f"top_n must be >= 1 (or None for all), got {top_n}")
-    return top_n
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        expected = "an int or None" if optional else "an int"
+        raise TypeError(f"{argument} must be {expected}, got {type(value).__name__}")
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{argument} must be >= {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{argument} must be <= {maximum}, got {number}")
+    return number
+
+
+def check_number(
+    value: Any,
+    argument: str,
+    *,
+    minimum: float | None = None,
+    optional: bool = False,
+) -> Any:
+    """``value`` as a finite ``float`` (``>= minimum`` when given; ``None`` too if ``optional``).
+
+    Any ``numbers.Real`` is accepted except ``bool``.
+
+    Raises:
+        TypeError: ``value`` is not a real number, naming ``argument``.
+        ValueError: ``value`` is NaN, infinite or below ``minimum``, naming ``argument``.
+
+    Example:
+        >>> check_number(0.5, "score_threshold")
+        0.5
+        >>> check_number(float("nan"), "score_threshold")
+        Traceback (most recent call last):
+        ValueError: score_threshold must be a finite number, got nan
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        expected = "a number or None" if optional else "a number"
+        raise TypeError(f"{argument} must be {expected}, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{argument} must be a finite number, got {number}")
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{argument} must be >= {minimum}, got {number}")
+    return number
+
+
+def check_choice(value: Any, argument: str, choices: Iterable[T]) -> T:
+    """``value`` if it is one of ``choices``; anything else (of any type) is a ValueError.
+
+    Example:
+        >>> check_choice("max", "aggregate", ("max", "mean", "first"))
+        'max'
+        >>> check_choice("median", "aggregate", ("max", "mean", "first"))
+        Traceback (most recent call last):
+        ValueError: aggregate must be one of ['max', 'mean', 'first'], got 'median'
+    """
+    options = list(choices)
+    try:
+        if value in options:
+            return value  # type: ignore[no-any-return]
+    except TypeError:  # an unhashable or incomparable value is simply not a choice
+        pass
+    raise ValueError(f"{argument} must be one of {options}, got {value!r}")
+
+
+def check_top_n(top_n: Any) -> int | None:
+    """``None`` (keep all) or an int ``>= 1``; see :func:`check_int`."""
+    return check_int(top_n, "top_n", minimum=1, optional=True)  # type: ignore[no-any-return]
 
 
 def check_score_threshold(score_threshold: Any) -> float | None:
-    """``None`` or a finite real number."""
+    """``None`` or a real number; NaN is refused (it would keep nothing, silently).
+
+    Infinite thresholds are allowed (``-inf`` keeps everything).
+    """
     if score_threshold is None:
         return None
     if isinstance(score_threshold, bool) or not isinstance(score_threshold, Real):

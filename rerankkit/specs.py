@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from rerankkit._base import Reranker
+from rerankkit.errors import ModelLoadError
 
 
 @dataclass(frozen=True)
@@ -207,8 +208,9 @@ def build_reranker(spec: str | RerankerSpec) -> Reranker:
     """Build the reranker a spec describes (loads the model).
 
     Raises:
-        ValueError: A bad spec or option (named), or a model that fails to load (the spec
-            is quoted and the original error chained).
+        ValueError: A bad spec or option (named, the spec quoted).
+        ModelLoadError: The model cannot be found or loaded (the spec quoted, the original
+            error chained).
         MissingExtraError: The kind's optional dependencies are not installed.
 
     Example:
@@ -224,7 +226,9 @@ def build_reranker(spec: str | RerankerSpec) -> Reranker:
     target = parsed.target or _packaged_bi_encoder(parsed)
     try:
         return cls(target, **parsed.options)  # type: ignore[no-any-return]
-    except (OSError, ValueError, TypeError) as error:
+    except OSError as error:  # ModelLoadError included: not found, unreadable, offline
+        raise ModelLoadError(f"reranker spec {parsed.text!r}: {error}") from error
+    except (ValueError, TypeError) as error:  # an option value the constructor refuses
         raise ValueError(f"reranker spec {parsed.text!r}: {error}") from error
 
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rerankkit import Completion, FunctionLLM, LLMListwiseReranker, llm_reranker
+from rerankkit.errors import LLMCallError
 from rerankkit.llm.parsing import parse_permutation, strip_reasoning
 from rerankkit.llm.prompts import format_passages, passage_line
 from rerankkit.llm.windows import apply_window, count_windows, plan_windows, rank_scores
@@ -237,10 +238,11 @@ def test_failed_window_keeps_order_or_raises(caplog: pytest.LogCaptureFixture) -
         ranking = [r.index for r in LLMListwiseReranker(llm).rerank("q", docs)]
     assert "model refused" in caplog.text and llm.calls == 2  # a ValueError is not retried
     assert ranking[0] == 19 and sorted(ranking) == list(range(30))
-    with pytest.raises(ValueError, match="model refused"):
+    with pytest.raises(LLMCallError, match="model refused") as raised:
         LLMListwiseReranker(ScriptedLLM([ValueError("model refused")]), on_error="raise").rerank(
             "q", docs
         )
+    assert isinstance(raised.value.__cause__, ValueError)  # the provider's error is chained
 
 
 def test_transient_errors_are_retried() -> None:

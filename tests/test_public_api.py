@@ -24,6 +24,7 @@ PUBLIC = {
         "MissingExtraError",
         "RerankResult",
         "Reranker",
+        "RerankkitError",
         "ScoreCache",
         "llm_reranker",
         "lost_in_the_middle",
@@ -42,6 +43,14 @@ PUBLIC = {
         "check_top_n",
         "reorder_results",
         "rerank_items",
+    ],
+    "rerankkit.errors": [
+        "DatasetError",
+        "LLMCallError",
+        "MissingExtraError",
+        "ModelLoadError",
+        "RerankkitError",
+        "TransientLLMError",
     ],
     "rerankkit.testing": [
         "ConcurrencyRecordingLLM",

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from rerankkit._optional import require
 from rerankkit.backends._pairs import PairTemplate, template_from_probe
+from rerankkit.errors import ModelLoadError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -185,7 +186,7 @@ def load_pretrained(source: Source, load: Callable[..., Any], what: str) -> Any:
     a cached model), then the hub unless ``HF_HUB_OFFLINE`` is set.
 
     Raises:
-        OSError: The model cannot be found; the message names it and says why.
+        ModelLoadError: The model cannot be found; the message names it and says why.
     """
     name = str(Path(source.name).expanduser()) if source.is_local else source.name
     offline = source.local_files_only is True or _hub_offline()
@@ -195,7 +196,7 @@ def load_pretrained(source: Source, load: Callable[..., Any], what: str) -> Any:
     error: Exception | None = None
     for local_only in attempts:
         if not local_only and not hub_reachable():
-            raise OSError(
+            raise ModelLoadError(
                 f"cannot load {what} {source.name!r}: it is neither a local folder nor in the "
                 "Hugging Face cache, and the hub is unreachable (no network?). Pass a local "
                 "folder, or set HF_HUB_OFFLINE=1 to skip the hub."
@@ -211,7 +212,7 @@ def load_pretrained(source: Source, load: Callable[..., Any], what: str) -> Any:
         if offline
         else "it is neither a local folder nor loadable from the Hugging Face hub"
     )
-    raise OSError(f"cannot load {what} {source.name!r}: {where}. Cause: {error}") from error
+    raise ModelLoadError(f"cannot load {what} {source.name!r}: {where}. Cause: {error}") from error
 
 
 def _read_json(path: Path) -> Any:

@@ -27,14 +27,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from rerankkit._optional import MissingExtraError
+from rerankkit.errors import DatasetError, MissingExtraError, ModelLoadError, RerankkitError
 
 logger = logging.getLogger("rerankkit.cli")
 
 _USAGE_ERROR = 2
 
 
-class CliError(ValueError):
+class CliError(RerankkitError, ValueError):
     """A user error reported as one line (exit status 2)."""
 
 
@@ -369,14 +369,20 @@ def _cli_logging(verbose: int, quiet: bool) -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rerankkit`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    from rerankkit.eval.datasets import DatasetError
 
     with _cli_logging(args.verbose, args.quiet):
         try:
             return int(args.handler(args))
-        except (CliError, DatasetError, MissingExtraError, ValueError, TypeError) as error:
+        except (
+            CliError,
+            DatasetError,
+            MissingExtraError,
+            ModelLoadError,
+            ValueError,
+            TypeError,
+        ) as error:
             # Input errors: one clear line, not a traceback. MissingExtraError says what to
-            # install.
+            # install; ModelLoadError names the model and why it did not load.
             logger.debug("details", exc_info=True)  # -vv shows where it came from
             print(f"rerankkit {args.command}: error: {error}", file=sys.stderr)
             return _USAGE_ERROR

@@ -25,25 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rerankkit.errors import DatasetError
+
 logger = logging.getLogger(__name__)
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
 
 _EXAMPLES = 5  # unknown ids quoted in messages and reports
-
-
-class DatasetError(ValueError):
-    """A dataset file is missing or malformed; the message names the file and, where it applies,
-    the line number.
-
-    Example:
-        >>> try:
-        ...     parse_queries(['{"_id": "q1", "text": "ok"}', "{bad"], source="queries.jsonl")
-        ... except DatasetError as error:
-        ...     print(error)
-        queries.jsonl:2: invalid JSON: Expecting property name enclosed in double quotes (column 2)
-    """
 
 
 @dataclass(frozen=True, slots=True)

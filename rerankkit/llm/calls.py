@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
+from rerankkit.errors import TransientLLMError
 from rerankkit.llm.protocol import Completion, CompletionLLM, has_native_async, to_completion
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,6 @@ _RETRYABLE_NAMES = frozenset(
         "ReadTimeout",
     }
 )
-
-
-class TransientLLMError(RuntimeError):
-    """Raise this from your own LLM wrapper to mark a failure as worth retrying."""
 
 
 def is_transient(error: BaseException) -> bool:

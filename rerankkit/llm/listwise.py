@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from rerankkit._base import Reranker
+from rerankkit.errors import LLMCallError
 from rerankkit.llm.calls import (
     CallPolicy,
     call_with_retries,
@@ -113,7 +114,10 @@ class LLMListwiseReranker(Reranker):
     ) -> list[int]:
         if isinstance(answer, Exception):
             if self.on_error == "raise":
-                raise answer
+                raise LLMCallError(
+                    f"listwise LLM call for window {window} failed: "
+                    f"{type(answer).__name__}: {answer}"
+                ) from answer
             logger.warning(
                 "listwise LLM call for window %s failed (%s: %s); the window keeps its order",
                 window,

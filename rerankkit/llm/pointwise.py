@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
 from rerankkit._base import Details, Reranker
+from rerankkit.errors import LLMCallError
 from rerankkit.llm.calls import CallPolicy, complete_all, is_transient, run_sync
 from rerankkit.llm.parsing import (
     NO_WORDS,
@@ -153,7 +154,9 @@ class LLMPointwiseReranker(Reranker):
         for position, answer in enumerate(answers):
             if isinstance(answer, Exception):
                 if self.on_error == "raise":
-                    raise answer
+                    raise LLMCallError(
+                        f"LLM call failed: {type(answer).__name__}: {answer}"
+                    ) from answer
                 failures.append(position)
                 scores.append(self.failure_score)
                 details.append({"llm_error": f"{type(answer).__name__}: {answer}"})

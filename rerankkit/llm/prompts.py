@@ -106,6 +106,8 @@ __all__ = [
     "RATING_PROMPT",
     "YES_NO_PROMPT",
     "check_template",
+    "format_passages",
+    "passage_line",
     "template_fields",
 ]
 

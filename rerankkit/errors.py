@@ -1,0 +1,97 @@
+"""Every error rerankkit raises on purpose, under one base class.
+
+A mistake in an argument (a non-string document, ``top_n=0``, an unknown option) raises
+the built-in ``TypeError`` (wrong type) or ``ValueError`` (wrong value), naming the argument
+and, for sequences, the position: that is a bug in the calling code. Everything that goes
+wrong *outside* the caller's arguments (a missing optional dependency, a malformed dataset
+file, a model that will not load, an LLM that keeps failing) raises a ``RerankkitError``,
+which also subclasses the built-in a caller would reach for first::
+
+    RerankkitError                      catch-all for rerankkit's own failures
+    ├── MissingExtraError  (ImportError)   an optional dependency is not installed
+    ├── DatasetError       (ValueError)    a dataset file is missing or malformed
+    ├── ModelLoadError     (OSError)       a model cannot be found or loaded
+    └── LLMCallError       (RuntimeError)  an LLM call failed for good (``on_error="raise"``)
+        └── TransientLLMError              raise it from your own LLM wrapper to ask for a retry
+
+Example:
+    >>> from rerankkit.errors import MissingExtraError, RerankkitError
+    >>> error = MissingExtraError("torch", "transformers")
+    >>> isinstance(error, RerankkitError), isinstance(error, ImportError)
+    (True, True)
+    >>> print(error)
+    torch is required for this feature: pip install "rerankkit[transformers]"
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DatasetError",
+    "LLMCallError",
+    "MissingExtraError",
+    "ModelLoadError",
+    "RerankkitError",
+    "TransientLLMError",
+]
+
+
+class RerankkitError(Exception):
+    """Base class of every error rerankkit raises on purpose (see the module docstring)."""
+
+
+class MissingExtraError(RerankkitError, ImportError):
+    """An optional dependency is missing; the message names the extra to install.
+
+    Attributes:
+        name: The module that could not be imported.
+        extra: The ``rerankkit[...]`` extra that provides it.
+
+    Example:
+        >>> str(MissingExtraError("torch", "transformers"))
+        'torch is required for this feature: pip install "rerankkit[transformers]"'
+    """
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(f'{module} is required for this feature: pip install "rerankkit[{extra}]"')
+        self.name = module
+        self.extra = extra
+
+    def __reduce__(self) -> tuple[type[MissingExtraError], tuple[str, str]]:
+        return type(self), (self.name, self.extra)  # picklable across processes
+
+
+class DatasetError(RerankkitError, ValueError):
+    """A dataset file is missing or malformed; the message names the file and, where it
+    applies, the line number.
+
+    Example:
+        >>> from rerankkit.eval.datasets import parse_queries
+        >>> try:
+        ...     parse_queries(['{"_id": "q1", "text": "ok"}', "{bad"], source="queries.jsonl")
+        ... except DatasetError as error:
+        ...     print(error)
+        queries.jsonl:2: invalid JSON: Expecting property name enclosed in double quotes (column 2)
+    """
+
+
+class ModelLoadError(RerankkitError, OSError):
+    """A model cannot be found or loaded; the message names the model and says why, and the
+    original error is chained as ``__cause__``.
+
+    Example:
+        >>> from rerankkit.specs import build_reranker
+        >>> try:
+        ...     build_reranker("cross-encoder:/no/such/model")
+        ... except ModelLoadError as error:
+        ...     print(str(error)[:60])
+        reranker spec 'cross-encoder:/no/such/model': cannot load cr
+    """
+
+
+class LLMCallError(RerankkitError, RuntimeError):
+    """An LLM call failed after its retries and the reranker was told to raise
+    (``on_error="raise"``); the provider's own error is chained as ``__cause__``."""
+
+
+class TransientLLMError(LLMCallError):
+    """Raise this from your own LLM wrapper to mark a failure as worth retrying."""
