@@ -102,7 +102,7 @@ def test_empty_input_and_bad_input() -> None:
         (KeywordReranker(), TypeError, "sequence"),
         ([KeywordReranker()], TypeError, r"stages\[0\]"),
         ([(KeywordReranker(), 0)], ValueError, "keep_n"),
-        ([(KeywordReranker(), 2.5)], ValueError, "keep_n"),
+        ([(KeywordReranker(), 2.5)], TypeError, "keep_n"),
         ([("model-name", 3)], TypeError, r"stages\[0\]\[0\]"),
     ],
 )

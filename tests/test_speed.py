@@ -86,7 +86,10 @@ def test_quantize_needs_the_onnx_backend() -> None:
         check_quantize("int8", "torch")
 
 
-@pytest.mark.parametrize("bad", [0, -2, 1.5, "4", True])
-def test_bad_num_threads_names_the_argument(bad: object) -> None:
-    with pytest.raises(ValueError, match="num_threads"):
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [(0, ValueError), (-2, ValueError), (1.5, TypeError), ("4", TypeError), (True, TypeError)],
+)
+def test_bad_num_threads_names_the_argument(bad: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="num_threads"):
         check_num_threads(bad)

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from rerankkit._validation import check_choice
+
 T = TypeVar("T")
 
 Aggregate = Literal["max", "mean", "first"]
@@ -245,8 +247,7 @@ def aggregate_chunks(
         >>> aggregate_chunks([0.1, 0.9, 0.4], [0, 0, 1], 2, "mean")
         ([0.5, 0.4], [1, 2])
     """
-    if method not in AGGREGATES:
-        raise ValueError(f"aggregate must be one of {AGGREGATES}, got {method!r}")
+    check_choice(method, "aggregate", AGGREGATES)
     if len(scores) != len(owners):
         raise ValueError(f"{len(scores)} scores for {len(owners)} chunks")
     groups: list[list[int]] = [[] for _ in range(n_documents)]

@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from rerankkit._validation import check_choice, check_int
+
 DType = Literal["float32", "bfloat16", "float16"]
 Backend = Literal["torch", "onnx"]
 Quantize = Literal["int8"]
@@ -62,9 +64,7 @@ def check_backend(backend: Any) -> Backend:
         >>> check_backend("onnx")
         'onnx'
     """
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
-    return backend  # type: ignore[return-value]
+    return check_choice(backend, "backend", BACKENDS)  # type: ignore[return-value]
 
 
 def check_quantize(quantize: Any, backend: str) -> Quantize | None:
@@ -76,8 +76,7 @@ def check_quantize(quantize: Any, backend: str) -> Quantize | None:
     """
     if quantize is None:
         return None
-    if not isinstance(quantize, str) or quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be None or one of {QUANTIZATIONS}; got {quantize!r}")
+    check_choice(quantize, "quantize", QUANTIZATIONS)
     if backend != "onnx":
         raise ValueError(f"quantize={quantize!r} needs backend='onnx' (got backend={backend!r})")
     return quantize  # type: ignore[return-value]
@@ -90,11 +89,7 @@ def check_num_threads(num_threads: Any) -> int | None:
         >>> check_num_threads(4)
         4
     """
-    if num_threads is None:
-        return None
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
-        raise ValueError(f"num_threads must be None or an int >= 1; got {num_threads!r}")
-    return num_threads
+    return check_int(num_threads, "num_threads", minimum=1, optional=True)  # type: ignore[no-any-return]
 
 
 def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from rerankkit._base import Details, Reranker
 from rerankkit._result import RerankResult
+from rerankkit._validation import check_int
 
 Stage = tuple[Reranker, int | None]
 
@@ -30,12 +31,7 @@ def _check_stages(stages: Any) -> list[Stage]:
             raise TypeError(
                 f"stages[{position}][0] must be a Reranker, got {type(reranker).__name__}"
             )
-        if keep_n is not None and (
-            isinstance(keep_n, bool) or not isinstance(keep_n, int) or keep_n <= 0
-        ):
-            raise ValueError(
-                f"stages[{position}] keep_n must be an int >= 1 or None, got {keep_n!r}"
-            )
+        keep_n = check_int(keep_n, f"stages[{position}] keep_n", minimum=1, optional=True)
         checked.append((reranker, keep_n))
     return checked
 
@@ -86,6 +82,13 @@ class CascadeReranker(Reranker):
 
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = _check_stages(stages)
+
+    @property
+    def pointwise(self) -> bool:
+        """``True`` only when no stage cuts (every ``keep_n`` is ``None``) and every stage is
+        pointwise. A stage that keeps its top ``keep_n`` drops a document by its rank among the
+        others, so whether a document survives (and its score) depends on the others."""
+        return all(keep_n is None and reranker.pointwise for reranker, keep_n in self.stages)
 
     def _cascade(self, query: str, documents: list[str]) -> _Run:
         run = _Run(documents)

@@ -19,6 +19,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from rerankkit._base import Details, Reranker
+from rerankkit._validation import check_choice, check_number, check_top_n
 
 H = TypeVar("H", bound=Hashable)
 
@@ -39,11 +40,7 @@ def _check_weights(weights: Sequence[float] | None, count: int) -> list[float]:
         raise ValueError(f"weights has {len(weights)} entries for {count} rankings")
     checked = []
     for position, weight in enumerate(weights):
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-            raise TypeError(f"weights[{position}] must be a number, got {type(weight).__name__}")
-        if not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"weights[{position}] must be finite and >= 0, got {weight}")
-        checked.append(float(weight))
+        checked.append(check_number(weight, f"weights[{position}]", minimum=0))
     if count and not any(checked):
         raise ValueError("weights must not all be zero")
     return checked
@@ -100,8 +97,7 @@ def reciprocal_rank_fusion(
     """
     if isinstance(rankings, (str, bytes, Mapping)) or not isinstance(rankings, Sequence):
         raise TypeError(f"rankings must be a sequence of rankings, got {type(rankings).__name__}")
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k < 0:
-        raise ValueError(f"k must be a finite number >= 0, got {k!r}")
+    check_number(k, "k", minimum=0)
     checked_weights = _check_weights(weights, len(rankings))
     fused: dict[H, float] = {}
     for position, (ranking, weight) in enumerate(zip(rankings, checked_weights, strict=True)):
@@ -126,8 +122,7 @@ def fuse_runs(
         >>> fuse_runs([{"q": {"a": 3.0, "b": 1.0}}, {"q": {"b": 0.9}}], k=1)
         {'q': {'b': 0.8333333333333333, 'a': 0.5}}
     """
-    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n <= 0):
-        raise ValueError(f"top_n must be an int >= 1 or None, got {top_n!r}")
+    top_n = check_top_n(top_n)
     query_ids: dict[Hashable, None] = {}
     for run in runs:
         query_ids.update(dict.fromkeys(run))
@@ -153,8 +148,7 @@ def normalize_scores(scores: Sequence[float], normalization: Normalization) -> l
         >>> normalize_scores([1.0, 3.0], "zscore")
         [-1.0, 1.0]
     """
-    if normalization not in _NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
+    check_choice(normalization, "normalization", _NORMALIZATIONS)
     values = [float(score) for score in scores]
     finite = [value for value in values if math.isfinite(value)]
     if not finite:
@@ -243,18 +237,26 @@ class FusionReranker(Reranker):
                 )
         if not rerankers:
             raise ValueError("rerankers must not be empty")
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-        if normalization is not None and normalization not in _NORMALIZATIONS:
-            raise ValueError(
-                f"normalization must be one of {_NORMALIZATIONS} or None, got {normalization!r}"
-            )
+        check_choice(method, "method", _METHODS)
+        check_choice(normalization, "normalization", (*_NORMALIZATIONS, None))
         reciprocal_rank_fusion([], k=k)  # validates k once, here, not per query
         self.rerankers = list(rerankers)
         self.method = method
         self.normalization = normalization
         self.weights = _check_weights(weights, len(self.rerankers))
         self.k = k
+
+    @property
+    def pointwise(self) -> bool:
+        """``True`` only for ``method="score"`` with ``normalization=None`` over pointwise
+        rerankers (a weighted sum of per-document scores). RRF fuses ranks, and min-max or
+        z-score normalisation uses the statistics of the call's documents: either way a
+        document's score depends on the other documents."""
+        return (
+            self.method == "score"
+            and self.normalization is None
+            and all(reranker.pointwise for reranker in self.rerankers)
+        )
 
     def _fuse(self, score_lists: list[list[float]]) -> tuple[list[float], Details]:
         count = len(score_lists[0])

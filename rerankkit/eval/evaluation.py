@@ -36,6 +36,7 @@ from typing import Any
 
 from rerankkit._base import Reranker
 from rerankkit._optional import require
+from rerankkit._validation import check_choice, check_int
 from rerankkit.eval.datasets import Dataset, QrelsCheck, Run
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,7 @@ def first_stage_run(
     Example:
         >>> run = first_stage_run(data, "bm25", 100)   # doctest: +SKIP
     """
-    if method not in FIRST_STAGES:
-        raise ValueError(f"method must be one of {', '.join(FIRST_STAGES)}, got {method!r}")
+    check_choice(method, "method", FIRST_STAGES)
     from rerankkit.eval.retrieval import bm25_search, dense_search
 
     queries = {qid: dataset.queries[qid] for qid in dataset.judged_query_ids}
@@ -101,8 +101,7 @@ def candidates(run: Mapping[str, Mapping[str, float]], depth: int) -> dict[str, 
         >>> candidates({"q": {"a": 1.0, "b": 3.0, "c": 1.0}}, 2)
         {'q': ['b', 'c']}
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth <= 0:
-        raise ValueError(f"depth must be a positive int, got {depth!r}")
+    depth = check_int(depth, "depth", minimum=1)
     ranked: dict[str, list[str]] = {}
     for qid, scores in run.items():
         order = sorted(scores, reverse=True)  # doc id descending ...

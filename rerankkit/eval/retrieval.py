@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeAlias
 import numpy as np
 
 from rerankkit._optional import require
+from rerankkit._validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +78,7 @@ def _split(items: Mapping[Any, str] | Sequence[str], name: str) -> tuple[list[Ha
 
 
 def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    if k <= 0:
-        raise ValueError(f"k must be >= 1, got {k}")
-    return k
+    return check_int(k, "k", minimum=1)  # type: ignore[no-any-return]
 
 
 class BM25Index:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from rerankkit._base import Reranker
+from rerankkit._validation import check_choice
 from rerankkit.llm.protocol import Completion, CompletionLLM
 
 LLMMethod = Literal["listwise", "pointwise", "yes_no", "rating"]
@@ -35,12 +36,10 @@ def llm_reranker(
         from rerankkit.llm.listwise import LLMListwiseReranker
 
         return LLMListwiseReranker(llm, **kwargs)
+    check_choice(method, "method", ("listwise", "pointwise", "yes_no", "rating"))
     if method in ("pointwise", "yes_no", "rating"):
         from rerankkit.llm.pointwise import LLMPointwiseReranker
 
         if method == "rating":
             return LLMPointwiseReranker(llm, method="rating", **kwargs)
         return LLMPointwiseReranker(llm, method="yes_no", **kwargs)
-    raise ValueError(
-        f'method must be "listwise", "pointwise", "yes_no" or "rating", got {method!r}'
-    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from rerankkit._validation import check_int
+
 
 def plan_windows(n: int, window_size: int = 20, step: int = 10) -> list[tuple[int, int]]:
     """Sliding windows ``(start, end)`` from the bottom of the list to the top.
@@ -54,13 +56,8 @@ def check_window(window_size: int, step: int) -> None:
 
     ``step > window_size`` would leave documents that no window ever shows the model.
     """
-    for name, value in (("window_size", window_size), ("step", step)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if window_size < 2:
-        raise ValueError(f"window_size must be >= 2, got {window_size}")
-    if not 1 <= step <= window_size:
-        raise ValueError(f"step must be between 1 and window_size={window_size}, got {step}")
+    window_size = check_int(window_size, "window_size", minimum=2)
+    check_int(step, "step", minimum=1, maximum=window_size)
 
 
 def apply_window(ranking: list[int], start: int, end: int, order: Sequence[int]) -> list[int]:

@@ -1,0 +1,75 @@
+"""One validation rule for integers and choices everywhere: same error type for the same mistake."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rerankkit import CascadeReranker, FusionReranker, LLMListwiseReranker, ScoreCache
+from rerankkit._validation import check_choice, check_int, check_number
+from rerankkit.compose.fusion import fuse_runs
+from rerankkit.testing import KeywordReranker, ScriptedLLM
+
+DOCS = ["a cat", "cat cat cat", "a dog", "cat cat"]
+
+
+def _rerank(top_n: Any) -> Any:
+    return KeywordReranker().rerank("cat", DOCS, top_n=top_n)
+
+
+def _fuse(top_n: Any) -> Any:
+    return fuse_runs([{"q": {"a": 2.0, "b": 1.0}}], top_n=top_n)
+
+
+def _cascade(top_n: Any) -> Any:
+    return CascadeReranker([(KeywordReranker(), top_n), (KeywordReranker(), None)])
+
+
+def _fusion_rerank(top_n: Any) -> Any:
+    return FusionReranker([KeywordReranker(), KeywordReranker()]).rerank("cat", DOCS, top_n=top_n)
+
+
+ENTRY_POINTS = [_rerank, _fuse, _cascade, _fusion_rerank]
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize("bad", [2.5, "3", True])
+def test_a_non_integer_count_is_a_type_error_everywhere(entry: Any, bad: Any) -> None:
+    with pytest.raises(TypeError, match=r"(top_n|keep_n) must be an int"):
+        entry(bad)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize("bad", [0, -3, np.int64(0)])
+def test_a_count_below_one_is_a_value_error_everywhere(entry: Any, bad: Any) -> None:
+    with pytest.raises(ValueError, match=r"(top_n|keep_n) must be >= 1"):
+        entry(bad)
+
+
+def test_numpy_integers_are_accepted_as_counts() -> None:
+    results = _rerank(np.int64(2))
+    assert [r.index for r in results] == [1, 3]
+    assert _fuse(np.int32(1)) == {"q": {"a": 1 / 61}}
+    reranker = LLMListwiseReranker(
+        ScriptedLLM(["[2] > [1]"]), window_size=np.int64(4), step=np.int16(2)
+    )
+    assert reranker.rerank("q", ["x", "y"])[0].index == 1
+    assert ScoreCache(maxsize=np.uint8(3)).maxsize == 3
+    assert type(check_int(np.int64(7), "n")) is int  # a plain int comes back
+
+
+def test_bounds_and_choices_name_the_argument() -> None:
+    with pytest.raises(ValueError, match=r"^step must be <= 4, got 5$"):
+        LLMListwiseReranker(ScriptedLLM([]), window_size=4, step=5)
+    with pytest.raises(ValueError, match=r"^on_error must be one of \['keep', 'raise'\], got 'x'$"):
+        LLMListwiseReranker(ScriptedLLM([]), on_error="x")  # type: ignore[arg-type]
+    # a value of the wrong type for a choice is simply not one of the choices
+    with pytest.raises(ValueError, match=r"^method must be one of"):
+        FusionReranker([KeywordReranker()], method=["rrf"])  # type: ignore[arg-type]
+    assert check_choice(None, "normalization", ("minmax", None)) is None
+    with pytest.raises(ValueError, match=r"weights\[1\] must be >= 0"):
+        FusionReranker([KeywordReranker(), KeywordReranker()], weights=[1.0, -1.0])
+    with pytest.raises(ValueError, match="k must be a finite number"):
+        check_number(float("inf"), "k")
