@@ -1,5 +1,10 @@
 """LangChain adapter for rerankkit: rerank retrieved documents with any rerankkit backend.
 
+Needs ``langchain-core``; the hybrid helpers (``hybrid_retriever``, ``hybrid_compressor``,
+``RerankKitFusionRetriever``) also need ``langchain-classic`` and load on first use, so
+``RerankKitCompressor`` works without it. ``pip install "rerankkit[langchain]"`` gets both;
+a missing one raises ``rerankkit.errors.MissingExtraError`` saying so.
+
 Example:
     >>> from langchain_rerankkit import RerankKitCompressor
     >>> from rerankkit.testing import KeywordReranker
@@ -15,9 +20,23 @@ Example:
         )
 """
 
-from langchain_rerankkit._llm import as_rerankkit_llm
-from langchain_rerankkit.compressor import RerankKitCompressor
-from langchain_rerankkit.hybrid import RerankKitFusionRetriever, hybrid_compressor, hybrid_retriever
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rerankkit.adapting import lazy_exports, require_extra
+
+require_extra("langchain_core", "langchain")  # the install hint, not a bare ImportError
+
+from langchain_rerankkit._llm import as_rerankkit_llm  # noqa: E402
+from langchain_rerankkit.compressor import RerankKitCompressor  # noqa: E402
+
+if TYPE_CHECKING:
+    from langchain_rerankkit.hybrid import (
+        RerankKitFusionRetriever,
+        hybrid_compressor,
+        hybrid_retriever,
+    )
 
 __all__ = [
     "RerankKitCompressor",
@@ -26,3 +45,14 @@ __all__ = [
     "hybrid_compressor",
     "hybrid_retriever",
 ]
+
+# Needs langchain-classic: imported on first access (PEP 562).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    dict.fromkeys(
+        ["RerankKitFusionRetriever", "hybrid_compressor", "hybrid_retriever"],
+        "langchain_rerankkit.hybrid",
+    ),
+    globals(),
+    __all__,
+)

@@ -10,6 +10,7 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, field_validator
 
+from langchain_rerankkit._llm import as_rerankkit_llm
 from rerankkit import Reranker, RerankResult, result_metadata
 from rerankkit.adapting import (
     ReorderMode,
@@ -19,13 +20,12 @@ from rerankkit.adapting import (
     check_reorder,
     check_score_threshold,
     check_top_n,
+    fields_from_llm,
     rerank_items,
 )
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseLanguageModel
-
-    from rerankkit.llm.factory import LLMMethod
 
 
 def _text(document: Document) -> str:
@@ -102,35 +102,29 @@ class RerankKitCompressor(BaseDocumentCompressor):
         return check_score_threshold(value)
 
     @classmethod
-    def from_llm(
-        cls,
-        llm: BaseLanguageModel,
-        *,
-        method: LLMMethod = "listwise",
-        top_n: int | None = 3,
-        score_threshold: float | None = None,
-        reorder: ReorderMode = "none",
-        **kwargs: Any,
-    ) -> RerankKitCompressor:
+    def from_llm(cls, llm: BaseLanguageModel, **options: Any) -> RerankKitCompressor:
         """A compressor that ranks with a LangChain chat model or LLM.
 
         Args:
-            llm: Any LangChain ``BaseLanguageModel``.
-            method: ``"listwise"``, ``"pointwise"`` or ``"rating"`` (``rerankkit.llm_reranker``).
-            top_n: As the field.
-            score_threshold: As the field.
-            reorder: As the field.
-            **kwargs: Passed to ``rerankkit.llm_reranker`` (window size, prompts, concurrency, ...).
+            llm: Any LangChain ``BaseLanguageModel`` (``ChatOpenAI``, ``ChatOllama``, ...).
+            **options: ``method`` (``"listwise"``, ``"pointwise"``, ``"rating"``), the fields
+                (``top_n`` default 3, ``score_threshold``, ``reorder``) and the LLM reranker's
+                own options (``window_size``, prompts, ``max_concurrency``, ...); see
+                ``rerankkit.adapting.fields_from_llm``.
+
+        Raises:
+            TypeError: ``llm`` is not a LangChain model.
+            ValueError: An unknown ``method`` or a bad option (named).
 
         Example:
-            >>> llm = ChatOpenAI(model="gpt-4o-mini")  # doctest: +SKIP
-            >>> compressor = RerankKitCompressor.from_llm(llm, top_n=5)  # doctest: +SKIP
+            >>> from langchain_core.language_models import FakeListChatModel
+            >>> llm = FakeListChatModel(responses=["[2] > [1]"])
+            >>> compressor = RerankKitCompressor.from_llm(llm, top_n=1)
+            >>> [d.page_content for d in compressor.compress_documents(
+            ...     [Document("a dog"), Document("a cat")], "cat")]
+            ['a cat']
         """
-        from langchain_rerankkit._llm import as_rerankkit_llm
-        from rerankkit import llm_reranker
-
-        reranker = llm_reranker(as_rerankkit_llm(llm), method=method, **kwargs)
-        return cls(reranker=reranker, top_n=top_n, score_threshold=score_threshold, reorder=reorder)
+        return cls(**fields_from_llm(as_rerankkit_llm(llm), **options))
 
     def compress_documents(
         self,

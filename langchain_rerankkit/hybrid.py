@@ -25,17 +25,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from langchain_classic.retrievers import ContextualCompressionRetriever, EnsembleRetriever
-from langchain_core.documents import Document
-from langchain_core.retrievers import RetrieverLike
-from pydantic import Field, field_validator
+from rerankkit.adapting import check_top_n, fuse_items, hybrid_fields, require_extra
 
-from langchain_rerankkit.compressor import RerankKitCompressor
-from rerankkit import Reranker
-from rerankkit.adapting import ReorderMode, as_reranker
-from rerankkit.compose.cascade import rerank_stages
-from rerankkit.compose.fusion import reciprocal_rank_fusion
+require_extra("langchain_classic", "langchain")  # the install hint, not a bare ImportError
+
+from langchain_classic.retrievers import (  # noqa: E402
+    ContextualCompressionRetriever,
+    EnsembleRetriever,
+)
+from langchain_core.documents import Document  # noqa: E402
+from langchain_core.retrievers import RetrieverLike  # noqa: E402
+from pydantic import Field, field_validator  # noqa: E402
+
+from langchain_rerankkit.compressor import RerankKitCompressor  # noqa: E402
+from rerankkit import Reranker  # noqa: E402
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from rerankkit.adapting import StageOptions
 
 RRF_SCORE_KEY = "rrf_score"
 
@@ -66,58 +76,48 @@ class RerankKitFusionRetriever(EnsembleRetriever):
     top_n: int | None = Field(default=100)
     """Keep at most this many fused documents (``None`` keeps all)."""
 
-    @field_validator("top_n")
+    @field_validator("top_n", mode="before")
     @classmethod
-    def _top_n(cls, value: int | None) -> int | None:
-        if value is not None and value <= 0:
-            raise ValueError(f"top_n must be >= 1 (or None for all), got {value}")
-        return value
+    def _top_n(cls, value: Any) -> int | None:
+        return check_top_n(value)
 
     def _key(self, document: Document) -> Hashable:
         return document.page_content if self.id_key is None else document.metadata[self.id_key]
 
     def weighted_reciprocal_rank(self, doc_lists: list[list[Document]]) -> list[Document]:
-        """Fuse the retrievers' lists (best first) with ``rerankkit.reciprocal_rank_fusion``."""
-        rankings: list[list[Hashable]] = []
-        first_seen: dict[Hashable, Document] = {}
-        for documents in doc_lists:
-            ranking: dict[Hashable, None] = {}
-            for document in documents:
-                key = self._key(document)
-                ranking.setdefault(key, None)  # a repeat keeps its better (earlier) rank
-                first_seen.setdefault(key, document)
-            rankings.append(list(ranking))
-        fused = reciprocal_rank_fusion(rankings, k=self.c, weights=self.weights)
-        kept = list(fused.items())[: self.top_n] if self.top_n is not None else fused.items()
+        """Fuse the retrievers' lists (best first) with ``rerankkit.adapting.fuse_items``."""
+        fused = fuse_items(
+            doc_lists, key=self._key, k=self.c, weights=self.weights, top_n=self.top_n
+        )
         return [
-            first_seen[key].model_copy(
-                update={"metadata": {**first_seen[key].metadata, RRF_SCORE_KEY: score}}
-            )
-            for key, score in kept
+            document.model_copy(update={"metadata": {**document.metadata, RRF_SCORE_KEY: score}})
+            for document, score in fused
         ]
 
 
 def hybrid_compressor(
-    reranker: Reranker | str | os.PathLike[str],
-    *,
-    rerank_top_n: int | None = 10,
-    llm_reranker: Reranker | None = None,
-    llm_top_n: int | None = 3,
-    score_threshold: float | None = None,
-    reorder: ReorderMode = "none",
+    reranker: Reranker | str | os.PathLike[str], **stages: Unpack[StageOptions]
 ) -> RerankKitCompressor:
     """The reranking stages as one ``RerankKitCompressor``.
 
-    ``reranker`` keeps ``rerank_top_n``; with ``llm_reranker``, that LLM reranks those and
-    keeps ``llm_top_n`` (a ``CascadeReranker``: metadata gets ``stage_scores``).
-    ``score_threshold`` applies to the last stage's score.
+    ``reranker`` keeps ``rerank_top_n`` (default 10); with ``llm_reranker``, that LLM reranks
+    those and keeps ``llm_top_n`` (default 3; a ``CascadeReranker``: metadata gets
+    ``stage_scores``). ``score_threshold`` applies to the last stage's score.
+
+    Args:
+        reranker: A rerankkit ``Reranker`` or a cross-encoder name / path.
+        **stages: ``rerank_top_n``, ``llm_reranker``, ``llm_top_n``, ``score_threshold``,
+            ``reorder`` (``rerankkit.adapting.StageOptions``).
+
+    Raises:
+        TypeError, ValueError: A bad stage option (named).
+
+    Example:
+        >>> from rerankkit.testing import KeywordReranker
+        >>> hybrid_compressor(KeywordReranker(), llm_reranker=KeywordReranker()).top_n
+        3
     """
-    stages, top_n = rerank_stages(
-        as_reranker(reranker), rerank_top_n, llm_reranker=llm_reranker, llm_top_n=llm_top_n
-    )
-    return RerankKitCompressor(
-        reranker=stages, top_n=top_n, score_threshold=score_threshold, reorder=reorder
-    )
+    return RerankKitCompressor(**hybrid_fields(reranker, **stages))
 
 
 def hybrid_retriever(
@@ -128,11 +128,7 @@ def hybrid_retriever(
     k: int = 60,
     id_key: str | None = None,
     fusion_top_n: int | None = 100,
-    rerank_top_n: int | None = 10,
-    llm_reranker: Reranker | None = None,
-    llm_top_n: int | None = 3,
-    score_threshold: float | None = None,
-    reorder: ReorderMode = "none",
+    **stages: Unpack[StageOptions],
 ) -> ContextualCompressionRetriever:
     """BM25 + dense (your retrievers) -> RRF top ``fusion_top_n`` -> ``reranker`` top
     ``rerank_top_n`` -> optional ``llm_reranker`` top ``llm_top_n``.
@@ -145,13 +141,17 @@ def hybrid_retriever(
         k: RRF constant.
         id_key: Metadata key identifying a document across retrievers (default:
             ``page_content``).
-        fusion_top_n, rerank_top_n, llm_top_n: How many documents survive each stage.
-        llm_reranker: Optional LLM reranker (``LLMListwiseReranker``, ...) for the last stage.
-        score_threshold: Minimum last-stage score.
-        reorder: ``"lost_in_the_middle"`` to put the best documents at both ends.
+        fusion_top_n: How many fused documents reach the reranker.
+        **stages: ``rerank_top_n`` (10), ``llm_reranker``, ``llm_top_n`` (3),
+            ``score_threshold`` (minimum last-stage score), ``reorder``
+            (``"lost_in_the_middle"`` puts the best documents at both ends); see
+            ``rerankkit.adapting.StageOptions``.
 
     Returns:
         A ``ContextualCompressionRetriever``; ``.invoke(query)`` / ``.ainvoke(query)``.
+
+    Raises:
+        TypeError, ValueError: A bad weight, count or stage option (named).
     """
     fusion = RerankKitFusionRetriever(
         retrievers=list(retrievers),
@@ -160,14 +160,7 @@ def hybrid_retriever(
         id_key=id_key,
         top_n=fusion_top_n,
     )
-    compressor = hybrid_compressor(
-        reranker,
-        rerank_top_n=rerank_top_n,
-        llm_reranker=llm_reranker,
-        llm_top_n=llm_top_n,
-        score_threshold=score_threshold,
-        reorder=reorder,
-    )
+    compressor = hybrid_compressor(reranker, **stages)
     return ContextualCompressionRetriever(base_compressor=compressor, base_retriever=fusion)
 
 

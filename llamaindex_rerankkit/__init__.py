@@ -1,5 +1,10 @@
 """LlamaIndex adapter for rerankkit: rerank retrieved nodes with any rerankkit backend.
 
+Needs ``llama-index-core`` (``pip install "rerankkit[llamaindex]"``; without it, importing
+this package raises ``rerankkit.errors.MissingExtraError`` saying so). The hybrid helpers
+(``hybrid_query_engine``, ``hybrid_postprocessor``, ``RerankKitFusionRetriever``), which
+pull in LlamaIndex's query engines, load on first use.
+
 Example:
     >>> from llamaindex_rerankkit import RerankKitPostprocessor
     >>> from rerankkit.testing import KeywordReranker
@@ -12,13 +17,23 @@ Example:
         engine = index.as_query_engine(similarity_top_k=20, node_postprocessors=[post])
 """
 
-from llamaindex_rerankkit._llm import as_rerankkit_llm
-from llamaindex_rerankkit.hybrid import (
-    RerankKitFusionRetriever,
-    hybrid_postprocessor,
-    hybrid_query_engine,
-)
-from llamaindex_rerankkit.postprocessor import RerankKitPostprocessor
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rerankkit.adapting import lazy_exports, require_extra
+
+require_extra("llama_index.core", "llamaindex")  # the install hint, not a bare ImportError
+
+from llamaindex_rerankkit._llm import as_rerankkit_llm  # noqa: E402
+from llamaindex_rerankkit.postprocessor import RerankKitPostprocessor  # noqa: E402
+
+if TYPE_CHECKING:
+    from llamaindex_rerankkit.hybrid import (
+        RerankKitFusionRetriever,
+        hybrid_postprocessor,
+        hybrid_query_engine,
+    )
 
 __all__ = [
     "RerankKitFusionRetriever",
@@ -27,3 +42,14 @@ __all__ = [
     "hybrid_postprocessor",
     "hybrid_query_engine",
 ]
+
+# The query-engine side of LlamaIndex: imported on first access (PEP 562).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    dict.fromkeys(
+        ["RerankKitFusionRetriever", "hybrid_postprocessor", "hybrid_query_engine"],
+        "llamaindex_rerankkit.hybrid",
+    ),
+    globals(),
+    __all__,
+)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.llms import LLM, MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
@@ -37,10 +37,17 @@ from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
 from llama_index.core.schema import NodeWithScore
 
 from llamaindex_rerankkit.postprocessor import RerankKitPostprocessor
-from rerankkit import Reranker
-from rerankkit.adapting import ReorderMode, as_reranker
-from rerankkit.compose.cascade import rerank_stages
-from rerankkit.compose.fusion import reciprocal_rank_fusion
+from rerankkit import Reranker, reciprocal_rank_fusion
+from rerankkit.adapting import ReorderMode, check_int, fuse_items, hybrid_fields
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from rerankkit.adapting import StageOptions
+
+
+def _identity(node: NodeWithScore) -> str:
+    return node.node.hash  # content and metadata, as QueryFusionRetriever identifies nodes
 
 
 class RerankKitFusionRetriever(QueryFusionRetriever):
@@ -75,12 +82,7 @@ class RerankKitFusionRetriever(QueryFusionRetriever):
         use_async: bool = False,
         **kwargs: Any,
     ) -> None:
-        if isinstance(similarity_top_k, bool) or not isinstance(similarity_top_k, int):
-            raise TypeError(
-                f"similarity_top_k must be an int, got {type(similarity_top_k).__name__}"
-            )
-        if similarity_top_k <= 0:
-            raise ValueError(f"similarity_top_k must be >= 1, got {similarity_top_k}")
+        similarity_top_k = check_int(similarity_top_k, "similarity_top_k", minimum=1)
         reciprocal_rank_fusion([], k=k)  # validate k here rather than at the first query
         if retriever_weights is not None:
             reciprocal_rank_fusion([[]] * len(retrievers), weights=retriever_weights)
@@ -101,50 +103,39 @@ class RerankKitFusionRetriever(QueryFusionRetriever):
     def _reciprocal_rerank_fusion(
         self, results: dict[tuple[str, int], list[NodeWithScore]]
     ) -> list[NodeWithScore]:
-        rankings: list[list[str]] = []
-        weights: list[float] = []
-        first_seen: dict[str, NodeWithScore] = {}
-        for (_, retriever_index), nodes in results.items():
-            ranking: dict[str, None] = {}
-            for node in nodes:
-                ranking.setdefault(node.node.hash, None)  # a repeat keeps its better rank
-                first_seen.setdefault(node.node.hash, node)
-            rankings.append(list(ranking))
-            weights.append(self._retriever_weights[retriever_index])
-        if not rankings:
-            return []
-        fused = reciprocal_rank_fusion(rankings, k=self.k, weights=weights)
-        return [
-            NodeWithScore(node=first_seen[key].node, score=score) for key, score in fused.items()
-        ]
+        weights = [self._retriever_weights[retriever] for _, retriever in results]
+        fused = fuse_items(results.values(), key=_identity, k=self.k, weights=weights)
+        return [NodeWithScore(node=item.node, score=score) for item, score in fused]
 
 
 def hybrid_postprocessor(
     reranker: Reranker | str | os.PathLike[str],
     *,
-    rerank_top_n: int | None = 10,
-    llm_reranker: Reranker | None = None,
-    llm_top_n: int | None = 3,
-    score_threshold: float | None = None,
     keep_retrieval_score: bool = False,
-    reorder: ReorderMode = "none",
+    **stages: Unpack[StageOptions],
 ) -> RerankKitPostprocessor:
     """The reranking stages as one ``RerankKitPostprocessor``.
 
-    ``reranker`` keeps ``rerank_top_n``; with ``llm_reranker``, that LLM reranks those and
-    keeps ``llm_top_n`` (a ``CascadeReranker``: node metadata gets ``stage_scores``).
-    ``score_threshold`` applies to the last stage's score. ``keep_retrieval_score`` keeps the
-    RRF score in metadata as ``retrieval_score``.
+    ``reranker`` keeps ``rerank_top_n`` (default 10); with ``llm_reranker``, that LLM reranks
+    those and keeps ``llm_top_n`` (default 3; a ``CascadeReranker``: node metadata gets
+    ``stage_scores``). ``score_threshold`` applies to the last stage's score.
+
+    Args:
+        reranker: A rerankkit ``Reranker`` or a cross-encoder name / path.
+        keep_retrieval_score: Keep the RRF score in metadata as ``retrieval_score``.
+        **stages: ``rerank_top_n``, ``llm_reranker``, ``llm_top_n``, ``score_threshold``,
+            ``reorder`` (``rerankkit.adapting.StageOptions``).
+
+    Raises:
+        TypeError, ValueError: A bad stage option (named).
+
+    Example:
+        >>> from rerankkit.testing import KeywordReranker
+        >>> hybrid_postprocessor(KeywordReranker(), llm_reranker=KeywordReranker()).top_n
+        3
     """
-    stages, top_n = rerank_stages(
-        as_reranker(reranker), rerank_top_n, llm_reranker=llm_reranker, llm_top_n=llm_top_n
-    )
     return RerankKitPostprocessor(
-        reranker=stages,
-        top_n=top_n,
-        score_threshold=score_threshold,
-        keep_retrieval_score=keep_retrieval_score,
-        reorder=reorder,
+        **hybrid_fields(reranker, **stages), keep_retrieval_score=keep_retrieval_score
     )
 
 

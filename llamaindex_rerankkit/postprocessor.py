@@ -15,6 +15,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
+from llamaindex_rerankkit._llm import as_rerankkit_llm
 from rerankkit import Reranker, RerankResult, result_metadata
 from rerankkit.adapting import (
     ReorderMode,
@@ -24,13 +25,12 @@ from rerankkit.adapting import (
     check_reorder,
     check_score_threshold,
     check_top_n,
+    fields_from_llm,
     rerank_items,
 )
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
-
-    from rerankkit.llm.factory import LLMMethod
 
 dispatcher = get_dispatcher(__name__)
 
@@ -125,35 +125,27 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         return "RerankKitPostprocessor"
 
     @classmethod
-    def from_llm(
-        cls,
-        llm: LLM,
-        *,
-        method: LLMMethod = "listwise",
-        top_n: int | None = 3,
-        score_threshold: float | None = None,
-        reorder: ReorderMode = "none",
-        **kwargs: Any,
-    ) -> RerankKitPostprocessor:
+    def from_llm(cls, llm: LLM, **options: Any) -> RerankKitPostprocessor:
         """A postprocessor that ranks with a LlamaIndex LLM.
 
         Args:
-            llm: Any LlamaIndex ``LLM``.
-            method: ``"listwise"``, ``"pointwise"`` or ``"rating"`` (``rerankkit.llm_reranker``).
-            top_n: As the field.
-            score_threshold: As the field.
-            reorder: As the field.
-            **kwargs: Passed to ``rerankkit.llm_reranker`` (window size, prompts, concurrency, ...).
+            llm: Any LlamaIndex ``LLM`` (``OpenAI``, ``Ollama``, ``HuggingFaceLLM``, ...).
+            **options: ``method`` (``"listwise"``, ``"pointwise"``, ``"rating"``), the fields
+                (``top_n`` default 3, ``score_threshold``, ``reorder``) and the LLM reranker's
+                own options (``window_size``, prompts, ``max_concurrency``, ...); see
+                ``rerankkit.adapting.fields_from_llm``.
+
+        Raises:
+            TypeError: ``llm`` is not a LlamaIndex LLM.
+            ValueError: An unknown ``method`` or a bad option (named).
 
         Example:
-            >>> llm = OpenAI(model="gpt-4o-mini")  # doctest: +SKIP
-            >>> post = RerankKitPostprocessor.from_llm(llm, top_n=5)  # doctest: +SKIP
+            >>> from llama_index.core.llms import MockLLM
+            >>> post = RerankKitPostprocessor.from_llm(MockLLM(), method="rating", top_n=2)
+            >>> post.reranker, post.top_n
+            (LLMPointwiseReranker(llm=LlamaIndexLLM(MockLLM), method='rating'), 2)
         """
-        from llamaindex_rerankkit._llm import as_rerankkit_llm
-        from rerankkit import llm_reranker
-
-        reranker = llm_reranker(as_rerankkit_llm(llm), method=method, **kwargs)
-        return cls(reranker=reranker, top_n=top_n, score_threshold=score_threshold, reorder=reorder)
+        return cls(**fields_from_llm(as_rerankkit_llm(llm), **options))
 
     @property
     def reranker(self) -> Reranker:

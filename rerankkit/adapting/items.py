@@ -1,11 +1,5 @@
-"""Building blocks for framework adapters: LangChain, LlamaIndex, or your own.
-
-An adapter converts types and nothing else. It checks that the framework objects it was
-given are the right kind, pulls a text out of each, calls :func:`rerank_items` (or
-:func:`arerank_items`), and turns every ``(item, RerankResult)`` pair back into a NEW
-framework object carrying :func:`rerankkit.result_metadata`. Ordering, ``top_n``,
-``score_threshold``, validation, empty input and the optional final reordering all happen
-here and in :class:`rerankkit.Reranker`, once, so every adapter behaves the same.
+"""Rerank framework objects by their text: :func:`rerank_items`, :func:`arerank_items`, and the
+final ordering of the kept results (:data:`ReorderMode`).
 
 Example:
     >>> from rerankkit.testing import KeywordReranker
@@ -17,13 +11,12 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, cast, get_args
 
 from rerankkit._base import Reranker
 from rerankkit._result import RerankResult
-from rerankkit._validation import check_score_threshold, check_sequence, check_top_n
+from rerankkit._validation import check_choice, check_sequence
 from rerankkit.compose.reorder import lost_in_the_middle
 
 T = TypeVar("T")
@@ -38,61 +31,27 @@ __all__ = [
     "REORDER_MODES",
     "ReorderMode",
     "arerank_items",
-    "as_reranker",
     "check_items",
     "check_reorder",
-    "check_score_threshold",
-    "check_top_n",
     "reorder_results",
     "rerank_items",
 ]
 
 
-def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
-    """A ``Reranker`` as given, or a ``CrossEncoderReranker`` built from a model name or path.
-
-    Args:
-        reranker: A :class:`rerankkit.Reranker`, or a Hugging Face hub id / local folder
-            (``str`` or path) of a cross-encoder, loaded once, here.
+def check_reorder(reorder: Any) -> ReorderMode:
+    """Return ``reorder`` if it is one of :data:`REORDER_MODES`.
 
     Raises:
-        TypeError: ``reranker`` is neither.
-        ValueError: ``reranker`` is an empty string.
-
-    Example:
-        >>> from rerankkit.testing import KeywordReranker
-        >>> as_reranker(KeywordReranker())
-        KeywordReranker()
-        >>> as_reranker(42)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        TypeError: reranker must be a rerankkit.Reranker or ... (str), got int
-    """
-    if isinstance(reranker, Reranker):
-        return reranker
-    if isinstance(reranker, os.PathLike):
-        reranker = os.fspath(reranker)
-    if isinstance(reranker, str):
-        if not reranker.strip():
-            raise ValueError("reranker model name or path must be a non-empty string")
-        from rerankkit import CrossEncoderReranker  # imports torch: only when asked for
-
-        return CrossEncoderReranker(reranker)
-    raise TypeError(
-        "reranker must be a rerankkit.Reranker or a cross-encoder model name or path (str), "
-        f"got {type(reranker).__name__}"
-    )
-
-
-def check_reorder(reorder: Any) -> ReorderMode:
-    """Return ``reorder`` if it is one of :data:`REORDER_MODES`, else raise ValueError.
+        ValueError: Anything else, naming ``reorder`` and the choices.
 
     Example:
         >>> check_reorder("lost_in_the_middle")
         'lost_in_the_middle'
+        >>> check_reorder("best_last")
+        Traceback (most recent call last):
+        ValueError: reorder must be one of ['none', 'lost_in_the_middle'], got 'best_last'
     """
-    if not isinstance(reorder, str) or reorder not in REORDER_MODES:
-        raise ValueError(f"reorder must be one of {list(REORDER_MODES)}, got {reorder!r}")
-    return reorder  # type: ignore[return-value]
+    return cast(ReorderMode, check_choice(reorder, "reorder", REORDER_MODES))
 
 
 def reorder_results(results: Sequence[RerankResult], reorder: ReorderMode) -> list[RerankResult]:
@@ -111,12 +70,23 @@ def reorder_results(results: Sequence[RerankResult], reorder: ReorderMode) -> li
 def check_items(items: Any, expected: type[T], argument: str) -> list[T]:
     """A new list of ``items``, each an instance of ``expected``; errors name the position.
 
+    Raises:
+        TypeError: ``items`` is not a sequence, or one item is not an ``expected``.
+
     Example:
         >>> check_items(["a", 2], str, "names")
         Traceback (most recent call last):
         TypeError: names[1] must be a str, got int
     """
     return check_sequence(items, expected, argument)
+
+
+def _prepare(
+    items: Sequence[T], text: Callable[[T], str], reorder: Any
+) -> tuple[list[T], list[str], ReorderMode]:
+    reorder = check_reorder(reorder)  # before any model work
+    items = list(items)
+    return items, [text(item) for item in items], reorder
 
 
 def _pair(
@@ -149,17 +119,20 @@ def rerank_items(
         score_threshold: Keep only ``score >= score_threshold`` (before ``top_n``).
         reorder: Final ordering, see :data:`ReorderMode`.
 
+    Returns:
+        ``(item, RerankResult)`` pairs, best first (or in ``reorder`` order).
+
+    Raises:
+        ValueError, TypeError: As :meth:`Reranker.rerank`, and for an unknown ``reorder``.
+
     Example:
         >>> from rerankkit.testing import FixedScoreReranker
         >>> pairs = rerank_items(FixedScoreReranker([0.1, 0.7]), "q", ["x", "y"], text=str)
         >>> [(item, result.score) for item, result in pairs]
         [('y', 0.7), ('x', 0.1)]
     """
-    reorder = check_reorder(reorder)  # before any model work
-    items = list(items)
-    results = reranker.rerank(
-        query, [text(item) for item in items], top_n=top_n, score_threshold=score_threshold
-    )
+    items, texts, reorder = _prepare(items, text, reorder)
+    results = reranker.rerank(query, texts, top_n=top_n, score_threshold=score_threshold)
     return _pair(items, results, reorder)
 
 
@@ -173,10 +146,15 @@ async def arerank_items(
     score_threshold: float | None = None,
     reorder: ReorderMode = "none",
 ) -> list[tuple[T, RerankResult]]:
-    """Async :func:`rerank_items` through :meth:`Reranker.arerank` (never blocks the loop)."""
-    reorder = check_reorder(reorder)
-    items = list(items)
-    results = await reranker.arerank(
-        query, [text(item) for item in items], top_n=top_n, score_threshold=score_threshold
-    )
+    """Async :func:`rerank_items` through :meth:`Reranker.arerank` (never blocks the loop).
+
+    Example:
+        >>> import asyncio
+        >>> from rerankkit.testing import FixedScoreReranker
+        >>> pairs = asyncio.run(arerank_items(FixedScoreReranker([0.1, 0.7]), "q", "xy", text=str))
+        >>> [(item, result.score) for item, result in pairs]
+        [('y', 0.7), ('x', 0.1)]
+    """
+    items, texts, reorder = _prepare(items, text, reorder)
+    results = await reranker.arerank(query, texts, top_n=top_n, score_threshold=score_threshold)
     return _pair(items, results, reorder)

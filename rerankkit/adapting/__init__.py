@@ -1,0 +1,65 @@
+"""Building blocks for framework adapters: LangChain, LlamaIndex, or your own.
+
+An adapter converts types and nothing else. It checks that the framework objects it was
+given are the right kind, pulls a text out of each, calls :func:`rerank_items` (or
+:func:`arerank_items`), and turns every ``(item, RerankResult)`` pair back into a NEW
+framework object carrying :func:`rerankkit.result_metadata`. Ordering, ``top_n``,
+``score_threshold``, validation, empty input and the optional final reordering all happen
+here and in :class:`rerankkit.Reranker`, once, so every adapter behaves the same.
+
+Modules, one job each:
+
+- :mod:`~rerankkit.adapting.items`: :func:`rerank_items` / :func:`arerank_items` and the final
+  ordering (:data:`ReorderMode`).
+- :mod:`~rerankkit.adapting.settings`: an adapter's settings, checked once
+  (:func:`rerank_fields`, :func:`as_reranker`).
+- :mod:`~rerankkit.adapting.llm`: the core of ``from_llm`` (:func:`fields_from_llm`).
+- :mod:`~rerankkit.adapting.hybrid`: RRF over framework objects (:func:`fuse_items`) and the
+  hybrid reranking stages (:func:`hybrid_fields`, :class:`StageOptions`).
+- :mod:`~rerankkit.adapting.extras`: optional framework parts with an install hint
+  (:func:`require_extra`, :func:`lazy_exports`).
+
+Example:
+    >>> from rerankkit.testing import KeywordReranker
+    >>> docs = [{"text": "a dog"}, {"text": "a cat"}, {"text": "cat cat"}]
+    >>> ranked = rerank_items(KeywordReranker(), "cat", docs, text=lambda d: d["text"], top_n=2)
+    >>> [(item["text"], result.score) for item, result in ranked]
+    [('cat cat', 2.0), ('a cat', 1.0)]
+"""
+
+from rerankkit._validation import check_int, check_score_threshold, check_top_n
+from rerankkit.adapting.extras import lazy_exports, require_extra
+from rerankkit.adapting.hybrid import StageOptions, fuse_items, hybrid_fields
+from rerankkit.adapting.items import (
+    REORDER_MODES,
+    ReorderMode,
+    arerank_items,
+    check_items,
+    check_reorder,
+    reorder_results,
+    rerank_items,
+)
+from rerankkit.adapting.llm import fields_from_llm
+from rerankkit.adapting.settings import RerankFields, as_reranker, rerank_fields
+
+__all__ = [
+    "REORDER_MODES",
+    "ReorderMode",
+    "RerankFields",
+    "StageOptions",
+    "arerank_items",
+    "as_reranker",
+    "check_int",
+    "check_items",
+    "check_reorder",
+    "check_score_threshold",
+    "check_top_n",
+    "fields_from_llm",
+    "fuse_items",
+    "hybrid_fields",
+    "lazy_exports",
+    "reorder_results",
+    "require_extra",
+    "rerank_fields",
+    "rerank_items",
+]

@@ -1,0 +1,142 @@
+"""The framework-free half of the hybrid stack (first-stage retrievers -> RRF -> reranker ->
+optional LLM reranker): fusing framework objects by identity (:func:`fuse_items`) and the
+reranking stages as adapter settings (:func:`hybrid_fields`).
+
+Example:
+    >>> bm25 = [{"id": "a"}, {"id": "b"}]
+    >>> dense = [{"id": "b"}, {"id": "c"}]
+    >>> fused = fuse_items([bm25, dense], key=lambda d: d["id"], k=1)
+    >>> [(item["id"], round(score, 3)) for item, score in fused]
+    [('b', 0.833), ('a', 0.5), ('c', 0.333)]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypedDict, TypeVar
+
+from rerankkit._base import Reranker
+from rerankkit._validation import check_int, check_top_n
+from rerankkit.adapting.items import ReorderMode
+from rerankkit.adapting.settings import RerankFields, as_reranker, rerank_fields
+from rerankkit.compose.cascade import rerank_stages
+from rerankkit.compose.fusion import reciprocal_rank_fusion
+
+T = TypeVar("T")
+
+__all__ = ["StageOptions", "fuse_items", "hybrid_fields"]
+
+
+class StageOptions(TypedDict, total=False):
+    """The reranking stages of a hybrid stack, as keyword arguments (all optional).
+
+    The adapters' ``hybrid_*`` helpers take these as ``**stages`` and pass them to
+    :func:`hybrid_fields`, which holds the defaults.
+    """
+
+    rerank_top_n: int | None
+    """Documents the first reranker keeps (default 10; ``None`` keeps all)."""
+    llm_reranker: Reranker | None
+    """Optional last stage (an ``LLMListwiseReranker``, ...) run on the first's survivors."""
+    llm_top_n: int | None
+    """Documents the LLM stage keeps (default 3; ignored without ``llm_reranker``)."""
+    score_threshold: float | None
+    """Minimum last-stage score (default none)."""
+    reorder: ReorderMode
+    """Final ordering, see :data:`rerankkit.adapting.ReorderMode` (default ``"none"``)."""
+
+
+def hybrid_fields(
+    reranker: Reranker | str | os.PathLike[str],
+    *,
+    rerank_top_n: int | None = 10,
+    llm_reranker: Reranker | None = None,
+    llm_top_n: int | None = 3,
+    score_threshold: float | None = None,
+    reorder: ReorderMode = "none",
+) -> RerankFields:
+    """The reranking stages as one adapter's settings.
+
+    ``reranker`` keeps ``rerank_top_n``; with ``llm_reranker``, that LLM reranks those and
+    keeps ``llm_top_n`` (a :class:`rerankkit.CascadeReranker`, whose results carry
+    ``stage_scores``). ``score_threshold`` applies to the last stage's score.
+
+    Args:
+        reranker: A :class:`rerankkit.Reranker` or a cross-encoder name / path.
+        rerank_top_n: See :class:`StageOptions`.
+        llm_reranker: See :class:`StageOptions`.
+        llm_top_n: See :class:`StageOptions`.
+        score_threshold: See :class:`StageOptions`.
+        reorder: See :class:`StageOptions`.
+
+    Returns:
+        :class:`~rerankkit.adapting.RerankFields` for ``Adapter(**fields)``.
+
+    Raises:
+        TypeError, ValueError: A bad count, threshold, ordering or reranker (named); counts
+            are checked before a model is loaded from a name.
+
+    Example:
+        >>> from rerankkit.testing import KeywordReranker
+        >>> fields = hybrid_fields(KeywordReranker(), llm_reranker=KeywordReranker())
+        >>> type(fields["reranker"]).__name__, fields["top_n"]
+        ('CascadeReranker', 3)
+        >>> hybrid_fields(KeywordReranker(), rerank_top_n=0)
+        Traceback (most recent call last):
+        ValueError: rerank_top_n must be >= 1, got 0
+    """
+    rerank_top_n = check_int(rerank_top_n, "rerank_top_n", minimum=1, optional=True)
+    llm_top_n = check_int(llm_top_n, "llm_top_n", minimum=1, optional=True)
+    stages, top_n = rerank_stages(
+        as_reranker(reranker), rerank_top_n, llm_reranker=llm_reranker, llm_top_n=llm_top_n
+    )
+    return rerank_fields(stages, top_n=top_n, score_threshold=score_threshold, reorder=reorder)
+
+
+def fuse_items(
+    ranked_lists: Iterable[Sequence[T]],
+    *,
+    key: Callable[[T], Hashable],
+    k: float = 60,
+    weights: Sequence[float] | None = None,
+    top_n: int | None = None,
+) -> list[tuple[T, float]]:
+    """Reciprocal rank fusion of lists of framework objects (documents, nodes, ...).
+
+    Objects are the same document when ``key`` says so (a text, an id, a content hash);
+    one that a list returns twice counts once, at its better (earlier) rank, and the first
+    object met for a key, reading the lists in turn, stands for it in the result. The
+    arithmetic is :func:`rerankkit.reciprocal_rank_fusion`'s.
+
+    Args:
+        ranked_lists: One list per retriever (or per query and retriever), best first.
+        key: The identity of an object; must be hashable.
+        k: RRF constant (``>= 0``).
+        weights: One non-negative weight per list (default: all 1).
+        top_n: Keep at most this many (``None`` keeps all).
+
+    Returns:
+        ``(object, fused_score)`` pairs, best first; ties keep first-met order. The objects
+        are the callers', unchanged.
+
+    Raises:
+        TypeError, ValueError: A bad ``k``, ``weights`` or ``top_n`` (named).
+
+    Example:
+        >>> fused = fuse_items([["cat", "dog", "cat"], ["dog"]], key=str, k=0, top_n=1)
+        >>> fused
+        [('dog', 1.5)]
+    """
+    top_n = check_top_n(top_n)
+    rankings: list[list[Hashable]] = []
+    first_seen: dict[Hashable, T] = {}
+    for items in ranked_lists:
+        ranking: dict[Hashable, None] = {}
+        for item in items:
+            identity = key(item)
+            ranking.setdefault(identity, None)  # a repeat keeps its better (earlier) rank
+            first_seen.setdefault(identity, item)
+        rankings.append(list(ranking))
+    fused = list(reciprocal_rank_fusion(rankings, k=k, weights=weights).items())
+    return [(first_seen[identity], score) for identity, score in fused[:top_n]]
