@@ -14,10 +14,32 @@ from rerankkit._validation import (
     check_documents,
     check_query,
     check_score_threshold,
+    check_sequence,
     check_top_n,
 )
 
 Details = Sequence[Mapping[str, Any]] | None
+Group = tuple[str, list[str]]
+"""One validated ``(query, documents)`` pair handed to ``_score_many_with_details``."""
+
+
+def _check_groups(groups: Any) -> list[Group]:
+    """``groups`` as validated ``(query, documents)`` pairs; errors name the group's position."""
+    if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence):
+        raise TypeError(
+            f"groups must be a sequence of (query, documents) pairs, got {type(groups).__name__}"
+        )
+    checked: list[Group] = []
+    for position, group in enumerate(groups):
+        if isinstance(group, (str, bytes)) or not isinstance(group, Sequence) or len(group) != 2:
+            raise TypeError(f"groups[{position}] must be a (query, documents) pair, got {group!r}")
+        query, documents = group
+        try:
+            query = check_query(query)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"groups[{position}]: {error}") from None
+        checked.append((query, check_sequence(documents, str, f"groups[{position}] documents")))
+    return checked
 
 
 class Reranker(ABC):
@@ -29,6 +51,13 @@ class Reranker(ABC):
 
     Backends with native async override ``_ascore_with_details``; backends that report
     extras per document (chunk spans, stage scores) override ``_score_with_details``.
+    Backends that can share work across queries override ``_score_many_with_details``
+    (behind the public ``score_many``).
+
+    Capability flags (read-only properties, so wrappers such as ``CachedReranker`` delegate
+    to what they wrap) tell generic code what a reranker promises, instead of type checks:
+
+    * ``pointwise``: a document's score depends only on (query, document).
 
     Example:
         >>> from rerankkit.testing import KeywordReranker
@@ -51,6 +80,42 @@ class Reranker(ABC):
         # Model work runs in a worker thread so the caller's event loop keeps serving.
         return await asyncio.to_thread(self._score_with_details, query, documents)
 
+    def _score_many_with_details(
+        self, groups: list[Group]
+    ) -> list[tuple[Sequence[float], Details]]:
+        """Scores (and details) of several non-empty groups; default: one call per group.
+
+        A backend that batches across queries overrides this; its scores must equal the
+        per-group ``_score_with_details`` (up to float rounding of differently padded batches).
+        """
+        return [self._score_with_details(query, documents) for query, documents in groups]
+
+    @property
+    def pointwise(self) -> bool:
+        """Whether a document's score depends only on the (query, document) pair.
+
+        ``True`` promises that scoring a document alone, among other documents, or in another
+        call gives the same score (up to float rounding of batched inference), so scores can
+        be cached per document and work can be shared across queries. Cross-encoders,
+        bi-encoders, causal-LM and pointwise LLM judges are pointwise; a listwise LLM (score =
+        rank in the list), rank fusion, min-max/z-score fusion and a cascade that cuts by
+        rank are not.
+
+        Read by ``CachedReranker`` (refuses a reranker that is not pointwise), by
+        ``rerankkit.eval.runs.rerank_run`` (batches a whole run through ``score_many`` only
+        when pointwise) and by ``rerankkit demo`` (puts a score cache in front only when
+        pointwise).
+
+        The default is ``False``: a reranker claims it only when it knows it. A subclass
+        whose scores are per document overrides this property.
+
+        Example:
+            >>> from rerankkit.testing import FixedScoreReranker, KeywordReranker
+            >>> KeywordReranker().pointwise, FixedScoreReranker([1.0]).pointwise
+            (True, False)
+        """
+        return False
+
     def score(self, query: str, documents: Sequence[str]) -> list[float]:
         """Relevance of each document to ``query``, in input order.
 
@@ -64,6 +129,44 @@ class Reranker(ABC):
             return []
         scores, _ = self._score_with_details(query, docs)
         return clean_scores(scores, len(docs))
+
+    def score_many(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+        """``score`` for several ``(query, documents)`` groups in one call.
+
+        The result equals ``[self.score(q, docs) for q, docs in groups]`` (up to float
+        rounding of batched inference): validation, empty groups and the NaN rule (NaN
+        becomes ``-inf``, with a warning) are the same. Pointwise backends share the work
+        across groups (a cross-encoder tokenises and length-sorts every pair together; a
+        bi-encoder embeds each unique text once); the others score group by group.
+
+        Args:
+            groups: ``(query, documents)`` pairs; a group with no documents scores ``[]``.
+
+        Returns:
+            One list of scores per group, in input order, on the backend's score scale.
+
+        Raises:
+            TypeError: ``groups`` is not a sequence of pairs, or a query or document is not
+                a ``str`` (the message names the group and position).
+            ValueError: A query is empty or whitespace.
+
+        Example:
+            >>> from rerankkit.testing import KeywordReranker
+            >>> groups = [("cat", ["a cat", "dog"]), ("dog", []), ("dog", ["dog"])]
+            >>> KeywordReranker().score_many(groups)
+            [[1.0, 0.0], [], [1.0]]
+        """
+        checked = _check_groups(groups)
+        work = [i for i, (_, documents) in enumerate(checked) if documents]
+        out: list[list[float]] = [[] for _ in checked]
+        if not work:
+            return out
+        scored = self._score_many_with_details([checked[i] for i in work])
+        if len(scored) != len(work):
+            raise RuntimeError(f"backend returned {len(scored)} score lists for {len(work)} groups")
+        for i, (scores, _) in zip(work, scored, strict=True):
+            out[i] = clean_scores(scores, len(checked[i][1]))
+        return out
 
     async def ascore(self, query: str, documents: Sequence[str]) -> list[float]:
         """Async ``score``."""

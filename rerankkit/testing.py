@@ -27,6 +27,11 @@ class KeywordReranker(Reranker):
         self.calls = 0
         self._lock = threading.Lock()
 
+    @property
+    def pointwise(self) -> bool:
+        """``True``: a document's score is its word overlap with the query alone."""
+        return True
+
     def _score(self, query: str, documents: list[str]) -> list[float]:
         with self._lock:
             self.calls += 1
@@ -47,6 +52,11 @@ class FunctionReranker(Reranker):
         self.calls = 0
         self._lock = threading.Lock()
 
+    @property
+    def pointwise(self) -> bool:
+        """``True``: the function sees one (query, document) pair at a time."""
+        return True
+
     def _score(self, query: str, documents: list[str]) -> Sequence[float]:
         with self._lock:
             self.calls += 1
@@ -55,6 +65,8 @@ class FunctionReranker(Reranker):
 
 class FixedScoreReranker(Reranker):
     """Returns the given scores for any input of the same length (for ordering tests).
+
+    Not ``pointwise``: a document's score is its position's, whatever the document is.
 
     Example:
         >>> FixedScoreReranker([0.2, 0.8]).rerank("q", ["a", "b"])[0].index

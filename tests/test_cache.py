@@ -26,6 +26,10 @@ class Recording(Reranker):
         self._lock = threading.Lock()
         self._inner = KeywordReranker()
 
+    @property
+    def pointwise(self) -> bool:
+        return True
+
     def _score(self, query: str, documents: list[str]) -> Sequence[float]:
         with self._lock:
             self.batches.append(list(documents))
@@ -128,16 +132,80 @@ def test_default_cache_key_is_stable_and_unique_per_instance() -> None:
     assert CachedReranker(a).cache_key == a.cache_key
 
 
+class GroupRecording(Recording):
+    """A pointwise reranker that batches across queries and records each batch of groups."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.group_calls: list[list[tuple[str, list[str]]]] = []
+
+    def _score_many_with_details(self, groups):  # type: ignore[no-untyped-def]
+        self.group_calls.append([(q, list(d)) for q, d in groups])
+        return [(self._inner.score(q, d), None) for q, d in groups]
+
+
 def test_set_dependent_rerankers_are_refused() -> None:
     cascade = CascadeReranker([(KeywordReranker(), 2)])
     fusion = FusionReranker([KeywordReranker(), KeywordReranker()])
     for reranker in (cascade, fusion):
-        with pytest.raises(TypeError, match="cannot be cached"):
+        assert not reranker.pointwise
+        with pytest.raises(TypeError, match="cannot be cached") as refused:
             CachedReranker(reranker)
+        assert f"{type(reranker).__name__} is not pointwise" in str(refused.value)
     with pytest.raises(TypeError, match="reranker must be a Reranker"):
         CachedReranker("cross-encoder/ms-marco-MiniLM-L6-v2")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="cache must be a ScoreCache"):
         CachedReranker(KeywordReranker(), cache={})  # type: ignore[arg-type]
+
+
+def test_a_listwise_llm_reranker_is_refused_with_the_reason_and_the_alternative() -> None:
+    from rerankkit.llm.listwise import LLMListwiseReranker
+    from rerankkit.testing import OracleLLM
+
+    relevance = {"best": 3.0, "good": 2.0, "fair": 1.0, "poor": 0.0}
+    listwise = LLMListwiseReranker(OracleLLM(relevance), window_size=4, step=2)
+    # Why it must be refused: the same document's score changes with the other documents.
+    assert listwise.score("q", ["good", "poor"])[0] == 1.0
+    assert listwise.score("q", ["good", "poor", "best"])[0] == 0.5
+    assert listwise.pointwise is False
+    with pytest.raises(TypeError) as refused:
+        CachedReranker(listwise)
+    message = str(refused.value)
+    assert "LLMListwiseReranker is not pointwise" in message
+    assert "depends on the other documents" in message
+    assert "cannot be cached" in message
+    assert "CascadeReranker([(CachedReranker(cross_encoder), 20), (llm_reranker, 5)])" in message
+    # What the message recommends works: the pointwise stage is cached, the LLM is not.
+    stack = CascadeReranker([(CachedReranker(KeywordReranker()), 3), (listwise, 2)])
+    assert [r.index for r in stack.rerank("best good", ["poor", "good", "best", "fair"])] == [2, 1]
+
+
+def test_a_custom_reranker_is_cached_only_once_it_declares_itself_pointwise() -> None:
+    class Undeclared(Reranker):
+        def _score(self, query: str, documents: list[str]) -> Sequence[float]:
+            return [0.0] * len(documents)
+
+    with pytest.raises(TypeError, match=r"Undeclared is not pointwise.*overriding the `pointwise`"):
+        CachedReranker(Undeclared())
+    assert CachedReranker(Recording()).pointwise is True  # delegated to the wrapped reranker
+
+
+def test_score_many_sends_every_uncached_document_to_the_model_in_one_call() -> None:
+    inner = GroupRecording()
+    cached = CachedReranker(inner)
+    cached.score("red apple", ["apple pie", "pear"])
+    groups = [
+        ("red apple", ["apple pie", "red apple"]),  # "apple pie" is cached
+        ("pear", []),
+        ("pear", ["pear", "a pear", "pear"]),  # the repeated "pear" is scored once
+        ("red apple", ["pear"]),  # all cached: this group does not reach the model
+    ]
+    scores = cached.score_many(groups)
+    assert scores == [KeywordReranker().score(q, d) for q, d in groups]
+    assert inner.batches == [["apple pie", "pear"]]  # the first, single-query call
+    assert inner.group_calls == [[("red apple", ["red apple"]), ("pear", ["pear", "a pear"])]]
+    assert cached.score_many(groups) == scores  # all hits now
+    assert len(inner.group_calls) == 1 and len(inner.batches) == 1
 
 
 def test_sixteen_threads_give_the_sequential_results() -> None:

@@ -84,6 +84,17 @@ def test_scores_are_p_yes_of_an_independent_forward(plain_lm: Path) -> None:
     assert len(set(scores)) == len(scores)  # the tiny model does tell documents apart
 
 
+def test_score_many_batches_across_queries_with_the_per_query_scores(plain_lm: Path) -> None:
+    reranker = CausalLMReranker(plain_lm, batch_size=4)
+    assert reranker.pointwise
+    groups = [(QUERY, DOCS), ("who wrote hamlet", []), ("who wrote hamlet", DOCS[::-1])]
+    many = reranker.score_many(groups)
+    assert [len(scores) for scores in many] == [len(DOCS), 0, len(DOCS)]
+    for (query, docs), scores in zip(groups, many, strict=True):
+        expected = [_direct_p_yes(plain_lm, reranker.render(query, d), "yes", "no") for d in docs]
+        assert scores == pytest.approx(expected, abs=1e-5)
+
+
 def test_left_padded_batches_score_like_single_documents(plain_lm: Path) -> None:
     batched = CausalLMReranker(plain_lm, batch_size=len(DOCS)).score(QUERY, DOCS)
     alone = CausalLMReranker(plain_lm, batch_size=1).score(QUERY, DOCS)

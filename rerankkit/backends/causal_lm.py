@@ -10,7 +10,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rerankkit._base import Reranker
+from rerankkit._base import Details, Group, Reranker
 from rerankkit._optional import require
 from rerankkit.backends._hf import EXTRA, Source, load_pretrained, pick_device_and_dtype
 from rerankkit.llm.prompts import (
@@ -62,11 +62,13 @@ class CausalLMReranker(Reranker):
         device, dtype: ``None``/``"auto"`` picks cuda > mps > cpu and fp16/bf16 on GPU.
         revision, local_files_only, cache_dir, trust_remote_code: Passed to ``from_pretrained``.
 
-    Example:
-        >>> reranker = CausalLMReranker("Qwen/Qwen3-Reranker-0.6B",          # doctest: +SKIP
-        ...                             chat_template_kwargs={"enable_thinking": False})
-        >>> reranker.rerank("capital of France", ["Berlin ...", "Paris ..."])  # doctest: +SKIP
-        [RerankResult(index=1, score=...), RerankResult(index=0, score=...)]
+    Example (downloads the model from the Hugging Face hub)::
+
+        reranker = CausalLMReranker(
+            "Qwen/Qwen3-Reranker-0.6B", chat_template_kwargs={"enable_thinking": False}
+        )
+        reranker.rerank("capital of France", ["Berlin ...", "Paris ..."])
+        # [RerankResult(index=1, score=...), RerankResult(index=0, score=...)]
     """
 
     def __init__(
@@ -240,8 +242,29 @@ class CausalLMReranker(Reranker):
         pair = out.logits[:, -1, [self._no_id, self._yes_id]].float()
         return torch.softmax(pair, dim=-1)[:, 1].cpu()
 
+    @property
+    def pointwise(self) -> bool:
+        """``True``: each document gets its own prompt; its score is P("yes") for that prompt."""
+        return True
+
     def _score(self, query: str, documents: list[str]) -> list[float]:
-        rows = self.build_inputs(query, documents)
+        return self._score_rows(self.build_inputs(query, documents))
+
+    def _score_many_with_details(
+        self, groups: list[Group]
+    ) -> list[tuple[Sequence[float], Details]]:
+        # Every prompt of every group is length-sorted and batched together (left padding
+        # with explicit positions, so a prompt's score does not depend on its batch).
+        rows = [row for query, documents in groups for row in self.build_inputs(query, documents)]
+        scores = self._score_rows(rows)
+        out: list[tuple[Sequence[float], Details]] = []
+        first = 0
+        for _, documents in groups:
+            out.append((scores[first : first + len(documents)], None))
+            first += len(documents)
+        return out
+
+    def _score_rows(self, rows: list[list[int]]) -> list[float]:
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
         scores = [0.0] * len(rows)
         with self._lock, self._torch.inference_mode():

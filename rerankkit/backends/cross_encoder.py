@@ -4,12 +4,14 @@ The query and each document are read together by one transformer, which outputs 
 logit. Inputs are tokenised once per call, cut or chunked by the pure rules in ``_pairs``,
 sorted by length into batches (little padding), and scored; results come back in input order.
 
-Example:
-    >>> from rerankkit import CrossEncoderReranker
-    >>> reranker = CrossEncoderReranker("cross-encoder/ms-marco-MiniLM-L6-v2")  # doctest: +SKIP
-    >>> docs = ["Berlin is in Germany.", "Paris is the capital of France."]
-    >>> reranker.rerank("capital of France", docs)  # doctest: +SKIP
-    [RerankResult(index=1, score=...), RerankResult(index=0, score=...)]
+Example (downloads the model from the Hugging Face hub)::
+
+    from rerankkit import CrossEncoderReranker
+
+    reranker = CrossEncoderReranker("cross-encoder/ms-marco-MiniLM-L6-v2")
+    docs = ["Berlin is in Germany.", "Paris is the capital of France."]
+    reranker.rerank("capital of France", docs)
+    # [RerankResult(index=1, score=...), RerankResult(index=0, score=...)]
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rerankkit._base import Details, Reranker
+from rerankkit._base import Details, Group, Reranker
 from rerankkit._optional import require
 from rerankkit.backends._hf import (
     EXTRA,
@@ -147,10 +149,11 @@ class CrossEncoderReranker(Reranker):
         last_truncated: Documents (or queries) cut in the most recent call; every cut is also
             logged at DEBUG level.
 
-    Example:
-        >>> reranker = CrossEncoderReranker("path/to/ce", max_length=256)  # doctest: +SKIP
-        >>> reranker.score("what is bm25", ["BM25 ranks documents.", "A recipe."])  # doctest: +SKIP
-        [..., ...]
+    Example (a local model folder)::
+
+        reranker = CrossEncoderReranker("path/to/ce", max_length=256)
+        reranker.score("what is bm25", ["BM25 ranks documents.", "A recipe."])
+        # [..., ...]: one float per document, in input order
     """
 
     def __init__(
@@ -264,65 +267,96 @@ class CrossEncoderReranker(Reranker):
             f"max_length={self.max_length}, long_documents={self.long_documents!r})"
         )
 
+    @property
+    def pointwise(self) -> bool:
+        """``True``: the model reads each (query, document) pair on its own."""
+        return True
+
     def _score(self, query: str, documents: list[str]) -> Sequence[float]:
         return self._score_with_details(query, documents)[0]
 
     def _score_with_details(
         self, query: str, documents: list[str]
     ) -> tuple[Sequence[float], Details]:
+        return self._score_many_with_details([(query, documents)])[0]
+
+    def _score_many_with_details(
+        self, groups: list[Group]
+    ) -> list[tuple[Sequence[float], Details]]:
+        # Every pair of every group is tokenised, cut or chunked, then length-sorted and
+        # batched together: one query's short passages share batches with another's, so
+        # a run of many queries pads less than one call per query. Each pair is cut and
+        # scored exactly as it would be alone, so the scores are the per-query ones.
         chunk = self.long_documents == "chunk"
         tok = self.tokenizer
-        query_ids = tok(query, add_special_tokens=False, verbose=False)["input_ids"]
+        queries = [query for query, _ in groups]
+        query_ids: list[list[int]] = tok(queries, add_special_tokens=False, verbose=False)[
+            "input_ids"
+        ]
+        sizes = [len(documents) for _, documents in groups]
+        texts = [document for _, documents in groups for document in documents]
+        asker = [group for group, size in enumerate(sizes) for _ in range(size)]
         offsets_ok = chunk and bool(getattr(tok, "is_fast", False))
         encoded = tok(
-            documents,
+            texts,
             add_special_tokens=False,
             verbose=False,
             return_offsets_mapping=offsets_ok,
         )
         doc_ids: list[list[int]] = encoded["input_ids"]
         budget = self.max_length - self._template.num_special
+        scores: list[float]
+        details: list[dict[str, Any]] | None = None
         if not chunk:
             rows, truncated = [], 0
-            for ids in doc_ids:
-                q, d, cut = truncate_pair(query_ids, ids, budget)
+            for doc, ids in enumerate(doc_ids):
+                q, d, cut = truncate_pair(query_ids[asker[doc]], ids, budget)
                 rows.append(self._template.assemble(q, d))
                 truncated += cut
-            self._note_truncation(truncated, len(documents))
-            return self._scores(rows).tolist(), None
-
-        rows, owners, spans = [], [], []
-        cut_queries = 0
-        for doc, ids in enumerate(doc_ids):
-            kept = query_budget(len(query_ids), len(ids), budget)
-            cut_queries += kept < len(query_ids)
-            window = budget - kept
-            windows = chunk_windows(len(ids), window, effective_overlap(self.chunk_overlap, window))
-            for start, end in windows:
-                rows.append(self._template.assemble(query_ids[:kept], ids[start:end]))
-                owners.append(doc)
-                spans.append((start, end))
-        self._note_truncation(cut_queries, len(documents))
-        scores, best = aggregate_chunks(
-            self._scores(rows).tolist(),
-            owners,
-            len(documents),
-            self.aggregate,  # type: ignore[arg-type]
-        )
-        counts = [0] * len(documents)
-        for owner in owners:
-            counts[owner] += 1
-        details = []
-        for doc, position in enumerate(best):
-            start, end = spans[position]
-            entry: dict[str, Any] = {"chunks": counts[doc]}
-            if offsets_ok:
-                offsets = encoded["offset_mapping"][doc]
-                entry["chunk_span"] = (
-                    (int(offsets[start][0]), int(offsets[end - 1][1])) if end > start else (0, 0)
-                )
-            details.append(entry)
-        return scores, details
+            self._note_truncation(truncated, len(texts))
+            scores = self._scores(rows).tolist()
+        else:
+            rows, owners, spans = [], [], []
+            cut_queries = 0
+            for doc, ids in enumerate(doc_ids):
+                question = query_ids[asker[doc]]
+                kept = query_budget(len(question), len(ids), budget)
+                cut_queries += kept < len(question)
+                window = budget - kept
+                overlap = effective_overlap(self.chunk_overlap, window)
+                for start, end in chunk_windows(len(ids), window, overlap):
+                    rows.append(self._template.assemble(question[:kept], ids[start:end]))
+                    owners.append(doc)
+                    spans.append((start, end))
+            self._note_truncation(cut_queries, len(texts))
+            scores, best = aggregate_chunks(
+                self._scores(rows).tolist(),
+                owners,
+                len(texts),
+                self.aggregate,  # type: ignore[arg-type]
+            )
+            counts = [0] * len(texts)
+            for owner in owners:
+                counts[owner] += 1
+            details = []
+            for doc, position in enumerate(best):
+                start, end = spans[position]
+                entry: dict[str, Any] = {"chunks": counts[doc]}
+                if offsets_ok:
+                    offsets = encoded["offset_mapping"][doc]
+                    entry["chunk_span"] = (
+                        (int(offsets[start][0]), int(offsets[end - 1][1]))
+                        if end > start
+                        else (0, 0)
+                    )
+                details.append(entry)
+        out: list[tuple[Sequence[float], Details]] = []
+        first = 0
+        for size in sizes:
+            last = first + size
+            out.append((scores[first:last], details[first:last] if details is not None else None))
+            first = last
+        return out
 
     def _note_truncation(self, truncated: int, total: int) -> None:
         self.last_truncated = truncated

@@ -3,9 +3,10 @@
 Entries are keyed by ``(reranker.cache_key, query, sha256(document))``: one ``ScoreCache`` can
 be shared by several rerankers, and long documents cost 32 bytes of key each.
 
-Only pointwise rerankers can be cached (cross-encoders, embedding similarity, pointwise LLM
-judges): their score of a document does not depend on the other candidates. Listwise LLM
-rerankers, cascades and fusions score a document relative to the rest of the list, so cache
+Only pointwise rerankers can be cached (``Reranker.pointwise``: cross-encoders, embedding
+similarity, causal-LM and pointwise LLM judges): their score of a document does not depend on
+the other candidates. Listwise LLM rerankers, rank or normalised fusions and cascades that cut
+score a document relative to the rest of the list, so ``CachedReranker`` refuses them: cache
 their pointwise parts instead (``CascadeReranker([(CachedReranker(ce), 20), (llm, 5)])``).
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from rerankkit._base import Details, Reranker
+from rerankkit._base import Details, Group, Reranker
 from rerankkit._ordering import clean_scores
 from rerankkit._result import _NO_DETAILS
 
@@ -150,13 +151,15 @@ class CachedReranker(Reranker):
     ) -> None:
         if not isinstance(reranker, Reranker):
             raise TypeError(f"reranker must be a Reranker, got {type(reranker).__name__}")
-        from rerankkit.compose.cascade import CascadeReranker
-        from rerankkit.compose.fusion import FusionReranker
-
-        if isinstance(reranker, (CascadeReranker, FusionReranker)):
+        if not reranker.pointwise:
             raise TypeError(
-                f"{type(reranker).__name__} scores documents relative to each other, so its "
-                "scores cannot be cached per document; cache its pointwise parts instead"
+                f"{type(reranker).__name__} is not pointwise (its score of a document depends "
+                "on the other documents of the call), so its scores cannot be cached per "
+                "document: a later call with other documents would get stale scores. Cache its "
+                "pointwise part instead, e.g. the first stage of a cascade: "
+                "CascadeReranker([(CachedReranker(cross_encoder), 20), (llm_reranker, 5)]). "
+                "A custom reranker whose score depends only on (query, document) says so by "
+                "overriding the `pointwise` property to return True."
             )
         if cache is not None and not isinstance(cache, ScoreCache):
             raise TypeError(f"cache must be a ScoreCache, got {type(cache).__name__}")
@@ -166,6 +169,11 @@ class CachedReranker(Reranker):
     @property
     def cache_key(self) -> str:
         return self.reranker.cache_key
+
+    @property
+    def pointwise(self) -> bool:
+        """The wrapped reranker's flag (always ``True``: others are refused)."""
+        return self.reranker.pointwise
 
     def _plan(
         self, query: str, documents: list[str]
@@ -212,6 +220,28 @@ class CachedReranker(Reranker):
                 query, [documents[i] for i in missing]
             )
         return self._complete(keys, entries, missing, scores, details)
+
+    def _score_many_with_details(
+        self, groups: list[Group]
+    ) -> list[tuple[Sequence[float], Details]]:
+        # The uncached documents of every group go to the inner reranker in one call, so a
+        # backend that batches across queries still does.
+        plans = [self._plan(query, documents) for query, documents in groups]
+        todo = [g for g, (_, _, missing) in enumerate(plans) if missing]
+        fresh = (
+            self.reranker._score_many_with_details(
+                [(groups[g][0], [groups[g][1][i] for i in plans[g][2]]) for g in todo]
+            )
+            if todo
+            else []
+        )
+        if len(fresh) != len(todo):
+            raise RuntimeError(f"backend returned {len(fresh)} score lists for {len(todo)} groups")
+        scored: dict[int, tuple[Sequence[float], Details]] = dict(zip(todo, fresh, strict=True))
+        return [
+            self._complete(keys, entries, missing, *scored.get(g, ([], None)))
+            for g, (keys, entries, missing) in enumerate(plans)
+        ]
 
     async def _ascore_with_details(
         self, query: str, documents: list[str]

@@ -100,6 +100,11 @@ class LLMListwiseReranker(Reranker):
         )
         self.on_error = on_error
 
+    @property
+    def pointwise(self) -> bool:
+        """``False``: a document's score is its rank among the documents of the same call."""
+        return False
+
     def num_calls(self, n: int) -> int:
         """LLM calls a rerank of ``n`` documents makes."""
         return self.num_passes * count_windows(n, self.window_size, self.step)

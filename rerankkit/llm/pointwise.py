@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
-from rerankkit._base import Details, Reranker
+from rerankkit._base import Details, Group, Reranker
 from rerankkit.errors import LLMCallError
 from rerankkit.llm.calls import CallPolicy, complete_all, is_transient, run_sync
 from rerankkit.llm.parsing import (
@@ -181,8 +181,27 @@ class LLMPointwiseReranker(Reranker):
             )
         return scores, details
 
+    @property
+    def pointwise(self) -> bool:
+        """``True``: each document is judged in its own prompt."""
+        return True
+
     def _score(self, query: str, documents: list[str]) -> list[float]:
         return self._score_with_details(query, documents)[0]
+
+    def _score_many_with_details(
+        self, groups: list[Group]
+    ) -> list[tuple[Sequence[float], Details]]:
+        # One pool of calls for every document of every group: ``max_concurrency`` stays busy
+        # across queries instead of draining at the end of each one.
+        prompts = [self.build_prompt(query, doc) for query, docs in groups for doc in docs]
+        answers = run_sync(lambda: complete_all(self.llm, prompts, self.policy, use_async=False))
+        out: list[tuple[Sequence[float], Details]] = []
+        first = 0
+        for _, docs in groups:
+            out.append(self._collect(answers[first : first + len(docs)]))
+            first += len(docs)
+        return out
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         prompts = [self.build_prompt(query, doc) for doc in documents]
