@@ -67,7 +67,7 @@ PATH_CODE = {
 def build_inputs(data: Path, n_queries: int | None, long_queries: int) -> dict[str, Any]:
     """Queries, their BM25 top-100 texts, and the long-document case, as plain JSON."""
     from rerankkit.eval.datasets import load_beir, load_trec_run
-    from rerankkit.eval.evaluation import candidates
+    from rerankkit.eval.runs import candidates
 
     dataset = load_beir(data)
     top = candidates(load_trec_run(data / "runs" / "bm25-top100.trec"), 100)

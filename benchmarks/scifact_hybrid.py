@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     from rerankkit.compose.fusion import fuse_runs
     from rerankkit.eval.calibration import summarize_scores
     from rerankkit.eval.datasets import load_beir
-    from rerankkit.eval.evaluation import rerank_run
+    from rerankkit.eval.runs import rerank_run
     from rerankkit.eval.retrieval import bm25_search, dense_search
 
     data = load_beir(args.data)

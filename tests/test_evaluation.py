@@ -11,7 +11,7 @@ import pytest
 from conftest import DATA, requires_shared
 
 from rerankkit.eval.datasets import Dataset, load_beir, load_trec_run
-from rerankkit.eval.evaluation import (
+from rerankkit.eval.runs import (
     EvalReport,
     Timing,
     candidates,
@@ -210,7 +210,7 @@ def test_evaluate_rejects_a_reranker_named_like_the_first_stage(toy: Dataset, fi
 
 def test_bm25_first_stage_over_a_small_corpus(toy: Dataset) -> None:
     pytest.importorskip("bm25s")
-    from rerankkit.eval.evaluation import first_stage_run
+    from rerankkit.eval.runs import first_stage_run
 
     run = first_stage_run(toy, "bm25", 2)
     assert set(run) == {"q1", "q2", "q3"}
@@ -258,7 +258,7 @@ def test_dense_and_hybrid_first_stages(toy: Dataset) -> None:
     pytest.importorskip("bm25s")
     from rerankkit import EmbeddingReranker
     from rerankkit.compose.fusion import fuse_runs
-    from rerankkit.eval.evaluation import first_stage_run
+    from rerankkit.eval.runs import first_stage_run
 
     encoder = EmbeddingReranker(str(gt.get_model_path()))
     dense = first_stage_run(toy, "dense", 2, encoder=encoder)
