@@ -6,11 +6,12 @@ quantisation, so later constructions (and other processes) load the cached file 
 PyTorch's exporter. ``OnnxRunner`` has the same call signature as the PyTorch runner of
 ``CrossEncoderReranker``: a dict of int64 arrays in, float32 logits ``[batch, num_labels]`` out.
 
-Example:
-    >>> path = ensure_onnx_model("path/to/cross-encoder", quantize="int8")  # doctest: +SKIP
-    >>> runner = OnnxRunner(path, num_threads=4)                              # doctest: +SKIP
-    >>> runner({"input_ids": ids, "attention_mask": mask}).shape              # doctest: +SKIP
-    (2, 1)
+Example (``ids``, ``mask``: int64 arrays of a tokenised batch of two pairs)::
+
+    path = ensure_onnx_model("path/to/cross-encoder", quantize="int8")
+    runner = OnnxRunner(path, num_threads=4)
+    runner({"input_ids": ids, "attention_mask": mask}).shape
+    # (2, 1)
 """
 
 from __future__ import annotations
@@ -306,9 +307,10 @@ class OnnxRunner:
         num_threads: intra-op threads; ``None`` = physical cores available to this process.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (CUDA needs ``onnxruntime-gpu``).
 
-    Example:
-        >>> runner = OnnxRunner(path, num_threads=2)                          # doctest: +SKIP
-        >>> runner({"input_ids": ids, "attention_mask": mask})                # doctest: +SKIP
+    Example (``path`` from ``ensure_onnx_model``; ``ids``, ``mask``: int64 arrays)::
+
+        runner = OnnxRunner(path, num_threads=2)
+        runner({"input_ids": ids, "attention_mask": mask})  # float32 logits [batch, num_labels]
     """
 
     def __init__(

@@ -309,10 +309,11 @@ def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
         DatasetError: The folder or one of its files is missing (all missing files are
             named at once), or a file is malformed (file and line number).
 
-    Example:
-        >>> data = load_beir("../shared/data/scifact")          # doctest: +SKIP
-        >>> len(data.queries), len(data.corpus)                  # doctest: +SKIP
-        (300, 5183)
+    Example (the SciFact test collection beside the checkout)::
+
+        data = load_beir("../shared/data/scifact")
+        len(data.queries), len(data.judged_query_ids), len(data.corpus)
+        # (1107, 300, 5183)
     """
     root = Path(folder)
     if not root.is_dir():
@@ -358,10 +359,10 @@ def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
 def load_trec_run(path: str | Path) -> Run:
     """Read a TREC run file into ``{qid: {docid: score}}`` (see :func:`parse_trec_run`).
 
-    Example:
-        >>> path = "../shared/data/trec-dl-2019-passage/runs/bm25-top100.trec"
-        >>> len(load_trec_run(path))  # doctest: +SKIP
-        43
+    Example (the TREC DL 2019 BM25 run beside the checkout)::
+
+        len(load_trec_run("../shared/data/trec-dl-2019-passage/runs/bm25-top100.trec"))
+        # 43
     """
     path = Path(path)
     return parse_trec_run(_read_lines(path), source=str(path))

@@ -297,9 +297,11 @@ def dense_search(
     Returns:
         ``{query_id: {doc_id: cosine}}``, each inner dict best first.
 
-    Example:
-        >>> from rerankkit import EmbeddingReranker                      # doctest: +SKIP
-        >>> dense_search(docs, queries, k=10, encoder=EmbeddingReranker(path))  # doctest: +SKIP
+    Example (``docs``, ``queries``: ``{id: text}``; ``path``: a bi-encoder folder)::
+
+        from rerankkit import EmbeddingReranker
+
+        dense_search(docs, queries, k=10, encoder=EmbeddingReranker(path))
     """
     k = _check_k(k)
     doc_ids, doc_texts = _split(corpus, "corpus")

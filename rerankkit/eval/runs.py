@@ -68,8 +68,9 @@ def first_stage_run(
         encoder: Anything with ``embed(texts)`` for dense search; default the packaged
             all-MiniLM-L6-v2 bi-encoder.
 
-    Example:
-        >>> run = first_stage_run(data, "bm25", 100)   # doctest: +SKIP
+    Example (``data`` from :func:`rerankkit.eval.datasets.load_beir`)::
+
+        run = first_stage_run(data, "bm25", 100)
     """
     check_choice(method, "method", FIRST_STAGES)
     from rerankkit.eval.retrieval import bm25_search, dense_search
@@ -226,8 +227,9 @@ def rerank_run(
         The reranked run ``{qid: {docid: score}}`` (only the ``depth`` reranked documents) and
         its :class:`Timing`.
 
-    Example:
-        >>> reranked, timing = rerank_run(KeywordReranker(), data, first)   # doctest: +SKIP
+    Example (``data``: a loaded collection; ``first``: its first-stage run)::
+
+        reranked, timing = rerank_run(KeywordReranker(), data, first)
     """
     ranked = candidates(run, depth)
     wanted = dataset.qrels if only_judged else dataset.queries
@@ -565,9 +567,10 @@ def evaluate(
 ) -> EvalReport:
     """Rerank ``first_stage`` with each reranker and evaluate everything.
 
-    Example:
-        >>> report = evaluate(data, bm25_run, {"ce": CrossEncoderReranker(path)})  # doctest: +SKIP
-        >>> print(report.to_markdown())                                           # doctest: +SKIP
+    Example (``data``: a loaded collection; ``bm25_run``: its first-stage run)::
+
+        report = evaluate(data, bm25_run, {"ce": CrossEncoderReranker(path)})
+        print(report.to_markdown())
     """
     runs: dict[str, Mapping[str, Mapping[str, float]]] = {first_stage_name: first_stage}
     timings: dict[str, Timing] = {}
