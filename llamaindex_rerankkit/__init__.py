@@ -2,8 +2,8 @@
 
 Needs ``llama-index-core`` (``pip install "rerankkit[llamaindex]"``; without it, importing
 this package raises ``rerankkit.errors.MissingExtraError`` saying so). The hybrid helpers
-(``hybrid_query_engine``, ``hybrid_postprocessor``, ``RerankKitFusionRetriever``), which
-pull in LlamaIndex's query engines, load on first use.
+(``hybrid_query_engine``, ``hybrid_postprocessor``, ``RerankKitFusionRetriever``) load on
+first use, as in ``langchain_rerankkit``.
 
 Example:
     >>> from llamaindex_rerankkit import RerankKitPostprocessor
@@ -43,7 +43,7 @@ __all__ = [
     "hybrid_query_engine",
 ]
 
-# The query-engine side of LlamaIndex: imported on first access (PEP 562).
+# The hybrid helpers: imported on first access (PEP 562).
 __getattr__, __dir__ = lazy_exports(
     __name__,
     dict.fromkeys(

@@ -20,11 +20,14 @@ Modules, one job each:
   (:func:`require_extra`, :func:`lazy_exports`).
 
 Example:
+    The whole of a minimal adapter for objects with a ``.text``, here strings:
+
     >>> from rerankkit.testing import KeywordReranker
-    >>> docs = [{"text": "a dog"}, {"text": "a cat"}, {"text": "cat cat"}]
-    >>> ranked = rerank_items(KeywordReranker(), "cat", docs, text=lambda d: d["text"], top_n=2)
-    >>> [(item["text"], result.score) for item, result in ranked]
-    [('cat cat', 2.0), ('a cat', 1.0)]
+    >>> settings = rerank_fields(KeywordReranker(), top_n=1)  # checked once, at construction
+    >>> reranker = settings.pop("reranker")
+    >>> [(item, r.score) for item, r in rerank_items(reranker, "cat", ["a dog", "a cat"],
+    ...                                               text=str, **settings)]
+    [('a cat', 1.0)]
 """
 
 from rerankkit._validation import check_int, check_score_threshold, check_top_n
