@@ -121,7 +121,7 @@ def check_number(
     return number
 
 
-def check_choice(value: Any, argument: str, choices: Iterable[T]) -> T:
+def check_choice(value: Any, argument: str, choices: Iterable[Any]) -> Any:
     """``value`` if it is one of ``choices``; anything else (of any type) is a ValueError.
 
     Example:
@@ -134,7 +134,7 @@ def check_choice(value: Any, argument: str, choices: Iterable[T]) -> T:
     options = list(choices)
     try:
         if value in options:
-            return value  # type: ignore[no-any-return]
+            return value
     except TypeError:  # an unhashable or incomparable value is simply not a choice
         pass
     raise ValueError(f"{argument} must be one of {options}, got {value!r}")

@@ -57,7 +57,7 @@ class MissingExtraError(RerankkitError, ImportError):
         self.extra = extra
 
     def __reduce__(self) -> tuple[type[MissingExtraError], tuple[str, str]]:
-        return type(self), (self.name, self.extra)  # picklable across processes
+        return type(self), (self.name or "", self.extra)  # picklable across processes
 
 
 class DatasetError(RerankkitError, ValueError):

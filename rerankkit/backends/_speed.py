@@ -64,7 +64,7 @@ def check_backend(backend: Any) -> Backend:
         >>> check_backend("onnx")
         'onnx'
     """
-    return check_choice(backend, "backend", BACKENDS)  # type: ignore[return-value]
+    return check_choice(backend, "backend", BACKENDS)  # type: ignore[no-any-return]
 
 
 def check_quantize(quantize: Any, backend: str) -> Quantize | None:

@@ -32,14 +32,11 @@ def llm_reranker(
         >>> [r.index for r in reranker.rerank("q", ["a", "b"])]
         [1, 0]
     """
+    check_choice(method, "method", ("listwise", "pointwise", "yes_no", "rating"))
     if method == "listwise":
         from rerankkit.llm.listwise import LLMListwiseReranker
 
         return LLMListwiseReranker(llm, **kwargs)
-    check_choice(method, "method", ("listwise", "pointwise", "yes_no", "rating"))
-    if method in ("pointwise", "yes_no", "rating"):
-        from rerankkit.llm.pointwise import LLMPointwiseReranker
+    from rerankkit.llm.pointwise import LLMPointwiseReranker
 
-        if method == "rating":
-            return LLMPointwiseReranker(llm, method="rating", **kwargs)
-        return LLMPointwiseReranker(llm, method="yes_no", **kwargs)
+    return LLMPointwiseReranker(llm, method="rating" if method == "rating" else "yes_no", **kwargs)
