@@ -98,7 +98,7 @@ BM25); `first_stage_run(data, "bm25" | "dense" | "hybrid")` builds one instead.
 `relevance_level=2` follows the TREC DL passage convention for MRR and Recall (grade 2
 "highly relevant" and above); nDCG uses the graded judgments directly."""),
     C("""\
-from rerankkit.eval.runs import evaluate_runs
+from rerankkit.eval.experiment import evaluate_runs
 
 bm25 = check_run(load_trec_run(DATA / "runs" / "bm25-top100.trec"), data)
 baseline = evaluate_runs(data, {"BM25": bm25}, first_stage="BM25", depth=100, relevance_level=2)
@@ -246,7 +246,8 @@ Korean is written with spaces between eojeol (word + particles), so whole eojeol
 particles attached to nouns (`서울은`, `서울의`) make the match stricter than a morphological
 analyser would, and it still works well on this set."""),
     C("""\
-from rerankkit.eval.runs import evaluate_runs, first_stage_run
+from rerankkit.eval.experiment import evaluate_runs
+from rerankkit.eval.runs import first_stage_run
 
 DEPTH = 10
 bm25 = first_stage_run(data, "bm25", 100, bm25_language=None)

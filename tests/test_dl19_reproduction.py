@@ -96,3 +96,30 @@ def test_cross_encoder_rerank_reproduces_sentence_transformers_ndcg(dl19, rerank
     assert all(set(reranked[q]) == set(bm25[q]) for q in bm25)  # no candidate lost or added
     assert _measure(qrels, reranked, nDCG @ 10) == pytest.approx(0.6187, abs=1e-3)
     assert _measure(qrels, reranked, RR(rel=2) @ 10) == pytest.approx(0.7592, abs=1e-3)
+
+
+def test_the_evaluator_batches_the_run_through_score_many_with_the_same_scores(dl19, reranked):
+    from rerankkit import CrossEncoderReranker
+    from rerankkit.eval.datasets import Dataset
+    from rerankkit.eval.experiment import evaluate_runs
+    from rerankkit.eval.runs import rerank_run
+
+    queries, corpus, qrels, bm25 = dl19
+    data = Dataset(
+        "dl19",
+        {doc_id: row["text"] for doc_id, row in corpus.items()},
+        {qid: row["text"] for qid, row in queries.items()},
+        qrels,
+    )
+    reranker = CrossEncoderReranker(TRAINED_CE, device="cpu", dtype="float32", max_length=512)
+    assert reranker.pointwise
+    run, timing = rerank_run(reranker, data, bm25, depth=100, progress=False)
+    assert timing.batched and (timing.queries, timing.pairs) == (43, 4300)
+    for qid, scores in reranked.items():  # per-query reranker.score, from the fixture
+        assert run[qid].keys() == scores.keys()
+        assert list(run[qid].values()) == pytest.approx(list(scores.values()), abs=1e-5)
+    report = evaluate_runs(
+        data, {"bm25": bm25, "ce": run}, first_stage="bm25", depth=100, relevance_level=1
+    )
+    assert round(report.system("bm25").metrics["nDCG@10"], 4) == 0.5058
+    assert round(report.system("ce").metrics["nDCG@10"], 4) == 0.6187

@@ -11,18 +11,11 @@ import pytest
 from conftest import DATA, requires_shared
 
 from rerankkit.eval.datasets import Dataset, load_beir, load_trec_run
-from rerankkit.eval.runs import (
-    EvalReport,
-    Timing,
-    candidates,
-    evaluate,
-    evaluate_runs,
-    measure_names,
-    per_query_metrics,
-    rerank_run,
-    wins_losses,
-)
-from rerankkit.testing import FunctionReranker, KeywordReranker
+from rerankkit.eval.experiment import evaluate, evaluate_runs
+from rerankkit.eval.metrics import measure_names, per_query_metrics, wins_losses
+from rerankkit.eval.report import EvalReport
+from rerankkit.eval.runs import Timing, candidates, rerank_run
+from rerankkit.testing import FixedScoreReranker, FunctionReranker, KeywordReranker
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -248,8 +241,52 @@ def test_bi_encoder_batched_across_queries_equals_per_query_calls(
     for qid, ranked in single.items():
         assert list(batched[qid]) == list(ranked)
         assert list(batched[qid].values()) == pytest.approx(list(ranked.values()), abs=1e-5)
-    with pytest.raises(ValueError, match="batch_queries=True needs an EmbeddingReranker"):
-        rerank_run(KeywordReranker(), toy, first_stage, batch_queries=True, progress=False)
+    with pytest.raises(ValueError, match="batch_queries=True needs a pointwise reranker"):
+        rerank_run(FixedScoreReranker([1.0]), toy, first_stage, batch_queries=True, progress=False)
+
+
+def test_rerank_run_batches_pointwise_rerankers_and_calls_the_others_per_query(
+    toy: Dataset, first_stage
+) -> None:
+    class Counting(FunctionReranker):
+        def __init__(self, pointwise: bool) -> None:
+            super().__init__(lambda q, d: float(len(d)))
+            self.is_pointwise = pointwise
+            self.group_counts: list[int] = []
+
+        @property
+        def pointwise(self) -> bool:
+            return self.is_pointwise
+
+        def _score_many_with_details(self, groups):  # type: ignore[no-untyped-def]
+            self.group_counts.append(len(groups))
+            return super()._score_many_with_details(groups)
+
+    runs = {}
+    for pointwise, batch_queries, calls in [
+        (True, None, [3]),  # one call for the three judged queries
+        (True, False, [1, 1, 1]),
+        (False, None, [1, 1, 1]),  # a set-dependent reranker is never batched
+    ]:
+        reranker = Counting(pointwise)
+        run, timing = rerank_run(
+            reranker, toy, first_stage, depth=3, batch_queries=batch_queries, progress=False
+        )
+        assert reranker.group_counts == calls
+        assert timing.batched is (calls == [3]) and timing.pairs == 3 + 2 + 2
+        runs[pointwise, batch_queries] = run
+    expected = {  # score = length of the document text, the run's top 3 only
+        "q1": {"d1": 24.0, "d3": 19.0, "d2": 21.0},
+        "q2": {"d1": 24.0, "d2": 21.0},
+        "q3": {"d1": 24.0, "d4": 18.0},
+    }
+    assert all(run == expected for run in runs.values())
+
+
+def test_rerank_run_maps_nan_to_a_finite_last_place(toy: Dataset, first_stage) -> None:
+    reranker = FunctionReranker(lambda q, d: math.nan if "pear" in d else 1.0)
+    run, _ = rerank_run(reranker, toy, first_stage, depth=3, progress=False)
+    assert run["q1"] == {"d1": 1.0, "d3": -1e30, "d2": -1e30}
 
 
 @pytest.mark.slow

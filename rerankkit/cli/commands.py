@@ -214,7 +214,8 @@ def _unique_names(labels: Sequence[str]) -> list[str]:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rerankkit.eval.datasets import check_run, load_beir, load_trec_run
-    from rerankkit.eval.runs import evaluate_runs, first_stage_run, rerank_run
+    from rerankkit.eval.experiment import evaluate_runs
+    from rerankkit.eval.runs import first_stage_run, rerank_run
     from rerankkit.specs import build_reranker, parse_spec
 
     specs = [parse_spec(text) for text in args.reranker]  # bad specs fail before any loading

@@ -465,18 +465,11 @@ def _ids(run: Mapping[str, Sequence[Hit]]) -> dict[str, list[str]]:
 
 
 def _with_score_cache(reranker: Reranker) -> Reranker:
-    """``reranker`` behind a ``CachedReranker`` when its scores are per document.
-
-    Only the model backends the demo builds itself are known to be pointwise; anything
-    else (a listwise LLM spec, a fusion) is used as is.
-    """
-    from rerankkit.backends.cross_encoder import CrossEncoderReranker
-    from rerankkit.backends.embedding import EmbeddingReranker
+    """``reranker`` behind a ``CachedReranker`` when its scores are per document
+    (``reranker.pointwise``); anything else (a listwise LLM spec, a fusion) is used as is."""
     from rerankkit.compose.cache import CachedReranker
 
-    if isinstance(reranker, (CrossEncoderReranker, EmbeddingReranker)):
-        return CachedReranker(reranker)
-    return reranker
+    return CachedReranker(reranker) if reranker.pointwise else reranker
 
 
 def _cache_hits(reranker: Reranker) -> int:

@@ -1,0 +1,69 @@
+"""Per-query metrics through ir-measures (trec_eval's figures) and wins/losses between systems.
+
+nDCG@10 uses the graded judgments; MRR@10 and Recall@depth count grades >= a relevance level
+as relevant (TREC DL passage convention: 2 for MRR). A query with judgments but no candidates
+scores 0 (trec_eval ``-c``) rather than disappearing from the mean.
+
+Example:
+    >>> names = measure_names(10)
+    >>> per_query_metrics({"q": {"a": 1}}, {"q": {"b": 2.0, "a": 1.0}}, names, ["q"])["MRR@10"]
+    {'q': 0.5}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rerankkit._optional import require
+
+_TIE = 1e-9  # per-query metric differences below this are ties, not wins
+
+
+def measure_names(depth: int, relevance_level: int = 1) -> dict[str, str]:
+    """Report names -> ir-measures measure strings.
+
+    Example:
+        >>> measure_names(100, 2)
+        {'nDCG@10': 'nDCG@10', 'MRR@10': 'RR(rel=2)@10', 'Recall@100': 'R(rel=2)@100'}
+    """
+    rel = "" if relevance_level == 1 else f"(rel={relevance_level})"
+    return {"nDCG@10": "nDCG@10", "MRR@10": f"RR{rel}@10", f"Recall@{depth}": f"R{rel}@{depth}"}
+
+
+def per_query_metrics(
+    qrels: Mapping[str, Mapping[str, int]],
+    run: Mapping[str, Mapping[str, float]],
+    measures: Mapping[str, str],
+    query_ids: Sequence[str],
+) -> dict[str, dict[str, float]]:
+    """``{report name: {qid: value}}`` for every query in ``query_ids`` (missing -> 0.0).
+
+    Example:
+        >>> per_query_metrics({"q": {"a": 1}}, {"q": {"a": 1.0}}, {"MRR@10": "RR@10"}, ["q", "z"])
+        {'MRR@10': {'q': 1.0, 'z': 0.0}}
+    """
+    ir_measures = require("ir_measures", "eval")
+    parsed = {ir_measures.parse_measure(text): name for name, text in measures.items()}
+    values = {name: dict.fromkeys(query_ids, 0.0) for name in measures}
+    wanted = set(query_ids)
+    sub_qrels = {qid: dict(qrels[qid]) for qid in query_ids if qid in qrels}
+    sub_run = {qid: dict(run[qid]) for qid in query_ids if run.get(qid)}
+    for metric in ir_measures.iter_calc(list(parsed), sub_qrels, sub_run):
+        if metric.query_id in wanted:
+            values[parsed[metric.measure]][metric.query_id] = float(metric.value)
+    return values
+
+
+def wins_losses(base: Mapping[str, float], system: Mapping[str, float]) -> tuple[int, int, int]:
+    """Queries where ``system`` beats, loses to, and ties ``base`` (same query ids).
+
+    Example:
+        >>> wins_losses({"a": 0.5, "b": 0.5, "c": 0.1}, {"a": 0.7, "b": 0.5, "c": 0.0})
+        (1, 1, 1)
+    """
+    wins = sum(system[qid] > base[qid] + _TIE for qid in base)
+    losses = sum(system[qid] < base[qid] - _TIE for qid in base)
+    return wins, losses, len(base) - wins - losses
+
+
+__all__ = ["measure_names", "per_query_metrics", "wins_losses"]
