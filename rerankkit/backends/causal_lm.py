@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rerankkit._base import Details, Group, Reranker
 from rerankkit._optional import require
+from rerankkit._validation import check_int
 from rerankkit.backends._hf import EXTRA, Source, load_pretrained, pick_device_and_dtype
 from rerankkit.llm.prompts import (
     CAUSAL_LM_INSTRUCTION,
@@ -92,9 +93,8 @@ class CausalLMReranker(Reranker):
         cache_dir: str | os.PathLike[str] | None = None,
         trust_remote_code: bool = False,
     ) -> None:
-        for name, value in (("batch_size", batch_size), ("max_length", max_length)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        max_length = check_int(max_length, "max_length", minimum=1)
         self.prompt = check_template(prompt, {"query", "document"}, {"instruction"}, name="prompt")
         self.instruction = instruction
         self.system_prompt = system_prompt

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rerankkit._base import Details, Group, Reranker
 from rerankkit._optional import require
+from rerankkit._validation import check_choice, check_int
 from rerankkit.backends._hf import (
     EXTRA,
     ST_CONFIG,
@@ -397,17 +398,9 @@ def _check_options(
     chunk_overlap: Any,
     aggregate: Any,
 ) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if max_length is not None and (
-        isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8
-    ):
-        raise ValueError(f"max_length must be an int >= 8 or None, got {max_length!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    if long_documents not in LONG_DOCUMENTS:
-        raise ValueError(f"long_documents must be one of {LONG_DOCUMENTS}, got {long_documents!r}")
-    if isinstance(chunk_overlap, bool) or not isinstance(chunk_overlap, int) or chunk_overlap < 0:
-        raise ValueError(f"chunk_overlap must be an int >= 0, got {chunk_overlap!r}")
-    if aggregate not in AGGREGATES:
-        raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
+    check_int(batch_size, "batch_size", minimum=1)
+    check_int(max_length, "max_length", minimum=8, optional=True)
+    check_choice(activation, "activation", ACTIVATIONS)
+    check_choice(long_documents, "long_documents", LONG_DOCUMENTS)
+    check_int(chunk_overlap, "chunk_overlap", minimum=0)
+    check_choice(aggregate, "aggregate", AGGREGATES)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rerankkit._base import Details, Group, Reranker
 from rerankkit._optional import require
-from rerankkit._validation import check_sequence
+from rerankkit._validation import check_int, check_sequence
 from rerankkit.backends._hf import (
     EXTRA,
     Source,
@@ -97,12 +97,8 @@ class EmbeddingReranker(Reranker):
         cache_dir: str | os.PathLike[str] | None = None,
         trust_remote_code: bool = False,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if max_length is not None and (
-            isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2
-        ):
-            raise ValueError(f"max_length must be an int >= 2 or None, got {max_length!r}")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        max_length = check_int(max_length, "max_length", minimum=2, optional=True)
         for name, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be a str, got {type(value).__name__}")

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rerankkit._base import Reranker
+from rerankkit._validation import check_int
 from rerankkit.backends._hf import quiet_transformers
 
 CORPUS_FILE = "demo_corpus.jsonl"
@@ -91,7 +92,8 @@ class DemoResult:
 
 
 def _read_jsonl(name: str) -> list[dict[str, Any]]:
-    text = resources.files("rerankkit.cli").joinpath("data", name).read_text(encoding="utf-8")
+    data = resources.files("rerankkit.cli").joinpath("data")
+    text = data.joinpath(name).read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
@@ -541,12 +543,11 @@ def run_demo(
         run_demo(top_k=3)  # 0
     """
     out = out if out is not None else sys.stdout
-    for name, value in (("top_k", top_k), ("depth", depth)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            print(
-                f"rerankkit demo: {name} must be a positive integer, got {value!r}", file=sys.stderr
-            )
-            return 2
+    try:
+        top_k, depth = check_int(top_k, "top_k", minimum=1), check_int(depth, "depth", minimum=1)
+    except (TypeError, ValueError) as error:
+        print(f"rerankkit demo: {error}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     passages = load_sample_corpus()
     queries = load_sample_queries()

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from rerankkit._base import Details, Group, Reranker
 from rerankkit._ordering import clean_scores
 from rerankkit._result import _NO_DETAILS
+from rerankkit._validation import check_int
 
 CacheKey = tuple[str, str, bytes]
 Entry = tuple[float, Mapping[str, Any]]
@@ -62,11 +63,7 @@ class ScoreCache:
     """
 
     def __init__(self, maxsize: int | None = 100_000) -> None:
-        if maxsize is not None and (
-            isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize <= 0
-        ):
-            raise ValueError(f"maxsize must be an int >= 1 or None, got {maxsize!r}")
-        self.maxsize = maxsize
+        self.maxsize = check_int(maxsize, "maxsize", minimum=1, optional=True)
         self._entries: OrderedDict[CacheKey, Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._hits = self._misses = self._evictions = 0

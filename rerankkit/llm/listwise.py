@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from rerankkit._base import Reranker
+from rerankkit._validation import check_choice, check_int
 from rerankkit.errors import LLMCallError
 from rerankkit.llm.calls import (
     CallPolicy,
@@ -79,12 +80,9 @@ class LLMListwiseReranker(Reranker):
         on_error: Literal["keep", "raise"] = "keep",
     ) -> None:
         check_window(window_size, step)
-        if isinstance(num_passes, bool) or not isinstance(num_passes, int) or num_passes < 1:
-            raise ValueError(f"num_passes must be an int >= 1, got {num_passes!r}")
-        if on_error not in ("keep", "raise"):
-            raise ValueError(f'on_error must be "keep" or "raise", got {on_error!r}')
-        if max_passage_chars is not None and max_passage_chars < 1:
-            raise ValueError(f"max_passage_chars must be >= 1 or None, got {max_passage_chars}")
+        num_passes = check_int(num_passes, "num_passes", minimum=1)
+        check_choice(on_error, "on_error", ("keep", "raise"))
+        check_int(max_passage_chars, "max_passage_chars", minimum=1, optional=True)
         self.llm = as_llm(llm)
         self.window_size = window_size
         self.step = step

@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
 from rerankkit._base import Details, Group, Reranker
+from rerankkit._validation import check_choice
 from rerankkit.errors import LLMCallError
 from rerankkit.llm.calls import CallPolicy, complete_all, is_transient, run_sync
 from rerankkit.llm.parsing import (
@@ -89,10 +90,8 @@ class LLMPointwiseReranker(Reranker):
         yes_words: Collection[str] = YES_WORDS,
         no_words: Collection[str] = NO_WORDS,
     ) -> None:
-        if method not in ("yes_no", "rating"):
-            raise ValueError(f'method must be "yes_no" or "rating", got {method!r}')
-        if on_error not in ("score", "raise"):
-            raise ValueError(f'on_error must be "score" or "raise", got {on_error!r}')
+        check_choice(method, "method", ("yes_no", "rating"))
+        check_choice(on_error, "on_error", ("score", "raise"))
         low, high = (float(v) for v in scale)
         if not low < high:
             raise ValueError(f"scale must be (low, high) with low < high, got {scale!r}")
