@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     from rerankkit.compose.fusion import fuse_runs
     from rerankkit.eval.calibration import summarize_scores
     from rerankkit.eval.datasets import load_beir
-    from rerankkit.eval.runs import rerank_run
     from rerankkit.eval.retrieval import bm25_search, dense_search
+    from rerankkit.eval.runs import rerank_run
 
     data = load_beir(args.data)
     queries = {qid: data.queries[qid] for qid in data.judged_query_ids}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rerankkit.errors import ModelLoadError
 from rerankkit.specs import RerankerSpec, build_reranker, parse_spec, spec_kinds
 from rerankkit.testing import KeywordReranker
 
@@ -102,5 +103,6 @@ def test_build_cross_encoder_passes_options(tiny_cross_encoder: Path) -> None:
 def test_a_model_that_fails_to_load_names_the_spec(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     spec = f"cross-encoder:{tmp_path / 'no-such-model'}"
-    with pytest.raises(ValueError, match=rf"reranker spec '{spec}'"):
+    with pytest.raises(ModelLoadError, match=rf"reranker spec '{spec}'") as raised:
         build_reranker(spec)
+    assert isinstance(raised.value, OSError) and isinstance(raised.value.__cause__, OSError)
