@@ -463,7 +463,8 @@ Is the reranker worth its latency on *this* first stage? Compare on queries with
 here the ten English sample queries, vector search alone against vector search plus the
 reranker, with the same 8 candidates."""),
     C("""\
-from rerankkit.cli.demo import load_sample_queries, ranking_metrics
+from rerankkit.cli.demo import load_sample_queries
+from rerankkit.eval.metrics import ranking_metrics
 
 english = [q for q in load_sample_queries() if q.lang == "en"]
 relevant = {q.id: q.relevant for q in english}

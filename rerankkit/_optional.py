@@ -13,7 +13,8 @@ def require(module: str, extra: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as error:
-        top = module.split(".")[0]
-        if error.name is not None and error.name.split(".")[0] != top:
-            raise  # the module exists but one of its own imports is broken: show that
+        # Missing means `module` itself or a package above it is absent. Anything else (a
+        # submodule it imports, a third-party dependency) is a broken install: show that.
+        if error.name is None or not (module == error.name or module.startswith(error.name + ".")):
+            raise
         raise MissingExtraError(module, extra) from error

@@ -124,20 +124,32 @@ def check_number(
 def check_choice(value: Any, argument: str, choices: Iterable[Any]) -> Any:
     """``value`` if it is one of ``choices``; anything else (of any type) is a ValueError.
 
+    A match must be of the choice's kind: ``True``/``False``/``None`` match only themselves,
+    so ``1`` is not ``True`` and ``1.0`` is not ``1``.
+
     Example:
         >>> check_choice("max", "aggregate", ("max", "mean", "first"))
         'max'
         >>> check_choice("median", "aggregate", ("max", "mean", "first"))
         Traceback (most recent call last):
         ValueError: aggregate must be one of ['max', 'mean', 'first'], got 'median'
+        >>> check_choice(1, "batch_queries", (None, True, False))  # 1 == True, but not a bool
+        Traceback (most recent call last):
+        ValueError: batch_queries must be one of [None, True, False], got 1
     """
     options = list(choices)
-    try:
-        if value in options:
-            return value
-    except TypeError:  # an unhashable or incomparable value is simply not a choice
-        pass
+    if any(_same_choice(value, option) for option in options):
+        return value
     raise ValueError(f"{argument} must be one of {options}, got {value!r}")
+
+
+def _same_choice(value: Any, option: Any) -> bool:
+    # `1 == True` and `1.0 == 1` in Python; a choice must match in kind too, so flags stay bools.
+    if option is None or isinstance(option, bool) or isinstance(value, bool):
+        return value is option
+    if isinstance(option, Integral):  # any integer type, as check_int accepts
+        return isinstance(value, Integral) and int(value) == option
+    return isinstance(value, type(option)) and bool(value == option)
 
 
 def check_top_n(top_n: Any) -> int | None:

@@ -14,6 +14,9 @@ which also subclasses the built-in a caller would reach for first::
     └── LLMCallError       (RuntimeError)  an LLM call failed for good (``on_error="raise"``)
         └── TransientLLMError              raise it from your own LLM wrapper to ask for a retry
 
+The command line reports its own usage mistakes with ``rerankkit.cli.commands.CliError``, a
+``RerankkitError`` and ``ValueError`` that never leaves the ``rerankkit`` command.
+
 Example:
     >>> from rerankkit.errors import MissingExtraError, RerankkitError
     >>> error = MissingExtraError("torch", "transformers")

@@ -228,8 +228,9 @@ def build_reranker(spec: str | RerankerSpec) -> Reranker:
         return cls(target, **parsed.options)  # type: ignore[no-any-return]
     except OSError as error:  # ModelLoadError included: not found, unreadable, offline
         raise ModelLoadError(f"reranker spec {parsed.text!r}: {error}") from error
-    except (ValueError, TypeError) as error:  # an option value the constructor refuses
-        raise ValueError(f"reranker spec {parsed.text!r}: {error}") from error
+    except (ValueError, TypeError) as error:  # an option the constructor refuses: same type
+        same_kind = TypeError if isinstance(error, TypeError) else ValueError
+        raise same_kind(f"reranker spec {parsed.text!r}: {error}") from error
 
 
 __all__ = ["RerankerSpec", "build_reranker", "parse_spec", "spec_kinds"]

@@ -172,7 +172,7 @@ def test_a_listwise_llm_reranker_is_refused_with_the_reason_and_the_alternative(
         CachedReranker(listwise)
     message = str(refused.value)
     assert "LLMListwiseReranker is not pointwise" in message
-    assert "depends on the other documents" in message
+    assert "depend on the other documents" in message
     assert "cannot be cached" in message
     assert "CascadeReranker([(CachedReranker(cross_encoder), 20), (llm_reranker, 5)])" in message
     # What the message recommends works: the pointwise stage is cached, the LLM is not.

@@ -12,6 +12,7 @@ from conftest import DATA, ROOT, requires_shared
 
 from rerankkit.cli import commands as cli
 from rerankkit.cli.commands import main, read_documents
+from rerankkit.errors import DatasetError
 from rerankkit.testing import KeywordReranker
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -114,7 +115,7 @@ def test_rerank_reads_stdin_through_python_dash_m(tmp_path: Path) -> None:
 
 
 def test_read_documents_names_the_bad_line() -> None:
-    with pytest.raises(cli.CliError, match=r"docs:2: invalid JSON"):
+    with pytest.raises(DatasetError, match=r"docs:2: invalid JSON"):
         read_documents(['"ok"', "{nope"])
     with pytest.raises(
         cli.CliError,

@@ -26,9 +26,9 @@ from rerankkit.cli.demo import (
     fit,
     load_sample_corpus,
     load_sample_queries,
-    ranking_metrics,
     run_demo,
 )
+from rerankkit.eval.metrics import ranking_metrics
 
 ROW = re.compile(
     r"^\s+(BM25 first stage|reranked, LangChain|reranked, LlamaIndex)((?:\s+[\d.]+)+)$"

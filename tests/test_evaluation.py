@@ -241,7 +241,7 @@ def test_bi_encoder_batched_across_queries_equals_per_query_calls(
     for qid, ranked in single.items():
         assert list(batched[qid]) == list(ranked)
         assert list(batched[qid].values()) == pytest.approx(list(ranked.values()), abs=1e-5)
-    with pytest.raises(ValueError, match="batch_queries=True needs a pointwise reranker"):
+    with pytest.raises(TypeError, match="batch_queries=True needs a pointwise reranker"):
         rerank_run(FixedScoreReranker([1.0]), toy, first_stage, batch_queries=True, progress=False)
 
 
@@ -287,6 +287,12 @@ def test_rerank_run_maps_nan_to_a_finite_last_place(toy: Dataset, first_stage) -
     reranker = FunctionReranker(lambda q, d: math.nan if "pear" in d else 1.0)
     run, _ = rerank_run(reranker, toy, first_stage, depth=3, progress=False)
     assert run["q1"] == {"d1": 1.0, "d3": -1e30, "d2": -1e30}
+
+
+def test_rerank_run_keeps_an_infinite_best_score_first(toy: Dataset, first_stage) -> None:
+    reranker = FunctionReranker(lambda q, d: math.inf if "pear" in d else 1.0)
+    run, _ = rerank_run(reranker, toy, first_stage, depth=3, progress=False)
+    assert run["q1"] == {"d1": 1.0, "d3": 1e30, "d2": 1e30}  # +inf stays on top, finite
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce  # n
 
 from rerankkit.backends import _onnx  # noqa: E402
 from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, model_files_digest  # noqa: E402
+from rerankkit.errors import ModelLoadError  # noqa: E402
 
 QUERY = "how do solar panels make electricity"
 DOCUMENTS = [
@@ -93,7 +94,7 @@ def test_cache_key_follows_the_weights(tiny_cross_encoder: Path, tmp_path: Path)
 
 def test_digest_needs_config_and_weights(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(FileNotFoundError, match="weight"):
+    with pytest.raises(ModelLoadError, match="weight"):
         model_files_digest(tmp_path)
 
 

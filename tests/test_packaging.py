@@ -59,6 +59,28 @@ def test_broken_dependency_is_not_mistaken_for_a_missing_extra(tmp_path: Path) -
         sys.path.remove(str(tmp_path))
 
 
+def test_a_broken_submodule_of_an_installed_package_is_not_a_missing_extra(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "halfpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "front.py").write_text("import halfpkg.gone  # a broken install\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(ModuleNotFoundError) as info:
+            require("halfpkg.front", "all")  # exists, but what it imports does not
+        assert not isinstance(info.value, MissingExtraError)
+        with pytest.raises(MissingExtraError):
+            require("halfpkg.absent", "all")  # the module asked for is itself missing
+        with pytest.raises(MissingExtraError):
+            require("nopkg_at_all.front", "all")  # ... or a package above it
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m.startswith("halfpkg")]:
+            del sys.modules[name]
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     command = next(line for line in ci_lines if "pytest" in line)

@@ -73,3 +73,29 @@ def test_bounds_and_choices_name_the_argument() -> None:
         FusionReranker([KeywordReranker(), KeywordReranker()], weights=[1.0, -1.0])
     with pytest.raises(ValueError, match="k must be a finite number"):
         check_number(float("inf"), "k")
+
+
+def test_a_choice_matches_in_kind_not_only_by_equality() -> None:
+    flags = (None, True, False)
+    for bad in (1, 0, 1.0, "True"):
+        with pytest.raises(ValueError, match="batch_queries must be one of"):
+            check_choice(bad, "batch_queries", flags)
+    assert check_choice(True, "batch_queries", flags) is True
+    assert check_choice(None, "batch_queries", flags) is None
+    for bad in (1.0, True):
+        with pytest.raises(ValueError, match="k must be one of"):
+            check_choice(bad, "k", (1, 2))
+    assert check_choice(np.int64(2), "k", (1, 2)) == 2  # any integer type, as in check_int
+    with pytest.raises(ValueError, match="method must be one of"):
+        check_choice({"unhashable": 1}, "method", ("rrf",))
+
+
+def test_a_spec_option_of_the_wrong_type_is_a_type_error_as_in_the_constructor() -> None:
+    from rerankkit.specs import build_reranker
+
+    pytest.importorskip("torch")
+    spec = "cross-encoder:/no/such/model?batch_size=2.5"  # refused before any model load
+    with pytest.raises(TypeError, match=r"reranker spec .*batch_size must be an int, got float"):
+        build_reranker(spec)
+    with pytest.raises(ValueError, match=r"reranker spec .*batch_size must be >= 1, got 0"):
+        build_reranker("cross-encoder:/no/such/model?batch_size=0")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rerankkit._optional import require
+from rerankkit.errors import ModelLoadError
 
 if TYPE_CHECKING:
     import torch
@@ -81,7 +82,7 @@ def local_model_dir(source: Source) -> Path:
 
     folder = Path(load_pretrained(source, snapshot, "cross-encoder"))
     if not any(folder.glob("*.safetensors")):
-        raise OSError(
+        raise ModelLoadError(
             f"{source.name!r} has no safetensors weights; backend='onnx' exports from safetensors "
             "(use backend='torch', or convert the weights)"
         )
@@ -105,7 +106,7 @@ def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
     """SHA-256 over the names and bytes of a model folder's config and weight files.
 
     Raises:
-        FileNotFoundError: the folder has no ``config.json`` or no weight file.
+        ModelLoadError: the folder has no ``config.json`` or no weight file.
     """
     folder = Path(model_dir)
     files = sorted(
@@ -115,7 +116,7 @@ def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
     )
     names = {p.name for p in files}
     if "config.json" not in names or names == {"config.json"}:
-        raise FileNotFoundError(f"{folder} has no config.json and weight files to export")
+        raise ModelLoadError(f"{folder} has no config.json and weight files to export")
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode() + b"\0")
@@ -165,7 +166,7 @@ def ensure_onnx_model(
         trust_remote_code: passed to transformers when the model has to be loaded for export.
 
     Raises:
-        RuntimeError: the exported graph disagrees with PyTorch (the file is not cached).
+        ModelLoadError: the exported graph disagrees with PyTorch (the file is not cached).
     """
     filename = onnx_file_name(quantize)
     model_dir = Path(model_dir)
@@ -264,7 +265,7 @@ def _export(model_dir: Path, path: Path, opset: int, trust_remote_code: bool) ->
     got = session.run(None, feeds)
     error = float(np.max(np.abs(got[0] - expected)))
     if not np.isfinite(error) or error > 1e-3 * max(1.0, float(np.max(np.abs(expected)))):
-        raise RuntimeError(
+        raise ModelLoadError(
             f"ONNX export of {model_dir} disagrees with PyTorch (max |diff| = {error:.3g}); "
             "use backend='torch' for this model"
         )

@@ -178,7 +178,9 @@ class CrossEncoderReranker(Reranker):
         trust_remote_code: bool = False,
         model_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        _check_options(batch_size, max_length, activation, long_documents, chunk_overlap, aggregate)
+        batch_size, max_length, chunk_overlap = _check_options(
+            batch_size, max_length, activation, long_documents, chunk_overlap, aggregate
+        )
         require("torch", EXTRA)
         transformers = require("transformers", EXTRA)
         source = Source(
@@ -397,10 +399,12 @@ def _check_options(
     long_documents: Any,
     chunk_overlap: Any,
     aggregate: Any,
-) -> None:
-    check_int(batch_size, "batch_size", minimum=1)
-    check_int(max_length, "max_length", minimum=8, optional=True)
+) -> tuple[int, int | None, int]:
     check_choice(activation, "activation", ACTIVATIONS)
     check_choice(long_documents, "long_documents", LONG_DOCUMENTS)
-    check_int(chunk_overlap, "chunk_overlap", minimum=0)
     check_choice(aggregate, "aggregate", AGGREGATES)
+    return (
+        check_int(batch_size, "batch_size", minimum=1),
+        check_int(max_length, "max_length", minimum=8, optional=True),
+        check_int(chunk_overlap, "chunk_overlap", minimum=0),
+    )

@@ -272,23 +272,18 @@ def read_documents(
         The parsed records (kept whole for the output) and their texts.
 
     Raises:
-        CliError: Invalid JSON or a record without a string ``text_field``, naming the line.
+        DatasetError: Invalid JSON, naming the line.
+        CliError: A record without a string ``text_field``, naming the line.
 
     Example:
         >>> read_documents(['"plain text"', '{"id": 7, "text": "an object"}'])
         (['plain text', {'id': 7, 'text': 'an object'}], ['plain text', 'an object'])
     """
+    from rerankkit.eval.datasets import json_lines
+
     records: list[Any] = []
     texts: list[str] = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise CliError(
-                f"{source}:{lineno}: invalid JSON: {error.msg} (column {error.colno})"
-            ) from None
+    for lineno, record in json_lines(lines, source):
         if isinstance(record, str):
             text = record
         elif isinstance(record, dict) and isinstance(record.get(text_field), str):

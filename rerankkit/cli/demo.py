@@ -35,6 +35,7 @@ from typing import Any, TextIO
 from rerankkit._base import Reranker
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import quiet_transformers
+from rerankkit.eval.metrics import ranking_metrics
 
 CORPUS_FILE = "demo_corpus.jsonl"
 QUERIES_FILE = "demo_queries.jsonl"
@@ -122,38 +123,6 @@ def load_sample_queries() -> list[DemoQuery]:
 
 
 # ---------------------------------------------------------------- metrics (pure)
-
-
-def ranking_metrics(
-    rankings: Mapping[str, Sequence[str]], relevant: Mapping[str, Sequence[str]], k: int
-) -> dict[str, float]:
-    """hit@1, hit@k and MRR of ranked id lists, averaged over every query in ``relevant``.
-
-    A query with no ranked passages counts as a miss (0), never as absent. Computed with
-    ir-measures; the ranks are passed as scores so ties cannot reorder what was printed.
-
-    Example:
-        >>> ranking_metrics({"q": ["a", "b"]}, {"q": ["b"]}, k=3)
-        {'hit@1': 0.0, 'hit@3': 1.0, 'MRR': 0.5}
-    """
-    import ir_measures
-    from ir_measures import RR, Success
-
-    qrels = {qid: dict.fromkeys(ids, 1) for qid, ids in relevant.items()}
-    run = {
-        qid: {doc: float(len(ranked) - rank) for rank, doc in enumerate(ranked)}
-        for qid, ranked in rankings.items()
-        if qid in qrels and ranked
-    }
-    per_query: dict[str, dict[str, float]] = {qid: {} for qid in qrels}
-    measures = {"hit@1": Success @ 1, f"hit@{k}": Success @ k, "MRR": RR}
-    names = {str(measure): name for name, measure in measures.items()}
-    for metric in ir_measures.iter_calc(list(measures.values()), qrels, run):
-        per_query[metric.query_id][names[str(metric.measure)]] = metric.value
-    return {
-        name: sum(values.get(name, 0.0) for values in per_query.values()) / len(per_query)
-        for name in measures
-    }
 
 
 def first_relevant_rank(ranked: Sequence[str], relevant: Sequence[str]) -> int | None:
@@ -632,7 +601,6 @@ __all__ = [
     "demo_results",
     "load_sample_corpus",
     "load_sample_queries",
-    "ranking_metrics",
     "resolve_reranker",
     "run_demo",
 ]

@@ -150,9 +150,10 @@ class CachedReranker(Reranker):
             raise TypeError(f"reranker must be a Reranker, got {type(reranker).__name__}")
         if not reranker.pointwise:
             raise TypeError(
-                f"{type(reranker).__name__} is not pointwise (its score of a document depends "
-                "on the other documents of the call), so its scores cannot be cached per "
-                "document: a later call with other documents would get stale scores. Cache its "
+                f"{type(reranker).__name__} is not pointwise (reranker.pointwise is False: its "
+                "score of a document may depend on the other documents of the call), so its "
+                "scores cannot be cached per document: a later call with other documents could "
+                "get stale scores. Cache its "
                 "pointwise part instead, e.g. the first stage of a cascade: "
                 "CascadeReranker([(CachedReranker(cross_encoder), 20), (llm_reranker, 5)]). "
                 "A custom reranker whose score depends only on (query, document) says so by "

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,16 +88,32 @@ class Dataset:
 # --------------------------------------------------------------------------- pure parsing
 
 
-def _json_objects(lines: Iterable[str], source: str) -> Iterable[tuple[int, dict[str, Any]]]:
+def json_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` of each non-blank line of a JSON-lines file, 1-based.
+
+    Raises:
+        DatasetError: A line is not valid JSON; the message names ``source`` and the line.
+
+    Example:
+        >>> list(json_lines(['{"a": 1}', "", '"text"'], "docs.jsonl"))
+        [(1, {'a': 1}), (3, 'text')]
+        >>> list(json_lines(["{bad"], "docs.jsonl"))
+        Traceback (most recent call last):
+        rerankkit.errors.DatasetError: docs.jsonl:1: invalid JSON: Expecting property name enclosed in double quotes (column 2)
+    """  # noqa: E501 (the real message)
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            yield lineno, json.loads(line)
         except json.JSONDecodeError as error:
             raise DatasetError(
                 f"{source}:{lineno}: invalid JSON: {error.msg} (column {error.colno})"
             ) from None
+
+
+def _json_objects(lines: Iterable[str], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for lineno, value in json_lines(lines, source):
         if not isinstance(value, dict):
             raise DatasetError(
                 f"{source}:{lineno}: expected a JSON object, got {type(value).__name__}"
@@ -403,6 +419,7 @@ __all__ = [
     "QrelsCheck",
     "check_qrels",
     "check_run",
+    "json_lines",
     "load_beir",
     "load_trec_run",
     "parse_corpus",

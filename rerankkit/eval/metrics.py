@@ -66,4 +66,36 @@ def wins_losses(base: Mapping[str, float], system: Mapping[str, float]) -> tuple
     return wins, losses, len(base) - wins - losses
 
 
-__all__ = ["measure_names", "per_query_metrics", "wins_losses"]
+def ranking_metrics(
+    rankings: Mapping[str, Sequence[str]], relevant: Mapping[str, Sequence[str]], k: int
+) -> dict[str, float]:
+    """hit@1, hit@k and MRR of ranked id lists, averaged over every query in ``relevant``.
+
+    A query with no ranked passages counts as a miss (0), never as absent. Computed with
+    ir-measures; the ranks are passed as scores so ties cannot reorder what was printed.
+
+    Example:
+        >>> ranking_metrics({"q": ["a", "b"]}, {"q": ["b"]}, k=3)
+        {'hit@1': 0.0, 'hit@3': 1.0, 'MRR': 0.5}
+    """
+    ir_measures = require("ir_measures", "eval")
+    RR, Success = ir_measures.RR, ir_measures.Success
+
+    qrels = {qid: dict.fromkeys(ids, 1) for qid, ids in relevant.items()}
+    run = {
+        qid: {doc: float(len(ranked) - rank) for rank, doc in enumerate(ranked)}
+        for qid, ranked in rankings.items()
+        if qid in qrels and ranked
+    }
+    per_query: dict[str, dict[str, float]] = {qid: {} for qid in qrels}
+    measures = {"hit@1": Success @ 1, f"hit@{k}": Success @ k, "MRR": RR}
+    names = {str(measure): name for name, measure in measures.items()}
+    for metric in ir_measures.iter_calc(list(measures.values()), qrels, run):
+        per_query[metric.query_id][names[str(metric.measure)]] = metric.value
+    return {
+        name: sum(values.get(name, 0.0) for values in per_query.values()) / len(per_query)
+        for name in measures
+    }
+
+
+__all__ = ["measure_names", "per_query_metrics", "ranking_metrics", "wins_losses"]

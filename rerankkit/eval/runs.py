@@ -33,7 +33,9 @@ from rerankkit.eval.datasets import Dataset, Run
 logger = logging.getLogger(__name__)
 
 FIRST_STAGES = ("bm25", "dense", "hybrid")
-_UNRANKABLE = -1e30  # pytrec_eval needs finite scores; -inf (a cleaned NaN) maps here, still last
+# pytrec_eval needs finite scores: -inf (a cleaned NaN, a failed document) maps to the lowest,
+# +inf (e.g. a custom failure_score) to the highest, so the order is the reranker's.
+_LOWEST, _HIGHEST = -1e30, 1e30
 
 
 # --------------------------------------------------------------------------- first stage
@@ -204,11 +206,12 @@ def rerank_run(
 
     Returns:
         The reranked run ``{qid: {docid: score}}`` (only the ``depth`` reranked documents;
-        a ``-inf`` score becomes ``-1e30`` for pytrec_eval) and its :class:`Timing`.
+        a ``-inf`` score becomes ``-1e30`` and ``+inf`` ``1e30`` for pytrec_eval) and its
+        :class:`Timing`.
 
     Raises:
-        ValueError: ``batch_queries=True`` for a reranker that is not pointwise, or a bad
-            ``depth``/``batch_queries``.
+        TypeError: ``batch_queries=True`` for a reranker that is not pointwise.
+        ValueError: A bad ``depth`` or ``batch_queries``.
 
     Example:
         >>> from rerankkit.eval.datasets import Dataset
@@ -222,9 +225,10 @@ def rerank_run(
     batch_queries = check_choice(batch_queries, "batch_queries", (None, True, False))
     batched = reranker.pointwise if batch_queries is None else batch_queries
     if batched and not reranker.pointwise:
-        raise ValueError(
-            f"batch_queries=True needs a pointwise reranker; {type(reranker).__name__} is not "
-            "pointwise (its scores depend on the other documents), so it is scored per query"
+        raise TypeError(  # the reranker is the wrong kind, as CachedReranker says too
+            f"batch_queries=True needs a pointwise reranker; {type(reranker).__name__} does not "
+            "declare itself pointwise (a document's score may depend on the other documents), "
+            "so it is scored per query"
         )
     wanted = dataset.qrels if only_judged else dataset.queries
     query_ids = [qid for qid in ranked if qid in wanted and qid in dataset.queries and ranked[qid]]
@@ -247,7 +251,7 @@ def rerank_run(
         seconds, latencies = sum(per_query) / 1000.0, tuple(per_query)
     out: Run = {
         qid: {
-            doc_id: score if math.isfinite(score) else _UNRANKABLE
+            doc_id: score if math.isfinite(score) else (_HIGHEST if score > 0 else _LOWEST)
             for doc_id, score in zip(ranked[qid], row, strict=True)
         }
         for qid, row in zip(query_ids, scores, strict=True)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
+from rerankkit._validation import check_int, check_number
 from rerankkit.errors import TransientLLMError
 from rerankkit.llm.protocol import Completion, CompletionLLM, has_native_async, to_completion
 
@@ -75,18 +76,16 @@ class CallPolicy:
     retry_on: Callable[[BaseException], bool] = is_transient
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_concurrency, bool) or not isinstance(self.max_concurrency, int):
-            raise TypeError("max_concurrency must be an int")
-        if self.max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
-        if self.timeout is not None and not self.timeout > 0:
+        checked = {
+            "max_concurrency": check_int(self.max_concurrency, "max_concurrency", minimum=1),
+            "timeout": check_number(self.timeout, "timeout", optional=True),
+            "max_retries": check_int(self.max_retries, "max_retries", minimum=0),
+            "backoff": check_number(self.backoff, "backoff", minimum=0),
+        }
+        if checked["timeout"] is not None and checked["timeout"] <= 0:
             raise ValueError(f"timeout must be > 0 seconds or None, got {self.timeout}")
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
-            raise TypeError("max_retries must be an int")
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
-        if not self.backoff >= 0:
-            raise ValueError(f"backoff must be >= 0 seconds, got {self.backoff}")
+        for name, value in checked.items():  # plain int/float, whatever numeric type came in
+            object.__setattr__(self, name, value)
         if not callable(self.retry_on):
             raise TypeError("retry_on must be a callable error -> bool")
 

@@ -79,10 +79,12 @@ class LLMListwiseReranker(Reranker):
         retry_on: Callable[[BaseException], bool] = is_transient,
         on_error: Literal["keep", "raise"] = "keep",
     ) -> None:
-        check_window(window_size, step)
+        window_size, step = check_window(window_size, step)
         num_passes = check_int(num_passes, "num_passes", minimum=1)
         check_choice(on_error, "on_error", ("keep", "raise"))
-        check_int(max_passage_chars, "max_passage_chars", minimum=1, optional=True)
+        max_passage_chars = check_int(
+            max_passage_chars, "max_passage_chars", minimum=1, optional=True
+        )
         self.llm = as_llm(llm)
         self.window_size = window_size
         self.step = step

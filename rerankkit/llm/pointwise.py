@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
 from rerankkit._base import Details, Group, Reranker
-from rerankkit._validation import check_choice
+from rerankkit._validation import check_choice, check_int
 from rerankkit.errors import LLMCallError
 from rerankkit.llm.calls import CallPolicy, complete_all, is_transient, run_sync
 from rerankkit.llm.parsing import (
@@ -95,8 +95,9 @@ class LLMPointwiseReranker(Reranker):
         low, high = (float(v) for v in scale)
         if not low < high:
             raise ValueError(f"scale must be (low, high) with low < high, got {scale!r}")
-        if max_document_chars is not None and max_document_chars < 1:
-            raise ValueError(f"max_document_chars must be >= 1 or None, got {max_document_chars}")
+        max_document_chars = check_int(
+            max_document_chars, "max_document_chars", minimum=1, optional=True
+        )
         if math.isnan(failure_score):
             raise ValueError("failure_score must not be NaN")
         self.llm = as_llm(llm)

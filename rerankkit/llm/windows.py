@@ -51,13 +51,13 @@ def count_windows(n: int, window_size: int = 20, step: int = 10) -> int:
     return 1 + math.ceil((n - window_size) / step)
 
 
-def check_window(window_size: int, step: int) -> None:
-    """Validate the window arithmetic's parameters.
+def check_window(window_size: int, step: int) -> tuple[int, int]:
+    """Validate the window arithmetic's parameters; returns them as plain ints.
 
     ``step > window_size`` would leave documents that no window ever shows the model.
     """
     window_size = check_int(window_size, "window_size", minimum=2)
-    check_int(step, "step", minimum=1, maximum=window_size)
+    return window_size, check_int(step, "step", minimum=1, maximum=window_size)
 
 
 def apply_window(ranking: list[int], start: int, end: int, order: Sequence[int]) -> list[int]:
