@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Any
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -94,69 +92,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-# --- In CI a skip is a failure, unless it says it needs a GPU ---------------------------------
-# A missing extra (pytest.importorskip, at module level or in a test), a missing ../shared
-# (skipif markers, the notebook hook above) or a doctest +SKIP would otherwise turn a
-# broken set-up into a green run. With CI=true every such skip fails the session and is listed
-# with its reason; only skips whose reason names a GPU/CUDA stay allowed (CI has none).
-CI_ALLOWED_SKIP = re.compile(r"\b(gpu|cuda)\b", re.IGNORECASE)
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
-
-
-def _skip_reason(report: pytest.CollectReport | pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    reason = (
-        str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
-    )
-    return reason.removeprefix("Skipped: ")
-
-
-class StrictSkips:
-    """Collects every skip of the session (tests, setup, collection) and fails the run in CI.
-
-    Registered as a plugin object rather than as conftest hooks so that it also sees the
-    reports of items outside ``tests/`` (notebooks, doctests): conftest hooks only see items
-    under their own folder.
-    """
-
-    def __init__(self) -> None:
-        self.offending: list[tuple[str, str]] = []
-
-    def _note(self, report: pytest.CollectReport | pytest.TestReport) -> None:
-        if not report.skipped or hasattr(report, "wasxfail"):
-            return
-        reason = _skip_reason(report)
-        if not CI_ALLOWED_SKIP.search(reason):
-            self.offending.append((report.nodeid or str(report.fspath), reason))
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self._note(report)
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        self._note(report)
-
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.offending and exitstatus in (
-            pytest.ExitCode.OK,
-            pytest.ExitCode.NO_TESTS_COLLECTED,
-        ):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.offending:
-            return
-        terminalreporter.section("skips are failures in CI (CI=true)", sep="=", red=True)
-        for nodeid, reason in self.offending:
-            terminalreporter.line(f"SKIP-FAIL {nodeid}: {reason}")
-        terminalreporter.line(
-            f"{len(self.offending)} skip(s) in CI; only a reason naming a GPU/CUDA is allowed. "
-            "Install everything (bash scripts/setup.sh dev) and put ../shared beside the checkout."
-        )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if _in_ci() and not config.pluginmanager.has_plugin("rerankkit-strict-skips"):
-        config.pluginmanager.register(StrictSkips(), "rerankkit-strict-skips")
+# The CI skip policy (a skip fails a CI=true run) is in the repository root's conftest.py, so
+# that it also covers runs that collect nothing under tests/ (doctests, notebooks).

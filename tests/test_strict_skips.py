@@ -1,7 +1,8 @@
-"""The CI skip policy of tests/conftest.py, run for real on sample test files in a subprocess.
+"""The CI skip policy of the root conftest.py, run for real on sample projects in a subprocess.
 
-The sample session loads this project's ``tests/conftest.py`` as a plugin (``-p conftest``),
-so the hook under test is the one every CI run uses.
+Each sample project gets a copy of this repository's root ``conftest.py`` at its root (beside
+its own ``pyproject.toml``), where pytest finds it by itself, so the hook under test is the
+one every CI run uses, loaded the way every run loads it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+POLICY = ROOT / "conftest.py"
 
 MISSING_IMPORT = """
 import pytest
@@ -62,18 +65,33 @@ def f():
 '''
 
 
-def run_sample(tmp_path: Path, source: str, *, ci: str | None) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "test_sample.py").write_text(source)
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # a bare session: only the plugin under test
+def pytest_in(
+    cwd: Path, *args: str, ci: str | None, autoload: bool = False
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
+    if not autoload:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # a bare session: only the policy
     if ci is not None:
         env["CI"] = ci
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider",
-         "--doctest-modules", "-rs", "test_sample.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+
+
+def sample_project(root: Path) -> Path:
+    """A project laid out like this one: the policy at its root, beside its pytest config."""
+    root.mkdir(exist_ok=True)
+    (root / "conftest.py").write_text(POLICY.read_text())
+    (root / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\ntestpaths = ["tests", "pkg"]\naddopts = "--doctest-modules"\n'
+    )
+    return root
+
+
+def run_sample(tmp_path: Path, source: str, *, ci: str | None) -> subprocess.CompletedProcess[str]:
+    (sample_project(tmp_path) / "test_sample.py").write_text(source)
+    return pytest_in(tmp_path, "test_sample.py", ci=ci)
 
 
 def test_a_missing_import_is_a_skip_outside_ci(tmp_path: Path) -> None:
@@ -130,20 +148,65 @@ def test_a_real_failure_keeps_its_exit_status(tmp_path: Path) -> None:
     assert "SKIP-FAIL test_sample.py::test_needs_an_extra" in done.stdout
 
 
-def test_skips_outside_tests_folder_are_seen_in_ci(tmp_path: Path) -> None:
-    # conftest hooks only see items under their own folder; the policy must also cover the
-    # doctests of the packages and the notebooks, which live beside tests/.
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "conftest.py").write_text((TESTS / "conftest.py").read_text())
-    (tmp_path / "tests" / "test_ok.py").write_text("def test_ok():\n    pass\n")
-    (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "mod.py").write_text(DOCTEST_SKIP)
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
-    env |= {"CI": "true", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--doctest-modules",
-         "tests", "pkg"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+ONCE = """
+import os
+
+def test_the_policy_is_registered_once_in_ci(request):
+    plugins = request.config.pluginmanager.get_plugins()
+    expected = 1 if os.environ.get("CI") == "true" else 0
+    assert sum(type(p).__name__ == "StrictSkips" for p in plugins) == expected
+
+def test_tests_import_their_own_conftest():
+    from pathlib import Path
+
+    from conftest import HELPER  # tests/conftest.py, not the policy at the root
+
+    assert HELPER == Path(__file__).parent / "conftest.py"
+"""
+
+
+@pytest.mark.parametrize(
+    ("cwd", "args"),
+    [
+        ("", ["pkg/mod.py"]),  # the doctests of one module: nothing under tests/ is collected
+        ("pkg", ["mod.py"]),  # the same, started from inside the package
+        ("", ["pkg"]),
+        ("", []),  # testpaths: tests and pkg
+        ("", ["tests", "pkg"]),  # conftest hooks only see their folder; the policy sees all
+        ("", ["tests/test_once.py", "pkg/mod.py"]),
+    ],
+    ids=["module-doctests", "from-package-dir", "package", "testpaths", "both", "two-files"],
+)
+def test_every_invocation_gets_the_policy_once(tmp_path: Path, cwd: str, args: list[str]) -> None:
+    root = sample_project(tmp_path / "project")
+    (root / "tests").mkdir()
+    (root / "tests" / "conftest.py").write_text(
+        "from pathlib import Path\n\nHELPER = Path(__file__)\n"
+    )
+    (root / "tests" / "test_once.py").write_text(ONCE)
+    (root / "pkg").mkdir()
+    (root / "pkg" / "mod.py").write_text(DOCTEST_SKIP)
+    done = pytest_in(root / cwd, *args, ci="true")
+    out = done.stdout + done.stderr
+    assert done.returncode == pytest.ExitCode.TESTS_FAILED, out
+    assert out.count("SKIP-FAIL pkg/mod.py::mod.f: all tests skipped by +SKIP") == 1, out
+    assert out.count("skips are failures in CI") == 1, out
+    assert "failed" not in done.stdout.splitlines()[-1], out  # the tests themselves pass
+    outside_ci = pytest_in(root / cwd, *args, ci=None)
+    assert outside_ci.returncode == pytest.ExitCode.OK, outside_ci.stdout + outside_ci.stderr
+
+
+def test_this_repository_loads_the_policy_for_a_doctest_only_run() -> None:
+    """``CI=true pytest rerankkit/<module>.py`` in this checkout, with its real configuration."""
+    done = pytest_in(
+        ROOT, "--collect-only", "-q", "--trace-config", "rerankkit/adapting/extras.py",
+        ci="true", autoload=True,
     )  # fmt: skip
-    assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout + done.stderr
-    assert "SKIP-FAIL pkg/mod.py::mod.f: all tests skipped by +SKIP" in done.stdout, done.stdout
+    out = done.stdout + done.stderr
+    assert done.returncode == pytest.ExitCode.OK, out
+    assert "rerankkit/adapting/extras.py::rerankkit.adapting.extras" in out, out  # doctests
+    registered = [
+        line for line in out.splitlines() if "PLUGIN registered" in line and "StrictSkips" in line
+    ]
+    assert len(registered) == 1, out
+    assert not (TESTS / "conftest.py").read_text().count("StrictSkips"), "one copy of the policy"
