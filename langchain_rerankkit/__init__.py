@@ -3,7 +3,10 @@
 Needs ``langchain-core``; the hybrid helpers (``hybrid_retriever``, ``hybrid_compressor``,
 ``RerankKitFusionRetriever``) also need ``langchain-classic`` and load on first use, so
 ``RerankKitCompressor`` works without it. ``pip install "rerankkit[langchain]"`` gets both;
-a missing one raises ``rerankkit.errors.MissingExtraError`` saying so.
+a missing one raises ``rerankkit.errors.MissingExtraError`` saying so. Without
+``langchain-classic`` the hybrid names are left out of ``__all__`` (``import *``, ``help()``
+and ``inspect`` work) and ``hasattr`` is False for them; using one still says what to install
+(``rerankkit.adapting.MissingExtraAttributeError`` on attribute access).
 
 Example:
     >>> from langchain_rerankkit import RerankKitCompressor
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rerankkit.adapting import lazy_exports, require_extra
+from rerankkit.adapting import is_installed, lazy_exports, require_extra
 
 require_extra("langchain_core", "langchain")  # the install hint, not a bare ImportError
 
@@ -38,13 +41,9 @@ if TYPE_CHECKING:
         hybrid_retriever,
     )
 
-__all__ = [
-    "RerankKitCompressor",
-    "RerankKitFusionRetriever",
-    "as_rerankkit_llm",
-    "hybrid_compressor",
-    "hybrid_retriever",
-]
+__all__ = ["RerankKitCompressor", "as_rerankkit_llm"]
+if is_installed("langchain_classic"):  # found, not imported: the hybrid helpers can load
+    __all__ += ["RerankKitFusionRetriever", "hybrid_compressor", "hybrid_retriever"]
 
 # Needs langchain-classic: imported on first access (PEP 562).
 __getattr__, __dir__ = lazy_exports(

@@ -102,6 +102,21 @@ class LangChainLLM:
         return f"LangChainLLM({type(self.model).__name__})"
 
 
+def check_model(model: Any, argument: str) -> None:
+    """Raise a TypeError naming ``argument`` unless ``model`` is a LangChain model or runnable.
+
+    Example:
+        >>> check_model("gpt-4o", "llm")
+        Traceback (most recent call last):
+        TypeError: llm must be a LangChain BaseLanguageModel or Runnable, got str
+    """
+    if not isinstance(model, (BaseLanguageModel, Runnable)):
+        raise TypeError(
+            f"{argument} must be a LangChain BaseLanguageModel or Runnable, "
+            f"got {type(model).__name__}"
+        )
+
+
 def as_rerankkit_llm(
     model: BaseLanguageModel | Runnable[Any, Any],
     *,
@@ -123,10 +138,7 @@ def as_rerankkit_llm(
         >>> llm.complete("rank these").text
         '[2] > [1]'
     """
-    if not isinstance(model, (BaseLanguageModel, Runnable)):
-        raise TypeError(
-            f"model must be a LangChain BaseLanguageModel or Runnable, got {type(model).__name__}"
-        )
+    check_model(model, "model")
     if top_logprobs is not None:
         if isinstance(model, BaseLLM) or not 0 <= top_logprobs <= 20:
             raise ValueError("top_logprobs needs a chat model and 0 <= top_logprobs <= 20")
@@ -134,4 +146,4 @@ def as_rerankkit_llm(
     return LangChainLLM(model, config=config)
 
 
-__all__ = ["LangChainLLM", "as_rerankkit_llm", "top_logprobs_from_metadata"]
+__all__ = ["LangChainLLM", "as_rerankkit_llm", "check_model", "top_logprobs_from_metadata"]

@@ -10,7 +10,7 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, field_validator
 
-from langchain_rerankkit._llm import as_rerankkit_llm
+from langchain_rerankkit._llm import as_rerankkit_llm, check_model
 from rerankkit import Reranker, RerankResult, result_metadata
 from rerankkit.adapting import (
     ReorderMode,
@@ -124,6 +124,7 @@ class RerankKitCompressor(BaseDocumentCompressor):
             ...     [Document("a dog"), Document("a cat")], "cat")]
             ['a cat']
         """
+        check_model(llm, "llm")  # named as this caller passed it (as_rerankkit_llm says model)
         return cls(**fields_from_llm(as_rerankkit_llm(llm), **options))
 
     def compress_documents(

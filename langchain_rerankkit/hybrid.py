@@ -27,7 +27,7 @@ import os
 from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rerankkit.adapting import check_top_n, fuse_items, hybrid_fields, require_extra
+from rerankkit.adapting import fuse_items, fusion_fields, hybrid_fields, require_extra
 
 require_extra("langchain_classic", "langchain")  # the install hint, not a bare ImportError
 
@@ -37,7 +37,7 @@ from langchain_classic.retrievers import (  # noqa: E402
 )
 from langchain_core.documents import Document  # noqa: E402
 from langchain_core.retrievers import RetrieverLike  # noqa: E402
-from pydantic import Field, field_validator  # noqa: E402
+from pydantic import Field, model_validator  # noqa: E402
 
 from langchain_rerankkit.compressor import RerankKitCompressor  # noqa: E402
 from rerankkit import Reranker  # noqa: E402
@@ -58,6 +58,10 @@ class RerankKitFusionRetriever(EnsembleRetriever):
     counts once, at its better rank. Returns new ``Document`` objects (id kept) whose
     metadata adds ``rrf_score``; the retrievers' documents are not modified.
 
+    ``c`` (the RRF constant, any number ``>= 0``), ``weights`` and ``top_n`` are checked at
+    construction by ``rerankkit.adapting.fusion_fields``, as LlamaIndex's twin does: a string
+    such as ``c="60"`` is refused rather than coerced. Missing or empty ``weights`` are equal.
+
     Example:
         >>> from langchain_core.documents import Document
         >>> from langchain_core.retrievers import BaseRetriever
@@ -71,15 +75,33 @@ class RerankKitFusionRetriever(EnsembleRetriever):
         ... )
         >>> [(d.page_content, round(d.metadata["rrf_score"], 4)) for d in fusion.invoke("q")]
         [('b', 0.0325)]
+        >>> RerankKitFusionRetriever(retrievers=[first], c=-1)
+        Traceback (most recent call last):
+        pydantic_core._pydantic_core.ValidationError: 1 validation error for ...
+          Value error, c must be >= 0, got -1.0 ...
     """
 
+    c: float = 60  # type: ignore[assignment]  # widened: RRF's k is any number >= 0
+    """RRF constant (``>= 0``)."""
     top_n: int | None = Field(default=100)
     """Keep at most this many fused documents (``None`` keeps all)."""
 
-    @field_validator("top_n", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _top_n(cls, value: Any) -> int | None:
-        return check_top_n(value)
+    def _fusion(cls, values: Any) -> Any:
+        # Runs before EnsembleRetriever's own validator and before pydantic's coercion.
+        if not isinstance(values, dict):
+            return values
+        retrievers = values.get("retrievers")
+        weights = values.get("weights")
+        fields = fusion_fields(
+            len(retrievers) if isinstance(retrievers, Sequence) else 0,
+            k=values.get("c", 60),
+            weights=None if isinstance(weights, (list, tuple)) and not weights else weights,
+            top_n=values.get("top_n", 100),
+            names={"k": "c", "top_n": "top_n"},
+        )
+        return {**values, "c": fields["k"], "weights": fields["weights"], "top_n": fields["top_n"]}
 
     def _key(self, document: Document) -> Hashable:
         return document.page_content if self.id_key is None else document.metadata[self.id_key]
@@ -125,7 +147,7 @@ def hybrid_retriever(
     reranker: Reranker | str | os.PathLike[str],
     *,
     weights: Sequence[float] | None = None,
-    k: int = 60,
+    k: float = 60,
     id_key: str | None = None,
     fusion_top_n: int | None = 100,
     **stages: Unpack[StageOptions],
@@ -138,10 +160,10 @@ def hybrid_retriever(
             ``vectorstore.as_retriever(search_kwargs={"k": 100})``.
         reranker: A rerankkit ``Reranker`` or a cross-encoder name / path.
         weights: One RRF weight per retriever (default: equal).
-        k: RRF constant.
+        k: RRF constant (``>= 0``).
         id_key: Metadata key identifying a document across retrievers (default:
             ``page_content``).
-        fusion_top_n: How many fused documents reach the reranker.
+        fusion_top_n: How many fused documents reach the reranker (``None``: all).
         **stages: ``rerank_top_n`` (10), ``llm_reranker``, ``llm_top_n`` (3),
             ``score_threshold`` (minimum last-stage score), ``reorder``
             (``"lost_in_the_middle"`` puts the best documents at both ends); see
@@ -151,14 +173,17 @@ def hybrid_retriever(
         A ``ContextualCompressionRetriever``; ``.invoke(query)`` / ``.ainvoke(query)``.
 
     Raises:
-        TypeError, ValueError: A bad weight, count or stage option (named).
+        TypeError, ValueError: A bad weight, count or stage option (named), before any model
+            is loaded; the fusion settings are checked by ``rerankkit.adapting.fusion_fields``.
     """
+    retrievers = list(retrievers)
+    fusion_settings = fusion_fields(len(retrievers), k=k, weights=weights, top_n=fusion_top_n)
     fusion = RerankKitFusionRetriever(
-        retrievers=list(retrievers),
-        weights=list(weights) if weights is not None else [1.0] * len(retrievers),
-        c=k,
+        retrievers=retrievers,
+        weights=fusion_settings["weights"] or [1.0] * len(retrievers),
+        c=fusion_settings["k"],
         id_key=id_key,
-        top_n=fusion_top_n,
+        top_n=fusion_settings["top_n"],
     )
     compressor = hybrid_compressor(reranker, **stages)
     return ContextualCompressionRetriever(base_compressor=compressor, base_retriever=fusion)

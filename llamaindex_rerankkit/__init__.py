@@ -3,7 +3,8 @@
 Needs ``llama-index-core`` (``pip install "rerankkit[llamaindex]"``; without it, importing
 this package raises ``rerankkit.errors.MissingExtraError`` saying so). The hybrid helpers
 (``hybrid_query_engine``, ``hybrid_postprocessor``, ``RerankKitFusionRetriever``) load on
-first use, as in ``langchain_rerankkit``.
+first use through the same ``rerankkit.adapting.lazy_exports`` as in ``langchain_rerankkit``;
+they need nothing beyond ``llama-index-core``, so ``__all__`` always lists them.
 
 Example:
     >>> from llamaindex_rerankkit import RerankKitPostprocessor

@@ -37,8 +37,8 @@ from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
 from llama_index.core.schema import NodeWithScore
 
 from llamaindex_rerankkit.postprocessor import RerankKitPostprocessor
-from rerankkit import Reranker, reciprocal_rank_fusion
-from rerankkit.adapting import ReorderMode, check_int, fuse_items, hybrid_fields
+from rerankkit import Reranker
+from rerankkit.adapting import ReorderMode, fuse_items, fusion_fields, hybrid_fields
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -60,21 +60,25 @@ class RerankKitFusionRetriever(QueryFusionRetriever):
 
     Args:
         retrievers: Your first-stage retrievers (e.g. ``BM25Retriever``, ``index.as_retriever``).
-        similarity_top_k: Fused nodes kept.
-        k: RRF constant.
+        similarity_top_k: Fused nodes kept (``None``: all).
+        k: RRF constant (``>= 0``).
         retriever_weights: One weight per retriever (default equal).
         num_queries: ``1`` fuses the retrievers for the query as given; more asks ``llm`` for
             ``num_queries - 1`` rewrites and fuses every (query, retriever) list.
         llm: The LLM for query rewrites (only with ``num_queries > 1``).
         use_async: Run the retrievers concurrently in ``retrieve`` (``aretrieve`` always does).
         **kwargs: Other ``QueryFusionRetriever`` arguments (``callback_manager``, ...).
+
+    Raises:
+        TypeError, ValueError: A bad ``k``, ``retriever_weights`` or ``similarity_top_k``
+            (named), checked by ``rerankkit.adapting.fusion_fields`` as LangChain's twin is.
     """
 
     def __init__(
         self,
         retrievers: Sequence[BaseRetriever],
         *,
-        similarity_top_k: int = 100,
+        similarity_top_k: int | None = 100,
         k: float = 60,
         retriever_weights: Sequence[float] | None = None,
         num_queries: int = 1,
@@ -82,23 +86,27 @@ class RerankKitFusionRetriever(QueryFusionRetriever):
         use_async: bool = False,
         **kwargs: Any,
     ) -> None:
-        similarity_top_k = check_int(similarity_top_k, "similarity_top_k", minimum=1)
-        reciprocal_rank_fusion([], k=k)  # validate k here rather than at the first query
-        if retriever_weights is not None:
-            reciprocal_rank_fusion([[]] * len(retrievers), weights=retriever_weights)
+        retrievers = list(retrievers)
+        fusion = fusion_fields(
+            len(retrievers),
+            k=k,
+            weights=retriever_weights,
+            top_n=similarity_top_k,
+            names={"weights": "retriever_weights", "top_n": "similarity_top_k"},
+        )
         if llm is None and num_queries <= 1:
             llm = MockLLM()  # never called; avoids resolving Settings.llm (an OpenAI default)
         super().__init__(
-            list(retrievers),
+            retrievers,
             llm=llm,
             mode=FUSION_MODES.RECIPROCAL_RANK,
-            similarity_top_k=similarity_top_k,
+            similarity_top_k=fusion["top_n"],  # type: ignore[arg-type]  # None: slice keeps all
             num_queries=num_queries,
             use_async=use_async,
-            retriever_weights=list(retriever_weights) if retriever_weights is not None else None,
+            retriever_weights=fusion["weights"],
             **kwargs,
         )
-        self.k = k
+        self.k = fusion["k"]
 
     def _reciprocal_rerank_fusion(
         self, results: dict[tuple[str, int], list[NodeWithScore]]
@@ -146,7 +154,7 @@ def hybrid_query_engine(
     llm: LLM | None = None,
     retriever_weights: Sequence[float] | None = None,
     k: float = 60,
-    fusion_top_n: int = 100,
+    fusion_top_n: int | None = 100,
     rerank_top_n: int | None = 10,
     llm_reranker: Reranker | None = None,
     llm_top_n: int | None = 3,
@@ -160,9 +168,25 @@ def hybrid_query_engine(
     ``engine.retrieve(QueryBundle(q))`` gives the reranked nodes without answering;
     ``engine.query(q)`` answers from them. ``llm`` is the answering LLM (``None``: LlamaIndex's
     ``Settings.llm``); ``engine_kwargs`` go to ``RetrieverQueryEngine.from_args``.
+    ``fusion_top_n=None`` sends every fused node to the reranker.
+
+    Raises:
+        TypeError, ValueError: A bad fusion setting or stage option (named as passed here),
+            before any model is loaded.
     """
+    retrievers = list(retrievers)
+    fusion = fusion_fields(
+        len(retrievers),
+        k=k,
+        weights=retriever_weights,
+        top_n=fusion_top_n,
+        names={"weights": "retriever_weights"},
+    )
     retriever = RerankKitFusionRetriever(
-        retrievers, similarity_top_k=fusion_top_n, k=k, retriever_weights=retriever_weights
+        retrievers,
+        similarity_top_k=fusion["top_n"],
+        k=fusion["k"],
+        retriever_weights=fusion["weights"],
     )
     postprocessor = hybrid_postprocessor(
         reranker,

@@ -7,9 +7,12 @@ part that needs the missing module must raise ``MissingExtraError`` with the pip
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 import textwrap
+import types
+from pathlib import Path
 
 import pytest
 
@@ -59,8 +62,8 @@ def test_langchain_adapter_works_without_langchain_classic() -> None:
         ):
             try:
                 use()
-            except MissingExtraError as error:
-                print(type(error).__name__, error.extra, "|", error)
+            except (MissingExtraError, AttributeError) as error:  # access / import
+                print(error.extra, "|", error)
         print("langchain_classic" in sys.modules)
         """,
     )
@@ -69,7 +72,7 @@ def test_langchain_adapter_works_without_langchain_classic() -> None:
     assert lines[1] == "True"  # dir() lists every public name, loaded or not
     hint = 'pip install "rerankkit[langchain]"'
     for line in lines[2:4]:
-        assert line.startswith("MissingExtraError langchain | langchain_classic")
+        assert line.startswith("langchain | langchain_classic")
         assert hint in line
     assert lines[4] == "False"
 
@@ -132,3 +135,95 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
         with pytest.raises(AttributeError, match="no attribute 'nope'"):
             module.nope  # noqa: B018
         assert not hasattr(module, "nope")
+
+
+INTROSPECT = """
+import contextlib, inspect, io, pydoc, sys
+import {package} as adapter
+from rerankkit.errors import MissingExtraError
+
+namespace = {{}}
+exec("from {package} import *", namespace)  # star-import: only what can be imported
+print(sorted(adapter.__all__) == sorted(n for n in namespace if not n.startswith("__")))
+print({name!r} in adapter.__all__, {name!r} in dir(adapter), hasattr(adapter, {name!r}))
+members = dict(inspect.getmembers(adapter))
+print({name!r} in members, all(n in members for n in adapter.__all__))
+with contextlib.redirect_stdout(io.StringIO()) as text:
+    help(adapter)
+print("{eager}" in text.getvalue(), "{eager}" in pydoc.render_doc(adapter))
+try:
+    getattr(adapter, {name!r})
+except AttributeError as error:  # attribute access: an AttributeError carrying the hint
+    print(type(error).__name__, error.extra, error.name, "|", error)
+    print(isinstance(error.__cause__, MissingExtraError))
+try:
+    from {package} import {name}
+except MissingExtraError as error:  # a from-import: the ImportError, with the hint
+    print(type(error).__name__, error.extra, "|", error)
+print({heavy!r} in sys.modules)
+"""
+
+
+def test_langchain_star_import_and_introspection_without_langchain_classic() -> None:
+    code = INTROSPECT.format(
+        package="langchain_rerankkit",
+        name="hybrid_retriever",
+        eager="RerankKitCompressor",
+        heavy="langchain_classic",
+    )
+    hint = 'langchain_classic is required for this feature: pip install "rerankkit[langchain]"'
+    assert run_blocked(("langchain_classic",), code).splitlines() == [
+        "True",  # `from langchain_rerankkit import *` works and imports exactly __all__
+        "False False False",  # not in __all__ nor dir(); hasattr is False
+        "False True",  # inspect.getmembers works
+        "True True",  # help() and pydoc work
+        f"MissingExtraAttributeError langchain hybrid_retriever | {hint}",
+        "True",  # the MissingExtraError is the cause
+        f"MissingExtraError langchain | {hint}",  # `from ... import name` keeps the ImportError
+        "False",
+    ]
+
+
+def test_langchain_introspection_with_everything_installed() -> None:
+    code = INTROSPECT.format(
+        package="langchain_rerankkit",
+        name="hybrid_retriever",
+        eager="RerankKitCompressor",
+        heavy="langchain_classic",
+    )
+    assert run_blocked((), code).splitlines() == [
+        "True",
+        "True True True",
+        "True True",
+        "True True",
+        "True",  # imported for real
+    ]
+
+
+def test_lazy_exports_turns_a_missing_extra_into_an_attribute_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mechanism both adapters use, on a module of our own that needs a missing extra."""
+    from rerankkit.adapting import MissingExtraAttributeError, lazy_exports
+    from rerankkit.errors import MissingExtraError, RerankkitError
+
+    (tmp_path / "needs_demo_extra.py").write_text(
+        "from rerankkit.adapting import require_extra\n"
+        "require_extra('rerankkit_no_such_module', 'demo')\n"
+        "thing = 1\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = types.ModuleType("pkg")
+    module.__getattr__, module.__dir__ = lazy_exports(  # type: ignore[attr-defined]
+        "pkg", {"thing": "needs_demo_extra"}, vars(module), []
+    )
+    assert not hasattr(module, "thing")
+    with pytest.raises(MissingExtraAttributeError) as caught:
+        module.thing  # noqa: B018
+    error = caught.value
+    assert isinstance(error, AttributeError) and isinstance(error, RerankkitError)
+    assert (error.name, error.module, error.extra) == ("thing", "rerankkit_no_such_module", "demo")
+    assert str(error) == str(error.__cause__)
+    assert 'pip install "rerankkit[demo]"' in str(error)
+    assert isinstance(error.__cause__, MissingExtraError)
+    assert pickle.loads(pickle.dumps(error)).extra == "demo"

@@ -20,6 +20,7 @@ from rerankkit import CascadeReranker, LLMListwiseReranker, LLMPointwiseReranker
 from rerankkit.adapting import (
     fields_from_llm,
     fuse_items,
+    fusion_fields,
     hybrid_fields,
     rerank_fields,
 )
@@ -62,6 +63,50 @@ def test_fuse_items_counts_a_repeat_once_at_its_better_rank_and_cuts() -> None:
 def test_fuse_items_names_a_bad_argument(kwargs: dict[str, Any], error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         fuse_items([["a"]], key=str, **kwargs)
+
+
+# --- fusion_fields ---------------------------------------------------------------------
+
+
+def test_fusion_fields_defaults_and_keep_all() -> None:
+    assert fusion_fields(2) == {"k": 60.0, "weights": None, "top_n": 100}
+    checked = fusion_fields(2, k=0, weights=(1, 0), top_n=None)
+    assert checked == {"k": 0.0, "weights": [1.0, 0.0], "top_n": None}
+    assert type(checked["k"]) is float and all(type(w) is float for w in checked["weights"] or [])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"k": "60"}, TypeError, "^k must be a number, got str$"),  # refused, not coerced
+        ({"k": -1}, ValueError, "^k must be >= 0"),
+        ({"k": float("nan")}, ValueError, "^k must be a finite number"),
+        ({"top_n": 0}, ValueError, "^fusion_top_n must be >= 1, got 0$"),
+        ({"top_n": "5"}, TypeError, "^fusion_top_n must be an int or None, got str$"),
+        ({"weights": [1.0]}, ValueError, "^weights has 1 entries for 2 retrievers$"),
+        ({"weights": "11"}, TypeError, "^weights must be a sequence of numbers, got str$"),
+        ({"weights": [1, "2"]}, TypeError, r"^weights\[1\] must be a number, got str$"),
+        ({"weights": [1, -1]}, ValueError, r"^weights\[1\] must be >= 0"),
+        ({"weights": [0, 0]}, ValueError, "^weights must not all be zero$"),
+    ],
+)
+def test_fusion_fields_names_the_bad_setting(
+    kwargs: dict[str, Any], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        fusion_fields(2, **kwargs)
+
+
+def test_fusion_fields_uses_the_callers_names() -> None:
+    names = {"k": "c", "weights": "retriever_weights", "top_n": "similarity_top_k"}
+    for kwargs, match in [
+        ({"k": "x"}, "^c must be a number"),
+        ({"weights": [0, 0]}, "^retriever_weights must not all be zero"),
+        ({"weights": [1, None]}, r"^retriever_weights\[1\] must be a number"),
+        ({"top_n": 0}, "^similarity_top_k must be >= 1"),
+    ]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            fusion_fields(2, names=names, **kwargs)
 
 
 # --- settings: rerank_fields, hybrid_fields, fields_from_llm -----------------------------
@@ -169,3 +214,14 @@ def test_hybrid_helpers_are_the_core_in_both_adapters() -> None:
     by_compressor = [d.page_content for d in compressor.compress_documents(docs, "cats purr")]
     by_post = [n.node.get_content() for n in post.postprocess_nodes(nodes, query_str="cats purr")]
     assert by_compressor == by_post == ["cats purr", "cats"]
+
+
+def test_from_llm_names_the_llm_argument_in_both_adapters() -> None:
+    with pytest.raises(TypeError, match=r"^llm must be a LangChain BaseLanguageModel or Runnable"):
+        RerankKitCompressor.from_llm("gpt")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^llm must be a LlamaIndex LLM, got str$"):
+        RerankKitPostprocessor.from_llm("gpt")  # type: ignore[arg-type]
+    from langchain_rerankkit import as_rerankkit_llm
+
+    with pytest.raises(TypeError, match=r"^model must be"):  # its own argument is `model`
+        as_rerankkit_llm("gpt")  # type: ignore[arg-type]

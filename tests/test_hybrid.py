@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -243,3 +245,86 @@ def test_hybrid_postprocessor_without_llm_is_the_plain_reranker() -> None:
     kept = post.postprocess_nodes(nodes, query_str="anything")
     assert [n.node.get_content() for n in kept] == sorted(TEXTS, key=len)[:2]
     assert "stage_scores" not in kept[0].node.metadata
+
+
+# --- both adapters check the fusion settings alike, at construction -----------------------
+
+NOT_A_MODEL = "/no/such/rerankkit-model"  # loading it would fail: fusion is checked first
+
+
+def lc_stack(**fusion: Any) -> Any:
+    return hybrid_retriever(
+        [Fixed(docs=lc_docs([0, 1])), Fixed(docs=lc_docs([2]))], NOT_A_MODEL, **fusion
+    )
+
+
+def li_stack(**fusion: Any) -> Any:
+    if "weights" in fusion:
+        fusion["retriever_weights"] = fusion.pop("weights")
+    return hybrid_query_engine(
+        [LIFixed([0, 1]), LIFixed([2])], NOT_A_MODEL, llm=MockLLM(), **fusion
+    )
+
+
+@pytest.mark.parametrize("stack", [lc_stack, li_stack], ids=["langchain", "llamaindex"])
+@pytest.mark.parametrize(
+    ("fusion", "error", "match"),
+    [
+        ({"fusion_top_n": 0}, ValueError, "fusion_top_n must be >= 1, got 0"),
+        ({"fusion_top_n": 2.5}, TypeError, "fusion_top_n must be an int or None, got float"),
+        ({"k": "60"}, TypeError, "k must be a number, got str"),
+        ({"k": -1}, ValueError, "k must be >= 0"),
+        ({"weights": [1.0]}, ValueError, "weights has 1 entries for 2 retrievers"),
+        ({"weights": [0, 0]}, ValueError, "weights must not all be zero"),
+    ],
+)
+def test_hybrid_helpers_check_fusion_settings_alike(
+    stack: Callable[..., Any], fusion: dict[str, Any], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match) as caught:
+        stack(**fusion)
+    if "weights" in fusion and stack is li_stack:  # each names the argument its caller passed
+        assert str(caught.value).startswith("retriever_weights")
+
+
+def test_fusion_top_n_none_keeps_every_fused_document_in_both_adapters() -> None:
+    everything = FunctionReranker(lambda q, d: 0.0)
+    lc = hybrid_retriever(
+        [Fixed(docs=lc_docs([0, 1, 2])), Fixed(docs=lc_docs([3, 4, 5]))],
+        everything,
+        fusion_top_n=None,
+        rerank_top_n=None,
+    )
+    li = hybrid_query_engine(
+        [LIFixed([0, 1, 2]), LIFixed([3, 4, 5])],
+        everything,
+        llm=MockLLM(),
+        fusion_top_n=None,
+        rerank_top_n=None,
+    )
+    assert len(lc.invoke("q")) == len(li.retrieve(QueryBundle("q"))) == len(TEXTS)
+    assert LIFusion([LIFixed([0, 1, 2, 3, 4, 5])], similarity_top_k=None).similarity_top_k is None
+
+
+def test_langchain_fusion_retriever_checks_its_fields_at_construction() -> None:
+    retrievers = [Fixed(docs=lc_docs([0])), Fixed(docs=lc_docs([1]))]
+    with pytest.raises(ValueError, match="c must be >= 0, got -1"):
+        LCFusion(retrievers=retrievers, c=-1)  # was accepted, failing at the first invoke
+    with pytest.raises(TypeError, match=r"^c must be a number, got str$"):
+        LCFusion(retrievers=retrievers, c="60")  # was coerced to 60 by pydantic
+    with pytest.raises(ValueError, match=r"weights\[1\] must be >= 0"):
+        LCFusion(retrievers=retrievers, weights=[1, -1])
+    with pytest.raises(ValueError, match="top_n must be >= 1"):
+        LCFusion(retrievers=retrievers, top_n=0)
+    fusion = LCFusion(retrievers=retrievers, c=2.5, top_n=None)  # RRF's k may be any number >= 0
+    assert (fusion.c, fusion.top_n, fusion.weights) == (2.5, None, [0.5, 0.5])
+    assert [d.metadata["rrf_score"] for d in fusion.invoke("q")] == [0.5 / 3.5] * 2
+
+
+def test_llamaindex_fusion_retriever_names_its_own_arguments() -> None:
+    with pytest.raises(TypeError, match=r"^k must be a number, got str$"):
+        LIFusion([LIFixed([0])], k="60")
+    with pytest.raises(ValueError, match=r"^retriever_weights must not all be zero$"):
+        LIFusion([LIFixed([0]), LIFixed([1])], retriever_weights=[0, 0])
+    with pytest.raises(TypeError, match=r"^similarity_top_k must be an int or None, got str$"):
+        LIFusion([LIFixed([0])], similarity_top_k="3")

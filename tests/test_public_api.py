@@ -33,6 +33,8 @@ PUBLIC = {
         "score_distribution",
     ],
     "rerankkit.adapting": [
+        "FusionFields",
+        "MissingExtraAttributeError",
         "REORDER_MODES",
         "ReorderMode",
         "RerankFields",
@@ -46,7 +48,9 @@ PUBLIC = {
         "check_top_n",
         "fields_from_llm",
         "fuse_items",
+        "fusion_fields",
         "hybrid_fields",
+        "is_installed",
         "lazy_exports",
         "reorder_results",
         "require_extra",

@@ -14,10 +14,12 @@ Modules, one job each:
 - :mod:`~rerankkit.adapting.settings`: an adapter's settings, checked once
   (:func:`rerank_fields`, :func:`as_reranker`).
 - :mod:`~rerankkit.adapting.llm`: the core of ``from_llm`` (:func:`fields_from_llm`).
-- :mod:`~rerankkit.adapting.hybrid`: RRF over framework objects (:func:`fuse_items`) and the
-  hybrid reranking stages (:func:`hybrid_fields`, :class:`StageOptions`).
+- :mod:`~rerankkit.adapting.hybrid`: the fusion settings (:func:`fusion_fields`), RRF over
+  framework objects (:func:`fuse_items`) and the hybrid reranking stages (:func:`hybrid_fields`,
+  :class:`StageOptions`).
 - :mod:`~rerankkit.adapting.extras`: optional framework parts with an install hint
-  (:func:`require_extra`, :func:`lazy_exports`).
+  (:func:`require_extra`, :func:`is_installed`, :func:`lazy_exports`,
+  :class:`MissingExtraAttributeError`).
 
 Example:
     The whole of a minimal adapter for objects with a ``.text``, here strings:
@@ -31,8 +33,19 @@ Example:
 """
 
 from rerankkit._validation import check_int, check_score_threshold, check_top_n
-from rerankkit.adapting.extras import lazy_exports, require_extra
-from rerankkit.adapting.hybrid import StageOptions, fuse_items, hybrid_fields
+from rerankkit.adapting.extras import (
+    MissingExtraAttributeError,
+    is_installed,
+    lazy_exports,
+    require_extra,
+)
+from rerankkit.adapting.hybrid import (
+    FusionFields,
+    StageOptions,
+    fuse_items,
+    fusion_fields,
+    hybrid_fields,
+)
 from rerankkit.adapting.items import (
     REORDER_MODES,
     ReorderMode,
@@ -47,6 +60,8 @@ from rerankkit.adapting.settings import RerankFields, as_reranker, rerank_fields
 
 __all__ = [
     "REORDER_MODES",
+    "FusionFields",
+    "MissingExtraAttributeError",
     "ReorderMode",
     "RerankFields",
     "StageOptions",
@@ -59,7 +74,9 @@ __all__ = [
     "check_top_n",
     "fields_from_llm",
     "fuse_items",
+    "fusion_fields",
     "hybrid_fields",
+    "is_installed",
     "lazy_exports",
     "reorder_results",
     "require_extra",

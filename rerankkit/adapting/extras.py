@@ -11,13 +11,82 @@ Example:
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import opcode
+import sys
 from collections.abc import Callable, Mapping
-from types import ModuleType
+from types import FrameType, ModuleType
 from typing import Any
 
 from rerankkit._optional import require
+from rerankkit.errors import MissingExtraError, RerankkitError
 
-__all__ = ["lazy_exports", "require_extra"]
+__all__ = ["MissingExtraAttributeError", "is_installed", "lazy_exports", "require_extra"]
+
+_IMPORT_FROM = opcode.opmap.get("IMPORT_FROM")
+
+
+class MissingExtraAttributeError(RerankkitError, AttributeError):
+    """A package's lazy public name needs an optional extra that is not installed.
+
+    Raised by the ``__getattr__`` of :func:`lazy_exports` on attribute access
+    (``adapter.name``, ``getattr``), with the :class:`rerankkit.errors.MissingExtraError`
+    as its ``__cause__`` and the same message, so ``hasattr``, ``inspect.getmembers``,
+    ``help()`` and ``pydoc`` treat the name as absent while a user still reads
+    ``pip install "rerankkit[<extra>]"``. (CPython cannot make one class both an
+    ``ImportError`` and an ``AttributeError``; a ``from package import name`` statement
+    gets the ``MissingExtraError`` itself, as Python would otherwise replace an
+    ``AttributeError`` there by a bare "cannot import name".)
+
+    Attributes:
+        name: The attribute asked for.
+        module: The module that could not be imported.
+        extra: The ``rerankkit[...]`` extra that provides it.
+
+    Example:
+        >>> from rerankkit.errors import MissingExtraError
+        >>> error = MissingExtraAttributeError("hybrid", MissingExtraError("faiss", "demo"))
+        >>> isinstance(error, AttributeError), error.name, error.extra
+        (True, 'hybrid', 'demo')
+        >>> print(error)
+        faiss is required for this feature: pip install "rerankkit[demo]"
+    """
+
+    def __init__(self, attribute: str, missing: MissingExtraError) -> None:
+        super().__init__(str(missing))
+        self.name = attribute
+        self.module = missing.name or ""
+        self.extra = missing.extra
+        self.missing = missing
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[MissingExtraAttributeError], tuple[str, MissingExtraError]]:
+        return type(self), (self.name or "", self.missing)  # picklable across processes
+
+
+def is_installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it.
+
+    For an adapter's ``__all__``: list a name that needs an optional extra only when the
+    extra is there, so ``from adapter import *`` never fails.
+
+    Example:
+        >>> is_installed("json"), is_installed("rerankkit_no_such_module")
+        (True, False)
+    """
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a blocked or broken finder; a module without a spec
+        return False
+
+
+def _importing_from(frame: FrameType | None) -> bool:
+    """Whether ``frame`` is running ``from package import name`` (the IMPORT_FROM opcode)."""
+    try:
+        return frame is not None and frame.f_code.co_code[frame.f_lasti] == _IMPORT_FROM
+    except (AttributeError, IndexError, TypeError):  # an interpreter without these details
+        return False
 
 
 def require_extra(module: str, extra: str) -> ModuleType:
@@ -45,9 +114,13 @@ def lazy_exports(
         public: The package's ``__all__``; ``dir()`` lists all of it, loaded or not.
 
     Returns:
-        ``(__getattr__, __dir__)``, to assign at the package's top level. An import error of
-        the module (a :class:`rerankkit.errors.MissingExtraError` with its install hint)
-        propagates from the attribute access.
+        ``(__getattr__, __dir__)``, to assign at the package's top level. When the module
+        needs a missing extra, attribute access raises :class:`MissingExtraAttributeError`
+        (an ``AttributeError``: ``hasattr`` is False, introspection skips the name) and a
+        ``from package import name`` statement the
+        :class:`rerankkit.errors.MissingExtraError`; both say what to install. Other import
+        errors propagate. List a name that needs an extra in ``public`` only when
+        :func:`is_installed` finds the extra.
 
     Example:
         >>> namespace = {}
@@ -63,7 +136,13 @@ def lazy_exports(
         module = lazy.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
+        try:
+            loaded = importlib.import_module(module)
+        except MissingExtraError as missing:
+            if _importing_from(sys._getframe(1)):
+                raise
+            raise MissingExtraAttributeError(name, missing) from missing
+        value = getattr(loaded, name)
         namespace[name] = value
         return value
 

@@ -1,6 +1,7 @@
 """The framework-free half of the hybrid stack (first-stage retrievers -> RRF -> reranker ->
-optional LLM reranker): fusing framework objects by identity (:func:`fuse_items`) and the
-reranking stages as adapter settings (:func:`hybrid_fields`).
+optional LLM reranker): the fusion settings, checked once (:func:`fusion_fields`), fusing
+framework objects by identity (:func:`fuse_items`) and the reranking stages as adapter
+settings (:func:`hybrid_fields`).
 
 Example:
     >>> bm25 = [{"id": "a"}, {"id": "b"}]
@@ -13,11 +14,11 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import TypedDict, TypeVar
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, TypedDict, TypeVar
 
 from rerankkit._base import Reranker
-from rerankkit._validation import check_int, check_top_n
+from rerankkit._validation import check_int, check_number, check_top_n
 from rerankkit.adapting.items import ReorderMode
 from rerankkit.adapting.settings import RerankFields, as_reranker, rerank_fields
 from rerankkit.compose.cascade import rerank_stages
@@ -25,7 +26,87 @@ from rerankkit.compose.fusion import reciprocal_rank_fusion
 
 T = TypeVar("T")
 
-__all__ = ["StageOptions", "fuse_items", "hybrid_fields"]
+__all__ = ["FusionFields", "StageOptions", "fuse_items", "fusion_fields", "hybrid_fields"]
+
+
+class FusionFields(TypedDict):
+    """The fusion settings of a hybrid stack, checked (see :func:`fusion_fields`)."""
+
+    k: float
+    """RRF constant, ``>= 0``."""
+    weights: list[float] | None
+    """One weight per retriever, ``>= 0`` and not all zero; ``None``: all equal."""
+    top_n: int | None
+    """Fused documents kept, ``>= 1``; ``None`` keeps all."""
+
+
+def fusion_fields(
+    retrievers: int,
+    *,
+    k: Any = 60,
+    weights: Any = None,
+    top_n: Any = 100,
+    names: Mapping[str, str] | None = None,
+) -> FusionFields:
+    """The RRF settings of a hybrid stack, checked once, for every adapter alike.
+
+    One rule for both frameworks: ``k`` is a finite number ``>= 0`` (RRF's constant; a string
+    such as ``"60"`` is refused, not coerced), ``weights`` one finite number ``>= 0`` per
+    retriever, not all zero (``None``: equal), ``top_n`` an int ``>= 1`` or ``None`` (keep
+    every fused document). Call it where the caller's arguments arrive, before any model
+    is loaded, so a mistake fails at construction.
+
+    Args:
+        retrievers: How many first-stage retrievers are fused (one weight each).
+        k: RRF constant.
+        weights: One weight per retriever, or ``None``.
+        top_n: How many fused documents to keep, or ``None``.
+        names: The caller's name for a setting when it is not ``"k"``, ``"weights"`` or
+            ``"fusion_top_n"`` (the hybrid helpers' names), so errors name what the caller
+            passed: ``{"weights": "retriever_weights", "top_n": "similarity_top_k"}``.
+
+    Returns:
+        :class:`FusionFields`: ``k`` as a float, ``weights`` as a new list of floats (or
+        ``None``), ``top_n``.
+
+    Raises:
+        TypeError, ValueError: A bad setting, named as the caller named it.
+
+    Example:
+        >>> fusion_fields(2, weights=[1, 3], top_n=None)
+        {'k': 60.0, 'weights': [1.0, 3.0], 'top_n': None}
+        >>> fusion_fields(2, k="60")
+        Traceback (most recent call last):
+        TypeError: k must be a number, got str
+        >>> fusion_fields(1, top_n=0, names={"top_n": "similarity_top_k"})
+        Traceback (most recent call last):
+        ValueError: similarity_top_k must be >= 1, got 0
+        >>> fusion_fields(2, weights=[1])
+        Traceback (most recent call last):
+        ValueError: weights has 1 entries for 2 retrievers
+    """
+    named = {"k": "k", "weights": "weights", "top_n": "fusion_top_n", **(names or {})}
+    return {
+        "k": check_number(k, named["k"], minimum=0),
+        "weights": _check_weights(weights, retrievers, named["weights"]),
+        "top_n": check_int(top_n, named["top_n"], minimum=1, optional=True),
+    }
+
+
+def _check_weights(weights: Any, retrievers: int, argument: str) -> list[float] | None:
+    if weights is None:
+        return None
+    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
+        raise TypeError(f"{argument} must be a sequence of numbers, got {type(weights).__name__}")
+    if len(weights) != retrievers:
+        raise ValueError(f"{argument} has {len(weights)} entries for {retrievers} retrievers")
+    checked = [
+        check_number(weight, f"{argument}[{position}]", minimum=0)
+        for position, weight in enumerate(weights)
+    ]
+    if checked and not any(checked):
+        raise ValueError(f"{argument} must not all be zero")
+    return checked
 
 
 class StageOptions(TypedDict, total=False):
