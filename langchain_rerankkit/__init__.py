@@ -4,9 +4,8 @@ Needs ``langchain-core``; the hybrid helpers (``hybrid_retriever``, ``hybrid_com
 ``RerankKitFusionRetriever``) also need ``langchain-classic`` and load on first use, so
 ``RerankKitCompressor`` works without it. ``pip install "rerankkit[langchain]"`` gets both;
 a missing one raises ``rerankkit.errors.MissingExtraError`` saying so. Without
-``langchain-classic`` the hybrid names are left out of ``__all__`` (``import *``, ``help()``
-and ``inspect`` work) and ``hasattr`` is False for them; using one still says what to install
-(``rerankkit.adapting.MissingExtraAttributeError`` on attribute access).
+``langchain-classic`` the hybrid names are left out of ``__all__`` and ``dir()`` (``import *``,
+``help()`` and ``inspect`` work); using one raises that error with the install hint.
 
 Example:
     >>> from langchain_rerankkit import RerankKitCompressor

@@ -34,7 +34,6 @@ PUBLIC = {
     ],
     "rerankkit.adapting": [
         "FusionFields",
-        "MissingExtraAttributeError",
         "REORDER_MODES",
         "ReorderMode",
         "RerankFields",

@@ -18,8 +18,7 @@ Modules, one job each:
   framework objects (:func:`fuse_items`) and the hybrid reranking stages (:func:`hybrid_fields`,
   :class:`StageOptions`).
 - :mod:`~rerankkit.adapting.extras`: optional framework parts with an install hint
-  (:func:`require_extra`, :func:`is_installed`, :func:`lazy_exports`,
-  :class:`MissingExtraAttributeError`).
+  (:func:`require_extra`, :func:`is_installed`, :func:`lazy_exports`).
 
 Example:
     The whole of a minimal adapter for objects with a ``.text``, here strings:
@@ -34,7 +33,6 @@ Example:
 
 from rerankkit._validation import check_int, check_score_threshold, check_top_n
 from rerankkit.adapting.extras import (
-    MissingExtraAttributeError,
     is_installed,
     lazy_exports,
     require_extra,
@@ -61,7 +59,6 @@ from rerankkit.adapting.settings import RerankFields, as_reranker, rerank_fields
 __all__ = [
     "REORDER_MODES",
     "FusionFields",
-    "MissingExtraAttributeError",
     "ReorderMode",
     "RerankFields",
     "StageOptions",

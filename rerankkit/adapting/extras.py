@@ -12,57 +12,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import opcode
-import sys
 from collections.abc import Callable, Mapping
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import Any
 
 from rerankkit._optional import require
-from rerankkit.errors import MissingExtraError, RerankkitError
 
-__all__ = ["MissingExtraAttributeError", "is_installed", "lazy_exports", "require_extra"]
-
-_IMPORT_FROM = opcode.opmap.get("IMPORT_FROM")
-
-
-class MissingExtraAttributeError(RerankkitError, AttributeError):
-    """A package's lazy public name needs an optional extra that is not installed.
-
-    Raised by the ``__getattr__`` of :func:`lazy_exports` on attribute access
-    (``adapter.name``, ``getattr``), with the :class:`rerankkit.errors.MissingExtraError`
-    as its ``__cause__`` and the same message, so ``hasattr``, ``inspect.getmembers``,
-    ``help()`` and ``pydoc`` treat the name as absent while a user still reads
-    ``pip install "rerankkit[<extra>]"``. (CPython cannot make one class both an
-    ``ImportError`` and an ``AttributeError``; a ``from package import name`` statement
-    gets the ``MissingExtraError`` itself, as Python would otherwise replace an
-    ``AttributeError`` there by a bare "cannot import name".)
-
-    Attributes:
-        name: The attribute asked for.
-        module: The module that could not be imported.
-        extra: The ``rerankkit[...]`` extra that provides it.
-
-    Example:
-        >>> from rerankkit.errors import MissingExtraError
-        >>> error = MissingExtraAttributeError("hybrid", MissingExtraError("faiss", "demo"))
-        >>> isinstance(error, AttributeError), error.name, error.extra
-        (True, 'hybrid', 'demo')
-        >>> print(error)
-        faiss is required for this feature: pip install "rerankkit[demo]"
-    """
-
-    def __init__(self, attribute: str, missing: MissingExtraError) -> None:
-        super().__init__(str(missing))
-        self.name = attribute
-        self.module = missing.name or ""
-        self.extra = missing.extra
-        self.missing = missing
-
-    def __reduce__(
-        self,
-    ) -> tuple[type[MissingExtraAttributeError], tuple[str, MissingExtraError]]:
-        return type(self), (self.name or "", self.missing)  # picklable across processes
+__all__ = ["is_installed", "lazy_exports", "require_extra"]
 
 
 def is_installed(module: str) -> bool:
@@ -78,14 +34,6 @@ def is_installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a blocked or broken finder; a module without a spec
-        return False
-
-
-def _importing_from(frame: FrameType | None) -> bool:
-    """Whether ``frame`` is running ``from package import name`` (the IMPORT_FROM opcode)."""
-    try:
-        return frame is not None and frame.f_code.co_code[frame.f_lasti] == _IMPORT_FROM
-    except (AttributeError, IndexError, TypeError):  # an interpreter without these details
         return False
 
 
@@ -115,12 +63,11 @@ def lazy_exports(
 
     Returns:
         ``(__getattr__, __dir__)``, to assign at the package's top level. When the module
-        needs a missing extra, attribute access raises :class:`MissingExtraAttributeError`
-        (an ``AttributeError``: ``hasattr`` is False, introspection skips the name) and a
-        ``from package import name`` statement the
-        :class:`rerankkit.errors.MissingExtraError`; both say what to install. Other import
-        errors propagate. List a name that needs an extra in ``public`` only when
-        :func:`is_installed` finds the extra.
+        needs a missing extra, using the name (``package.name``, ``from package import
+        name``) raises :class:`rerankkit.errors.MissingExtraError`, which says what to install;
+        other import errors propagate. List a name that needs an extra in ``public`` only
+        when :func:`is_installed` finds the extra: ``dir()`` and ``import *`` then never touch
+        it, so ``help()``, ``pydoc`` and ``inspect.getmembers`` work without the extra.
 
     Example:
         >>> namespace = {}
@@ -136,13 +83,7 @@ def lazy_exports(
         module = lazy.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        try:
-            loaded = importlib.import_module(module)
-        except MissingExtraError as missing:
-            if _importing_from(sys._getframe(1)):
-                raise
-            raise MissingExtraAttributeError(name, missing) from missing
-        value = getattr(loaded, name)
+        value = getattr(importlib.import_module(module), name)  # MissingExtraError: the hint
         namespace[name] = value
         return value
 
