@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+
 from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce
 
 DL19 = DATA / "trec-dl-2019-passage"
@@ -69,20 +70,27 @@ def reranker():
 
 
 @pytest.fixture(scope="module")
-def reranked(dl19, reranker) -> dict[str, dict[str, float]]:
-    """The whole run reranked the way ``rerankkit eval`` does it: batched across queries."""
+def dataset(dl19):
+    """The same collection ``rerankkit eval`` loads with ``load_beir``."""
     from rerankkit.eval.datasets import Dataset
-    from rerankkit.eval.runs import rerank_run
 
-    queries, corpus, qrels, bm25 = dl19
-    data = Dataset(
+    queries, corpus, qrels, _bm25 = dl19
+    return Dataset(
         "dl19",
         {doc_id: row["text"] for doc_id, row in corpus.items()},
         {qid: row["text"] for qid, row in queries.items()},
         qrels,
     )
+
+
+@pytest.fixture(scope="module")
+def reranked(dl19, dataset, reranker) -> dict[str, dict[str, float]]:
+    """The whole run reranked the way ``rerankkit eval`` does it: batched across queries."""
+    from rerankkit.eval.runs import rerank_run
+
+    bm25 = dl19[3]
     assert reranker.pointwise
-    run, timing = rerank_run(reranker, data, bm25, depth=100, progress=False)
+    run, timing = rerank_run(reranker, dataset, bm25, depth=100, progress=False)
     assert timing.batched and (timing.queries, timing.pairs) == (43, 4300)
     return run
 
@@ -120,19 +128,12 @@ def test_batched_scores_equal_one_query_at_a_time(dl19, reranked, reranker):
         assert list(reranked[qid].values()) == pytest.approx(alone, abs=1e-5)
 
 
-def test_the_eval_report_shows_the_same_figures(dl19, reranked):
-    from rerankkit.eval.datasets import Dataset
+def test_the_eval_report_shows_the_same_figures(dl19, dataset, reranked):
     from rerankkit.eval.experiment import evaluate_runs
 
-    queries, corpus, qrels, bm25 = dl19
-    data = Dataset(
-        "dl19",
-        {doc_id: row["text"] for doc_id, row in corpus.items()},
-        {qid: row["text"] for qid, row in queries.items()},
-        qrels,
-    )  # the same collection the evaluator loads with load_beir
+    bm25 = dl19[3]
     report = evaluate_runs(
-        data, {"bm25": bm25, "ce": reranked}, first_stage="bm25", depth=100, relevance_level=1
+        dataset, {"bm25": bm25, "ce": reranked}, first_stage="bm25", depth=100, relevance_level=1
     )
     assert round(report.system("bm25").metrics["nDCG@10"], 4) == 0.5058
     assert round(report.system("ce").metrics["nDCG@10"], 4) == 0.6187
