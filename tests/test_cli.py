@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DATA, ROOT, requires_shared
 
+from conftest import DATA, ROOT, requires_shared
 from rerankkit.cli import commands as cli
 from rerankkit.cli.commands import main, read_documents
 from rerankkit.errors import DatasetError

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TRAINED_CE, build_tiny_bert, requires_trained_ce
 
+from conftest import TRAINED_CE, build_tiny_bert, requires_trained_ce
 from rerankkit import CrossEncoderReranker, MissingExtraError
 from rerankkit.backends._hf import resolve_device, resolve_dtype
 

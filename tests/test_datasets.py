@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import DATA, requires_shared
 
+from conftest import DATA, requires_shared
 from rerankkit.eval.datasets import (
     Dataset,
     DatasetError,

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import DATA, requires_shared
 
+from conftest import DATA, requires_shared
 from rerankkit.eval.datasets import Dataset, load_beir, load_trec_run
 from rerankkit.eval.experiment import evaluate, evaluate_runs
 from rerankkit.eval.metrics import measure_names, per_query_metrics, wins_losses

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TRAINED_CE, requires_trained_ce
 
+from conftest import TRAINED_CE, requires_trained_ce
 from rerankkit import CrossEncoderReranker, result_metadata
 from rerankkit.backends._pairs import chunk_windows, effective_overlap, query_budget
 

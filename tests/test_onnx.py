@@ -14,7 +14,6 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce  # noqa: E402
-
 from rerankkit.backends import _onnx  # noqa: E402
 from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, model_files_digest  # noqa: E402
 from rerankkit.errors import ModelLoadError  # noqa: E402

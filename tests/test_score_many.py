@@ -12,8 +12,8 @@ import math
 from collections.abc import Sequence
 
 import pytest
-from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce
 
+from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce
 from rerankkit import Reranker
 from rerankkit.compose.cache import CachedReranker
 from rerankkit.compose.cascade import CascadeReranker
