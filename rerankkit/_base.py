@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from rerankkit._ordering import clean_scores, rank
 from rerankkit._result import RerankResult
@@ -21,6 +21,24 @@ from rerankkit._validation import (
 Details = Sequence[Mapping[str, Any]] | None
 Group = tuple[str, list[str]]
 """One validated ``(query, documents)`` pair handed to ``_score_many_with_details``."""
+T = TypeVar("T")
+
+
+def split_by_group(values: Sequence[T], groups: Sequence[Group]) -> list[Sequence[T]]:
+    """``values``, one per document of every group in order, cut back into one slice per group.
+
+    For ``_score_many_with_details`` overrides that score all groups' documents as one list.
+
+    Example:
+        >>> split_by_group([0.1, 0.2, 0.3], [("q1", ["a", "b"]), ("q2", ["c"])])
+        [[0.1, 0.2], [0.3]]
+    """
+    slices: list[Sequence[T]] = []
+    first = 0
+    for _, documents in groups:
+        slices.append(values[first : first + len(documents)])
+        first += len(documents)
+    return slices
 
 
 def _check_groups(groups: Any) -> list[Group]:

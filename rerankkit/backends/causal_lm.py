@@ -10,7 +10,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rerankkit._base import Details, Group, Reranker
+from rerankkit._base import Details, Group, Reranker, split_by_group
 from rerankkit._optional import require
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import EXTRA, Source, load_pretrained, pick_device_and_dtype
@@ -256,13 +256,7 @@ class CausalLMReranker(Reranker):
         # Every prompt of every group is length-sorted and batched together (left padding
         # with explicit positions, so a prompt's score does not depend on its batch).
         rows = [row for query, documents in groups for row in self.build_inputs(query, documents)]
-        scores = self._score_rows(rows)
-        out: list[tuple[Sequence[float], Details]] = []
-        first = 0
-        for _, documents in groups:
-            out.append((scores[first : first + len(documents)], None))
-            first += len(documents)
-        return out
+        return [(scores, None) for scores in split_by_group(self._score_rows(rows), groups)]
 
     def _score_rows(self, rows: list[list[int]]) -> list[float]:
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))

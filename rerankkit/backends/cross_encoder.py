@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rerankkit._base import Details, Group, Reranker
+from rerankkit._base import Details, Group, Reranker, split_by_group
 from rerankkit._optional import require
 from rerankkit._validation import check_choice, check_int
 from rerankkit.backends._hf import (
@@ -353,13 +353,11 @@ class CrossEncoderReranker(Reranker):
                         else (0, 0)
                     )
                 details.append(entry)
-        out: list[tuple[Sequence[float], Details]] = []
-        first = 0
-        for size in sizes:
-            last = first + size
-            out.append((scores[first:last], details[first:last] if details is not None else None))
-            first = last
-        return out
+        if details is None:
+            return [(group, None) for group in split_by_group(scores, groups)]
+        return list(
+            zip(split_by_group(scores, groups), split_by_group(details, groups), strict=True)
+        )
 
     def _note_truncation(self, truncated: int, total: int) -> None:
         self.last_truncated = truncated

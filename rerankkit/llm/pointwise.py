@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
-from rerankkit._base import Details, Group, Reranker
+from rerankkit._base import Details, Group, Reranker, split_by_group
 from rerankkit._validation import check_choice, check_int
 from rerankkit.errors import LLMCallError
 from rerankkit.llm.calls import CallPolicy, complete_all, is_transient, run_sync
@@ -186,7 +186,7 @@ class LLMPointwiseReranker(Reranker):
         """``True``: each document is judged in its own prompt."""
         return True
 
-    def _score(self, query: str, documents: list[str]) -> list[float]:
+    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
         return self._score_with_details(query, documents)[0]
 
     def _score_many_with_details(
@@ -196,17 +196,12 @@ class LLMPointwiseReranker(Reranker):
         # across queries instead of draining at the end of each one.
         prompts = [self.build_prompt(query, doc) for query, docs in groups for doc in docs]
         answers = run_sync(lambda: complete_all(self.llm, prompts, self.policy, use_async=False))
-        out: list[tuple[Sequence[float], Details]] = []
-        first = 0
-        for _, docs in groups:
-            out.append(self._collect(answers[first : first + len(docs)]))
-            first += len(docs)
-        return out
+        return [self._collect(group) for group in split_by_group(answers, groups)]
 
-    def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
-        prompts = [self.build_prompt(query, doc) for doc in documents]
-        answers = run_sync(lambda: complete_all(self.llm, prompts, self.policy, use_async=False))
-        return self._collect(answers)
+    def _score_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[Sequence[float], Details]:
+        return self._score_many_with_details([(query, documents)])[0]
 
     async def _ascore_with_details(
         self, query: str, documents: list[str]
