@@ -121,6 +121,43 @@ def check_number(
     return number
 
 
+def check_weights(
+    weights: Any, count: int, *, argument: str = "weights", of: str = "rankings"
+) -> list[float] | None:
+    """``None``, or ``weights`` as ``count`` floats, each finite and ``>= 0``, not all zero.
+
+    Args:
+        weights: The caller's weights, one per fused ranking (or retriever, ...).
+        count: How many there must be.
+        argument: The caller's name for them, for messages.
+        of: What they weigh, for messages (``"rankings"``, ``"retrievers"``).
+
+    Raises:
+        TypeError: ``weights`` is not a sequence of numbers.
+        ValueError: The wrong count, a negative or non-finite weight, or all zero.
+
+    Example:
+        >>> check_weights([1, 3], 2)
+        [1.0, 3.0]
+        >>> check_weights([1], 2, argument="retriever_weights", of="retrievers")
+        Traceback (most recent call last):
+        ValueError: retriever_weights has 1 entries for 2 retrievers
+    """
+    if weights is None:
+        return None
+    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
+        raise TypeError(f"{argument} must be a sequence of numbers, got {type(weights).__name__}")
+    if len(weights) != count:
+        raise ValueError(f"{argument} has {len(weights)} entries for {count} {of}")
+    checked = [
+        check_number(weight, f"{argument}[{position}]", minimum=0)
+        for position, weight in enumerate(weights)
+    ]
+    if checked and not any(checked):
+        raise ValueError(f"{argument} must not all be zero")
+    return checked
+
+
 def check_choice(value: Any, argument: str, choices: Iterable[Any]) -> Any:
     """``value`` if it is one of ``choices``; anything else (of any type) is a ValueError.
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict, TypeVar
 
 from rerankkit._base import Reranker
-from rerankkit._validation import check_int, check_number, check_top_n
+from rerankkit._validation import check_int, check_number, check_top_n, check_weights
 from rerankkit.adapting.items import ReorderMode
 from rerankkit.adapting.settings import RerankFields, as_reranker, rerank_fields
 from rerankkit.compose.cascade import rerank_stages
@@ -88,25 +88,9 @@ def fusion_fields(
     named = {"k": "k", "weights": "weights", "top_n": "fusion_top_n", **(names or {})}
     return {
         "k": check_number(k, named["k"], minimum=0),
-        "weights": _check_weights(weights, retrievers, named["weights"]),
+        "weights": check_weights(weights, retrievers, argument=named["weights"], of="retrievers"),
         "top_n": check_int(top_n, named["top_n"], minimum=1, optional=True),
     }
-
-
-def _check_weights(weights: Any, retrievers: int, argument: str) -> list[float] | None:
-    if weights is None:
-        return None
-    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
-        raise TypeError(f"{argument} must be a sequence of numbers, got {type(weights).__name__}")
-    if len(weights) != retrievers:
-        raise ValueError(f"{argument} has {len(weights)} entries for {retrievers} retrievers")
-    checked = [
-        check_number(weight, f"{argument}[{position}]", minimum=0)
-        for position, weight in enumerate(weights)
-    ]
-    if checked and not any(checked):
-        raise ValueError(f"{argument} must not all be zero")
-    return checked
 
 
 class StageOptions(TypedDict, total=False):

@@ -19,7 +19,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from rerankkit._base import Details, Reranker
-from rerankkit._validation import check_choice, check_number, check_top_n
+from rerankkit._validation import check_choice, check_number, check_top_n, check_weights
 
 H = TypeVar("H", bound=Hashable)
 
@@ -32,18 +32,7 @@ _METHODS = ("rrf", "score")
 
 
 def _check_weights(weights: Sequence[float] | None, count: int) -> list[float]:
-    if weights is None:
-        return [1.0] * count
-    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
-        raise TypeError(f"weights must be a sequence of numbers, got {type(weights).__name__}")
-    if len(weights) != count:
-        raise ValueError(f"weights has {len(weights)} entries for {count} rankings")
-    checked = []
-    for position, weight in enumerate(weights):
-        checked.append(check_number(weight, f"weights[{position}]", minimum=0))
-    if count and not any(checked):
-        raise ValueError("weights must not all be zero")
-    return checked
+    return check_weights(weights, count) or [1.0] * count  # None: all equal
 
 
 def _ordered_ids(ranking: Any, position: int) -> list[Any]:
