@@ -65,19 +65,41 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "specs": ("rerankkit.specs",),
     "eval": ("rerankkit.eval.*",),
     "adapting": ("rerankkit.adapting.*",),
+    "remote": ("rerankkit.remote.*",),  # HTTP clients of rerank services (issue 12)
+    "serve": ("rerankkit.serve.*",),  # the ASGI server of `rerankkit serve` (issue 12)
+    "distributed": ("rerankkit.distributed.*",),  # Ray Data / Ray Serve (issue 13)
+    "train": ("rerankkit.train.*",),  # fine-tuning on sentence-transformers (issue 15)
     "cli": ("rerankkit.cli.*",),
     "facade": ("rerankkit", "rerankkit.__main__"),
 }
-_BELOW_CLI = ("core", "llm", "testing", "compose", "backends", "specs", "eval", "adapting")
+_BELOW_CLI = (
+    "core",
+    "llm",
+    "testing",
+    "compose",
+    "backends",
+    "remote",
+    "specs",
+    "serve",
+    "distributed",
+    "eval",
+    "train",
+    "adapting",
+)
+_MODELS = ("core", "llm", "testing", "compose", "backends", "remote")
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "core": frozenset({"core"}),
     "llm": frozenset({"core"}),
     "testing": frozenset({"core", "llm"}),
     "compose": frozenset({"core"}),
     "backends": frozenset({"core", "llm"}),
-    "specs": frozenset({"core", "llm", "testing", "compose", "backends"}),
-    "eval": frozenset({"core", "llm", "testing", "compose", "backends", "specs"}),
-    "adapting": frozenset({"core", "llm", "testing", "compose", "backends", "specs"}),
+    "remote": frozenset({"core"}),
+    "specs": frozenset(_MODELS),
+    "serve": frozenset({*_MODELS, "specs"}),
+    "distributed": frozenset({*_MODELS, "specs", "serve"}),
+    "eval": frozenset({*_MODELS, "specs", "distributed"}),
+    "train": frozenset({*_MODELS, "specs", "eval"}),
+    "adapting": frozenset({*_MODELS, "specs"}),
     "cli": frozenset({*_BELOW_CLI, "facade"}),
     "facade": frozenset({*_BELOW_CLI, "cli"}),  # __init__ maps names lazily; __main__ -> cli
 }
