@@ -1,0 +1,79 @@
+"""Prometheus metrics of one server, in its own registry (several apps in one process, e.g.
+tests or Ray Serve replicas, never share or clash)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Seconds; a rerank request on CPU takes milliseconds (cached, tiny) to seconds (100 long
+# documents through a cross-encoder), so the buckets span both.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ServeMetrics:
+    """The server's counters, histogram and gauges.
+
+    Metrics (names as exposed):
+
+    - ``rerankkit_requests_total{route,status}``: answered HTTP requests.
+    - ``rerankkit_request_duration_seconds{route}``: time to answer (histogram).
+    - ``rerankkit_documents_total{route}``: documents received in accepted rerank requests.
+    - ``rerankkit_queue_depth``: rerank requests admitted and not yet answered.
+    - ``rerankkit_batch_queue_pairs``: pairs waiting for a merged model call (0 without
+      batching).
+    - ``rerankkit_model_calls``: merged model calls made so far (0 without batching).
+
+    Args:
+        queue_depth: Reads the number of admitted requests.
+        queued_pairs: Reads the pairs waiting in the batcher.
+        model_calls: Reads the batcher's merged call count.
+    """
+
+    def __init__(
+        self,
+        queue_depth: Callable[[], float],
+        queued_pairs: Callable[[], float],
+        model_calls: Callable[[], float],
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "rerankkit_requests",
+            "HTTP requests answered, by route and status code",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "rerankkit_request_duration_seconds",
+            "Time to answer a request, in seconds",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.documents = Counter(
+            "rerankkit_documents",
+            "Documents received in accepted rerank requests",
+            ["route"],
+            registry=self.registry,
+        )
+        for name, text, read in (
+            ("rerankkit_queue_depth", "Rerank requests admitted and not yet answered", queue_depth),
+            ("rerankkit_batch_queue_pairs", "Pairs waiting for a merged model call", queued_pairs),
+            ("rerankkit_model_calls", "Merged model calls made by the batcher", model_calls),
+        ):
+            Gauge(name, text, registry=self.registry).set_function(read)
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
+        self.requests.labels(route=route, status=str(status)).inc()
+        self.latency.labels(route=route).observe(seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "ServeMetrics"]
