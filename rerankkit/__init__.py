@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from rerankkit.backends.causal_lm import CausalLMReranker
     from rerankkit.backends.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
     from rerankkit.backends.embedding import EmbeddingReranker
+    from rerankkit.backends.late_interaction import LateInteractionReranker
+    from rerankkit.backends.token_store import TokenEmbeddingStore
     from rerankkit.compose.cache import CachedReranker, ScoreCache
     from rerankkit.compose.cascade import CascadeReranker
     from rerankkit.compose.fusion import FusionReranker, reciprocal_rank_fusion
@@ -41,6 +43,8 @@ _LAZY: dict[str, str] = {
     "CrossEncoderReranker": "rerankkit.backends.cross_encoder",
     "DEFAULT_CROSS_ENCODER": "rerankkit.backends.cross_encoder",
     "EmbeddingReranker": "rerankkit.backends.embedding",
+    "LateInteractionReranker": "rerankkit.backends.late_interaction",
+    "TokenEmbeddingStore": "rerankkit.backends.token_store",
     "CachedReranker": "rerankkit.compose.cache",
     "CascadeReranker": "rerankkit.compose.cascade",
     "FusionReranker": "rerankkit.compose.fusion",
@@ -72,11 +76,13 @@ __all__ = [
     "FusionReranker",
     "LLMListwiseReranker",
     "LLMPointwiseReranker",
+    "LateInteractionReranker",
     "MissingExtraError",
     "RerankResult",
     "Reranker",
     "RerankkitError",
     "ScoreCache",
+    "TokenEmbeddingStore",
     "llm_reranker",
     "lost_in_the_middle",
     "reciprocal_rank_fusion",

@@ -7,6 +7,7 @@ kind                 builds                                           target
 ``embedding``        :class:`rerankkit.EmbeddingReranker`              folder; empty = packaged
                                                                       all-MiniLM-L6-v2
 ``causal-lm``        ``rerankkit.CausalLMReranker``                    hub id or local folder
+``colbert``          ``rerankkit.LateInteractionReranker``             hub id or local folder
 ``keyword``          :class:`rerankkit.testing.KeywordReranker`        none (a fast test fake)
 ===================  ===============================================  =========================
 
@@ -61,6 +62,12 @@ _KINDS: dict[str, _Kind] = {
         "CausalLMReranker",
         "required",
         "local causal LM scored by P(yes) (hub id or folder; ?gguf_file=NAME for GGUF)",
+    ),
+    "colbert": _Kind(
+        "rerankkit.backends.late_interaction",
+        "LateInteractionReranker",
+        "required",
+        "late interaction (ColBERT/PyLate MaxSim) over token embeddings (hub id or folder)",
     ),
     "keyword": _Kind(
         "rerankkit.testing",

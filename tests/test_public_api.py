@@ -21,11 +21,13 @@ PUBLIC = {
         "FusionReranker",
         "LLMListwiseReranker",
         "LLMPointwiseReranker",
+        "LateInteractionReranker",
         "MissingExtraError",
         "RerankResult",
         "Reranker",
         "RerankkitError",
         "ScoreCache",
+        "TokenEmbeddingStore",
         "llm_reranker",
         "lost_in_the_middle",
         "reciprocal_rank_fusion",
@@ -118,5 +120,6 @@ def test_design_names_exist() -> None:
         "CausalLMReranker",
         "FusionReranker",
         "CascadeReranker",
+        "LateInteractionReranker",
     ):
         assert issubclass(getattr(rerankkit, name), rerankkit.Reranker), name
