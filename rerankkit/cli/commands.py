@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import logging
 import sys
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--device", default=None, help="torch device (default: cuda > mps > cpu)")
     demo.set_defaults(handler=_cmd_demo)
+    importlib.import_module("rerankkit.cli.serve").add_parser(commands)  # issue 12
     return parser
 
 

@@ -20,6 +20,7 @@ queue, the worker thread and the futures are the only I/O-like parts.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -27,6 +28,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from rerankkit._base import Details, Group, Reranker
 from rerankkit._validation import check_int, check_number
@@ -283,6 +285,12 @@ class BatchingReranker(Reranker):
             worker = self._worker
         if worker is not None and worker is not threading.current_thread():
             worker.join()
+
+    def __reduce__(self) -> tuple[Any, tuple[Reranker]]:
+        # The queue, worker thread and futures belong to this process: a copy (pickle, Ray)
+        # is a fresh batcher around a copy of the wrapped reranker.
+        settings = {"max_batch_pairs": self.max_batch_pairs, "max_wait_ms": self.max_wait_ms}
+        return functools.partial(BatchingReranker, **settings), (self.reranker,)
 
     def __enter__(self) -> BatchingReranker:
         return self
