@@ -11,8 +11,9 @@ which also subclasses the built-in a caller would reach for first::
     ├── MissingExtraError  (ImportError)   an optional dependency is not installed
     ├── DatasetError       (ValueError)    a dataset file is missing or malformed
     ├── ModelLoadError     (OSError)       a model cannot be found or loaded
-    └── LLMCallError       (RuntimeError)  an LLM call failed for good (``on_error="raise"``)
-        └── TransientLLMError              raise it from your own LLM wrapper to ask for a retry
+    ├── LLMCallError       (RuntimeError)  an LLM call failed for good (``on_error="raise"``)
+    │   └── TransientLLMError              raise it from your own LLM wrapper to ask for a retry
+    └── RemoteServiceError (RuntimeError)  a rerank service (Cohere, TEI, ...) failed for good
 
 The command line reports its own usage mistakes with ``rerankkit.cli.commands.CliError``, a
 ``RerankkitError`` and ``ValueError`` that never leaves the ``rerankkit`` command.
@@ -28,11 +29,14 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "DatasetError",
     "LLMCallError",
     "MissingExtraError",
     "ModelLoadError",
+    "RemoteServiceError",
     "RerankkitError",
     "TransientLLMError",
 ]
@@ -98,3 +102,45 @@ class LLMCallError(RerankkitError, RuntimeError):
 
 class TransientLLMError(LLMCallError):
     """Raise this from your own LLM wrapper to mark a failure as worth retrying."""
+
+
+class RemoteServiceError(RerankkitError, RuntimeError):
+    """A remote rerank service failed for good: retries exhausted, an answer that is not a
+    retryable failure (401, 400, ...), or a malformed answer (bad JSON; an index omitted,
+    repeated or invented). No partial ranking is returned: the caller keeps every document.
+
+    The message and attributes never contain the API key.
+
+    Attributes:
+        service: The service's name (``"cohere"``, ``"tei"``, ...).
+        status: The HTTP status of the last answer; ``None`` when none came (timeout,
+            connection refused or dropped).
+        body_excerpt: At most 500 characters of the last answer's body (``""`` if none).
+
+    Example:
+        >>> error = RemoteServiceError("cohere", 401, '{"message": "invalid api token"}')
+        >>> print(error)
+        cohere: HTTP 401: {"message": "invalid api token"}
+        >>> error.status, isinstance(error, RuntimeError)
+        (401, True)
+    """
+
+    def __init__(
+        self, service: str, status: int | None, body_excerpt: str = "", *, reason: str = ""
+    ) -> None:
+        where = f"HTTP {status}" if status is not None else "no answer"
+        detail = "; ".join(part for part in (reason, body_excerpt) if part)
+        super().__init__(f"{service}: {where}: {detail}" if detail else f"{service}: {where}")
+        self.service = service
+        self.status = status
+        self.body_excerpt = body_excerpt
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild_remote_error, (self.service, self.status, self.body_excerpt, self.reason)
+
+
+def _rebuild_remote_error(
+    service: str, status: int | None, body_excerpt: str, reason: str
+) -> RemoteServiceError:
+    return RemoteServiceError(service, status, body_excerpt, reason=reason)

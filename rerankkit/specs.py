@@ -9,11 +9,21 @@ kind                 builds                                           target
 ``causal-lm``        ``rerankkit.CausalLMReranker``                    hub id or local folder
 ``colbert``          ``rerankkit.LateInteractionReranker``             hub id or local folder
 ``keyword``          :class:`rerankkit.testing.KeywordReranker`        none (a fast test fake)
+``cohere``           :class:`rerankkit.remote.CohereReranker`          Cohere model (v2 API)
+``cohere-v1``        :class:`rerankkit.remote.CohereV1Reranker`        Cohere model (v1 API)
+``jina``             :class:`rerankkit.remote.JinaReranker`            Jina model
+``voyage``           :class:`rerankkit.remote.VoyageReranker`          Voyage model
+``mixedbread``       :class:`rerankkit.remote.MixedbreadReranker`      Mixedbread model
+``tei``              :class:`rerankkit.remote.TEIReranker`             server URL
+``vllm``             :class:`rerankkit.remote.VLLMReranker`            server URL (``?model=``)
+``infinity``         :class:`rerankkit.remote.InfinityReranker`        server URL (``?model=``)
 ===================  ===============================================  =========================
 
 Options after ``?`` become constructor keyword arguments; values are read as ``true``/``false``,
 ``none``, integers, floats, or else strings (``?max_length=256&dtype=bfloat16``). Unknown kinds
-and options are rejected with the spec in the message, before any model is loaded.
+and options are rejected with the spec in the message, before any model is loaded. An
+``api_key`` option is shown as ``***`` wherever a spec is printed (messages, ``label``,
+``repr``); prefer the service's environment variable (README, Remote APIs).
 
 Example:
     >>> spec = parse_spec("cross-encoder:models/ce?max_length=256&dtype=bfloat16")
@@ -75,7 +85,76 @@ _KINDS: dict[str, _Kind] = {
         "none",
         "test fake: counts query words in the document (no model)",
     ),
+    "cohere": _Kind(
+        "rerankkit.remote.cohere",
+        "CohereReranker",
+        "required",
+        "Cohere Rerank v2 API (model; key from CO_API_KEY or ?api_key=)",
+    ),
+    "cohere-v1": _Kind(
+        "rerankkit.remote.cohere",
+        "CohereV1Reranker",
+        "required",
+        "Cohere Rerank v1 API (model; key from CO_API_KEY)",
+    ),
+    "jina": _Kind(
+        "rerankkit.remote.jina",
+        "JinaReranker",
+        "required",
+        "Jina AI reranker API (model; key from JINA_API_KEY)",
+    ),
+    "voyage": _Kind(
+        "rerankkit.remote.voyage",
+        "VoyageReranker",
+        "required",
+        "Voyage AI rerank API (model; key from VOYAGE_API_KEY)",
+    ),
+    "mixedbread": _Kind(
+        "rerankkit.remote.mixedbread",
+        "MixedbreadReranker",
+        "required",
+        "Mixedbread reranking API (model; key from MXBAI_API_KEY)",
+    ),
+    "tei": _Kind(
+        "rerankkit.remote.tei",
+        "TEIReranker",
+        "required",
+        "text-embeddings-inference server (URL: tei:http://host:8080)",
+    ),
+    "vllm": _Kind(
+        "rerankkit.remote.vllm",
+        "VLLMReranker",
+        "required",
+        "vLLM /v1/rerank or /score (URL; ?model=NAME&endpoint=score)",
+    ),
+    "infinity": _Kind(
+        "rerankkit.remote.infinity",
+        "InfinityReranker",
+        "required",
+        "Infinity server /rerank (URL: infinity:http://host:7997?model=NAME)",
+    ),
 }
+
+SECRET_OPTIONS = frozenset({"api_key"})
+"""Spec options whose values are shown as ``***`` (messages, ``label``, ``repr``)."""
+
+
+def redact_spec(spec: str) -> str:
+    """``spec`` with the value of every secret option (``api_key``) replaced by ``***``.
+
+    Example:
+        >>> redact_spec("cohere:rerank-v3.5?api_key=sk-123&timeout=5")
+        'cohere:rerank-v3.5?api_key=***&timeout=5'
+    """
+    head, sep, query = spec.partition("?")
+    if not sep:
+        return spec
+    pairs = []
+    for pair in query.split("&"):
+        key, eq, _ = pair.partition("=")
+        secret = unquote(key.strip()) in SECRET_OPTIONS
+        pairs.append(f"{key}=***" if eq and secret else pair)
+    return f"{head}?{'&'.join(pairs)}"
 
 
 @dataclass(frozen=True)
@@ -86,13 +165,20 @@ class RerankerSpec:
         kind: One of :func:`spec_kinds`.
         target: Model id or path (may be empty).
         options: Constructor keyword arguments.
-        text: The original string (for messages).
+        text: The original string, secret options shown as ``***`` (for messages).
     """
 
     kind: str
     target: str
     options: dict[str, Any] = field(default_factory=dict)
     text: str = ""
+
+    def __repr__(self) -> str:
+        options = {k: "***" if k in SECRET_OPTIONS else v for k, v in self.options.items()}
+        return (
+            f"RerankerSpec(kind={self.kind!r}, target={self.target!r}, options={options!r}, "
+            f"text={self.text!r})"
+        )
 
     @property
     def label(self) -> str:
@@ -105,7 +191,10 @@ class RerankerSpec:
         name = PurePath(self.target.rstrip("/\\")).name if self.target else ""
         label = f"{self.kind}:{name}" if name else self.kind
         if self.options:
-            label += "?" + "&".join(f"{key}={value}" for key, value in self.options.items())
+            label += "?" + "&".join(
+                f"{key}={'***' if key in SECRET_OPTIONS else value}"
+                for key, value in self.options.items()
+            )
         return label
 
 
@@ -154,33 +243,34 @@ def parse_spec(spec: str) -> RerankerSpec:
     """
     if not isinstance(spec, str):
         raise TypeError(f"reranker spec must be a str, got {type(spec).__name__}")
+    shown = redact_spec(spec)
     kind_name, sep, rest = spec.strip().partition(":")
     if not sep:
         raise ValueError(
-            f"reranker spec {spec!r} must look like KIND:TARGET (kinds: {', '.join(_KINDS)})"
+            f"reranker spec {shown!r} must look like KIND:TARGET (kinds: {', '.join(_KINDS)})"
         )
     kind = _KINDS.get(kind_name)
     if kind is None:
         raise ValueError(
-            f"reranker spec {spec!r}: unknown kind {kind_name!r} (known: {', '.join(_KINDS)})"
+            f"reranker spec {shown!r}: unknown kind {kind_name!r} (known: {', '.join(_KINDS)})"
         )
     target, _, query = rest.partition("?")
     if kind.target == "required" and not target:
-        raise ValueError(f"reranker spec {spec!r}: {kind_name} needs a model id or path")
+        raise ValueError(f"reranker spec {shown!r}: {kind_name} needs a model id or path")
     if kind.target == "none" and target:
-        raise ValueError(f"reranker spec {spec!r}: {kind_name} takes no target, got {target!r}")
+        raise ValueError(f"reranker spec {shown!r}: {kind_name} takes no target, got {target!r}")
     options: dict[str, Any] = {}
     for pair in filter(None, query.split("&")):
         if "=" not in pair:
-            raise ValueError(f"reranker spec {spec!r}: option {pair!r} must be KEY=VALUE")
+            raise ValueError(f"reranker spec {shown!r}: option {pair!r} must be KEY=VALUE")
         key, _, value = pair.partition("=")
         key, value = unquote(key.strip()), unquote(value)  # %26 for "&", %3D for "="
         if not key.isidentifier():
-            raise ValueError(f"reranker spec {spec!r}: bad option name {key!r}")
+            raise ValueError(f"reranker spec {shown!r}: bad option name {key!r}")
         if key in options:
-            raise ValueError(f"reranker spec {spec!r}: option {key!r} given twice")
-        options[key] = _coerce(value)
-    return RerankerSpec(kind=kind_name, target=target, options=options, text=spec)
+            raise ValueError(f"reranker spec {shown!r}: option {key!r} given twice")
+        options[key] = value if key in SECRET_OPTIONS else _coerce(value)  # keys stay str
+    return RerankerSpec(kind=kind_name, target=target, options=options, text=shown)
 
 
 def _packaged_bi_encoder(spec: RerankerSpec) -> str:

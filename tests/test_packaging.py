@@ -13,7 +13,15 @@ from rerankkit import MissingExtraError
 from rerankkit._optional import require
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("torch", "transformers", "langchain_core", "langchain", "llama_index", "onnxruntime")
+HEAVY = (
+    "torch",
+    "transformers",
+    "langchain_core",
+    "langchain",
+    "llama_index",
+    "onnxruntime",
+    "ray",
+)
 
 
 def _modules_after(statement: str) -> set[str]:
@@ -32,6 +40,13 @@ def test_public_names_resolve_without_heavy_imports() -> None:
     loaded = _modules_after("import rerankkit; [getattr(rerankkit, n) for n in rerankkit.__all__]")
     heavy = {"torch", "transformers", "langchain_core", "llama_index"}
     assert not {m.split(".")[0] for m in loaded} & heavy
+
+
+def test_the_distributed_package_loads_ray_only_when_used() -> None:
+    loaded = _modules_after(
+        "import rerankkit.distributed; from rerankkit.distributed import rerank_dataset"
+    )
+    assert not {m.split(".")[0] for m in loaded} & {"ray", "pyarrow", "torch"}
 
 
 def test_unknown_attribute_is_attribute_error() -> None:

@@ -1,0 +1,29 @@
+"""Scale out on Ray: rerank a large ``ray.data.Dataset`` on a pool of actors (issue 13).
+
+:func:`rerank_dataset` adds ``ranked_indices``, ``relevance_scores`` and ``rerank_error``
+columns to every row (see :mod:`rerankkit.distributed.dataset`); :mod:`rerankkit.distributed.rows`
+is the pure per-batch logic each actor runs; :mod:`rerankkit.distributed.serve` deploys the
+``rerankkit serve`` app on Ray Serve. Importing this package does not import Ray: Ray loads
+when a function here is called (``pip install "rerankkit[ray]"``).
+"""
+
+from __future__ import annotations
+
+from rerankkit.distributed.dataset import (
+    OUTPUT_COLUMNS,
+    RANKED_INDICES,
+    RELEVANCE_SCORES,
+    RERANK_ERROR,
+    rerank_dataset,
+)
+from rerankkit.distributed.rows import RowOutcome, rerank_rows
+
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "RANKED_INDICES",
+    "RELEVANCE_SCORES",
+    "RERANK_ERROR",
+    "RowOutcome",
+    "rerank_dataset",
+    "rerank_rows",
+]

@@ -1,0 +1,416 @@
+"""One HTTP core for every rerank service: pooled httpx clients, timeouts, retries, limits.
+
+``ServiceClient.post_json`` (sync) and ``apost_json`` (async) send one JSON request and return
+the decoded JSON answer, or raise ``RemoteServiceError``:
+
+* transport: one pooled ``httpx.Client`` for sync calls (thread-safe, shared by the threads
+  that send a large input's chunks) and one ``httpx.AsyncClient`` per event loop (an httpx
+  async pool is bound to the loop it first ran on);
+* ``timeout`` seconds per attempt (connect, read, write and pool wait each);
+* at most ``max_in_flight`` requests of this client in flight at once, sync and async
+  (a semaphore held only while a request is on the wire, not while backing off);
+* retries by tenacity, not a hand-made loop: connect errors, timeouts, a dropped connection,
+  HTTP 408/429 and 5xx are retried up to ``max_retries`` times with exponential backoff and
+  full jitter (``backoff * 2**n`` capped at ``max_backoff``), or after the ``Retry-After``
+  the service asked for (seconds or an HTTP date). A ``Retry-After`` longer than
+  ``max_retry_after`` is not waited for: the error is raised at once. Other statuses (400,
+  401, 404, 413, 422, ...) and malformed JSON are not retried: resending cannot fix them.
+
+The API key lives in a ``Secret`` (its ``repr`` is ``'***'``), is sent only as an
+``Authorization`` header (httpx masks it in ``repr(client.headers)``), and is cut out of every
+error message and log line, even when a service echoes it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import math
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rerankkit._validation import check_int, check_number
+from rerankkit.errors import MissingExtraError, RemoteServiceError
+
+try:
+    import httpx
+    import tenacity
+except ModuleNotFoundError as _missing:  # pragma: no cover - exercised by packaging tests
+    raise MissingExtraError(_missing.name or "httpx", "remote") from _missing
+
+logger = logging.getLogger(__name__)
+
+EXCERPT_CHARS = 500
+"""Characters of an answer's body kept in ``RemoteServiceError.body_excerpt``."""
+
+
+class Secret:
+    """A credential that never shows in ``repr``/``str`` (reveal it with ``get``).
+
+    Example:
+        >>> key = Secret("sk-123")
+        >>> key, str(key), key.get()
+        ('***', '***', 'sk-123')
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        """The credential itself (only for the ``Authorization`` header)."""
+        return self._value
+
+    def redact(self, text: str) -> str:
+        """``text`` with every occurrence of the credential replaced by ``***``."""
+        return text.replace(self._value, "***") if self._value else text
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret cannot be pickled; pass the API key again")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How each request is sent; checked on construction.
+
+    Attributes:
+        timeout: Seconds per attempt (> 0).
+        max_retries: Extra attempts after a retryable failure (>= 0).
+        backoff: First retry delay in seconds; doubles each retry, full jitter (>= 0).
+        max_backoff: Cap of one backoff delay in seconds (>= 0).
+        max_retry_after: Longest ``Retry-After`` (seconds) waited for; a longer one fails
+            at once (>= 0).
+        max_in_flight: Requests of one client in flight at once (>= 1).
+
+    Example:
+        >>> RetryPolicy(timeout=5, max_retries=1).timeout
+        5.0
+    """
+
+    timeout: float = 30.0
+    max_retries: int = 3
+    backoff: float = 0.5
+    max_backoff: float = 20.0
+    max_retry_after: float = 60.0
+    max_in_flight: int = 8
+
+    def __post_init__(self) -> None:
+        checked = {
+            "timeout": check_number(self.timeout, "timeout"),
+            "max_retries": check_int(self.max_retries, "max_retries", minimum=0),
+            "backoff": check_number(self.backoff, "backoff", minimum=0),
+            "max_backoff": check_number(self.max_backoff, "max_backoff", minimum=0),
+            "max_retry_after": check_number(self.max_retry_after, "max_retry_after", minimum=0),
+            "max_in_flight": check_int(self.max_in_flight, "max_in_flight", minimum=1),
+        }
+        if checked["timeout"] <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout!r}")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+
+class _Retryable(Exception):
+    """An attempt that may succeed if sent again; carries the error it would raise."""
+
+    def __init__(self, error: RemoteServiceError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date (RFC 9110
+    section 10.2.3); ``None`` when absent or unreadable. Negative waits become 0.
+
+    Example:
+        >>> parse_retry_after("2"), parse_retry_after("0.5"), parse_retry_after("soon")
+        (2.0, 0.5, None)
+        >>> parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0)
+        10.0
+    """
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def is_retryable_status(status: int) -> bool:
+    """HTTP statuses worth resending: 408 (timeout), 429 (rate limit) and every 5xx.
+
+    Example:
+        >>> [is_retryable_status(s) for s in (200, 400, 408, 429, 500, 503)]
+        [False, False, True, True, True, True]
+    """
+    return status in (408, 429) or 500 <= status <= 599
+
+
+class _Wait(tenacity.wait.wait_base):
+    """``Retry-After`` when the service sent one, else exponential backoff with full jitter."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.jitter = tenacity.wait_random_exponential(
+            multiplier=policy.backoff, max=policy.max_backoff
+        )
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, _Retryable) and error.retry_after is not None:
+            return error.retry_after
+        return float(self.jitter(retry_state))
+
+
+class ServiceClient:
+    """Pooled, retrying JSON-over-HTTP client of one service (see the module docstring).
+
+    Args:
+        service: Name used in errors and logs (``"cohere"``).
+        base_url: Scheme, host, port and optional path prefix (``https://api.cohere.com``).
+        api_key: Sent as ``Authorization: Bearer <key>``; ``None`` sends no header.
+        policy: Timeouts, retries and the in-flight limit.
+        headers: Extra headers sent with every request.
+        transport, async_transport: Custom httpx transports (tests, proxies).
+
+    Example:
+        >>> client = ServiceClient("tei", "http://127.0.0.1:8080", api_key="sk-123")
+        >>> client
+        ServiceClient(service='tei', base_url='http://127.0.0.1:8080')
+        >>> client.close()
+    """
+
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        policy: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.service = service
+        self.base_url = check_base_url(base_url)
+        self.policy = policy or RetryPolicy()
+        self._secret = Secret(api_key or "")
+        self._headers = {"Accept": "application/json", **dict(headers or {})}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._transport = transport
+        self._async_transport = async_transport
+        self._sync: httpx.Client | None = None
+        self._sync_lock = threading.Lock()
+        self._sync_slots = threading.BoundedSemaphore(self.policy.max_in_flight)
+        # One async pool and one semaphore per event loop: both are bound to their loop.
+        self._loops: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, asyncio.Semaphore]
+        ] = weakref.WeakKeyDictionary()
+
+    # ---- clients -------------------------------------------------------------------------
+    def _limits(self) -> httpx.Limits:
+        slots = self.policy.max_in_flight
+        return httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
+
+    def _sync_client(self) -> httpx.Client:
+        with self._sync_lock:
+            if self._sync is None:
+                self._sync = httpx.Client(
+                    base_url=self.base_url,
+                    headers=self._headers,
+                    timeout=self.policy.timeout,
+                    limits=self._limits(),
+                    transport=self._transport,
+                )
+                # A reranker dropped without close() (a CLI run, a notebook) still closes
+                # its sockets when collected, instead of leaving them to the GC's warnings.
+                weakref.finalize(self, self._sync.close)
+            return self._sync
+
+    def _async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        pair = self._loops.get(loop)
+        if pair is None:
+            client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=self._headers,
+                timeout=self.policy.timeout,
+                limits=self._limits(),
+                transport=self._async_transport,
+            )
+            pair = (client, asyncio.Semaphore(self.policy.max_in_flight))
+            self._loops[loop] = pair
+        return pair
+
+    def close(self) -> None:
+        """Close the sync connection pool (async pools: ``aclose`` on their loop)."""
+        with self._sync_lock:
+            if self._sync is not None:
+                self._sync.close()
+                self._sync = None
+
+    async def aclose(self) -> None:
+        """Close the current loop's async pool and the sync pool."""
+        pair = self._loops.pop(asyncio.get_running_loop(), None)
+        if pair is not None:
+            await pair[0].aclose()
+        self.close()
+
+    # ---- one attempt -----------------------------------------------------------------------
+    def _excerpt(self, text: str) -> str:
+        return self._secret.redact(text)[:EXCERPT_CHARS]
+
+    def error(self, status: int | None, body: str = "", reason: str = "") -> RemoteServiceError:
+        """The ``RemoteServiceError`` for a failure, with the key cut out of body and reason."""
+        return RemoteServiceError(
+            self.service, status, self._excerpt(body), reason=self._secret.redact(reason)
+        )
+
+    def _transport_error(self, error: httpx.TransportError, path: str) -> _Retryable:
+        if isinstance(error, httpx.TimeoutException):
+            reason = (
+                f"POST {path}: {type(error).__name__}: no answer within {self.policy.timeout:g} s"
+            )
+        else:
+            reason = f"POST {path}: {type(error).__name__}: {error}"
+        return _Retryable(self.error(None, reason=reason))
+
+    def _decode(self, response: httpx.Response, path: str) -> Any:
+        status = response.status_code
+        if status >= 400:
+            error = self.error(status, response.text, reason=f"POST {path}")
+            if is_retryable_status(status):
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                if wait is not None and wait > self.policy.max_retry_after:
+                    raise self.error(
+                        status,
+                        response.text,
+                        reason=f"POST {path}: Retry-After {wait:g} s exceeds "
+                        f"max_retry_after={self.policy.max_retry_after:g} s",
+                    )
+                raise _Retryable(error, wait)
+            raise error
+        try:
+            return json.loads(response.content)
+        except ValueError as bad:
+            raise self.error(
+                status, response.text, reason=f"POST {path}: invalid JSON: {bad}"
+            ) from None
+
+    # ---- retries ---------------------------------------------------------------------------
+    def _retrying_kwargs(self, path: str) -> dict[str, Any]:
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            outcome = state.outcome
+            error = outcome.exception() if outcome is not None else None
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            logger.warning(
+                "%s POST %s failed (%s); retry %d of %d in %.2f s",
+                self.service,
+                path,
+                error,
+                state.attempt_number,
+                self.policy.max_retries,
+                delay,
+            )
+
+        return {
+            "retry": tenacity.retry_if_exception_type(_Retryable),
+            "stop": tenacity.stop_after_attempt(self.policy.max_retries + 1),
+            "wait": _Wait(self.policy),
+            "before_sleep": log_retry,
+            "reraise": True,
+        }
+
+    def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        """POST ``body`` as JSON to ``path``; the decoded answer, retried per the policy.
+
+        Raises:
+            RemoteServiceError: The last attempt failed, or the answer is not retryable.
+        """
+        client = self._sync_client()
+
+        def attempt() -> Any:
+            with self._sync_slots:
+                try:
+                    response = client.post(path, json=body)
+                except httpx.TransportError as error:
+                    raise self._transport_error(error, path) from None
+            return self._decode(response, path)
+
+        try:
+            return tenacity.Retrying(**self._retrying_kwargs(path))(attempt)
+        except _Retryable as final:
+            raise final.error from None
+
+    async def apost_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        """Async ``post_json`` on the running loop's pool."""
+        client, slots = self._async_client()
+
+        async def attempt() -> Any:
+            async with slots:
+                try:
+                    response = await client.post(path, json=body)
+                except httpx.TransportError as error:
+                    raise self._transport_error(error, path) from None
+            return self._decode(response, path)
+
+        try:
+            return await tenacity.AsyncRetrying(**self._retrying_kwargs(path))(attempt)
+        except _Retryable as final:
+            raise final.error from None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(service={self.service!r}, base_url={self.base_url!r})"
+
+
+def check_base_url(base_url: Any) -> str:
+    """``base_url`` without a trailing slash; it must be ``http(s)://host...`` and carry no
+    credentials (pass ``api_key`` instead, so they never show in messages).
+
+    Example:
+        >>> check_base_url("http://127.0.0.1:8080/")
+        'http://127.0.0.1:8080'
+    """
+    if not isinstance(base_url, str):
+        raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
+    url = httpx.URL(base_url.strip())
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(
+            f"base_url must look like http(s)://host[:port][/prefix], got {base_url!r}"
+        )
+    if url.userinfo:
+        raise ValueError("base_url must not carry credentials (user:password@); pass api_key")
+    return str(url).rstrip("/")
+
+
+def env_api_key(
+    api_key: str | None, names: tuple[str, ...], environ: Mapping[str, str]
+) -> str | None:
+    """``api_key`` if given, else the first non-empty environment variable of ``names``."""
+    if api_key is not None:
+        if not isinstance(api_key, str):
+            raise TypeError(f"api_key must be a str or None, got {type(api_key).__name__}")
+        return api_key
+    for name in names:
+        if environ.get(name):
+            return environ[name]
+    return None

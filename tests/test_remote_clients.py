@@ -1,0 +1,282 @@
+"""Every remote client against a real HTTP server on 127.0.0.1 (``fault_server.FaultServer``).
+
+Checked for each service: the request it sends (path, fields, Authorization), that its ranking
+equals the in-process ranking of the same scores (sync and async), splitting to the
+per-request limit with results mapped back, spec strings, API keys from the environment, and
+use through both adapters, fusion, a cascade and the ``rerankkit rerank`` command.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fault_server import FaultServer, score_pair
+
+from rerankkit import CascadeReranker, FusionReranker
+from rerankkit.remote import (
+    CohereReranker,
+    CohereV1Reranker,
+    InfinityReranker,
+    JinaReranker,
+    MixedbreadReranker,
+    RemoteReranker,
+    TEIReranker,
+    VLLMReranker,
+    VoyageReranker,
+)
+from rerankkit.specs import build_reranker
+from rerankkit.testing import FunctionReranker, KeywordReranker
+
+KEY = "sk-test-7f3a9c-SECRET"
+QUERY = "capital of France"
+DOCS = [
+    "Berlin is the capital of Germany.",
+    "Paris is the capital of France.",
+    "France is famous for cheese.",
+    "The Eiffel tower.",
+    "capital",
+]
+
+# name -> (factory(url), path it must POST to, the field holding the documents)
+CLIENTS: dict[str, tuple[Callable[[str], RemoteReranker], str, str]] = {
+    "cohere": (
+        lambda url: CohereReranker("rerank-v3.5", base_url=url, api_key=KEY),
+        "/v2/rerank",
+        "documents",
+    ),
+    "cohere-v1": (
+        lambda url: CohereV1Reranker("rerank-english-v3.0", base_url=url, api_key=KEY),
+        "/v1/rerank",
+        "documents",
+    ),
+    "jina": (
+        lambda url: JinaReranker("jina-reranker-v2", base_url=url, api_key=KEY),
+        "/v1/rerank",
+        "documents",
+    ),
+    "voyage": (
+        lambda url: VoyageReranker("rerank-2.5", base_url=url, api_key=KEY),
+        "/v1/rerank",
+        "documents",
+    ),
+    "mixedbread": (
+        lambda url: MixedbreadReranker("mxbai-rerank-large-v2", base_url=url, api_key=KEY),
+        "/v1/reranking",
+        "input",
+    ),
+    "tei": (lambda url: TEIReranker(url, api_key=KEY), "/rerank", "texts"),
+    "vllm-rerank": (
+        lambda url: VLLMReranker(url, model="bge", api_key=KEY),
+        "/v1/rerank",
+        "documents",
+    ),
+    "vllm-score": (
+        lambda url: VLLMReranker(url, model="bge", endpoint="score", api_key=KEY),
+        "/score",
+        "text_2",
+    ),
+    "infinity": (
+        lambda url: InfinityReranker(url, model="bge", api_key=KEY),
+        "/rerank",
+        "documents",
+    ),
+}
+REFERENCE = FunctionReranker(score_pair)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FaultServer]:
+    running = FaultServer().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fresh(server: FaultServer) -> FaultServer:
+    server.reset()
+    return server
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_ranking_and_request_shape(fresh: FaultServer, name: str) -> None:
+    factory, path, field = CLIENTS[name]
+    with factory(fresh.url) as reranker:
+        got = reranker.rerank(QUERY, DOCS, top_n=3)
+        scores = reranker.score(QUERY, DOCS)
+    assert got == REFERENCE.rerank(QUERY, DOCS, top_n=3)
+    assert scores == REFERENCE.score(QUERY, DOCS)
+    seen = fresh.seen[0]
+    assert seen.path == path
+    assert seen.body[field] == DOCS
+    assert seen.headers["Authorization"] == f"Bearer {KEY}"
+    cut = seen.body.get("top_n", seen.body.get("top_k", len(DOCS)))
+    assert cut == len(DOCS)  # every score is asked for; top_n is applied after merging
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+async def test_async_ranking(fresh: FaultServer, name: str) -> None:
+    factory, _, _ = CLIENTS[name]
+    async with factory(fresh.url) as reranker:
+        got = await reranker.arerank(QUERY, DOCS, top_n=2, score_threshold=1.0)
+    assert got == REFERENCE.rerank(QUERY, DOCS, top_n=2, score_threshold=1.0)
+
+
+def test_request_options(fresh: FaultServer) -> None:
+    with CohereReranker(
+        "rerank-v3.5", base_url=fresh.url, api_key=KEY, max_tokens_per_doc=512
+    ) as r:
+        r.rerank(QUERY, DOCS)
+    with TEIReranker(fresh.url, raw_scores=True, truncate=True) as t:
+        t.rerank(QUERY, DOCS)
+    with VoyageReranker("rerank-2.5", base_url=fresh.url, api_key=KEY, truncation=False) as v:
+        v.rerank(QUERY, DOCS)
+    cohere, tei, voyage = (seen.body for seen in fresh.seen)
+    assert cohere == {
+        "model": "rerank-v3.5",
+        "query": QUERY,
+        "documents": DOCS,
+        "top_n": 5,
+        "max_tokens_per_doc": 512,
+    }
+    assert tei == {
+        "query": QUERY,
+        "texts": DOCS,
+        "raw_scores": True,
+        "return_text": False,
+        "truncate": True,
+    }
+    assert voyage["truncation"] is False and voyage["top_k"] == 5
+    assert "Authorization" not in fresh.seen[1].headers  # TEI without a key sends none
+
+
+MANY = [f"{'capital ' * (i % 4)}France {'x' * i}" for i in range(70)]
+
+
+@pytest.mark.parametrize("name", ["tei", "cohere", "mixedbread"])
+def test_split_to_the_limit_maps_back(fresh: FaultServer, name: str) -> None:
+    factory, _, field = CLIENTS[name]
+    reranker = factory(fresh.url)
+    reranker.max_documents = 32 if name == "tei" else 16  # TEI's default; 16 to split others
+    with reranker:
+        got = reranker.rerank(QUERY, MANY)
+    assert got == REFERENCE.rerank(QUERY, MANY)
+    sent = sorted((seen.body[field] for seen in fresh.seen), key=lambda docs: MANY.index(docs[0]))
+    assert [len(docs) for docs in sent] == ([32, 32, 6] if name == "tei" else [16] * 4 + [6])
+    assert [doc for docs in sent for doc in docs] == MANY  # each document sent exactly once
+
+
+async def test_split_async_and_score_many(fresh: FaultServer) -> None:
+    async with TEIReranker(fresh.url, max_documents=7) as reranker:
+        got = await reranker.arerank(QUERY, MANY, top_n=10)
+        assert got == REFERENCE.rerank(QUERY, MANY, top_n=10)
+        groups = [(QUERY, MANY[:20]), ("cheese", []), ("France x", MANY[20:])]
+        assert reranker.score_many(groups) == REFERENCE.score_many(groups)
+    assert len(fresh.seen) == 10 + 3 + 8  # ceil(70/7) + ceil(20/7) + ceil(50/7)
+
+
+def test_spec_strings(fresh: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CO_API_KEY", KEY)
+    specs = {
+        f"cohere:rerank-v3.5?base_url={fresh.url}": CohereReranker,
+        f"cohere-v1:rerank-english-v3.0?base_url={fresh.url}": CohereV1Reranker,
+        f"jina:jina-m?base_url={fresh.url}&api_key={KEY}": JinaReranker,
+        f"voyage:rerank-2.5?base_url={fresh.url}&api_key={KEY}": VoyageReranker,
+        f"mixedbread:mxbai?base_url={fresh.url}&api_key={KEY}": MixedbreadReranker,
+        f"tei:{fresh.url}?max_documents=2&timeout=5&max_retries=1": TEIReranker,
+        f"vllm:{fresh.url}?model=bge&endpoint=score": VLLMReranker,
+        f"infinity:{fresh.url}?model=bge&raw_scores=true": InfinityReranker,
+    }
+    for spec, cls in specs.items():
+        reranker = build_reranker(spec)
+        assert type(reranker) is cls
+        with reranker:
+            assert reranker.rerank(QUERY, DOCS) == REFERENCE.rerank(QUERY, DOCS), spec
+    assert all(seen.headers.get("Authorization") == f"Bearer {KEY}" for seen in fresh.seen[:2])
+
+
+def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CO_API_KEY", "COHERE_API_KEY", "JINA_API_KEY", "VOYAGE_API_KEY", "MXBAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for cls, variable in [
+        (CohereReranker, "CO_API_KEY"),
+        (JinaReranker, "JINA_API_KEY"),
+        (VoyageReranker, "VOYAGE_API_KEY"),
+        (MixedbreadReranker, "MXBAI_API_KEY"),
+    ]:
+        with pytest.raises(ValueError, match=variable):
+            cls()
+        monkeypatch.setenv(variable, KEY)
+        assert cls().client._headers["Authorization"] == f"Bearer {KEY}"
+    monkeypatch.delenv("CO_API_KEY")
+    monkeypatch.setenv("COHERE_API_KEY", "other")  # the SDK's second name
+    assert CohereReranker().client._headers["Authorization"] == "Bearer other"
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="base_url"):
+        TEIReranker("localhost:8080")
+    with pytest.raises(ValueError, match="credentials"):
+        TEIReranker("http://user:pw@127.0.0.1:8080")
+    with pytest.raises(ValueError, match="max_documents"):
+        TEIReranker("http://127.0.0.1:8080", max_documents=0)
+    with pytest.raises(ValueError, match="timeout"):
+        TEIReranker("http://127.0.0.1:8080", timeout=0)
+    with pytest.raises(ValueError, match="endpoint"):
+        VLLMReranker("http://127.0.0.1:8000", endpoint="embed")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        TEIReranker("http://127.0.0.1:8080", retries=3)  # type: ignore[call-arg]
+    assert TEIReranker("http://127.0.0.1:8080").rerank(QUERY, []) == []  # no request
+
+
+def test_cache_key_and_pointwise(fresh: FaultServer) -> None:
+    a, b = TEIReranker(fresh.url), TEIReranker(fresh.url + "/")
+    assert a.cache_key == b.cache_key != TEIReranker(fresh.url, raw_scores=True).cache_key
+    assert a.pointwise
+
+
+# ---- a normal Reranker everywhere ----------------------------------------------------------------
+def test_in_fusion_and_cascade(fresh: FaultServer) -> None:
+    with TEIReranker(fresh.url) as remote:
+        fused = FusionReranker([remote, KeywordReranker()]).rerank(QUERY, DOCS)
+        expected = FusionReranker([REFERENCE, KeywordReranker()]).rerank(QUERY, DOCS)
+        assert [r.index for r in fused] == [r.index for r in expected]
+        cascade = CascadeReranker([(KeywordReranker(), 3), (remote, None)])
+        reference = CascadeReranker([(KeywordReranker(), 3), (REFERENCE, None)])
+        assert cascade.rerank(QUERY, DOCS) == reference.rerank(QUERY, DOCS)
+
+
+def test_in_langchain_and_llamaindex(fresh: FaultServer) -> None:
+    from langchain_core.documents import Document
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+    from langchain_rerankkit import RerankKitCompressor
+    from llamaindex_rerankkit import RerankKitPostprocessor
+
+    with CohereReranker("rerank-v3.5", base_url=fresh.url, api_key=KEY) as remote:
+        compressed = RerankKitCompressor(reranker=remote, top_n=2).compress_documents(
+            [Document(page_content=text) for text in DOCS], QUERY
+        )
+        nodes = RerankKitPostprocessor(reranker=remote, top_n=2).postprocess_nodes(
+            [NodeWithScore(node=TextNode(text=text), score=0.0) for text in DOCS],
+            QueryBundle(QUERY),
+        )
+    best = [DOCS[r.index] for r in REFERENCE.rerank(QUERY, DOCS, top_n=2)]
+    assert [d.page_content for d in compressed] == best
+    assert [n.node.get_content() for n in nodes] == best
+    assert compressed[0].metadata["relevance_score"] == pytest.approx(score_pair(QUERY, best[0]))
+
+
+def test_cli_rerank_with_a_remote_spec(fresh: FaultServer, tmp_path: Path, capsys: Any) -> None:
+    from rerankkit.cli.commands import main
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps(text) + "\n" for text in DOCS))
+    argv = ["rerank", "--query", QUERY, "--docs", str(docs), "--top-n", "2"]
+    assert main([*argv, "--model", f"tei:{fresh.url}"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    best = REFERENCE.rerank(QUERY, DOCS, top_n=2)
+    assert [line["index"] for line in lines] == [r.index for r in best]
