@@ -10,6 +10,7 @@ from langchain_core.language_models.llms import BaseLLM
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import ensure_config, merge_configs
 
 from rerankkit import Completion
 
@@ -59,6 +60,10 @@ class LangChainLLM:
     Chat models get the prompt as one human message; completion LLMs get it as text.
     Log-probabilities come from ``response_metadata["logprobs"]`` (chat) or
     ``generation_info["logprobs"]`` (LLMs) when the provider returns them.
+
+    Each call runs with the LangChain config of the run it happens in (a
+    ``RerankKitCompressor`` run, or any runnable's) merged with ``config``, so its callbacks
+    see each model call as a child run.
     """
 
     def __init__(
@@ -84,22 +89,31 @@ class LangChainLLM:
             return Completion(output)
         raise TypeError(f"the LangChain model returned {type(output).__name__}, not text")
 
+    def _config(self) -> RunnableConfig:
+        # ensure_config() reads the current run's config (callbacks, tags) from LangChain's
+        # context variable; an explicit config given here adds to it rather than replacing it.
+        return merge_configs(ensure_config(), self.config)
+
     def complete(self, prompt: str) -> Completion:
+        config = self._config()
         if isinstance(self.model, BaseLLM):
-            return self._from_llm_result(
-                self.model.generate([prompt], callbacks=(self.config or {}).get("callbacks"))
-            )
-        return self._from_output(self.model.invoke(prompt, config=self.config))
+            return self._from_llm_result(self.model.generate([prompt], **_generate_kwargs(config)))
+        return self._from_output(self.model.invoke(prompt, config=config))
 
     async def acomplete(self, prompt: str) -> Completion:
+        config = self._config()
         if isinstance(self.model, BaseLLM):
             return self._from_llm_result(
-                await self.model.agenerate([prompt], callbacks=(self.config or {}).get("callbacks"))
+                await self.model.agenerate([prompt], **_generate_kwargs(config))
             )
-        return self._from_output(await self.model.ainvoke(prompt, config=self.config))
+        return self._from_output(await self.model.ainvoke(prompt, config=config))
 
     def __repr__(self) -> str:
         return f"LangChainLLM({type(self.model).__name__})"
+
+
+def _generate_kwargs(config: RunnableConfig) -> dict[str, Any]:
+    return {key: config.get(key) for key in ("callbacks", "tags", "metadata", "run_name")}
 
 
 def check_model(model: Any, argument: str) -> None:

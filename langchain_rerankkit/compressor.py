@@ -1,27 +1,46 @@
-"""``RerankKitCompressor``: any rerankkit reranker as a LangChain document compressor."""
+"""``RerankKitCompressor``: any rerankkit reranker as a LangChain document compressor.
+
+Each call is a LangChain run (a chain run named ``RerankKitCompressor``, a child of the
+retriever's run) reported through the callbacks it is given: inputs ``{"query", "documents":
+count}``, outputs ``{"documents": [{"id", "index", "relevance_score"}, ...], "reranked"}``,
+metadata ``{"reranker": name, "top_n"}``, and any error. LLM calls made by the reranker run
+inside it, so each is a child run (``astream_events(version="v2")`` shows them all).
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import Callbacks
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    CallbackManager,
+    Callbacks,
+)
 from langchain_core.documents import BaseDocumentCompressor, Document
-from pydantic import ConfigDict, field_validator
+from langchain_core.runnables.config import set_config_context
+from langchain_core.runnables.utils import coro_with_context
+from pydantic import ConfigDict, field_serializer, field_validator
 
 from langchain_rerankkit._llm import as_rerankkit_llm, check_model
 from rerankkit import Reranker, RerankResult, result_metadata
 from rerankkit.adapting import (
+    NOT_RERANKED,
+    EmptyQueryMode,
     ReorderMode,
     arerank_items,
     as_reranker,
     check_items,
+    check_on_empty_query,
     check_reorder,
     check_score_threshold,
     check_top_n,
     fields_from_llm,
     rerank_items,
+    reranker_field_spec,
+    reranker_name,
+    unranked_fallback,
 )
 
 if TYPE_CHECKING:
@@ -32,11 +51,26 @@ def _text(document: Document) -> str:
     return document.page_content
 
 
-def _reranked(document: Document, result: RerankResult) -> Document:
+def _with_metadata(document: Document, added: Mapping[str, Any]) -> Document:
     # model_copy keeps id, type and any subclass fields; the metadata is a deep copy, so
     # nothing done to the result (nested lists included) reaches the caller's Document.
-    metadata = {**copy.deepcopy(document.metadata), **result_metadata(result)}
+    metadata = {**copy.deepcopy(document.metadata), **added}
     return document.model_copy(update={"metadata": metadata})
+
+
+def _reranked(document: Document, result: RerankResult) -> Document:
+    return _with_metadata(document, result_metadata(result))
+
+
+def _run_outputs(kept: list[tuple[int, Document]], reranked: bool) -> dict[str, Any]:
+    """What the run reports: each kept document's id, input position and score."""
+    summary = []
+    for index, document in kept:
+        entry = {"id": document.id, "index": index}
+        if reranked:
+            entry["relevance_score"] = document.metadata["relevance_score"]
+        summary.append(entry)
+    return {"documents": summary, "reranked": reranked}
 
 
 class RerankKitCompressor(BaseDocumentCompressor):
@@ -44,8 +78,21 @@ class RerankKitCompressor(BaseDocumentCompressor):
     ``ContextualCompressionRetriever`` and ``DocumentCompressorPipeline``.
 
     Returns new ``Document`` objects, best first, with the original metadata plus
-    ``metadata["relevance_score"]`` (and any backend details, e.g. a chunk span); ``id`` is
-    kept and the caller's documents are left as they were.
+    ``metadata["relevance_score"]`` (always finite; and any backend details, e.g. a chunk
+    span); ``id`` is kept and the caller's documents are left as they were. A document with
+    empty ``page_content`` is never sent to the model: it is kept and ranked last with
+    ``empty_document: True``; one whose scoring failed ranks last with ``rerank_failed``/
+    ``rerank_error`` (see ``rerankkit._result``).
+
+    An empty or whitespace query (an agent's tool call with ``""``) returns the first
+    ``top_n`` documents in retrieval order with ``metadata["reranked"] = False`` and no
+    ``relevance_score``, and logs one warning; ``on_empty_query="raise"`` raises ValueError.
+
+    Tracing: each call is a run reported to the callbacks LangChain passes (see the module
+    docstring). Serialization: the compressor pickles (the reranker too; a model is loaded
+    again on unpickling), and ``model_dump()`` / ``model_dump_json()`` write the reranker as
+    a spec string (``"cross-encoder:PATH"``) that the constructor reads back; a reranker with
+    no spec form (an LLM reranker, a cascade) raises a TypeError naming ``reranker``.
 
     Example:
         >>> from langchain_core.documents import Document
@@ -81,10 +128,23 @@ class RerankKitCompressor(BaseDocumentCompressor):
     """Final order of the kept documents: ``"none"`` (best first) or ``"lost_in_the_middle"``
     (best at both ends of the context, weakest in the middle)."""
 
+    on_empty_query: EmptyQueryMode = "retrieval_order"
+    """An empty or whitespace query: ``"retrieval_order"`` returns the documents unranked and
+    marked (``metadata["reranked"] is False``); ``"raise"`` raises ValueError."""
+
     @field_validator("reranker", mode="before")
     @classmethod
     def _reranker(cls, value: Any) -> Reranker:
         return as_reranker(value)
+
+    @field_serializer("reranker")
+    def _reranker_spec(self, reranker: Reranker) -> str:
+        return reranker_field_spec(reranker)
+
+    @field_validator("on_empty_query", mode="before")
+    @classmethod
+    def _on_empty_query(cls, value: Any) -> EmptyQueryMode:
+        return check_on_empty_query(value)
 
     @field_validator("reorder", mode="before")
     @classmethod
@@ -138,21 +198,27 @@ class RerankKitCompressor(BaseDocumentCompressor):
         Args:
             documents: Retrieved documents; ``page_content`` is what the model reads.
             query: The search query.
-            callbacks: Accepted for LangChain compatibility; the reranker reports no callbacks.
+            callbacks: The caller's callbacks (a retriever passes its run's child manager):
+                this call is reported as a run, and the reranker's LLM calls as its children.
 
         Returns:
             New documents, reranked and cut to ``top_n`` / ``score_threshold``.
+
+        Raises:
+            TypeError: ``documents`` holds something other than ``Document`` (position named).
+            ValueError: A blank query with ``on_empty_query="raise"``.
         """
-        pairs = rerank_items(
-            self.reranker,
-            query,
-            check_items(documents, Document, "documents"),
-            text=_text,
-            top_n=self.top_n,
-            score_threshold=self.score_threshold,
-            reorder=self.reorder,
-        )
-        return [_reranked(document, result) for document, result in pairs]
+        documents = check_items(documents, Document, "documents")
+        manager = CallbackManager.configure(callbacks, local_metadata=self._run_metadata())
+        run = manager.on_chain_start(None, self._run_inputs(documents, query), name=self._name)
+        try:
+            with set_config_context({"callbacks": run.get_child()}) as context:
+                kept, reranked = context.run(self._compress, documents, query)
+        except BaseException as error:
+            run.on_chain_error(error)
+            raise
+        run.on_chain_end(_run_outputs(kept, reranked))
+        return [document for _, document in kept]
 
     async def acompress_documents(
         self,
@@ -160,14 +226,67 @@ class RerankKitCompressor(BaseDocumentCompressor):
         query: str,
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
-        """Async ``compress_documents``: model work runs off the event loop (``arerank``)."""
-        pairs = await arerank_items(
-            self.reranker,
-            query,
-            check_items(documents, Document, "documents"),
-            text=_text,
-            top_n=self.top_n,
-            score_threshold=self.score_threshold,
-            reorder=self.reorder,
+        """Async ``compress_documents``: model work runs off the event loop (``arerank``);
+        the run and its LLM child runs are reported as in the sync call."""
+        documents = check_items(documents, Document, "documents")
+        manager = AsyncCallbackManager.configure(callbacks, local_metadata=self._run_metadata())
+        inputs = self._run_inputs(documents, query)
+        run = await manager.on_chain_start(None, inputs, name=self._name)
+        try:
+            with set_config_context({"callbacks": run.get_child()}) as context:
+                kept, reranked = await coro_with_context(self._acompress(documents, query), context)
+        except BaseException as error:
+            await run.on_chain_error(error)
+            raise
+        await run.on_chain_end(_run_outputs(kept, reranked))
+        return [document for _, document in kept]
+
+    @property
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def _run_metadata(self) -> dict[str, Any]:
+        return {"reranker": reranker_name(self.reranker), "top_n": self.top_n}
+
+    @staticmethod
+    def _run_inputs(documents: list[Document], query: str) -> dict[str, Any]:
+        return {"query": query, "documents": len(documents)}
+
+    def _fallback(self, documents: list[Document], query: str) -> list[tuple[int, Document]] | None:
+        kept = unranked_fallback(
+            query, list(enumerate(documents)), top_n=self.top_n, on_empty_query=self.on_empty_query
         )
-        return [_reranked(document, result) for document, result in pairs]
+        if kept is None:
+            return None
+        return [(index, _with_metadata(document, NOT_RERANKED)) for index, document in kept]
+
+    def _compress(
+        self, documents: list[Document], query: str
+    ) -> tuple[list[tuple[int, Document]], bool]:
+        fallback = self._fallback(documents, query)
+        if fallback is not None:
+            return fallback, False
+        pairs = rerank_items(
+            self.reranker, query, range(len(documents)), **self._indexed(documents)
+        )
+        return [(i, _reranked(documents[i], result)) for i, result in pairs], True
+
+    async def _acompress(
+        self, documents: list[Document], query: str
+    ) -> tuple[list[tuple[int, Document]], bool]:
+        fallback = self._fallback(documents, query)
+        if fallback is not None:
+            return fallback, False
+        pairs = await arerank_items(
+            self.reranker, query, range(len(documents)), **self._indexed(documents)
+        )
+        return [(i, _reranked(documents[i], result)) for i, result in pairs], True
+
+    def _indexed(self, documents: list[Document]) -> dict[str, Any]:
+        # Positions are ranked, so the run can report where each kept document came from.
+        return {
+            "text": lambda i: _text(documents[i]),
+            "top_n": self.top_n,
+            "score_threshold": self.score_threshold,
+            "reorder": self.reorder,
+        }

@@ -4,29 +4,41 @@ from __future__ import annotations
 
 import copy
 import os
+import pickle
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from llama_index.core.bridge.pydantic import (
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+)
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from llamaindex_rerankkit._llm import as_rerankkit_llm
 from rerankkit import Reranker, RerankResult, result_metadata
 from rerankkit.adapting import (
+    NOT_RERANKED,
+    EmptyQueryMode,
     ReorderMode,
     arerank_items,
     as_reranker,
     check_items,
+    check_on_empty_query,
     check_reorder,
     check_score_threshold,
     check_top_n,
     fields_from_llm,
     rerank_items,
+    reranker_field_spec,
+    reranker_name,
+    unranked_fallback,
 )
 
 if TYPE_CHECKING:
@@ -37,10 +49,6 @@ dispatcher = get_dispatcher(__name__)
 RETRIEVAL_SCORE_KEY = "retrieval_score"
 
 
-def _text(node: NodeWithScore) -> str:
-    return node.node.get_content(metadata_mode=MetadataMode.EMBED)
-
-
 def _excluding(keys: list[str], added: list[str]) -> list[str]:
     return keys + [key for key in added if key not in keys]
 
@@ -49,9 +57,12 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
     """Reranks retrieved nodes with a rerankkit ``Reranker``; a drop-in for the
     ``node_postprocessors`` of query and chat engines.
 
-    Returns new ``NodeWithScore`` objects, best first, whose ``score`` is the rerank score.
-    Each carries a copy of its node (same ``node_id``) whose metadata adds
-    ``relevance_score``, any backend details (e.g. a chunk span) and, with
+    Returns new ``NodeWithScore`` objects, best first, whose ``score`` is the rerank score
+    (always finite). A node without text of its own (an ``ImageNode``, an empty chunk) is
+    never sent to the model: it is kept and ranked last with ``empty_document: True`` in its
+    metadata; a node whose scoring failed ranks last with ``rerank_failed``/``rerank_error``
+    (see ``rerankkit._result``). Each carries a copy of its node (same ``node_id``) whose
+    metadata adds ``relevance_score``, any backend details (e.g. a chunk span) and, with
     ``keep_retrieval_score``, the retriever's score as ``retrieval_score``. The added keys
     are excluded from the LLM and embedding views of the node, so they never leak into a
     prompt. The caller's nodes keep their scores and metadata.
@@ -70,8 +81,14 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
             engine = index.as_query_engine(similarity_top_k=20, node_postprocessors=[post])
     """
 
-    model_config = ConfigDict(validate_assignment=True)
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
+    reranker: Reranker = Field(
+        description=(
+            "The backend: a rerankkit Reranker, a spec string or a cross-encoder hub id / "
+            "folder (serialized as a spec string)."
+        ),
+    )
     top_n: int | None = Field(
         default=3, description="Keep at most this many nodes; None keeps all."
     )
@@ -90,20 +107,54 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
             "(best at both ends of the context, weakest in the middle)."
         ),
     )
-
-    _reranker: Reranker = PrivateAttr()
+    metadata_mode: MetadataMode = Field(
+        default=MetadataMode.EMBED,
+        description=(
+            "Which metadata the model reads with a node's text (node.get_content); EMBED, as "
+            "LlamaIndex's SentenceTransformerRerank; NONE for the text alone."
+        ),
+    )
+    on_empty_query: EmptyQueryMode = Field(
+        default="retrieval_order",
+        description=(
+            "An empty or whitespace query: 'retrieval_order' returns the nodes unranked and "
+            "marked (metadata['reranked'] is False); 'raise' raises ValueError."
+        ),
+    )
 
     def __init__(self, reranker: Reranker | str | os.PathLike[str], **kwargs: Any) -> None:
         """Build the postprocessor.
 
         Args:
-            reranker: A rerankkit ``Reranker``, or a cross-encoder hub id / local folder
-                (loaded once, here, as a ``CrossEncoderReranker``).
+            reranker: A rerankkit ``Reranker``, a spec string (``"cross-encoder:PATH"``), or
+                a cross-encoder hub id / local folder (loaded once, here).
             **kwargs: The fields: ``top_n``, ``score_threshold``, ``keep_retrieval_score``,
-                ``reorder``, ``callback_manager``.
+                ``reorder``, ``metadata_mode``, ``on_empty_query``, ``callback_manager``.
+
+        Raises:
+            pydantic.ValidationError: An unknown keyword argument or a bad field (named).
         """
-        super().__init__(**kwargs)
-        self._reranker = as_reranker(reranker)
+        super().__init__(reranker=reranker, **kwargs)
+
+    @field_validator("reranker", mode="before")
+    @classmethod
+    def _reranker(cls, value: Any) -> Reranker:
+        return as_reranker(value)
+
+    @field_serializer("reranker")
+    def _reranker_spec(self, reranker: Reranker) -> str:
+        return reranker_field_spec(reranker)
+
+    @field_validator("on_empty_query", mode="before")
+    @classmethod
+    def _on_empty_query(cls, value: Any) -> EmptyQueryMode:
+        return check_on_empty_query(value)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()  # LlamaIndex drops what does not pickle, with a log line
+        if "reranker" not in state["__dict__"]:
+            pickle.dumps(self.reranker)  # raise why, rather than unpickle without a reranker
+        return state
 
     @field_validator("top_n", mode="before")
     @classmethod
@@ -147,11 +198,6 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         """
         return cls(**fields_from_llm(as_rerankkit_llm(llm), **options))
 
-    @property
-    def reranker(self) -> Reranker:
-        """The backend (read-only)."""
-        return self._reranker
-
     def _postprocess_nodes(
         self,
         nodes: list[NodeWithScore],
@@ -160,15 +206,10 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         query = _query_str(query_bundle)
         nodes = check_items(nodes, NodeWithScore, "nodes")
         with self._rerank_event(nodes, query_bundle) as finish:
-            pairs = rerank_items(
-                self._reranker,
-                query,
-                nodes,
-                text=_text,
-                top_n=self.top_n,
-                score_threshold=self.score_threshold,
-                reorder=self.reorder,
-            )
+            fallback = self._fallback(nodes, query)
+            if fallback is not None:
+                return finish(fallback)
+            pairs = rerank_items(self.reranker, query, nodes, **self._settings())
             return finish([self._reranked(node, result) for node, result in pairs])
 
     @dispatcher.span
@@ -180,16 +221,36 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         query = _query_str(query_bundle)
         nodes = check_items(nodes, NodeWithScore, "nodes")
         with self._rerank_event(nodes, query_bundle) as finish:
-            pairs = await arerank_items(
-                self._reranker,
-                query,
-                nodes,
-                text=_text,
-                top_n=self.top_n,
-                score_threshold=self.score_threshold,
-                reorder=self.reorder,
-            )
+            fallback = self._fallback(nodes, query)
+            if fallback is not None:
+                return finish(fallback)
+            pairs = await arerank_items(self.reranker, query, nodes, **self._settings())
             return finish([self._reranked(node, result) for node, result in pairs])
+
+    def _text(self, node: NodeWithScore) -> str:
+        # A node without content of its own (an ImageNode, an empty chunk) is an empty
+        # document even where metadata_mode would render its metadata: the core never sends
+        # it to the model and ranks it last, flagged empty_document.
+        if not node.node.get_content(metadata_mode=MetadataMode.NONE).strip():
+            return ""
+        return node.node.get_content(metadata_mode=self.metadata_mode)
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "text": self._text,
+            "top_n": self.top_n,
+            "score_threshold": self.score_threshold,
+            "reorder": self.reorder,
+        }
+
+    def _fallback(self, nodes: list[NodeWithScore], query: str) -> list[NodeWithScore] | None:
+        kept = unranked_fallback(query, nodes, top_n=self.top_n, on_empty_query=self.on_empty_query)
+        if kept is None:
+            return None
+        return [
+            NodeWithScore(node=_with_metadata(node.node, dict(NOT_RERANKED)), score=node.score)
+            for node in kept
+        ]
 
     @contextmanager
     def _rerank_event(
@@ -202,7 +263,7 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         callback event ends with the exception (LlamaIndex's own handling) and no end event
         is dispatched.
         """
-        model_name = repr(self._reranker)
+        model_name = reranker_name(self.reranker)
         top_n = len(nodes) if self.top_n is None else self.top_n
         dispatcher.event(
             ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=top_n, model_name=model_name)
@@ -226,21 +287,21 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         added = result_metadata(result)
         if self.keep_retrieval_score:
             added[RETRIEVAL_SCORE_KEY] = node.score
-        inner = node.node
-        # A shallow copy with deep-copied metadata and new exclusion lists: the caller's node
-        # is untouched, and the scores never leak into what an LLM or embedding model reads.
-        new_node = inner.model_copy(
-            update={
-                "metadata": {**copy.deepcopy(inner.metadata), **added},
-                "excluded_llm_metadata_keys": _excluding(
-                    inner.excluded_llm_metadata_keys, list(added)
-                ),
-                "excluded_embed_metadata_keys": _excluding(
-                    inner.excluded_embed_metadata_keys, list(added)
-                ),
-            }
-        )
-        return NodeWithScore(node=new_node, score=result.score)
+        return NodeWithScore(node=_with_metadata(node.node, added), score=result.score)
+
+
+def _with_metadata(inner: BaseNode, added: dict[str, Any]) -> BaseNode:
+    # A shallow copy with deep-copied metadata and new exclusion lists: the caller's node
+    # is untouched, and the added keys never leak into what an LLM or embedding model reads.
+    return inner.model_copy(
+        update={
+            "metadata": {**copy.deepcopy(inner.metadata), **added},
+            "excluded_llm_metadata_keys": _excluding(inner.excluded_llm_metadata_keys, list(added)),
+            "excluded_embed_metadata_keys": _excluding(
+                inner.excluded_embed_metadata_keys, list(added)
+            ),
+        }
+    )
 
 
 def _query_str(query_bundle: QueryBundle | None) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from rerankkit._ordering import clean_scores, rank
+from rerankkit._pickling import LocksDropped
 from rerankkit._result import RerankResult
 from rerankkit._validation import (
     check_documents,
@@ -60,7 +61,7 @@ def _check_groups(groups: Any) -> list[Group]:
     return checked
 
 
-class Reranker(ABC):
+class Reranker(LocksDropped, ABC):
     """Base class of every backend.
 
     A backend implements ``_score`` (validated query, non-empty list of strings, scores in
@@ -76,6 +77,10 @@ class Reranker(ABC):
     to what they wrap) tell generic code what a reranker promises, instead of type checks:
 
     * ``pointwise``: a document's score depends only on (query, document).
+
+    Rerankers pickle (multiprocessing, Ray, framework persistence): their locks are left out
+    and made anew, and a backend that loads a model pickles as its constructor arguments and
+    loads the model again when unpickled (``rerankkit._pickling``).
 
     Example:
         >>> from rerankkit.testing import KeywordReranker

@@ -37,10 +37,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from rerankkit._base import Reranker
 from rerankkit.errors import ModelLoadError
@@ -330,4 +332,76 @@ def build_reranker(spec: str | RerankerSpec) -> Reranker:
         raise same_kind(f"reranker spec {parsed.text!r}: {error}") from error
 
 
-__all__ = ["RerankerSpec", "build_reranker", "parse_spec", "spec_kinds"]
+_SPEC_SCALARS = (bool, int, float, str, type(None))
+
+
+def _option_text(spec_kind: str, name: str, value: Any) -> str:
+    if isinstance(value, PurePath) or hasattr(value, "__fspath__"):
+        value = os.fspath(value)
+    if not isinstance(value, _SPEC_SCALARS) or (
+        isinstance(value, float) and not math.isfinite(value)
+    ):
+        raise TypeError(
+            f"{spec_kind} option {name}={value!r} cannot be written in a spec string "
+            "(only str, int, finite float, bool and None can)"
+        )
+    text = (
+        "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    )
+    if _coerce(text) != value or type(_coerce(text)) is not type(value):
+        raise TypeError(
+            f"{spec_kind} option {name}={value!r} would read back as {_coerce(text)!r} from a "
+            "spec string"
+        )
+    return quote(text, safe="/:.,-_~@+")
+
+
+def reranker_spec(reranker: Reranker) -> str:
+    """The spec string that builds ``reranker`` again: the inverse of :func:`build_reranker`.
+
+    A reranker of a spec kind (built from a spec, a model name or its constructor) is
+    described by the arguments it was built with (see ``rerankkit._pickling``), so
+    ``build_reranker(reranker_spec(r))`` loads the same model with the same options.
+
+    Raises:
+        TypeError: ``reranker`` is not of a spec kind (an LLM reranker, a cascade, a custom
+            class: pickle it instead), or an option has no spec form (a dict, a
+            ``torch.dtype``, ...); the message names the class or the option.
+
+    Example:
+        >>> from rerankkit.testing import FixedScoreReranker, KeywordReranker
+        >>> reranker_spec(KeywordReranker())
+        'keyword:'
+        >>> reranker_spec(FixedScoreReranker([1.0]))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        TypeError: FixedScoreReranker cannot be described as a spec string (kinds: ...); pickle it instead
+    """  # noqa: E501
+    cls = type(reranker)
+    name = next(
+        (n for n, k in _KINDS.items() if (k.module, k.cls) == (cls.__module__, cls.__qualname__)),
+        None,
+    )
+    if name is None:
+        raise TypeError(
+            f"{cls.__name__} cannot be described as a spec string (kinds: {', '.join(_KINDS)}); "
+            "pickle it instead"
+        )
+    kind = _KINDS[name]
+    arguments = getattr(reranker, "init_arguments", None)
+    if arguments is None:
+        if kind.target != "none":
+            raise TypeError(f"{cls.__name__} does not record the arguments it was built with")
+        return f"{name}:"
+    args, kwargs = arguments
+    bound = inspect.signature(cls).bind(*args, **kwargs).arguments
+    target = ""
+    if kind.target != "none":
+        first = next(iter(inspect.signature(cls).parameters))
+        target = os.fspath(bound.pop(first, "") or "")
+        if "?" in target:
+            raise TypeError(f"{name} target {target!r} contains '?', which a spec cannot hold")
+    options = "&".join(f"{key}={_option_text(name, key, value)}" for key, value in bound.items())
+    return f"{name}:{target}" + (f"?{options}" if options else "")
+
+
+__all__ = ["RerankerSpec", "build_reranker", "parse_spec", "reranker_spec", "spec_kinds"]

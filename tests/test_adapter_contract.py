@@ -231,8 +231,28 @@ async def test_bad_input_is_rejected_naming_the_argument(
     with pytest.raises(TypeError, match=rf"{driver.argument} must be a sequence"):
         await call(adapter, "plain text", "q")
     with pytest.raises(ValueError, match="query must be a non-empty string"):
-        await call(adapter, good, "   ")
+        await call(driver.make(reranker, on_empty_query="raise"), good, "   ")
     assert reranker.calls == 0
+
+
+@pytest.mark.parametrize("query", ["", "  \n\t"])
+async def test_empty_query_returns_retrieval_order_marked_unranked(
+    driver: Driver, call: Callable[..., Any], query: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reranker = FixedScoreReranker(SCORES)
+    caller = objects(driver)
+    before = [driver.snapshot(o) for o in caller]
+    with caplog.at_level("WARNING", logger="rerankkit.adapting.empty_query"):
+        out = await call(driver.make(reranker, top_n=3, score_threshold=100.0), caller, query)
+    assert [driver.id(o) for o in out] == [driver.id(o) for o in caller[:3]]  # no threshold
+    for original, returned in zip(caller, out, strict=False):
+        metadata = driver.metadata(returned)
+        assert metadata["reranked"] is False and "relevance_score" not in metadata
+        assert {k: metadata[k] for k in driver.metadata(original)} == driver.metadata(original)
+    assert [driver.snapshot(o) for o in caller] == before  # the caller's objects untouched
+    assert reranker.calls == 0
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "not reranked" in caplog.records[0].getMessage()
 
 
 @pytest.mark.parametrize(

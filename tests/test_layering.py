@@ -57,6 +57,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "rerankkit._ordering",
         "rerankkit._validation",
         "rerankkit._optional",
+        "rerankkit._pickling",
     ),
     "llm": ("rerankkit.llm.*",),
     "testing": ("rerankkit.testing",),  # fakes for users' tests: rerankers and LLMs

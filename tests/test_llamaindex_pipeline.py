@@ -185,7 +185,7 @@ async def test_retriever_query_engine_emits_events_and_callbacks(
     assert start.query.query_str == QUERY
     assert [n.node.get_content() for n in start.nodes] == [n.node.get_content() for n in candidates]
     assert start.top_n == 2
-    assert start.model_name == repr(post.reranker)
+    assert start.model_name == "FunctionReranker"  # a readable name, not the repr
     assert [n.node.get_content() for n in end.nodes] == returned
 
     (pair,) = debug.get_event_pairs(CBEventType.RERANKING)
@@ -247,8 +247,10 @@ async def test_a_failing_reranker_ends_the_callback_event_with_the_error(
     assert nodes[0].score == 0.5
 
 
-def test_serialises_its_fields_but_not_the_model() -> None:
-    post = RerankKitPostprocessor(reranker=graded(), top_n=4, score_threshold=0.5)
+def test_serialises_its_fields_and_the_reranker_as_a_spec() -> None:
+    from rerankkit.testing import KeywordReranker
+
+    post = RerankKitPostprocessor(reranker=KeywordReranker(), top_n=4, score_threshold=0.5)
     data = post.to_dict()
     assert data["class_name"] == "RerankKitPostprocessor"
     fields = ("top_n", "score_threshold", "keep_retrieval_score", "reorder")
@@ -258,7 +260,9 @@ def test_serialises_its_fields_but_not_the_model() -> None:
         "keep_retrieval_score": False,
         "reorder": "none",
     }
-    assert "reranker" not in data and "_reranker" not in data
+    assert data["reranker"] == "keyword:" and "_reranker" not in data
+    with pytest.raises(Exception, match="reranker cannot be serialized: FunctionReranker"):
+        RerankKitPostprocessor(reranker=graded()).to_dict()  # no spec form: says so
 
 
 @pytest.mark.parametrize("mode", ["query", "aquery"])

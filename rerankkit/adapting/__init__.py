@@ -17,6 +17,12 @@ Modules, one job each:
 - :mod:`~rerankkit.adapting.hybrid`: the fusion settings (:func:`fusion_fields`), RRF over
   framework objects (:func:`fuse_items`) and the hybrid reranking stages (:func:`hybrid_fields`,
   :class:`StageOptions`).
+- :mod:`~rerankkit.adapting.empty_query`: an empty or whitespace query returns the documents
+  unranked, marked (:func:`unranked_fallback`, :data:`NOT_RERANKED`), or raises.
+- :mod:`~rerankkit.adapting.serialization`: a reranker's readable name (:func:`reranker_name`)
+  and its spec string for ``model_dump`` / ``to_dict`` (:func:`reranker_field_spec`).
+- :mod:`~rerankkit.adapting.pairs`: ``(query, document)`` pairs scored in one call
+  (:func:`score_pairs`), for cross-encoder interfaces.
 - :mod:`~rerankkit.adapting.extras`: optional framework parts with an install hint
   (:func:`require_extra`, :func:`is_installed`, :func:`lazy_exports`).
 
@@ -32,6 +38,13 @@ Example:
 """
 
 from rerankkit._validation import check_int, check_score_threshold, check_top_n
+from rerankkit.adapting.empty_query import (
+    EMPTY_QUERY_MODES,
+    NOT_RERANKED,
+    EmptyQueryMode,
+    check_on_empty_query,
+    unranked_fallback,
+)
 from rerankkit.adapting.extras import (
     is_installed,
     lazy_exports,
@@ -43,6 +56,7 @@ from rerankkit.adapting.hybrid import (
     fuse_items,
     fusion_fields,
     hybrid_fields,
+    llm_stage,
 )
 from rerankkit.adapting.items import (
     REORDER_MODES,
@@ -54,10 +68,16 @@ from rerankkit.adapting.items import (
     rerank_items,
 )
 from rerankkit.adapting.llm import fields_from_llm
+from rerankkit.adapting.pairs import UNRANKED_PAIR_SCORE, check_pointwise, score_pairs
+from rerankkit.adapting.serialization import reranker_field_spec, reranker_name
 from rerankkit.adapting.settings import RerankFields, as_reranker, rerank_fields
 
 __all__ = [
+    "EMPTY_QUERY_MODES",
+    "NOT_RERANKED",
     "REORDER_MODES",
+    "UNRANKED_PAIR_SCORE",
+    "EmptyQueryMode",
     "FusionFields",
     "ReorderMode",
     "RerankFields",
@@ -66,6 +86,8 @@ __all__ = [
     "as_reranker",
     "check_int",
     "check_items",
+    "check_on_empty_query",
+    "check_pointwise",
     "check_reorder",
     "check_score_threshold",
     "check_top_n",
@@ -75,8 +97,13 @@ __all__ = [
     "hybrid_fields",
     "is_installed",
     "lazy_exports",
+    "llm_stage",
     "reorder_results",
     "require_extra",
     "rerank_fields",
     "rerank_items",
+    "reranker_field_spec",
+    "reranker_name",
+    "score_pairs",
+    "unranked_fallback",
 ]

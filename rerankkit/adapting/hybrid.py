@@ -23,10 +23,19 @@ from rerankkit.adapting.items import ReorderMode
 from rerankkit.adapting.settings import RerankFields, as_reranker, rerank_fields
 from rerankkit.compose.cascade import rerank_stages
 from rerankkit.compose.fusion import reciprocal_rank_fusion
+from rerankkit.llm.factory import llm_reranker as llm_reranker_for
+from rerankkit.llm.protocol import CompletionLLM
 
 T = TypeVar("T")
 
-__all__ = ["FusionFields", "StageOptions", "fuse_items", "fusion_fields", "hybrid_fields"]
+__all__ = [
+    "FusionFields",
+    "StageOptions",
+    "fuse_items",
+    "fusion_fields",
+    "hybrid_fields",
+    "llm_stage",
+]
 
 
 class FusionFields(TypedDict):
@@ -102,8 +111,10 @@ class StageOptions(TypedDict, total=False):
 
     rerank_top_n: int | None
     """Documents the first reranker keeps (default 10; ``None`` keeps all)."""
-    llm_reranker: Reranker | None
-    """Optional last stage (an ``LLMListwiseReranker``, ...) run on the first's survivors."""
+    llm_reranker: Any
+    """Optional last stage run on the first's survivors: a rerankkit ``Reranker`` (an
+    ``LLMListwiseReranker``, ...) or an LLM (a rerankkit LLM here; the adapters also take
+    their framework's chat model / LLM), which ranks listwise (RankGPT windows)."""
     llm_top_n: int | None
     """Documents the LLM stage keeps (default 3; ignored without ``llm_reranker``)."""
     score_threshold: float | None
@@ -116,7 +127,7 @@ def hybrid_fields(
     reranker: Reranker | str | os.PathLike[str],
     *,
     rerank_top_n: int | None = 10,
-    llm_reranker: Reranker | None = None,
+    llm_reranker: Reranker | CompletionLLM | None = None,
     llm_top_n: int | None = 3,
     score_threshold: float | None = None,
     reorder: ReorderMode = "none",
@@ -130,7 +141,7 @@ def hybrid_fields(
     Args:
         reranker: A :class:`rerankkit.Reranker` or a cross-encoder name / path.
         rerank_top_n: See :class:`StageOptions`.
-        llm_reranker: See :class:`StageOptions`.
+        llm_reranker: See :class:`StageOptions` (see :func:`llm_stage`).
         llm_top_n: See :class:`StageOptions`.
         score_threshold: See :class:`StageOptions`.
         reorder: See :class:`StageOptions`.
@@ -154,9 +165,37 @@ def hybrid_fields(
     rerank_top_n = check_int(rerank_top_n, "rerank_top_n", minimum=1, optional=True)
     llm_top_n = check_int(llm_top_n, "llm_top_n", minimum=1, optional=True)
     stages, top_n = rerank_stages(
-        as_reranker(reranker), rerank_top_n, llm_reranker=llm_reranker, llm_top_n=llm_top_n
+        as_reranker(reranker),
+        rerank_top_n,
+        llm_reranker=llm_stage(llm_reranker),
+        llm_top_n=llm_top_n,
     )
     return rerank_fields(stages, top_n=top_n, score_threshold=score_threshold, reorder=reorder)
+
+
+def llm_stage(llm_reranker: Any) -> Reranker | None:
+    """The LLM stage of a hybrid stack: a ``Reranker`` as given, an LLM as a listwise reranker.
+
+    Raises:
+        TypeError: Neither (named ``llm_reranker``); an adapter converts its framework's
+            model with its ``as_rerankkit_llm`` before calling this.
+
+    Example:
+        >>> from rerankkit.testing import ScriptedLLM
+        >>> type(llm_stage(ScriptedLLM(["[1]"]))).__name__
+        'LLMListwiseReranker'
+        >>> llm_stage("gpt-4o")
+        Traceback (most recent call last):
+        TypeError: llm_reranker must be a rerankkit Reranker or an LLM (complete(prompt)), got str
+    """
+    if llm_reranker is None or isinstance(llm_reranker, Reranker):
+        return llm_reranker
+    if isinstance(llm_reranker, CompletionLLM):
+        return llm_reranker_for(llm_reranker, "listwise")
+    raise TypeError(
+        "llm_reranker must be a rerankkit Reranker or an LLM (complete(prompt)), got "
+        f"{type(llm_reranker).__name__}"
+    )
 
 
 def fuse_items(

@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 from rerankkit._base import Reranker
 from rerankkit._validation import check_score_threshold, check_top_n
 from rerankkit.adapting.items import ReorderMode, check_reorder
+from rerankkit.specs import build_reranker, spec_kinds
 
 __all__ = ["RerankFields", "as_reranker", "rerank_fields"]
 
@@ -33,11 +34,15 @@ class RerankFields(TypedDict):
 
 
 def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
-    """A ``Reranker`` as given, or a ``CrossEncoderReranker`` built from a model name or path.
+    """A ``Reranker`` as given, built from a spec string, or a ``CrossEncoderReranker`` built
+    from a model name or path.
 
     Args:
-        reranker: A :class:`rerankkit.Reranker`, or a Hugging Face hub id / local folder
-            (``str`` or path) of a cross-encoder, loaded once, here.
+        reranker: A :class:`rerankkit.Reranker`; a spec string (``"cross-encoder:PATH?..."``,
+            ``"keyword:"``: a ``str`` whose text before the first ``:`` is one of
+            :func:`rerankkit.specs.spec_kinds`, as the adapters' ``model_dump`` / ``to_dict``
+            write it); or a Hugging Face hub id / local folder (``str`` or path) of a
+            cross-encoder. A model is loaded once, here.
 
     Raises:
         TypeError: ``reranker`` is neither.
@@ -58,6 +63,8 @@ def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
     if isinstance(reranker, str):
         if not reranker.strip():
             raise ValueError("reranker model name or path must be a non-empty string")
+        if reranker.partition(":")[0] in spec_kinds():
+            return build_reranker(reranker)
         from rerankkit import CrossEncoderReranker  # imports torch: only when asked for
 
         return CrossEncoderReranker(reranker)

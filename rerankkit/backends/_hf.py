@@ -323,25 +323,49 @@ def pad_batch(
     return ids, mask
 
 
-def torch_forward(
-    model: Any, device: str, output: Callable[[Any, dict[str, Any]], Any]
-) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+class TorchForward:
     """A forward pass over numpy inputs returning float32 numpy (the swappable runner seam).
+
+    A module-level class, not a closure, so a backend holding one pickles.
 
     Args:
         model: A loaded transformers model in eval mode on ``device``.
         device: Where the inputs go.
-        output: ``(model_output, torch_inputs) -> tensor``, e.g. the logits or a pooling.
+        output: ``(model_output, torch_inputs) -> tensor``, e.g. the logits or a pooling; a
+            module-level function (or a ``functools.partial`` of one) so it pickles.
     """
-    torch = require("torch", EXTRA)
 
-    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
-        inputs = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+    def __init__(
+        self, model: Any, device: str, output: Callable[[Any, dict[str, Any]], Any]
+    ) -> None:
+        self.model = model
+        self.device = device
+        self.output = output
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        torch = require("torch", EXTRA)
+        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
         with torch.inference_mode():
-            result = output(model(**inputs), inputs)
+            result = self.output(self.model(**inputs), inputs)
         return result.float().cpu().numpy()
 
-    return forward
+
+def torch_forward(
+    model: Any, device: str, output: Callable[[Any, dict[str, Any]], Any]
+) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """A :class:`TorchForward` (checks that torch is installed first)."""
+    require("torch", EXTRA)
+    return TorchForward(model, device, output)
+
+
+def logits_output(output: Any, inputs: dict[str, Any]) -> Any:
+    """A sequence classifier's logits (the ``output`` of a cross-encoder's forward pass)."""
+    return output.logits
+
+
+def pooled_output(output: Any, inputs: dict[str, Any], *, modes: tuple[str, ...]) -> Any:
+    """The last hidden state pooled over the attention mask with ``modes`` (see :func:`pool`)."""
+    return pool(output.last_hidden_state, inputs["attention_mask"], modes)
 
 
 POOLING_MODES: tuple[str, ...] = ("cls", "mean", "max", "mean_sqrt_len_tokens", "lasttoken")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rerankkit._base import Details, Group, Reranker, split_by_group
 from rerankkit._optional import require
+from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import EXTRA, Source, load_pretrained, pick_device_and_dtype
 from rerankkit.llm.prompts import (
@@ -33,7 +34,7 @@ _SLOT = "\u2063rerankkit-document\u2063"
 _MIN_DOCUMENT_TOKENS = 16
 
 
-class CausalLMReranker(Reranker):
+class CausalLMReranker(RebuiltOnUnpickle, Reranker):
     """Scores with a local causal LM: softmax over the "yes"/"no" logits of the next token.
 
     The prompt (``prompts.CAUSAL_LM_PROMPT``: instruction, query, document) becomes the user
@@ -46,6 +47,8 @@ class CausalLMReranker(Reranker):
     answer slot for every row; position ids follow the padding, so a document scores the same
     alone or in a batch). When a prompt exceeds ``max_length`` the document is truncated
     first; the query only if it alone leaves less than 16 tokens for the document.
+
+    Pickling stores the constructor's arguments; unpickling loads the model again.
 
     Args:
         model_name_or_path: Hub id or local folder (``from_pretrained``).

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rerankkit._base import Details, Group, Reranker, split_by_group
 from rerankkit._optional import require
+from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_choice, check_int
 from rerankkit.backends._hf import (
     EXTRA,
@@ -31,6 +32,7 @@ from rerankkit.backends._hf import (
     Source,
     activation_name,
     load_pretrained,
+    logits_output,
     model_file,
     pad_batch,
     pair_template,
@@ -76,7 +78,7 @@ def _torch_runner(model: Any, device: str) -> Runner:
     It is the only place that runs the network, so another runtime (ONNX Runtime, ...) can
     replace it by assigning ``reranker._forward``.
     """
-    return torch_forward(model, device, lambda output, _inputs: output.logits)
+    return torch_forward(model, device, logits_output)
 
 
 def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
@@ -102,7 +104,7 @@ def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
     return raw
 
 
-class CrossEncoderReranker(Reranker):
+class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
     """Rerank with a Hugging Face cross-encoder (ms-marco-MiniLM, bge-reranker, mxbai, jina, ...).
 
     Score scale: with the default ``activation="auto"`` a probability-like value in [0, 1]
@@ -149,6 +151,10 @@ class CrossEncoderReranker(Reranker):
     Attributes:
         last_truncated: Documents (or queries) cut in the most recent call; every cut is also
             logged at DEBUG level.
+
+    Pickling stores the constructor's arguments, not the weights: unpickling loads the model
+    again from ``model_name_or_path`` (see ``rerankkit._pickling``), and
+    ``rerankkit.specs.reranker_spec`` writes the same arguments as a spec string.
 
     Example (a local model folder)::
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rerankkit._base import Details, Group, Reranker
 from rerankkit._optional import require
+from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int, check_sequence
 from rerankkit.backends._hf import (
     EXTRA,
@@ -32,7 +33,7 @@ from rerankkit.backends._hf import (
     model_file,
     pad_batch,
     pick_device_and_dtype,
-    pool,
+    pooled_output,
     pooling_modes,
     position_limit,
     st_modules,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class EmbeddingReranker(Reranker):
+class EmbeddingReranker(RebuiltOnUnpickle, Reranker):
     """Rerank by similarity of sentence embeddings from any Hugging Face encoder folder.
 
     Pooling follows the folder's sentence-transformers ``Pooling`` config (``1_Pooling``):
@@ -55,6 +56,8 @@ class EmbeddingReranker(Reranker):
 
     Score scale: cosine similarity in [-1, 1] with ``normalize=True`` (the default); with
     ``normalize=False``, the raw dot product (for models trained with dot-product similarity).
+
+    Pickling stores the constructor's arguments; unpickling loads the model again.
 
     Args:
         model_name_or_path: Hub id or local folder loadable with ``AutoModel``.
@@ -145,9 +148,7 @@ class EmbeddingReranker(Reranker):
         self.dimension = int(config.hidden_size) * len(self.pooling)
         modes = self.pooling
         self._forward = torch_forward(
-            self.model,
-            self.device,
-            lambda output, inputs: pool(output.last_hidden_state, inputs["attention_mask"], modes),
+            self.model, self.device, functools.partial(pooled_output, modes=modes)
         )
         logger.debug(
             "loaded %s on %s (%s), pooling=%s, max_length=%d",

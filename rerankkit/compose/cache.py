@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from rerankkit._base import Details, Group, Reranker
 from rerankkit._ordering import clean_scores
+from rerankkit._pickling import LocksDropped
 from rerankkit._result import _NO_DETAILS
 from rerankkit._validation import check_int
 
@@ -43,7 +44,7 @@ def document_digest(document: str) -> bytes:
     return hashlib.sha256(document.encode("utf-8", "surrogatepass")).digest()
 
 
-class ScoreCache:
+class ScoreCache(LocksDropped):
     """Least-recently-used map ``(model, query, document hash) -> (score, details)``.
 
     Thread-safe: every read and write holds one lock, but model calls happen outside it,
@@ -114,6 +115,19 @@ class ScoreCache:
 
     def __repr__(self) -> str:
         return f"ScoreCache(maxsize={self.maxsize!r}, currsize={len(self)})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A pickled cache is a copy with the same entries (read-only details are plain dicts
+        # on the way, frozen again on arrival); caches in two processes are not shared.
+        with self._lock:
+            state = super().__getstate__()
+            state["_entries"] = [(key, (s, dict(d))) for key, (s, d) in self._entries.items()]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        entries = state.pop("_entries")
+        super().__setstate__(state)
+        self._entries = OrderedDict((key, (s, _frozen(d))) for key, (s, d) in entries)
 
 
 def _frozen(details: Mapping[str, Any] | None) -> Mapping[str, Any]:

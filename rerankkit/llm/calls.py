@@ -9,6 +9,8 @@ LLM client is only ever used from threads, never from a foreign event loop.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -101,7 +103,11 @@ async def _attempt(
     if executor is None:
         return to_completion(await llm.acomplete(prompt))  # type: ignore[attr-defined]
     loop = asyncio.get_running_loop()
-    return to_completion(await loop.run_in_executor(executor, llm.complete, prompt))
+    # run_in_executor does not carry context variables into the worker thread (to_thread
+    # does): copy them, so the LLM's own tracing (LangChain run config, LlamaIndex span)
+    # nests under the caller's.
+    call = functools.partial(contextvars.copy_context().run, llm.complete, prompt)
+    return to_completion(await loop.run_in_executor(executor, call))
 
 
 async def call_with_retries(
@@ -165,8 +171,9 @@ def run_sync(make: Callable[[], Awaitable[T]]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(_as_coroutine(make))
+    context = contextvars.copy_context()  # the caller's tracing context, as in _attempt
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rerankkit-loop") as pool:
-        return pool.submit(lambda: asyncio.run(_as_coroutine(make))).result()
+        return pool.submit(context.run, lambda: asyncio.run(_as_coroutine(make))).result()
 
 
 async def _as_coroutine(make: Callable[[], Awaitable[T]]) -> T:

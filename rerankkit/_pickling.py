@@ -1,0 +1,97 @@
+"""How rerankers pickle (for multiprocessing, Ray, LangChain and LlamaIndex persistence).
+
+Two rules, one class each:
+
+- :class:`LocksDropped`: an object's ``threading`` locks are not pickled; the copy gets new
+  ones (a lock guards one process's threads, so a fresh one is the only meaningful copy).
+- :class:`RebuiltOnUnpickle`: a backend that loads a model pickles as the arguments it was
+  built with, and unpickling builds it again (the model is loaded again, from the same hub id
+  or folder, on the unpickling machine's default device unless ``device`` was given). The
+  weights never travel, so a pickle is a few hundred bytes; weights changed in memory after
+  loading are not kept (save them with ``save_pretrained`` and build from that folder).
+
+Example:
+    >>> import copy
+    >>> class Point(RebuiltOnUnpickle):
+    ...     def __init__(self, x, *, y=0):
+    ...         self.x, self.y = x, y
+    ...         print("built")
+    >>> point = copy.deepcopy(Point(1, y=2))  # deepcopy and pickle go through __reduce__
+    built
+    built
+    >>> point.x, point.y, point.init_arguments
+    (1, 2, ((1,), {'y': 2}))
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_LOCK_TYPES = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
+_LOCKS_KEY = "__rerankkit_locks__"
+
+__all__ = ["LocksDropped", "RebuiltOnUnpickle"]
+
+
+def _construct(cls: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    return cls(*args, **kwargs)
+
+
+class LocksDropped:
+    """Pickles ``__dict__`` without its locks and gives the copy new ones of the same kind.
+
+    Example:
+        >>> import pickle
+        >>> from rerankkit.testing import KeywordReranker  # a Reranker: LocksDropped
+        >>> copy = pickle.loads(pickle.dumps(KeywordReranker()))
+        >>> copy.rerank("cat", ["a dog", "a cat"])[0].index, type(copy._lock).__name__
+        (1, 'lock')
+    """
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        locks = {}
+        for name, value in self.__dict__.items():
+            make = _LOCK_TYPES.get(type(value))
+            if make is not None:
+                locks[name] = "rlock" if make is threading.RLock else "lock"
+                del state[name]
+        if locks:
+            state[_LOCKS_KEY] = locks
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        locks = state.pop(_LOCKS_KEY, {})
+        self.__dict__.update(state)
+        for name, kind in locks.items():
+            setattr(self, name, threading.RLock() if kind == "rlock" else threading.Lock())
+
+
+class RebuiltOnUnpickle:
+    """Remembers the constructor's arguments; pickling stores them and unpickling rebuilds.
+
+    ``init_arguments`` is ``(args, kwargs)`` exactly as the caller passed them (a shallow copy
+    of ``kwargs``); :func:`rerankkit.specs.reranker_spec` reads it to write a spec string.
+    """
+
+    init_arguments: tuple[tuple[Any, ...], dict[str, Any]]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        self = super().__new__(cls)
+        self.init_arguments = (args, dict(kwargs))
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args, kwargs = self.init_arguments
+        return (_construct, (type(self), args, kwargs))
+
+    def __copy__(self) -> Any:
+        # copy.copy would go through __reduce__ and load the model again: share it instead.
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
