@@ -198,7 +198,7 @@ def test_spec_strings(fresh: FaultServer, monkeypatch: pytest.MonkeyPatch) -> No
     assert all(seen.headers.get("Authorization") == f"Bearer {KEY}" for seen in fresh.seen[:2])
 
 
-def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_key_from_environment(fresh: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("CO_API_KEY", "COHERE_API_KEY", "JINA_API_KEY", "VOYAGE_API_KEY", "MXBAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     for cls, variable in [
@@ -209,11 +209,15 @@ def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     ]:
         with pytest.raises(ValueError, match=variable):
             cls()
-        monkeypatch.setenv(variable, KEY)
-        assert cls().client._headers["Authorization"] == f"Bearer {KEY}"
+        monkeypatch.setenv(variable, f"{KEY}-{variable}")
+        with cls(base_url=fresh.url) as reranker:
+            reranker.rerank(QUERY, DOCS)
+        assert fresh.seen[-1].headers["Authorization"] == f"Bearer {KEY}-{variable}"
     monkeypatch.delenv("CO_API_KEY")
     monkeypatch.setenv("COHERE_API_KEY", "other")  # the SDK's second name
-    assert CohereReranker().client._headers["Authorization"] == "Bearer other"
+    with CohereReranker(base_url=fresh.url) as reranker:
+        reranker.rerank(QUERY, DOCS)
+    assert fresh.seen[-1].headers["Authorization"] == "Bearer other"
 
 
 def test_bad_arguments() -> None:

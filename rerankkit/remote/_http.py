@@ -214,8 +214,6 @@ class ServiceClient:
         self.policy = policy or RetryPolicy()
         self._secret = Secret(api_key or "")
         self._headers = {"Accept": "application/json", **dict(headers or {})}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
         self._transport = transport
         self._async_transport = async_transport
         self._sync: httpx.Client | None = None
@@ -227,6 +225,12 @@ class ServiceClient:
         ] = weakref.WeakKeyDictionary()
 
     # ---- clients -------------------------------------------------------------------------
+    def _request_headers(self) -> dict[str, str]:
+        """Headers of every request; the only place the key leaves its ``Secret``."""
+        if not self._secret.get():
+            return dict(self._headers)
+        return {**self._headers, "Authorization": f"Bearer {self._secret.get()}"}
+
     def _limits(self) -> httpx.Limits:
         slots = self.policy.max_in_flight
         return httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
@@ -236,7 +240,7 @@ class ServiceClient:
             if self._sync is None:
                 self._sync = httpx.Client(
                     base_url=self.base_url,
-                    headers=self._headers,
+                    headers=self._request_headers(),
                     timeout=self.policy.timeout,
                     limits=self._limits(),
                     transport=self._transport,
@@ -252,7 +256,7 @@ class ServiceClient:
         if pair is None:
             client = httpx.AsyncClient(
                 base_url=self.base_url,
-                headers=self._headers,
+                headers=self._request_headers(),
                 timeout=self.policy.timeout,
                 limits=self._limits(),
                 transport=self._async_transport,
