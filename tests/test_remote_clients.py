@@ -284,3 +284,36 @@ def test_cli_rerank_with_a_remote_spec(fresh: FaultServer, tmp_path: Path, capsy
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     best = REFERENCE.rerank(QUERY, DOCS, top_n=2)
     assert [line["index"] for line in lines] == [r.index for r in best]
+
+
+def test_in_rerankkit_eval(fresh: FaultServer, tmp_path: Path) -> None:
+    """A remote spec in ``rerankkit eval``: its run equals the in-process run of the same
+    scores, and the command writes its report."""
+    from rerankkit.cli.commands import main
+    from rerankkit.eval.datasets import load_beir, load_trec_run
+    from rerankkit.eval.runs import rerank_run
+
+    (tmp_path / "qrels").mkdir()
+    corpus = {f"d{i}": text for i, text in enumerate(DOCS)}
+    queries = {"q1": QUERY, "q2": "cheese France"}
+    (tmp_path / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in corpus.items())
+    )
+    (tmp_path / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items())
+    )
+    (tmp_path / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n"
+    )
+    run_file = tmp_path / "run.trec"
+    run_file.write_text(
+        "".join(f"{q} Q0 d{i} {i + 1} {10 - i} bm25\n" for q in queries for i in range(len(DOCS)))
+    )
+    dataset, first_stage = load_beir(tmp_path), load_trec_run(run_file)
+    with TEIReranker(fresh.url, max_documents=2) as remote:
+        got, _ = rerank_run(remote, dataset, first_stage)
+    expected, _ = rerank_run(REFERENCE, dataset, first_stage)
+    assert got == expected
+    argv = ["eval", "--data", str(tmp_path), "--run", str(run_file), "--output", str(tmp_path)]
+    assert main([*argv, "--reranker", f"tei:{fresh.url}"]) == 0
+    assert "tei" in (tmp_path / "report.md").read_text()
