@@ -317,3 +317,28 @@ def test_in_rerankkit_eval(fresh: FaultServer, tmp_path: Path) -> None:
     argv = ["eval", "--data", str(tmp_path), "--run", str(run_file), "--output", str(tmp_path)]
     assert main([*argv, "--reranker", f"tei:{fresh.url}"]) == 0
     assert "tei" in (tmp_path / "report.md").read_text()
+
+
+def test_pickles_without_the_key(fresh: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy (another process, a Ray worker) keeps the settings and reads the key from the
+    environment there; the key is never in the pickle."""
+    import pickle
+
+    monkeypatch.delenv("CO_API_KEY", raising=False)
+    monkeypatch.delenv("COHERE_API_KEY", raising=False)
+    with TEIReranker(fresh.url, max_documents=2, raw_scores=True, api_key=KEY) as tei:
+        tei.rerank(QUERY, DOCS)  # pools opened before pickling
+        data = pickle.dumps(tei)
+    assert KEY.encode() not in data
+    with pickle.loads(data) as copy:
+        assert (copy.max_documents, copy.raw_scores) == (2, True)
+        assert copy.rerank(QUERY, DOCS) == REFERENCE.rerank(QUERY, DOCS)
+    assert "Authorization" not in fresh.seen[-1].headers
+    cohere_data = pickle.dumps(CohereReranker("rerank-v3.5", base_url=fresh.url, api_key=KEY))
+    assert KEY.encode() not in cohere_data
+    with pytest.raises(ValueError, match="CO_API_KEY"):
+        pickle.loads(cohere_data)
+    monkeypatch.setenv("CO_API_KEY", KEY)
+    with pickle.loads(cohere_data) as copy:
+        copy.rerank(QUERY, DOCS)
+    assert fresh.seen[-1].headers["Authorization"] == f"Bearer {KEY}"

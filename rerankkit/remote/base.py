@@ -19,6 +19,12 @@ from rerankkit._validation import check_int
 from rerankkit.remote._http import RetryPolicy, ServiceClient, env_api_key
 from rerankkit.remote._merge import AnswerShapeError, chunk_ranges, scores_by_index
 
+_NOT_PICKLED = frozenset({"api_key", "transport", "async_transport"})
+
+
+def _rebuild(cls: type[RemoteReranker], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return cls(*args, **kwargs)
+
 
 class RemoteReranker(Reranker):
     """Base of the HTTP clients in ``rerankkit.remote`` (see the package docstring).
@@ -51,6 +57,21 @@ class RemoteReranker(Reranker):
     path: ClassVar[str] = "/rerank"
     results_key: ClassVar[str | None] = "results"
     score_key: ClassVar[str] = "relevance_score"
+    _arguments: tuple[tuple[Any, ...], dict[str, Any]]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> RemoteReranker:
+        # Kept for pickling: the constructor's arguments, never the key or a transport.
+        self = super().__new__(cls)
+        kept = {k: v for k, v in kwargs.items() if k not in _NOT_PICKLED}
+        self._arguments = (args, kept)
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as its constructor arguments without ``api_key`` (and transports): the copy
+        (another process, a Ray worker) opens its own pools and reads the key from the
+        service's environment variable there. The key never travels in a pickle."""
+        args, kwargs = self._arguments
+        return _rebuild, (type(self), args, kwargs)
 
     def __init__(
         self,
