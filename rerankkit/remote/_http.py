@@ -6,7 +6,9 @@ the decoded JSON answer, or raise ``RemoteServiceError``:
 * transport: one pooled ``httpx.Client`` for sync calls (thread-safe, shared by the threads
   that send a large input's chunks) and one ``httpx.AsyncClient`` per event loop (an httpx
   async pool is bound to the loop it first ran on);
-* ``timeout`` seconds per attempt (connect, read, write and pool wait each);
+* ``timeout``: the longest wait of each step of an attempt (httpx's connect, read, write and
+  pool timeouts: a server silent that long fails the attempt; one that keeps trickling bytes
+  is not cut, as httpx has no whole-response deadline);
 * at most ``max_in_flight`` requests of this client in flight at once, sync and async
   (a semaphore held only while a request is on the wire, not while backing off);
 * retries by tenacity, not a hand-made loop: connect errors, timeouts, a dropped connection,
@@ -87,7 +89,7 @@ class RetryPolicy:
     """How each request is sent; checked on construction.
 
     Attributes:
-        timeout: Seconds per attempt (> 0).
+        timeout: Seconds each connect/read/write of an attempt may wait (> 0).
         max_retries: Extra attempts after a retryable failure (>= 0).
         backoff: First retry delay in seconds; doubles each retry, full jitter (>= 0).
         max_backoff: Cap of one backoff delay in seconds (>= 0).

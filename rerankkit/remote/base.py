@@ -36,7 +36,7 @@ class RemoteReranker(Reranker):
         base_url: The service's root URL (default: the service's public endpoint).
         api_key: Sent as ``Authorization: Bearer``; default: the service's environment
             variable(s) (``api_key_env``). Never logged, never in ``repr`` or errors.
-        timeout: Seconds per attempt (default 30).
+        timeout: Seconds each connect/read/write of an attempt may wait (default 30).
         max_retries: Retries after a connect error, timeout, dropped connection, HTTP 408,
             429 or 5xx (default 3); waits ``Retry-After`` when the service sends one.
         backoff: First retry delay in seconds, doubled each retry with full jitter (0.5).
