@@ -7,17 +7,20 @@ import random
 from collections.abc import Iterator
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import TRAINED_CE, requires_trained_ce
+from rerankkit.cli.commands import main
 from rerankkit.distributed import OUTPUT_COLUMNS, rerank_dataset
 from rerankkit.specs import build_reranker
 
 pytest.importorskip("ray.data", reason="Ray Data is the ray extra: pip install 'rerankkit[ray]'")
 import ray
 import ray.data
+from test_cli import write_beir
 
 pytestmark = pytest.mark.ray
 
@@ -190,3 +193,24 @@ def test_arguments_are_checked_before_anything_runs(local_ray: None) -> None:
     clash = ray.data.from_items([{"q": "a", "docs": ["a"], OUTPUT_COLUMNS[0]: 1}])
     with pytest.raises(ValueError, match="already has a column named 'ranked_indices'"):
         call(dataset=clash)
+
+
+def test_eval_ray_gives_the_in_process_report(local_ray: None, tmp_path: Path) -> None:
+    data = write_beir(tmp_path / "toy")
+    reports = {}
+    for flags in ([], ["--ray", "--ray-actors", "2"]):
+        out = tmp_path / ("ray" if flags else "local")
+        command = ["eval", "--data", str(data), "--run", str(data / "run.trec")]
+        command += ["--reranker", "keyword:", "--depth", "3", "--output", str(out), *flags]
+        assert main(command) == 0
+        reports[out.name] = json.loads((out / "report.json").read_text())
+    local, on_ray = (reports[name]["systems"][1] for name in ("local", "ray"))
+    assert on_ray["per_query"] == local["per_query"] and on_ray["metrics"] == local["metrics"]
+    assert on_ray["timing"]["pairs"] == local["timing"]["pairs"] == 7
+
+
+def test_eval_ray_refuses_per_query(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = write_beir(tmp_path / "toy")
+    command = ["eval", "--data", str(data), "--run", str(data / "run.trec"), "--ray"]
+    assert main([*command, "--reranker", "keyword:", "--per-query"]) == 2
+    assert "--per-query measures one request in process" in capsys.readouterr().err

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from rerankkit._result import result_metadata
 from rerankkit.errors import DatasetError, MissingExtraError, ModelLoadError, RerankkitError
 
 logger = logging.getLogger("rerankkit.cli")
@@ -125,6 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
         "is faster (bi-encoders), to measure single-request latency",
     )
     ev.add_argument(
+        "--ray",
+        action="store_true",
+        help="rerank on Ray Data actors (local, or the cluster RAY_ADDRESS names), each "
+        "loading the model once; pip install 'rerankkit[ray]'",
+    )
+    ev.add_argument(
+        "--ray-actors",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="with --ray: a fixed pool of N actors (default: Ray Data's autoscaling pool)",
+    )
+    ev.add_argument(
         "--output",
         type=Path,
         metavar="DIR",
@@ -214,6 +228,14 @@ def _unique_names(labels: Sequence[str]) -> list[str]:
     return names
 
 
+def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, args: argparse.Namespace) -> Any:
+    from rerankkit.eval.ray_run import rerank_run_on_ray
+
+    return rerank_run_on_ray(
+        spec, dataset, first, depth=args.depth, concurrency=args.ray_actors, desc=name
+    )
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rerankkit.eval.datasets import check_run, load_beir, load_trec_run
     from rerankkit.eval.experiment import evaluate_runs
@@ -221,6 +243,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from rerankkit.specs import build_reranker, parse_spec
 
     specs = [parse_spec(text) for text in args.reranker]  # bad specs fail before any loading
+    if args.ray and args.per_query:
+        raise CliError("--per-query measures one request in process; it cannot go with --ray")
     dataset = load_beir(args.data, split=args.split)
     if args.run is not None:
         first_name = args.run.stem
@@ -235,6 +259,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for name, spec in zip(_unique_names([s.label for s in specs]), specs, strict=True):
         if name in runs:
             name = f"{name} (reranker)"
+        if args.ray:
+            runs[name], timings[name] = _rerank_on_ray(spec, dataset, first, name, args)
+            continue
         logger.info("loading %s", spec.text)
         reranker = build_reranker(spec)
         runs[name], timings[name] = rerank_run(
@@ -319,9 +346,12 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
         args.query, texts, top_n=args.top_n, score_threshold=args.score_threshold
     )
     lines = [
+        # relevance_score plus the result's details (rerank_failed, empty_document, ...);
+        # scores are always finite, so this is strict JSON
         json.dumps(
-            {"index": r.index, "relevance_score": r.score, "document": records[r.index]},
+            {"index": r.index, **result_metadata(r), "document": records[r.index]},
             ensure_ascii=False,
+            allow_nan=False,
         )
         for r in results
     ]

@@ -122,7 +122,7 @@ def rerank_dataset(
     documents_column: str,
     top_n: int | None = None,
     batch_size: int = 32,
-    concurrency: int | tuple[int, int] | None = 1,
+    concurrency: int | tuple[int, int] | None = None,
     num_cpus: float = 1,
     num_gpus: float = 0,
 ) -> ray.data.Dataset:

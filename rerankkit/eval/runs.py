@@ -147,7 +147,10 @@ class Timing:
             "queries": self.queries,
             "pairs": self.pairs,
             "seconds": round(self.seconds, 4),
-            "pairs_per_second": round(self.pairs_per_second, 1),
+            # null, not Infinity, when too fast to time: the report must stay JSON-strict
+            "pairs_per_second": (
+                round(self.pairs_per_second, 1) if math.isfinite(self.pairs_per_second) else None
+            ),
             "latency_ms_mean": round(self.latency_ms_mean, 2),
             "latency_ms_p50": round(self.latency_ms_quantile(0.5), 2),
             "latency_ms_p95": round(self.latency_ms_quantile(0.95), 2),
@@ -165,6 +168,52 @@ def _progress(items: Sequence[str], enabled: bool, desc: str) -> Iterable[str]:
         return items
     tqdm = require("tqdm", "eval").tqdm
     return tqdm(items, desc=desc, unit="query", leave=False, file=sys.stderr)  # type: ignore[no-any-return]
+
+
+def rerank_groups(
+    dataset: Dataset, ranked: Mapping[str, Sequence[str]], *, only_judged: bool = True
+) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The queries to rerank and their ``(query text, candidate texts)`` groups, in run order.
+
+    ``ranked`` is :func:`candidates`' output. Queries without candidates, unknown to the
+    dataset, or (with ``only_judged``) without judgments are left out: they cannot change a
+    metric.
+
+    Example:
+        >>> from rerankkit.eval.datasets import Dataset
+        >>> data = Dataset("toy", {"a": "x", "b": "y"}, {"q": "x", "r": "y"}, {"q": {"b": 1}})
+        >>> rerank_groups(data, {"q": ["b", "a"], "r": ["a"]})
+        (['q'], [('x', ['y', 'x'])])
+    """
+    wanted = dataset.qrels if only_judged else dataset.queries
+    query_ids = [qid for qid in ranked if qid in wanted and qid in dataset.queries and ranked[qid]]
+    groups = [
+        (dataset.queries[qid], [dataset.corpus[doc_id] for doc_id in ranked[qid]])
+        for qid in query_ids
+    ]
+    return query_ids, groups
+
+
+def scored_run(
+    ranked: Mapping[str, Sequence[str]],
+    query_ids: Sequence[str],
+    scores: Sequence[Sequence[float]],
+) -> Run:
+    """``{qid: {docid: score}}`` from each query's candidates and their scores, in order.
+
+    ``-inf`` becomes ``-1e30`` and ``+inf`` ``1e30``: pytrec_eval needs finite scores.
+
+    Example:
+        >>> scored_run({"q": ["a", "b"]}, ["q"], [[0.5, float("-inf")]])
+        {'q': {'a': 0.5, 'b': -1e+30}}
+    """
+    return {
+        qid: {
+            doc_id: score if math.isfinite(score) else (_HIGHEST if score > 0 else _LOWEST)
+            for doc_id, score in zip(ranked[qid], row, strict=True)
+        }
+        for qid, row in zip(query_ids, scores, strict=True)
+    }
 
 
 def rerank_run(
@@ -230,12 +279,7 @@ def rerank_run(
             "declare itself pointwise (a document's score may depend on the other documents), "
             "so it is scored per query"
         )
-    wanted = dataset.qrels if only_judged else dataset.queries
-    query_ids = [qid for qid in ranked if qid in wanted and qid in dataset.queries and ranked[qid]]
-    groups = [
-        (dataset.queries[qid], [dataset.corpus[doc_id] for doc_id in ranked[qid]])
-        for qid in query_ids
-    ]
+    query_ids, groups = rerank_groups(dataset, ranked, only_judged=only_judged)
     if batched:
         start = time.perf_counter()
         scores = reranker.score_many(groups)
@@ -249,13 +293,7 @@ def rerank_run(
             scores.extend(reranker.score_many([by_id[qid]]))
             per_query.append((time.perf_counter() - start) * 1000.0)
         seconds, latencies = sum(per_query) / 1000.0, tuple(per_query)
-    out: Run = {
-        qid: {
-            doc_id: score if math.isfinite(score) else (_HIGHEST if score > 0 else _LOWEST)
-            for doc_id, score in zip(ranked[qid], row, strict=True)
-        }
-        for qid, row in zip(query_ids, scores, strict=True)
-    }
+    out = scored_run(ranked, query_ids, scores)
     pairs = sum(len(row) for row in scores)
     timing = Timing(len(query_ids), pairs, seconds, latencies, batched=batched)
     logger.info(
@@ -269,4 +307,12 @@ def rerank_run(
     return out, timing
 
 
-__all__ = ["FIRST_STAGES", "Timing", "candidates", "first_stage_run", "rerank_run"]
+__all__ = [
+    "FIRST_STAGES",
+    "Timing",
+    "candidates",
+    "first_stage_run",
+    "rerank_groups",
+    "rerank_run",
+    "scored_run",
+]
