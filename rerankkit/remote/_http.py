@@ -9,8 +9,9 @@ the decoded JSON answer, or raise ``RemoteServiceError``:
 * ``timeout``: the longest wait of each step of an attempt (httpx's connect, read, write and
   pool timeouts: a server silent that long fails the attempt; one that keeps trickling bytes
   is not cut, as httpx has no whole-response deadline);
-* at most ``max_in_flight`` requests of this client in flight at once, sync and async
-  (a semaphore held only while a request is on the wire, not while backing off);
+* at most ``max_in_flight`` requests of this client in flight at once: one budget for its sync
+  calls (all threads), one per event loop for its async calls (a semaphore held only while a
+  request is on the wire, not while backing off);
 * retries by tenacity, not a hand-made loop: connect errors, timeouts, a dropped connection,
   HTTP 408/429 and 5xx are retried up to ``max_retries`` times with exponential backoff and
   full jitter (``backoff * 2**n`` capped at ``max_backoff``), or after the ``Retry-After``
@@ -95,7 +96,8 @@ class RetryPolicy:
         max_backoff: Cap of one backoff delay in seconds (>= 0).
         max_retry_after: Longest ``Retry-After`` (seconds) waited for; a longer one fails
             at once (>= 0).
-        max_in_flight: Requests of one client in flight at once (>= 1).
+        max_in_flight: Requests of one client in flight at once (>= 1): one budget for its
+            sync calls (all threads), one per event loop for its async calls.
 
     Example:
         >>> RetryPolicy(timeout=5, max_retries=1).timeout

@@ -42,7 +42,8 @@ class RemoteReranker(Reranker):
         backoff: First retry delay in seconds, doubled each retry with full jitter (0.5).
         max_backoff: Cap of one backoff delay in seconds (20).
         max_retry_after: Longest ``Retry-After`` waited for, in seconds (60); longer fails.
-        max_in_flight: Requests in flight at once from this reranker (8), sync and async.
+        max_in_flight: Requests in flight at once (8): over the sync calls of this reranker,
+            and over its async calls on each event loop.
         max_documents: Documents per request (default: the service's documented limit);
             larger inputs are split, sent concurrently and merged.
         headers: Extra HTTP headers.
