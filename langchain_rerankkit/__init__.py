@@ -13,6 +13,9 @@ Example:
     >>> RerankKitCompressor(reranker=KeywordReranker(), top_n=2).top_n
     2
 
+    ``RerankKitCrossEncoder`` is LangChain's ``BaseCrossEncoder``, for the tutorial's
+    ``CrossEncoderReranker(model=RerankKitCrossEncoder("..."), top_n=3)``.
+
     In a retriever::
 
         from langchain_classic.retrievers import ContextualCompressionRetriever
@@ -32,6 +35,7 @@ require_extra("langchain_core", "langchain")  # the install hint, not a bare Imp
 
 from langchain_rerankkit._llm import as_rerankkit_llm  # noqa: E402
 from langchain_rerankkit.compressor import RerankKitCompressor  # noqa: E402
+from langchain_rerankkit.cross_encoder import RerankKitCrossEncoder  # noqa: E402
 
 if TYPE_CHECKING:
     from langchain_rerankkit.hybrid import (
@@ -40,7 +44,7 @@ if TYPE_CHECKING:
         hybrid_retriever,
     )
 
-__all__ = ["RerankKitCompressor", "as_rerankkit_llm"]
+__all__ = ["RerankKitCompressor", "RerankKitCrossEncoder", "as_rerankkit_llm"]
 if is_installed("langchain_classic"):  # found, not imported: the hybrid helpers can load
     __all__ += ["RerankKitFusionRetriever", "hybrid_compressor", "hybrid_retriever"]
 

@@ -21,27 +21,24 @@ from langchain_core.callbacks import (
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.runnables.config import set_config_context
 from langchain_core.runnables.utils import coro_with_context
-from pydantic import ConfigDict, field_serializer, field_validator
+from pydantic import ConfigDict, field_validator
 
 from langchain_rerankkit._llm import as_rerankkit_llm, check_model
-from rerankkit import Reranker, RerankResult, result_metadata
+from rerankkit import RerankResult, result_metadata
 from rerankkit.adapting import (
     NOT_RERANKED,
-    EmptyQueryMode,
     ReorderMode,
     arerank_items,
-    as_reranker,
     check_items,
-    check_on_empty_query,
     check_reorder,
     check_score_threshold,
     check_top_n,
     fields_from_llm,
     rerank_items,
-    reranker_field_spec,
     reranker_name,
     unranked_fallback,
 )
+from rerankkit.adapting.fields import EmptyQueryField, RerankerField
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseLanguageModel
@@ -114,7 +111,7 @@ class RerankKitCompressor(BaseDocumentCompressor):
         extra="forbid", arbitrary_types_allowed=True, validate_assignment=True
     )
 
-    reranker: Reranker
+    reranker: RerankerField
     """The backend, or a cross-encoder hub id / local folder (loaded once, as a
     ``CrossEncoderReranker``)."""
 
@@ -128,23 +125,9 @@ class RerankKitCompressor(BaseDocumentCompressor):
     """Final order of the kept documents: ``"none"`` (best first) or ``"lost_in_the_middle"``
     (best at both ends of the context, weakest in the middle)."""
 
-    on_empty_query: EmptyQueryMode = "retrieval_order"
+    on_empty_query: EmptyQueryField = "retrieval_order"
     """An empty or whitespace query: ``"retrieval_order"`` returns the documents unranked and
     marked (``metadata["reranked"] is False``); ``"raise"`` raises ValueError."""
-
-    @field_validator("reranker", mode="before")
-    @classmethod
-    def _reranker(cls, value: Any) -> Reranker:
-        return as_reranker(value)
-
-    @field_serializer("reranker")
-    def _reranker_spec(self, reranker: Reranker) -> str:
-        return reranker_field_spec(reranker)
-
-    @field_validator("on_empty_query", mode="before")
-    @classmethod
-    def _on_empty_query(cls, value: Any) -> EmptyQueryMode:
-        return check_on_empty_query(value)
 
     @field_validator("reorder", mode="before")
     @classmethod

@@ -36,9 +36,12 @@ from langchain_classic.retrievers import (  # noqa: E402
     EnsembleRetriever,
 )
 from langchain_core.documents import Document  # noqa: E402
+from langchain_core.language_models import BaseLanguageModel  # noqa: E402
 from langchain_core.retrievers import RetrieverLike  # noqa: E402
+from langchain_core.runnables import Runnable  # noqa: E402
 from pydantic import Field, model_validator  # noqa: E402
 
+from langchain_rerankkit._llm import as_rerankkit_llm  # noqa: E402
 from langchain_rerankkit.compressor import RerankKitCompressor  # noqa: E402
 from rerankkit import Reranker  # noqa: E402
 
@@ -128,8 +131,10 @@ def hybrid_compressor(
 
     Args:
         reranker: A rerankkit ``Reranker`` or a cross-encoder name / path.
-        **stages: ``rerank_top_n``, ``llm_reranker``, ``llm_top_n``, ``score_threshold``,
-            ``reorder`` (``rerankkit.adapting.StageOptions``).
+        **stages: ``rerank_top_n``, ``llm_reranker`` (a rerankkit ``Reranker`` or any
+            LangChain chat model / LLM, e.g. ``ChatOpenAI(...)``, which then ranks listwise),
+            ``llm_top_n``, ``score_threshold``, ``reorder``
+            (``rerankkit.adapting.StageOptions``).
 
     Raises:
         TypeError, ValueError: A bad stage option (named).
@@ -139,6 +144,9 @@ def hybrid_compressor(
         >>> hybrid_compressor(KeywordReranker(), llm_reranker=KeywordReranker()).top_n
         3
     """
+    llm = stages.get("llm_reranker")
+    if isinstance(llm, (BaseLanguageModel, Runnable)):  # a LangChain model: rank listwise
+        stages = {**stages, "llm_reranker": as_rerankkit_llm(llm)}
     return RerankKitCompressor(**hybrid_fields(reranker, **stages))
 
 
@@ -164,7 +172,8 @@ def hybrid_retriever(
         id_key: Metadata key identifying a document across retrievers (default:
             ``page_content``).
         fusion_top_n: How many fused documents reach the reranker (``None``: all).
-        **stages: ``rerank_top_n`` (10), ``llm_reranker``, ``llm_top_n`` (3),
+        **stages: ``rerank_top_n`` (10), ``llm_reranker`` (a rerankkit ``Reranker`` or a
+            LangChain chat model / LLM), ``llm_top_n`` (3),
             ``score_threshold`` (minimum last-stage score), ``reorder``
             (``"lost_in_the_middle"`` puts the best documents at both ends); see
             ``rerankkit.adapting.StageOptions``.

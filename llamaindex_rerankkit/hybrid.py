@@ -36,6 +36,7 @@ from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
 from llama_index.core.schema import NodeWithScore
 
+from llamaindex_rerankkit._llm import as_rerankkit_llm
 from llamaindex_rerankkit.postprocessor import RerankKitPostprocessor
 from rerankkit import Reranker
 from rerankkit.adapting import ReorderMode, fuse_items, fusion_fields, hybrid_fields
@@ -131,8 +132,9 @@ def hybrid_postprocessor(
     Args:
         reranker: A rerankkit ``Reranker`` or a cross-encoder name / path.
         keep_retrieval_score: Keep the RRF score in metadata as ``retrieval_score``.
-        **stages: ``rerank_top_n``, ``llm_reranker``, ``llm_top_n``, ``score_threshold``,
-            ``reorder`` (``rerankkit.adapting.StageOptions``).
+        **stages: ``rerank_top_n``, ``llm_reranker`` (a rerankkit ``Reranker`` or any
+            LlamaIndex LLM, e.g. ``OpenAI(...)``, which then ranks listwise), ``llm_top_n``,
+            ``score_threshold``, ``reorder`` (``rerankkit.adapting.StageOptions``).
 
     Raises:
         TypeError, ValueError: A bad stage option (named).
@@ -142,6 +144,8 @@ def hybrid_postprocessor(
         >>> hybrid_postprocessor(KeywordReranker(), llm_reranker=KeywordReranker()).top_n
         3
     """
+    if isinstance(stages.get("llm_reranker"), LLM):
+        stages = {**stages, "llm_reranker": as_rerankkit_llm(stages["llm_reranker"])}
     return RerankKitPostprocessor(
         **hybrid_fields(reranker, **stages), keep_retrieval_score=keep_retrieval_score
     )
@@ -156,7 +160,7 @@ def hybrid_query_engine(
     k: float = 60,
     fusion_top_n: int | None = 100,
     rerank_top_n: int | None = 10,
-    llm_reranker: Reranker | None = None,
+    llm_reranker: Reranker | LLM | None = None,
     llm_top_n: int | None = 3,
     score_threshold: float | None = None,
     reorder: ReorderMode = "none",
@@ -168,7 +172,8 @@ def hybrid_query_engine(
     ``engine.retrieve(QueryBundle(q))`` gives the reranked nodes without answering;
     ``engine.query(q)`` answers from them. ``llm`` is the answering LLM (``None``: LlamaIndex's
     ``Settings.llm``); ``engine_kwargs`` go to ``RetrieverQueryEngine.from_args``.
-    ``fusion_top_n=None`` sends every fused node to the reranker.
+    ``fusion_top_n=None`` sends every fused node to the reranker. ``llm_reranker`` is a
+    rerankkit ``Reranker`` or a LlamaIndex LLM (which then ranks listwise).
 
     Raises:
         TypeError, ValueError: A bad fusion setting or stage option (named as passed here),

@@ -9,12 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from llama_index.core.bridge.pydantic import (
-    ConfigDict,
-    Field,
-    field_serializer,
-    field_validator,
-)
+from llama_index.core.bridge.pydantic import ConfigDict, Field, field_validator
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
@@ -25,21 +20,18 @@ from llamaindex_rerankkit._llm import as_rerankkit_llm
 from rerankkit import Reranker, RerankResult, result_metadata
 from rerankkit.adapting import (
     NOT_RERANKED,
-    EmptyQueryMode,
     ReorderMode,
     arerank_items,
-    as_reranker,
     check_items,
-    check_on_empty_query,
     check_reorder,
     check_score_threshold,
     check_top_n,
     fields_from_llm,
     rerank_items,
-    reranker_field_spec,
     reranker_name,
     unranked_fallback,
 )
+from rerankkit.adapting.fields import EmptyQueryField, RerankerField
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -83,7 +75,7 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
 
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
-    reranker: Reranker = Field(
+    reranker: RerankerField = Field(
         description=(
             "The backend: a rerankkit Reranker, a spec string or a cross-encoder hub id / "
             "folder (serialized as a spec string)."
@@ -114,7 +106,7 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
             "LlamaIndex's SentenceTransformerRerank; NONE for the text alone."
         ),
     )
-    on_empty_query: EmptyQueryMode = Field(
+    on_empty_query: EmptyQueryField = Field(
         default="retrieval_order",
         description=(
             "An empty or whitespace query: 'retrieval_order' returns the nodes unranked and "
@@ -134,27 +126,13 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         Raises:
             pydantic.ValidationError: An unknown keyword argument or a bad field (named).
         """
-        super().__init__(reranker=reranker, **kwargs)
-
-    @field_validator("reranker", mode="before")
-    @classmethod
-    def _reranker(cls, value: Any) -> Reranker:
-        return as_reranker(value)
-
-    @field_serializer("reranker")
-    def _reranker_spec(self, reranker: Reranker) -> str:
-        return reranker_field_spec(reranker)
-
-    @field_validator("on_empty_query", mode="before")
-    @classmethod
-    def _on_empty_query(cls, value: Any) -> EmptyQueryMode:
-        return check_on_empty_query(value)
+        super().__init__(reranker=reranker, **kwargs)  # type: ignore[call-arg]  # our field
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()  # LlamaIndex drops what does not pickle, with a log line
-        if "reranker" not in state["__dict__"]:
-            pickle.dumps(self.reranker)  # raise why, rather than unpickle without a reranker
-        return state
+        # LlamaIndex's BaseComponent drops (from this object too) what does not pickle, with a
+        # log line: raise pickle's own error first, rather than lose the reranker.
+        pickle.dumps(self.reranker)
+        return super().__getstate__()  # type: ignore[no-any-return]
 
     @field_validator("top_n", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from rerankkit._base import Reranker
+from rerankkit._pickling import LocksDropped
 
 _WORD = re.compile(r"\w+")
 
@@ -97,7 +98,7 @@ ScriptStep = str | Completion | BaseException | Callable[[str], "str | Completio
 _PASSAGE_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
 
 
-class ScriptedLLM:
+class ScriptedLLM(LocksDropped):
     """Answers from a script, one step per call, in call order; records the prompts.
 
     A step is a str or ``Completion`` (returned), an exception instance (raised, to simulate
@@ -140,7 +141,7 @@ class ScriptedLLM:
         return to_completion(step)
 
 
-class OracleLLM:
+class OracleLLM(LocksDropped):
     """A listwise LLM that knows the truth: it orders each window by hidden relevance.
 
     It reads the ``[i] text`` passage lines of a listwise prompt and answers
@@ -172,7 +173,7 @@ class OracleLLM:
         return Completion(" > ".join(f"[{i}]" for i, _ in ordered))
 
 
-class ConcurrencyRecordingLLM:
+class ConcurrencyRecordingLLM(LocksDropped):
     """Records how many calls overlap; each call takes ``delay`` seconds.
 
     Has both ``complete`` (sleeps in the calling thread) and native ``acomplete``.

@@ -35,8 +35,12 @@ PUBLIC = {
         "score_distribution",
     ],
     "rerankkit.adapting": [
+        "EMPTY_QUERY_MODES",
+        "EmptyQueryMode",
         "FusionFields",
+        "NOT_RERANKED",
         "REORDER_MODES",
+        "UNRANKED_PAIR_SCORE",
         "ReorderMode",
         "RerankFields",
         "StageOptions",
@@ -44,6 +48,8 @@ PUBLIC = {
         "as_reranker",
         "check_int",
         "check_items",
+        "check_on_empty_query",
+        "check_pointwise",
         "check_reorder",
         "check_score_threshold",
         "check_top_n",
@@ -53,10 +59,15 @@ PUBLIC = {
         "hybrid_fields",
         "is_installed",
         "lazy_exports",
+        "llm_stage",
         "reorder_results",
         "require_extra",
         "rerank_fields",
         "rerank_items",
+        "reranker_field_spec",
+        "reranker_name",
+        "score_pairs",
+        "unranked_fallback",
     ],
     "rerankkit.errors": [
         "DatasetError",
@@ -88,6 +99,7 @@ PUBLIC = {
     ],
     "langchain_rerankkit": [
         "RerankKitCompressor",
+        "RerankKitCrossEncoder",
         "RerankKitFusionRetriever",
         "as_rerankkit_llm",
         "hybrid_compressor",
@@ -123,6 +135,11 @@ def test_design_names_exist() -> None:
     from llamaindex_rerankkit import RerankKitPostprocessor
 
     assert issubclass(RerankKitCompressor, BaseDocumentCompressor)
+    from langchain_community.cross_encoders import BaseCrossEncoder
+
+    from langchain_rerankkit import RerankKitCrossEncoder
+
+    assert issubclass(RerankKitCrossEncoder, BaseCrossEncoder)
     assert issubclass(RerankKitPostprocessor, BaseNodePostprocessor)
     for name in (
         "CrossEncoderReranker",
