@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 from collections.abc import Iterator
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -15,7 +16,10 @@ import pytest
 from conftest import TRAINED_CE, requires_trained_ce
 from rerankkit.cli.commands import main
 from rerankkit.distributed import OUTPUT_COLUMNS, rerank_dataset
+from rerankkit.distributed.serve import rerank_deployment
+from rerankkit.serve.settings import ServeSettings
 from rerankkit.specs import build_reranker
+from rerankkit.testing import KeywordReranker
 
 pytest.importorskip("ray.data", reason="Ray Data is the ray extra: pip install 'rerankkit[ray]'")
 import ray
@@ -143,7 +147,7 @@ def test_the_cross_encoder_on_two_actors_matches_in_process(local_ray: None) -> 
         {"id": i, "query": query, "docs": corpus[(7 * i) % 54 : (7 * i) % 54 + 6]}
         for i, query in enumerate(queries[:8])
     ]
-    spec = f"cross-encoder:{TRAINED_CE}?max_length=256"
+    spec = f"cross-encoder:{TRAINED_CE}?max_length=256&dtype=float32&backend=torch"  # exact path
     output = rerank_dataset(
         ray.data.from_items(rows),
         spec,
@@ -214,3 +218,51 @@ def test_eval_ray_refuses_per_query(capsys: pytest.CaptureFixture[str], tmp_path
     command = ["eval", "--data", str(data), "--run", str(data / "run.trec"), "--ray"]
     assert main([*command, "--reranker", "keyword:", "--per-query"]) == 2
     assert "--per-query measures one request in process" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_ray_serve_answers_cohere_v2_with_the_in_process_ranking(local_ray: None) -> None:
+    httpx = pytest.importorskip("httpx")
+    serve = pytest.importorskip("ray.serve")
+    app = rerank_deployment(
+        "keyword:",
+        ServeSettings(model_name="keyword", max_queue=8),
+        num_replicas=2,
+        ray_actor_options={"num_cpus": 0.5},
+    )
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    try:
+        serve.run(app, name="rerankkit", route_prefix="/")
+        deployment = serve.status().applications["rerankkit"].deployments["rerankkit"]
+        assert deployment.replica_states == {"RUNNING": 2}
+        reranker = KeywordReranker()
+        rows = [row for row in _rows(30, seed=2) if row["docs"]]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            assert client.get("/health").status_code == 200
+            for row in rows:
+                body = {"model": "keyword", "query": row["query"], "documents": row["docs"]}
+                response = client.post("/v2/rerank", json={**body, "top_n": 3})
+                assert response.status_code == 200, response.text
+                expected = reranker.rerank(row["query"], row["docs"], top_n=3)
+                assert response.json()["results"] == [
+                    {"index": r.index, "relevance_score": r.score} for r in expected
+                ]
+    finally:
+        serve.shutdown()
+
+
+def test_the_deployment_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="num_replicas or autoscaling_config, not both"):
+        rerank_deployment("keyword:", num_replicas=2, autoscaling_config={"max_replicas": 4})
+    with pytest.raises(ValueError, match="num_replicas must be >= 1, got 0"):
+        rerank_deployment("keyword:", num_replicas=0)
+    with pytest.raises(TypeError, match="settings must be a ServeSettings, got dict"):
+        rerank_deployment("keyword:", {"max_queue": 4})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown kind"):
+        rerank_deployment("nope:")

@@ -6,7 +6,8 @@ Example (from the project root, with the test models beside it)::
     curl -s localhost:8000/v2/rerank -H 'content-type: application/json' \\
         -d '{"model": "m", "query": "capital of France", "documents": ["Berlin", "Paris"]}'
 
-The server runs on uvicorn (one process; the model is loaded once). It listens on 127.0.0.1
+The server runs on uvicorn (one process; the model is loaded once), or with ``--ray`` on Ray
+Serve replicas (``rerankkit/cli/ray_serve.py``). It listens on 127.0.0.1
 unless ``--host`` says otherwise: put it behind your own proxy, or set ``--api-key``, before
 exposing it.
 """
@@ -73,6 +74,26 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="score each request on its own (no cross-request micro-batching)",
     )
+    ray = serve.add_argument_group(
+        "Ray Serve", "scale out: the same app on several replicas (pip install 'rerankkit[ray]')"
+    )
+    ray.add_argument(
+        "--ray",
+        action="store_true",
+        help="serve on Ray Serve (a local Ray, or the cluster RAY_ADDRESS names)",
+    )
+    ray.add_argument(
+        "--replicas", type=_positive_int, default=None, help="with --ray: N replicas (default 1)"
+    )
+    ray.add_argument(
+        "--min-replicas", type=int, default=None, help="with --ray: autoscale from N replicas"
+    )
+    ray.add_argument(
+        "--max-replicas", type=_positive_int, default=None, help="with --ray: ... up to N"
+    )
+    ray.add_argument(
+        "--replica-cpus", type=float, default=None, help="with --ray: CPUs per replica"
+    )
     serve.set_defaults(handler=run_serve)
 
 
@@ -99,6 +120,10 @@ def run_serve(args: argparse.Namespace) -> int:
         max_batch_pairs=args.max_batch_pairs,
         max_wait_ms=args.max_wait_ms,
     )
+    from rerankkit.cli.ray_serve import run_ray_serve, uses_ray
+
+    if uses_ray(args):
+        return run_ray_serve(args, spec, settings)
     app = create_app(build_reranker(spec), settings)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
