@@ -117,6 +117,17 @@ def test_bi_encoder_and_causal_lm_pickle(tmp_path: Path) -> None:
         same_ranking(reranker, round_trip(reranker))
 
 
+@pytest.mark.slow
+def test_late_interaction_pickles_as_its_arguments() -> None:
+    from conftest import SHARED
+    from rerankkit import LateInteractionReranker
+
+    reranker = LateInteractionReranker(SHARED / "models" / "minilm-l6-colbert")
+    data = pickle.dumps(reranker)
+    assert len(data) < 10_000  # not the weights
+    same_ranking(reranker, pickle.loads(data))
+
+
 # -- spec strings -----------------------------------------------------------------------------
 
 

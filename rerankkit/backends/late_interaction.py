@@ -34,6 +34,7 @@ import numpy as np
 
 from rerankkit._base import Details, Group, Reranker
 from rerankkit._optional import require
+from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import Source, load_pretrained, pick_device_and_dtype
 from rerankkit.backends.token_store import EXTRA, TokenEmbeddingStore
@@ -64,13 +65,16 @@ def model_identity(source: Source) -> str:
     return f"sha256:{digest.hexdigest()[:32]}"
 
 
-class LateInteractionReranker(Reranker):
+class LateInteractionReranker(RebuiltOnUnpickle, Reranker):
     """Rerank by MaxSim of ColBERT/PyLate token embeddings, reusing document embeddings.
 
     Score scale: MaxSim, the sum over query tokens of the best cosine against the document's
     tokens, so in ``[-Lq, Lq]`` for ``Lq`` query tokens (query expansion included); only the
     order within one query is meaningful. ``length_normalize=True`` divides by ``Lq`` (mean
     MaxSim, in [-1, 1]) for thresholds that carry across queries.
+
+    Pickling stores the constructor's arguments (a given ``store`` pickles as its own copy);
+    unpickling loads the model again (issue 10: the weights never travel).
 
     Args:
         model_name_or_path: Hub id or local folder of a sentence-transformers
