@@ -23,6 +23,8 @@ Modules, one job each:
   and its spec string for ``model_dump`` / ``to_dict`` (:func:`reranker_field_spec`).
 - :mod:`~rerankkit.adapting.pairs`: ``(query, document)`` pairs scored in one call
   (:func:`score_pairs`), for cross-encoder interfaces.
+- :mod:`~rerankkit.adapting.fields`: pydantic field types for adapters that are pydantic models
+  (the reranker as a spec string, ``on_empty_query``); needs pydantic, so not imported here.
 - :mod:`~rerankkit.adapting.extras`: optional framework parts with an install hint
   (:func:`require_extra`, :func:`is_installed`, :func:`lazy_exports`).
 
