@@ -170,7 +170,12 @@ def documents() -> list[Document]:
 
 
 def ids(docs: Any) -> list[tuple[str | None, float]]:
-    return [(d.id, round(d.metadata["relevance_score"], 5)) for d in docs]
+    return [(d.id, d.metadata["relevance_score"]) for d in docs]
+
+
+def assert_same(got: list[tuple[Any, float]], expected: list[tuple[Any, float]]) -> None:
+    assert [key for key, _ in got] == [key for key, _ in expected]
+    assert [score for _, score in got] == pytest.approx([s for _, s in expected], abs=1e-6)
 
 
 @pytest.mark.slow
@@ -188,7 +193,7 @@ def test_compressor_pickle_and_json_round_trips_rank_the_same() -> None:
     }
     from_json = RerankKitCompressor.model_validate_json(compressor.model_dump_json())
     for copy in (round_trip(compressor), RerankKitCompressor(**dumped), from_json):
-        assert ids(copy.compress_documents(documents(), QUERY)) == expected
+        assert_same(ids(copy.compress_documents(documents(), QUERY)), expected)
 
 
 def test_compressor_with_an_llm_pickles_but_has_no_json_form() -> None:
@@ -213,9 +218,11 @@ def test_langchain_cross_encoder_reranker_ranks_as_the_compressor() -> None:
     assert theirs == [d.id for d in ours.compress_documents(documents(), QUERY)]
     assert theirs[0] == "d1"  # the trained model knows what boils
     pairs = [(QUERY, t) for t in TEXTS] + [("capital of france", TEXTS[3])]
-    scores = model.score(pairs)
-    assert scores[:4] == pytest.approx(model.reranker.score(QUERY, TEXTS), abs=1e-6)
-    assert scores[4] == pytest.approx(model.reranker.score("capital of france", TEXTS[3:])[0])
+    scores = model.score(pairs)  # one score_many call: batches mix the two queries' pairs
+    alone = model.reranker.score(QUERY, TEXTS) + model.reranker.score(
+        "capital of france", TEXTS[3:]
+    )
+    assert scores == pytest.approx(alone, abs=1e-4)  # float rounding of other padding only
     copy = RerankKitCrossEncoder.model_validate_json(model.model_dump_json())
     assert copy.score(pairs) == pytest.approx(scores, abs=1e-6)
     assert round_trip(model).score(pairs) == pytest.approx(scores, abs=1e-6)
@@ -247,7 +254,7 @@ def nodes() -> list[NodeWithScore]:
 
 def ranked(post: RerankKitPostprocessor) -> list[tuple[str, float]]:
     out = post.postprocess_nodes(nodes(), query_str=QUERY)
-    return [(n.node.node_id, round(n.score or 0.0, 5)) for n in out]
+    return [(n.node.node_id, n.score or 0.0) for n in out]
 
 
 @pytest.mark.slow
@@ -265,7 +272,7 @@ def test_postprocessor_pickle_and_dict_round_trips_rank_the_same() -> None:
     ]
     for copy in copies:
         assert isinstance(copy.reranker, Reranker) and copy.keep_retrieval_score
-        assert ranked(copy) == expected
+        assert_same(ranked(copy), expected)
 
 
 def test_postprocessor_with_an_unpicklable_reranker_says_so_when_pickled() -> None:
