@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -16,7 +21,7 @@ import pytest
 from conftest import TRAINED_CE, requires_trained_ce
 from rerankkit.cli.commands import main
 from rerankkit.distributed import OUTPUT_COLUMNS, rerank_dataset
-from rerankkit.distributed.serve import rerank_deployment
+from rerankkit.distributed.serve import rerank_deployment, run_on_ray
 from rerankkit.serve.settings import ServeSettings
 from rerankkit.specs import build_reranker
 from rerankkit.testing import KeywordReranker
@@ -236,9 +241,8 @@ def test_ray_serve_answers_cohere_v2_with_the_in_process_ranking(local_ray: None
         ray_actor_options={"num_cpus": 0.5},
     )
     port = _free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
-        serve.run(app, name="rerankkit", route_prefix="/")
+        run_on_ray(app, host="127.0.0.1", port=port, blocking=False)  # as serve --ray, unblocked
         deployment = serve.status().applications["rerankkit"].deployments["rerankkit"]
         assert deployment.replica_states == {"RUNNING": 2}
         reranker = KeywordReranker()
@@ -266,3 +270,45 @@ def test_the_deployment_checks_its_arguments() -> None:
         rerank_deployment("keyword:", {"max_queue": 4})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown kind"):
         rerank_deployment("nope:")
+
+
+def test_the_serve_command_with_ray_answers_until_interrupted(
+    local_ray: None, tmp_path: Path
+) -> None:
+    httpx = pytest.importorskip("httpx")
+    port = _free_port()
+    environment = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    command = [sys.executable, "-m", "rerankkit", "serve", "keyword:", "--ray"]
+    command += ["--replicas", "1", "--replica-cpus", "0.5", "--port", str(port)]
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        body = {"model": "m", "query": "red apple", "documents": ["pear", "apple", "red apple"]}
+        response = None
+        for _ in range(240):  # up to 2 minutes for Ray Serve to come up on a busy machine
+            if server.poll() is not None:
+                break
+            try:
+                response = httpx.post(f"http://127.0.0.1:{port}/v2/rerank", json=body, timeout=10)
+                if response.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        assert response is not None and response.status_code == 200, (
+            tmp_path / "serve.log"
+        ).read_text()[-3000:]
+        assert response.json()["results"] == [
+            {"index": 2, "relevance_score": 2.0},
+            {"index": 1, "relevance_score": 1.0},
+            {"index": 0, "relevance_score": 0.0},
+        ]
+    finally:
+        server.send_signal(signal.SIGINT)  # the command shuts Ray Serve down on the way out
+        try:
+            server.wait(timeout=60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+            log.close()
