@@ -289,8 +289,10 @@ class BatchingReranker(Reranker):
     def __reduce__(self) -> tuple[Any, tuple[Reranker]]:
         # The queue, worker thread and futures belong to this process: a copy (pickle, Ray)
         # is a fresh batcher around a copy of the wrapped reranker.
-        settings = {"max_batch_pairs": self.max_batch_pairs, "max_wait_ms": self.max_wait_ms}
-        return functools.partial(BatchingReranker, **settings), (self.reranker,)
+        rebuild = functools.partial(
+            BatchingReranker, max_batch_pairs=self.max_batch_pairs, max_wait_ms=self.max_wait_ms
+        )
+        return rebuild, (self.reranker,)
 
     def __enter__(self) -> BatchingReranker:
         return self
