@@ -296,3 +296,27 @@ def test_wraps_only_rerankers() -> None:
     with pytest.raises(TypeError, match="reranker must be a Reranker"):
         BatchingReranker("keyword:")  # type: ignore[arg-type]
     assert isinstance(BatchingReranker(KeywordReranker()), Reranker)
+
+
+class Abort(BaseException):
+    """Not an Exception: stands for KeyboardInterrupt/SystemExit inside the model call."""
+
+
+class AbortingReranker(KeywordReranker):
+    def _score_many_with_details(self, groups: list[Group]) -> list[tuple[Sequence[float], None]]:
+        if any("abort" in document for _, documents in groups for document in documents):
+            raise Abort("stop")
+        return super()._score_many_with_details(groups)  # type: ignore[return-value]
+
+
+def test_a_worker_killed_by_a_base_exception_fails_its_callers_and_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    with BatchingReranker(AbortingReranker(), max_wait_ms=0) as batching:
+        with pytest.raises(Abort):
+            batching.rerank("cat", ["abort"])  # the caller gets the error, never hangs
+        batching._worker.join(BOUND_S)  # type: ignore[union-attr]
+        assert len(died) == 1 and isinstance(died[0], Abort)  # the worker thread ended with it
+        assert batching.rerank("cat", ["dog", "cat"])[0].index == 1  # a new worker serves

@@ -209,7 +209,7 @@ class BatchingReranker(Reranker):
                 raise RuntimeError("BatchingReranker is closed")
             self._queue.append(request)
             self._queued_pairs += len(documents)
-            if self._worker is None:
+            if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(
                     target=self._work, name="rerankkit-batching", daemon=True
                 )
@@ -238,7 +238,13 @@ class BatchingReranker(Reranker):
 
     def _work(self) -> None:
         while (batch := self._next_batch()) is not None:
-            self._run(batch)
+            try:
+                self._run(batch)
+            except BaseException as error:  # e.g. KeyboardInterrupt in the model: no caller hangs
+                for request in batch:
+                    if not request.future.done():
+                        request.future.set_exception(error)
+                raise
 
     def _run(self, batch: list[_Request]) -> None:
         live = [r for r in batch if r.future.set_running_or_notify_cancel()]
