@@ -5,6 +5,7 @@ Usage (from the repository root)::
 
     .venv/bin/python notebooks/_build_tracing.py            # build and execute
     .venv/bin/python notebooks/_build_tracing.py --no-run   # write it without executing
+    .venv/bin/ruff format notebooks/06_tracing_agents.ipynb  # then, as CI checks the format
 """
 
 from __future__ import annotations
