@@ -89,7 +89,8 @@ class RerankKitCompressor(BaseDocumentCompressor):
     docstring). Serialization: the compressor pickles (the reranker too; a model is loaded
     again on unpickling), and ``model_dump()`` / ``model_dump_json()`` write the reranker as
     a spec string (``"cross-encoder:PATH"``) that the constructor reads back; a reranker with
-    no spec form (an LLM reranker, a cascade) raises a TypeError naming ``reranker``.
+    no spec form (an LLM reranker, a cascade) makes them raise pydantic's
+    ``PydanticSerializationError`` (a ValueError) saying ``reranker cannot be serialized``.
 
     Example:
         >>> from langchain_core.documents import Document

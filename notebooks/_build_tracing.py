@@ -188,7 +188,8 @@ spec pickles as its constructor arguments and **loads its model again** when unp
 weights never travel, so the other process needs the same model folder or hub access. For
 config files, `model_dump_json()` (LangChain) and `to_dict()` (LlamaIndex) write the reranker as
 a spec string that the constructor reads back; a reranker that has no spec form (an LLM
-reranker, a cascade) raises a `TypeError` naming `reranker`: pickle those instead."""),
+reranker, a cascade) raises an error saying `reranker cannot be serialized` (pydantic wraps it in
+its `PydanticSerializationError`): pickle those instead."""),
     C("""\
 import pickle
 
