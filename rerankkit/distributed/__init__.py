@@ -1,10 +1,13 @@
 """Scale out on Ray: rerank a large ``ray.data.Dataset`` on a pool of actors (issue 13).
 
-:func:`rerank_dataset` adds ``ranked_indices``, ``relevance_scores`` and ``rerank_error``
-columns to every row (see :mod:`rerankkit.distributed.dataset`); :mod:`rerankkit.distributed.rows`
-is the pure per-batch logic each actor runs; :mod:`rerankkit.distributed.serve` deploys the
-``rerankkit serve`` app on Ray Serve. Importing this package does not import Ray: Ray loads
-when a function here is called (``pip install "rerankkit[ray]"``).
+- :func:`rerank_dataset` (:mod:`~rerankkit.distributed.dataset`) adds ``ranked_indices``,
+  ``relevance_scores`` and ``rerank_error`` columns to every row;
+  :mod:`~rerankkit.distributed.rows` is the pure per-batch logic each actor runs.
+- :func:`rerank_deployment` (:mod:`~rerankkit.distributed.serve`) deploys the ``rerankkit
+  serve`` app on Ray Serve replicas.
+
+Importing this package does not import Ray: Ray loads when a function here is called
+(``pip install "rerankkit[ray]"``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from rerankkit.distributed.dataset import (
     rerank_dataset,
 )
 from rerankkit.distributed.rows import RowOutcome, rerank_rows
+from rerankkit.distributed.serve import rerank_deployment
 
 __all__ = [
     "OUTPUT_COLUMNS",
@@ -25,5 +29,6 @@ __all__ = [
     "RERANK_ERROR",
     "RowOutcome",
     "rerank_dataset",
+    "rerank_deployment",
     "rerank_rows",
 ]
