@@ -203,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default=None, help="torch device (default: cuda > mps > cpu)")
     demo.set_defaults(handler=_cmd_demo)
     importlib.import_module("rerankkit.cli.serve").add_parser(commands)  # issue 12
+    importlib.import_module("rerankkit.cli.train").add_parser(commands)  # issue 15
     return parser
 
 

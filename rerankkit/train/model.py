@@ -1,0 +1,74 @@
+"""The starting model: an existing cross-encoder, or a plain encoder with a new head on request.
+
+A folder (or hub id) whose ``config.json`` names a ``...ForSequenceClassification``
+architecture is a cross-encoder and is trained as it is. Anything else (a BERT/MiniLM encoder,
+a sentence-transformers bi-encoder) would get a freshly, randomly initialised classification
+head -- a model that ranks at random until trained -- so it is refused unless the caller opts
+in with ``new_head=True`` (``rerankkit train --new-head``), the same explicit opt-in
+``CrossEncoderReranker(..., allow_untrained_head=True)`` asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rerankkit._optional import require
+from rerankkit.backends._hf import Source, load_pretrained
+from rerankkit.errors import ModelLoadError
+
+EXTRA = "train"
+
+
+def is_cross_encoder(architectures: Sequence[str] | None) -> bool:
+    """Whether a ``config.json`` ``architectures`` list names a sequence classifier.
+
+    Example:
+        >>> is_cross_encoder(["BertForSequenceClassification"]), is_cross_encoder(["BertModel"])
+        (True, False)
+    """
+    return any(name.endswith("ForSequenceClassification") for name in architectures or ())
+
+
+def load_student(model: str, *, new_head: bool, max_length: int) -> Any:
+    """A sentence-transformers ``CrossEncoder`` with one output logit, ready to train.
+
+    Args:
+        model: Hub id or local folder.
+        new_head: Allow a plain encoder and give it a new, untrained 1-logit head.
+        max_length: Most tokens per (query, passage) pair when training.
+
+    Raises:
+        ValueError: A plain encoder without ``new_head``, or a cross-encoder with more than one
+            output logit (the ranking losses train a single relevance logit).
+        ModelLoadError: The model cannot be found or loaded.
+    """
+    require("sentence_transformers", EXTRA)
+    transformers = require("transformers", EXTRA)
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    source = Source(model)
+    config = load_pretrained(source, transformers.AutoConfig.from_pretrained, "starting model")
+    architectures = getattr(config, "architectures", None)
+    if is_cross_encoder(architectures):
+        if config.num_labels != 1:
+            raise ValueError(
+                f"model {model!r} has {config.num_labels} output logits; training needs a "
+                "1-logit cross-encoder (or a plain encoder with new_head=True)"
+            )
+        kwargs: dict[str, Any] = {}
+    elif new_head:
+        kwargs = {"num_labels": 1}
+    else:
+        raise ValueError(
+            f"model {model!r} is a plain encoder (architectures={architectures}), not a "
+            "cross-encoder: training it means starting from a new, randomly initialised "
+            "classification head. Pass new_head=True (rerankkit train --new-head) to do that."
+        )
+    try:
+        return CrossEncoder(model, max_length=max_length, **kwargs)
+    except OSError as error:
+        raise ModelLoadError(f"cannot load starting model {model!r}: {error}") from error
+
+
+__all__ = ["is_cross_encoder", "load_student"]

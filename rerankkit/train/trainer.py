@@ -1,0 +1,487 @@
+"""``train``: fine-tune a cross-encoder with sentence-transformers' ``CrossEncoderTrainer``.
+
+The steps (each its own module): read the training queries (:mod:`~rerankkit.train.data`) ->
+mine hard negatives with the first stage (:mod:`~rerankkit.train.mining`) -> score them with a
+teacher for distillation (:mod:`~rerankkit.train.teacher`) -> rows for the chosen loss
+(:mod:`~rerankkit.train.examples`, :mod:`~rerankkit.train.losses`) -> train (this module: the
+trainer's own loop, progress bars, checkpoints and ``resume_from_checkpoint``) -> save the
+model with its card (:mod:`~rerankkit.train.card`) -> evaluate before and after on the test
+split (:mod:`~rerankkit.train.evaluation`).
+
+The output folder is a plain sentence-transformers ``CrossEncoder`` folder (``config.json``,
+``model.safetensors``, tokenizer, ``config_sentence_transformers.json``) plus ``README.md``
+(the model card), ``training.json`` (everything the card says, as data) and ``checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rerankkit._optional import require
+from rerankkit._validation import check_choice, check_int, check_number
+from rerankkit.backends._speed import cpu_flags, cpu_has_fast_bf16
+from rerankkit.eval.runs import FIRST_STAGES, first_stage_run
+from rerankkit.train.card import model_card
+from rerankkit.train.data import TrainQuery, count_pairs, load_training_data
+from rerankkit.train.evaluation import EvalSettings, before_after, load_test, score_model
+from rerankkit.train.examples import rows_for
+from rerankkit.train.losses import LOSSES, build_loss, columns_for
+from rerankkit.train.mining import SAMPLING, add_negatives, check_ranks, mine_negatives
+from rerankkit.train.model import EXTRA, load_student
+from rerankkit.train.teacher import build_teacher, teacher_scores
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (recorded in ``training.json`` and the card).
+
+    Attributes:
+        model: Starting model: a 1-logit cross-encoder (hub id or folder), or a plain encoder
+            with ``new_head=True``.
+        data: A BEIR folder (``qrels/<split>.tsv``) or a JSONL file of triples/labelled pairs.
+        output: Folder for the trained model, its card and ``checkpoints/``.
+        loss: ``"bce"``, ``"margin"``, ``"marginmse"`` or ``"listwise"``.
+        split: Training qrels split of a BEIR folder.
+        first_stage: Miner: ``"bm25"``, ``"dense"`` or ``"hybrid"`` (as ``rerankkit eval``).
+        ranks: Mining window of first-stage ranks, 1-based, both included.
+        negatives: Mined negatives per query (0: no mining; JSONL data is never mined).
+        max_queries: Train on a seeded sample of this many queries (``None``: all).
+        sampling: ``"top"`` (hardest of the window) or ``"random"``.
+        teacher: Reranker specs scoring the training passages (several are fused); required by
+            ``marginmse``.
+        new_head: Allow a plain encoder (new, randomly initialised head).
+        epochs: Passes over the rows (fractions allowed); ``max_steps`` overrides it.
+        max_steps: Optimizer steps to take (``None``: from ``epochs``).
+        batch_size: Rows per step (a ``margin``/``marginmse`` row is 2 pairs, a ``listwise``
+            row one query's list).
+        learning_rate, warmup_ratio, weight_decay: AdamW schedule (linear decay after warmup).
+        max_length: Tokens per (query, passage) pair.
+        margin: The hinge margin of ``margin`` (in logits).
+        seed: Seeds data order, head initialisation and sampling.
+        bf16: ``None``: bf16 mixed precision where the device does bf16 natively (a CUDA GPU
+            that supports it; a CPU with AVX512-BF16 or AMX), else fp32.
+        save_steps: Checkpoint every this many steps (the last 2 are kept).
+        eval_data: BEIR folder for before/after evaluation (default: ``data`` when it is a BEIR
+            folder); ``eval_split`` ``None`` turns evaluation off.
+        eval_depth, eval_dtype: Rerank depth and scoring dtype of the evaluation.
+        bm25_language: BM25 analyser language for mining and evaluation.
+        progress: Progress bars (``None``: when stderr is a terminal).
+    """
+
+    model: str
+    data: str
+    output: str
+    loss: str = "bce"
+    split: str = "train"
+    first_stage: str = "bm25"
+    ranks: tuple[int, int] = (10, 100)
+    negatives: int = 5
+    max_queries: int | None = None
+    sampling: str = "top"
+    teacher: tuple[str, ...] = ()
+    new_head: bool = False
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int = 256
+    margin: float = 1.0
+    seed: int = 12
+    bf16: bool | None = None
+    save_steps: int = 100
+    eval_data: str | None = None
+    eval_split: str | None = "test"
+    eval_depth: int = 100
+    eval_dtype: str = "auto"
+    bm25_language: str | None = "english"
+    progress: bool | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        check_choice(self.loss, "loss", LOSSES)
+        check_choice(self.first_stage, "first_stage", FIRST_STAGES)
+        check_choice(self.sampling, "sampling", SAMPLING)
+        object.__setattr__(self, "ranks", check_ranks(self.ranks))
+        object.__setattr__(self, "teacher", tuple(self.teacher))
+        check_int(self.negatives, "negatives", minimum=0)
+        check_int(self.max_queries, "max_queries", minimum=1, optional=True)
+        check_int(self.max_steps, "max_steps", minimum=1, optional=True)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.max_length, "max_length", minimum=8)
+        check_int(self.save_steps, "save_steps", minimum=1)
+        check_int(self.eval_depth, "eval_depth", minimum=1)
+        check_number(self.epochs, "epochs", minimum=0.0)
+        check_number(self.learning_rate, "learning_rate", minimum=0.0)
+        if check_number(self.warmup_ratio, "warmup_ratio", minimum=0.0) > 1.0:
+            raise ValueError(f"warmup_ratio must be <= 1, got {self.warmup_ratio}")
+        check_number(self.margin, "margin", minimum=0.0)
+        if self.loss == "marginmse" and not self.teacher:
+            raise ValueError("loss 'marginmse' distils a teacher: give teacher=[SPEC, ...]")
+
+    def evaluation(self) -> EvalSettings | None:
+        """The before/after settings, or ``None`` when there is nothing to evaluate on."""
+        data = self.eval_data if self.eval_data is not None else self.data
+        if self.eval_split is None or not Path(data).is_dir():
+            return None
+        return EvalSettings(
+            data=data,
+            split=self.eval_split,
+            first_stage=self.first_stage,
+            depth=self.eval_depth,
+            max_length=self.max_length,
+            dtype=self.eval_dtype,
+            bm25_language=self.bm25_language,
+        )
+
+
+@dataclass
+class Prepared:
+    """The training rows and how they were made (for the card)."""
+
+    queries: list[TrainQuery]
+    rows: dict[str, list[Any]]
+    data: dict[str, Any]
+
+
+def prepare(config: TrainConfig) -> Prepared:
+    """Training queries with mined negatives and teacher scores, as rows for ``config.loss``.
+
+    Raises:
+        DatasetError: The training data is missing or malformed.
+        ValueError: No rows to train on (e.g. a pairwise loss and no negatives).
+    """
+    queries, dataset = load_training_data(config.data, split=config.split)
+    info: dict[str, Any] = {"source": str(config.data), "format": "beir" if dataset else "jsonl"}
+    if dataset is not None:
+        info["split"] = config.split
+    if config.max_queries is not None and config.max_queries < len(queries):
+        info["sampled_queries"] = {"of": len(queries), "seed": config.seed}
+        queries = sample_queries(queries, config.max_queries, config.seed)
+    if dataset is not None and config.negatives > 0:
+        started = time.perf_counter()
+        run = first_stage_run(
+            dataset, config.first_stage, config.ranks[1], bm25_language=config.bm25_language
+        )
+        mined = mine_negatives(
+            run,
+            dataset.qrels,
+            ranks=config.ranks,
+            count=config.negatives,
+            sampling=config.sampling,
+            seed=config.seed,
+        )
+        queries = add_negatives(queries, mined, dataset.corpus)
+        info["mining"] = {
+            "first_stage": config.first_stage,
+            "ranks": list(config.ranks),
+            "per_query": config.negatives,
+            "sampling": config.sampling,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        logger.info("mined negatives for %d queries", len(mined))
+    info["counts"] = count_pairs(queries)
+    teacher = None
+    if config.teacher and config.loss == "marginmse":
+        started = time.perf_counter()
+        teacher = teacher_scores(build_teacher(config.teacher), queries)
+        info["teacher"] = {
+            "specs": list(config.teacher),
+            "fusion": "z-scored sum per query" if len(config.teacher) > 1 else None,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    rows = rows_for(config.loss, queries, teacher=teacher)
+    info["rows"] = len(rows["query"])
+    if not rows["query"]:
+        raise ValueError(
+            f"no training rows for loss {config.loss!r}: "
+            + ("it needs negatives (mine some: negatives > 0)" if config.loss != "bce" else "")
+        )
+    return Prepared(queries, rows, info)
+
+
+def sample_queries(queries: Sequence[TrainQuery], count: int, seed: int) -> list[TrainQuery]:
+    """A seeded sample of ``count`` queries, in their original order.
+
+    Example:
+        >>> qs = [TrainQuery(str(i), ("p",), query_id=str(i)) for i in range(5)]
+        >>> [q.query_id for q in sample_queries(qs, 2, seed=1)]
+        ['0', '1']
+    """
+    chosen = set(random.Random(seed).sample(range(len(queries)), min(count, len(queries))))
+    return [q for position, q in enumerate(queries) if position in chosen]
+
+
+def use_bf16(requested: bool | None, *, cuda: bool, cuda_bf16: bool, flags: frozenset[str]) -> bool:
+    """Whether to train in bf16 mixed precision.
+
+    ``None`` decides by capability: a CUDA device that supports bf16, or (no CUDA) a CPU whose
+    flags say it multiplies bf16 natively (AVX512-BF16/AMX); elsewhere bf16 is emulated and
+    slower than fp32. ``True`` on hardware without it raises rather than crawl.
+
+    Example:
+        >>> use_bf16(None, cuda=False, cuda_bf16=False, flags=frozenset({"avx512_bf16"}))
+        True
+        >>> use_bf16(None, cuda=False, cuda_bf16=False, flags=frozenset({"avx2"}))
+        False
+    """
+    capable = cuda_bf16 if cuda else cpu_has_fast_bf16(flags)
+    if requested is None:
+        return capable
+    if requested and not capable:
+        raise ValueError("bf16=True but this device has no native bf16 (use bf16=None or False)")
+    return bool(requested)
+
+
+def _device_bf16(requested: bool | None) -> bool:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return use_bf16(
+        requested,
+        cuda=cuda,
+        cuda_bf16=cuda and torch.cuda.is_bf16_supported(),
+        flags=cpu_flags(),
+    )
+
+
+def fit(
+    config: TrainConfig,
+    rows: dict[str, list[Any]],
+    *,
+    resume: bool | str = False,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """Train on ``rows`` and save the model to ``config.output``; returns the run's facts.
+
+    ``resume``: ``True`` continues from the newest checkpoint in ``output/checkpoints``, a
+    path from that checkpoint (the trainer's ``resume_from_checkpoint``: weights, optimizer,
+    scheduler, RNG and data position are restored).
+
+    Raises:
+        ValueError: See :func:`rerankkit.train.model.load_student` and :func:`use_bf16`.
+    """
+    datasets = require("datasets", EXTRA)
+    require("accelerate", EXTRA)
+    from sentence_transformers.cross_encoder import (
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
+    )
+    from transformers import set_seed
+
+    set_seed(config.seed)  # the new head, if any, is initialised under the seed
+    model = load_student(config.model, new_head=config.new_head, max_length=config.max_length)
+    columns = columns_for(config.loss)
+    train_rows = datasets.Dataset.from_dict({name: rows[name] for name in columns})
+    bf16 = _device_bf16(config.bf16)
+    import torch
+
+    use_cpu = not torch.cuda.is_available()
+    output = Path(config.output)
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(output / CHECKPOINTS),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if config.max_steps is not None else -1,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio (transformers 5)
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=bf16,
+        use_cpu=use_cpu,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=max(1, min(10, config.save_steps)),
+        report_to="none",
+        disable_tqdm=not _show_progress(config.progress),
+        dataloader_drop_last=False,
+    )
+    trainer = CrossEncoderTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_rows,
+        loss=build_loss(config.loss, model, margin=config.margin),
+        callbacks=list(callbacks),
+    )
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume or None)
+    seconds = time.perf_counter() - started
+    model.save_pretrained(str(output))
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {
+        "steps": int(trainer.state.global_step),
+        "epochs": round(float(trainer.state.epoch or 0.0), 3),
+        "train_loss": float(result.training_loss),
+        "first_logged_loss": losses[0] if losses else None,
+        "last_logged_loss": losses[-1] if losses else None,
+        "seconds": round(seconds, 1),
+        "bf16": bf16,
+        "resumed": bool(resume),
+    }
+
+
+def _show_progress(progress: bool | None) -> bool:
+    import sys
+
+    return sys.stderr.isatty() if progress is None else progress
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did: the output folder, the training facts and the evaluation."""
+
+    output: Path
+    record: dict[str, Any]
+    report: Any = None  # EvalReport, when evaluated
+
+    def summary(self) -> str:
+        """The model card's evaluation table, or a line saying there was none."""
+        return evaluation_table(self.record.get("evaluation"))
+
+
+def evaluate(
+    config: TrainConfig,
+    *,
+    before: Any = None,
+    progress: bool | None = None,
+) -> tuple[Any, dict[str, Any] | None]:
+    """Before/after on the test split; ``before``: a reranked run already scored for the
+    starting model (``(run, timing)``), to share it across runs of one benchmark."""
+    settings = config.evaluation()
+    if settings is None:
+        return None, None
+    dataset, first = load_test(settings)
+    runs: dict[str, Any] = {}
+    if before is not None:
+        runs["before"] = before
+    elif not config.new_head:  # a new head ranks at random: nothing to compare with
+        runs["before"] = score_model(
+            config.model, dataset, first, settings, progress=progress, desc="before"
+        )
+    runs["after"] = score_model(
+        config.output, dataset, first, settings, progress=progress, desc="after"
+    )
+    report = before_after(dataset, first, runs, settings)
+    return report, evaluation_record(report, settings)
+
+
+def evaluation_record(report: Any, settings: EvalSettings) -> dict[str, Any]:
+    """The JSON-safe part of a before/after report the card shows."""
+    return {
+        "settings": asdict(settings),
+        "queries": len(report.query_ids),
+        "systems": [s.to_dict(per_query=False) for s in report.systems],
+    }
+
+
+def evaluation_table(evaluation: dict[str, Any] | None) -> str:
+    """Markdown table of an evaluation record (one row per system).
+
+    Example:
+        >>> record = {"settings": {"depth": 10}, "systems": [
+        ...     {"name": "bm25", "metrics": {"nDCG@10": 0.5}},
+        ...     {"name": "after", "metrics": {"nDCG@10": 0.75},
+        ...      "vs_first_stage": {"wins": 3, "losses": 1, "ties": 2}}]}
+        >>> print(evaluation_table(record))
+        | system | nDCG@10 | wins/losses vs first stage |
+        |---|---|---|
+        | bm25 | 0.5000 | - |
+        | after | 0.7500 | 3/1 (2 ties) |
+    """
+    if not evaluation:
+        return "No before/after evaluation (no BEIR test folder given, or it was turned off)."
+    systems = evaluation["systems"]
+    names = list(systems[0]["metrics"])
+    lines = [
+        "| system | " + " | ".join(names) + " | wins/losses vs first stage |",
+        "|---|" + "---|" * len(names) + "---|",
+    ]
+    for system in systems:
+        versus = system.get("vs_first_stage")
+        wl = f"{versus['wins']}/{versus['losses']} ({versus['ties']} ties)" if versus else "-"
+        values = " | ".join(f"{system['metrics'][n]:.4f}" for n in names)
+        lines.append(f"| {system['name']} | {values} | {wl} |")
+    return "\n".join(lines)
+
+
+def write_record(output: Path, record: dict[str, Any]) -> None:
+    """Write ``training.json`` and the model card ``README.md`` into ``output``."""
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    (output / "README.md").write_text(
+        model_card(record, evaluation_table(record.get("evaluation"))), encoding="utf-8"
+    )
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool | str = False,
+    before: Any = None,
+    command: str | None = None,
+    callbacks: Sequence[Any] = (),
+    on_prepared: Callable[[Prepared], None] | None = None,
+) -> TrainResult:
+    """Prepare the rows, train, save, evaluate before/after, and write the card.
+
+    Args:
+        config: The run (see :class:`TrainConfig`).
+        resume: Continue from a checkpoint (see :func:`fit`).
+        before: The starting model's reranked test run ``(run, timing)``, if already scored.
+        command: The command line, recorded in the card.
+        callbacks: Extra ``transformers.TrainerCallback`` objects.
+        on_prepared: Called with the prepared rows before training (logging, tests).
+
+    Returns:
+        The output folder, the record written to ``training.json`` and the evaluation report.
+
+    Raises:
+        DatasetError, ModelLoadError, ValueError: See :func:`prepare`, :func:`fit`.
+    """
+    prepared = prepare(config)
+    if on_prepared is not None:
+        on_prepared(prepared)
+    facts = fit(config, prepared.rows, resume=resume, callbacks=callbacks)
+    record: dict[str, Any] = {
+        "config": {k: v for k, v in asdict(config).items() if k != "progress"},
+        "command": command,
+        "data": prepared.data,
+        "training": facts,
+    }
+    output = Path(config.output)
+    write_record(output, record)
+    report, evaluation = evaluate(config, before=before, progress=config.progress)
+    if evaluation is not None:
+        record["evaluation"] = evaluation
+        write_record(output, record)
+    return TrainResult(output, record, report)
+
+
+__all__ = [
+    "CHECKPOINTS",
+    "Prepared",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "evaluation_record",
+    "evaluation_table",
+    "fit",
+    "prepare",
+    "sample_queries",
+    "train",
+    "use_bf16",
+    "write_record",
+]
