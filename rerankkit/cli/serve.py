@@ -83,16 +83,28 @@ def add_parser(commands: Any) -> None:
         help="serve on Ray Serve (a local Ray, or the cluster RAY_ADDRESS names)",
     )
     ray.add_argument(
-        "--replicas", type=_positive_int, default=None, help="with --ray: N replicas (default 1)"
+        "--replicas",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="with --ray: N replicas (default 1)",
     )
     ray.add_argument(
-        "--min-replicas", type=int, default=None, help="with --ray: autoscale from N replicas"
+        "--min-replicas",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --ray: autoscale from N replicas",
     )
     ray.add_argument(
-        "--max-replicas", type=_positive_int, default=None, help="with --ray: ... up to N"
+        "--max-replicas",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="with --ray: autoscale up to N replicas",
     )
     ray.add_argument(
-        "--replica-cpus", type=float, default=None, help="with --ray: CPUs per replica"
+        "--replica-cpus", type=float, default=None, metavar="C", help="with --ray: CPUs per replica"
     )
     serve.set_defaults(handler=run_serve)
 
