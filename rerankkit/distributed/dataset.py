@@ -170,7 +170,9 @@ def rerank_dataset(
         num_gpus: GPUs per actor (``0``: CPU; set the spec's ``device`` option to match).
 
     Returns:
-        A new lazy ``ray.data.Dataset``; nothing runs until it is consumed.
+        A new lazy ``ray.data.Dataset``; nothing runs until it is consumed (the column checks
+        read ``dataset.schema()``, which Ray may compute by running the dataset's first
+        block; a schema Ray cannot tell is checked batch by batch instead).
 
     Raises:
         ValueError: A bad spec, a missing column, an output column already in the dataset,
