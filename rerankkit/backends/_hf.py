@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from rerankkit._optional import require
+from rerankkit.backends._devices import check_device
 from rerankkit.backends._pairs import PairTemplate, template_from_probe
 from rerankkit.errors import ModelLoadError
 
@@ -94,13 +95,24 @@ def resolve_dtype(requested: Any, device: str, *, bf16: bool) -> str:
     return name
 
 
-def pick_device_and_dtype(device: Any, dtype: Any) -> tuple[str, torch.dtype]:
-    """``resolve_device`` and ``resolve_dtype`` with the facts of this machine."""
+def pick_device_and_dtype(
+    device: Any, dtype: Any, *, check: bool = True
+) -> tuple[str, torch.dtype]:
+    """``resolve_device`` and ``resolve_dtype`` with the facts of this machine.
+
+    Raises:
+        ValueError: With ``check``, a ``device`` this machine lacks (``"cuda"`` on a CPU-only
+            torch, ``"cuda:3"`` with one GPU, ...), naming ``device`` and what is available
+            (``_devices.check_device``). ``check=False`` is for a device another runtime
+            (ONNX Runtime) will judge.
+    """
     torch = require("torch", EXTRA)
     mps = getattr(torch.backends, "mps", None)
     resolved = resolve_device(
         device, cuda=torch.cuda.is_available(), mps=bool(mps and mps.is_available())
     )
+    if check:
+        check_device(resolved)
     bf16 = (
         resolved.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     )

@@ -185,6 +185,24 @@ def chunk_windows(length: int, window: int, overlap: int) -> list[tuple[int, int
         start += stride
 
 
+def chunk_window(room: int, chunk_size: int | None) -> int:
+    """Document tokens per window in chunk mode: ``chunk_size``, capped by the ``room`` that
+    ``max_length`` leaves after the query and special tokens (``None``: all of that room).
+
+    The window is its own size, not ``max_length``: cross-encoders are trained on short
+    passages, and a relevant sentence in a window of ~500 tokens is outweighed by the filler
+    around it. The default, 192 tokens, holds 99% of MS MARCO passages whole (DL19 corpus
+    with the MiniLM WordPiece tokenizer: median 74 tokens, 95th percentile 152, 99th 185,
+    longest 258), so an ordinary passage is one window scored exactly as in truncate mode,
+    and with a query it stays within the 256-token pairs such models are commonly trained on.
+
+    Example:
+        >>> chunk_window(497, 192), chunk_window(100, 192), chunk_window(497, None)
+        (192, 100, 497)
+    """
+    return room if chunk_size is None else max(1, min(room, chunk_size))
+
+
 def effective_overlap(overlap: int, window: int) -> int:
     """``overlap`` capped at half the window, so a long query cannot make chunking quadratic.
 

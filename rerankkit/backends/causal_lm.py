@@ -15,6 +15,9 @@ from rerankkit._optional import require
 from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import EXTRA, Source, load_pretrained, pick_device_and_dtype
+from rerankkit.backends._loading import check_trained, untrained_weights
+from rerankkit.backends._precision import answer_logits_in_float32
+from rerankkit.backends._truncation import TruncationNotice, truncation_details
 from rerankkit.llm.prompts import (
     CAUSAL_LM_INSTRUCTION,
     CAUSAL_LM_PLAIN_SUFFIX,
@@ -125,13 +128,18 @@ class CausalLMReranker(RebuiltOnUnpickle, Reranker):
             functools.partial(transformers.AutoTokenizer.from_pretrained, **extra),
             "tokenizer",
         )
-        model = load_pretrained(
+        model, info = load_pretrained(
             source,
             functools.partial(
-                transformers.AutoModelForCausalLM.from_pretrained, dtype=self.dtype, **extra
+                transformers.AutoModelForCausalLM.from_pretrained,
+                dtype=self.dtype,
+                output_loading_info=True,
+                **extra,
             ),
             "causal LM",
         )
+        # A base model (no LM head) would answer yes/no with random weights.
+        check_trained(untrained_weights(info), model=self.model_name_or_path, what="causal LM")
         self.model = model.to(self.device).eval()
         self._torch = torch
         self._lock = threading.Lock()
@@ -150,6 +158,11 @@ class CausalLMReranker(RebuiltOnUnpickle, Reranker):
         self._no_id = self._single_token_id(self.no_token, "no_token")
         if self._yes_id == self._no_id:
             raise ValueError("yes_token and no_token map to the same token id")
+        # bf16/fp16 logits would round P(yes) of distinct documents to one value.
+        answer_logits_in_float32(self.model, [self._no_id, self._yes_id])
+        self._truncation = TruncationNotice(
+            f"{type(self).__name__}({self.model_name_or_path!r})", "a larger max_length"
+        )
 
         tok = self.tokenizer
         self._pad_id = next(
@@ -205,6 +218,12 @@ class CausalLMReranker(RebuiltOnUnpickle, Reranker):
         apart would change BPE merges at the boundary); only the part after the document,
         which starts at a special token or newline, is tokenized on its own.
         """
+        return self._inputs_and_cuts(query, documents)[0]
+
+    def _inputs_and_cuts(
+        self, query: str, documents: Sequence[str]
+    ) -> tuple[list[list[int]], list[bool]]:
+        """``build_inputs`` and, per document, whether it was cut to fit."""
         before, after = self._frame(query)
         head, tail = self._with_bos(self._encode(before)), self._encode(after)
         budget = self.max_length - len(head) - len(tail)
@@ -224,7 +243,8 @@ class CausalLMReranker(RebuiltOnUnpickle, Reranker):
         limit = self.max_length - len(tail)
         encoded = self.tokenizer([before + doc for doc in documents], add_special_tokens=False)
         # Cutting the end of "prompt head + document" cuts the document, never the head.
-        return [self._with_bos(list(ids))[:limit] + tail for ids in encoded["input_ids"]]
+        heads = [self._with_bos(list(ids)) for ids in encoded["input_ids"]]
+        return [head[:limit] + tail for head in heads], [len(head) > limit for head in heads]
 
     def _forward(self, rows: list[list[int]]) -> torch.Tensor:
         torch = self._torch
@@ -250,16 +270,31 @@ class CausalLMReranker(RebuiltOnUnpickle, Reranker):
         """``True``: each document gets its own prompt; its score is P("yes") for that prompt."""
         return True
 
-    def _score(self, query: str, documents: list[str]) -> list[float]:
-        return self._score_rows(self.build_inputs(query, documents))
+    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
+        return self._score_with_details(query, documents)[0]
+
+    def _score_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[Sequence[float], Details]:
+        return self._score_many_with_details([(query, documents)])[0]
 
     def _score_many_with_details(
         self, groups: list[Group]
     ) -> list[tuple[Sequence[float], Details]]:
         # Every prompt of every group is length-sorted and batched together (left padding
         # with explicit positions, so a prompt's score does not depend on its batch).
-        rows = [row for query, documents in groups for row in self.build_inputs(query, documents)]
-        return [(scores, None) for scores in split_by_group(self._score_rows(rows), groups)]
+        rows: list[list[int]] = []
+        cuts: list[bool] = []
+        for query, documents in groups:
+            group_rows, group_cuts = self._inputs_and_cuts(query, documents)
+            rows += group_rows
+            cuts += group_cuts
+        self._truncation.report(
+            sum(cuts), len(cuts), "documents", f"max_length={self.max_length} tokens"
+        )
+        scores = split_by_group(self._score_rows(rows), groups)
+        details = split_by_group(truncation_details(cuts), groups)
+        return list(zip(scores, details, strict=True))
 
     def _score_rows(self, rows: list[list[int]]) -> list[float]:
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))

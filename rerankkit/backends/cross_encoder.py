@@ -41,10 +41,12 @@ from rerankkit.backends._hf import (
     st_activation_path,
     torch_forward,
 )
+from rerankkit.backends._loading import check_trained, ensure_pad_token, untrained_weights
 from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, local_model_dir, onnx_device
 from rerankkit.backends._pairs import (
     AGGREGATES,
     aggregate_chunks,
+    chunk_window,
     chunk_windows,
     effective_overlap,
     length_sorted_batches,
@@ -52,6 +54,7 @@ from rerankkit.backends._pairs import (
     restore_order,
     truncate_pair,
 )
+from rerankkit.backends._precision import head_in_float32
 from rerankkit.backends._speed import (
     check_backend,
     check_num_threads,
@@ -59,6 +62,7 @@ from rerankkit.backends._speed import (
     cpu_auto_dtype,
     cpu_flags,
 )
+from rerankkit.backends._truncation import TruncationNotice, truncation_details
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,6 +72,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_CROSS_ENCODER = "cross-encoder/ms-marco-MiniLM-L6-v2"
 ACTIVATIONS: tuple[str, ...] = ("auto", "sigmoid", "none")
 LONG_DOCUMENTS: tuple[str, ...] = ("truncate", "chunk")
+# Document tokens per window in chunk mode (see ``_pairs.chunk_window`` for why 192).
+DEFAULT_CHUNK_SIZE = 192
 
 Runner = Callable[[dict[str, "np.ndarray"]], "np.ndarray"]
 
@@ -111,6 +117,8 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
     for most rerankers (sigmoid of the logit, the model's sentence-transformers activation
     when it records one; for 2-logit models the positive-class probability), so a
     ``score_threshold`` such as 0.5 has a meaning. ``activation="none"`` gives raw logits.
+    With bf16/fp16 weights the classification head still runs in float32
+    (``_precision.head_in_float32``), so low precision cannot round distinct scores into ties.
 
     Args:
         model_name_or_path: Hub id or local folder of an ``AutoModelForSequenceClassification``.
@@ -128,9 +136,18 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         long_documents: ``"truncate"`` cuts each document to fit (the query only when it alone
             does not fit); ``"chunk"`` scores overlapping windows of the whole document and
             aggregates them, reporting the best window's character span in
-            ``RerankResult.details`` (``{"chunk_span": (start, end), "chunks": n}``).
+            ``RerankResult.details`` (``{"chunk_span": (start, end), "chunks": n}``). A
+            document cut in truncate mode (or a query cut in either mode) is flagged
+            ``details["truncated"] = True``; the first call that cuts anything logs one
+            WARNING with the counts, later ones log at DEBUG.
+        chunk_size: Document tokens per window in chunk mode, independent of ``max_length``
+            (which only caps it: a window always fits ``max_length`` with the query and special
+            tokens); ``None`` makes windows as long as ``max_length`` allows. The default 192
+            holds 99% of MS MARCO passages whole, so a passage-trained cross-encoder reads
+            windows like the passages it learned from (``_pairs.chunk_window``).
         chunk_overlap: Tokens shared by consecutive windows in chunk mode (capped at half a
-            window).
+            window); the default 64 is longer than most sentences, so some window holds each
+            sentence whole.
         aggregate: How chunk scores make a document score: ``"max"``, ``"mean"`` or ``"first"``.
         backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime, ``rerankkit[onnx]``): the model is
             exported once, checked against PyTorch, and cached under ``$RERANKKIT_CACHE/onnx``
@@ -147,10 +164,20 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         trust_remote_code: Allow the model repo's own Python code (off by default).
         model_kwargs: Extra keyword arguments for ``from_pretrained`` (e.g.
             ``attn_implementation``).
+        allow_untrained_head: Accept a checkpoint without trained classification weights (a
+            bi-encoder or base model, e.g. to fine-tune it): transformers initialises them at
+            random, so scores are random until trained. Off by default: such a checkpoint
+            raises ``ModelLoadError`` naming the missing weights.
+
+    Raises:
+        ModelLoadError: The model cannot be loaded, or lacks trained head weights (see
+            ``allow_untrained_head``).
+        ValueError: A bad option, or a ``device`` this machine does not have (the message
+            lists the available ones).
 
     Attributes:
-        last_truncated: Documents (or queries) cut in the most recent call; every cut is also
-            logged at DEBUG level.
+        last_truncated: Documents (or queries) cut in the most recent call (also flagged in
+            the results' details and logged: WARNING the first time, DEBUG after).
 
     Pickling stores the constructor's arguments, not the weights: unpickling loads the model
     again from ``model_name_or_path`` (see ``rerankkit._pickling``), and
@@ -173,6 +200,7 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         max_length: int | None = 512,
         activation: str = "auto",
         long_documents: str = "truncate",
+        chunk_size: int | None = DEFAULT_CHUNK_SIZE,
         chunk_overlap: int = 64,
         aggregate: str = "max",
         backend: str = "torch",
@@ -183,10 +211,16 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         cache_dir: str | os.PathLike[str] | None = None,
         trust_remote_code: bool = False,
         model_kwargs: Mapping[str, Any] | None = None,
+        allow_untrained_head: bool = False,
     ) -> None:
         batch_size, max_length, chunk_overlap = _check_options(
             batch_size, max_length, activation, long_documents, chunk_overlap, aggregate
         )
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1, optional=True)
+        if not isinstance(allow_untrained_head, bool):
+            raise TypeError(
+                f"allow_untrained_head must be a bool, got {type(allow_untrained_head).__name__}"
+            )
         require("torch", EXTRA)
         transformers = require("transformers", EXTRA)
         source = Source(
@@ -202,11 +236,15 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         self.tokenizer = load_pretrained(
             source, transformers.AutoTokenizer.from_pretrained, "tokenizer of"
         )
+        pad_id = ensure_pad_token(config, self.tokenizer)  # decoder-style classifiers lack one
         self.backend = check_backend(backend)
         self.quantize = check_quantize(quantize, self.backend)
         self.num_threads = check_num_threads(num_threads)
         torch = require("torch", EXTRA)
-        self.device, torch_dtype = pick_device_and_dtype(device, dtype)
+        # ONNX Runtime judges its own device (onnxruntime-gpu may run CUDA under a CPU torch).
+        self.device, torch_dtype = pick_device_and_dtype(
+            device, dtype, check=self.backend == "torch"
+        )
         auto = dtype is None or dtype == "auto"
         if dtype == "auto" and self.device == "cpu" and self.backend == "torch":
             torch_dtype = getattr(torch, cpu_auto_dtype(cpu_flags()))
@@ -224,16 +262,29 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
             config=config,
             dtype=torch_dtype,
             **dict(model_kwargs or {}),
+            output_loading_info=True,
+        )
+        untrained = functools.partial(
+            check_trained,
+            model=source.name,
+            what="cross-encoder",
+            opt_in="allow_untrained_head",
+            allowed=allow_untrained_head,
         )
         if self.backend == "onnx":
             self.model = None  # ONNX Runtime holds the weights; torch loads them only to export
+            # ... and here once more, to refuse a checkpoint without a trained head.
+            _, info = load_pretrained(source, load_model, "cross-encoder")
+            untrained(untrained_weights(info))
             path = ensure_onnx_model(
                 local_model_dir(source), quantize=self.quantize, trust_remote_code=trust_remote_code
             )
             where = onnx_device(None if device is None else self.device)
             forward: Runner = OnnxRunner(path, num_threads=self.num_threads, device=where)
         else:
-            model = load_pretrained(source, load_model, "cross-encoder")
+            model, info = load_pretrained(source, load_model, "cross-encoder")
+            untrained(untrained_weights(info))
+            head_in_float32(model)  # bf16/fp16 logits would tie distinct documents
             self.model = model.to(self.device).eval()
             forward = _torch_runner(self.model, self.device)
         self.dtype = torch_dtype
@@ -243,7 +294,9 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         limit = position_limit(config, self.tokenizer)
         self.max_length = min(max_length or limit or 512, limit or max_length or 512)
         self.long_documents = long_documents
+        self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        self.allow_untrained_head = allow_untrained_head
         self.aggregate = aggregate
         self._template = pair_template(self.tokenizer)
         if self.max_length - self._template.num_special < 2:
@@ -251,7 +304,7 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
                 f"max_length={self.max_length} leaves no room for a query and document"
             )
         self._uses_types = "token_type_ids" in self.tokenizer.model_input_names
-        self._pad_id = self.tokenizer.pad_token_id or 0
+        self._pad_id = 0 if pad_id is None else pad_id
         self._left_pad = getattr(self.tokenizer, "padding_side", "right") == "left"
         if activation == "auto":
             recorded = activation_name(st_activation_path(model_file(source, ST_CONFIG), config))
@@ -261,6 +314,12 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         self.activation = activation
         self._forward: Runner = forward
         self.last_truncated = 0
+        self._truncation = TruncationNotice(
+            f"{type(self).__name__}({source.name!r})",
+            "long_documents='chunk'"
+            if long_documents == "truncate"
+            else "a larger max_length (chunk mode cuts only a query that alone exceeds it)",
+        )
         logger.debug(
             "loaded %s on %s (%s), max_length=%d, activation=%s",
             source.name,
@@ -315,29 +374,30 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         doc_ids: list[list[int]] = encoded["input_ids"]
         budget = self.max_length - self._template.num_special
         scores: list[float]
-        details: list[dict[str, Any]] | None = None
+        details: list[dict[str, Any]]
         if not chunk:
-            rows, truncated = [], 0
+            rows, cuts = [], []
             for doc, ids in enumerate(doc_ids):
                 q, d, cut = truncate_pair(query_ids[asker[doc]], ids, budget)
                 rows.append(self._template.assemble(q, d))
-                truncated += cut
-            self._note_truncation(truncated, len(texts))
+                cuts.append(cut)
+            self._note_truncation(sum(cuts), len(texts))
             scores = self._scores(rows).tolist()
+            details = truncation_details(cuts)
         else:
             rows, owners, spans = [], [], []
-            cut_queries = 0
+            cuts = []
             for doc, ids in enumerate(doc_ids):
                 question = query_ids[asker[doc]]
                 kept = query_budget(len(question), len(ids), budget)
-                cut_queries += kept < len(question)
-                window = budget - kept
+                cuts.append(kept < len(question))
+                window = chunk_window(budget - kept, self.chunk_size)
                 overlap = effective_overlap(self.chunk_overlap, window)
                 for start, end in chunk_windows(len(ids), window, overlap):
                     rows.append(self._template.assemble(question[:kept], ids[start:end]))
                     owners.append(doc)
                     spans.append((start, end))
-            self._note_truncation(cut_queries, len(texts))
+            self._note_truncation(sum(cuts), len(texts))
             scores, best = aggregate_chunks(
                 self._scores(rows).tolist(),
                 owners,
@@ -348,9 +408,11 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
             for owner in owners:
                 counts[owner] += 1
             details = []
+            details = truncation_details(cuts)
             for doc, position in enumerate(best):
                 start, end = spans[position]
-                entry: dict[str, Any] = {"chunks": counts[doc]}
+                entry = details[doc]
+                entry["chunks"] = counts[doc]
                 if offsets_ok:
                     offsets = encoded["offset_mapping"][doc]
                     entry["chunk_span"] = (
@@ -358,23 +420,14 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
                         if end > start
                         else (0, 0)
                     )
-                details.append(entry)
-        if details is None:
-            return [(group, None) for group in split_by_group(scores, groups)]
         return list(
             zip(split_by_group(scores, groups), split_by_group(details, groups), strict=True)
         )
 
     def _note_truncation(self, truncated: int, total: int) -> None:
         self.last_truncated = truncated
-        if truncated:
-            logger.debug(
-                "truncated %d of %d inputs to max_length=%d (long_documents=%r)",
-                truncated,
-                total,
-                self.max_length,
-                self.long_documents,
-            )
+        what = "documents" if self.long_documents == "truncate" else "queries"
+        self._truncation.report(truncated, total, what, f"max_length={self.max_length} tokens")
 
     def _scores(self, rows: list[tuple[list[int], list[int]]]) -> np.ndarray:
         """Activated float32 scores of assembled pairs, in input order."""

@@ -41,6 +41,7 @@ from rerankkit.backends._hf import (
 )
 from rerankkit.backends._pairs import length_sorted_batches, restore_order
 from rerankkit.backends._speed import cpu_auto_dtype, cpu_flags
+from rerankkit.backends._truncation import TruncationNotice, truncation_details
 
 if TYPE_CHECKING:
     import numpy as np
@@ -146,6 +147,9 @@ class EmbeddingReranker(RebuiltOnUnpickle, Reranker):
         self._pad_id = self.tokenizer.pad_token_id or 0
         self._left_pad = getattr(self.tokenizer, "padding_side", "right") == "left"
         self.dimension = int(config.hidden_size) * len(self.pooling)
+        self._truncation = TruncationNotice(
+            f"{type(self).__name__}({source.name!r})", "a larger max_length or shorter texts"
+        )
         modes = self.pooling
         self._forward = torch_forward(
             self.model, self.device, functools.partial(pooled_output, modes=modes)
@@ -178,13 +182,21 @@ class EmbeddingReranker(RebuiltOnUnpickle, Reranker):
             >>> reranker.embed(["a", "bb"]).shape
             (2, 384)
         """
+        return self._embed_and_cuts(texts)[0]
+
+    def _embed_and_cuts(self, texts: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
+        """``embed``, and per text whether it was cut to ``max_length`` (reported once)."""
         import numpy as np
 
         texts = check_sequence(texts, str, "texts")
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+            return np.zeros((0, self.dimension), dtype=np.float32), []
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
         ids: list[list[int]] = encoded["input_ids"]
+        cuts = _cut_flags(self.tokenizer, encoded, texts, self.max_length)
+        self._truncation.report(
+            sum(cuts), len(cuts), "texts", f"max_length={self.max_length} tokens"
+        )
         types: list[list[int]] | None = encoded.get("token_type_ids")
         plan = length_sorted_batches([len(row) for row in ids], self.batch_size)
         outputs = []
@@ -202,7 +214,7 @@ class EmbeddingReranker(RebuiltOnUnpickle, Reranker):
         if self.normalize:
             norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
             embeddings /= np.maximum(norms, 1e-12)
-        return embeddings
+        return embeddings, cuts
 
     @property
     def pointwise(self) -> bool:
@@ -210,7 +222,12 @@ class EmbeddingReranker(RebuiltOnUnpickle, Reranker):
         return True
 
     def _score(self, query: str, documents: list[str]) -> Sequence[float]:
-        return self._score_many_with_details([(query, documents)])[0][0]
+        return self._score_with_details(query, documents)[0]
+
+    def _score_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[Sequence[float], Details]:
+        return self._score_many_with_details([(query, documents)])[0]
 
     def _score_many_with_details(
         self, groups: list[Group]
@@ -225,10 +242,29 @@ class EmbeddingReranker(RebuiltOnUnpickle, Reranker):
         documents = list(dict.fromkeys(doc for _, docs in groups for doc in docs))
         query_row = {query: i for i, query in enumerate(queries)}
         document_row = {doc: i for i, doc in enumerate(documents)}
-        query_vectors = self.embed([self.query_prefix + query for query in queries])
-        document_vectors = self.embed([self.document_prefix + doc for doc in documents])
+        query_vectors, query_cuts = self._embed_and_cuts(
+            [self.query_prefix + query for query in queries]
+        )
+        document_vectors, document_cuts = self._embed_and_cuts(
+            [self.document_prefix + doc for doc in documents]
+        )
         out: list[tuple[Sequence[float], Details]] = []
         for query, docs in groups:
-            rows = document_vectors[np.asarray([document_row[d] for d in docs], dtype=np.int64)]
-            out.append(((rows @ query_vectors[query_row[query]]).tolist(), None))
+            positions = [document_row[d] for d in docs]
+            rows = document_vectors[np.asarray(positions, dtype=np.int64)]
+            query_cut = query_cuts[query_row[query]]
+            cuts = [query_cut or document_cuts[p] for p in positions]
+            out.append(
+                ((rows @ query_vectors[query_row[query]]).tolist(), truncation_details(cuts))
+            )
         return out
+
+
+def _cut_flags(tokenizer: Any, encoded: Any, texts: Sequence[str], max_length: int) -> list[bool]:
+    """Which texts ``tokenizer(..., truncation=True)`` cut: a fast tokenizer keeps the cut-off
+    tokens as overflow; a slow one is asked for the uncut lengths."""
+    encodings = getattr(encoded, "encodings", None)
+    if encodings:
+        return [bool(encoding.overflowing) for encoding in encodings]
+    full = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
+    return [len(row) > max_length for row in full]

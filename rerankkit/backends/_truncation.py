@@ -1,0 +1,77 @@
+"""Telling the user that inputs were cut to fit a model, once and with counts.
+
+A document cut to ``max_length`` is scored on its beginning only; if its relevant part was
+further in, it ranks low for no visible reason. Each backend that cuts reports it through one
+:class:`TruncationNotice`: the first call that cuts anything logs a WARNING with the counts and
+the remedy, later calls log at DEBUG (a warning per call would flood a batch job), and the cut
+documents carry ``details["truncated"] = True`` in their results (adapters copy it into
+metadata).
+
+Example:
+    >>> notice = TruncationNotice("CrossEncoderReranker('ce')", "long_documents='chunk'")
+    >>> notice.report(2, 10, "documents", "max_length=512")
+    >>> notice.warned, notice.truncated
+    (True, 2)
+    >>> truncation_details([True, False])
+    [{'truncated': True}, {}]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+TRUNCATED_KEY = "truncated"
+"""Result ``details`` key: ``True`` when the model did not read the whole document (or query)."""
+
+
+class TruncationNotice:
+    """One reranker's truncation report: a WARNING the first time, DEBUG after.
+
+    Args:
+        owner: The reranker, as the message names it.
+        remedy: What avoids the cut (``"long_documents='chunk'"``, ``"a larger max_length"``).
+
+    Attributes:
+        warned: Whether the warning was logged.
+        truncated: Inputs cut over the reranker's life.
+    """
+
+    def __init__(self, owner: str, remedy: str) -> None:
+        self.owner = owner
+        self.remedy = remedy
+        self.warned = False
+        self.truncated = 0
+
+    def report(self, cut: int, total: int, what: str, limit: str) -> None:
+        """Record that ``cut`` of ``total`` ``what`` (``"documents"``) exceeded ``limit``."""
+        if not cut:
+            return
+        self.truncated += cut
+        if self.warned:
+            logger.debug("%s: truncated %d of %d %s to %s", self.owner, cut, total, what, limit)
+            return
+        self.warned = True
+        logger.warning(
+            "%s: %d of %d %s were longer than %s and were truncated (the model did not read "
+            "their ends; they are flagged details['%s']). Use %s to score whole documents. "
+            "Reported once per reranker; later truncation is logged at DEBUG.",
+            self.owner,
+            cut,
+            total,
+            what,
+            limit,
+            TRUNCATED_KEY,
+            self.remedy,
+        )
+
+
+def truncation_details(cut: Sequence[bool]) -> list[dict[str, Any]]:
+    """Per-document details: ``{"truncated": True}`` for a cut document, ``{}`` otherwise."""
+    return [{TRUNCATED_KEY: True} if flag else {} for flag in cut]
+
+
+__all__ = ["TRUNCATED_KEY", "TruncationNotice", "truncation_details"]
