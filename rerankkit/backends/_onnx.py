@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
 # Bump when the export or quantisation recipe changes, so stale cache entries are not reused.
-_RECIPE_VERSION = 1
+_RECIPE_VERSION = 2
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".index.json")
 _HASHED_NAMES = ("config.json",)
 _FILE_NAMES = {None: "model.onnx", "int8": "model.int8.onnx"}
@@ -126,12 +126,21 @@ def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of one file's bytes (what a cached fidelity verdict is keyed by)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def cache_entry_name(digest: str, opset: int = ONNX_OPSET) -> str:
     """Folder name of a cache entry; the quantisation picks the file inside it.
 
     Example:
         >>> cache_entry_name("ab" * 32, 17)
-        'abababababababababababab-opset17-r1'
+        'abababababababababababab-opset17-r2'
     """
     return f"{digest[:24]}-opset{opset}-r{_RECIPE_VERSION}"
 
@@ -271,18 +280,46 @@ def _export(model_dir: Path, path: Path, opset: int, trust_remote_code: bool) ->
         )
 
 
+# Weight matrices int8 disturbs most, by node name in the exported graph: each layer's FFN
+# output projection (BERT/RoBERTa/XLM-R/ELECTRA "layer.N/output/dense", ModernBERT "mlp/Wo",
+# Llama-style "down_proj"), whose input is the GELU output with its rare large values, and the
+# head (pooler, classifier/score). On the trained MiniLM-L6 cross-encoder keeping them in float32
+# roughly halved the int8 error on the probe pairs (0.14 -> 0.08, see BENCHMARKS.md).
+_SENSITIVE_PARTS = ("/output/dense/", "/mlp/Wo", "down_proj", "pooler", "classifier", "/score")
+
+
+def precision_sensitive_nodes(names: Sequence[str]) -> list[str]:
+    """The MatMul/Gemm node names int8 quantisation leaves in float32 (see ``_SENSITIVE_PARTS``).
+
+    Example:
+        >>> precision_sensitive_nodes([
+        ...     "/model/bert/encoder/layer.0/attention/output/dense/MatMul",
+        ...     "/model/bert/encoder/layer.0/output/dense/MatMul",
+        ...     "/model/bert/encoder/layer.0/intermediate/dense/MatMul",
+        ...     "/model/classifier/Gemm"])
+        ['/model/bert/encoder/layer.0/output/dense/MatMul', '/model/classifier/Gemm']
+    """
+    return [
+        name
+        for name in names
+        if any(part in name for part in _SENSITIVE_PARTS) and "/attention/" not in name
+    ]
+
+
 def quantize_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
     """Dynamic int8 quantisation of ``src`` into ``dst``: int8 per-channel weights for MatMul/Gemm,
-    activations quantised at run time (no calibration data needed).
+    activations quantised per batch at run time (no calibration data needed), the
+    precision-sensitive layers (``precision_sensitive_nodes``) kept in float32.
 
-    Fastest CPU path where the CPU lacks native bf16, but not rank-exact: on the trained
-    MiniLM-L6 cross-encoder and DL19 its per-query Spearman against float32 averaged ~0.985
-    (BENCHMARKS.md). Keeping the FFN output projections in float32 raised that to ~0.99 but
-    gave back most of the speed, so the standard recipe is kept and int8 stays opt-in.
+    Static quantisation (activation scales calibrated on DL19 pairs, QDQ) was measured too and
+    rejected: Spearman 0.90 against float32 (BENCHMARKS.md).
     """
     require("onnxruntime", "onnx")
+    onnx = require("onnx", "onnx")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    graph = onnx.load(str(src), load_external_data=False).graph
+    keep = precision_sensitive_nodes([n.name for n in graph.node if n.op_type in _QUANTIZED_OPS])
     root_logger = logging.getLogger()
     level = root_logger.level
     # quantize_dynamic logs a "consider pre-processing" warning on the root logger; its shape
@@ -294,10 +331,14 @@ def quantize_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> N
             Path(dst),
             weight_type=QuantType.QInt8,
             per_channel=True,
-            op_types_to_quantize=["MatMul", "Gemm"],
+            op_types_to_quantize=list(_QUANTIZED_OPS),
+            nodes_to_exclude=keep,
         )
     finally:
         root_logger.setLevel(level)
+
+
+_QUANTIZED_OPS = ("MatMul", "Gemm")
 
 
 class OnnxRunner:

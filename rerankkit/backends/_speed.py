@@ -21,10 +21,10 @@ from typing import Any, Literal
 from rerankkit._validation import check_choice, check_int
 
 DType = Literal["float32", "bfloat16", "float16"]
-Backend = Literal["torch", "onnx"]
+Backend = Literal["auto", "torch", "onnx", "openvino"]
 Quantize = Literal["int8"]
 
-BACKENDS: tuple[str, ...] = ("torch", "onnx")
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "openvino")
 QUANTIZATIONS: tuple[str, ...] = ("int8",)
 
 # CPU flags (Linux /proc/cpuinfo names) that make bfloat16 matmuls fast on x86. Without one of
@@ -58,7 +58,7 @@ def cpu_auto_dtype(flags: frozenset[str]) -> DType:
 
 
 def check_backend(backend: Any) -> Backend:
-    """Validate the ``backend`` option (``"torch"`` or ``"onnx"``).
+    """Validate the ``backend`` option (``"auto"``, ``"torch"``, ``"onnx"`` or ``"openvino"``).
 
     Example:
         >>> check_backend("onnx")
@@ -68,7 +68,8 @@ def check_backend(backend: Any) -> Backend:
 
 
 def check_quantize(quantize: Any, backend: str) -> Quantize | None:
-    """Validate the ``quantize`` option: ``None`` or ``"int8"``, the latter only with ONNX.
+    """Validate the ``quantize`` option: ``None`` or ``"int8"``, the latter only with ONNX
+    (``backend="auto"`` then means ONNX).
 
     Example:
         >>> check_quantize("int8", "onnx")
@@ -77,7 +78,7 @@ def check_quantize(quantize: Any, backend: str) -> Quantize | None:
     if quantize is None:
         return None
     check_choice(quantize, "quantize", QUANTIZATIONS)
-    if backend != "onnx":
+    if backend not in ("onnx", "auto"):
         raise ValueError(f"quantize={quantize!r} needs backend='onnx' (got backend={backend!r})")
     return quantize  # type: ignore[return-value]
 
@@ -90,6 +91,18 @@ def check_num_threads(num_threads: Any) -> int | None:
         4
     """
     return check_int(num_threads, "num_threads", minimum=1, optional=True)  # type: ignore[no-any-return]
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` (``"onnxruntime"``, ``"openvino"``) can be imported, without importing it.
+
+    Example:
+        >>> installed("json"), installed("no_such_module_here")
+        (True, False)
+    """
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:

@@ -1,0 +1,260 @@
+"""The default CPU path: the rule that orders candidates, the fidelity probe, its cached verdicts,
+the fallback when a fast path fails, and the default's ranking fidelity on the trained model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce
+from rerankkit.backends._fast_path import (
+    PROBE_MAX_ERROR,
+    ProbeVerdict,
+    constructor_path_order,
+    cpu_path_order,
+    probe_error,
+    probe_groups,
+)
+
+ZEN4 = frozenset({"avx2", "avx512f", "avx512_bf16", "avx512_vnni"})
+SAPPHIRE_RAPIDS = frozenset({"avx2", "avx512f", "amx_bf16", "amx_int8", "avx512_vnni"})
+CASCADE_LAKE = frozenset({"avx2", "avx512f", "avx512_vnni"})
+HASWELL = frozenset({"avx2", "fma"})
+OLD = frozenset({"sse4_2"})
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+@pytest.mark.parametrize(
+    ("flags", "onnx", "openvino", "expected"),
+    [
+        (ZEN4, True, True, ("openvino-bfloat16", "openvino-float32", "torch-float32")),
+        (SAPPHIRE_RAPIDS, True, True, ("openvino-bfloat16", "openvino-float32", "torch-float32")),
+        (CASCADE_LAKE, True, True, ("openvino-float32", "torch-float32")),
+        (HASWELL, True, True, ("openvino-float32", "torch-float32")),
+        (ZEN4, True, False, ("torch-bfloat16", "onnx-int8", "onnx-float32", "torch-float32")),
+        (CASCADE_LAKE, True, False, ("onnx-int8", "onnx-float32", "torch-float32")),
+        (HASWELL, True, False, ("onnx-int8", "onnx-float32", "torch-float32")),
+        (OLD, True, False, ("onnx-float32", "torch-float32")),
+        (ZEN4, False, False, ("torch-bfloat16", "torch-float32")),
+        (CASCADE_LAKE, False, True, ("torch-float32",)),  # OpenVINO reads the ONNX export
+    ],
+)
+def test_candidates_follow_the_cpu_flags_and_runtimes(
+    flags: frozenset[str], onnx: bool, openvino: bool, expected: tuple
+) -> None:
+    assert cpu_path_order(flags, onnx=onnx, openvino=openvino) == expected
+
+
+AUTO = ("openvino-bfloat16", "openvino-float32", "torch-float32")
+
+
+@pytest.mark.parametrize(
+    ("backend", "dtype", "quantize", "device", "expected"),
+    [
+        ("auto", None, None, "cpu", AUTO),
+        ("auto", "auto", None, "cpu", AUTO),
+        ("auto", "float32", None, "cpu", ("torch-float32",)),  # exact: one argument away
+        ("torch", None, None, "cpu", ("torch-bfloat16", "torch-float32")),
+        ("onnx", None, None, "cpu", ("onnx-int8", "onnx-float32")),
+        ("openvino", None, None, "cpu", ("openvino-bfloat16", "openvino-float32")),
+        ("openvino", "float32", None, "cpu", ("openvino-float32",)),
+        ("onnx", "float32", None, "cpu", None),  # explicit: the constructor's own branch
+        ("auto", "bfloat16", None, "cpu", None),
+        ("onnx", None, "int8", "cpu", None),
+        ("auto", None, None, "cuda:0", None),  # GPUs keep their bf16/fp16 rule
+    ],
+)
+def test_constructor_options_map_to_candidates(
+    backend: str, dtype: str | None, quantize: str | None, device: str, expected: tuple | None
+) -> None:
+    got = constructor_path_order(backend, dtype, quantize, device, ZEN4, onnx=True, openvino=True)
+    assert got == expected
+
+
+def test_exact_keeps_only_exact_paths_and_unknown_families_keep_torch() -> None:
+    def order(backend: str, **kwargs: object) -> tuple | None:
+        options = {"onnx": True, "openvino": True, **kwargs}
+        return constructor_path_order(backend, None, None, "cpu", ZEN4, **options)  # type: ignore[arg-type]
+
+    assert order("auto", exact=True) == ("openvino-float32", "torch-float32")
+    assert order("auto", exact=True, openvino=False) == ("onnx-float32", "torch-float32")
+    assert order("onnx", exact=True) == ("onnx-float32",)
+    assert order("openvino", exact=True) == ("openvino-float32",)
+    assert order("torch", exact=True) == ("torch-float32",)
+    assert order("auto", convertible=False) == ("torch-bfloat16", "torch-float32")
+    with pytest.raises(ValueError, match="exact"):
+        constructor_path_order(
+            "auto", "bfloat16", None, "cpu", ZEN4, onnx=True, openvino=True, exact=True
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [({"device": "cuda:0"}, "device"), ({"dtype": "float16"}, "dtype")],
+)
+def test_openvino_backend_refuses_what_it_cannot_run(kwargs: dict, argument: str) -> None:
+    options = {"dtype": None, "device": "cpu", **kwargs}
+    with pytest.raises(ValueError, match=argument):
+        constructor_path_order(
+            "openvino", options["dtype"], None, options["device"], ZEN4, onnx=True, openvino=True
+        )
+
+
+# --------------------------------------------------------------------------- the probe measure
+
+
+def test_probe_error_is_the_mean_relative_rms_per_group() -> None:
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=12)
+    candidate = reference + rng.normal(scale=0.1, size=12)
+    sizes = [5, 7]
+    expected = np.mean(
+        [
+            np.sqrt(np.mean((candidate[:5] - reference[:5]) ** 2)) / np.std(reference[:5]),
+            np.sqrt(np.mean((candidate[5:] - reference[5:]) ** 2)) / np.std(reference[5:]),
+        ]
+    )
+    got = probe_error(reference.tolist(), candidate.tolist(), sizes)
+    assert got == pytest.approx(expected, abs=1e-6)
+    # Scale-free: multiplying every logit by 10 does not change the error.
+    assert probe_error((10 * reference).tolist(), (10 * candidate).tolist(), sizes) == (
+        pytest.approx(got, abs=1e-6)
+    )
+    assert probe_error([1.0, 2.0], [1.0, 2.0], [2]) == 0.0
+    assert probe_error([1.0, 2.0], [math.nan, 2.0], [2]) == math.inf
+    with pytest.raises(ValueError, match="probe sizes"):
+        probe_error([1.0, 2.0], [1.0], [2])
+
+
+def test_verdicts_round_trip_through_json_and_a_damaged_one_is_ignored() -> None:
+    verdict = ProbeVerdict.judge("onnx-int8", math.nan, pairs=60)
+    assert not verdict.passed and verdict.error == math.inf
+    data = json.loads(json.dumps(verdict.to_json()))  # JSON-safe: inf is written as null
+    assert ProbeVerdict.from_json(data) == verdict
+    assert ProbeVerdict.judge("torch-bfloat16", 0.01, pairs=60).passed
+    assert not ProbeVerdict.judge("torch-bfloat16", PROBE_MAX_ERROR * 1.01, pairs=60).passed
+    assert ProbeVerdict.from_json({"path": "x"}) is None
+    assert ProbeVerdict.from_json("garbage") is None
+
+
+def test_the_packaged_probe_has_a_few_dozen_pairs() -> None:
+    groups = probe_groups()
+    assert len(groups) == 10
+    assert sum(len(docs) for _, docs in groups) == 60
+    assert all(query and all(docs) for query, docs in groups)
+
+
+# --------------------------------------------------------------------------- real model
+
+
+@pytest.fixture(scope="module")
+def speed_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One converted-model cache for the module: the trained model is converted once."""
+    return tmp_path_factory.mktemp("rerankkit-cache")
+
+
+@pytest.fixture
+def cache(speed_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RERANKKIT_CACHE", str(speed_cache))
+    return speed_cache
+
+
+def _dl19_cases(n_queries: int, depth: int) -> list[tuple[str, list[str]]]:
+    from rerankkit.eval.datasets import load_beir, load_trec_run
+    from rerankkit.eval.runs import candidates
+
+    data = DATA / "trec-dl-2019-passage"
+    dataset = load_beir(data)
+    top = candidates(load_trec_run(data / "runs" / "bm25-top100.trec"), depth)
+    qids = [qid for qid in dataset.judged_query_ids if qid in top][:n_queries]  # no pick
+    return [(dataset.queries[q], [dataset.corpus[d] for d in top[q]]) for q in qids]
+
+
+def _ranking_fidelity(reference: list[np.ndarray], got: list[np.ndarray]) -> tuple[float, float]:
+    """Mean per-query Spearman and mean top-10 overlap (computed here with scipy/numpy)."""
+    from scipy.stats import spearmanr
+
+    rhos = [spearmanr(r, g).statistic for r, g in zip(reference, got, strict=True)]
+    overlaps = [
+        len(set(np.argsort(-r)[:10].tolist()) & set(np.argsort(-g)[:10].tolist())) / 10
+        for r, g in zip(reference, got, strict=True)
+    ]
+    return float(np.mean(rhos)), float(np.mean(overlaps))
+
+
+@pytest.mark.slow
+@requires_shared
+@requires_trained_ce
+def test_default_and_onnx_auto_paths_keep_the_ranking_of_the_trained_ce(cache: Path) -> None:
+    from rerankkit import CrossEncoderReranker
+    from rerankkit.backends._speed import cpu_flags
+
+    cases = _dl19_cases(3, 50)
+    exact = CrossEncoderReranker(TRAINED_CE, dtype="float32", max_length=256)
+    assert exact.cpu_path == "torch-float32"
+    reference = [np.asarray(exact.score(q, docs)) for q, docs in cases]
+    default = CrossEncoderReranker(TRAINED_CE, max_length=256)
+    assert default.cpu_path in cpu_path_order(cpu_flags(), onnx=True, openvino=True)
+    # The ONNX candidates (what a CPU without native bf16 tries): int8 if its probe passes.
+    onnx_auto = CrossEncoderReranker(TRAINED_CE, backend="onnx", max_length=256)
+    assert onnx_auto.cpu_path in ("onnx-int8", "onnx-float32")
+    for reranker in (default, onnx_auto):
+        got = [np.asarray(reranker.score(q, docs)) for q, docs in cases]
+        spearman, top10 = _ranking_fidelity(reference, got)
+        assert spearman >= 0.99, reranker.cpu_path
+        assert top10 >= 0.95, reranker.cpu_path
+    verdicts = json.loads(next(cache.rglob("verdicts.json")).read_text())
+    assert {v["path"] for v in verdicts.values()} >= {"onnx-int8"}
+
+
+@pytest.mark.slow
+@requires_shared
+@requires_trained_ce
+def test_fallback_engages_when_the_converted_model_fails_its_probe(
+    cache: Path,
+    tiny_cross_encoder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from rerankkit import CrossEncoderReranker
+    from rerankkit.backends._onnx import cache_entry_name, ensure_onnx_model, model_files_digest
+
+    # A private copy of the cache whose int8 file is replaced by another model's int8 export
+    # (same inputs and output, wrong weights): a damaged conversion the runtime loads happily.
+    private = tmp_path / "cache"
+    shutil.copytree(cache, private)
+    monkeypatch.setenv("RERANKKIT_CACHE", str(private))
+    entry = private / "onnx" / cache_entry_name(model_files_digest(TRAINED_CE))
+    ensure_onnx_model(TRAINED_CE, quantize="int8")  # present whatever ran before
+    wrong = ensure_onnx_model(tiny_cross_encoder, quantize="int8", cache_dir=tmp_path / "tiny")
+    shutil.copyfile(wrong, entry / "model.int8.onnx")
+
+    with caplog.at_level(logging.WARNING, logger="rerankkit"):
+        reranker = CrossEncoderReranker(TRAINED_CE, backend="onnx", max_length=128)
+    assert reranker.cpu_path == "onnx-float32"  # the exact ONNX path took over
+    assert "failed its fidelity probe" in caplog.text
+    exact = CrossEncoderReranker(TRAINED_CE, dtype="float32", max_length=128)
+    query, docs = _dl19_cases(1, 20)[0]
+    np.testing.assert_allclose(reranker.score(query, docs), exact.score(query, docs), atol=1e-4)
+    failed = [
+        v for v in json.loads((entry / "verdicts.json").read_text()).values() if not v["passed"]
+    ]
+    # The replaced file's own verdict (keyed by its bytes), far above the bar.
+    assert any(v["path"] == "onnx-int8" and v["error"] > 1.0 for v in failed)
+
+    # A file that is not a model at all: the path cannot be built, the next one is used.
+    (entry / "model.int8.onnx").write_bytes(b"not an onnx model")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rerankkit"):
+        again = CrossEncoderReranker(TRAINED_CE, backend="onnx", max_length=128)
+    assert again.cpu_path == "onnx-float32"
+    assert "could not be built" in caplog.text
