@@ -238,7 +238,7 @@ def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, args: argpars
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rerankkit.eval.datasets import check_run, load_beir, load_trec_run
+    from rerankkit.eval.datasets import check_evaluable, check_run, load_beir, load_trec_run
     from rerankkit.eval.experiment import evaluate_runs
     from rerankkit.eval.runs import first_stage_run, rerank_run
     from rerankkit.specs import build_reranker, parse_spec
@@ -246,35 +246,54 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     specs = [parse_spec(text) for text in args.reranker]  # bad specs fail before any loading
     if args.ray and args.per_query:
         raise CliError("--per-query measures one request in process; it cannot go with --ray")
+    if args.output is not None:
+        check_output_dir(args.output)  # before the run, not after it
     dataset = load_beir(args.data, split=args.split)
+    check_evaluable(dataset)
+    progress = False if args.no_progress else None
     if args.run is not None:
         first_name = args.run.stem
-        first = check_run(load_trec_run(args.run), dataset, source=str(args.run))
+        raw = load_trec_run(args.run)
+        check_evaluable(dataset, raw, source=str(args.run))
+        first = check_run(raw, dataset, source=str(args.run))
     else:
         language = None if args.bm25_language.lower() == "none" else args.bm25_language
         first_name = args.first_stage
-        first = first_stage_run(dataset, args.first_stage, args.depth, bm25_language=language)
+        # The first stage's own row is measured on at least 10 candidates (nDCG@10, MRR@10),
+        # so a --depth below 10 changes what is reranked, not the baseline.
+        first = first_stage_run(
+            dataset,
+            args.first_stage,
+            max(args.depth, FIRST_STAGE_MIN_DEPTH),
+            bm25_language=language,
+            progress=progress,
+        )
     runs: dict[str, Any] = {first_name: first}
     timings = {}
-    progress = False if args.no_progress else None
+    failures: list[str] = []
     for name, spec in zip(_unique_names([s.label for s in specs]), specs, strict=True):
         if name in runs:
             name = f"{name} (reranker)"
-        if args.ray:
-            runs[name], timings[name] = _rerank_on_ray(spec, dataset, first, name, args)
-            continue
-        logger.info("loading %s", spec.text)
-        reranker = build_reranker(spec)
-        runs[name], timings[name] = rerank_run(
-            reranker,
-            dataset,
-            first,
-            depth=args.depth,
-            progress=progress,
-            desc=name,
-            batch_queries=False if args.per_query else None,
-        )
-        del reranker  # free the model before loading the next one
+        try:  # one reranker failing to load or run must not lose the others' results
+            if args.ray:
+                runs[name], timings[name] = _rerank_on_ray(spec, dataset, first, name, args)
+                continue
+            logger.info("loading %s", spec.text)
+            reranker = build_reranker(spec)
+            runs[name], timings[name] = rerank_run(
+                reranker,
+                dataset,
+                first,
+                depth=args.depth,
+                progress=progress,
+                desc=name,
+                batch_queries=False if args.per_query else None,
+            )
+            del reranker  # free the model before loading the next one
+        except Exception as error:  # reported after the report of the others is written
+            logger.debug("reranker %s failed", spec.text, exc_info=True)
+            logger.error("reranker %s failed: %s", spec.text, error)
+            failures.append(f"{spec.text}: {type(error).__name__}: {error}")
     report = evaluate_runs(
         dataset,
         runs,
@@ -283,11 +302,34 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         relevance_level=args.relevance_level,
         timings=timings,
     )
+    report.notes.extend(f"not evaluated, failed: {failure}" for failure in failures)
     sys.stdout.write(report.to_markdown())
     if args.output is not None:
         paths = report.save(args.output)
         sys.stdout.write("\nwrote " + ", ".join(str(p) for p in paths.values()) + "\n")
+    if failures:
+        raise CliError(
+            f"{len(failures)} of {len(specs)} rerankers failed (the report above has the "
+            f"others): {'; '.join(failures)}"
+        )
     return 0
+
+
+FIRST_STAGE_MIN_DEPTH = 10  # the deepest fixed cut-off of the report (nDCG@10, MRR@10)
+
+
+def check_output_dir(path: Path) -> None:
+    """Fail before a long run when ``--output`` cannot become a report folder.
+
+    Raises:
+        CliError: ``path`` (or a parent) is an existing file.
+    """
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is" if folder == path else f"is inside {folder}, which is"
+                raise CliError(f"--output {path} {what} an existing file, not a folder")
+            return
 
 
 # --------------------------------------------------------------------------- rerank
@@ -336,7 +378,7 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
         records, texts = read_documents(sys.stdin, text_field=args.text_field, source="<stdin>")
     else:
         try:
-            with open(args.docs, encoding="utf-8") as handle:
+            with open(args.docs, encoding="utf-8-sig") as handle:  # a BOM is tolerated
                 records, texts = read_documents(
                     handle, text_field=args.text_field, source=args.docs
                 )

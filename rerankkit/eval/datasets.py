@@ -88,6 +88,20 @@ class Dataset:
 # --------------------------------------------------------------------------- pure parsing
 
 
+def without_bom(lines: Iterable[str]) -> Iterator[str]:
+    """``lines`` with a UTF-8 byte order mark removed from the first one.
+
+    Windows tools (Notepad, Excel's "CSV UTF-8") start files with one; it is not part of the
+    first id, JSON value or column.
+
+    Example:
+        >>> list(without_bom(["\ufeff{}", "\ufeffkept"]))
+        ['{}', '\ufeffkept']
+    """
+    for lineno, line in enumerate(lines):
+        yield line.removeprefix("\ufeff") if lineno == 0 else line
+
+
 def json_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, Any]]:
     """``(line number, value)`` of each non-blank line of a JSON-lines file, 1-based.
 
@@ -101,7 +115,7 @@ def json_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, Any]]:
         Traceback (most recent call last):
         rerankkit.errors.DatasetError: docs.jsonl:1: invalid JSON: Expecting property name enclosed in double quotes (column 2)
     """  # noqa: E501 (the real message)
-    for lineno, line in enumerate(lines, start=1):
+    for lineno, line in enumerate(without_bom(lines), start=1):
         if not line.strip():
             continue
         try:
@@ -197,7 +211,7 @@ def parse_qrels(lines: Iterable[str], *, source: str = "qrels/test.tsv") -> Qrel
         {'q1': {'doc one': 1, 'd2': 0}}
     """
     qrels: Qrels = {}
-    for lineno, raw in enumerate(lines, start=1):
+    for lineno, raw in enumerate(without_bom(lines), start=1):
         line = raw.rstrip("\r\n")
         if not line.strip():
             continue
@@ -243,7 +257,7 @@ def parse_trec_run(lines: Iterable[str], *, source: str = "run") -> Run:
         {'q1': {'d3': 12.5, 'd9': 11.0}}
     """
     run: Run = {}
-    for lineno, line in enumerate(lines, start=1):
+    for lineno, line in enumerate(without_bom(lines), start=1):
         parts = line.split()
         if not parts:
             continue
@@ -305,7 +319,7 @@ def check_qrels(
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8-sig") as handle:  # a byte order mark is tolerated
             return handle.readlines()
     except FileNotFoundError:
         raise DatasetError(f"missing file: {path}") from None
@@ -347,6 +361,9 @@ def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
         )
     corpus = parse_corpus(_read_lines(paths["corpus"]), source=str(paths["corpus"]))
     queries = parse_queries(_read_lines(paths["queries"]), source=str(paths["queries"]))
+    for kind in ("corpus", "queries"):
+        if not (corpus if kind == "corpus" else queries):
+            raise DatasetError(f"{paths[kind]} is empty: a collection needs {kind} to evaluate")
     all_qrels = parse_qrels(_read_lines(paths["qrels"]), source=str(paths["qrels"]))
     check = check_qrels(all_qrels, queries, corpus)
     if check.unknown_query_judgments:
@@ -413,10 +430,49 @@ def check_run(
     return {qid: dict(ranked) for qid, ranked in run.items() if qid in dataset.queries}
 
 
+def check_evaluable(
+    dataset: Dataset, run: Mapping[str, Mapping[str, float]] | None = None, *, source: str = "run"
+) -> None:
+    """Fail when nothing could be measured: no query has judgments, or (with ``run``) no
+    judged query has a candidate. Metrics would otherwise be a table of zeros.
+
+    Raises:
+        DatasetError: Naming the mismatch, with example ids from both sides.
+
+    Example:
+        >>> data = Dataset("toy", {"d": "x"}, {"q1": "x"}, {"q1": {"d": 1}})
+        >>> check_evaluable(data, {"Q1": {"d": 1.0}}, source="bm25.trec")
+        Traceback (most recent call last):
+        rerankkit.errors.DatasetError: bm25.trec: none of its 1 queries is among the 1 judged queries of toy (run ids e.g. Q1; judged ids e.g. q1): nothing to evaluate
+    """  # noqa: E501 (the real message)
+    judged = dataset.judged_query_ids
+    if not judged:
+        check = dataset.qrels_check
+        unknown = check.unknown_queries[:_EXAMPLES]
+        raise DatasetError(
+            f"{dataset.name}: none of the {len(dataset.queries)} queries in queries.jsonl has "
+            f"judgments in the qrels ({check.judgments} judgments"
+            + (
+                f" for {len(check.unknown_queries)} other query ids, e.g. {', '.join(unknown)}"
+                if unknown
+                else ""
+            )
+            + f"; queries.jsonl ids e.g. {', '.join(list(dataset.queries)[:_EXAMPLES])}): "
+            "nothing to evaluate (wrong --split, or qrels of another collection?)"
+        )
+    if run is not None and not any(run.get(qid) for qid in judged):
+        raise DatasetError(
+            f"{source}: none of its {len(run)} queries is among the {len(judged)} judged queries "
+            f"of {dataset.name} (run ids e.g. {', '.join(list(run)[:_EXAMPLES]) or 'none'}; "
+            f"judged ids e.g. {', '.join(judged[:_EXAMPLES])}): nothing to evaluate"
+        )
+
+
 __all__ = [
     "Dataset",
     "DatasetError",
     "QrelsCheck",
+    "check_evaluable",
     "check_qrels",
     "check_run",
     "json_lines",
@@ -426,4 +482,5 @@ __all__ = [
     "parse_qrels",
     "parse_queries",
     "parse_trec_run",
+    "without_bom",
 ]

@@ -28,7 +28,7 @@ import statistics
 from collections.abc import Mapping
 
 from rerankkit._base import Reranker
-from rerankkit.eval.datasets import Dataset
+from rerankkit.eval.datasets import Dataset, check_evaluable
 from rerankkit.eval.metrics import measure_names, per_query_metrics, wins_losses
 from rerankkit.eval.report import EvalReport, SystemResult
 from rerankkit.eval.runs import Timing, rerank_run
@@ -52,9 +52,14 @@ def evaluate_runs(
         depth: Recall cut-off (the rerank depth).
         relevance_level: Minimum grade counted as relevant by MRR@10 and Recall.
         timings: Optional ``{system name: Timing}`` for the speed columns.
+
+    Raises:
+        DatasetError: No query has judgments, or no judged query has a first-stage
+            candidate (the ids do not match): there would be nothing to measure.
     """
     if first_stage not in runs:
         raise ValueError(f"runs has no first-stage run named {first_stage!r}")
+    check_evaluable(dataset, runs[first_stage], source=first_stage)
     measures = measure_names(depth, relevance_level)
     query_ids = dataset.judged_query_ids
     order = [first_stage, *(name for name in runs if name != first_stage)]

@@ -273,6 +273,18 @@ def _embed(
     return vectors
 
 
+def _embed_with_progress(
+    encoder: Embedder | Callable[[list[str]], Any], texts: list[str], step: int
+) -> np.ndarray:
+    tqdm = require("tqdm", "eval").tqdm
+    parts = []
+    with tqdm(total=len(texts), desc="embedding corpus", unit="doc", leave=False) as bar:
+        for start in range(0, len(texts), step):
+            parts.append(_embed(encoder, texts[start : start + step], "documents"))
+            bar.update(len(parts[-1]))
+    return np.concatenate(parts, axis=0)
+
+
 def dense_search(
     corpus: Mapping[Any, str] | Sequence[str],
     queries: Mapping[Any, str] | Sequence[str],
@@ -281,6 +293,7 @@ def dense_search(
     encoder: Embedder | Callable[[list[str]], Any],
     corpus_embeddings: np.ndarray | None = None,
     batch_size: int = 1024,
+    progress: bool = False,
 ) -> Run:
     """Dense (bi-encoder) run: cosine similarity of L2-normalised embeddings, exact search.
 
@@ -293,6 +306,8 @@ def dense_search(
         corpus_embeddings: Precomputed corpus vectors in corpus order (skip re-encoding a
             corpus you searched before; see ``benchmarks/scifact_hybrid.py``).
         batch_size: Queries scored per matrix product (bounds memory on large query sets).
+        progress: Show a progress bar (tqdm, on stderr) while the corpus is embedded; the
+            corpus is then embedded ``batch_size`` texts per call.
 
     Returns:
         ``{query_id: {doc_id: cosine}}``, each inner dict best first.
@@ -308,7 +323,9 @@ def dense_search(
     query_ids, query_texts = _split(queries, "queries")
     if not doc_texts:
         raise ValueError("corpus must contain at least one document")
-    if corpus_embeddings is None:
+    if corpus_embeddings is None and progress:
+        doc_vectors = _embed_with_progress(encoder, doc_texts, batch_size)
+    elif corpus_embeddings is None:
         doc_vectors = _embed(encoder, doc_texts, "documents")
     else:
         doc_vectors = np.asarray(corpus_embeddings, dtype=np.float32)

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import statistics
@@ -33,6 +34,7 @@ from rerankkit.eval.datasets import Dataset, Run
 logger = logging.getLogger(__name__)
 
 FIRST_STAGES = ("bm25", "dense", "hybrid")
+_PROGRESS_STEPS = 20  # score_many calls behind a progress bar of a batched run
 # pytrec_eval needs finite scores: -inf (a cleaned NaN, a failed document) maps to the lowest,
 # +inf (e.g. a custom failure_score) to the highest, so the order is the reranker's.
 _LOWEST, _HIGHEST = -1e30, 1e30
@@ -48,6 +50,7 @@ def first_stage_run(
     *,
     bm25_language: str | None = "english",
     encoder: Any = None,
+    progress: bool | None = None,
 ) -> Run:
     """Retrieve ``k`` candidates per judged query with BM25, dense search, or their RRF.
 
@@ -60,6 +63,8 @@ def first_stage_run(
             stemming or stopwords, the right choice for Korean and other unsupported scripts).
         encoder: Anything with ``embed(texts)`` for dense search; default the packaged
             all-MiniLM-L6-v2 bi-encoder.
+        progress: A progress bar over the corpus embedding of dense search; ``None`` shows
+            one when stderr is a terminal.
 
     Example (``data`` from :func:`rerankkit.eval.datasets.load_beir`)::
 
@@ -77,7 +82,11 @@ def first_stage_run(
             from rerankkit.specs import build_reranker
 
             encoder = build_reranker("embedding:")
-        runs.append(dense_search(dataset.corpus, queries, k, encoder=encoder))
+        runs.append(
+            dense_search(
+                dataset.corpus, queries, k, encoder=encoder, progress=_progress_enabled(progress)
+            )
+        )
     if len(runs) == 1:
         return runs[0]  # type: ignore[no-any-return]
     from rerankkit.compose.fusion import fuse_runs
@@ -161,6 +170,23 @@ class Timing:
 def _progress_enabled(progress: bool | None) -> bool:
     # Default: bars only for a person watching a terminal; logs, CI and notebooks stay clean.
     return sys.stderr.isatty() if progress is None else progress
+
+
+def _progress_bar(total: int, desc: str, unit: str = "query") -> Any:
+    tqdm = require("tqdm", "eval").tqdm
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr)
+
+
+def progress_slices(count: int, steps: int) -> list[tuple[int, int]]:
+    """``[start, end)`` ranges cutting ``count`` items into at most ``steps`` near-equal parts.
+
+    Example:
+        >>> progress_slices(10, 4), progress_slices(3, 8), progress_slices(0, 4)
+        ([(0, 2), (2, 5), (5, 7), (7, 10)], [(0, 1), (1, 2), (2, 3)], [])
+    """
+    parts = max(1, min(steps, count))
+    edges = [count * k // parts for k in range(parts + 1)]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def _progress(items: Sequence[str], enabled: bool, desc: str) -> Iterable[str]:
@@ -249,8 +275,9 @@ def rerank_run(
         only_judged: Skip queries without judgments.
         batch_queries: ``None`` (batch when pointwise), ``True`` (batch; the reranker must
             be pointwise) or ``False`` (one call per query).
-        progress: A progress bar over queries (per-query scoring only); ``None`` shows one
-            when stderr is a terminal.
+        progress: A progress bar over queries; ``None`` shows one when stderr is a
+            terminal. With a bar, a batched run is scored in 20 ``score_many`` calls (one bar
+            step each) instead of one.
         desc: The label for the progress bar and the log line.
 
     Returns:
@@ -281,9 +308,19 @@ def rerank_run(
         )
     query_ids, groups = rerank_groups(dataset, ranked, only_judged=only_judged)
     if batched:
+        # One score_many call, or with a progress bar a few: each slice still shares batches
+        # across its queries, and a pair's score does not depend on its batch.
+        shown = _progress_enabled(progress)
+        bar = _progress_bar(len(groups), desc) if shown else None
+        scores = []
         start = time.perf_counter()
-        scores = reranker.score_many(groups)
+        for first, last in progress_slices(len(groups), _PROGRESS_STEPS if shown else 1):
+            scores.extend(reranker.score_many(groups[first:last]))
+            if bar is not None:
+                bar.update(last - first)
         seconds = time.perf_counter() - start
+        if bar is not None:
+            bar.close()
         latencies = (seconds * 1000.0 / max(1, len(query_ids)),) * len(query_ids)
     else:
         scores, per_query = [], []
@@ -312,6 +349,7 @@ __all__ = [
     "Timing",
     "candidates",
     "first_stage_run",
+    "progress_slices",
     "rerank_groups",
     "rerank_run",
     "scored_run",
