@@ -26,6 +26,8 @@ from rerankkit._base import Details, Group, Reranker, split_by_group
 from rerankkit._optional import require
 from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_choice, check_int
+from rerankkit.backends._cpu_paths import pick_cpu_path
+from rerankkit.backends._fast_path import CONVERTIBLE_MODEL_TYPES, constructor_path_order
 from rerankkit.backends._hf import (
     EXTRA,
     ST_CONFIG,
@@ -59,12 +61,15 @@ from rerankkit.backends._speed import (
     check_backend,
     check_num_threads,
     check_quantize,
-    cpu_auto_dtype,
     cpu_flags,
+    installed,
 )
 from rerankkit.backends._truncation import TruncationNotice, truncation_details
+from rerankkit.errors import ModelLoadError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
 
 logger = logging.getLogger(__name__)
@@ -125,9 +130,16 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         device: ``None`` picks cuda > mps > cpu; or any torch device string.
         dtype: ``None``, ``"auto"``, ``"float32"``, ``"bfloat16"``, ``"float16"`` or a
             ``torch.dtype``. On a GPU ``None``/``"auto"`` is bf16 (fp16 without bf16). On CPU
-            ``"auto"`` is bf16 where the CPU multiplies bf16 natively (AVX512-BF16 or AMX: 2-3x
-            fp32 with the ranking kept, see BENCHMARKS.md), else fp32; ``None`` is fp32 on CPU.
-            ``"float32"`` is the exact mode (sentence-transformers parity).
+            ``None``/``"auto"`` is the fastest path that keeps the ranking: candidates chosen
+            from the CPU flags and the installed runtimes (``_fast_path.cpu_path_order``:
+            OpenVINO bf16 where the CPU has native bf16, OpenVINO float32 otherwise, ONNX
+            Runtime int8 without OpenVINO), each fast one checked against float32 on 60 probe
+            pairs before use (falling back, with a WARNING, when it fails); the path taken is
+            ``cpu_path``. First use converts the model once (a WARNING says so; cached with
+            the verdict under ``$RERANKKIT_CACHE/onnx``). BERT-family models only
+            (``_fast_path.CONVERTIBLE_MODEL_TYPES``); others get the torch candidates.
+            ``"float32"`` is the exact PyTorch mode (sentence-transformers parity, no
+            conversion); ``exact=True`` the fastest exact path.
         batch_size: Pairs per forward pass.
         max_length: Most tokens per pair, special tokens included; capped at the model's
             position limit. ``None`` uses that limit.
@@ -149,14 +161,18 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
             window); the default 64 is longer than most sentences, so some window holds each
             sentence whole.
         aggregate: How chunk scores make a document score: ``"max"``, ``"mean"`` or ``"first"``.
-        backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime, ``rerankkit[onnx]``): the model is
-            exported once, checked against PyTorch, and cached under ``$RERANKKIT_CACHE/onnx``
-            (default ``~/.cache/rerankkit/onnx``) keyed by the weights' hash. float32 only.
-        quantize: ``None`` or ``"int8"`` (ONNX dynamic int8; fastest CPU path on CPUs without
-            native bf16, ranking close to but not identical with float32).
+        backend: ``"auto"`` (PyTorch on GPUs; on CPU see ``dtype``), ``"torch"``, ``"onnx"``
+            (ONNX Runtime, ``rerankkit[onnx]``) or ``"openvino"`` (``rerankkit[openvino]``,
+            CPU): the model is exported once, checked against PyTorch, and cached under
+            ``$RERANKKIT_CACHE/onnx`` (default ``~/.cache/rerankkit/onnx``) keyed by the
+            weights' hash. With ``dtype=None`` a backend restricts the CPU candidates to its
+            own (probed as above); ``backend="onnx", dtype="float32"`` and
+            ``backend="openvino", dtype="float32"`` are exact.
+        quantize: ``None`` or ``"int8"`` (ONNX dynamic int8 with the FFN output projections
+            and the head in float32; asked for explicitly it is used without the probe).
         num_threads: CPU threads for inference; ``None`` keeps torch's default (physical cores)
-            and uses the physical cores for ONNX Runtime. With ``backend="torch"`` this sets
-            ``torch.set_num_threads``, which is process-wide.
+            and uses the physical cores for ONNX Runtime and OpenVINO. With a torch path this
+            sets ``torch.set_num_threads``, which is process-wide.
         revision: Hub revision (branch, tag or commit).
         local_files_only: ``True`` never contacts the hub; ``None`` tries the local cache
             first, then the hub unless ``HF_HUB_OFFLINE`` is set.
@@ -169,6 +185,10 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
             random, so scores are random until trained. Off by default: such a checkpoint
             raises ``ModelLoadError`` naming the missing weights.
 
+        exact: ``True`` runs the fastest exact CPU path (OpenVINO, else ONNX Runtime, fused
+            float32: the scores of PyTorch float32 within ~1e-6, converted once and cached),
+            never a probed bf16/int8 one; ``dtype="float32"`` alone is PyTorch float32.
+
     Raises:
         ModelLoadError: The model cannot be loaded, or lacks trained head weights (see
             ``allow_untrained_head``).
@@ -176,6 +196,8 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
             lists the available ones).
 
     Attributes:
+        cpu_path: The CPU path chosen by the rule and probe (``"openvino-bfloat16"``,
+            ``"torch-float32"``, ...; ``None`` for an explicit torch/ONNX dtype or a GPU).
         last_truncated: Documents (or queries) cut in the most recent call (also flagged in
             the results' details and logged: WARNING the first time, DEBUG after).
 
@@ -203,7 +225,7 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         chunk_size: int | None = DEFAULT_CHUNK_SIZE,
         chunk_overlap: int = 64,
         aggregate: str = "max",
-        backend: str = "torch",
+        backend: str = "auto",
         quantize: str | None = None,
         num_threads: int | None = None,
         revision: str | None = None,
@@ -212,6 +234,7 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         trust_remote_code: bool = False,
         model_kwargs: Mapping[str, Any] | None = None,
         allow_untrained_head: bool = False,
+        exact: bool = False,
     ) -> None:
         batch_size, max_length, chunk_overlap = _check_options(
             batch_size, max_length, activation, long_documents, chunk_overlap, aggregate
@@ -237,17 +260,34 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
             source, transformers.AutoTokenizer.from_pretrained, "tokenizer of"
         )
         pad_id = ensure_pad_token(config, self.tokenizer)  # decoder-style classifiers lack one
+        if not isinstance(exact, bool):
+            raise TypeError(f"exact must be a bool, got {type(exact).__name__}")
         self.backend = check_backend(backend)
         self.quantize = check_quantize(quantize, self.backend)
         self.num_threads = check_num_threads(num_threads)
         torch = require("torch", EXTRA)
         # ONNX Runtime judges its own device (onnxruntime-gpu may run CUDA under a CPU torch).
         self.device, torch_dtype = pick_device_and_dtype(
-            device, dtype, check=self.backend == "torch"
+            device, dtype, check=self.backend != "onnx"
         )
+        # On CPU with dtype None/"auto": the fastest path that passes a fidelity probe
+        # (_fast_path: the rule; _cpu_paths: the probe and its cached verdicts).
+        order = constructor_path_order(
+            self.backend,
+            dtype,
+            self.quantize,
+            self.device,
+            cpu_flags(),
+            onnx=installed("onnxruntime"),
+            openvino=installed("openvino"),
+            exact=exact,
+            convertible=getattr(config, "model_type", "") in CONVERTIBLE_MODEL_TYPES,
+        )
+        if self.backend == "auto":
+            self.backend = "onnx" if self.quantize else "torch"
         auto = dtype is None or dtype == "auto"
-        if dtype == "auto" and self.device == "cpu" and self.backend == "torch":
-            torch_dtype = getattr(torch, cpu_auto_dtype(cpu_flags()))
+        if order is not None:
+            torch_dtype = torch.float32  # the probe's reference; a fast path converts it
         if self.backend == "onnx" and torch_dtype != torch.float32:
             if not auto:
                 raise ValueError(
@@ -255,7 +295,7 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
                     "quantize='int8' for a faster ONNX path)"
                 )
             torch_dtype = torch.float32
-        if self.num_threads is not None and self.backend == "torch":
+        if self.num_threads is not None and (self.backend == "torch" or order is not None):
             torch.set_num_threads(self.num_threads)
         load_model = functools.partial(
             transformers.AutoModelForSequenceClassification.from_pretrained,
@@ -271,7 +311,26 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
             opt_in="allow_untrained_head",
             allowed=allow_untrained_head,
         )
-        if self.backend == "onnx":
+        self.cpu_path: str | None = None
+        if order is not None:
+            model, info = load_pretrained(source, load_model, "cross-encoder")
+            untrained(untrained_weights(info))
+            chosen = pick_cpu_path(
+                order,
+                model.eval(),
+                model_dir=_local_dir(source),
+                tokenizer=self.tokenizer,
+                torch_runner=lambda m: _torch_runner(m, "cpu"),
+                max_length=max_length or 512,
+                num_threads=self.num_threads,
+                trust_remote_code=trust_remote_code,
+            )
+            self.cpu_path, self.model, torch_dtype = chosen.name, chosen.model, chosen.dtype
+            if self.model is not None:
+                head_in_float32(self.model)  # a bf16 path's logits would tie documents
+            self.backend = check_backend(chosen.name.split("-")[0])
+            forward: Runner = chosen.forward
+        elif self.backend == "onnx":
             self.model = None  # ONNX Runtime holds the weights; torch loads them only to export
             # ... and here once more, to refuse a checkpoint without a trained head.
             _, info = load_pretrained(source, load_model, "cross-encoder")
@@ -280,7 +339,7 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
                 local_model_dir(source), quantize=self.quantize, trust_remote_code=trust_remote_code
             )
             where = onnx_device(None if device is None else self.device)
-            forward: Runner = OnnxRunner(path, num_threads=self.num_threads, device=where)
+            forward = OnnxRunner(path, num_threads=self.num_threads, device=where)
         else:
             model, info = load_pretrained(source, load_model, "cross-encoder")
             untrained(untrained_weights(info))
@@ -297,6 +356,7 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.allow_untrained_head = allow_untrained_head
+        self.exact = exact
         self.aggregate = aggregate
         self._template = pair_template(self.tokenizer)
         if self.max_length - self._template.num_special < 2:
@@ -447,6 +507,17 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
         ordered = restore_order(plan, list(range(len(rows))))
         inverse = np.asarray(ordered, dtype=np.int64)  # plan position of each input row
         return _activate(logits[inverse], self.activation)
+
+
+def _local_dir(source: Source) -> Path | None:
+    """The local model folder (ONNX conversion, cached verdicts); ``None`` without one."""
+    try:
+        return local_model_dir(source)
+    except ModelLoadError as error:
+        logger.info(
+            "no local folder for %s (no ONNX paths, no cached verdicts): %s", source.name, error
+        )
+        return None
 
 
 def _check_options(
