@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from rerankkit._ordering import clean_scores, rank
+from rerankkit._ordering import Details, finite_scores, live_positions, rank, with_empty_documents
 from rerankkit._pickling import LocksDropped
 from rerankkit._result import RerankResult
 from rerankkit._validation import (
@@ -19,7 +19,6 @@ from rerankkit._validation import (
     check_top_n,
 )
 
-Details = Sequence[Mapping[str, Any]] | None
 Group = tuple[str, list[str]]
 """One validated ``(query, documents)`` pair handed to ``_score_many_with_details``."""
 T = TypeVar("T")
@@ -78,6 +77,11 @@ class Reranker(LocksDropped, ABC):
 
     * ``pointwise``: a document's score depends only on (query, document).
 
+    ``_sees_empty_documents`` (class attribute, default ``False``) lets a composite whose
+    parts are rerankers run through their public methods (a cascade) pass empty documents to
+    its parts, which rank and flag them: a cascade's cuts then treat them like any other
+    document ranked last.
+
     Rerankers pickle (multiprocessing, Ray, framework persistence): their locks are left out
     and made anew, and a backend that loads a model pickles as its constructor arguments and
     loads the model again when unpickled (``rerankkit._pickling``).
@@ -87,6 +91,8 @@ class Reranker(LocksDropped, ABC):
         >>> KeywordReranker().rerank("cat", ["a dog", "a cat", "cat cat"], top_n=2)
         [RerankResult(index=2, score=2.0), RerankResult(index=1, score=1.0)]
     """
+
+    _sees_empty_documents: bool = False
 
     @abstractmethod
     def _score(self, query: str, documents: list[str]) -> Sequence[float]:
@@ -112,6 +118,33 @@ class Reranker(LocksDropped, ABC):
         per-group ``_score_with_details`` (up to float rounding of differently padded batches).
         """
         return [self._score_with_details(query, documents) for query, documents in groups]
+
+    def _live(self, documents: list[str]) -> list[int]:
+        return (
+            list(range(len(documents))) if self._sees_empty_documents else live_positions(documents)
+        )
+
+    def _judge(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
+        """Finite scores and flagged details of every document; empty ones never scored."""
+        live = self._live(documents)
+        scores: Sequence[float] = []
+        details: Details = None
+        if live:
+            scores, details = self._score_with_details(query, [documents[i] for i in live])
+        return with_empty_documents(
+            len(documents), live, *finite_scores(scores, len(live), details)
+        )
+
+    async def _ajudge(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
+        """Async ``_judge``."""
+        live = self._live(documents)
+        scores: Sequence[float] = []
+        details: Details = None
+        if live:
+            scores, details = await self._ascore_with_details(query, [documents[i] for i in live])
+        return with_empty_documents(
+            len(documents), live, *finite_scores(scores, len(live), details)
+        )
 
     @property
     def pointwise(self) -> bool:
@@ -150,15 +183,15 @@ class Reranker(LocksDropped, ABC):
         query, docs = check_query(query), check_documents(documents)
         if not docs:
             return []
-        scores, _ = self._score_with_details(query, docs)
-        return clean_scores(scores, len(docs))
+        return self._judge(query, docs)[0]
 
     def score_many(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         """``score`` for several ``(query, documents)`` groups in one call.
 
         The result equals ``[self.score(q, docs) for q, docs in groups]`` (up to float
-        rounding of batched inference): validation, empty groups and the NaN rule (NaN
-        becomes ``-inf``, with a warning) are the same. Pointwise backends share the work
+        rounding of batched inference): validation, empty groups, empty documents (never
+        scored, ``LOWEST_SCORE``) and the NaN rule (NaN becomes ``LOWEST_SCORE``, with a
+        warning) are the same. Pointwise backends share the work
         across groups (a cross-encoder tokenises and length-sorts every pair together; a
         bi-encoder embeds each unique text once); the others score group by group.
 
@@ -180,15 +213,19 @@ class Reranker(LocksDropped, ABC):
             [[1.0, 0.0], [], [1.0]]
         """
         checked = _check_groups(groups)
-        work = [i for i, (_, documents) in enumerate(checked) if documents]
-        out: list[list[float]] = [[] for _ in checked]
+        lives = [self._live(documents) for _, documents in checked]
+        work = [i for i, live in enumerate(lives) if live]
+        out: list[list[float]] = [with_empty_documents(len(d), [], [], None)[0] for _, d in checked]
         if not work:
             return out
-        scored = self._score_many_with_details([checked[i] for i in work])
+        scored = self._score_many_with_details(
+            [(checked[i][0], [checked[i][1][p] for p in lives[i]]) for i in work]
+        )
         if len(scored) != len(work):
             raise RuntimeError(f"backend returned {len(scored)} score lists for {len(work)} groups")
-        for i, (scores, _) in zip(work, scored, strict=True):
-            out[i] = clean_scores(scores, len(checked[i][1]))
+        for i, (scores, details) in zip(work, scored, strict=True):
+            finite = finite_scores(scores, len(lives[i]), details)
+            out[i] = with_empty_documents(len(checked[i][1]), lives[i], *finite)[0]
         return out
 
     async def ascore(self, query: str, documents: Sequence[str]) -> list[float]:
@@ -196,8 +233,7 @@ class Reranker(LocksDropped, ABC):
         query, docs = check_query(query), check_documents(documents)
         if not docs:
             return []
-        scores, _ = await self._ascore_with_details(query, docs)
-        return clean_scores(scores, len(docs))
+        return (await self._ajudge(query, docs))[0]
 
     def rerank(
         self,
@@ -211,9 +247,15 @@ class Reranker(LocksDropped, ABC):
 
         Args:
             query: The search query.
-            documents: Candidate texts; results refer to them by position.
+            documents: Candidate texts; results refer to them by position. Empty or
+                whitespace texts are never sent to the model: they score ``LOWEST_SCORE``,
+                rank last and carry ``{"empty_document": True}`` in their details.
             top_n: Keep at most this many (``None`` keeps all).
             score_threshold: Keep only ``score >= score_threshold`` (applied before ``top_n``).
+
+        Returns:
+            Results best first; every score is finite. A document whose scoring failed
+            scores ``LOWEST_SCORE``, ranks last and carries ``rerank_failed``/``rerank_error``.
 
         Example:
             >>> from rerankkit.testing import KeywordReranker
@@ -224,8 +266,7 @@ class Reranker(LocksDropped, ABC):
         top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
         if not docs:
             return []
-        scores, details = self._score_with_details(query, docs)
-        return self._select(clean_scores(scores, len(docs)), details, top_n, score_threshold)
+        return self._select(*self._judge(query, docs), top_n, score_threshold)
 
     async def arerank(
         self,
@@ -240,8 +281,7 @@ class Reranker(LocksDropped, ABC):
         top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
         if not docs:
             return []
-        scores, details = await self._ascore_with_details(query, docs)
-        return self._select(clean_scores(scores, len(docs)), details, top_n, score_threshold)
+        return self._select(*(await self._ajudge(query, docs)), top_n, score_threshold)
 
     def _select(
         self,

@@ -1,4 +1,4 @@
-"""Pure ordering: scores in input order -> sorted, thresholded, cut results."""
+"""Pure ordering: scores in input order -> finite scores, sorted, thresholded, cut results."""
 
 from __future__ import annotations
 
@@ -7,27 +7,126 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rerankkit._result import _NO_DETAILS, RerankResult
+from rerankkit._result import (
+    _NO_DETAILS,
+    EMPTY_KEY,
+    ERROR_KEY,
+    FAILED_KEY,
+    HIGHEST_SCORE,
+    LOWEST_SCORE,
+    RerankResult,
+    is_unscored,
+)
 
 logger = logging.getLogger(__name__)
 
+Details = Sequence[Mapping[str, Any]] | None
 
-def clean_scores(scores: Sequence[Any], expected: int) -> list[float]:
-    """Plain floats, one per document; NaN becomes ``-inf`` so the document sinks but stays.
+
+def check_count(values: Sequence[Any], expected: int, what: str = "scores") -> None:
+    """Refuse a backend answer of the wrong length (a backend bug; we never guess which
+    document a score belongs to).
 
     Raises:
-        RuntimeError: the backend returned the wrong number of scores (a backend bug; we
-            refuse to guess which document a score belongs to).
+        RuntimeError: ``len(values) != expected``.
     """
-    if len(scores) != expected:
-        raise RuntimeError(f"backend returned {len(scores)} scores for {expected} documents")
-    cleaned = [float(score) for score in scores]
-    nan_positions = [i for i, score in enumerate(cleaned) if math.isnan(score)]
-    if nan_positions:
-        logger.warning("NaN scores at positions %s ranked last", nan_positions)
-        for i in nan_positions:
-            cleaned[i] = -math.inf
-    return cleaned
+    if len(values) != expected:
+        raise RuntimeError(f"backend returned {len(values)} {what} for {expected} documents")
+
+
+def finite_scores(
+    scores: Sequence[Any], expected: int, details: Details = None
+) -> tuple[list[float], Details]:
+    """A backend's raw scores as finite plain floats, with failed documents flagged.
+
+    NaN is how a backend says "no score" (a failed call, a broken model output): it becomes
+    ``LOWEST_SCORE`` and the document's details gain ``rerank_failed: True`` and a
+    ``rerank_error`` (the backend's own, else ``"the model returned NaN"``). Infinities and
+    anything beyond ``[LOWEST_SCORE, HIGHEST_SCORE]`` are clipped to that range, so order is
+    kept and every value is JSON-strict.
+
+    Returns:
+        The scores, and the details (``None`` when the backend gave none and nothing failed).
+
+    Raises:
+        RuntimeError: the backend returned the wrong number of scores or details.
+
+    Example:
+        >>> scores, details = finite_scores([0.5, float("nan"), float("inf")], 3)
+        >>> scores
+        [0.5, -1e+30, 1e+30]
+        >>> details[1]
+        {'rerank_failed': True, 'rerank_error': 'the model returned NaN'}
+    """
+    check_count(scores, expected)
+    if details is not None:
+        check_count(details, expected, "details")
+    cleaned: list[float] = []
+    flagged: list[Mapping[str, Any]] = list(details) if details else [_NO_DETAILS] * expected
+    unexplained: list[int] = []
+    for position, raw in enumerate(scores):
+        value = float(raw)
+        if math.isnan(value):
+            extra = flagged[position]
+            if not extra.get(ERROR_KEY):
+                unexplained.append(position)
+            flagged[position] = {
+                **extra,
+                FAILED_KEY: True,
+                ERROR_KEY: extra.get(ERROR_KEY) or "the model returned NaN",
+            }
+            value = LOWEST_SCORE
+        cleaned.append(min(max(value, LOWEST_SCORE), HIGHEST_SCORE))
+    if unexplained:  # a backend that explains its failures has already logged them
+        logger.warning(
+            "NaN scores at positions %s ranked last, flagged rerank_failed", unexplained[:20]
+        )
+    if details is None and not any(flagged):
+        return cleaned, None
+    return cleaned, flagged
+
+
+def clean_scores(scores: Sequence[Any], expected: int) -> list[float]:
+    """Plain finite floats, one per document (see ``finite_scores``; no details).
+
+    Example:
+        >>> clean_scores([1, float("nan"), float("-inf")], 3)
+        [1.0, -1e+30, -1e+30]
+    """
+    return finite_scores(scores, expected)[0]
+
+
+def live_positions(documents: Sequence[str]) -> list[int]:
+    """Positions of the documents a model should see: those with non-whitespace text.
+
+    Example:
+        >>> live_positions(["a", "", "  \\n", "b"])
+        [0, 3]
+    """
+    return [position for position, text in enumerate(documents) if text.strip()]
+
+
+def with_empty_documents(
+    total: int, live: Sequence[int], scores: Sequence[float], details: Details
+) -> tuple[list[float], Details]:
+    """Scores and details of all ``total`` documents from those of the ``live`` ones.
+
+    An empty document (a position not in ``live``) scores ``LOWEST_SCORE`` with
+    ``{"empty_document": True}``.
+
+    Example:
+        >>> scores, details = with_empty_documents(3, [0, 2], [0.5, 0.7], None)
+        >>> scores, [dict(extra) for extra in details]
+        ([0.5, -1e+30, 0.7], [{}, {'empty_document': True}, {}])
+    """
+    if len(live) == total:
+        return list(scores), details
+    all_scores = [LOWEST_SCORE] * total
+    all_details: list[Mapping[str, Any]] = [{EMPTY_KEY: True}] * total
+    for i, position in enumerate(live):
+        all_scores[position] = scores[i]
+        all_details[position] = details[i] if details else _NO_DETAILS
+    return all_scores, all_details
 
 
 def rank(
@@ -37,8 +136,8 @@ def rank(
     score_threshold: float | None = None,
     details: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[RerankResult]:
-    """Sort by descending score (ties keep input order), keep ``score >= score_threshold``,
-    then cut to ``top_n``.
+    """Sort by descending score (ties keep input order, judged documents before unscored
+    ones), keep ``score >= score_threshold``, then cut to ``top_n``.
 
     Arguments are assumed validated (see ``_validation``).
 
@@ -46,7 +145,11 @@ def rank(
         >>> [r.index for r in rank([0.1, 0.9, 0.9, 0.5], top_n=3)]
         [1, 2, 3]
     """
-    order = sorted(range(len(scores)), key=lambda i: -scores[i])  # sorted() is stable
+
+    def key(i: int) -> tuple[float, bool]:
+        return -scores[i], bool(details) and is_unscored(details[i])  # type: ignore[index]
+
+    order = sorted(range(len(scores)), key=key)  # sorted() is stable
     if score_threshold is not None:
         order = [i for i in order if scores[i] >= score_threshold]
     if top_n is not None:

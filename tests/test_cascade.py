@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import pytest
@@ -10,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rerankkit import Reranker, result_metadata
+from rerankkit._result import LOWEST_SCORE
 from rerankkit.compose.cascade import CascadeReranker
 from rerankkit.testing import FunctionReranker, KeywordReranker
 
@@ -66,10 +66,10 @@ def test_top_n_and_threshold_apply_to_the_final_scores() -> None:
     assert [r.index for r in cascade.rerank("q", DOCS, score_threshold=2.0)] == [2, 3, 5]
 
 
-def test_score_gives_cut_documents_minus_infinity() -> None:
+def test_score_gives_cut_documents_the_lowest_score() -> None:
     cascade = CascadeReranker([(Recording(FIRST), 2), (Recording(SECOND), None)])
     scores = cascade.score("q", DOCS)
-    assert scores == [-math.inf, 1.0, -math.inf, -math.inf, -math.inf, 2.0]
+    assert scores == [LOWEST_SCORE, 1.0, LOWEST_SCORE, LOWEST_SCORE, LOWEST_SCORE, 2.0]
 
 
 def test_stage_details_reach_the_adapters_metadata() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 import time
 
 import pytest
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 
 from rerankkit import Reranker, RerankResult, result_metadata
 from rerankkit._ordering import rank
+from rerankkit._result import LOWEST_SCORE
 from rerankkit.testing import FixedScoreReranker, FunctionReranker, KeywordReranker
 
 scores_strategy = st.lists(
@@ -119,7 +119,7 @@ def test_input_sequence_is_not_mutated() -> None:
 def test_nan_scores_sink_but_are_kept(caplog: pytest.LogCaptureFixture) -> None:
     results = FixedScoreReranker([0.1, float("nan"), 0.3]).rerank("q", _docs(3))
     assert [r.index for r in results] == [2, 0, 1]
-    assert results[-1].score == -math.inf
+    assert results[-1].score == LOWEST_SCORE
     assert "NaN" in caplog.text
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import TRAINED_CE, build_tiny_bert, requires_trained_ce
 from rerankkit import CrossEncoderReranker, MissingExtraError
+from rerankkit._result import LOWEST_SCORE
 from rerankkit.backends._hf import resolve_device, resolve_dtype
 
 QUERY = "how do tides depend on the moon"
@@ -43,6 +44,15 @@ def _st_predict(
     return np.asarray(model.predict([(QUERY, d) for d in documents], batch_size=4))
 
 
+def _assert_parity(scores: list[float], expected: np.ndarray, atol: float = 1e-4) -> None:
+    """Our scores equal ``expected`` for the documents the model reads; an empty document is
+    never sent to it (issue 11) and scores ``LOWEST_SCORE``."""
+    read = np.array([bool(d.strip()) for d in DOCUMENTS])
+    ours = np.asarray(scores, dtype=np.float64)
+    assert (ours[~read] == LOWEST_SCORE).all()
+    np.testing.assert_allclose(ours[read], np.asarray(expected)[read], atol=atol, rtol=0)
+
+
 def _softmax_positive(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return shifted[:, 1] / shifted.sum(axis=1)
@@ -54,7 +64,7 @@ def test_one_logit_parity_with_sentence_transformers(tiny_cross_encoder, max_len
         tiny_cross_encoder, device="cpu", max_length=max_length, batch_size=3
     )
     expected = _st_predict(tiny_cross_encoder, max_length, DOCUMENTS)
-    np.testing.assert_allclose(ours.score(QUERY, DOCUMENTS), expected, atol=1e-4, rtol=0)
+    _assert_parity(ours.score(QUERY, DOCUMENTS), expected)
     assert ours.last_truncated == (2 if max_length == 64 else 1)
     # the seeded head spreads the scores, so parity means something
     assert len(set(np.round(expected, 4))) > 3
@@ -65,11 +75,9 @@ def test_two_logit_parity_positive_probability_and_logit_difference(tiny_two_lab
     logits = _st_predict(path, 64, DOCUMENTS)  # ST returns both logits for 2-label models
     assert logits.shape == (len(DOCUMENTS), 2)
     prob = CrossEncoderReranker(path, device="cpu", max_length=64).score(QUERY, DOCUMENTS)
-    np.testing.assert_allclose(prob, _softmax_positive(logits), atol=1e-4, rtol=0)
+    _assert_parity(prob, _softmax_positive(logits))
     raw = CrossEncoderReranker(path, device="cpu", max_length=64, activation="none")
-    np.testing.assert_allclose(
-        raw.score(QUERY, DOCUMENTS), logits[:, 1] - logits[:, 0], atol=1e-4, rtol=0
-    )
+    _assert_parity(raw.score(QUERY, DOCUMENTS), logits[:, 1] - logits[:, 0])
 
 
 @pytest.mark.slow
@@ -78,7 +86,7 @@ def test_trained_cross_encoder_parity_with_truncation():
     ours = CrossEncoderReranker(TRAINED_CE, device="cpu", dtype="float32", max_length=256)
     expected = _st_predict(TRAINED_CE, 256, DOCUMENTS)
     scores = ours.score(QUERY, DOCUMENTS)
-    np.testing.assert_allclose(scores, expected, atol=1e-4, rtol=0)
+    _assert_parity(scores, expected)
     assert ours.last_truncated == 2
     assert ours.activation == "sigmoid"  # read from config_sentence_transformers.json
     # a trained model: the on-topic passages beat the bread one
@@ -118,8 +126,9 @@ def test_no_recorded_activation_means_sigmoid_and_explicit_choice_wins(tiny_cros
     auto = CrossEncoderReranker(tiny_cross_encoder, device="cpu", max_length=64)
     raw = CrossEncoderReranker(tiny_cross_encoder, device="cpu", max_length=64, activation="none")
     assert auto.activation == "sigmoid" and raw.activation == "none"
-    logits = np.asarray(raw.score(QUERY, DOCUMENTS), dtype=np.float64)
-    np.testing.assert_allclose(auto.score(QUERY, DOCUMENTS), 1 / (1 + np.exp(-logits)), atol=1e-6)
+    read = [d for d in DOCUMENTS if d.strip()]  # the empty one never reaches the model
+    logits = np.asarray(raw.score(QUERY, read), dtype=np.float64)
+    np.testing.assert_allclose(auto.score(QUERY, read), 1 / (1 + np.exp(-logits)), atol=1e-6)
 
 
 def test_order_restoration_and_batch_size_do_not_change_scores(tiny_cross_encoder):

@@ -26,7 +26,7 @@ from rerankkit.testing import OracleLLM, ScriptedLLM
 def test_window_plan_covers_the_list_bottom_to_top(
     n: int, window: int, data: st.DataObject
 ) -> None:
-    step = data.draw(st.integers(1, window))
+    step = data.draw(st.integers(1, window - 1))  # step >= window is refused (test_faults_llm)
     windows = plan_windows(n, window, step)
     assert len(windows) == count_windows(n, window, step)
     if n <= 1:
@@ -95,7 +95,7 @@ def test_uneven_and_short_lists(n: int, calls: int, sizes: list[int]) -> None:
 def test_one_pass_bubbles_the_top_window_minus_step(
     n: int, window: int, data: st.DataObject, seed: int
 ) -> None:
-    step = data.draw(st.integers(1, window))
+    step = data.draw(st.integers(1, window - 1))
     ranking, truth, oracle = _oracle_run(n, window, step, seed)
     keep = min(window - step, n)
     assert ranking[:keep] == truth[:keep]
@@ -136,7 +136,7 @@ def test_more_passes_make_more_calls_and_refine() -> None:
         ("\uff3b\uff13\uff3d > \uff3b\uff11\uff3d", 3, (2, 0, 1)),  # fullwidth brackets, digits
         ("\u0663, \u0661", 3, (2, 0, 1)),  # Arabic-Indic digits
         ("The ranking is [2] > [3] > [1].", 3, (1, 2, 0)),
-        ("2.5 and 3", 3, (2, 0, 1)),  # a decimal is not an id
+        ("2.5 and 3", 3, (0, 1, 2)),  # prose with numbers is not a ranking (issue 11)
         ("", 2, (0, 1)),
     ],
 )

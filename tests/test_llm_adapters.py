@@ -40,6 +40,7 @@ from llamaindex_rerankkit import RerankKitPostprocessor
 from llamaindex_rerankkit._llm import as_rerankkit_llm as li_llm
 from llamaindex_rerankkit._llm import top_logprobs_from_response
 from rerankkit import LLMListwiseReranker, LLMPointwiseReranker
+from rerankkit._result import LOWEST_SCORE
 
 
 class _Script:
@@ -267,7 +268,7 @@ def test_postprocessor_from_llm_listwise_and_rating() -> None:
         ("n1", 9.0),
         ("n2", 7.0),
         ("n0", 2.0),
-        ("n3", -math.inf),
+        ("n3", LOWEST_SCORE),
     ]
 
 

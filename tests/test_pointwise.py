@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rerankkit import Completion, CompletionLLM, FunctionLLM, LLMPointwiseReranker, llm_reranker
+from rerankkit._result import LOWEST_SCORE
 from rerankkit.errors import LLMCallError
 from rerankkit.llm.calls import CallPolicy, is_transient
 from rerankkit.llm.parsing import p_yes_from_logprobs, parse_rating, parse_yes_no
@@ -137,7 +138,7 @@ def test_yes_no_without_logprobs_parses_text() -> None:
 def test_rating_method_and_scale() -> None:
     llm = ScriptedLLM([lambda p: f"Rating: {len(_passage(p))}"], repeat_last=True)
     reranker = LLMPointwiseReranker(llm, method="rating", scale=(1, 5), max_concurrency=1)
-    assert reranker.score("q", ["ab", "abcd", "a", "abcdefgh"]) == [2.0, 4.0, 1.0, -math.inf]
+    assert reranker.score("q", ["ab", "abcd", "a", "abcdefgh"]) == [2.0, 4.0, 1.0, LOWEST_SCORE]
     assert "from 1 (completely irrelevant) to 5" in llm.prompts[0]
     assert llm_reranker(llm, method="rating").method == "rating"
     assert llm_reranker(llm, method="pointwise").method == "yes_no"
@@ -185,10 +186,19 @@ def test_failed_and_unparseable_documents_sink_but_stay(caplog: pytest.LogCaptur
     assert [(r.index, r.score) for r in results] == [
         (0, 1.0),
         (3, 0.0),
-        (1, -math.inf),
-        (2, -math.inf),
+        (1, LOWEST_SCORE),
+        (2, LOWEST_SCORE),
     ]
-    assert results[2].details == {"llm_error": "ValueError: content filter"}
+    assert results[2].details == {
+        "rerank_failed": True,
+        "rerank_error": "ValueError: content filter",
+    }
+    assert results[3].details == {
+        "llm_answer": "I refuse",
+        "rerank_failed": True,
+        "rerank_error": "unparseable answer",
+    }
+    assert "rerank_failed" not in results[1].details  # a genuine "no" is not a failure
     assert "2 of 4 documents" in caplog.text and "content filter" in caplog.text
 
 
@@ -208,7 +218,7 @@ def test_transient_errors_retry_with_backoff() -> None:
     assert llm.calls == 3
     exhausted = ScriptedLLM([TimeoutError("t")], repeat_last=True)
     assert LLMPointwiseReranker(exhausted, backoff=0.0, max_retries=3).score("q", ["a"]) == [
-        -math.inf
+        LOWEST_SCORE
     ]
     assert exhausted.calls == 4
     permanent = ScriptedLLM([ValueError("bad request")], repeat_last=True)
@@ -244,7 +254,7 @@ def test_timeout_per_call(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="rerankkit.llm.pointwise"):
         scores = reranker.score("q", ["fast", "slow", "fast"])
     assert time.monotonic() - started < 1.0
-    assert scores == [1.0, -math.inf, 1.0] and "TimeoutError" in caplog.text
+    assert scores == [1.0, LOWEST_SCORE, 1.0] and "TimeoutError" in caplog.text
 
 
 @settings(max_examples=60, deadline=None)
@@ -279,7 +289,7 @@ def test_random_answers_never_lose_or_duplicate_documents(
     results = reranker.rerank("q", [f"doc {i}" for i in range(n)])
     assert sorted(r.index for r in results) == list(range(n))
     high = 1.0 if method == "yes_no" else 10.0
-    assert all(r.score == -math.inf or 0.0 <= r.score <= high for r in results)
+    assert all(r.score == LOWEST_SCORE or 0.0 <= r.score <= high for r in results)
 
 
 # --- concurrency ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce
 from rerankkit import Reranker
+from rerankkit._result import LOWEST_SCORE
 from rerankkit.compose.cache import CachedReranker
 from rerankkit.compose.cascade import CascadeReranker
 from rerankkit.compose.fusion import FusionReranker
@@ -68,7 +69,7 @@ def test_score_many_applies_the_nan_rule_of_score(caplog: pytest.LogCaptureFixtu
     reranker = FunctionReranker(lambda q, d: math.nan if d == "bad" else 1.0)
     with caplog.at_level(logging.WARNING, logger="rerankkit._ordering"):
         scores = reranker.score_many([("q", ["ok"]), ("q", ["bad", "ok"])])
-    assert scores == [[1.0], [-math.inf, 1.0]]
+    assert scores == [[1.0], [LOWEST_SCORE, 1.0]]
     assert reranker.score("q", ["bad", "ok"]) == scores[1]
     assert "NaN scores at positions [0] ranked last" in caplog.text
 

@@ -8,7 +8,6 @@ document kept once, probabilities in range, batching invariance), never ranking 
 from __future__ import annotations
 
 import importlib.util
-import math
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from pydantic import PrivateAttr  # noqa: E402
 from langchain_rerankkit import RerankKitCompressor  # noqa: E402
 from llamaindex_rerankkit import RerankKitPostprocessor  # noqa: E402
 from rerankkit import CausalLMReranker  # noqa: E402
+from rerankkit._result import LOWEST_SCORE  # noqa: E402
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 QUERY = "What is the capital of France?"
@@ -184,7 +184,7 @@ def test_langchain_chat_model_through_from_llm(reranker: CausalLMReranker) -> No
     out = pointwise.compress_documents(docs, QUERY)
     assert sorted(d.id for d in out) == ["0", "1", "2", "3"]
     scores = [d.metadata["relevance_score"] for d in out]
-    assert all(s == -math.inf or 0.0 <= s <= 1.0 for s in scores)
+    assert all(s == LOWEST_SCORE or 0.0 <= s <= 1.0 for s in scores)
 
 
 def test_llamaindex_llm_through_from_llm(reranker: CausalLMReranker) -> None:
@@ -201,4 +201,4 @@ def test_llamaindex_llm_through_from_llm(reranker: CausalLMReranker) -> None:
     )
     out = rating.postprocess_nodes(nodes, query_str=QUERY)
     assert sorted(n.node.node_id for n in out) == ["0", "1", "2", "3"]
-    assert all(n.score == -math.inf or 0.0 <= n.score <= 10.0 for n in out)
+    assert all(n.score == LOWEST_SCORE or 0.0 <= n.score <= 10.0 for n in out)

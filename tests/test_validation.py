@@ -61,7 +61,7 @@ def test_numpy_integers_are_accepted_as_counts() -> None:
 
 
 def test_bounds_and_choices_name_the_argument() -> None:
-    with pytest.raises(ValueError, match=r"^step must be <= 4, got 5$"):
+    with pytest.raises(ValueError, match=r"^step must be < window_size \(4\) .*, got 5$"):
         LLMListwiseReranker(ScriptedLLM([]), window_size=4, step=5)
     with pytest.raises(ValueError, match=r"^on_error must be one of \['keep', 'raise'\], got 'x'$"):
         LLMListwiseReranker(ScriptedLLM([]), on_error="x")  # type: ignore[arg-type]

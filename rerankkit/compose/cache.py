@@ -13,6 +13,7 @@ their pointwise parts instead (``CascadeReranker([(CachedReranker(ce), 20), (llm
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -20,9 +21,9 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from rerankkit._base import Details, Group, Reranker
-from rerankkit._ordering import clean_scores
+from rerankkit._ordering import check_count
 from rerankkit._pickling import LocksDropped
-from rerankkit._result import _NO_DETAILS
+from rerankkit._result import _NO_DETAILS, ERROR_KEY, FAILED_KEY
 from rerankkit._validation import check_int
 
 CacheKey = tuple[str, str, bytes]
@@ -135,11 +136,18 @@ def _frozen(details: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(details)) if details else _NO_DETAILS
 
 
+def _failed(entry: Entry) -> bool:
+    score, details = entry
+    return math.isnan(score) or bool(details.get(FAILED_KEY) or details.get(ERROR_KEY))
+
+
 class CachedReranker(Reranker):
     """Wraps a pointwise reranker with a score cache; only uncached documents reach the model.
 
     Duplicate documents within one call are scored once. Backend details (e.g. a long
-    document's best chunk span) are cached with the score.
+    document's best chunk span) are cached with the score. A failure is never cached (a NaN
+    score, or details flagging ``rerank_failed``/``rerank_error``): the next call asks the
+    model again.
 
     Args:
         reranker: The reranker to cache (pointwise; see the module docstring).
@@ -208,12 +216,14 @@ class CachedReranker(Reranker):
         scores: Sequence[float],
         details: Details,
     ) -> tuple[list[float], Details]:
-        fresh_scores = clean_scores(scores, len(missing))
+        check_count(scores, len(missing))
+        # Raw scores: NaN (a failure) reaches the base, which flags it; it is not stored.
         fresh = {
-            keys[position]: (score, _frozen(details[i] if details else None))
-            for i, (position, score) in enumerate(zip(missing, fresh_scores, strict=True))
+            keys[position]: (float(score), _frozen(details[i] if details else None))
+            for i, (position, score) in enumerate(zip(missing, scores, strict=True))
         }
-        self.cache.put_many(list(fresh), list(fresh.values()))
+        good = [key for key, entry in fresh.items() if not _failed(entry)]
+        self.cache.put_many(good, [fresh[key] for key in good])
         filled = [
             entry if entry is not None else fresh[key]
             for key, entry in zip(keys, entries, strict=True)

@@ -6,12 +6,11 @@ those 20 and keeps 5.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from rerankkit._base import Details, Reranker
-from rerankkit._result import RerankResult
+from rerankkit._result import ERROR_KEY, FAILED_KEY, LOWEST_SCORE, RerankResult
 from rerankkit._validation import check_int
 
 Stage = tuple[Reranker, int | None]
@@ -54,7 +53,10 @@ class _Run:
         for result in results:
             position = self.alive[result.index]
             self.scores[position].append(result.score)
-            self.extras[position].update(result.details)
+            extras = self.extras[position]
+            extras.pop(FAILED_KEY, None)  # an earlier stage's failure, superseded by this one
+            extras.pop(ERROR_KEY, None)
+            extras.update(result.details)
             survivors.append(position)
         self.alive = sorted(survivors)
 
@@ -66,7 +68,12 @@ class CascadeReranker(Reranker):
     LangChain/LlamaIndex metadata by the adapters) holds ``"stage_scores"``: one score per
     stage, first stage first, plus any details the stages themselves reported (a later stage
     wins a shared key). Documents cut at an earlier stage are not returned by ``rerank``;
-    ``score`` gives them ``-inf``. No document is ever duplicated or invented.
+    ``score`` gives them ``LOWEST_SCORE`` (-1e30). No document is ever duplicated or invented.
+
+    Empty documents go to the stages, which never score them and rank them last (flagged
+    ``empty_document``), so a stage's ``keep_n`` cuts them like any other last-ranked
+    document. A document that failed in one stage and was scored by a later one is not
+    flagged as failed: the flags describe the final score.
 
     Args:
         stages: ``(reranker, keep_n)`` pairs; ``keep_n=None`` keeps every document.
@@ -79,6 +86,8 @@ class CascadeReranker(Reranker):
         >>> [(r.index, r.score, r.details["stage_scores"]) for r in results]
         [(2, -3.0, (1.0, -3.0)), (0, -14.0, (1.0, -14.0))]
     """
+
+    _sees_empty_documents = True  # its stages rank and flag them (see the class docstring)
 
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = _check_stages(stages)
@@ -120,7 +129,9 @@ class CascadeReranker(Reranker):
     @staticmethod
     def _as_scores(run: _Run) -> tuple[list[float], Details]:
         alive = set(run.alive)
-        scores = [run.scores[i][-1] if i in alive else -math.inf for i in range(len(run.documents))]
+        scores = [
+            run.scores[i][-1] if i in alive else LOWEST_SCORE for i in range(len(run.documents))
+        ]
         details = [{"stage_scores": tuple(run.scores[i])} for i in range(len(run.documents))]
         for i in alive:
             details[i] = {**run.extras[i], **details[i]}

@@ -19,6 +19,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from rerankkit._base import Details, Reranker
+from rerankkit._result import ERROR_KEY, FAILED_KEY
 from rerankkit._validation import check_choice, check_number, check_top_n, check_weights
 
 H = TypeVar("H", bound=Hashable)
@@ -128,8 +129,8 @@ def normalize_scores(scores: Sequence[float], normalization: Normalization) -> l
     ``"minmax"`` maps the finite scores to [0, 1] (all equal: every score becomes 1.0, as
     LlamaIndex's relative-score fusion does, so a single candidate keeps full weight);
     ``"zscore"`` subtracts the mean and divides by the population standard deviation (all
-    equal: 0.0). Infinite scores (a backend's NaN becomes ``-inf``) stay infinite and do not
-    enter the statistics.
+    equal: 0.0). Infinite scores stay infinite and do not enter the statistics
+    (``FusionReranker`` leaves failed documents out before normalising).
 
     Example:
         >>> normalize_scores([2.0, 4.0, 3.0], "minmax")
@@ -193,6 +194,10 @@ class FusionReranker(Reranker):
     (keeps how much better one document is than another). Every result's ``details`` carries
     ``{"fusion_scores": (score_1, score_2, ...)}``: each reranker's raw score.
 
+    A document that any reranker failed to score (``rerank_failed``) is left out of the
+    fusion: it ranks last, flagged, with a ``rerank_error`` naming the reranker, and does not
+    enter the others' normalisation statistics or ranks.
+
     Args:
         rerankers: Two or more rerankers.
         method: ``"rrf"`` or ``"score"``.
@@ -247,19 +252,34 @@ class FusionReranker(Reranker):
             and all(reranker.pointwise for reranker in self.rerankers)
         )
 
-    def _fuse(self, score_lists: list[list[float]]) -> tuple[list[float], Details]:
+    def _fuse(self, judged: Sequence[tuple[list[float], Details]]) -> tuple[list[float], Details]:
+        # judged: each reranker's finite scores and flagged details (Reranker._judge)
+        score_lists = [scores for scores, _ in judged]
         count = len(score_lists[0])
-        if self.method == "score":
-            fused = fuse_scores(score_lists, self.normalization, self.weights)
-        else:
-            rankings = [
-                sorted(range(count), key=lambda i, s=scores: -s[i])  # type: ignore[misc]
-                for scores in score_lists
-            ]
-            by_position = reciprocal_rank_fusion(rankings, k=self.k, weights=self.weights)
-            fused = [by_position[i] for i in range(count)]
+        errors: dict[int, str] = {}
+        for stage, (_, stage_details) in enumerate(judged):
+            for i, extra in enumerate(stage_details or ()):
+                if extra.get(FAILED_KEY) and i not in errors:
+                    errors[i] = f"rerankers[{stage}]: {extra.get(ERROR_KEY, 'failed')}"
+        kept = [i for i in range(count) if i not in errors]
+        fused = [math.nan] * count  # NaN: the base ranks it last and flags it (errors below)
+        if kept:
+            kept_lists = [[scores[i] for i in kept] for scores in score_lists]
+            if self.method == "score":
+                kept_fused = fuse_scores(kept_lists, self.normalization, self.weights)
+            else:
+                rankings = [
+                    sorted(range(len(kept)), key=lambda i, s=scores: -s[i])  # type: ignore[misc]
+                    for scores in kept_lists
+                ]
+                by_position = reciprocal_rank_fusion(rankings, k=self.k, weights=self.weights)
+                kept_fused = [by_position[i] for i in range(len(kept))]
+            for i, value in zip(kept, kept_fused, strict=True):
+                fused[i] = value
         details = [
-            {"fusion_scores": tuple(scores[i] for scores in score_lists)} for i in range(count)
+            {"fusion_scores": tuple(scores[i] for scores in score_lists)}
+            | ({ERROR_KEY: errors[i]} if i in errors else {})
+            for i in range(count)
         ]
         return fused, details
 
@@ -267,15 +287,16 @@ class FusionReranker(Reranker):
         return self._score_with_details(query, documents)[0]  # type: ignore[return-value]
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
-        return self._fuse([reranker.score(query, documents) for reranker in self.rerankers])
+        # _judge, not score: the fusion needs each reranker's failure flags
+        return self._fuse([reranker._judge(query, documents) for reranker in self.rerankers])
 
     async def _ascore_with_details(
         self, query: str, documents: list[str]
     ) -> tuple[list[float], Details]:
-        score_lists = await asyncio.gather(
-            *(reranker.ascore(query, documents) for reranker in self.rerankers)
+        judged = await asyncio.gather(
+            *(reranker._ajudge(query, documents) for reranker in self.rerankers)
         )
-        return self._fuse(list(score_lists))
+        return self._fuse(list(judged))
 
     def __repr__(self) -> str:
         return (

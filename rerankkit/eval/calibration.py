@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from rerankkit._base import Reranker
+from rerankkit._result import LOWEST_SCORE
 
 DEFAULT_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 
@@ -34,7 +34,9 @@ class ScoreDistribution:
     Attributes:
         count: Scored (query, document) pairs.
         queries: Queries in the sample.
-        minimum, maximum, mean, std: Over all finite scores (population std).
+        minimum, maximum, mean, std: Over all model scores (population std); documents that
+            failed or were empty (``LOWEST_SCORE``) and non-finite values are left out and
+            counted in ``non_finite``.
         quantiles: ``{q: score}``; ``score_threshold=quantiles[0.9]`` keeps about the top
             10% of candidates.
         top_score_quantiles: The same quantiles over each query's best score: a threshold
@@ -152,11 +154,12 @@ def summarize_scores(
     if labels is not None and len(labels) != len(per_query_scores):
         raise ValueError(f"labels has {len(labels)} entries for {len(per_query_scores)} queries")
     flat = np.array([s for scores in per_query_scores for s in scores], dtype=np.float64)
-    finite = flat[np.isfinite(flat)]
+    # LOWEST_SCORE marks a failed or empty document (rerankkit._result): not a model score
+    finite = flat[np.isfinite(flat) & (flat > LOWEST_SCORE)]
     if finite.size == 0:
         raise ValueError("no finite score to summarise (empty sample?)")
     tops = np.array([max(scores) for scores in per_query_scores if len(scores)], dtype=np.float64)
-    tops = tops[np.isfinite(tops)]
+    tops = tops[np.isfinite(tops) & (tops > LOWEST_SCORE)]
 
     def at(values: np.ndarray) -> dict[float, float]:
         return {float(q): float(np.quantile(values, q)) for q in quantiles}
@@ -179,7 +182,7 @@ def summarize_scores(
         mask = np.asarray(flat_labels, dtype=np.bool_)
         groups = (("relevant_median", flat[mask]), ("non_relevant_median", flat[~mask]))
         for name, group in groups:
-            group = group[np.isfinite(group)]
+            group = group[np.isfinite(group) & (group > LOWEST_SCORE)]
             extra[name] = float(np.median(group)) if group.size else None
     return ScoreDistribution(
         count=int(flat.size),
@@ -189,7 +192,7 @@ def summarize_scores(
         mean=float(finite.mean()),
         std=float(finite.std()),
         quantiles=at(finite),
-        top_score_quantiles=at(tops) if tops.size else {float(q): math.nan for q in quantiles},
+        top_score_quantiles=at(tops) if tops.size else {},
         non_finite=int(flat.size - finite.size),
         **extra,
     )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
-from rerankkit._base import Reranker
+from rerankkit._base import Details, Reranker
 from rerankkit._validation import check_choice, check_int
 from rerankkit.errors import LLMCallError
 from rerankkit.llm.calls import (
@@ -30,6 +30,11 @@ from rerankkit.llm.windows import (
 
 logger = logging.getLogger(__name__)
 
+WINDOW_ERRORS_KEY = "llm_window_errors"
+"""Details key of a document that sat in a window the LLM did not rank (failed call or no
+ranking in the answer): one ``"window 1-20: reason"`` string per such window. The document
+kept its place in that window; it is not ``rerank_failed`` (its score is its final rank)."""
+
 
 class LLMListwiseReranker(Reranker):
     """Asks an LLM to order passages, window by window, from the bottom of the list to the top.
@@ -39,8 +44,10 @@ class LLMListwiseReranker(Reranker):
     after the other, since each starts from the previous one's order. Each answer is parsed
     leniently (``[3] > [1]`` or ``3, 1``; reasoning blocks, Unicode digits, repeats and
     out-of-range ids handled; missing ids keep their order after the ranked ones). A window
-    whose answer is unparseable, or whose call fails after retries, keeps its order and logs a
-    warning (``on_error="raise"`` raises instead): no document is ever lost or duplicated.
+    whose answer states no ranking (a refusal, prose: see ``parse_permutation``), or whose
+    call fails after retries, keeps its order and logs one warning (``on_error="raise"``
+    raises instead), and its documents' ``details`` list the problem under
+    ``llm_window_errors``: no document is ever lost or duplicated.
 
     Scores: the document at final rank ``r`` (0-based) scores ``1 / (r + 1)``, so the best is
     1.0 and ``score_threshold=1/k`` keeps the top ``k``.
@@ -49,7 +56,9 @@ class LLMListwiseReranker(Reranker):
         llm: An object with ``complete(prompt)``, a callable ``prompt -> str``, or a
             LangChain/LlamaIndex model wrapped by its adapter's ``as_rerankkit_llm``.
         window_size: Passages per call.
-        step: How far the window moves up each call (``1 <= step <= window_size``).
+        step: How far the window moves up each call (``1 <= step < window_size``: the
+            overlap ``window_size - step`` is what lets documents move between windows);
+            ``None``: ``window_size // 2`` (10 for the default 20, as in RankGPT).
         num_passes: Full sliding passes (more passes refine the order further down).
         prompt: Template with ``{query}``, ``{passages}`` and ``{num}``.
         max_passage_chars: Cut each passage to this many characters in the prompt.
@@ -69,7 +78,7 @@ class LLMListwiseReranker(Reranker):
         llm: CompletionLLM | Callable[[str], str | Completion],
         *,
         window_size: int = 20,
-        step: int = 10,
+        step: int | None = None,
         num_passes: int = 1,
         prompt: str = LISTWISE_PROMPT,
         max_passage_chars: int | None = 1000,
@@ -79,6 +88,8 @@ class LLMListwiseReranker(Reranker):
         retry_on: Callable[[BaseException], bool] = is_transient,
         on_error: Literal["keep", "raise"] = "keep",
     ) -> None:
+        if step is None:
+            step = check_int(window_size, "window_size", minimum=2) // 2
         window_size, step = check_window(window_size, step)
         num_passes = check_int(num_passes, "num_passes", minimum=1)
         check_choice(on_error, "on_error", ("keep", "raise"))
@@ -116,7 +127,8 @@ class LLMListwiseReranker(Reranker):
 
     def _next_order(
         self, answer: Completion | Exception, size: int, window: tuple[int, int]
-    ) -> list[int]:
+    ) -> tuple[list[int], str | None]:
+        """The window's new order, and what went wrong (``None`` if the model ranked it)."""
         if isinstance(answer, Exception):
             if self.on_error == "raise":
                 raise LLMCallError(
@@ -129,16 +141,17 @@ class LLMListwiseReranker(Reranker):
                 type(answer).__name__,
                 answer,
             )
-            return list(range(size))
+            return list(range(size)), f"{type(answer).__name__}: {answer}"
         parsed = parse_permutation(answer.text, size)
         if parsed.parsed == 0:
             logger.warning(
-                "listwise answer for window %s has no usable identifier; the window keeps its "
-                "order. Answer: %r",
+                "listwise answer for window %s states no ranking (no usable identifier); the "
+                "window keeps its order. Answer: %r",
                 window,
                 answer.text[:300],
             )
-        elif parsed.dropped or parsed.parsed < size:
+            return list(parsed.order), f"no ranking in the answer {answer.text[:100]!r}"
+        if parsed.dropped or parsed.parsed < size:
             logger.debug(
                 "window %s: %d of %d ids ranked, %d dropped",
                 window,
@@ -146,7 +159,7 @@ class LLMListwiseReranker(Reranker):
                 size,
                 parsed.dropped,
             )
-        return list(parsed.order)
+        return list(parsed.order), None
 
     def _executor(self) -> ThreadPoolExecutor:
         # Windows run one at a time, but a timed-out sync call keeps its thread until it
@@ -155,8 +168,9 @@ class LLMListwiseReranker(Reranker):
 
     async def _arank(
         self, query: str, documents: list[str], executor: ThreadPoolExecutor | None
-    ) -> list[float]:
+    ) -> tuple[list[float], Details]:
         ranking = list(range(len(documents)))
+        problems: dict[int, list[str]] = {}
         for _ in range(self.num_passes):
             for start, end in plan_windows(len(documents), self.window_size, self.step):
                 passages = [documents[i] for i in ranking[start:end]]
@@ -166,12 +180,26 @@ class LLMListwiseReranker(Reranker):
                     answer = await call_with_retries(self.llm, prompt, self.policy, executor)
                 except Exception as error:  # handled per window by _next_order
                     answer = error
-                order = self._next_order(answer, end - start, (start, end))
+                order, problem = self._next_order(answer, end - start, (start, end))
+                if problem is not None:
+                    for document in ranking[start:end]:
+                        problems.setdefault(document, []).append(
+                            f"window {start + 1}-{end}: {problem}"
+                        )
                 ranking = apply_window(ranking, start, end, order)
-        return rank_scores(ranking)
+        details = None
+        if problems:  # the document kept its place in a window the model did not rank
+            details = [
+                {WINDOW_ERRORS_KEY: tuple(problems[i])} if i in problems else {}
+                for i in range(len(documents))
+            ]
+        return rank_scores(ranking), details
 
     def _score(self, query: str, documents: list[str]) -> list[float]:
-        async def run() -> list[float]:
+        return self._score_with_details(query, documents)[0]
+
+    def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
+        async def run() -> tuple[list[float], Details]:
             executor = self._executor()
             try:
                 return await self._arank(query, documents, executor)
@@ -182,12 +210,12 @@ class LLMListwiseReranker(Reranker):
 
     async def _ascore_with_details(
         self, query: str, documents: list[str]
-    ) -> tuple[list[float], None]:
+    ) -> tuple[list[float], Details]:
         if has_native_async(self.llm):
-            return await self._arank(query, documents, None), None
+            return await self._arank(query, documents, None)
         executor = self._executor()
         try:
-            return await self._arank(query, documents, executor), None
+            return await self._arank(query, documents, executor)
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
 

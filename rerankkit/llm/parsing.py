@@ -15,8 +15,6 @@ from dataclasses import dataclass
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _THINK_OPEN = re.compile(r"<think>.*", re.DOTALL | re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
-_BRACKETED = re.compile(r"\[\s*(\d+)\s*\]")
-_BARE = re.compile(r"(?<![\d.])(\d+)(?![\d.]*\d)")
 
 YES_WORDS: frozenset[str] = frozenset({"yes", "true", "relevant"})
 NO_WORDS: frozenset[str] = frozenset({"no", "false", "irrelevant"})
@@ -63,31 +61,122 @@ class ParsedPermutation:
     dropped: int
 
 
+# --- what a ranking looks like ------------------------------------------------------------
+# RankGPT-style parsers read every digit of the answer as a passage id, so a refusal such as
+# "None of the 3 passages answer the question." becomes the ranking "3". Here numbers are ids
+# only inside a structure that only a ranking has (see parse_permutation).
+
+# One passage identifier: "[3]", "3", "Passage 3", "passage #3", "doc 3", "#3". A bare number
+# is never part of a decimal ("2.5") or a word ("3rd", "mp3").
+_ID = (
+    r"(?:\[\s*(?P<{g}b>\d+)\s*\]"
+    r"|(?:(?:passages?|documents?|docs?|ids?)\s*(?:#\s*)?|#)?"
+    r"(?<![\w.])(?P<{g}n>\d+)(?!\w|\.\d))"
+)
+_ONE_ID = re.compile(_ID.format(g="x"), re.IGNORECASE)
+# An id must not run on into prose: "2, 3 passages" or "1, 2 and 3 are off-topic" are not
+# rankings. What may follow an id in a ranking: a separator, punctuation, a bracket, the end.
+_ENDS_ID = r"(?=\s*(?:$|[^\w\s]|\n))"
+_RANKED_SEP = r"\s*(?:>>?|->|→|≻)\s*"  # separators that only rankings use
+_LIST_SEP = r"\s*[,;]\s*"
+# Each gap between two ids matches one way only (a separator symbol with optional spaces, or
+# spaces alone), so a long answer that is almost a list fails fast (matched on stripped text).
+_WHOLE = re.compile(
+    rf"^[\"'`*]*\s*{_ID.format(g='a')}"
+    rf"(?:(?:\s*(?:>>?|->|→|≻|[,;])\s*|\s+){_ID.format(g='c')})*"
+    r"\s*[.!]?[\"'`*]*$",
+    re.IGNORECASE,
+)
+_RANKED_CHAIN = re.compile(
+    rf"{_ID.format(g='a')}(?:{_RANKED_SEP}{_ID.format(g='c')})+", re.IGNORECASE
+)
+_LIST_CHAIN = re.compile(
+    rf"{_ID.format(g='a')}{_ENDS_ID}(?:{_LIST_SEP}{_ID.format(g='c')}{_ENDS_ID})+",
+    re.IGNORECASE,
+)
+# A list item naming a passage: "1. [2]", "2) Passage 4: ...", "- 3", "* doc 1 (best)".
+_LIST_ITEM = re.compile(
+    r"^[ \t]*(?:\d+[ \t]*[.):]|[-*•])[ \t]*\**[ \t]*(?:"
+    r"\[\s*(?P<b>\d+)\s*\]|(?:passages?|documents?|docs?)\s*(?:#\s*)?(?P<p>\d+)|#(?P<h>\d+)"
+    rf"|(?<![\w.])(?P<n>\d+)(?!\w|\.\d){_ENDS_ID})",
+    re.IGNORECASE | re.MULTILINE,
+)
+_BRACKETED = re.compile(r"\[\s*(\d+)\s*\]")
+# Refusals and verdicts: "None of ...", "not relevant", "I cannot rank", "Sorry, ...".
+_NEGATION = re.compile(
+    r"\b(?:none|neither|nor|no|not|cannot|unable|irrelevant|sorry|apologi[sz]e)\b|n't\b",
+    re.IGNORECASE,
+)
+
+
+def _ids(fragment: str) -> list[str]:
+    return [m.group("xb") or m.group("xn") for m in _ONE_ID.finditer(fragment)]
+
+
+def _ranking_ids(text: str) -> list[str]:
+    """The identifiers of the ranking ``text`` states, best first, or ``[]`` if it states none.
+
+    Tried in order; the first structure found decides:
+
+    1. the whole answer is identifiers and separators (``"2 > 1 > 3"``, ``"3, 1, 2"``,
+       ``"[2] [1]"``, ``"Passage 2"``);
+    2. the longest chain joined by ranking separators (``>``, ``->``, ``→``), wherever it
+       is (``"Here is my ranking: 2 > 1 > 3."``);
+    3. list items naming passages (``"1. [2]"``, ``"1. Passage 2: ..."``, ``"- 3"``);
+       a single item only when it does not negate (``"1. Passage 3 does not answer"``);
+    4. a comma/semicolon chain of identifiers that does not run on into prose
+       (``"The order is 2, 1, 3."``, but not ``"2, 3 passages"``);
+    5. bracketed identifiers in prose without a negation (``"[2] is best, then [1]"``).
+
+    Counts, years, ratings, decimals, list markers and prose mentions ("Passage 3 does not
+    answer") are not identifiers.
+    """
+    whole = _WHOLE.match(text.strip())
+    if whole:
+        return _ids(text)
+    chains = [m.group(0) for m in _RANKED_CHAIN.finditer(text)]
+    if chains:
+        return _ids(max(chains, key=lambda chain: len(_ids(chain))))
+    items = [next(g for g in m.groups() if g) for m in _LIST_ITEM.finditer(text)]
+    if len(items) > 1 or (items and not _NEGATION.search(text)):
+        return items
+    lists = [m.group(0) for m in _LIST_CHAIN.finditer(text)]
+    if lists:
+        return _ids(max(lists, key=lambda chain: len(_ids(chain))))
+    if not _NEGATION.search(text):
+        return _BRACKETED.findall(text)
+    return []
+
+
 def parse_permutation(answer: str, n: int) -> ParsedPermutation:
     """Turn a model's ranking answer into a full permutation of ``range(n)``.
 
-    Accepts ``"[3] > [1] > [2]"`` and ``"3, 1, 2"`` forms, fullwidth and other Unicode digits,
-    and reasoning blocks. Out-of-range and repeated identifiers are dropped; identifiers the
+    Reads ``"[3] > [1] > [2]"``, ``"3 > 1 > 2"``, ``"3, 1, 2"``, numbered or bulleted lists
+    naming passages (``"1. [3]"``, ``"1. Passage 3"``), and any of these after a preamble;
+    fullwidth and other Unicode digits, and reasoning blocks. Refusals and prose ("None of the
+    3 passages answer the question.") are unparseable (``parsed == 0``, input order kept):
+    a number is an identifier only inside a structure only a ranking has (see
+    ``_ranking_ids``). Out-of-range and repeated identifiers are dropped; identifiers the
     answer leaves out keep their previous relative order after the ranked ones. Only the
     answer is parsed: passage texts never reach this function.
 
     Example:
         >>> parse_permutation("<think>hmm</think>[\uff13] > [1] > [3] > [9]", 4).order
         (2, 0, 1, 3)
-        >>> parse_permutation("no idea", 3)
+        >>> parse_permutation("Ranking:\\n1. Passage 2\\n2. Passage 3", 3).order
+        (1, 2, 0)
+        >>> parse_permutation("None of the 3 passages answer the question.", 3)
         ParsedPermutation(order=(0, 1, 2), parsed=0, dropped=0)
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     text = unicodedata.normalize("NFKC", strip_reasoning(answer))
-    matches = _BRACKETED.findall(text)
-    if not matches:
-        matches = _BARE.findall(text)
     seen: set[int] = set()
     ranked: list[int] = []
     dropped = 0
-    for token in matches:
-        position = int(token) - 1  # int() also reads any remaining Unicode decimal digits
+    for token in _ranking_ids(text):
+        # int() also reads any remaining Unicode decimal digits; a 5,000-digit run is no id
+        position = int(token) - 1 if len(token) <= 9 else -1
         if 0 <= position < n and position not in seen:
             seen.add(position)
             ranked.append(position)

@@ -8,7 +8,8 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
 from rerankkit._base import Details, Group, Reranker, split_by_group
-from rerankkit._validation import check_choice, check_int
+from rerankkit._result import ERROR_KEY, FAILED_KEY
+from rerankkit._validation import check_choice, check_int, check_number
 from rerankkit.errors import LLMCallError
 from rerankkit.llm.calls import CallPolicy, complete_all, is_transient, run_sync
 from rerankkit.llm.parsing import (
@@ -40,10 +41,12 @@ class LLMPointwiseReranker(Reranker):
     up to ``max_retries`` retries with exponential backoff on transient errors. (Python cannot
     interrupt a sync call that timed out: it keeps its worker until it returns, so it still
     counts against ``max_concurrency``, as it still loads the provider.) A document
-    whose call still fails, or whose answer cannot be parsed, gets ``failure_score`` (lowest,
-    ``-inf`` by default) and a logged warning: it is never dropped. ``on_error="raise"``
-    raises the call's error instead. The ``details`` of each result say what happened
-    (``llm_answer`` or ``llm_error``).
+    whose call still fails, or whose answer cannot be parsed, is never dropped: it scores
+    ``LOWEST_SCORE`` (-1e30, finite) and ranks last, or scores ``failure_score`` when one is
+    given, with a logged warning. ``on_error="raise"`` raises the call's error instead. The
+    ``details`` of each result say what happened: ``llm_answer`` (the answer's text) and, for
+    a failed document, ``rerank_failed: True`` and ``rerank_error`` (the call's error, or
+    ``"unparseable answer"``).
 
     Args:
         llm: An object with ``complete(prompt)`` (see ``rerankkit.CompletionLLM``), a plain
@@ -60,7 +63,8 @@ class LLMPointwiseReranker(Reranker):
         retry_on: Predicate for transient errors (default: timeouts, connection errors,
             rate limits, HTTP 5xx).
         on_error: ``"score"`` (failure_score + warning) or ``"raise"``.
-        failure_score: Score of a document whose call failed or answer was unparseable.
+        failure_score: Score of a document whose call failed or answer was unparseable;
+            ``None`` (default) ranks it last with ``LOWEST_SCORE``. Must be finite.
         max_document_chars: Cut each document to this many characters in the prompt.
         yes_words, no_words: Answers read as yes / no (case-insensitive).
 
@@ -85,7 +89,7 @@ class LLMPointwiseReranker(Reranker):
         backoff: float = 0.5,
         retry_on: Callable[[BaseException], bool] = is_transient,
         on_error: Literal["score", "raise"] = "score",
-        failure_score: float = -math.inf,
+        failure_score: float | None = None,
         max_document_chars: int | None = 4000,
         yes_words: Collection[str] = YES_WORDS,
         no_words: Collection[str] = NO_WORDS,
@@ -98,8 +102,7 @@ class LLMPointwiseReranker(Reranker):
         max_document_chars = check_int(
             max_document_chars, "max_document_chars", minimum=1, optional=True
         )
-        if math.isnan(failure_score):
-            raise ValueError("failure_score must not be NaN")
+        failure_score = check_number(failure_score, "failure_score", optional=True)
         self.llm = as_llm(llm)
         self.method: PointwiseMethod = method
         self.scale = (low, high)
@@ -111,7 +114,7 @@ class LLMPointwiseReranker(Reranker):
             retry_on=retry_on,
         )
         self.on_error = on_error
-        self.failure_score = float(failure_score)
+        self.failure_score: float | None = failure_score
         self.max_document_chars = max_document_chars
         self.yes_words = frozenset(w.casefold() for w in yes_words)
         self.no_words = frozenset(w.casefold() for w in no_words)
@@ -145,6 +148,12 @@ class LLMPointwiseReranker(Reranker):
             return p_yes
         return parse_yes_no(completion.text, self.yes_words, self.no_words)
 
+    def _failed(self, extra: dict[str, Any], error: str) -> float:
+        """Flag a failed document in ``extra``; its score (NaN: the base ranks it last)."""
+        extra[FAILED_KEY] = True
+        extra[ERROR_KEY] = error
+        return math.nan if self.failure_score is None else self.failure_score
+
     def _collect(
         self, answers: Sequence[Completion | Exception]
     ) -> tuple[list[float], list[dict[str, Any]]]:
@@ -152,32 +161,37 @@ class LLMPointwiseReranker(Reranker):
         details: list[dict[str, Any]] = []
         failures: list[int] = []
         for position, answer in enumerate(answers):
+            extra: dict[str, Any] = {}
             if isinstance(answer, Exception):
                 if self.on_error == "raise":
                     raise LLMCallError(
                         f"LLM call failed: {type(answer).__name__}: {answer}"
                     ) from answer
+                score = self._failed(extra, f"{type(answer).__name__}: {answer}")
+            else:
+                extra["llm_answer"] = answer.text
+                judged = self._interpret(answer)
+                score = self._failed(extra, "unparseable answer") if judged is None else judged
+            if extra.get(FAILED_KEY):
                 failures.append(position)
-                scores.append(self.failure_score)
-                details.append({"llm_error": f"{type(answer).__name__}: {answer}"})
-                continue
-            score = self._interpret(answer)
-            if score is None:
-                failures.append(position)
-                score = self.failure_score
             scores.append(score)
-            details.append({"llm_answer": answer.text})
+            details.append(extra)
         if failures:
+            first = details[failures[0]]
+            problem = first[ERROR_KEY]
+            if "llm_answer" in first:
+                problem += f" {first['llm_answer'][:200]!r}"
             logger.warning(
-                "LLM %s scoring failed for %d of %d documents (positions %s); they get "
-                "failure_score=%s. First problem: %s",
+                "LLM %s scoring failed for %d of %d documents (positions %s); they %s. "
+                "First problem: %s",
                 self.method,
                 len(failures),
                 len(answers),
                 failures[:20],
-                self.failure_score,
-                details[failures[0]].get("llm_error")
-                or f"unparseable answer {details[failures[0]]['llm_answer'][:200]!r}",
+                "rank last"
+                if self.failure_score is None
+                else f"get failure_score={self.failure_score}",
+                problem,
             )
         return scores, details
 

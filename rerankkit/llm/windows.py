@@ -54,10 +54,33 @@ def count_windows(n: int, window_size: int = 20, step: int = 10) -> int:
 def check_window(window_size: int, step: int) -> tuple[int, int]:
     """Validate the window arithmetic's parameters; returns them as plain ints.
 
-    ``step > window_size`` would leave documents that no window ever shows the model.
-    """
+    The one rule for every place windows are configured (``LLMListwiseReranker``, hence the
+    adapters' ``from_llm``, ``llm_reranker`` and ``llm-listwise`` spec strings):
+    ``window_size >= 2`` (one passage cannot be ordered) and ``1 <= step < window_size``.
+    Consecutive windows overlap by ``window_size - step`` passages, and that overlap is the
+    only way a document moves from one window into the next: ``step == window_size`` sorts
+    disjoint blocks (a relevant document at the bottom can never reach the top) and
+    ``step > window_size`` also skips documents no window ever shows the model.
+
+    Raises:
+        TypeError: ``window_size`` or ``step`` is not an int.
+        ValueError: The rule above is broken, naming the argument.
+
+    Example:
+        >>> check_window(20, 10)
+        (20, 10)
+        >>> check_window(7, 7)
+        Traceback (most recent call last):
+        ValueError: step must be < window_size (7) so that consecutive windows overlap and documents can move between them, got 7
+    """  # noqa: E501
     window_size = check_int(window_size, "window_size", minimum=2)
-    return window_size, check_int(step, "step", minimum=1, maximum=window_size)
+    step = check_int(step, "step", minimum=1)
+    if step >= window_size:
+        raise ValueError(
+            f"step must be < window_size ({window_size}) so that consecutive windows overlap "
+            f"and documents can move between them, got {step}"
+        )
+    return window_size, step
 
 
 def apply_window(ranking: list[int], start: int, end: int, order: Sequence[int]) -> list[int]:
