@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rerankkit.backends.embedding import EmbeddingReranker
     from rerankkit.backends.late_interaction import LateInteractionReranker
     from rerankkit.backends.token_store import TokenEmbeddingStore
+    from rerankkit.compose.batching import BatchingReranker
     from rerankkit.compose.cache import CachedReranker, ScoreCache
     from rerankkit.compose.cascade import CascadeReranker
     from rerankkit.compose.fusion import FusionReranker, reciprocal_rank_fusion
@@ -45,6 +46,7 @@ _LAZY: dict[str, str] = {
     "EmbeddingReranker": "rerankkit.backends.embedding",
     "LateInteractionReranker": "rerankkit.backends.late_interaction",
     "TokenEmbeddingStore": "rerankkit.backends.token_store",
+    "BatchingReranker": "rerankkit.compose.batching",
     "CachedReranker": "rerankkit.compose.cache",
     "CascadeReranker": "rerankkit.compose.cascade",
     "FusionReranker": "rerankkit.compose.fusion",
@@ -65,6 +67,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "DEFAULT_CROSS_ENCODER",
     "AsyncCompletionLLM",
+    "BatchingReranker",
     "CachedReranker",
     "CascadeReranker",
     "CausalLMReranker",

@@ -9,6 +9,7 @@ import pytest
 PUBLIC = {
     "rerankkit": [
         "AsyncCompletionLLM",
+        "BatchingReranker",
         "CachedReranker",
         "CascadeReranker",
         "CausalLMReranker",
