@@ -141,7 +141,7 @@ def test_cross_encoder_scores_equal_those_of_the_non_empty_documents_alone(
 
     docs = ["The moon's gravity makes the tides.", "", "Bread rises with yeast.", "   "]
     query = "how do tides depend on the moon"
-    ours = CrossEncoderReranker(tiny_cross_encoder, device="cpu")  # sigmoid, as ST's default
+    ours = CrossEncoderReranker(tiny_cross_encoder, device="cpu", dtype="float32")  # sigmoid
     expected = CrossEncoder(str(tiny_cross_encoder), device="cpu").predict(
         [(query, docs[0]), (query, docs[2])]
     )

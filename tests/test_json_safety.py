@@ -15,12 +15,12 @@ import asyncio
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import build_tiny_bert
 from rerankkit import (
     CachedReranker,
     CascadeReranker,
@@ -308,18 +308,18 @@ def test_llamaindex_nodes_round_trip_after_failures() -> None:
 
 
 @pytest.mark.slow
-def test_a_cross_encoder_that_outputs_nan(tmp_path: Path) -> None:
+def test_a_cross_encoder_that_outputs_nan(tmp_path: Path, tiny_cross_encoder: Path) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification
 
     from rerankkit import CrossEncoderReranker
 
-    path = build_tiny_bert(tmp_path / "nan-ce")
+    path = Path(shutil.copytree(tiny_cross_encoder, tmp_path / "nan-ce"))
     model = AutoModelForSequenceClassification.from_pretrained(path)
     with torch.no_grad():
         model.classifier.bias.fill_(float("nan"))
     model.save_pretrained(path)
-    results = CrossEncoderReranker(path, device="cpu").rerank("q", ["one", "two"])
+    results = CrossEncoderReranker(path, device="cpu", dtype="float32").rerank("q", ["one", "two"])
     assert _rows(results) == [
         {
             "index": i,
