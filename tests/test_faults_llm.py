@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rerankkit import LLMListwiseReranker, llm_reranker
+from rerankkit import LLMListwiseReranker, LLMPointwiseReranker, llm_reranker
 from rerankkit.adapting import fields_from_llm
 from rerankkit.llm.listwise import WINDOW_ERRORS_KEY
-from rerankkit.llm.parsing import parse_permutation
+from rerankkit.llm.parsing import parse_permutation, parse_rating
 from rerankkit.llm.windows import count_windows, plan_windows
 from rerankkit.testing import OracleLLM, ScriptedLLM
 
@@ -92,6 +92,23 @@ def test_long_almost_rankings_are_read_in_one_go(answer: str) -> None:
     # each gap between ids matches one way only: these took exponential time (or, for the
     # 5,000-digit run, raised ValueError from int()) before they were made unambiguous
     assert parse_permutation(answer, 5).parsed == 0
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (REFUSAL, None),  # the same refusal to a rating prompt is no rating of 3
+        ("All 4 documents were checked; rating: 6", 6.0),
+        ("2 times more relevant than the others: 7", 7.0),
+        ("I'd rate it a 7 because it names the tower.", 7.0),
+        ("Around 5% of it is relevant.", None),
+    ],
+)
+def test_counts_are_not_ratings_either(answer: str, expected: float | None) -> None:
+    assert parse_rating(answer, 0, 10) == expected
+    llm = ScriptedLLM([answer])
+    result = LLMPointwiseReranker(llm, method="rating").rerank("q", ["d"])[0]
+    assert result.details.get("rerank_failed", False) is (expected is None)
 
 
 def test_a_numbered_list_reorders_a_real_window() -> None:

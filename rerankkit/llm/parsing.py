@@ -27,7 +27,13 @@ _LABELLED = re.compile(
     rf"(?:rating|score|relevance|grade)\s*(?:is|of|=|:)?\s*\**\s*({_NUMBER})", re.IGNORECASE
 )
 _FRACTION = re.compile(rf"({_NUMBER})\s*(?:/|out\s+of)\s*({_NUMBER})", re.IGNORECASE)
-_ANY_NUMBER = re.compile(rf"(?<![\w.])({_NUMBER})(?![\w]|\.\d)")
+# A standalone number that counts something is no rating: "None of the 3 passages answer the
+# question." is a refusal, not a 3 (issue 11: counts are not values).
+_ANY_NUMBER = re.compile(
+    rf"(?<![\w.])({_NUMBER})(?![\w]|\.\d)(?!\s*(?:passages?|documents?|docs?|texts?|results?"
+    r"|sources?|sentences?|paragraphs?|items?|studies|study|years?|times|%))",
+    re.IGNORECASE,
+)
 
 
 def strip_reasoning(text: str) -> str:
@@ -257,14 +263,17 @@ def parse_rating(answer: str, low: float = 0, high: float = 10) -> float | None:
     """The rating an answer gives on the scale ``[low, high]``, or ``None``.
 
     Looks, in order, for a labelled number ("Rating: 7", "score = 3.5"), a fraction whose
-    denominator is ``high`` ("7/10", "7 out of 10"), then the first standalone number, and
-    accepts the first candidate inside the scale. Reasoning blocks are ignored and Unicode
+    denominator is ``high`` ("7/10", "7 out of 10"), then the first standalone number that
+    does not count something ("3 passages", "2 times", "5%" are not ratings), and accepts the
+    first candidate inside the scale. Reasoning blocks are ignored and Unicode
     digits normalised.
 
     Example:
         >>> parse_rating("Rating: 8"), parse_rating("I'd say \uff18/10."), parse_rating("3.5")
         (8.0, 8.0, 3.5)
         >>> parse_rating("<think>maybe 9</think> 42 is not a grade") is None
+        True
+        >>> parse_rating("None of the 3 passages answer the question.") is None
         True
     """
     if not low < high:
