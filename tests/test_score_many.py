@@ -212,7 +212,7 @@ def test_bi_encoder_score_many_embeds_each_text_once_and_equals_per_query_scores
     ]
     _assert_equal_per_group(reranker, groups)
     embedded: list[int] = []
-    embed = reranker.embed
-    reranker.embed = lambda texts: embedded.append(len(texts)) or embed(texts)  # type: ignore[method-assign]
+    embed = reranker._embed_and_cuts  # what embed() and score_many share (cuts reported too)
+    reranker._embed_and_cuts = lambda texts: embedded.append(len(texts)) or embed(texts)  # type: ignore[method-assign]
     reranker.score_many(groups)
     assert sorted(embedded) == [2, 5]  # 2 unique queries, 5 unique documents
