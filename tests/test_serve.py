@@ -403,3 +403,28 @@ def test_the_command_serves_on_loopback(cli_server: str) -> None:
     assert httpx.post(f"{cli_server}/v2/rerank", json=body).status_code == 401
     five = {**body, "documents": ["a"] * 5}
     assert httpx.post(f"{cli_server}/v2/rerank", json=five, headers=auth).status_code == 413
+
+
+@pytest.mark.slow
+@requires_trained_ce
+def test_without_batching_concurrent_requests_on_the_default_cpu_path_all_succeed() -> None:
+    # The default CPU path may be OpenVINO, whose one infer request is not reentrant: without
+    # micro-batching, concurrent requests reach the model from several threads at once.
+    from rerankkit import CrossEncoderReranker
+
+    default = CrossEncoderReranker(str(TRAINED_CE))
+    questions = [QUESTION, "capital of Germany", "plants and light", "cities in France"] * 2
+    wanted = {q: default.rerank(q, PASSAGES) for q in set(questions)}
+    app = create_app(default, ServeSettings(batching=False))
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await asyncio.gather(
+                *(client.post("/rerank", json={"query": q, "texts": PASSAGES}) for q in questions)
+            )
+
+    for question, response in zip(questions, asyncio.run(go()), strict=True):
+        assert response.status_code == 200, response.text
+        got = [(r["index"], r["score"]) for r in response.json()]
+        assert got == [(r.index, pytest.approx(r.score, abs=1e-5)) for r in wanted[question]]

@@ -19,6 +19,7 @@ Example (``path`` from ``ensure_onnx_model``; ``ids``, ``mask``: int64 arrays)::
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,11 @@ class OpenVinoRunner:
         self.precision = precision
         self.compiled: Any = core.compile_model(str(path), "CPU", config)
         self.request: Any = self.compiled.create_infer_request()
+        # One infer request is one set of buffers: a second thread's infer() while it runs
+        # raises "Infer Request is busy", and one that starts between another's infer() and its
+        # copy of the output overwrites that output. Concurrent callers (arerank's worker
+        # threads, a server without micro-batching) take turns.
+        self._lock = threading.Lock()
         self.input_names: tuple[str, ...] = tuple(i.get_any_name() for i in self.compiled.inputs)
         self._output = self.compiled.outputs[0]
 
@@ -73,5 +79,6 @@ class OpenVinoRunner:
         if missing:
             raise KeyError(f"batch lacks model inputs {missing}")
         feeds = {name: np.asarray(batch[name], dtype=np.int64) for name in self.input_names}
-        result = self.request.infer(feeds)
-        return np.array(result[self._output], dtype=np.float32)  # a copy: the buffer is reused
+        with self._lock:
+            result = self.request.infer(feeds)
+            return np.array(result[self._output], dtype=np.float32)  # a copy: buffer reused
