@@ -405,6 +405,21 @@ def test_the_command_serves_on_loopback(cli_server: str) -> None:
     assert httpx.post(f"{cli_server}/v2/rerank", json=five, headers=auth).status_code == 413
 
 
+@pytest.mark.parametrize("port", ["-1", "65536", "99999", "http"])
+def test_a_port_outside_0_to_65535_is_a_usage_error(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # uvicorn itself failed on -1 with a resolver error (exit 3) and started on 99999
+    from rerankkit.cli.commands import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "keyword:", "--port", port])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --port: expected a TCP port (0-65535), got" in err
+    assert port in err
+
+
 @pytest.mark.slow
 @requires_trained_ce
 def test_without_batching_concurrent_requests_on_the_default_cpu_path_all_succeed() -> None:

@@ -21,6 +21,17 @@ from typing import Any
 API_KEY_ENV = "RERANKKIT_API_KEY"
 
 
+def _tcp_port(text: str) -> int:
+    # uvicorn would take 99999 without a word and fail on -1 with a resolver error
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a TCP port (0-65535), got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port (0-65535), got {value}")
+    return value
+
+
 def add_parser(commands: Any) -> None:
     """Register ``serve`` on the ``rerankkit`` command's subparsers."""
     from rerankkit.cli.commands import _positive_int
@@ -37,7 +48,9 @@ def add_parser(commands: Any) -> None:
     )
     serve.add_argument("spec", metavar="SPEC", help="reranker spec, e.g. cross-encoder:PATH")
     serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--port", type=_tcp_port, default=8000, help="TCP port, 0-65535 (default: 8000)"
+    )
     serve.add_argument(
         "--api-key",
         default=os.environ.get(API_KEY_ENV),
