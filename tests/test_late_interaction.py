@@ -199,3 +199,24 @@ def test_store_rejects_bad_settings() -> None:
         TokenEmbeddingStore(dtype="int8")
     with pytest.raises(ValueError, match="max_bytes"):
         TokenEmbeddingStore(max_bytes=0)
+    with pytest.raises(TypeError, match="directory must be a str or path, got int"):
+        TokenEmbeddingStore(directory=123)  # type: ignore[arg-type]
+
+
+def test_disk_entry_larger_than_the_memory_bound_is_read_from_disk(tmp_path: Path) -> None:
+    # put_many keeps such an array on disk only; reading it back must not try to hold it in
+    # memory either (cachetools raised "value too large")
+    store = TokenEmbeddingStore(max_bytes=32, directory=tmp_path)
+    array = np.arange(16, dtype=np.float32).reshape(4, 4)  # 64 bytes
+    store.put_many("m", ["big"], [array])
+    (found,) = store.get_many("m", ["big"])
+    assert found is not None and np.array_equal(found, array)
+    assert store.info().entries == 0 and store.info().disk_entries == 1
+
+
+def test_entries_from_a_store_of_another_dtype_come_back_in_this_ones(tmp_path: Path) -> None:
+    array = np.full((2, 3), 1 / 3, dtype=np.float32)
+    TokenEmbeddingStore(dtype="float16", directory=tmp_path).put_many("m", ["x"], [array])
+    (found,) = TokenEmbeddingStore(dtype="float32", directory=tmp_path).get_many("m", ["x"])
+    assert found is not None and found.dtype == np.float32 and not found.flags.writeable
+    assert np.array_equal(found, array.astype(np.float16).astype(np.float32))

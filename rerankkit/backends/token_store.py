@@ -76,6 +76,7 @@ class TokenEmbeddingStore:
 
     Raises:
         ValueError: ``max_bytes``/``disk_max_bytes`` < 1 or an unknown ``dtype``.
+        TypeError: ``directory`` is not a str or path.
         MissingExtraError: ``cachetools`` (or ``diskcache`` for ``directory``) is not installed:
             ``pip install "rerankkit[colbert]"``.
     """
@@ -94,6 +95,8 @@ class TokenEmbeddingStore:
         cachetools = require("cachetools", EXTRA)
         self._memory: Any = cachetools.LRUCache(maxsize=self.max_bytes, getsizeof=_nbytes)
         self._disk: Any = None
+        if directory is not None and not isinstance(directory, (str, os.PathLike)):
+            raise TypeError(f"directory must be a str or path, got {type(directory).__name__}")
         self.directory = None if directory is None else os.fspath(directory)
         if self.directory is not None:
             diskcache = require("diskcache", EXTRA)
@@ -122,8 +125,11 @@ class TokenEmbeddingStore:
             if array is None and self._disk is not None:
                 array = self._disk.get(key)
                 if array is not None:
-                    with self._lock:
-                        self._memory[key] = array
+                    # another store (other process, other dtype) may have written it
+                    array = self._stored(array)
+                    if array.nbytes <= self.max_bytes:
+                        with self._lock:
+                            self._memory[key] = array
             with self._lock:
                 if array is None:
                     self._misses += 1
@@ -141,14 +147,18 @@ class TokenEmbeddingStore:
         if len(texts) != len(arrays):
             raise ValueError(f"got {len(texts)} texts but {len(arrays)} arrays")
         for text, array in zip(texts, arrays, strict=True):
-            stored = np.ascontiguousarray(array, dtype=self.dtype)
-            stored.setflags(write=False)
+            stored = self._stored(array)
             key = text_key(model_key, text)
             if stored.nbytes <= self.max_bytes:
                 with self._lock:
                     self._memory[key] = stored
             if self._disk is not None:
                 self._disk.set(key, stored)
+
+    def _stored(self, array: np.ndarray) -> np.ndarray:
+        stored = np.ascontiguousarray(array, dtype=self.dtype)
+        stored.setflags(write=False)
+        return stored
 
     def info(self) -> StoreInfo:
         """Hits and misses so far, and what is held now."""
