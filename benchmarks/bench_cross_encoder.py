@@ -29,6 +29,7 @@ import argparse
 import logging
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -48,8 +49,11 @@ EXACT = "dtype=float32 (exact)"
 
 # Path name -> (code shown in the report, CrossEncoderReranker keyword arguments or None for ST).
 PATHS: dict[str, tuple[str, dict[str, Any] | None]] = {
-    ST: ("CrossEncoder(path).predict(pairs)", None),
-    ST_FAST: ('CrossEncoder(path, model_kwargs={"dtype": torch.bfloat16}).predict(pairs)', None),
+    ST: ("CrossEncoder(path, max_length=512).predict(pairs)", None),
+    ST_FAST: (
+        'CrossEncoder(path, max_length=512, model_kwargs={"dtype": torch.bfloat16}).predict(pairs)',
+        None,
+    ),
     "default": ("CrossEncoderReranker(path)", {}),
     EXACT: ('CrossEncoderReranker(path, dtype="float32")', {"dtype": "float32"}),
     "openvino fp32 (exact)": (
@@ -137,7 +141,9 @@ def make_scorer(name: str, model: Path) -> tuple[Callable[[str, list[str]], list
         from sentence_transformers import CrossEncoder
 
         extra = {"model_kwargs": {"dtype": torch.bfloat16}} if name == ST_FAST else {}
-        encoder = CrossEncoder(str(model), local_files_only=True, **extra)
+        # max_length as ours, so both read the same tokens (the model's sentence-transformers
+        # config would cut pairs at 128 tokens; DL19 passages run to ~250).
+        encoder = CrossEncoder(str(model), max_length=MAX_LENGTH, local_files_only=True, **extra)
 
         def st_score(query: str, docs: list[str]) -> list[float]:
             pairs = [(query, d) for d in docs]
@@ -153,23 +159,23 @@ def make_scorer(name: str, model: Path) -> tuple[Callable[[str, list[str]], list
     return reranker.score, runs
 
 
-def matmul_gflops(dtype_name: str = "float32", seconds: float = 0.5) -> float:
-    """torch matmul GFLOP/s on MiniLM's FFN shape ([4096, 384] x [384, 1536]), this process's
-    threads; the best of a few repetitions within ``seconds``."""
+def matmul_gflops(dtype_name: str = "float32", repeats: int = 12) -> float:
+    """torch matmul GFLOP/s on MiniLM's FFN shape ([4096, 384] x [384, 1536]) with this
+    process's threads: the median of ``repeats`` timed products (on a shared machine the median
+    sees the same contention as the paths timed around it)."""
     import torch
 
     dtype = getattr(torch, dtype_name)
     a = torch.randn(4096, 384, dtype=dtype)
     b = torch.randn(384, 1536, dtype=dtype)
     flop = 2 * 4096 * 384 * 1536
-    best, end = 0.0, time.perf_counter() + seconds
     torch.matmul(a, b)
-    while time.perf_counter() < end:
+    rates = []
+    for _ in range(repeats):
         t0 = time.perf_counter()
-        for _ in range(4):
-            torch.matmul(a, b)
-        best = max(best, 4 * flop / (time.perf_counter() - t0) / 1e9)
-    return best
+        torch.matmul(a, b)
+        rates.append(flop / (time.perf_counter() - t0) / 1e9)
+    return statistics.median(rates)
 
 
 # --------------------------------------------------------------------------- fidelity
@@ -231,15 +237,14 @@ def run(model: Path, data: Path, n_queries: int, rounds: int, names: list[str]) 
     gflops: list[float] = []
     scores: dict[str, dict[str, list[float]]] = {name: {} for name in names}
     for r, chunk in enumerate(chunks):
-        gflops.append(matmul_gflops())
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
+            gflops.append(matmul_gflops())
             t0 = time.perf_counter()
             for i in chunk:
                 scores[name][cases[i]["qid"]] = scorers[name](cases[i]["query"], cases[i]["docs"])
             seconds[name].append(time.perf_counter() - t0)
         print(f"[bench] round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
-    gflops.append(matmul_gflops())
     from rerankkit.backends._onnx import cache_entry_name, default_cache_dir, model_files_digest
 
     verdict_file = (
@@ -382,9 +387,10 @@ def render(result: dict[str, Any], command: str, model: Path, note: str) -> str:
         "## Machine",
         "",
         *machine_lines(),
-        f"- Measured torch float32 matmul rate ([4096, 384] x [384, 1536], median of "
-        f"{len(result['gflops'])} measurements between rounds): {gflops:,.0f} GFLOP/s (range "
-        f"{min(result['gflops']):,.0f}-{max(result['gflops']):,.0f}).",
+        f"- Measured torch float32 matmul rate ([4096, 384] x [384, 1536], measured before "
+        f"every path in every round, {len(result['gflops'])} times): median {gflops:,.0f} "
+        f"GFLOP/s (range {min(result['gflops']):,.0f}-{max(result['gflops']):,.0f}); the "
+        "fraction of the bound is each path's useful FLOP/s over this median.",
         f"- Cost model: `L * n * (8 H^2 + 4 H I + 4 H n)` FLOP per pair of n tokens (L={layers}, "
         f"H={hidden}, I={inter}): {dense_mflop:.1f} MFLOP per token in the dense layers plus "
         f"attention; the float32 matmul bound for these inputs is "
@@ -468,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     names = list(dict.fromkeys([ST, *args.paths, EXACT]))
     names = [n for n in PATHS if n in names]
     result = run(args.model, args.data, queries, rounds, names)
-    command = "python benchmarks/bench_cross_encoder.py " + " ".join(
+    command = "python benchmarks/bench_cross_encoder.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )
     note = args.note or "Machine state not recorded."
