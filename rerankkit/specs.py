@@ -54,6 +54,7 @@ class _Kind:
     cls: str
     target: str  # "required" | "optional" | "none"
     help: str
+    needs: str = "a model id or path"  # what a required target is, for the error
 
 
 _KINDS: dict[str, _Kind] = {
@@ -92,48 +93,56 @@ _KINDS: dict[str, _Kind] = {
         "CohereReranker",
         "required",
         "Cohere Rerank v2 API (model; key from CO_API_KEY or ?api_key=)",
+        "a model name, e.g. cohere:MODEL",
     ),
     "cohere-v1": _Kind(
         "rerankkit.remote.cohere",
         "CohereV1Reranker",
         "required",
         "Cohere Rerank v1 API (model; key from CO_API_KEY)",
+        "a model name, e.g. cohere-v1:MODEL",
     ),
     "jina": _Kind(
         "rerankkit.remote.jina",
         "JinaReranker",
         "required",
         "Jina AI reranker API (model; key from JINA_API_KEY)",
+        "a model name, e.g. jina:MODEL",
     ),
     "voyage": _Kind(
         "rerankkit.remote.voyage",
         "VoyageReranker",
         "required",
         "Voyage AI rerank API (model; key from VOYAGE_API_KEY)",
+        "a model name, e.g. voyage:MODEL",
     ),
     "mixedbread": _Kind(
         "rerankkit.remote.mixedbread",
         "MixedbreadReranker",
         "required",
         "Mixedbread reranking API (model; key from MXBAI_API_KEY)",
+        "a model name, e.g. mixedbread:MODEL",
     ),
     "tei": _Kind(
         "rerankkit.remote.tei",
         "TEIReranker",
         "required",
         "text-embeddings-inference server (URL: tei:http://host:8080)",
+        "a server URL, e.g. tei:http://host:8080",
     ),
     "vllm": _Kind(
         "rerankkit.remote.vllm",
         "VLLMReranker",
         "required",
         "vLLM /v1/rerank or /score (URL; ?model=NAME&endpoint=score)",
+        "a server URL, e.g. vllm:http://host:8000?model=NAME",
     ),
     "infinity": _Kind(
         "rerankkit.remote.infinity",
         "InfinityReranker",
         "required",
         "Infinity server /rerank (URL: infinity:http://host:7997?model=NAME)",
+        "a server URL, e.g. infinity:http://host:7997?model=NAME",
     ),
 }
 
@@ -258,7 +267,7 @@ def parse_spec(spec: str) -> RerankerSpec:
         )
     target, _, query = rest.partition("?")
     if kind.target == "required" and not target:
-        raise ValueError(f"reranker spec {shown!r}: {kind_name} needs a model id or path")
+        raise ValueError(f"reranker spec {shown!r}: {kind_name} needs {kind.needs}")
     if kind.target == "none" and target:
         raise ValueError(f"reranker spec {shown!r}: {kind_name} takes no target, got {target!r}")
     options: dict[str, Any] = {}
