@@ -26,12 +26,20 @@ _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 _LABELLED = re.compile(
     rf"(?:rating|score|relevance|grade)\s*(?:is|of|=|:)?\s*\**\s*({_NUMBER})", re.IGNORECASE
 )
-_FRACTION = re.compile(rf"({_NUMBER})\s*(?:/|out\s+of)\s*({_NUMBER})", re.IGNORECASE)
+# Starts at a number's first digit: "17/10" is no 7/10, and a long digit run is read once.
+_FRACTION = re.compile(rf"(?<![\d.])({_NUMBER})\s*(?:/|out\s+of)\s*({_NUMBER})", re.IGNORECASE)
 # A standalone number that counts something is no rating: "None of the 3 passages answer the
 # question." is a refusal, not a 3 (issue 11: counts are not values).
 _ANY_NUMBER = re.compile(
     rf"(?<![\w.])({_NUMBER})(?![\w]|\.\d)(?!\s*(?:passages?|documents?|docs?|texts?|results?"
     r"|sources?|sentences?|paragraphs?|items?|studies|study|years?|times|%))",
+    re.IGNORECASE,
+)
+# A restated scale ("from 0 to 10", "(0-10)", "between 1 and 5") is no rating either: "On a
+# scale from 0 to 10, I'd give it 8" is an 8. Only a range equal to the scale is dropped.
+_RANGE = re.compile(
+    r"(?:\b(?:from|between)\s+)?(?<![\w.])(\d+(?:\.\d+)?)(?![\d.])\s*(?:\([^()\n]{0,80}\)\s*)?"
+    r"(?:-|\u2013|\u2014|to\b|and\b)\s*(\d+(?:\.\d+)?)(?![\d.])(?:\s*\([^()\n]{0,80}\))?",
     re.IGNORECASE,
 )
 
@@ -265,8 +273,10 @@ def parse_rating(answer: str, low: float = 0, high: float = 10) -> float | None:
     Looks, in order, for a labelled number ("Rating: 7", "score = 3.5"), a fraction whose
     denominator is ``high`` ("7/10", "7 out of 10"), then the first standalone number that
     does not count something ("3 passages", "2 times", "5%" are not ratings), and accepts the
-    first candidate inside the scale. Reasoning blocks are ignored and Unicode
-    digits normalised.
+    first candidate inside the scale. A restatement of the scale itself ("from 0 to 10",
+    "(0-10)", "between 0 and 10") is skipped, and so are the numbers of other fractions
+    ("12/10" rates nothing; "3/4 of it is relevant, I'd give it 6" is a 6). Reasoning blocks
+    are ignored and Unicode digits normalised.
 
     Example:
         >>> parse_rating("Rating: 8"), parse_rating("I'd say \uff18/10."), parse_rating("3.5")
@@ -275,10 +285,16 @@ def parse_rating(answer: str, low: float = 0, high: float = 10) -> float | None:
         True
         >>> parse_rating("None of the 3 passages answer the question.") is None
         True
+        >>> parse_rating("On a scale from 0 to 10, I'd give it 8.")
+        8.0
     """
     if not low < high:
         raise ValueError(f"rating scale needs low < high, got ({low}, {high})")
     text = unicodedata.normalize("NFKC", strip_reasoning(answer))
+    text = _RANGE.sub(
+        lambda m: " " if (float(m.group(1)), float(m.group(2))) == (low, high) else m.group(0),
+        text,
+    )
 
     def in_scale(value: str) -> float | None:
         number = float(value)
@@ -290,7 +306,8 @@ def parse_rating(answer: str, low: float = 0, high: float = 10) -> float | None:
     for match in _FRACTION.finditer(text):
         if float(match.group(2)) == high and (value := in_scale(match.group(1))) is not None:
             return value
-    for match in _ANY_NUMBER.finditer(text):
+    # a fraction's numbers are no standalone rating: "12/10" is out of scale, not a 10
+    for match in _ANY_NUMBER.finditer(_FRACTION.sub(" ", text)):
         if (value := in_scale(match.group(1))) is not None:
             return value
     return None
