@@ -140,6 +140,15 @@ def test_rerank_errors_exit_2_with_one_line(
         main(["rerank", "--query", "q", "--docs", str(tmp_path / "x"), "--model", "keyword:"]) == 2
     )
     assert "no such file" in capsys.readouterr().err
+    # a folder given as --docs or --output: one line, no IsADirectoryError traceback
+    assert main(["rerank", "--query", "q", "--docs", str(tmp_path), "--model", "keyword:"]) == 2
+    assert f"--docs: cannot read {tmp_path}: Is a directory" in capsys.readouterr().err
+    good = tmp_path / "good.jsonl"
+    good.write_text('"fine"\n', encoding="utf-8")
+    for output in (tmp_path, tmp_path / "missing" / "out.jsonl"):
+        rerank = ["rerank", "--query", "q", "--docs", str(good), "--model", "keyword:"]
+        assert main([*rerank, "--output", str(output)]) == 2
+        assert f"--output: cannot write {output}: " in capsys.readouterr().err
     assert main(["rerank", "--query", "q", "--docs", str(bad), "--model", "nope:x"]) == 2
     assert "unknown kind 'nope'" in capsys.readouterr().err
 

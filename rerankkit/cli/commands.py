@@ -384,6 +384,8 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
                 )
         except FileNotFoundError:
             raise CliError(f"--docs: no such file: {args.docs}") from None
+        except OSError as error:  # a folder, no permission, ...
+            raise CliError(f"--docs: cannot read {args.docs}: {error.strerror}") from None
     reranker = build_reranker(spec)
     results = reranker.rerank(
         args.query, texts, top_n=args.top_n, score_threshold=args.score_threshold
@@ -402,7 +404,10 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as error:  # a folder, a missing parent folder, no permission, ...
+            raise CliError(f"--output: cannot write {args.output}: {error.strerror}") from None
     return 0
 
 
