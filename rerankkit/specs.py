@@ -308,7 +308,8 @@ def _check_options(spec: RerankerSpec, cls: type) -> None:
     if unknown:
         raise ValueError(
             f"reranker spec {spec.text!r}: unknown option{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(unknown)} for {cls.__name__} (accepted: {', '.join(sorted(accepted))})"
+            f"{', '.join(unknown)} for {cls.__name__} "
+            f"(accepted: {', '.join(sorted(accepted)) or 'none'})"
         )
 
 
