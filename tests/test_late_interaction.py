@@ -128,6 +128,18 @@ def test_store_bytes_are_tokens_times_dim_times_itemsize(tiny_colbert: Path) -> 
     )
 
 
+def test_a_float16_store_scores_the_first_call_as_later_ones(tiny_colbert: Path) -> None:
+    # the first call used to score the fresh float32 vectors and later calls the stored
+    # float16 ones, so the same query and documents could rank differently the second time
+    store = TokenEmbeddingStore(dtype="float16")
+    reranker = LateInteractionReranker(tiny_colbert, device="cpu", store=store)
+    first = reranker.score("capital of France", DOCS)
+    assert store.info().hits == 0
+    assert reranker.score("capital of France", DOCS) == first
+    assert store.info().hits == len(DOCS)
+    assert all(e.dtype == np.float16 for e in reranker.encode_documents(["never seen"]))
+
+
 def test_memory_bound_evicts_least_recently_used() -> None:
     store = TokenEmbeddingStore(max_bytes=3 * 64)  # three [4, 4] float32 arrays
     arrays = [np.full((4, 4), i, dtype=np.float32) for i in range(4)]

@@ -189,6 +189,9 @@ class LateInteractionReranker(RebuiltOnUnpickle, Reranker):
             }
             if self.store is not None:
                 self.store.put_many(self._store_key, missing, list(fresh.values()))
+                # score with what the store keeps, so a document scores the same on its first
+                # call as on later ones (a float16 store rounds)
+                fresh = {text: e.astype(self.store.dtype, copy=False) for text, e in fresh.items()}
             found = [fresh[d] if e is None else e for d, e in zip(documents, found, strict=True)]
         return [e for e in found if e is not None]
 
