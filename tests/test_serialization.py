@@ -164,6 +164,17 @@ def test_options_without_a_spec_form_are_named(tiny_cross_encoder: Path) -> None
         reranker_spec(LLMListwiseReranker(ScriptedLLM(["[1]"])))
 
 
+def test_a_misspelt_spec_kind_in_an_adapter_lists_the_kinds() -> None:
+    # it was taken for a cross-encoder hub id: "cannot load cross-encoder 'cross-encodr:...'"
+    for make in (
+        lambda: RerankKitCompressor(reranker="cross-encodr:models/ce"),
+        lambda: RerankKitPostprocessor(reranker="colbrt:models/ce"),
+        lambda: RerankKitCrossEncoder("http://127.0.0.1:8080"),
+    ):
+        with pytest.raises(ValueError, match=r"unknown kind '.*' \(known: cross-encoder, "):
+            make()
+
+
 # -- LangChain ------------------------------------------------------------------------------
 
 

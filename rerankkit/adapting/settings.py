@@ -46,7 +46,8 @@ def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
 
     Raises:
         TypeError: ``reranker`` is neither.
-        ValueError: ``reranker`` is an empty string.
+        ValueError: ``reranker`` is an empty string, or ``KIND:...`` (not a folder) with an
+            unknown kind (the known ones listed).
 
     Example:
         >>> from rerankkit.testing import KeywordReranker
@@ -63,7 +64,11 @@ def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
     if isinstance(reranker, str):
         if not reranker.strip():
             raise ValueError("reranker model name or path must be a non-empty string")
-        if reranker.partition(":")[0] in spec_kinds():
+        kind, colon, _ = reranker.partition(":")
+        # A hub id never holds ":", so "KIND:..." that is no folder is a spec, and a misspelt
+        # kind gets the spec error listing the kinds rather than a failed hub lookup
+        # (C:\models has a one-letter drive, not a kind).
+        if kind in spec_kinds() or (colon and len(kind) > 1 and not os.path.exists(reranker)):
             return build_reranker(reranker)
         from rerankkit import CrossEncoderReranker  # imports torch: only when asked for
 
