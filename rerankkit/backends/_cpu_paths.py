@@ -247,8 +247,9 @@ def _verdict_key(name: str, entry: Path) -> str:
 
 
 def _runtime_version(name: str) -> tuple[str, str]:
-    module = "openvino" if name.startswith("openvino") else "onnxruntime"
-    return module, str(require(module, name.split("-")[0]).__version__)
+    if name.startswith("openvino"):
+        return "openvino", str(require("openvino", "openvino").__version__)
+    return "onnxruntime", str(require("onnxruntime", "onnx").__version__)
 
 
 def _read_verdicts(entry: Path | None) -> dict[str, ProbeVerdict]:
