@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
 
@@ -75,15 +75,19 @@ class LocksDropped:
 class RebuiltOnUnpickle:
     """Remembers the constructor's arguments; pickling stores them and unpickling rebuilds.
 
-    ``init_arguments`` is ``(args, kwargs)`` exactly as the caller passed them (a shallow copy
-    of ``kwargs``); :func:`rerankkit.specs.reranker_spec` reads it to write a spec string.
+    ``init_arguments`` is ``(args, kwargs)`` as the caller passed them (a shallow copy of
+    ``kwargs``) less the keyword arguments named in ``not_recorded`` (a secret such as an API
+    key, or a live object such as a transport: the copy falls back to their defaults);
+    :func:`rerankkit.specs.reranker_spec` reads it to write a spec string.
     """
 
     init_arguments: tuple[tuple[Any, ...], dict[str, Any]]
+    not_recorded: ClassVar[frozenset[str]] = frozenset()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         self = super().__new__(cls)
-        self.init_arguments = (args, dict(kwargs))
+        kept = {k: v for k, v in kwargs.items() if k not in cls.not_recorded}
+        self.init_arguments = (args, kept)
         return self
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -371,7 +371,9 @@ def reranker_spec(reranker: Reranker) -> str:
 
     A reranker of a spec kind (built from a spec, a model name or its constructor) is
     described by the arguments it was built with (see ``rerankkit._pickling``), so
-    ``build_reranker(reranker_spec(r))`` loads the same model with the same options.
+    ``build_reranker(reranker_spec(r))`` loads the same model with the same options. A secret
+    (``api_key``) is never written: a remote reranker built from the spec reads its key from
+    the service's environment variable.
 
     Raises:
         TypeError: ``reranker`` is not of a spec kind (an LLM reranker, a cascade, a custom
@@ -403,14 +405,23 @@ def reranker_spec(reranker: Reranker) -> str:
             raise TypeError(f"{cls.__name__} does not record the arguments it was built with")
         return f"{name}:"
     args, kwargs = arguments
-    bound = inspect.signature(cls).bind(*args, **kwargs).arguments
+    signature = inspect.signature(cls)
+    bound: dict[str, Any] = {}
+    for key, value in signature.bind(*args, **kwargs).arguments.items():
+        variadic = signature.parameters[key].kind is inspect.Parameter.VAR_KEYWORD
+        bound.update(value if variadic else {key: value})  # **connection: its own options
     target = ""
     if kind.target != "none":
-        first = next(iter(inspect.signature(cls).parameters))
-        target = os.fspath(bound.pop(first, "") or "")
+        first = next(iter(signature.parameters.values()))
+        default = "" if first.default is inspect.Parameter.empty else first.default
+        target = os.fspath(bound.pop(first.name, default) or "")
         if "?" in target:
             raise TypeError(f"{name} target {target!r} contains '?', which a spec cannot hold")
-    options = "&".join(f"{key}={_option_text(name, key, value)}" for key, value in bound.items())
+    options = "&".join(
+        f"{key}={_option_text(name, key, value)}"
+        for key, value in bound.items()
+        if key not in SECRET_OPTIONS  # never written; remote rerankers do not record it anyway
+    )
     return f"{name}:{target}" + (f"?{options}" if options else "")
 
 

@@ -8,6 +8,7 @@ use through both adapters, fusion, a cascade and the ``rerankkit rerank`` comman
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from fault_server import FaultServer, score_pair
 
 from rerankkit import CascadeReranker, FusionReranker
+from rerankkit.errors import RemoteServiceError
 from rerankkit.remote import (
     CohereReranker,
     CohereV1Reranker,
@@ -207,8 +209,13 @@ def test_api_key_from_environment(fresh: FaultServer, monkeypatch: pytest.Monkey
         (VoyageReranker, "VOYAGE_API_KEY"),
         (MixedbreadReranker, "MXBAI_API_KEY"),
     ]:
-        with pytest.raises(ValueError, match=variable):
-            cls()
+        sent = len(fresh.seen)
+        with cls(base_url=fresh.url) as keyless:  # builds: the key is checked per request
+            with pytest.raises(RemoteServiceError, match=f"{variable}.*api_key"):
+                keyless.rerank(QUERY, DOCS)
+            with pytest.raises(RemoteServiceError, match=variable):
+                asyncio.run(keyless.arerank(QUERY, DOCS))
+        assert len(fresh.seen) == sent  # refused before sending
         monkeypatch.setenv(variable, f"{KEY}-{variable}")
         with cls(base_url=fresh.url) as reranker:
             reranker.rerank(QUERY, DOCS)
@@ -336,8 +343,9 @@ def test_pickles_without_the_key(fresh: FaultServer, monkeypatch: pytest.MonkeyP
     assert "Authorization" not in fresh.seen[-1].headers
     cohere_data = pickle.dumps(CohereReranker("rerank-v3.5", base_url=fresh.url, api_key=KEY))
     assert KEY.encode() not in cohere_data
-    with pytest.raises(ValueError, match="CO_API_KEY"):
-        pickle.loads(cohere_data)
+    keyless = pickle.loads(cohere_data)  # builds without the variable ...
+    with keyless, pytest.raises(RemoteServiceError, match="CO_API_KEY"):
+        keyless.rerank(QUERY, DOCS)  # ... and fails when it would call the service
     monkeypatch.setenv("CO_API_KEY", KEY)
     with pickle.loads(cohere_data) as copy:
         copy.rerank(QUERY, DOCS)

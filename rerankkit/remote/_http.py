@@ -228,6 +228,11 @@ class ServiceClient:
             asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, asyncio.Semaphore]
         ] = weakref.WeakKeyDictionary()
 
+    @property
+    def has_api_key(self) -> bool:
+        """Whether requests carry an ``Authorization`` header (the key itself stays hidden)."""
+        return bool(self._secret.get())
+
     # ---- clients -------------------------------------------------------------------------
     def _request_headers(self) -> dict[str, str]:
         """Headers of every request; the only place the key leaves its ``Secret``."""

@@ -15,18 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from rerankkit._base import Details, Group, Reranker
+from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int
+from rerankkit.errors import RemoteServiceError
 from rerankkit.remote._http import RetryPolicy, ServiceClient, env_api_key
 from rerankkit.remote._merge import AnswerShapeError, chunk_ranges, scores_by_index
 
-_NOT_PICKLED = frozenset({"api_key", "transport", "async_transport"})
 
-
-def _rebuild(cls: type[RemoteReranker], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return cls(*args, **kwargs)
-
-
-class RemoteReranker(Reranker):
+class RemoteReranker(RebuiltOnUnpickle, Reranker):
     """Base of the HTTP clients in ``rerankkit.remote`` (see the package docstring).
 
     A subclass sets the class attributes and implements ``_body``; it may override ``_path``
@@ -35,7 +31,10 @@ class RemoteReranker(Reranker):
     Connection options, accepted by every client:
         base_url: The service's root URL (default: the service's public endpoint).
         api_key: Sent as ``Authorization: Bearer``; default: the service's environment
-            variable(s) (``api_key_env``). Never logged, never in ``repr`` or errors.
+            variable(s) (``api_key_env``), read on construction. Never logged, never in
+            ``repr``, errors, pickles or spec strings. A service that needs a key and has
+            none fails on the first request (``RemoteServiceError`` naming the variable),
+            not on construction, so a copy can be rebuilt where the key is not set.
         timeout: Seconds each connect/read/write of an attempt may wait (default 30).
         max_retries: Retries after a connect error, timeout, dropped connection, HTTP 408,
             429 or 5xx (default 3); waits ``Retry-After`` when the service sends one.
@@ -48,6 +47,18 @@ class RemoteReranker(Reranker):
             larger inputs are split, sent concurrently and merged.
         headers: Extra HTTP headers.
         transport, async_transport: httpx transports (tests, proxies).
+
+    Pickling, ``reranker_spec`` and the adapters' ``model_dump``/``to_dict`` keep the
+    constructor's arguments **without** ``api_key``, ``transport`` and ``async_transport``
+    (see ``rerankkit._pickling``): the copy (another process, a Ray worker, a config file)
+    opens its own pools and reads the key from the service's environment variable where it is
+    rebuilt, even when the original was given ``api_key=``. The key never travels.
+
+    Example:
+        >>> from rerankkit.remote import CohereReranker
+        >>> from rerankkit.specs import reranker_spec
+        >>> reranker_spec(CohereReranker("rerank-v3.5", api_key="sk-...", timeout=5))
+        'cohere:rerank-v3.5?timeout=5'
     """
 
     service: ClassVar[str] = "remote"
@@ -58,21 +69,7 @@ class RemoteReranker(Reranker):
     path: ClassVar[str] = "/rerank"
     results_key: ClassVar[str | None] = "results"
     score_key: ClassVar[str] = "relevance_score"
-    _arguments: tuple[tuple[Any, ...], dict[str, Any]]
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> RemoteReranker:
-        # Kept for pickling: the constructor's arguments, never the key or a transport.
-        self = super().__new__(cls)
-        kept = {k: v for k, v in kwargs.items() if k not in _NOT_PICKLED}
-        self._arguments = (args, kept)
-        return self
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickles as its constructor arguments without ``api_key`` (and transports): the copy
-        (another process, a Ray worker) opens its own pools and reads the key from the
-        service's environment variable there. The key never travels in a pickle."""
-        args, kwargs = self._arguments
-        return _rebuild, (type(self), args, kwargs)
+    not_recorded: ClassVar[frozenset[str]] = frozenset({"api_key", "transport", "async_transport"})
 
     def __init__(
         self,
@@ -97,9 +94,6 @@ class RemoteReranker(Reranker):
         if url is None:
             raise ValueError(f"{self.service}: base_url is required (the server's address)")
         key = env_api_key(api_key, self.api_key_env, os.environ)
-        if self.requires_api_key and not key:
-            where = " or set " + " / ".join(self.api_key_env) if self.api_key_env else ""
-            raise ValueError(f"{self.service}: no API key: pass api_key=...{where}")
         self.model = model
         self.max_documents = check_int(
             self.document_limit if max_documents is None else max_documents,
@@ -137,6 +131,17 @@ class RemoteReranker(Reranker):
         )
 
     # ---- one chunk -------------------------------------------------------------------------
+    def _check_api_key(self) -> None:
+        # Checked here, not on construction: an unpickled or config-built copy on a machine
+        # without the variable must build, and fail only when it calls the service.
+        if self.requires_api_key and not self.client.has_api_key:
+            variables = " or ".join(self.api_key_env)
+            raise RemoteServiceError(
+                self.service,
+                None,
+                reason=f"no API key, request not sent: set {variables} or pass api_key=...",
+            )
+
     def _read(self, answer: Any, count: int) -> list[float]:
         try:
             return self._scores(answer, count)
@@ -145,10 +150,12 @@ class RemoteReranker(Reranker):
             raise self.client.error(200, text, reason=f"POST {self._path()}: {error}") from None
 
     def _score_chunk(self, query: str, documents: list[str]) -> list[float]:
+        self._check_api_key()
         answer = self.client.post_json(self._path(), self._body(query, documents))
         return self._read(answer, len(documents))
 
     async def _ascore_chunk(self, query: str, documents: list[str]) -> list[float]:
+        self._check_api_key()
         answer = await self.client.apost_json(self._path(), self._body(query, documents))
         return self._read(answer, len(documents))
 

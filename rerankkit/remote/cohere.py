@@ -32,8 +32,9 @@ class CohereReranker(RemoteReranker):
             ``COHERE_API_KEY``), ``timeout``, ``max_retries``, ... (see ``RemoteReranker``).
 
     Raises:
-        ValueError: No API key given or in the environment.
-        rerankkit.errors.RemoteServiceError: The service failed for good (from ``rerank``).
+        rerankkit.errors.RemoteServiceError: From ``rerank``: the service failed for good, or
+            no API key was given or found in the environment on construction (raised before
+            any request is sent, naming ``CO_API_KEY`` and ``api_key``).
 
     Example:
         >>> reranker = CohereReranker("rerank-v3.5", api_key="sk-...")
