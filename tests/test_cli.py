@@ -57,6 +57,22 @@ def test_rerank_jsonl_in_jsonl_out(tmp_path: Path, capsys: pytest.CaptureFixture
     assert [row["document"] for row in out] == [DOCS[r.index] for r in expected]  # kept whole
 
 
+def test_rerank_service_failure_exits_1_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    docs = write_jsonl(tmp_path / "docs.jsonl", DOCS)
+    model = f"tei:http://127.0.0.1:{port}?max_retries=0"
+    assert main(["rerank", "--query", QUERY, "--docs", str(docs), "--model", model]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rerankkit rerank: error: tei: ")
+    assert "Traceback" not in err[0]
+
+
 def test_rerank_threshold_text_field_and_output_file(tmp_path: Path) -> None:
     rows = [{"body": "cats purr"}, {"body": "cats and dogs purr"}, {"body": "dogs bark"}]
     docs = write_jsonl(tmp_path / "docs.jsonl", rows)

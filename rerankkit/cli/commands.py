@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rerankkit._result import result_metadata
-from rerankkit.errors import DatasetError, MissingExtraError, ModelLoadError, RerankkitError
+from rerankkit.errors import (
+    DatasetError,
+    LLMCallError,
+    MissingExtraError,
+    ModelLoadError,
+    RemoteServiceError,
+    RerankkitError,
+)
 
 logger = logging.getLogger("rerankkit.cli")
 
@@ -462,6 +469,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             logger.debug("details", exc_info=True)  # -vv shows where it came from
             print(f"rerankkit {args.command}: error: {error}", file=sys.stderr)
             return _USAGE_ERROR
+        except (RemoteServiceError, LLMCallError) as error:
+            # A service that failed after its retries: one line (the error carries the
+            # service, status and a body excerpt, never a key), exit 1 as for any failed run.
+            logger.debug("details", exc_info=True)
+            print(f"rerankkit {args.command}: error: {error}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
