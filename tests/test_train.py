@@ -287,24 +287,24 @@ def test_resume_continues_from_a_checkpoint(tiny: Path, beir: Path, tmp_path: Pa
     from safetensors.torch import load_file
     from transformers import TrainerCallback
 
-    class StopAt(TrainerCallback):  # an interruption after step 3 (checkpoint-3 is saved)
+    class StopAt(TrainerCallback):  # an interruption after step 2 (checkpoint-2 is saved)
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            if state.global_step == 3:
+            if state.global_step == 2:
                 control.should_training_stop = True
             return control
 
-    straight = train(_config(tiny, beir, tmp_path / "straight", max_steps=6, save_steps=3))
-    interrupted = _config(tiny, beir, tmp_path / "resumed", max_steps=6, save_steps=3)
+    straight = train(_config(tiny, beir, tmp_path / "straight", max_steps=4, save_steps=2))
+    interrupted = _config(tiny, beir, tmp_path / "resumed", max_steps=4, save_steps=2)
     first = train(interrupted, callbacks=[StopAt()])
-    assert first.record["training"]["steps"] == 3
-    assert (tmp_path / "resumed" / CHECKPOINTS / "checkpoint-3").is_dir()
+    assert first.record["training"]["steps"] == 2
+    assert (tmp_path / "resumed" / CHECKPOINTS / "checkpoint-2").is_dir()
+    stopped = load_file(first.output / "model.safetensors")  # before the resume overwrites it
     resumed = train(interrupted, resume=True)
-    assert resumed.record["training"]["steps"] == 6
+    assert resumed.record["training"]["steps"] == 4
     assert resumed.record["training"]["resumed"] is True
 
     a = load_file(straight.output / "model.safetensors")
     b = load_file(resumed.output / "model.safetensors")
-    stopped = load_file(first.output / "model.safetensors")
     assert a.keys() == b.keys()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert not all(torch.allclose(a[k], stopped[k], atol=1e-6) for k in a)
