@@ -5,6 +5,10 @@ retriever's run) reported through the callbacks it is given: inputs ``{"query", 
 count}``, outputs ``{"documents": [{"id", "index", "relevance_score"}, ...], "reranked"}``,
 metadata ``{"reranker": name, "top_n"}``, and any error. LLM calls made by the reranker run
 inside it, so each is a child run (``astream_events(version="v2")`` shows them all).
+
+A reranker that raises (``on_reranker_error="fallback"``) ends this run with
+``on_chain_error(error)`` and the documents still go back to the retriever, unranked and
+marked: as LangChain's ``with_fallbacks`` reports a failed runnable whose fallback answered.
 """
 
 from __future__ import annotations
@@ -26,19 +30,18 @@ from pydantic import ConfigDict, field_validator
 from langchain_rerankkit._llm import as_rerankkit_llm, check_model
 from rerankkit import RerankResult, result_metadata
 from rerankkit.adapting import (
-    NOT_RERANKED,
     ReorderMode,
-    arerank_items,
+    RerankOutcome,
+    arerank_or_fallback,
     check_items,
     check_reorder,
     check_score_threshold,
     check_top_n,
     fields_from_llm,
-    rerank_items,
+    rerank_or_fallback,
     reranker_name,
-    unranked_fallback,
 )
-from rerankkit.adapting.fields import EmptyQueryField, RerankerField
+from rerankkit.adapting.fields import EmptyQueryField, RerankerErrorField, RerankerField
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseLanguageModel
@@ -57,6 +60,14 @@ def _with_metadata(document: Document, added: Mapping[str, Any]) -> Document:
 
 def _reranked(document: Document, result: RerankResult) -> Document:
     return _with_metadata(document, result_metadata(result))
+
+
+def _kept(documents: list[Document], outcome: RerankOutcome[int]) -> list[tuple[int, Document]]:
+    """The documents to return, with their input positions."""
+    if outcome.ranked is not None:
+        return [(i, _reranked(documents[i], result)) for i, result in outcome.ranked]
+    marker = outcome.unranked_metadata()
+    return [(i, _with_metadata(documents[i], marker)) for i in outcome.unranked]
 
 
 def _run_outputs(kept: list[tuple[int, Document]], reranked: bool) -> dict[str, Any]:
@@ -84,6 +95,15 @@ class RerankKitCompressor(BaseDocumentCompressor):
     An empty or whitespace query (an agent's tool call with ``""``) returns the first
     ``top_n`` documents in retrieval order with ``metadata["reranked"] = False`` and no
     ``relevance_score``, and logs one warning; ``on_empty_query="raise"`` raises ValueError.
+
+    A reranker that raises (a remote service's ``RemoteServiceError`` after its retries, an
+    ``LLMCallError``, a model's ``RuntimeError``: any ``Exception``) does not lose the
+    documents: they come back in retrieval order cut to ``top_n`` with ``metadata["reranked"]
+    = False`` and ``metadata["rerank_error"] = "<ExceptionType>: <message>"``, one warning is
+    logged, and the run reports the error (``on_chain_error``) before the retriever goes on.
+    ``on_reranker_error="raise"`` raises instead. The caller's own bad input (a non-``str``
+    query, a non-``Document``) is checked first and always raises; ``KeyboardInterrupt`` and
+    ``CancelledError`` are never caught (see ``rerankkit.adapting.reranker_error``).
 
     Tracing: each call is a run reported to the callbacks LangChain passes (see the module
     docstring). Serialization: the compressor pickles (the reranker too; a model is loaded
@@ -129,6 +149,11 @@ class RerankKitCompressor(BaseDocumentCompressor):
     on_empty_query: EmptyQueryField = "retrieval_order"
     """An empty or whitespace query: ``"retrieval_order"`` returns the documents unranked and
     marked (``metadata["reranked"] is False``); ``"raise"`` raises ValueError."""
+
+    on_reranker_error: RerankerErrorField = "fallback"
+    """The reranker raised: ``"fallback"`` returns the documents unranked and marked
+    (``metadata["reranked"] is False``, ``metadata["rerank_error"]``), the run reporting the
+    error; ``"raise"`` raises it."""
 
     @field_validator("reorder", mode="before")
     @classmethod
@@ -191,17 +216,22 @@ class RerankKitCompressor(BaseDocumentCompressor):
         Raises:
             TypeError: ``documents`` holds something other than ``Document`` (position named).
             ValueError: A blank query with ``on_empty_query="raise"``.
+            Exception: What the reranker raised, with ``on_reranker_error="raise"``.
         """
         documents = check_items(documents, Document, "documents")
         manager = CallbackManager.configure(callbacks, local_metadata=self._run_metadata())
         run = manager.on_chain_start(None, self._run_inputs(documents, query), name=self._name)
         try:
             with set_config_context({"callbacks": run.get_child()}) as context:
-                kept, reranked = context.run(self._compress, documents, query)
+                outcome = context.run(self._compress, documents, query)
         except BaseException as error:
             run.on_chain_error(error)
             raise
-        run.on_chain_end(_run_outputs(kept, reranked))
+        kept = _kept(documents, outcome)
+        if outcome.error is not None:
+            run.on_chain_error(outcome.error)
+        else:
+            run.on_chain_end(_run_outputs(kept, outcome.reranked))
         return [document for _, document in kept]
 
     async def acompress_documents(
@@ -218,11 +248,15 @@ class RerankKitCompressor(BaseDocumentCompressor):
         run = await manager.on_chain_start(None, inputs, name=self._name)
         try:
             with set_config_context({"callbacks": run.get_child()}) as context:
-                kept, reranked = await coro_with_context(self._acompress(documents, query), context)
+                outcome = await coro_with_context(self._acompress(documents, query), context)
         except BaseException as error:
             await run.on_chain_error(error)
             raise
-        await run.on_chain_end(_run_outputs(kept, reranked))
+        kept = _kept(documents, outcome)
+        if outcome.error is not None:
+            await run.on_chain_error(outcome.error)
+        else:
+            await run.on_chain_end(_run_outputs(kept, outcome.reranked))
         return [document for _, document in kept]
 
     @property
@@ -236,35 +270,15 @@ class RerankKitCompressor(BaseDocumentCompressor):
     def _run_inputs(documents: list[Document], query: str) -> dict[str, Any]:
         return {"query": query, "documents": len(documents)}
 
-    def _fallback(self, documents: list[Document], query: str) -> list[tuple[int, Document]] | None:
-        kept = unranked_fallback(
-            query, list(enumerate(documents)), top_n=self.top_n, on_empty_query=self.on_empty_query
-        )
-        if kept is None:
-            return None
-        return [(index, _with_metadata(document, NOT_RERANKED)) for index, document in kept]
-
-    def _compress(
-        self, documents: list[Document], query: str
-    ) -> tuple[list[tuple[int, Document]], bool]:
-        fallback = self._fallback(documents, query)
-        if fallback is not None:
-            return fallback, False
-        pairs = rerank_items(
+    def _compress(self, documents: list[Document], query: str) -> RerankOutcome[int]:
+        return rerank_or_fallback(
             self.reranker, query, range(len(documents)), **self._indexed(documents)
         )
-        return [(i, _reranked(documents[i], result)) for i, result in pairs], True
 
-    async def _acompress(
-        self, documents: list[Document], query: str
-    ) -> tuple[list[tuple[int, Document]], bool]:
-        fallback = self._fallback(documents, query)
-        if fallback is not None:
-            return fallback, False
-        pairs = await arerank_items(
+    async def _acompress(self, documents: list[Document], query: str) -> RerankOutcome[int]:
+        return await arerank_or_fallback(
             self.reranker, query, range(len(documents)), **self._indexed(documents)
         )
-        return [(i, _reranked(documents[i], result)) for i, result in pairs], True
 
     def _indexed(self, documents: list[Document]) -> dict[str, Any]:
         # Positions are ranked, so the run can report where each kept document came from.
@@ -273,4 +287,6 @@ class RerankKitCompressor(BaseDocumentCompressor):
             "top_n": self.top_n,
             "score_threshold": self.score_threshold,
             "reorder": self.reorder,
+            "on_empty_query": self.on_empty_query,
+            "on_reranker_error": self.on_reranker_error,
         }

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from llama_index.core.bridge.pydantic import ConfigDict, Field, field_validator
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.exception import ExceptionEvent
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
@@ -19,19 +20,18 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, Query
 from llamaindex_rerankkit._llm import as_rerankkit_llm
 from rerankkit import Reranker, RerankResult, result_metadata
 from rerankkit.adapting import (
-    NOT_RERANKED,
     ReorderMode,
-    arerank_items,
+    RerankOutcome,
+    arerank_or_fallback,
     check_items,
     check_reorder,
     check_score_threshold,
     check_top_n,
     fields_from_llm,
-    rerank_items,
+    rerank_or_fallback,
     reranker_name,
-    unranked_fallback,
 )
-from rerankkit.adapting.fields import EmptyQueryField, RerankerField
+from rerankkit.adapting.fields import EmptyQueryField, RerankerErrorField, RerankerField
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -58,6 +58,17 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
     ``keep_retrieval_score``, the retriever's score as ``retrieval_score``. The added keys
     are excluded from the LLM and embedding views of the node, so they never leak into a
     prompt. The caller's nodes keep their scores and metadata.
+
+    An empty or whitespace query returns the first ``top_n`` nodes in retrieval order, with
+    their retrieval scores and ``metadata["reranked"] = False`` (``on_empty_query``). A
+    reranker that raises (a remote service's ``RemoteServiceError`` after its retries, an
+    ``LLMCallError``, a model's ``RuntimeError``: any ``Exception``) does not lose the nodes
+    either: they come back the same way plus ``metadata["rerank_error"] = "<ExceptionType>:
+    <message>"``, one warning is logged, the ``RERANKING`` callback event ends with the
+    exception (``EventPayload.EXCEPTION``) and the fallback nodes, and an ``ExceptionEvent``
+    precedes the ``ReRankEndEvent``; ``on_reranker_error="raise"`` raises instead. The
+    caller's own bad input (no query, a non-``NodeWithScore``) is checked first and always
+    raises; ``KeyboardInterrupt`` and ``CancelledError`` are never caught.
 
     Example:
         >>> from llama_index.core.schema import TextNode
@@ -113,6 +124,14 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
             "marked (metadata['reranked'] is False); 'raise' raises ValueError."
         ),
     )
+    on_reranker_error: RerankerErrorField = Field(
+        default="fallback",
+        description=(
+            "The reranker raised: 'fallback' returns the nodes in retrieval order, marked "
+            "(metadata['reranked'] is False, metadata['rerank_error'] says why); 'raise' "
+            "raises it."
+        ),
+    )
 
     def __init__(self, reranker: Reranker | str | os.PathLike[str], **kwargs: Any) -> None:
         """Build the postprocessor.
@@ -121,7 +140,8 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
             reranker: A rerankkit ``Reranker``, a spec string (``"cross-encoder:PATH"``), or
                 a cross-encoder hub id / local folder (loaded once, here).
             **kwargs: The fields: ``top_n``, ``score_threshold``, ``keep_retrieval_score``,
-                ``reorder``, ``metadata_mode``, ``on_empty_query``, ``callback_manager``.
+                ``reorder``, ``metadata_mode``, ``on_empty_query``, ``on_reranker_error``,
+                ``callback_manager``.
 
         Raises:
             pydantic.ValidationError: An unknown keyword argument or a bad field (named).
@@ -184,11 +204,7 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         query = _query_str(query_bundle)
         nodes = check_items(nodes, NodeWithScore, "nodes")
         with self._rerank_event(nodes, query_bundle) as finish:
-            fallback = self._fallback(nodes, query)
-            if fallback is not None:
-                return finish(fallback)
-            pairs = rerank_items(self.reranker, query, nodes, **self._settings())
-            return finish([self._reranked(node, result) for node, result in pairs])
+            return finish(rerank_or_fallback(self.reranker, query, nodes, **self._settings()))
 
     @dispatcher.span
     async def _apostprocess_nodes(
@@ -199,11 +215,8 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         query = _query_str(query_bundle)
         nodes = check_items(nodes, NodeWithScore, "nodes")
         with self._rerank_event(nodes, query_bundle) as finish:
-            fallback = self._fallback(nodes, query)
-            if fallback is not None:
-                return finish(fallback)
-            pairs = await arerank_items(self.reranker, query, nodes, **self._settings())
-            return finish([self._reranked(node, result) for node, result in pairs])
+            outcome = await arerank_or_fallback(self.reranker, query, nodes, **self._settings())
+            return finish(outcome)
 
     def _text(self, node: NodeWithScore) -> str:
         # A node without content of its own (an ImageNode, an empty chunk) is an empty
@@ -219,27 +232,31 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
             "top_n": self.top_n,
             "score_threshold": self.score_threshold,
             "reorder": self.reorder,
+            "on_empty_query": self.on_empty_query,
+            "on_reranker_error": self.on_reranker_error,
         }
 
-    def _fallback(self, nodes: list[NodeWithScore], query: str) -> list[NodeWithScore] | None:
-        kept = unranked_fallback(query, nodes, top_n=self.top_n, on_empty_query=self.on_empty_query)
-        if kept is None:
-            return None
+    def _nodes(self, outcome: RerankOutcome[NodeWithScore]) -> list[NodeWithScore]:
+        if outcome.ranked is not None:
+            return [self._reranked(node, result) for node, result in outcome.ranked]
+        marker = outcome.unranked_metadata()
         return [
-            NodeWithScore(node=_with_metadata(node.node, dict(NOT_RERANKED)), score=node.score)
-            for node in kept
+            NodeWithScore(node=_with_metadata(node.node, marker), score=node.score)
+            for node in outcome.unranked
         ]
 
     @contextmanager
     def _rerank_event(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
-    ) -> Iterator[Callable[[list[NodeWithScore]], list[NodeWithScore]]]:
+    ) -> Iterator[Callable[[RerankOutcome[NodeWithScore]], list[NodeWithScore]]]:
         """Start/end instrumentation events and the RERANKING callback event around one call.
 
-        Yields ``finish(new_nodes) -> new_nodes``, which records the result on both channels.
-        Every successful call, empty input included, emits start and end; on an error the
-        callback event ends with the exception (LlamaIndex's own handling) and no end event
-        is dispatched.
+        Yields ``finish(outcome) -> new_nodes``, which records the result on both channels.
+        Every call that returns, empty input and a reranker fallback included, emits start
+        and end; after a fallback the callback event's end payload also holds the exception
+        and an ``ExceptionEvent`` comes before the end event. On a raised error the callback
+        event ends with the exception (LlamaIndex's own handling) and no end event is
+        dispatched.
         """
         model_name = reranker_name(self.reranker)
         top_n = len(nodes) if self.top_n is None else self.top_n
@@ -254,8 +271,13 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         }
         with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
 
-            def finish(new_nodes: list[NodeWithScore]) -> list[NodeWithScore]:
-                event.on_end(payload={EventPayload.NODES: new_nodes})
+            def finish(outcome: RerankOutcome[NodeWithScore]) -> list[NodeWithScore]:
+                new_nodes = self._nodes(outcome)
+                end: dict[str, Any] = {EventPayload.NODES: new_nodes}
+                if outcome.error is not None:
+                    end[EventPayload.EXCEPTION] = outcome.error
+                    dispatcher.event(ExceptionEvent(exception=outcome.error))
+                event.on_end(payload=end)
                 dispatcher.event(ReRankEndEvent(nodes=new_nodes))
                 return new_nodes
 

@@ -236,7 +236,9 @@ async def test_a_failing_reranker_ends_the_callback_event_with_the_error(
         raise RuntimeError("model exploded")
 
     post = RerankKitPostprocessor(
-        reranker=FunctionReranker(broken), callback_manager=CallbackManager([debug])
+        reranker=FunctionReranker(broken),
+        callback_manager=CallbackManager([debug]),
+        on_reranker_error="raise",  # the default falls back: tests/test_adapter_failures.py
     )
     nodes = [NodeWithScore(node=TextNode(text="x"), score=0.5)]
     with pytest.raises(RuntimeError, match="model exploded"):

@@ -36,6 +36,13 @@ PUBLIC = {
         "score_distribution",
     ],
     "rerankkit.adapting": [
+        "RERANKER_ERROR_MODES",
+        "RerankOutcome",
+        "RerankerErrorMode",
+        "arerank_or_fallback",
+        "check_on_reranker_error",
+        "error_reason",
+        "rerank_or_fallback",
         "EMPTY_QUERY_MODES",
         "EmptyQueryMode",
         "FusionFields",

@@ -167,7 +167,8 @@ async def test_an_error_ends_the_run_with_the_error(mode: str) -> None:
     def broken(query: str, document: str) -> float:
         raise RuntimeError("model fell over")
 
-    compressor = RerankKitCompressor(reranker=FunctionReranker(broken))
+    # the default falls back (tests/test_adapter_failures.py); "raise" lets it through
+    compressor = RerankKitCompressor(reranker=FunctionReranker(broken), on_reranker_error="raise")
     retriever = ContextualCompressionRetriever(
         base_compressor=compressor, base_retriever=Fixed(docs=documents())
     )

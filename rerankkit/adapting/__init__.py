@@ -19,12 +19,16 @@ Modules, one job each:
   :class:`StageOptions`).
 - :mod:`~rerankkit.adapting.empty_query`: an empty or whitespace query returns the documents
   unranked, marked (:func:`unranked_fallback`, :data:`NOT_RERANKED`), or raises.
+- :mod:`~rerankkit.adapting.reranker_error`: a reranker that raises gives the documents back
+  unranked, marked with the error (:func:`rerank_or_fallback`), or the error
+  (``on_reranker_error="raise"``); adapters call this instead of :func:`rerank_items`.
 - :mod:`~rerankkit.adapting.serialization`: a reranker's readable name (:func:`reranker_name`)
   and its spec string for ``model_dump`` / ``to_dict`` (:func:`reranker_field_spec`).
 - :mod:`~rerankkit.adapting.pairs`: ``(query, document)`` pairs scored in one call
   (:func:`score_pairs`), for cross-encoder interfaces.
 - :mod:`~rerankkit.adapting.fields`: pydantic field types for adapters that are pydantic models
-  (the reranker as a spec string, ``on_empty_query``); needs pydantic, so not imported here.
+  (the reranker as a spec string, ``on_empty_query``, ``on_reranker_error``); needs pydantic,
+  so not imported here.
 - :mod:`~rerankkit.adapting.extras`: optional framework parts with an install hint
   (:func:`require_extra`, :func:`is_installed`, :func:`lazy_exports`).
 
@@ -71,6 +75,15 @@ from rerankkit.adapting.items import (
 )
 from rerankkit.adapting.llm import fields_from_llm
 from rerankkit.adapting.pairs import UNRANKED_PAIR_SCORE, check_pointwise, score_pairs
+from rerankkit.adapting.reranker_error import (
+    RERANKER_ERROR_MODES,
+    RerankerErrorMode,
+    RerankOutcome,
+    arerank_or_fallback,
+    check_on_reranker_error,
+    error_reason,
+    rerank_or_fallback,
+)
 from rerankkit.adapting.serialization import reranker_field_spec, reranker_name
 from rerankkit.adapting.settings import RerankFields, as_reranker, rerank_fields
 
@@ -78,21 +91,27 @@ __all__ = [
     "EMPTY_QUERY_MODES",
     "NOT_RERANKED",
     "REORDER_MODES",
+    "RERANKER_ERROR_MODES",
     "UNRANKED_PAIR_SCORE",
     "EmptyQueryMode",
     "FusionFields",
     "ReorderMode",
     "RerankFields",
+    "RerankOutcome",
+    "RerankerErrorMode",
     "StageOptions",
     "arerank_items",
+    "arerank_or_fallback",
     "as_reranker",
     "check_int",
     "check_items",
     "check_on_empty_query",
+    "check_on_reranker_error",
     "check_pointwise",
     "check_reorder",
     "check_score_threshold",
     "check_top_n",
+    "error_reason",
     "fields_from_llm",
     "fuse_items",
     "fusion_fields",
@@ -104,6 +123,7 @@ __all__ = [
     "require_extra",
     "rerank_fields",
     "rerank_items",
+    "rerank_or_fallback",
     "reranker_field_spec",
     "reranker_name",
     "score_pairs",

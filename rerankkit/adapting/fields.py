@@ -1,6 +1,6 @@
 """Pydantic field types for adapters that are pydantic models (LangChain's compressors and
-cross-encoders, LlamaIndex's postprocessors): the reranker and ``on_empty_query`` settings,
-validated and serialized the same way in every adapter.
+cross-encoders, LlamaIndex's postprocessors): the reranker, ``on_empty_query`` and
+``on_reranker_error`` settings, validated and serialized the same way in every adapter.
 
 Needs pydantic (both frameworks bring it); ``rerankkit.adapting`` does not import this module.
 
@@ -24,10 +24,11 @@ from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 from rerankkit._base import Reranker
 from rerankkit.adapting.empty_query import EmptyQueryMode, check_on_empty_query
 from rerankkit.adapting.pairs import check_pointwise
+from rerankkit.adapting.reranker_error import RerankerErrorMode, check_on_reranker_error
 from rerankkit.adapting.serialization import reranker_field_spec
 from rerankkit.adapting.settings import as_reranker
 
-__all__ = ["EmptyQueryField", "PointwiseRerankerField", "RerankerField"]
+__all__ = ["EmptyQueryField", "PointwiseRerankerField", "RerankerErrorField", "RerankerField"]
 
 RerankerField = Annotated[
     Reranker,
@@ -43,3 +44,6 @@ PointwiseRerankerField = Annotated[RerankerField, AfterValidator(check_pointwise
 
 EmptyQueryField = Annotated[EmptyQueryMode, BeforeValidator(check_on_empty_query)]
 """``"retrieval_order"`` or ``"raise"``; see :mod:`rerankkit.adapting.empty_query`."""
+
+RerankerErrorField = Annotated[RerankerErrorMode, BeforeValidator(check_on_reranker_error)]
+"""``"fallback"`` or ``"raise"``; see :mod:`rerankkit.adapting.reranker_error`."""
