@@ -303,6 +303,10 @@ def test_the_serve_command_with_ray_answers_until_interrupted(
             {"index": 1, "relevance_score": 1.0},
             {"index": 0, "relevance_score": 0.0},
         ]
+        for _ in range(120):  # the command is up once Ray Serve says so (then it only waits)
+            if "is ready at" in (tmp_path / "serve.log").read_text():
+                break
+            time.sleep(0.5)
     finally:
         server.send_signal(signal.SIGINT)  # the command shuts Ray Serve down on the way out
         try:

@@ -12,6 +12,7 @@ Command line: ``rerankkit serve SPEC --ray --replicas 4`` (or ``--min-replicas 1
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -140,11 +141,17 @@ def run_on_ray(
     serve = require("ray.serve", "ray")
     port = check_int(port, "port", minimum=0, maximum=65535)
     serve.start(http_options={"host": host, "port": port})
+    if not blocking:
+        serve.run(app, name="rerankkit", route_prefix="/", blocking=False)
+        return
+    # Our own wait rather than serve.run(blocking=True): an interrupt that arrives while Ray is
+    # still bringing the app up must end the command too (CI saw one swallowed there).
     try:
-        serve.run(app, name="rerankkit", route_prefix="/", blocking=blocking)
+        serve.run(app, name="rerankkit", route_prefix="/", blocking=False)
+        while True:
+            time.sleep(1.0)
     finally:
-        if blocking:
-            serve.shutdown()
+        serve.shutdown()
 
 
 __all__ = ["RerankServer", "rerank_deployment", "run_on_ray"]
