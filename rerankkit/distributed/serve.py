@@ -12,6 +12,7 @@ Command line: ``rerankkit serve SPEC --ray --replicas 4`` (or ``--min-replicas 1
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Mapping
 from functools import cache
@@ -146,6 +147,8 @@ def run_on_ray(
         return
     # Our own wait rather than serve.run(blocking=True): an interrupt that arrives while Ray is
     # still bringing the app up must end the command too (CI saw one swallowed there).
+    # Ray's driver may leave its own SIGINT handler in place; Ctrl-C must raise here.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         serve.run(app, name="rerankkit", route_prefix="/", blocking=False)
         while True:
