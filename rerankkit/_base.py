@@ -311,3 +311,26 @@ class Reranker(LocksDropped, ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+class GroupBatchedReranker(Reranker):
+    """A backend whose one batched pass scores every group: it implements only
+    ``_score_many_with_details``, and a single query is scored as a group of one.
+
+    The model backends (cross-encoder, bi-encoder, causal LM, late interaction) batch across
+    queries this way, so their per-query and ``score_many`` scores come from the same code.
+    """
+
+    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
+        return self._score_with_details(query, documents)[0]
+
+    def _score_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[Sequence[float], Details]:
+        return self._score_many_with_details([(query, documents)])[0]
+
+    @abstractmethod
+    def _score_many_with_details(
+        self, groups: list[Group]
+    ) -> list[tuple[Sequence[float], Details]]:
+        """Scores (and details) of every group, in order; see ``Reranker``."""

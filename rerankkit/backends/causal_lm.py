@@ -10,7 +10,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rerankkit._base import Details, Group, Reranker, split_by_group
+from rerankkit._base import Details, Group, GroupBatchedReranker, split_by_group
 from rerankkit._optional import require
 from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int
@@ -37,7 +37,7 @@ _SLOT = "\u2063rerankkit-document\u2063"
 _MIN_DOCUMENT_TOKENS = 16
 
 
-class CausalLMReranker(RebuiltOnUnpickle, Reranker):
+class CausalLMReranker(RebuiltOnUnpickle, GroupBatchedReranker):
     """Scores with a local causal LM: softmax over the "yes"/"no" logits of the next token.
 
     The prompt (``prompts.CAUSAL_LM_PROMPT``: instruction, query, document) becomes the user
@@ -269,14 +269,6 @@ class CausalLMReranker(RebuiltOnUnpickle, Reranker):
     def pointwise(self) -> bool:
         """``True``: each document gets its own prompt; its score is P("yes") for that prompt."""
         return True
-
-    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
-        return self._score_with_details(query, documents)[0]
-
-    def _score_with_details(
-        self, query: str, documents: list[str]
-    ) -> tuple[Sequence[float], Details]:
-        return self._score_many_with_details([(query, documents)])[0]
 
     def _score_many_with_details(
         self, groups: list[Group]

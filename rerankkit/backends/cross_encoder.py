@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rerankkit._base import Details, Group, Reranker, split_by_group
+from rerankkit._base import Details, Group, GroupBatchedReranker, split_by_group
 from rerankkit._optional import require
 from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_choice, check_int
@@ -115,7 +115,7 @@ def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
     return raw
 
 
-class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
+class CrossEncoderReranker(RebuiltOnUnpickle, GroupBatchedReranker):
     """Rerank with a Hugging Face cross-encoder (ms-marco-MiniLM, bge-reranker, mxbai, jina, ...).
 
     Score scale: with the default ``activation="auto"`` a probability-like value in [0, 1]
@@ -399,14 +399,6 @@ class CrossEncoderReranker(RebuiltOnUnpickle, Reranker):
     def pointwise(self) -> bool:
         """``True``: the model reads each (query, document) pair on its own."""
         return True
-
-    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
-        return self._score_with_details(query, documents)[0]
-
-    def _score_with_details(
-        self, query: str, documents: list[str]
-    ) -> tuple[Sequence[float], Details]:
-        return self._score_many_with_details([(query, documents)])[0]
 
     def _score_many_with_details(
         self, groups: list[Group]

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from rerankkit._base import Details, Group, Reranker
+from rerankkit._base import Details, Group, GroupBatchedReranker
 from rerankkit._optional import require
 from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int, check_sequence
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class EmbeddingReranker(RebuiltOnUnpickle, Reranker):
+class EmbeddingReranker(RebuiltOnUnpickle, GroupBatchedReranker):
     """Rerank by similarity of sentence embeddings from any Hugging Face encoder folder.
 
     Pooling follows the folder's sentence-transformers ``Pooling`` config (``1_Pooling``):
@@ -220,14 +220,6 @@ class EmbeddingReranker(RebuiltOnUnpickle, Reranker):
     def pointwise(self) -> bool:
         """``True``: texts are embedded independently; a score is a dot product of two."""
         return True
-
-    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
-        return self._score_with_details(query, documents)[0]
-
-    def _score_with_details(
-        self, query: str, documents: list[str]
-    ) -> tuple[Sequence[float], Details]:
-        return self._score_many_with_details([(query, documents)])[0]
 
     def _score_many_with_details(
         self, groups: list[Group]

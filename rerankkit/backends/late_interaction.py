@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from rerankkit._base import Details, Group, Reranker
+from rerankkit._base import Details, Group, GroupBatchedReranker
 from rerankkit._optional import require
 from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int
@@ -65,7 +65,7 @@ def model_identity(source: Source) -> str:
     return f"sha256:{digest.hexdigest()[:32]}"
 
 
-class LateInteractionReranker(RebuiltOnUnpickle, Reranker):
+class LateInteractionReranker(RebuiltOnUnpickle, GroupBatchedReranker):
     """Rerank by MaxSim of ColBERT/PyLate token embeddings, reusing document embeddings.
 
     Score scale: MaxSim, the sum over query tokens of the best cosine against the document's
@@ -194,9 +194,6 @@ class LateInteractionReranker(RebuiltOnUnpickle, Reranker):
                 fresh = {text: e.astype(self.store.dtype, copy=False) for text, e in fresh.items()}
             found = [fresh[d] if e is None else e for d, e in zip(documents, found, strict=True)]
         return [e for e in found if e is not None]
-
-    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
-        return self._score_many_with_details([(query, documents)])[0][0]
 
     def _score_many_with_details(
         self, groups: list[Group]
