@@ -244,6 +244,30 @@ def test_plain_encoder_needs_the_new_head_opt_in(beir: Path, tmp_path: Path) -> 
     )
 
 
+def test_a_classifier_config_saved_without_its_head_needs_the_opt_in(tmp_path: Path) -> None:
+    """The config names a classifier, but the checkpoint has only the encoder: the head would
+    be random, so it is refused like a plain encoder (issue 11's detection)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from conftest import _minilm_tokenizer_dir
+    from rerankkit.errors import ModelLoadError
+    from rerankkit.train.model import load_student
+
+    headless = tmp_path / "headless"
+    config = BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
+    BertModel(config).save_pretrained(headless)
+    AutoTokenizer.from_pretrained(_minilm_tokenizer_dir()).save_pretrained(headless)
+    saved = json.loads((headless / "config.json").read_text())
+    saved |= {"architectures": ["BertForSequenceClassification"], "num_labels": 1}
+    (headless / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ModelLoadError, match=r"classifier\.weight.*new_head=True"):
+        load_student(str(headless), new_head=False, max_length=32)
+    student = load_student(str(headless), new_head=True, max_length=32)
+    assert student.num_labels == 1
+
+
 # --------------------------------------------------------------------------- output, resume, CLI
 
 

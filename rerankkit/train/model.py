@@ -1,20 +1,24 @@
 """The starting model: an existing cross-encoder, or a plain encoder with a new head on request.
 
 A folder (or hub id) whose ``config.json`` names a ``...ForSequenceClassification``
-architecture is a cross-encoder and is trained as it is. Anything else (a BERT/MiniLM encoder,
-a sentence-transformers bi-encoder) would get a freshly, randomly initialised classification
-head -- a model that ranks at random until trained -- so it is refused unless the caller opts
-in with ``new_head=True`` (``rerankkit train --new-head``), the same explicit opt-in
-``CrossEncoderReranker(..., allow_untrained_head=True)`` asks for.
+architecture, and whose checkpoint holds that head's weights, is a cross-encoder and is trained
+as it is. Anything else (a BERT/MiniLM encoder, a sentence-transformers bi-encoder, a classifier
+config saved without its head) would get a freshly, randomly initialised classification head --
+a model that ranks at random until trained -- so it is refused unless the caller opts in with
+``new_head=True`` (``rerankkit train --new-head``), the same explicit opt-in
+``CrossEncoderReranker(..., allow_untrained_head=True)`` asks for, detected the same way
+(``backends._loading.untrained_weights``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 from rerankkit._optional import require
 from rerankkit.backends._hf import Source, load_pretrained
+from rerankkit.backends._loading import check_trained, untrained_weights
 from rerankkit.errors import ModelLoadError
 
 EXTRA = "train"
@@ -41,7 +45,8 @@ def load_student(model: str, *, new_head: bool, max_length: int) -> Any:
     Raises:
         ValueError: A plain encoder without ``new_head``, or a cross-encoder with more than one
             output logit (the ranking losses train a single relevance logit).
-        ModelLoadError: The model cannot be found or loaded.
+        ModelLoadError: The model cannot be found or loaded, or its config names a classifier
+            but its checkpoint lacks (some of) the head's weights and ``new_head`` is false.
     """
     require("sentence_transformers", EXTRA)
     transformers = require("transformers", EXTRA)
@@ -56,6 +61,21 @@ def load_student(model: str, *, new_head: bool, max_length: int) -> Any:
                 f"model {model!r} has {config.num_labels} output logits; training needs a "
                 "1-logit cross-encoder (or a plain encoder with new_head=True)"
             )
+        # The config alone does not prove the head was trained: ask the loader what it had to
+        # initialise (one extra load of the weights, small next to any training run).
+        load = functools.partial(
+            transformers.AutoModelForSequenceClassification.from_pretrained,
+            config=config,
+            output_loading_info=True,
+        )
+        _, info = load_pretrained(source, load, "starting model")
+        check_trained(
+            untrained_weights(info),
+            model=source.name,
+            what="cross-encoder",
+            opt_in="new_head",
+            allowed=new_head,
+        )
         kwargs: dict[str, Any] = {}
     elif new_head:
         kwargs = {"num_labels": 1}
