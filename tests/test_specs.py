@@ -88,6 +88,17 @@ def test_build_keyword_fake_and_reject_unknown_options() -> None:
         build_reranker("keyword:?x=1")
 
 
+def test_remote_spec_options_are_checked_through_the_base_class() -> None:
+    """A remote kind forwards its connection options to RemoteReranker through ``**kwargs``;
+    a misspelt one is still named, with the options the base class accepts."""
+    pytest.importorskip("httpx")
+    message = r"'tei:http://127\.0\.0\.1:9\?timeot=3': unknown option timeot for TEIReranker "
+    with pytest.raises(ValueError, match=message + r"\(accepted: .*max_retries.*timeout"):
+        build_reranker("tei:http://127.0.0.1:9?timeot=3")
+    reranker = build_reranker("tei:http://127.0.0.1:9?timeout=3&truncate=true")
+    assert type(reranker).__name__ == "TEIReranker"
+
+
 @pytest.mark.slow
 def test_build_cross_encoder_passes_options(tiny_cross_encoder: Path) -> None:
     pytest.importorskip("torch")
