@@ -20,7 +20,8 @@ kind                 builds                                           target
 ===================  ===============================================  =========================
 
 Options after ``?`` become constructor keyword arguments; values are read as ``true``/``false``,
-``none``, integers, floats, or else strings (``?max_length=256&dtype=bfloat16``). Unknown kinds
+``none``, integers, floats, or else strings (``?max_length=256&dtype=bfloat16``); double quotes
+keep a value a string (``?activation="none"``: the text ``"none"``, not ``None``). Unknown kinds
 and options are rejected with the spec in the message, before any model is loaded. An
 ``api_key`` option is shown as ``***`` wherever a spec is printed (messages, ``label``,
 ``repr``); prefer the service's environment variable (README, Remote APIs).
@@ -220,12 +221,14 @@ def spec_kinds() -> dict[str, str]:
 
 
 def _coerce(value: str) -> Any:
-    """Read an option value: bool, None, int, float, or the string itself.
+    """Read an option value: bool, None, int, float, a "quoted" string, or the string itself.
 
     Example:
-        >>> [_coerce(v) for v in ["true", "None", "32", "0.5", "bfloat16"]]
-        [True, None, 32, 0.5, 'bfloat16']
+        >>> [_coerce(v) for v in ["true", "None", "32", "0.5", "bfloat16", '"none"']]
+        [True, None, 32, 0.5, 'bfloat16', 'none']
     """
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
     lowered = value.strip().lower()
     if lowered in {"true", "false"}:
         return lowered == "true"
@@ -372,6 +375,8 @@ def _option_text(spec_kind: str, name: str, value: Any) -> str:
     text = (
         "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     )
+    if isinstance(value, str) and _coerce(text) != value:
+        text = f'"{value}"'  # "none", "true", "32" stay strings
     if _coerce(text) != value or type(_coerce(text)) is not type(value):
         raise TypeError(
             f"{spec_kind} option {name}={value!r} would read back as {_coerce(text)!r} from a "

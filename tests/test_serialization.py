@@ -150,16 +150,20 @@ def test_options_without_a_spec_form_are_named(tiny_cross_encoder: Path) -> None
     for option, value, why in [
         ("model_kwargs", {"attn_implementation": "eager"}, "cannot be written"),
         ("dtype", torch.float32, "cannot be written"),
-        ("revision", "1234", "would read back as 1234"),
     ]:
         reranker = CrossEncoderReranker(tiny_cross_encoder, **{option: value})
         with pytest.raises(TypeError, match=f"cross-encoder option {option}=.*{why}"):
             reranker_spec(reranker)
     text = CrossEncoderReranker(tiny_cross_encoder, dtype="float32", activation="sigmoid")
     assert reranker_spec(text).endswith("?dtype=float32&activation=sigmoid")
-    # "none" reads back as None in a spec, so activation="none" has no spec form: said so
-    with pytest.raises(TypeError, match="activation='none' would read back as None"):
-        reranker_spec(CrossEncoderReranker(tiny_cross_encoder, activation="none"))
+    # a string that would read back as None or a number is written quoted, and rebuilds as is
+    raw = CrossEncoderReranker(tiny_cross_encoder, activation="none", revision="1234")
+    spec = reranker_spec(raw)
+    assert spec.endswith("?activation=%22none%22&revision=%221234%22")
+    rebuilt = build_reranker(spec)
+    assert rebuilt.activation == "none" and reranker_spec(rebuilt) == spec
+    docs = ["a short passage", "another passage about cats"]
+    assert rebuilt.score("cats", docs) == pytest.approx(raw.score("cats", docs), abs=1e-6)
     with pytest.raises(TypeError, match="LLMListwiseReranker cannot be described as a spec"):
         reranker_spec(LLMListwiseReranker(ScriptedLLM(["[1]"])))
 
