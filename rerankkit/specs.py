@@ -330,6 +330,32 @@ def _check_options(spec: RerankerSpec, cls: type) -> None:
         )
 
 
+def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
+    """Parse ``spec`` and check its options against the kind's constructor, loading nothing.
+
+    Lets a command refuse a misspelt option before it spends minutes on a first stage.
+
+    Raises:
+        ValueError: A bad spec or an unknown option (named, with the accepted ones).
+        MissingExtraError: The kind's module needs an extra that is not installed.
+
+    Example:
+        >>> check_spec("keyword:").kind
+        'keyword'
+        >>> check_spec("keyword:?x=1")
+        Traceback (most recent call last):
+        ValueError: reranker spec 'keyword:?x=1': unknown option x for KeywordReranker (accepted: none)
+    """  # noqa: E501 (the real message)
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    _check_options(parsed, _kind_class(parsed.kind))
+    return parsed
+
+
+def _kind_class(name: str) -> Any:
+    kind = _KINDS[name]
+    return getattr(importlib.import_module(kind.module), kind.cls)
+
+
 def build_reranker(spec: str | RerankerSpec) -> Reranker:
     """Build the reranker a spec describes (loads the model).
 
@@ -343,10 +369,8 @@ def build_reranker(spec: str | RerankerSpec) -> Reranker:
         >>> type(build_reranker("keyword:")).__name__
         'KeywordReranker'
     """
-    parsed = parse_spec(spec) if isinstance(spec, str) else spec
-    kind = _KINDS[parsed.kind]
-    cls = getattr(importlib.import_module(kind.module), kind.cls)
-    _check_options(parsed, cls)
+    parsed = check_spec(spec)
+    kind, cls = _KINDS[parsed.kind], _kind_class(parsed.kind)
     if kind.target == "none":
         return cls(**parsed.options)  # type: ignore[no-any-return]
     target = parsed.target or _packaged_bi_encoder(parsed)
@@ -444,4 +468,11 @@ def reranker_spec(reranker: Reranker) -> str:
     return f"{name}:{target}" + (f"?{options}" if options else "")
 
 
-__all__ = ["RerankerSpec", "build_reranker", "parse_spec", "reranker_spec", "spec_kinds"]
+__all__ = [
+    "RerankerSpec",
+    "build_reranker",
+    "check_spec",
+    "parse_spec",
+    "reranker_spec",
+    "spec_kinds",
+]

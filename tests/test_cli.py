@@ -169,6 +169,16 @@ def test_rerank_errors_exit_2_with_one_line(
     assert "unknown kind 'nope'" in capsys.readouterr().err
 
 
+def test_eval_refuses_a_misspelt_spec_option_before_reading_any_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The data folder is empty (no BEIR collection): the spec error wins, so the spec was
+    checked before anything was read."""
+    argv = ["eval", "--data", str(tmp_path), "--first-stage", "bm25", "--reranker", "keyword:?x=1"]
+    assert main(argv) == 2
+    assert "unknown option x for KeywordReranker" in capsys.readouterr().err
+
+
 def test_usage_errors_come_from_argparse(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["rerank", "--query", "q", "--docs", "d", "--model", "keyword:", "--top-n", "0"])

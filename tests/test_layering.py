@@ -119,7 +119,7 @@ COMPUTED = "computed module name: use a literal so the layering can be checked"
 # checked as table entries, or is the optional-import helper itself, whose callers are checked.
 COMPUTED_IMPORT_ALLOWED: dict[tuple[str, str, str], str] = {
     ("rerankkit", "__getattr__", "module"): "PEP 562 facade: resolves _LAZY (entries checked)",
-    ("rerankkit.specs", "build_reranker", "kind.module"): "resolves _KINDS (entries checked)",
+    ("rerankkit.specs", "_kind_class", "kind.module"): "resolves _KINDS (entries checked)",
     ("rerankkit.adapting.extras", "lazy_exports.__getattr__", "module"): (
         "resolves the adapters' lazy tables (entries checked in the adapter modules)"
     ),

@@ -248,9 +248,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from rerankkit.eval.datasets import check_evaluable, check_run, load_beir, load_trec_run
     from rerankkit.eval.experiment import evaluate_runs
     from rerankkit.eval.runs import first_stage_run, rerank_run
-    from rerankkit.specs import build_reranker, parse_spec
+    from rerankkit.specs import build_reranker, check_spec
 
-    specs = [parse_spec(text) for text in args.reranker]  # bad specs fail before any loading
+    specs = [check_spec(text) for text in args.reranker]  # bad specs fail before any loading
     if args.ray and args.per_query:
         raise CliError("--per-query measures one request in process; it cannot go with --ray")
     if args.output is not None:
