@@ -222,15 +222,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def markdown(results: dict[str, Any], stages: list[int]) -> str:
-    """The results table: nDCG@10 per depth reached, training steps and seconds."""
+    """The results table: nDCG@10 per depth reached, training steps, seconds (training alone;
+    the whole run: mining, training, saving; scoring the test candidates at every depth)."""
     ndcg = results["ndcg10"]
     bm25 = ndcg.get("bm25", {}).get("100", float("nan"))
     lines = [
         "| system | "
         + " | ".join(f"nDCG@10 (BM25 top-{s} reranked)" for s in stages)
-        + " | train steps | train s | scoring s |",
-        "|---|" + "---|" * len(stages) + "---|---|---|",
-        "| BM25 alone | " + " | ".join(f"{bm25:.4f}" for _ in stages) + " | - | - | - |",
+        + " | train steps | train s | run s (mine + train + save) | scoring s |",
+        "|---|" + "---|" * len(stages) + "---|---|---|---|",
+        "| BM25 alone | " + " | ".join(f"{bm25:.4f}" for _ in stages) + " | - | - | - | - |",
     ]
     for name, by_depth in ndcg.items():
         if name == "bm25":
@@ -239,9 +240,10 @@ def markdown(results: dict[str, Any], stages: list[int]) -> str:
         cells = " | ".join(f"{by_depth[str(s)]:.4f}" if str(s) in by_depth else "-" for s in stages)
         steps = run.get("training", {}).get("steps", "-")
         secs = run.get("training", {}).get("seconds", "-")
+        wall = run.get("wall_seconds", "-")
         scoring = results.get("scoring_seconds", {}).get(name, "-")
         label = "before (starting model)" if name == "before" else f"after {name}"
-        lines.append(f"| {label} | {cells} | {steps} | {secs} | {scoring} |")
+        lines.append(f"| {label} | {cells} | {steps} | {secs} | {wall} | {scoring} |")
     return "\n".join(lines) + "\n"
 
 
@@ -251,6 +253,11 @@ START, END = "<!-- train_scifact: start -->", "<!-- train_scifact: end -->"
 def write_section(path: Path, results: dict[str, Any], stages: list[int]) -> None:
     """Replace (or append) this script's section of BENCHMARKS.md, between its markers."""
     settings = results["settings"]
+    here = str(ROOT) + "/"
+    command = results["command"].replace(here, "")
+    teachers = [t.replace(settings["out"], "OUT") for t in results.get("teacher", [])]
+    bf16 = {run["training"].get("bf16") for run in results["runs"].values()}
+    precision = "bf16 autocast" if bf16 == {True} else "fp32" if bf16 == {False} else "see runs"
     section = "\n".join(
         [
             START,
@@ -263,17 +270,17 @@ def write_section(path: Path, results: dict[str, Any], stages: list[int]) -> Non
             f"{settings['ranks'][0]}-{settings['ranks'][1]} ({settings.get('sampling', 'top')}), "
             "judged positives skipped), "
             f"{settings['max_steps']} steps of {settings['pairs_per_step']} pairs, "
-            f"lr {settings['learning_rate']}, max_length {settings['max_length']}, bf16 "
-            "autocast; then SciFact test (300 claims) BM25 top-k reranked by each model, "
+            f"lr {settings['learning_rate']}, max_length {settings['max_length']}, {precision}; "
+            "then SciFact test (300 claims) BM25 top-k reranked by each model, "
             f"scored with `dtype={settings['dtype']!r}`. `marginmse` teacher: "
-            + ", ".join(f"`{t}`" for t in results.get("teacher", []) or ["see results.json"])
-            + " (z-scored sum per claim).",
+            + ", ".join(f"`{t}`" for t in teachers or ["see results.json"])
+            + " (z-scored sum per claim; `OUT` is `--out`).",
             "",
             markdown(results, stages),
-            f"CPU: {results['cpu']}. The machine was shared with other engineers' jobs, so the "
-            "seconds are noisy (not the nDCG).",
+            f"CPU: {results['cpu']} (when the run started). Seconds are wall time on the 2 "
+            "cores; the nDCG figures do not depend on the load.",
             "",
-            f"Command: `{results['command']}`",
+            f"Command: `{command}`",
             END,
         ]
     )
