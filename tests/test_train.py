@@ -332,3 +332,247 @@ def test_resume_continues_from_a_checkpoint(tiny: Path, beir: Path, tmp_path: Pa
     assert a.keys() == b.keys()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert not all(torch.allclose(a[k], stopped[k], atol=1e-6) for k in a)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_jsonl_refuses_contradictions_and_mixed_lines_and_keeps_grades() -> None:
+    from rerankkit.errors import DatasetError
+
+    with pytest.raises(DatasetError, match=r"train.jsonl:2: passage 'p' is given as relevant"):
+        parse_training_jsonl(
+            [
+                '{"query": "a", "passage": "p", "label": 1}',
+                '{"query": "a", "passage": "p", "label": 0}',
+            ]
+        )
+    with pytest.raises(DatasetError, match=r"train.jsonl:1: .*relevant \(line 1\)"):
+        parse_training_jsonl(['{"query": "a", "positive": "p", "negative": "p"}'])
+    with pytest.raises(DatasetError, match=r"train.jsonl:1: a line is either a triple"):
+        parse_training_jsonl(
+            ['{"query": "a", "positive": "p", "negative": "n", "passage": "x", "label": 0}']
+        )
+    queries = parse_training_jsonl(
+        [
+            '{"query": "a", "passage": "best", "label": 3}',
+            '{"query": "a", "positive": "good", "negative": "bad"}',
+            '{"query": "a", "passage": "good", "label": 2}',  # again, higher: grade 2 kept
+        ]
+    )
+    assert queries[0].positives == ("best", "good")
+    assert queries[0].positive_grades() == (3, 2)
+
+
+def test_jsonl_that_is_empty_or_not_text_is_named(tmp_path: Path) -> None:
+    import gzip
+
+    from rerankkit.errors import DatasetError
+    from rerankkit.train.data import load_training_jsonl
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(DatasetError, match=r"empty.jsonl: no training lines"):
+        load_training_jsonl(empty)
+    packed = tmp_path / "train.jsonl.gz"
+    packed.write_bytes(gzip.compress(b'{"query": "a", "passage": "p", "label": 1}\n'))
+    with pytest.raises(DatasetError, match=r"train.jsonl.gz: not UTF-8 text"):
+        load_training_jsonl(packed)
+
+
+def test_listwise_labels_are_the_judged_grades() -> None:
+    from rerankkit.train.data import TrainQuery
+    from rerankkit.train.examples import rows_for
+
+    graded = TrainQuery("q", ("top", "ok"), ("n0",), query_id="q", grades=(3, 1))
+    mined = add_negatives([graded], {"q": ["d9"]}, {"d9": "mined"})
+    assert mined[0].grades == (3, 1)  # mining keeps them
+    assert rows_for("listwise", mined)["labels"] == [[3.0, 1.0, 0.0, 0.0]]
+    ungraded = TrainQuery("q", ("p",), ("n",))
+    assert rows_for("listwise", [ungraded])["labels"] == [[1.0, 0.0]]
+
+
+def test_beir_grades_reach_the_training_queries(tmp_path: Path) -> None:
+    root = _write_beir(tmp_path / "graded")
+    qrels = root / "qrels" / "train.tsv"
+    qrels.write_text(qrels.read_text() + "q1\tcats-1\t2\nq1\tcats-2\t0\n")
+    (query,) = [q for q in queries_from_beir(load_beir(root, split="train")) if q.query_id == "q1"]
+    assert query.positive_grades() == (2, 1)  # highest grade first
+    assert query.negative_ids == ("cats-2",)
+
+
+def test_no_rows_says_why_before_a_teacher_scores(beir: Path, tmp_path: Path) -> None:
+    from rerankkit.train.trainer import check_trainable
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"query": "q", "passage": "p", "label": 1}\n')
+    with pytest.raises(ValueError, match=r"pairs.jsonl has none \(JSONL data is never mined\)"):
+        prepare(_config(Path("m"), data, tmp_path / "o", loss="margin"))
+    config = _config(Path("m"), beir, tmp_path / "o", loss="listwise", negatives=0)
+    with pytest.raises(ValueError, match=r"mine some \(negatives > 0, now 0\)"):
+        check_trainable(config, queries_from_beir(load_beir(beir, split="train")), beir=True)
+
+
+def test_check_start_refuses_harmful_or_doomed_runs(tiny: Path, beir: Path, tmp_path: Path) -> None:
+    import os
+
+    from rerankkit.train.trainer import check_start
+
+    def refused(match: str, resume: bool | str = False, **overrides: Any) -> None:
+        output = Path(overrides.pop("output", tmp_path / "new"))
+        with pytest.raises(ValueError, match=match):
+            check_start(_config(tiny, beir, output, **overrides), resume=resume)
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    refused(r"output .*a-file' exists and is not a folder", output=str(a_file))
+    refused(r"is the starting model's folder", output=str(tiny))
+    foreign = tmp_path / "project"
+    foreign.mkdir()
+    (foreign / "README.md").write_text("my project")
+    refused(r"rerankkit train did not write", output=str(foreign))
+    assert (foreign / "README.md").read_text() == "my project"
+    refused(r"resume: no checkpoint in", resume=True)
+    refused(r"resume: checkpoint folder not found", resume=str(tmp_path / "nowhere"))
+    refused(
+        r"teacher: reranker spec 'keywrd:': unknown kind", loss="marginmse", teacher=["keywrd:"]
+    )
+    refused(r"teacher: .*unknown option x", loss="marginmse", teacher=["keyword:?x=1"])
+    refused(r"eval_data must be a BEIR folder", eval_split="test", eval_data=str(a_file))
+    refused(r"eval_split 'dev': .*qrels/dev.tsv", eval_split="dev")
+    refused(r"eval_dtype: dtype must be", eval_split="test", eval_dtype="fp64")
+    with pytest.raises(ValueError, match=r"teacher is only used by loss 'marginmse'"):
+        _config(tiny, beir, tmp_path / "o", teacher=["keyword:"])
+
+    # checkpoints of an unfinished run: refused without resume; a finished run's: replaced
+    earlier = tmp_path / "earlier"
+    checkpoint = earlier / CHECKPOINTS / "checkpoint-4"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    config = _config(tiny, beir, earlier)
+    with pytest.raises(ValueError, match=r"unfinished run \(newest: checkpoint-4\).*--resume"):
+        check_start(config)
+    assert check_start(config, resume=True) == []
+    (earlier / "training.json").write_text("{}")
+    os.utime(checkpoint / "trainer_state.json", (1_000_000, 1_000_000))
+    assert check_start(config) == [checkpoint]
+    assert checkpoint.is_dir()  # check_start deletes nothing
+
+
+def test_train_checks_everything_before_mining(
+    tiny: Path, beir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rerankkit.errors import ModelLoadError
+    from rerankkit.train import trainer
+
+    def no_prepare(config: TrainConfig) -> None:
+        raise AssertionError("prepare ran before the checks")
+
+    monkeypatch.setattr(trainer, "prepare", no_prepare)
+    with pytest.raises(ValueError, match="unknown kind"):
+        train(_config(tiny, beir, tmp_path / "o", loss="marginmse", teacher=["keywrd:"]))
+    with pytest.raises(ModelLoadError, match="cannot load starting model"):
+        train(_config(tmp_path / "no-model", beir, tmp_path / "o"))
+    assert not (tmp_path / "o").exists()
+
+
+def test_training_json_stays_standard_json_when_the_loss_diverged(tmp_path: Path) -> None:
+    from rerankkit.train.trainer import write_record
+
+    record = {"config": {"loss": "bce"}, "training": {"train_loss": float("nan"), "steps": 3}}
+    write_record(tmp_path, record)
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    text = (tmp_path / "training.json").read_text()
+    assert json.loads(text, parse_constant=refuse)["training"]["train_loss"] is None
+    assert "NaN" not in (tmp_path / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--negatives", "3"], "argument --negatives: used with a BEIR folder as --data only"),
+        (["--split", "dev"], "argument --split: used with a BEIR folder as --data only"),
+        (["--teacher", "keyword:"], "argument --teacher: only --loss marginmse uses a teacher"),
+        (["--loss", "marginmse"], "argument --teacher: --loss marginmse distils a teacher"),
+        (["--margin", "2"], "argument --margin: only --loss margin uses it"),
+        (["--warmup-ratio", "1"], "argument --warmup-ratio: expected below 1"),
+        (["--no-eval", "--eval-data", "x"], "argument --eval-data: --no-eval turns"),
+        (["--loss", "margin"], "has none (JSONL data is never mined)"),
+    ],
+)
+def test_cli_refuses_ignored_or_unusable_options_in_one_line(
+    extra: list[str],
+    message: str,
+    tiny: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rerankkit.cli.commands import main
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"query": "q", "passage": "p", "label": 1}\n')
+    output = tmp_path / "out"
+    argv = ["train", "--model", str(tiny), "--data", str(data), "--output", str(output), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--negatives", "-1"], "argument --negatives: expected an integer >= 0, got -1"),
+        (["--epochs", "0"], "argument --epochs: expected a number above 0.0, got 0.0"),
+        (["--warmup-ratio", "1.5"], "argument --warmup-ratio: expected a number from 0.0 to 1.0"),
+        (["--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
+        (["--learning-rate", "nan"], "argument --learning-rate: expected a number above 0.0"),
+    ],
+)
+def test_cli_out_of_range_numbers_name_the_argument(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rerankkit.cli.commands import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--model", "m", "--data", "d", "--output", "o", *extra])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_mining_searches_only_the_sampled_training_queries(
+    beir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rerankkit.train import trainer
+
+    searched: list[list[str]] = []
+
+    def spy(dataset: Any, *args: Any, **kwargs: Any) -> Any:
+        searched.append(dataset.judged_query_ids)
+        return first_stage_run(dataset, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "first_stage_run", spy)
+    prepared = prepare(_config(Path("m"), beir, tmp_path / "o", max_queries=2))
+    assert searched == [[q.query_id for q in prepared.queries]] and len(searched[0]) == 2
+
+
+def test_warmup_ratio_of_one_is_refused() -> None:
+    # transformers reads warmup_steps=1.0 as one step, not the whole run
+    with pytest.raises(ValueError, match=r"warmup_ratio must be < 1"):
+        TrainConfig(model="m", data="d", output="o", warmup_ratio=1.0)
+
+
+def test_the_card_never_records_a_teacher_api_key() -> None:
+    from rerankkit.cli.train import recorded_command
+    from rerankkit.train.trainer import training_record
+
+    spec = "cohere:rerank-v3.5?api_key=sk-secret"
+    config = TrainConfig(model="m", data="d", output="o", loss="marginmse", teacher=[spec])
+    record = training_record(
+        config, command=recorded_command(["train", "--teacher", spec]), data={}, training={}
+    )
+    assert "sk-secret" not in json.dumps(record)
+    assert record["config"]["teacher"] == ["cohere:rerank-v3.5?api_key=***"]

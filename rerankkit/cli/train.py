@@ -17,10 +17,60 @@ card (``OUTPUT/README.md``). ``--resume`` continues from the newest checkpoint i
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def _nonnegative_int(text: str) -> int:
+    """An argparse type: an integer >= 0.
+
+    Example:
+        >>> _nonnegative_int("0")
+        0
+        >>> _nonnegative_int("-1")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: expected an integer >= 0, got -1
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _number(
+    minimum: float, maximum: float = math.inf, *, exclusive: bool = False
+) -> Callable[[str], float]:
+    """An argparse type: a finite float in ``[minimum, maximum]`` (``minimum`` excluded when
+    ``exclusive``).
+
+    Example:
+        >>> _number(0.0, exclusive=True)("0.5")
+        0.5
+        >>> _number(0.0, 1.0)("2")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: expected a number from 0.0 to 1.0, got 2.0
+    """
+    low = f"above {minimum}" if exclusive else f"from {minimum}"
+    wanted = f"a number {low}" + (f" to {maximum}" if maximum < math.inf else "")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        too_low = value <= minimum if exclusive else value < minimum
+        if not math.isfinite(value) or too_low or value > maximum:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {value}")
+        return value
+
+    return parse
 
 
 def add_parser(commands: Any) -> None:
@@ -49,10 +99,12 @@ def add_parser(commands: Any) -> None:
         help="BEIR folder with qrels/<split>.tsv, or JSONL of {query, positive, negative} "
         "triples / {query, passage, label} pairs",
     )
-    tr.add_argument("--split", default="train", help="training qrels split (default: train)")
+    tr.add_argument("--split", default=None, help="training qrels split (default: train)")
     tr.add_argument("--output", required=True, type=Path, help="folder for the trained model")
     tr.add_argument("--loss", choices=["bce", "margin", "marginmse", "listwise"], default="bce")
-    tr.add_argument("--margin", type=float, default=1.0, help="hinge margin in logits (margin)")
+    tr.add_argument(
+        "--margin", type=_number(0.0), default=None, help="hinge margin in logits (default: 1.0)"
+    )
     tr.add_argument(
         "--teacher",
         action="append",
@@ -61,26 +113,31 @@ def add_parser(commands: Any) -> None:
         help="teacher reranker spec for marginmse (repeatable: several are z-score fused)",
     )
     tr.add_argument("--first-stage", choices=["bm25", "dense", "hybrid"], default="bm25")
-    tr.add_argument("--negatives", type=int, default=5, help="mined per query (0: none)")
+    tr.add_argument(
+        "--negatives",
+        type=_nonnegative_int,
+        default=None,
+        help="mined per query (default: 5; 0: none; BEIR data only)",
+    )
     tr.add_argument(
         "--ranks",
         type=_positive_int,
         nargs=2,
-        default=[10, 100],
+        default=None,
         metavar=("FIRST", "LAST"),
         help="first-stage rank window to mine from (default: 10 100)",
     )
     tr.add_argument(
         "--max-queries", type=_positive_int, default=None, help="train on a seeded sample"
     )
-    tr.add_argument("--sampling", choices=["top", "random"], default="top")
-    tr.add_argument("--epochs", type=float, default=1.0)
+    tr.add_argument("--sampling", choices=["top", "random"], default=None, help="default: top")
+    tr.add_argument("--epochs", type=_number(0.0, exclusive=True), default=1.0)
     tr.add_argument("--max-steps", type=_positive_int, default=None)
     tr.add_argument("--batch-size", type=_positive_int, default=16)
-    tr.add_argument("--learning-rate", type=float, default=2e-5)
-    tr.add_argument("--warmup-ratio", type=float, default=0.1)
+    tr.add_argument("--learning-rate", type=_number(0.0, exclusive=True), default=2e-5)
+    tr.add_argument("--warmup-ratio", type=_number(0.0, 1.0), default=0.1)
     tr.add_argument("--max-length", type=_positive_int, default=256)
-    tr.add_argument("--seed", type=int, default=12)
+    tr.add_argument("--seed", type=_seed, default=12)
     precision = tr.add_mutually_exclusive_group()
     precision.add_argument("--bf16", dest="bf16", action="store_true", default=None)
     precision.add_argument("--no-bf16", dest="bf16", action="store_false")
@@ -104,21 +161,92 @@ def add_parser(commands: Any) -> None:
     tr.set_defaults(handler=run_train)
 
 
+def _seed(text: str) -> int:
+    value = _nonnegative_int(text)
+    if value > 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"expected an integer below 2**32, got {value}")
+    return value
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """What one argument's type cannot check, and options that would be ignored (refused
+    rather than silently dropped): ``--ranks`` in order; ``--teacher`` with ``--loss marginmse``
+    (needed there, used nowhere else); ``--margin`` with ``--loss margin`` only; ``--split`` and
+    the mining options with BEIR data only; ``--eval-data`` not with ``--no-eval``;
+    ``--warmup-ratio`` below 1; ``--max-length`` of at least 8.
+
+    Raises:
+        CliError: Naming the argument (one line, exit status 2).
+    """
+    from rerankkit.cli.commands import CliError
+
+    first, last = args.ranks or (1, 1)
+    if first > last:
+        raise CliError(f"argument --ranks: FIRST must be <= LAST, got {first} {last}")
+    if args.data.is_file():  # JSONL is never mined
+        given = [
+            flag
+            for flag, value in (
+                ("--split", args.split),
+                ("--negatives", args.negatives),
+                ("--ranks", args.ranks),
+                ("--sampling", args.sampling),
+            )
+            if value is not None
+        ]
+        if given:
+            raise CliError(
+                f"argument {given[0]}: used with a BEIR folder as --data only; {args.data} is "
+                "a JSONL file (its negatives come from the file; nothing is mined)"
+            )
+    if args.eval_data is not None and args.no_eval:
+        raise CliError("argument --eval-data: --no-eval turns the evaluation off")
+    if args.margin is not None and args.loss != "margin":
+        raise CliError(f"argument --margin: only --loss margin uses it (got --loss {args.loss})")
+    if args.loss == "marginmse" and not args.teacher:
+        raise CliError(
+            "argument --teacher: --loss marginmse distils a teacher: give --teacher SPEC "
+            "(repeatable, e.g. --teacher cross-encoder:BIG_MODEL)"
+        )
+    if args.teacher and args.loss != "marginmse":
+        raise CliError(
+            f"argument --teacher: only --loss marginmse uses a teacher (got --loss {args.loss})"
+        )
+    if args.warmup_ratio >= 1:  # transformers reads 1 or more as a count of steps
+        raise CliError(f"argument --warmup-ratio: expected below 1, got {args.warmup_ratio}")
+    if args.max_length < 8:
+        raise CliError(f"argument --max-length: expected at least 8 tokens, got {args.max_length}")
+
+
+def recorded_command(argv: list[str]) -> str:
+    """The command line for the model card, with every spec's ``api_key`` shown as ``***``.
+
+    Example:
+        >>> recorded_command(["train", "--teacher", "cohere:rerank-v3.5?api_key=sk-1"])
+        "rerankkit train --teacher 'cohere:rerank-v3.5?api_key=***'"
+    """
+    from rerankkit.specs import redact_spec
+
+    return shlex.join(["rerankkit", *(redact_spec(arg) for arg in argv)])
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Build the :class:`rerankkit.train.trainer.TrainConfig` from ``args`` and train."""
     from rerankkit.train.trainer import TrainConfig, train
+
+    check_arguments(args)
 
     config = TrainConfig(
         model=args.model,
         data=str(args.data),
         output=str(args.output),
         loss=args.loss,
-        split=args.split,
+        split=args.split or "train",
         first_stage=args.first_stage,
-        ranks=tuple(args.ranks),
-        negatives=args.negatives,
+        ranks=tuple(args.ranks or (10, 100)),
+        negatives=5 if args.negatives is None else args.negatives,
         max_queries=args.max_queries,
-        sampling=args.sampling,
+        sampling=args.sampling or "top",
         teacher=tuple(args.teacher),
         new_head=args.new_head,
         epochs=args.epochs,
@@ -127,7 +255,7 @@ def run_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         warmup_ratio=args.warmup_ratio,
         max_length=args.max_length,
-        margin=args.margin,
+        margin=1.0 if args.margin is None else args.margin,
         seed=args.seed,
         bf16=args.bf16,
         save_steps=args.save_steps,
@@ -137,7 +265,7 @@ def run_train(args: argparse.Namespace) -> int:
         eval_dtype=args.eval_dtype,
         progress=False if args.no_progress else None,
     )
-    command = shlex.join(["rerankkit", *sys.argv[1:]]) if sys.argv else None
+    command = recorded_command(sys.argv[1:]) if sys.argv else None
     result = train(config, resume=args.resume, command=command)
     sys.stdout.write(f"{result.summary()}\n\nwrote {result.output}\n")
     return 0

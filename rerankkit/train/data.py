@@ -6,8 +6,10 @@ non-relevant passages): the one shape the miner fills with negatives, the teache
 
 JSONL files hold one object a line, either triples ``{"query", "positive", "negative"}`` or
 labelled pairs ``{"query", "passage", "label"}`` (``label``: an integer grade, > 0 relevant,
-as in qrels). Lines of the same query text are gathered into one :class:`TrainQuery`, first
-appearance first; a passage given twice for one query is kept once.
+as in qrels; a triple's positive counts as grade 1). Lines of the same query text are gathered
+into one :class:`TrainQuery`, first appearance first; a passage given twice for one query is
+kept once (with its highest grade). A line mixing both forms, or a passage given as relevant and
+as non-relevant for the same query, is refused rather than half-read.
 
 Example:
     >>> rows = ['{"query": "q", "positive": "p", "negative": "n1"}',
@@ -37,6 +39,8 @@ class TrainQuery:
         negatives: Non-relevant passages (judged 0, given in the file, or mined).
         query_id: The BEIR query id (JSONL data: the query text).
         negative_ids: Corpus ids of ``negatives`` where known (mined or judged), else empty.
+        grades: The relevance grade of each of ``positives`` (qrels grade or JSONL label; a
+            triple's positive is 1); empty means all 1. ``listwise`` trains on them.
     """
 
     query: str
@@ -44,6 +48,16 @@ class TrainQuery:
     negatives: tuple[str, ...] = ()
     query_id: str = ""
     negative_ids: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    grades: tuple[int, ...] = field(default=(), repr=False)
+
+    def positive_grades(self) -> tuple[int, ...]:
+        """The grade of each positive (1 each when ``grades`` is empty).
+
+        Example:
+            >>> TrainQuery("q", ("a", "b")).positive_grades()
+            (1, 1)
+        """
+        return self.grades if self.grades else (1,) * len(self.positives)
 
 
 def positives_of(judged: Mapping[str, int]) -> list[str]:
@@ -78,6 +92,7 @@ def queries_from_beir(dataset: Dataset) -> list[TrainQuery]:
                 negatives=tuple(dataset.corpus[d] for d in negative_ids),
                 query_id=qid,
                 negative_ids=tuple(negative_ids),
+                grades=tuple(judged[d] for d in positives),
             )
         )
     return out
@@ -94,13 +109,36 @@ def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -
     """Parse triples and/or labelled pairs (see the module docstring) into training queries.
 
     Raises:
-        DatasetError: Invalid JSON, a line that is neither a triple nor a labelled pair, a
-            non-integer label, or a query with no relevant passage, naming file and line.
-    """
+        DatasetError: Invalid JSON, a line that is neither a triple nor a labelled pair (or is
+            both), a non-integer label, a passage both relevant and non-relevant for one query,
+            or a query with no relevant passage, naming file and line.
+
+    Example:
+        >>> parse_training_jsonl(['{"query": "q", "positive": "p", "negative": "p"}'])
+        Traceback (most recent call last):
+        rerankkit.errors.DatasetError: train.jsonl:1: passage 'p' is given as relevant (line 1) and as non-relevant (line 1) for query 'q'
+    """  # noqa: E501 (the real message)
     order: list[str] = []
-    positives: dict[str, list[str]] = {}
+    positives: dict[str, dict[str, int]] = {}  # query -> {passage: highest grade}
     negatives: dict[str, list[str]] = {}
     first_line: dict[str, int] = {}
+    seen: dict[tuple[str, str, bool], int] = {}  # (query, passage, relevant) -> first line
+
+    def add(query: str, passage: str, grade: int, lineno: int) -> None:
+        relevant = grade > 0
+        other = seen.get((query, passage, not relevant))
+        if other is not None:
+            lines = (lineno, other) if relevant else (other, lineno)
+            raise DatasetError(
+                f"{source}:{lineno}: passage {passage[:60]!r} is given as relevant (line "
+                f"{lines[0]}) and as non-relevant (line {lines[1]}) for query {query[:60]!r}"
+            )
+        seen.setdefault((query, passage, relevant), lineno)
+        if relevant:
+            positives[query][passage] = max(grade, positives[query].get(passage, grade))
+        else:
+            negatives[query].append(passage)
+
     for lineno, record in json_lines(lines, source):
         if not isinstance(record, dict):
             raise DatasetError(
@@ -109,12 +147,22 @@ def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -
         query = _text_field(record, "query", source, lineno)
         if query not in positives:
             order.append(query)
-            positives[query], negatives[query] = [], []
+            positives[query], negatives[query] = {}, []
             first_line[query] = lineno
-        if "positive" in record or "negative" in record:
-            positives[query].append(_text_field(record, "positive", source, lineno))
-            negatives[query].append(_text_field(record, "negative", source, lineno))
-        elif "passage" in record:
+        triple = "positive" in record or "negative" in record
+        pair = "passage" in record or "label" in record
+        if triple and pair:
+            raise DatasetError(
+                f'{source}:{lineno}: a line is either a triple {{"query", "positive", '
+                f'"negative"}} or a labelled pair {{"query", "passage", "label"}}, not both '
+                f"(got keys {sorted(record)})"
+            )
+        if triple:
+            positive = _text_field(record, "positive", source, lineno)
+            negative = _text_field(record, "negative", source, lineno)
+            add(query, positive, 1, lineno)
+            add(query, negative, 0, lineno)
+        elif pair:
             passage = _text_field(record, "passage", source, lineno)
             label = record.get("label")
             if isinstance(label, bool) or not isinstance(label, int):
@@ -122,7 +170,7 @@ def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -
                     f'{source}:{lineno}: "label" must be an integer grade (> 0 relevant), '
                     f"got {label!r}"
                 )
-            (positives if label > 0 else negatives)[query].append(passage)
+            add(query, passage, label, lineno)
         else:
             raise DatasetError(
                 f'{source}:{lineno}: expected {{"query", "positive", "negative"}} or '
@@ -138,9 +186,10 @@ def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -
         out.append(
             TrainQuery(
                 query=query,
-                positives=tuple(dict.fromkeys(positives[query])),
+                positives=tuple(positives[query]),
                 negatives=tuple(dict.fromkeys(negatives[query])),
                 query_id=query,
+                grades=tuple(positives[query].values()),
             )
         )
     return out
@@ -150,14 +199,23 @@ def load_training_jsonl(path: str | Path) -> list[TrainQuery]:
     """Read a JSONL training file (see :func:`parse_training_jsonl`).
 
     Raises:
-        DatasetError: The file is missing or malformed.
+        DatasetError: The file is missing, not UTF-8 text (e.g. compressed), holds no training
+            line, or is malformed.
     """
     path = Path(path)
     try:
         with path.open(encoding="utf-8") as handle:
-            return parse_training_jsonl(handle, source=str(path))
+            queries = parse_training_jsonl(handle, source=str(path))
     except FileNotFoundError:
         raise DatasetError(f"missing file: {path}") from None
+    except UnicodeDecodeError as error:
+        raise DatasetError(
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); training data is "
+            "uncompressed JSONL"
+        ) from None
+    if not queries:
+        raise DatasetError(f"{path}: no training lines (the file is empty)")
+    return queries
 
 
 def count_pairs(queries: Sequence[TrainQuery]) -> dict[str, int]:

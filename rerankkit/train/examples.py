@@ -6,7 +6,7 @@ loss           rows
 ``bce``        every (query, positive, 1.0) and (query, negative, 0.0)
 ``margin``     every (query, positive, negative) with the query's positives x negatives
 ``marginmse``  the same triples with ``label = t(q, positive) - t(q, negative)``
-``listwise``   one row per query: (query, [positives..., negatives...], [1.0..., 0.0...])
+``listwise``   one row per query: (query, [positives..., negatives...], [grades..., 0.0...])
 =============  =====================================================================
 
 Example:
@@ -53,7 +53,9 @@ def rows_for(
     """The columns (as :func:`rerankkit.train.losses.columns_for` names them) for ``loss``.
 
     Queries without negatives give ``bce`` rows for their positives only and no rows for the
-    pairwise and listwise losses (they have nothing to compare with).
+    pairwise and listwise losses (they have nothing to compare with). ``listwise`` labels are
+    the positives' grades (:meth:`TrainQuery.positive_grades`), so graded judgments keep their
+    order; the other losses treat every positive alike.
 
     Args:
         loss: One of :data:`rerankkit.train.losses.LOSSES`.
@@ -80,7 +82,8 @@ def rows_for(
             if q.negatives:
                 listwise["query"].append(q.query)
                 listwise["documents"].append([*q.positives, *q.negatives])
-                listwise["labels"].append([1.0] * len(q.positives) + [0.0] * len(q.negatives))
+                grades = [float(g) for g in q.positive_grades()]
+                listwise["labels"].append(grades + [0.0] * len(q.negatives))
         return listwise
     if loss == "marginmse":
         _check_teacher(queries, teacher)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from rerankkit._validation import check_choice, check_int
@@ -96,7 +97,7 @@ def add_negatives(
     queries: Sequence[TrainQuery], mined: Mapping[str, Sequence[str]], corpus: Mapping[str, str]
 ) -> list[TrainQuery]:
     """New training queries with the mined negatives appended (a document already among a
-    query's negatives is not added twice).
+    query's negatives is not added twice; everything else, grades included, is kept).
 
     Example:
         >>> q = TrainQuery("claim", ("supporting abstract",), query_id="1")
@@ -111,9 +112,7 @@ def add_negatives(
             if doc_id not in ids:
                 ids.append(doc_id)
                 texts.append(corpus[doc_id])
-        out.append(
-            TrainQuery(query.query, query.positives, tuple(texts), query.query_id, tuple(ids))
-        )
+        out.append(replace(query, negatives=tuple(texts), negative_ids=tuple(ids)))
     return out
 
 

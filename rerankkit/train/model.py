@@ -34,6 +34,37 @@ def is_cross_encoder(architectures: Sequence[str] | None) -> bool:
     return any(name.endswith("ForSequenceClassification") for name in architectures or ())
 
 
+def starting_config(model: str, *, new_head: bool) -> Any:
+    """The starting model's ``config.json``, refused unless it can be trained as asked.
+
+    Reads the config only (no weights), so a misspelt or unusable ``model`` is refused before
+    any mining or teacher scoring.
+
+    Raises:
+        ValueError: A plain encoder without ``new_head``, or a cross-encoder with more than one
+            output logit (the ranking losses train a single relevance logit).
+        ModelLoadError: The model cannot be found, or its config cannot be read.
+    """
+    transformers = require("transformers", EXTRA)
+    config = load_pretrained(
+        Source(model), transformers.AutoConfig.from_pretrained, "starting model"
+    )
+    architectures = getattr(config, "architectures", None)
+    if is_cross_encoder(architectures):
+        if config.num_labels != 1:
+            raise ValueError(
+                f"model {model!r} has {config.num_labels} output logits; training needs a "
+                "1-logit cross-encoder (or a plain encoder with new_head=True)"
+            )
+    elif not new_head:
+        raise ValueError(
+            f"model {model!r} is a plain encoder (architectures={architectures}), not a "
+            "cross-encoder: training it means starting from a new, randomly initialised "
+            "classification head. Pass new_head=True (rerankkit train --new-head) to do that."
+        )
+    return config
+
+
 def load_student(model: str, *, new_head: bool, max_length: int) -> Any:
     """A sentence-transformers ``CrossEncoder`` with one output logit, ready to train.
 
@@ -43,8 +74,7 @@ def load_student(model: str, *, new_head: bool, max_length: int) -> Any:
         max_length: Most tokens per (query, passage) pair when training.
 
     Raises:
-        ValueError: A plain encoder without ``new_head``, or a cross-encoder with more than one
-            output logit (the ranking losses train a single relevance logit).
+        ValueError: See :func:`starting_config`.
         ModelLoadError: The model cannot be found or loaded, or its config names a classifier
             but its checkpoint lacks (some of) the head's weights and ``new_head`` is false.
     """
@@ -53,14 +83,9 @@ def load_student(model: str, *, new_head: bool, max_length: int) -> Any:
     from sentence_transformers.cross_encoder import CrossEncoder
 
     source = Source(model)
-    config = load_pretrained(source, transformers.AutoConfig.from_pretrained, "starting model")
-    architectures = getattr(config, "architectures", None)
-    if is_cross_encoder(architectures):
-        if config.num_labels != 1:
-            raise ValueError(
-                f"model {model!r} has {config.num_labels} output logits; training needs a "
-                "1-logit cross-encoder (or a plain encoder with new_head=True)"
-            )
+    config = starting_config(model, new_head=new_head)
+    kwargs: dict[str, Any] = {}
+    if is_cross_encoder(getattr(config, "architectures", None)):
         # The config alone does not prove the head was trained: ask the loader what it had to
         # initialise (one extra load of the weights, small next to any training run).
         load = functools.partial(
@@ -76,19 +101,12 @@ def load_student(model: str, *, new_head: bool, max_length: int) -> Any:
             opt_in="new_head",
             allowed=new_head,
         )
-        kwargs: dict[str, Any] = {}
-    elif new_head:
+    else:  # a plain encoder, new_head=True (starting_config refused it otherwise)
         kwargs = {"num_labels": 1}
-    else:
-        raise ValueError(
-            f"model {model!r} is a plain encoder (architectures={architectures}), not a "
-            "cross-encoder: training it means starting from a new, randomly initialised "
-            "classification head. Pass new_head=True (rerankkit train --new-head) to do that."
-        )
     try:
         return CrossEncoder(model, max_length=max_length, **kwargs)
     except OSError as error:
         raise ModelLoadError(f"cannot load starting model {model!r}: {error}") from error
 
 
-__all__ = ["is_cross_encoder", "load_student"]
+__all__ = ["is_cross_encoder", "load_student", "starting_config"]

@@ -17,29 +17,36 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
+import re
+import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rerankkit._optional import require
 from rerankkit._validation import check_choice, check_int, check_number
+from rerankkit.backends._hf import resolve_dtype
 from rerankkit.backends._speed import cpu_flags, cpu_has_fast_bf16
+from rerankkit.errors import DatasetError
 from rerankkit.eval.runs import FIRST_STAGES, first_stage_run
+from rerankkit.specs import check_spec, redact_spec
 from rerankkit.train.card import model_card
 from rerankkit.train.data import TrainQuery, count_pairs, load_training_data
 from rerankkit.train.evaluation import EvalSettings, before_after, load_test, score_model
 from rerankkit.train.examples import rows_for
 from rerankkit.train.losses import LOSSES, build_loss, columns_for
 from rerankkit.train.mining import SAMPLING, add_negatives, check_ranks, mine_negatives
-from rerankkit.train.model import EXTRA, load_student
+from rerankkit.train.model import EXTRA, load_student, starting_config
 from rerankkit.train.teacher import build_teacher, teacher_scores
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
+_CHECKPOINT = re.compile(r"checkpoint-\d+")
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,8 @@ class TrainConfig:
         max_steps: Optimizer steps to take (``None``: from ``epochs``).
         batch_size: Rows per step (a ``margin``/``marginmse`` row is 2 pairs, a ``listwise``
             row one query's list).
-        learning_rate, warmup_ratio, weight_decay: AdamW schedule (linear decay after warmup).
+        learning_rate, warmup_ratio, weight_decay: AdamW schedule (linear decay after warmup;
+            ``warmup_ratio`` in ``[0, 1)``).
         max_length: Tokens per (query, passage) pair.
         margin: The hinge margin of ``margin`` (in logits).
         seed: Seeds data order, head initialisation and sampling.
@@ -122,13 +130,21 @@ class TrainConfig:
         check_int(self.max_length, "max_length", minimum=8)
         check_int(self.save_steps, "save_steps", minimum=1)
         check_int(self.eval_depth, "eval_depth", minimum=1)
-        check_number(self.epochs, "epochs", minimum=0.0)
+        check_int(self.seed, "seed", minimum=0, maximum=2**32 - 1)  # numpy's seed range
+        if check_number(self.epochs, "epochs", minimum=0.0) == 0:
+            raise ValueError("epochs must be > 0, got 0 (it would train no step)")
         check_number(self.learning_rate, "learning_rate", minimum=0.0)
-        if check_number(self.warmup_ratio, "warmup_ratio", minimum=0.0) > 1.0:
-            raise ValueError(f"warmup_ratio must be <= 1, got {self.warmup_ratio}")
+        if check_number(self.warmup_ratio, "warmup_ratio", minimum=0.0) >= 1.0:
+            # transformers reads a warmup of 1 or more as a count of steps, not a ratio
+            raise ValueError(f"warmup_ratio must be < 1, got {self.warmup_ratio}")
         check_number(self.margin, "margin", minimum=0.0)
         if self.loss == "marginmse" and not self.teacher:
             raise ValueError("loss 'marginmse' distils a teacher: give teacher=[SPEC, ...]")
+        if self.teacher and self.loss != "marginmse":
+            raise ValueError(
+                f"teacher is only used by loss 'marginmse', not {self.loss!r}: drop the teacher "
+                "or train with loss='marginmse'"
+            )
 
     def evaluation(self) -> EvalSettings | None:
         """The before/after settings, or ``None`` when there is nothing to evaluate on."""
@@ -146,6 +162,104 @@ class TrainConfig:
         )
 
 
+def saved_checkpoints(output: str | Path) -> list[Path]:
+    """The ``checkpoint-N`` folders in ``output/checkpoints``, oldest step first."""
+    folder = Path(output) / CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_dir() and _CHECKPOINT.fullmatch(p.name)]
+    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
+
+
+def _written_at(checkpoint: Path) -> float:
+    state = checkpoint / "trainer_state.json"  # the trainer writes it last
+    return (state if state.is_file() else checkpoint).stat().st_mtime
+
+
+def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path]:
+    """Refuse, before any mining, teacher scoring or training, what would fail or do harm later.
+
+    Reads files only. ``output`` must be a new or empty folder, or one ``rerankkit train``
+    wrote (it holds ``training.json`` or ``checkpoints/``), and not the starting model's own
+    folder (training would overwrite the model it starts from, and "before" would score the
+    trained one). ``resume`` needs a checkpoint to continue from. A fresh run (no ``resume``)
+    into a folder whose checkpoints belong to an unfinished run is refused (resume it, or
+    remove them), so two runs' checkpoints never mix; those of a finished run (older than its
+    ``training.json``) are returned, for :func:`train` to delete before it starts. The teacher
+    specs are parsed and their options checked, and the evaluation data must be a BEIR
+    folder with the ``eval_split`` qrels.
+
+    Returns:
+        A finished earlier run's checkpoint folders that a fresh run replaces.
+
+    Raises:
+        ValueError: Naming the argument (``output``, ``resume``, ``teacher``, ``eval_data``,
+            ``eval_split``, ``eval_dtype``) and what to do instead.
+    """
+    output = Path(config.output).expanduser()
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"output {str(output)!r} exists and is not a folder")
+    model = Path(config.model).expanduser()
+    if output.is_dir() and model.is_dir() and output.resolve() == model.resolve():
+        raise ValueError(
+            f"output {str(output)!r} is the starting model's folder: training would overwrite "
+            "the model it starts from; choose another output folder"
+        )
+    ours = (output / "training.json").is_file() or (output / CHECKPOINTS).is_dir()
+    if output.is_dir() and not ours and any(output.iterdir()):
+        raise ValueError(
+            f"output {str(output)!r} is a folder with files that rerankkit train did not write "
+            "(no training.json or checkpoints/); its model files and README.md would be "
+            "overwritten: choose a new or empty folder"
+        )
+    saved = saved_checkpoints(output)
+    stale: list[Path] = []
+    if resume is True and not saved:
+        raise ValueError(
+            f"resume: no checkpoint in {str(output / CHECKPOINTS)!r} to continue from "
+            "(start without resume, or give a checkpoint folder)"
+        )
+    if isinstance(resume, str) and not Path(resume).expanduser().is_dir():
+        raise ValueError(f"resume: checkpoint folder not found: {resume!r}")
+    if not resume and saved:
+        record = output / "training.json"
+        finished = record.is_file() and record.stat().st_mtime >= max(map(_written_at, saved))
+        if not finished:
+            raise ValueError(
+                f"output {str(output)!r} holds checkpoints of an unfinished run (newest: "
+                f"{saved[-1].name}): continue it with resume (rerankkit train --resume), or "
+                f"delete {str(output / CHECKPOINTS)!r} or choose another output to start anew"
+            )
+        stale = saved
+    for spec in config.teacher:
+        try:
+            check_spec(spec)
+        except ValueError as error:
+            raise ValueError(f"teacher: {error}") from None
+    if config.eval_split is not None:
+        if config.eval_data is not None and not Path(config.eval_data).is_dir():
+            raise ValueError(
+                f"eval_data must be a BEIR folder, got {config.eval_data!r} (not a folder)"
+            )
+        settings = config.evaluation()
+        if settings is not None:
+            root = Path(settings.data)
+            needed = [root / "corpus.jsonl", root / "queries.jsonl"]
+            needed.append(root / "qrels" / f"{settings.split}.tsv")
+            missing = [str(path) for path in needed if not path.is_file()]
+            if missing:
+                raise ValueError(
+                    f"eval_split {settings.split!r}: the before/after evaluation needs "
+                    f"{', '.join(missing)}; choose another eval_split or eval_data, or turn "
+                    "the evaluation off (eval_split=None, rerankkit train --no-eval)"
+                )
+            try:
+                resolve_dtype(settings.dtype, "cpu", bf16=False)
+            except ValueError as error:
+                raise ValueError(f"eval_dtype: {error}") from None
+    return stale
+
+
 @dataclass
 class Prepared:
     """The training rows and how they were made (for the card)."""
@@ -157,6 +271,8 @@ class Prepared:
 
 def prepare(config: TrainConfig) -> Prepared:
     """Training queries with mined negatives and teacher scores, as rows for ``config.loss``.
+
+    The first stage searches the training queries only (after ``max_queries`` sampling).
 
     Raises:
         DatasetError: The training data is missing or malformed.
@@ -171,8 +287,12 @@ def prepare(config: TrainConfig) -> Prepared:
         queries = sample_queries(queries, config.max_queries, config.seed)
     if dataset is not None and config.negatives > 0:
         started = time.perf_counter()
+        training_ids = {q.query_id for q in queries}  # not the sampled-out or positive-less ones
+        searched = replace(
+            dataset, qrels={qid: j for qid, j in dataset.qrels.items() if qid in training_ids}
+        )
         run = first_stage_run(
-            dataset, config.first_stage, config.ranks[1], bm25_language=config.bm25_language
+            searched, config.first_stage, config.ranks[1], bm25_language=config.bm25_language
         )
         mined = mine_negatives(
             run,
@@ -192,23 +312,56 @@ def prepare(config: TrainConfig) -> Prepared:
         }
         logger.info("mined negatives for %d queries", len(mined))
     info["counts"] = count_pairs(queries)
+    check_trainable(config, queries, beir=dataset is not None)
     teacher = None
     if config.teacher and config.loss == "marginmse":
         started = time.perf_counter()
         teacher = teacher_scores(build_teacher(config.teacher), queries)
         info["teacher"] = {
-            "specs": list(config.teacher),
+            "specs": [redact_spec(spec) for spec in config.teacher],  # never an api_key
             "fusion": "z-scored sum per query" if len(config.teacher) > 1 else None,
             "seconds": round(time.perf_counter() - started, 1),
         }
     rows = rows_for(config.loss, queries, teacher=teacher)
     info["rows"] = len(rows["query"])
-    if not rows["query"]:
-        raise ValueError(
-            f"no training rows for loss {config.loss!r}: "
-            + ("it needs negatives (mine some: negatives > 0)" if config.loss != "bce" else "")
-        )
+    if not rows["query"]:  # check_trainable catches every known cause first
+        raise ValueError(f"no training rows for loss {config.loss!r}")
     return Prepared(queries, rows, info)
+
+
+def check_trainable(config: TrainConfig, queries: Sequence[TrainQuery], *, beir: bool) -> None:
+    """Refuse training queries that give ``config.loss`` no rows, saying why (before a teacher
+    scores anything).
+
+    Raises:
+        DatasetError: No training query (a BEIR split whose positives are all missing from the
+            corpus or graded 0).
+        ValueError: A pairwise or listwise loss and no query has a negative.
+
+    Example:
+        >>> config = TrainConfig(model="m", data="t.jsonl", output="o", loss="margin")
+        >>> check_trainable(config, [TrainQuery("q", ("p",))], beir=False)
+        Traceback (most recent call last):
+        ValueError: loss 'margin' compares positives with negatives, but t.jsonl has none (JSONL data is never mined): add triples {"query", "positive", "negative"} or pairs with "label": 0, or use loss 'bce'
+    """  # noqa: E501 (the real message)
+    if not queries:
+        raise DatasetError(
+            f"{config.data}: no training query with a relevant document in the corpus"
+            + (f" (qrels/{config.split}.tsv)" if beir else "")
+        )
+    if config.loss == "bce" or any(q.negatives for q in queries):
+        return
+    start = f"loss {config.loss!r} compares positives with negatives, but "
+    if beir:
+        raise ValueError(
+            start + f"no training query got one: mine some (negatives > 0, now "
+            f"{config.negatives}) from a rank window holding unjudged documents (ranks "
+            f"{config.ranks[0]}-{config.ranks[1]})"
+        )
+    raise ValueError(
+        start + f"{config.data} has none (JSONL data is never mined): add triples "
+        '{"query", "positive", "negative"} or pairs with "label": 0, or use loss \'bce\''
+    )
 
 
 def sample_queries(queries: Sequence[TrainQuery], count: int, seed: int) -> list[TrainQuery]:
@@ -321,6 +474,10 @@ def fit(
     seconds = time.perf_counter() - started
     model.save_pretrained(str(output))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    if not math.isfinite(result.training_loss):
+        logger.warning(
+            "training loss is %s: the run diverged (lower the learning rate)", result.training_loss
+        )
     return {
         "steps": int(trainer.state.global_step),
         "epochs": round(float(trainer.state.epoch or 0.0), 3),
@@ -417,10 +574,51 @@ def evaluation_table(evaluation: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (a diverged loss: NaN, inf) made ``None``, so
+    ``json.dumps(..., allow_nan=False)`` writes standard JSON that every parser reads.
+
+    Example:
+        >>> json_safe({"train_loss": float("nan"), "steps": [1, float("inf"), 0.5]})
+        {'train_loss': None, 'steps': [1, None, 0.5]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def training_record(
+    config: TrainConfig,
+    *,
+    command: str | None,
+    data: dict[str, Any],
+    training: dict[str, Any],
+) -> dict[str, Any]:
+    """What ``training.json`` and the card record: the config (teacher specs with any
+    ``api_key`` shown as ``***``), the command line, the data and the training facts.
+
+    Example:
+        >>> config = TrainConfig(model="m", data="d", output="o", loss="marginmse",
+        ...                      teacher=["cohere:rerank-v3.5?api_key=sk-1"])
+        >>> training_record(config, command=None, data={}, training={})["config"]["teacher"]
+        ['cohere:rerank-v3.5?api_key=***']
+    """
+    settings = {k: v for k, v in asdict(config).items() if k != "progress"}
+    settings["teacher"] = [redact_spec(spec) for spec in config.teacher]
+    return {"config": settings, "command": command, "data": data, "training": training}
+
+
 def write_record(output: Path, record: dict[str, Any]) -> None:
-    """Write ``training.json`` and the model card ``README.md`` into ``output``."""
+    """Write ``training.json`` and the model card ``README.md`` into ``output`` (standard
+    JSON: a non-finite number, e.g. the loss of a diverged run, is written as ``null``)."""
     output.mkdir(parents=True, exist_ok=True)
-    (output / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    record = json_safe(record)
+    text = json.dumps(record, indent=2, allow_nan=False)
+    (output / "training.json").write_text(text + "\n", encoding="utf-8")
     (output / "README.md").write_text(
         model_card(record, evaluation_table(record.get("evaluation"))), encoding="utf-8"
     )
@@ -441,7 +639,7 @@ def train(
         config: The run (see :class:`TrainConfig`).
         resume: Continue from a checkpoint (see :func:`fit`).
         before: The starting model's reranked test run ``(run, timing)``, if already scored.
-        command: The command line, recorded in the card.
+        command: The command line, recorded in the card (as given: redact secrets first).
         callbacks: Extra ``transformers.TrainerCallback`` objects.
         on_prepared: Called with the prepared rows before training (logging, tests).
 
@@ -449,18 +647,20 @@ def train(
         The output folder, the record written to ``training.json`` and the evaluation report.
 
     Raises:
-        DatasetError, ModelLoadError, ValueError: See :func:`prepare`, :func:`fit`.
+        DatasetError, ModelLoadError, ValueError: See :func:`check_start`, :func:`prepare`,
+            :func:`fit`; the output folder, ``resume``, the teacher specs, the evaluation
+            data and the starting model's config are checked before anything is mined.
     """
+    stale = check_start(config, resume=resume)
+    starting_config(config.model, new_head=config.new_head)
     prepared = prepare(config)
     if on_prepared is not None:
         on_prepared(prepared)
+    for checkpoint in stale:  # a finished earlier run's, replaced by this one's
+        logger.info("removing %s (a finished earlier run's checkpoint)", checkpoint)
+        shutil.rmtree(checkpoint)
     facts = fit(config, prepared.rows, resume=resume, callbacks=callbacks)
-    record: dict[str, Any] = {
-        "config": {k: v for k, v in asdict(config).items() if k != "progress"},
-        "command": command,
-        "data": prepared.data,
-        "training": facts,
-    }
+    record = training_record(config, command=command, data=prepared.data, training=facts)
     output = Path(config.output)
     write_record(output, record)
     report, evaluation = evaluate(config, before=before, progress=config.progress)
@@ -475,13 +675,18 @@ __all__ = [
     "Prepared",
     "TrainConfig",
     "TrainResult",
+    "check_start",
+    "check_trainable",
     "evaluate",
     "evaluation_record",
     "evaluation_table",
     "fit",
+    "json_safe",
     "prepare",
     "sample_queries",
+    "saved_checkpoints",
     "train",
+    "training_record",
     "use_bf16",
     "write_record",
 ]
