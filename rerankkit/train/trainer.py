@@ -574,20 +574,20 @@ def evaluation_table(evaluation: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
-def json_safe(value: Any) -> Any:
+def non_finite_to_null(value: Any) -> Any:
     """``value`` with every non-finite float (a diverged loss: NaN, inf) made ``None``, so
     ``json.dumps(..., allow_nan=False)`` writes standard JSON that every parser reads.
 
     Example:
-        >>> json_safe({"train_loss": float("nan"), "steps": [1, float("inf"), 0.5]})
+        >>> non_finite_to_null({"train_loss": float("nan"), "steps": [1, float("inf"), 0.5]})
         {'train_loss': None, 'steps': [1, None, 0.5]}
     """
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
+        return {key: non_finite_to_null(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
+        return [non_finite_to_null(item) for item in value]
     return value
 
 
@@ -616,7 +616,7 @@ def write_record(output: Path, record: dict[str, Any]) -> None:
     """Write ``training.json`` and the model card ``README.md`` into ``output`` (standard
     JSON: a non-finite number, e.g. the loss of a diverged run, is written as ``null``)."""
     output.mkdir(parents=True, exist_ok=True)
-    record = json_safe(record)
+    record = non_finite_to_null(record)
     text = json.dumps(record, indent=2, allow_nan=False)
     (output / "training.json").write_text(text + "\n", encoding="utf-8")
     (output / "README.md").write_text(
@@ -681,7 +681,7 @@ __all__ = [
     "evaluation_record",
     "evaluation_table",
     "fit",
-    "json_safe",
+    "non_finite_to_null",
     "prepare",
     "sample_queries",
     "saved_checkpoints",
