@@ -194,7 +194,7 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
 
     Raises:
         ValueError: Naming the argument (``output``, ``resume``, ``teacher``, ``eval_data``,
-            ``eval_split``, ``eval_dtype``) and what to do instead.
+            ``eval_split``, ``eval_dtype``, ``bf16``) and what to do instead.
     """
     output = Path(config.output).expanduser()
     if output.exists() and not output.is_dir():
@@ -257,6 +257,8 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
                 resolve_dtype(settings.dtype, "cpu", bf16=False)
             except ValueError as error:
                 raise ValueError(f"eval_dtype: {error}") from None
+    if config.bf16:
+        _device_bf16(config.bf16)  # forced bf16 on a device without it: refused now, not later
     return stale
 
 
