@@ -495,10 +495,10 @@ def test_training_json_stays_standard_json_when_the_loss_diverged(tmp_path: Path
     [
         (["--negatives", "3"], "argument --negatives: used with a BEIR folder as --data only"),
         (["--split", "dev"], "argument --split: used with a BEIR folder as --data only"),
-        (["--teacher", "keyword:"], "argument --teacher: only --loss marginmse uses a teacher"),
-        (["--loss", "marginmse"], "argument --teacher: --loss marginmse distils a teacher"),
+        (["--teacher", "keyword:"], "teacher is only used by loss 'marginmse'"),
+        (["--loss", "marginmse"], "loss 'marginmse' distils a teacher"),
         (["--margin", "2"], "argument --margin: only --loss margin uses it"),
-        (["--warmup-ratio", "1"], "argument --warmup-ratio: expected below 1"),
+        (["--warmup-ratio", "1"], "warmup_ratio must be < 1"),
         (["--no-eval", "--eval-data", "x"], "argument --eval-data: --no-eval turns"),
         (["--loss", "margin"], "has none (JSONL data is never mined)"),
     ],

@@ -170,10 +170,11 @@ def _seed(text: str) -> int:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """What one argument's type cannot check, and options that would be ignored (refused
-    rather than silently dropped): ``--ranks`` in order; ``--teacher`` with ``--loss marginmse``
-    (needed there, used nowhere else); ``--margin`` with ``--loss margin`` only; ``--split`` and
-    the mining options with BEIR data only; ``--eval-data`` not with ``--no-eval``;
-    ``--warmup-ratio`` below 1; ``--max-length`` of at least 8.
+    rather than silently dropped): ``--ranks`` in order; ``--margin`` with ``--loss margin``
+    only; ``--split`` and the mining options with BEIR data only; ``--eval-data`` not with
+    ``--no-eval``. The rest (``--teacher`` with ``--loss marginmse`` only and always,
+    ``--warmup-ratio`` below 1, ``--max-length`` of at least 8) is
+    :class:`~rerankkit.train.trainer.TrainConfig`'s own validation, one line here too.
 
     Raises:
         CliError: Naming the argument (one line, exit status 2).
@@ -203,19 +204,6 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CliError("argument --eval-data: --no-eval turns the evaluation off")
     if args.margin is not None and args.loss != "margin":
         raise CliError(f"argument --margin: only --loss margin uses it (got --loss {args.loss})")
-    if args.loss == "marginmse" and not args.teacher:
-        raise CliError(
-            "argument --teacher: --loss marginmse distils a teacher: give --teacher SPEC "
-            "(repeatable, e.g. --teacher cross-encoder:BIG_MODEL)"
-        )
-    if args.teacher and args.loss != "marginmse":
-        raise CliError(
-            f"argument --teacher: only --loss marginmse uses a teacher (got --loss {args.loss})"
-        )
-    if args.warmup_ratio >= 1:  # transformers reads 1 or more as a count of steps
-        raise CliError(f"argument --warmup-ratio: expected below 1, got {args.warmup_ratio}")
-    if args.max_length < 8:
-        raise CliError(f"argument --max-length: expected at least 8 tokens, got {args.max_length}")
 
 
 def recorded_command(argv: list[str]) -> str:
