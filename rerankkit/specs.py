@@ -318,9 +318,20 @@ def _accepted_options(cls: Any) -> set[str] | None:
 
 
 def _check_options(spec: RerankerSpec, cls: type) -> None:
+    kind = _KINDS[spec.kind]
+    target = None
+    if kind.target != "none":  # the first parameter is the target: an option must not repeat it
+        target = next(iter(inspect.signature(cls).parameters))
+        if target in spec.options:
+            raise ValueError(
+                f"reranker spec {spec.text!r}: option {target} is the target; give it after "
+                f"'{spec.kind}:' ({kind.needs}), not as an option"
+            )
     accepted = _accepted_options(cls)
     if accepted is None:
         return
+    if target is not None:
+        accepted.discard(target)
     unknown = sorted(set(spec.options) - accepted)
     if unknown:
         raise ValueError(
@@ -465,7 +476,9 @@ def reranker_spec(reranker: Reranker) -> str:
         for key, value in bound.items()
         if key not in SECRET_OPTIONS  # never written; remote rerankers do not record it anyway
     )
-    return f"{name}:{target}" + (f"?{options}" if options else "")
+    # parse_spec strips the spec's ends: a "?" keeps a target's trailing whitespace in it
+    keep_end = target != target.rstrip()
+    return f"{name}:{target}" + (f"?{options}" if options or keep_end else "")
 
 
 __all__ = [

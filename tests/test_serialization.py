@@ -168,6 +168,22 @@ def test_options_without_a_spec_form_are_named(tiny_cross_encoder: Path) -> None
         reranker_spec(LLMListwiseReranker(ScriptedLLM(["[1]"])))
 
 
+def test_a_folder_name_with_spaces_and_a_trailing_space_round_trips(
+    tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from rerankkit import CrossEncoderReranker
+
+    for name in ("tiny model & a=b ", "tiny model%20 "):  # spec strings strip their ends
+        folder = tmp_path / name
+        shutil.copytree(tiny_cross_encoder, folder)
+        reranker = CrossEncoderReranker(str(folder))
+        rebuilt = build_reranker(reranker_spec(reranker))
+        assert rebuilt.init_arguments == reranker.init_arguments
+        assert reranker_spec(rebuilt) == reranker_spec(reranker)
+
+
 def test_a_misspelt_spec_kind_in_an_adapter_lists_the_kinds() -> None:
     # it was taken for a cross-encoder hub id: "cannot load cross-encoder 'cross-encodr:...'"
     for make in (

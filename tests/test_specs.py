@@ -99,6 +99,37 @@ def test_remote_spec_options_are_checked_through_the_base_class() -> None:
     assert type(reranker).__name__ == "TEIReranker"
 
 
+@pytest.mark.parametrize(
+    ("text", "option"),
+    [
+        ("cross-encoder:/models/ce?model_name_or_path=/other", "model_name_or_path"),
+        ("embedding:?model_name_or_path=/other", "model_name_or_path"),
+        ("cohere:rerank-v3.5?model=rerank-v2", "model"),
+        ("tei:http://127.0.0.1:9?base_url=http://127.0.0.1:8", "base_url"),
+    ],
+)
+def test_an_option_repeating_the_target_is_refused_before_loading(text: str, option: str) -> None:
+    """check_spec passes only what build_reranker can build: the target's own parameter as an
+    option would be a TypeError ("multiple values") after, e.g., an eval's first stage."""
+    from rerankkit.specs import check_spec
+
+    if not text.startswith(("cross-encoder", "embedding")):
+        pytest.importorskip("httpx")
+    with pytest.raises(ValueError, match=rf"option {option} is the target; give it after"):
+        check_spec(text)
+
+
+def test_rerank_command_refuses_a_bad_option_before_reading_the_documents(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rerankkit.cli.commands import main
+
+    argv = ["rerank", "--query", "q", "--docs", "/no/such/docs.jsonl", "--model", "keyword:?x=1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown option x for KeywordReranker" in err, err
+
+
 @pytest.mark.slow
 def test_build_cross_encoder_passes_options(tiny_cross_encoder: Path) -> None:
     pytest.importorskip("torch")

@@ -378,9 +378,9 @@ def read_documents(
 
 
 def _cmd_rerank(args: argparse.Namespace) -> int:
-    from rerankkit.specs import build_reranker, parse_spec
+    from rerankkit.specs import build_reranker, check_spec
 
-    spec = parse_spec(args.model)
+    spec = check_spec(args.model)  # a bad option fails before the documents are read
     if args.docs == "-":
         records, texts = read_documents(sys.stdin, text_field=args.text_field, source="<stdin>")
     else:
