@@ -500,6 +500,10 @@ def test_training_json_stays_standard_json_when_the_loss_diverged(tmp_path: Path
         (["--margin", "2"], "argument --margin: only --loss margin uses it"),
         (["--warmup-ratio", "1"], "warmup_ratio must be < 1"),
         (["--no-eval", "--eval-data", "x"], "argument --eval-data: --no-eval turns"),
+        (["--eval-split", "dev"], "argument --eval-split: "),
+        (["--eval-depth", "5"], "argument --eval-depth: "),
+        (["--no-eval", "--eval-dtype", "float16"], "argument --eval-dtype: --no-eval turns"),
+        (["--first-stage", "dense"], "argument --first-stage: nothing is mined or evaluated"),
         (["--loss", "margin"], "has none (JSONL data is never mined)"),
     ],
 )
@@ -516,6 +520,33 @@ def test_cli_refuses_ignored_or_unusable_options_in_one_line(
     data.write_text('{"query": "q", "passage": "p", "label": 1}\n')
     output = tmp_path / "out"
     argv = ["train", "--model", str(tiny), "--data", str(data), "--output", str(output), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--negatives", "0", "--sampling", "random"], "argument --sampling: --negatives 0"),
+        (["--negatives", "0", "--ranks", "1", "5"], "argument --ranks: --negatives 0 mines"),
+        (["--no-eval", "--eval-depth", "5"], "argument --eval-depth: --no-eval turns"),
+        (["--no-eval", "--eval-split", "dev"], "argument --eval-split: --no-eval turns"),
+        (["--no-eval", "--negatives", "0", "--first-stage", "dense"], "argument --first-stage"),
+    ],
+)
+def test_cli_refuses_options_a_beir_run_would_ignore(
+    extra: list[str],
+    message: str,
+    beir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rerankkit.cli.commands import main
+
+    output = tmp_path / "out"
+    argv = ["train", "--model", "m", "--data", str(beir), "--output", str(output), *extra]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err

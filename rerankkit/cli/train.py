@@ -112,7 +112,12 @@ def add_parser(commands: Any) -> None:
         metavar="SPEC",
         help="teacher reranker spec for marginmse (repeatable: several are z-score fused)",
     )
-    tr.add_argument("--first-stage", choices=["bm25", "dense", "hybrid"], default="bm25")
+    tr.add_argument(
+        "--first-stage",
+        choices=["bm25", "dense", "hybrid"],
+        default=None,
+        help="miner and evaluation first stage (default: bm25)",
+    )
     tr.add_argument(
         "--negatives",
         type=_nonnegative_int,
@@ -153,10 +158,10 @@ def add_parser(commands: Any) -> None:
     tr.add_argument(
         "--eval-data", default=None, help="BEIR folder for before/after (default: --data)"
     )
-    tr.add_argument("--eval-split", default="test")
+    tr.add_argument("--eval-split", default=None, help="default: test")
     tr.add_argument("--no-eval", action="store_true", help="skip the before/after evaluation")
-    tr.add_argument("--eval-depth", type=_positive_int, default=100)
-    tr.add_argument("--eval-dtype", default="auto")
+    tr.add_argument("--eval-depth", type=_positive_int, default=None, help="default: 100")
+    tr.add_argument("--eval-dtype", default=None, help="default: auto")
     tr.add_argument("--no-progress", action="store_true")
     tr.set_defaults(handler=run_train)
 
@@ -171,10 +176,12 @@ def _seed(text: str) -> int:
 def check_arguments(args: argparse.Namespace) -> None:
     """What one argument's type cannot check, and options that would be ignored (refused
     rather than silently dropped): ``--ranks`` in order; ``--margin`` with ``--loss margin``
-    only; ``--split`` and the mining options with BEIR data only; ``--eval-data`` not with
-    ``--no-eval``. The rest (``--teacher`` with ``--loss marginmse`` only and always,
-    ``--warmup-ratio`` below 1, ``--max-length`` of at least 8) is
-    :class:`~rerankkit.train.trainer.TrainConfig`'s own validation, one line here too.
+    only; ``--split`` and the mining options with BEIR data only; ``--ranks`` and
+    ``--sampling`` not with ``--negatives 0``; the evaluation options only when there is an
+    evaluation (not with ``--no-eval``, nor with JSONL data and no ``--eval-data``);
+    ``--first-stage`` only when it mines or evaluates. The rest (``--teacher`` with ``--loss
+    marginmse`` only and always, ``--warmup-ratio`` below 1, ``--max-length`` of at least 8)
+    is :class:`~rerankkit.train.trainer.TrainConfig`'s own validation, one line here too.
 
     Raises:
         CliError: Naming the argument (one line, exit status 2).
@@ -202,6 +209,31 @@ def check_arguments(args: argparse.Namespace) -> None:
             )
     if args.eval_data is not None and args.no_eval:
         raise CliError("argument --eval-data: --no-eval turns the evaluation off")
+    if args.negatives == 0:
+        given = [
+            flag
+            for flag, value in (("--ranks", args.ranks), ("--sampling", args.sampling))
+            if value is not None
+        ]
+        if given:
+            raise CliError(f"argument {given[0]}: --negatives 0 mines nothing")
+    evaluates = not args.no_eval and (args.eval_data is not None or not args.data.is_file())
+    if not evaluates:
+        why = (
+            "--no-eval turns the evaluation off"
+            if args.no_eval
+            else f"{args.data} is JSONL, so there is no evaluation without --eval-data"
+        )
+        for flag, value in (
+            ("--eval-split", args.eval_split),
+            ("--eval-depth", args.eval_depth),
+            ("--eval-dtype", args.eval_dtype),
+        ):
+            if value is not None:
+                raise CliError(f"argument {flag}: {why}")
+        mines = not args.data.is_file() and args.negatives != 0
+        if args.first_stage is not None and not mines:
+            raise CliError(f"argument --first-stage: nothing is mined or evaluated ({why})")
     if args.margin is not None and args.loss != "margin":
         raise CliError(f"argument --margin: only --loss margin uses it (got --loss {args.loss})")
 
@@ -230,7 +262,7 @@ def run_train(args: argparse.Namespace) -> int:
         output=str(args.output),
         loss=args.loss,
         split=args.split or "train",
-        first_stage=args.first_stage,
+        first_stage=args.first_stage or "bm25",
         ranks=tuple(args.ranks or (10, 100)),
         negatives=5 if args.negatives is None else args.negatives,
         max_queries=args.max_queries,
@@ -248,9 +280,9 @@ def run_train(args: argparse.Namespace) -> int:
         bf16=args.bf16,
         save_steps=args.save_steps,
         eval_data=args.eval_data,
-        eval_split=None if args.no_eval else args.eval_split,
-        eval_depth=args.eval_depth,
-        eval_dtype=args.eval_dtype,
+        eval_split=None if args.no_eval else args.eval_split or "test",
+        eval_depth=100 if args.eval_depth is None else args.eval_depth,
+        eval_dtype=args.eval_dtype or "auto",
         progress=False if args.no_progress else None,
     )
     command = recorded_command(sys.argv[1:]) if sys.argv else None
