@@ -434,6 +434,8 @@ def test_check_start_refuses_harmful_or_doomed_runs(tiny: Path, beir: Path, tmp_
     assert (foreign / "README.md").read_text() == "my project"
     refused(r"resume: no checkpoint in", resume=True)
     refused(r"resume: checkpoint folder not found", resume=str(tmp_path / "nowhere"))
+    # a model or data folder: the trainer failed after mining ("Unrecognized model in ...")
+    refused(r"resume: .* is not a training checkpoint \(no trainer_state.json\)", resume=str(tiny))
     refused(
         r"teacher: reranker spec 'keywrd:': unknown kind", loss="marginmse", teacher=["keywrd:"]
     )

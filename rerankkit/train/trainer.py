@@ -219,8 +219,14 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
             f"resume: no checkpoint in {str(output / CHECKPOINTS)!r} to continue from "
             "(start without resume, or give a checkpoint folder)"
         )
-    if isinstance(resume, str) and not Path(resume).expanduser().is_dir():
-        raise ValueError(f"resume: checkpoint folder not found: {resume!r}")
+    if isinstance(resume, str):
+        if not Path(resume).expanduser().is_dir():
+            raise ValueError(f"resume: checkpoint folder not found: {resume!r}")
+        if not (Path(resume).expanduser() / "trainer_state.json").is_file():
+            raise ValueError(
+                f"resume: {resume!r} is not a training checkpoint (no trainer_state.json); give "
+                f"a checkpoint-N folder from {str(output / CHECKPOINTS)!r}"
+            )
     if not resume and saved:
         record = output / "training.json"
         finished = record.is_file() and record.stat().st_mtime >= max(map(_written_at, saved))
