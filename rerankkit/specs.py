@@ -150,6 +150,20 @@ _KINDS: dict[str, _Kind] = {
 SECRET_OPTIONS = frozenset({"api_key"})
 """Spec options whose values are shown as ``***`` (messages, ``label``, ``repr``)."""
 
+_SECRET_NAMES = frozenset({"key", "token", "secret", "password", "accesstoken", "authtoken"})
+
+
+def _is_secret(name: str) -> bool:
+    """``api_key``, or a name that looks like a misspelt one (``API_KEY``, ``api-key``,
+    ``apikey``, ``token``): its value is hidden in the message that refuses the option too.
+
+    Example:
+        >>> [_is_secret(n) for n in ["api_key", "API-Key", "auth_token", "yes_token"]]
+        [True, True, True, False]
+    """
+    letters = "".join(c for c in name.lower() if c.isalpha())
+    return name in SECRET_OPTIONS or "apikey" in letters or letters in _SECRET_NAMES
+
 
 def redact_spec(spec: str) -> str:
     """``spec`` with the value of every secret option (``api_key``) replaced by ``***``.
@@ -164,7 +178,7 @@ def redact_spec(spec: str) -> str:
     pairs = []
     for pair in query.split("&"):
         key, eq, _ = pair.partition("=")
-        secret = unquote(key.strip()) in SECRET_OPTIONS
+        secret = _is_secret(unquote(key.strip()))
         pairs.append(f"{key}=***" if eq and secret else pair)
     return f"{head}?{'&'.join(pairs)}"
 
@@ -186,7 +200,7 @@ class RerankerSpec:
     text: str = ""
 
     def __repr__(self) -> str:
-        options = {k: "***" if k in SECRET_OPTIONS else v for k, v in self.options.items()}
+        options = {k: "***" if _is_secret(k) else v for k, v in self.options.items()}
         return (
             f"RerankerSpec(kind={self.kind!r}, target={self.target!r}, options={options!r}, "
             f"text={self.text!r})"
@@ -204,7 +218,7 @@ class RerankerSpec:
         label = f"{self.kind}:{name}" if name else self.kind
         if self.options:
             label += "?" + "&".join(
-                f"{key}={'***' if key in SECRET_OPTIONS else value}"
+                f"{key}={'***' if _is_secret(key) else value}"
                 for key, value in self.options.items()
             )
         return label
@@ -283,7 +297,11 @@ def parse_spec(spec: str) -> RerankerSpec:
             raise ValueError(f"reranker spec {shown!r}: bad option name {key!r}")
         if key in options:
             raise ValueError(f"reranker spec {shown!r}: option {key!r} given twice")
-        options[key] = value if key in SECRET_OPTIONS else _coerce(value)  # keys stay str
+        if key in SECRET_OPTIONS:  # a key stays a str; quotes are dropped as for any value
+            quoted = len(value) >= 2 and value[0] == value[-1] == '"'
+            options[key] = value[1:-1] if quoted else value
+        else:
+            options[key] = _coerce(value)
     return RerankerSpec(kind=kind_name, target=target, options=options, text=shown)
 
 

@@ -119,6 +119,23 @@ def test_an_option_repeating_the_target_is_refused_before_loading(text: str, opt
         check_spec(text)
 
 
+@pytest.mark.parametrize("name", ["API_KEY", "apikey", "api-key", "Api_Key", "token"])
+def test_a_misspelt_api_key_is_hidden_in_the_message_that_refuses_it(name: str) -> None:
+    from rerankkit.specs import check_spec
+
+    pytest.importorskip("httpx")
+    with pytest.raises(ValueError) as error:
+        check_spec(f"cohere:rerank-v3.5?{name}=sk-secret-1&timeout=5")
+    assert "sk-secret-1" not in str(error.value)
+    assert f"{name}=***&timeout=5" in str(error.value)
+
+
+def test_a_quoted_api_key_loses_its_quotes_like_any_value() -> None:
+    spec = parse_spec('cohere:rerank-v3.5?api_key="sk-1"&model_x="none"')
+    assert spec.options == {"api_key": "sk-1", "model_x": "none"}
+    assert "sk-1" not in repr(spec) and "sk-1" not in spec.text
+
+
 def test_rerank_command_refuses_a_bad_option_before_reading_the_documents(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
