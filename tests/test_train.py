@@ -592,6 +592,13 @@ def test_mining_searches_only_the_sampled_training_queries(
     assert searched == [[q.query_id for q in prepared.queries]] and len(searched[0]) == 2
 
 
+def test_a_single_teacher_spec_string_is_refused_not_split_into_characters() -> None:
+    with pytest.raises(
+        TypeError, match=r"teacher must be a list of reranker specs.*\['keyword:'\]"
+    ):
+        TrainConfig(model="m", data="d", output="o", loss="marginmse", teacher="keyword:")  # type: ignore[arg-type]
+
+
 def test_warmup_ratio_of_one_is_refused() -> None:
     # transformers reads warmup_steps=1.0 as one step, not the whole run
     with pytest.raises(ValueError, match=r"warmup_ratio must be < 1"):

@@ -122,6 +122,11 @@ class TrainConfig:
         check_choice(self.first_stage, "first_stage", FIRST_STAGES)
         check_choice(self.sampling, "sampling", SAMPLING)
         object.__setattr__(self, "ranks", check_ranks(self.ranks))
+        if isinstance(self.teacher, str):  # tuple("keyword:") would be its characters
+            raise TypeError(
+                f"teacher must be a list of reranker specs, got the str {self.teacher!r}: "
+                f"write teacher=[{self.teacher!r}]"
+            )
         object.__setattr__(self, "teacher", tuple(self.teacher))
         check_int(self.negatives, "negatives", minimum=0)
         check_int(self.max_queries, "max_queries", minimum=1, optional=True)
