@@ -442,6 +442,8 @@ def test_check_start_refuses_harmful_or_doomed_runs(tiny: Path, beir: Path, tmp_
     refused(r"teacher: .*unknown option x", loss="marginmse", teacher=["keyword:?x=1"])
     refused(r"eval_data must be a BEIR folder", eval_split="test", eval_data=str(a_file))
     refused(r"eval_split 'dev': .*qrels/dev.tsv", eval_split="dev")
+    refused(r"eval_split 'test' is the training split of", split="test", eval_split="test")
+    refused(r"eval_split 'train' is the training split of", eval_split="train", eval_data=str(beir))
     refused(r"eval_dtype: dtype must be", eval_split="test", eval_dtype="fp64")
     with pytest.raises(ValueError, match=r"teacher is only used by loss 'marginmse'"):
         _config(tiny, beir, tmp_path / "o", teacher=["keyword:"])

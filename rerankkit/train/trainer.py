@@ -253,6 +253,19 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
                 f"eval_data must be a BEIR folder, got {config.eval_data!r} (not a folder)"
             )
         settings = config.evaluation()
+        data = Path(config.data)
+        if (
+            settings is not None
+            and data.is_dir()
+            and Path(settings.data).resolve() == data.resolve()
+            and settings.split == config.split
+        ):
+            raise ValueError(
+                f"eval_split {settings.split!r} is the training split of {config.data!r}: "
+                "before/after would be measured on the queries the model is trained on; "
+                "evaluate on another split or data (eval_split, eval_data), or turn the "
+                "evaluation off (eval_split=None, rerankkit train --no-eval)"
+            )
         if settings is not None:
             root = Path(settings.data)
             needed = [root / "corpus.jsonl", root / "queries.jsonl"]
