@@ -594,6 +594,21 @@ def test_mining_searches_only_the_sampled_training_queries(
     assert searched == [[q.query_id for q in prepared.queries]] and len(searched[0]) == 2
 
 
+def test_path_arguments_are_recorded_as_strings() -> None:
+    """A Path (natural from Python) is a str in the record: json.dumps failed on it after the
+    whole training run, before training.json was written."""
+    from rerankkit.train.trainer import training_record
+
+    config = TrainConfig(
+        model=Path("m"),
+        data=Path("d"),
+        output=Path("o"),
+        eval_data=Path("e"),  # type: ignore[arg-type]
+    )
+    assert (config.model, config.data, config.output, config.eval_data) == ("m", "d", "o", "e")
+    json.dumps(training_record(config, command=None, data={}, training={}), allow_nan=False)
+
+
 def test_a_single_teacher_spec_string_is_refused_not_split_into_characters() -> None:
     with pytest.raises(
         TypeError, match=r"teacher must be a list of reranker specs.*\['keyword:'\]"

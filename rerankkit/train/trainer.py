@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 import re
 import shutil
@@ -118,6 +119,10 @@ class TrainConfig:
     progress: bool | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("model", "data", "output", "eval_data"):  # recorded in training.json
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):
+                object.__setattr__(self, name, os.fspath(value))
         check_choice(self.loss, "loss", LOSSES)
         check_choice(self.first_stage, "first_stage", FIRST_STAGES)
         check_choice(self.sampling, "sampling", SAMPLING)
