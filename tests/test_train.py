@@ -426,6 +426,7 @@ def test_check_start_refuses_harmful_or_doomed_runs(tiny: Path, beir: Path, tmp_
     a_file = tmp_path / "a-file"
     a_file.write_text("mine")
     refused(r"output .*a-file' exists and is not a folder", output=str(a_file))
+    refused(r"output .*sub' is inside .*a-file', which is a file", output=str(a_file / "sub"))
     refused(r"is the starting model's folder", output=str(tiny))
     foreign = tmp_path / "project"
     foreign.mkdir()

@@ -209,6 +209,9 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
     output = Path(config.output).expanduser()
     if output.exists() and not output.is_dir():
         raise ValueError(f"output {str(output)!r} exists and is not a folder")
+    blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:  # the trainer failed on it with a traceback, after mining
+        raise ValueError(f"output {str(output)!r} is inside {str(blocking)!r}, which is a file")
     model = Path(config.model).expanduser()
     if output.is_dir() and model.is_dir() and output.resolve() == model.resolve():
         raise ValueError(
