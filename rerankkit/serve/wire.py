@@ -145,7 +145,7 @@ def self_hosted_texts(request: SelfHostedRequest) -> list[str]:
         raise unsupported(
             "raw_scores",
             "scores are always on the served reranker's scale; serve "
-            "'cross-encoder:MODEL?activation=none' for raw logits",
+            "'cross-encoder:MODEL?activation=\"none\"' for raw logits",
         )
     texts = request.texts if request.texts is not None else request.documents
     return list(texts or [])
