@@ -219,6 +219,17 @@ def test_jsonl_triples_and_pairs() -> None:
         parse_training_jsonl(['{"query": "a", "passage": "p", "label": 0}'])
 
 
+def test_jsonl_keys_that_would_be_dropped_are_refused() -> None:
+    """A list of negatives, or any other key, would be read past silently: refused by line."""
+    from rerankkit.errors import DatasetError
+
+    many = '{"query": "q", "positive": "p", "negative": "n", "negatives": ["x", "y"]}'
+    with pytest.raises(DatasetError, match=r"train.jsonl:2: unknown key 'negatives'.*one line per"):
+        parse_training_jsonl(['{"query": "q", "positive": "p", "negative": "m"}', many])
+    with pytest.raises(DatasetError, match=r"unknown keys 'id', 'score': .*\"passage\", \"label\""):
+        parse_training_jsonl(['{"query": "q", "passage": "p", "label": 1, "id": 3, "score": 2}'])
+
+
 # --------------------------------------------------------------------------- model
 
 

@@ -105,12 +105,16 @@ def _text_field(record: Mapping[str, Any], key: str, source: str, lineno: int) -
     return value
 
 
+_TRIPLE = frozenset({"query", "positive", "negative"})
+_PAIR = frozenset({"query", "passage", "label"})
+
+
 def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -> list[TrainQuery]:
     """Parse triples and/or labelled pairs (see the module docstring) into training queries.
 
     Raises:
         DatasetError: Invalid JSON, a line that is neither a triple nor a labelled pair (or is
-            both), a non-integer label, a passage both relevant and non-relevant for one query,
+            both, or has other keys, which would be dropped unread), a non-integer label, a passage both relevant and non-relevant for one query,
             or a query with no relevant passage, naming file and line.
 
     Example:
@@ -156,6 +160,17 @@ def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -
                 f'{source}:{lineno}: a line is either a triple {{"query", "positive", '
                 f'"negative"}} or a labelled pair {{"query", "passage", "label"}}, not both '
                 f"(got keys {sorted(record)})"
+            )
+        extra = sorted(set(record) - (_TRIPLE if triple else _PAIR))
+        if (triple or pair) and extra:  # e.g. "negatives": [...] would be dropped unread
+            raise DatasetError(
+                f"{source}:{lineno}: unknown key{'s' if len(extra) > 1 else ''} "
+                f"{', '.join(map(repr, extra))}: a line holds exactly "
+                + (
+                    '{"query", "positive", "negative"} (one line per negative)'
+                    if triple
+                    else '{"query", "passage", "label"}'
+                )
             )
         if triple:
             positive = _text_field(record, "positive", source, lineno)
