@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +344,34 @@ def test_resume_continues_from_a_checkpoint(tiny: Path, beir: Path, tmp_path: Pa
     assert a.keys() == b.keys()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert not all(torch.allclose(a[k], stopped[k], atol=1e-6) for k in a)
+
+
+def test_resume_refuses_settings_other_than_the_checkpoints_run(
+    tiny: Path, beir: Path, tmp_path: Path
+) -> None:
+    """Resuming with another loss or learning rate would mix two runs in one model and a card
+    that names only the last; the checkpoints' run.json says what they were trained with."""
+    from transformers import TrainerCallback
+
+    from rerankkit.train.trainer import RUN_SETTINGS
+
+    class StopAt(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            control.should_training_stop = state.global_step == 2
+            return control
+
+    output = tmp_path / "run"
+    config = _config(tiny, beir, output, max_steps=4, save_steps=2)
+    train(config, callbacks=[StopAt()])
+    assert json.loads((output / CHECKPOINTS / RUN_SETTINGS).read_text())["loss"] == "bce"
+    other = _config(
+        tiny, beir, output, max_steps=4, save_steps=2, loss="margin", learning_rate=1e-4
+    )
+    with pytest.raises(ValueError, match=r"resume: .*trained with other learning_rate, loss;"):
+        train(other, resume=True)
+    # the evaluation settings may change on a resume
+    resumed = train(replace(config, eval_depth=config.eval_depth + 1), resume=True)
+    assert resumed.record["training"]["steps"] == 4
 
 
 # --------------------------------------------------------------------------- bad input

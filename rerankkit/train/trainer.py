@@ -186,6 +186,36 @@ def _written_at(checkpoint: Path) -> float:
     return (state if state.is_file() else checkpoint).stat().st_mtime
 
 
+RUN_SETTINGS = "run.json"  # in checkpoints/: the settings the checkpoints were trained with
+_MAY_CHANGE_ON_RESUME = frozenset(
+    {"output", "eval_data", "eval_split", "eval_depth", "eval_dtype", "progress", "save_steps"}
+)
+
+
+def run_settings(config: TrainConfig) -> dict[str, Any]:
+    """The settings that decide what a run trains (rows, loss, schedule), as JSON values.
+
+    Example:
+        >>> settings = run_settings(TrainConfig(model="m", data="d", output="o"))
+        >>> settings["loss"], settings["ranks"], "output" in settings
+        ('bce', [10, 100], False)
+    """
+    chosen = {k: v for k, v in asdict(config).items() if k not in _MAY_CHANGE_ON_RESUME}
+    return dict(json.loads(json.dumps(chosen)))
+
+
+def changed_settings(saved: dict[str, Any], config: TrainConfig) -> list[str]:
+    """The settings in which ``config`` differs from the run that wrote ``saved``, sorted.
+
+    Example:
+        >>> first = run_settings(TrainConfig(model="m", data="d", output="o"))
+        >>> changed_settings(first, TrainConfig(model="m", data="d", output="o2", loss="margin"))
+        ['loss']
+    """
+    now = run_settings(config)
+    return sorted(k for k in now.keys() | saved.keys() if now.get(k) != saved.get(k))
+
+
 def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path]:
     """Refuse, before any mining, teacher scoring or training, what would fail or do harm later.
 
@@ -239,6 +269,15 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
             raise ValueError(
                 f"resume: {resume!r} is not a training checkpoint (no trainer_state.json); give "
                 f"a checkpoint-N folder from {str(output / CHECKPOINTS)!r}"
+            )
+    recorded = output / CHECKPOINTS / RUN_SETTINGS
+    if resume and recorded.is_file():
+        changed = changed_settings(json.loads(recorded.read_text(encoding="utf-8")), config)
+        if changed:
+            raise ValueError(
+                f"resume: the checkpoints in {str(output / CHECKPOINTS)!r} were trained with "
+                f"other {', '.join(changed)}; resume with the same settings (see "
+                f"{RUN_SETTINGS} there), or start a new run in another output folder"
             )
     if not resume and saved:
         record = output / "training.json"
@@ -693,6 +732,10 @@ def train(
     for checkpoint in stale:  # a finished earlier run's, replaced by this one's
         logger.info("removing %s (a finished earlier run's checkpoint)", checkpoint)
         shutil.rmtree(checkpoint)
+    if not resume:  # what a later resume must match
+        recorded = Path(config.output) / CHECKPOINTS / RUN_SETTINGS
+        recorded.parent.mkdir(parents=True, exist_ok=True)
+        recorded.write_text(json.dumps(run_settings(config), indent=2) + "\n", encoding="utf-8")
     facts = fit(config, prepared.rows, resume=resume, callbacks=callbacks)
     record = training_record(config, command=command, data=prepared.data, training=facts)
     output = Path(config.output)
@@ -706,9 +749,11 @@ def train(
 
 __all__ = [
     "CHECKPOINTS",
+    "RUN_SETTINGS",
     "Prepared",
     "TrainConfig",
     "TrainResult",
+    "changed_settings",
     "check_start",
     "check_trainable",
     "evaluate",
@@ -717,6 +762,7 @@ __all__ = [
     "fit",
     "non_finite_to_null",
     "prepare",
+    "run_settings",
     "sample_queries",
     "saved_checkpoints",
     "train",
