@@ -317,21 +317,28 @@ def test_cli_output_round_trips_through_both_loaders(
     assert ours != pytest.approx(before, abs=1e-6)  # the weights did change
 
 
+def _interrupt_after(step: int) -> Any:
+    """A trainer callback that stops the run after ``step`` (an interruption; with
+    ``save_steps=step`` the checkpoint of that step is saved)."""
+    from transformers import TrainerCallback
+
+    class StopAt(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if state.global_step == step:
+                control.should_training_stop = True
+            return control
+
+    return StopAt()
+
+
 @pytest.mark.slow
 def test_resume_continues_from_a_checkpoint(tiny: Path, beir: Path, tmp_path: Path) -> None:
     import torch
     from safetensors.torch import load_file
-    from transformers import TrainerCallback
-
-    class StopAt(TrainerCallback):  # an interruption after step 2 (checkpoint-2 is saved)
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            if state.global_step == 2:
-                control.should_training_stop = True
-            return control
 
     straight = train(_config(tiny, beir, tmp_path / "straight", max_steps=4, save_steps=2))
     interrupted = _config(tiny, beir, tmp_path / "resumed", max_steps=4, save_steps=2)
-    first = train(interrupted, callbacks=[StopAt()])
+    first = train(interrupted, callbacks=[_interrupt_after(2)])
     assert first.record["training"]["steps"] == 2
     assert (tmp_path / "resumed" / CHECKPOINTS / "checkpoint-2").is_dir()
     stopped = load_file(first.output / "model.safetensors")  # before the resume overwrites it
@@ -351,18 +358,11 @@ def test_resume_refuses_settings_other_than_the_checkpoints_run(
 ) -> None:
     """Resuming with another loss or learning rate would mix two runs in one model and a card
     that names only the last; the checkpoints' run.json says what they were trained with."""
-    from transformers import TrainerCallback
-
     from rerankkit.train.trainer import RUN_SETTINGS
-
-    class StopAt(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            control.should_training_stop = state.global_step == 2
-            return control
 
     output = tmp_path / "run"
     config = _config(tiny, beir, output, max_steps=4, save_steps=2)
-    train(config, callbacks=[StopAt()])
+    train(config, callbacks=[_interrupt_after(2)])
     assert json.loads((output / CHECKPOINTS / RUN_SETTINGS).read_text())["loss"] == "bce"
     other = _config(
         tiny, beir, output, max_steps=4, save_steps=2, loss="margin", learning_rate=1e-4
