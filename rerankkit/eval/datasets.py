@@ -329,6 +329,31 @@ def _read_lines(path: Path) -> list[str]:
         ) from None
 
 
+def beir_files(folder: str | Path, split: str) -> dict[str, Path]:
+    """The files of a BEIR-layout folder that :func:`load_beir` reads for ``split``.
+
+    Example:
+        >>> [path.as_posix() for path in beir_files("scifact", "test").values()]
+        ['scifact/corpus.jsonl', 'scifact/queries.jsonl', 'scifact/qrels/test.tsv']
+    """
+    root = Path(folder)
+    return {
+        "corpus": root / "corpus.jsonl",
+        "queries": root / "queries.jsonl",
+        "qrels": root / "qrels" / f"{split}.tsv",
+    }
+
+
+def missing_beir_files(folder: str | Path, split: str) -> list[str]:
+    """Those of :func:`beir_files` that are not files (checked without reading any).
+
+    Example:
+        >>> missing_beir_files("no-such-folder", "test")[0]
+        'no-such-folder/corpus.jsonl'
+    """
+    return [str(path) for path in beir_files(folder, split).values() if not path.is_file()]
+
+
 def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
     """Load a BEIR-layout folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``.
 
@@ -348,12 +373,8 @@ def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
     root = Path(folder)
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
-    paths = {
-        "corpus": root / "corpus.jsonl",
-        "queries": root / "queries.jsonl",
-        "qrels": root / "qrels" / f"{split}.tsv",
-    }
-    missing = [str(path) for path in paths.values() if not path.is_file()]
+    paths = beir_files(root, split)
+    missing = missing_beir_files(root, split)
     if missing:
         raise DatasetError(
             f"missing file{'s' if len(missing) > 1 else ''} in {root}: {', '.join(missing)} "
@@ -472,12 +493,14 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "QrelsCheck",
+    "beir_files",
     "check_evaluable",
     "check_qrels",
     "check_run",
     "json_lines",
     "load_beir",
     "load_trec_run",
+    "missing_beir_files",
     "parse_corpus",
     "parse_qrels",
     "parse_queries",

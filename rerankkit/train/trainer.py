@@ -33,6 +33,7 @@ from rerankkit._validation import check_choice, check_int, check_number
 from rerankkit.backends._hf import resolve_dtype
 from rerankkit.backends._speed import cpu_flags, cpu_has_fast_bf16
 from rerankkit.errors import DatasetError
+from rerankkit.eval.datasets import missing_beir_files
 from rerankkit.eval.runs import FIRST_STAGES, first_stage_run
 from rerankkit.specs import check_spec, redact_spec
 from rerankkit.train.card import model_card
@@ -314,10 +315,7 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
                 "evaluation off (eval_split=None, rerankkit train --no-eval)"
             )
         if settings is not None:
-            root = Path(settings.data)
-            needed = [root / "corpus.jsonl", root / "queries.jsonl"]
-            needed.append(root / "qrels" / f"{settings.split}.tsv")
-            missing = [str(path) for path in needed if not path.is_file()]
+            missing = missing_beir_files(settings.data, settings.split)
             if missing:
                 raise ValueError(
                     f"eval_split {settings.split!r}: the before/after evaluation needs "
