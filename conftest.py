@@ -8,7 +8,7 @@ run; every such skip fails the session and is listed with its reason.
 
 Why here: pytest loads the ``conftest.py`` of the rootdir (beside ``pyproject.toml``) for every
 invocation under it -- ``pytest``, ``pytest rerankkit``, ``pytest notebooks``, ``pytest
-rerankkit/specs.py`` (doctests only), ``pytest tests/test_x.py`` -- and loads it once. A
+rerankkit/_specs.py`` (doctests only), ``pytest tests/test_x.py`` -- and loads it once. A
 ``tests/conftest.py`` is only loaded when something under ``tests/`` is collected, and a ``-p``
 plugin in ``addopts`` must be importable from wherever pytest is started. Test helpers stay in
 ``tests/conftest.py`` (``from conftest import ...`` in tests gets that one: pytest imports the

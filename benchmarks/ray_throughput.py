@@ -54,8 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_rows(data: Path, queries: int, depth: int) -> list[dict[str, Any]]:
-    from rerankkit.eval.datasets import load_beir, load_trec_run
-    from rerankkit.eval.runs import candidates, rerank_groups
+    from rerankkit.eval._datasets import load_beir, load_trec_run
+    from rerankkit.eval._runs import candidates, rerank_groups
 
     dataset = load_beir(data)
     run = load_trec_run(data / "runs" / "bm25-top100.trec")
@@ -68,7 +68,7 @@ def load_rows(data: Path, queries: int, depth: int) -> list[dict[str, Any]]:
 
 
 def in_process(spec: str, rows: list[dict[str, Any]]) -> dict[str, float]:
-    from rerankkit.specs import build_reranker
+    from rerankkit._specs import build_reranker
 
     reranker = build_reranker(f"{spec}&num_threads=1" if "?" in spec else f"{spec}?num_threads=1")
     groups = [(row["query"], row["documents"]) for row in rows]
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     import ray.data
 
-    from rerankkit.specs import parse_spec
+    from rerankkit._specs import parse_spec
 
     args = parse_args(argv)
     loads = [load_average()]

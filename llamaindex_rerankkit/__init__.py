@@ -27,10 +27,10 @@ from rerankkit.adapting import lazy_exports, require_extra
 require_extra("llama_index.core", "llamaindex")  # the install hint, not a bare ImportError
 
 from llamaindex_rerankkit._llm import as_rerankkit_llm  # noqa: E402
-from llamaindex_rerankkit.postprocessor import RerankKitPostprocessor  # noqa: E402
+from llamaindex_rerankkit._postprocessor import RerankKitPostprocessor  # noqa: E402
 
 if TYPE_CHECKING:
-    from llamaindex_rerankkit.hybrid import (
+    from llamaindex_rerankkit._hybrid import (
         RerankKitFusionRetriever,
         hybrid_postprocessor,
         hybrid_query_engine,
@@ -49,7 +49,7 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     dict.fromkeys(
         ["RerankKitFusionRetriever", "hybrid_postprocessor", "hybrid_query_engine"],
-        "llamaindex_rerankkit.hybrid",
+        "llamaindex_rerankkit._hybrid",
     ),
     globals(),
     __all__,

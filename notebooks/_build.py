@@ -66,8 +66,8 @@ project's CI) and is skipped otherwise."""),
 Sixty short English and Korean passages, with near-miss distractors that share the query's
 words. BM25 (bm25s) gives us the candidates, as a keyword retriever would in a RAG app."""),
     C("""\
-from rerankkit.cli.demo import load_sample_corpus, load_sample_queries
-from rerankkit.eval.retrieval import bm25_search
+from rerankkit.cli._demo import load_sample_corpus, load_sample_queries
+from rerankkit.eval._retrieval import bm25_search
 
 passages = {p.id: p.text for p in load_sample_corpus()}
 query = "How can I make my laptop battery last longer?"
@@ -198,8 +198,8 @@ passages (rerankkit's bm25s helper), returning `Document`s with ids and metadata
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from rerankkit.cli.demo import load_sample_corpus
-from rerankkit.eval.retrieval import BM25Index
+from rerankkit.cli._demo import load_sample_corpus
+from rerankkit.eval._retrieval import BM25Index
 
 docs = [Document(page_content=p.text, id=p.id, metadata={"topic": p.topic})
         for p in load_sample_corpus() if p.lang == "en"]
@@ -378,7 +378,7 @@ Settings.llm = MockLLM(max_tokens=24)"""),
     C("""\
 from llama_index.core import VectorStoreIndex
 from llama_index.core.schema import TextNode
-from rerankkit.cli.demo import load_sample_corpus
+from rerankkit.cli._demo import load_sample_corpus
 
 nodes = [TextNode(id_=p.id, text=p.text, metadata={"topic": p.topic},
                   excluded_embed_metadata_keys=["topic"], excluded_llm_metadata_keys=["topic"])
@@ -463,8 +463,8 @@ Is the reranker worth its latency on *this* first stage? Compare on queries with
 here the ten English sample queries, vector search alone against vector search plus the
 reranker, with the same 8 candidates."""),
     C("""\
-from rerankkit.cli.demo import load_sample_queries
-from rerankkit.eval.metrics import ranking_metrics
+from rerankkit.cli._demo import load_sample_queries
+from rerankkit.eval._metrics import ranking_metrics
 
 english = [q for q in load_sample_queries() if q.lang == "en"]
 relevant = {q.id: q.relevant for q in english}

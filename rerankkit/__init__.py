@@ -22,46 +22,46 @@ from rerankkit._result import RerankResult, result_metadata
 from rerankkit.errors import MissingExtraError, RerankkitError
 
 if TYPE_CHECKING:
-    from rerankkit.backends.causal_lm import CausalLMReranker
-    from rerankkit.backends.cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
-    from rerankkit.backends.embedding import EmbeddingReranker
-    from rerankkit.backends.late_interaction import LateInteractionReranker
-    from rerankkit.backends.token_store import TokenEmbeddingStore
-    from rerankkit.compose.batching import BatchingReranker
-    from rerankkit.compose.cache import CachedReranker, ScoreCache
-    from rerankkit.compose.cascade import CascadeReranker
-    from rerankkit.compose.fusion import FusionReranker, reciprocal_rank_fusion
-    from rerankkit.compose.reorder import lost_in_the_middle
-    from rerankkit.eval.calibration import score_distribution
-    from rerankkit.llm.factory import llm_reranker
-    from rerankkit.llm.listwise import LLMListwiseReranker
-    from rerankkit.llm.pointwise import LLMPointwiseReranker
-    from rerankkit.llm.protocol import AsyncCompletionLLM, Completion, CompletionLLM, FunctionLLM
+    from rerankkit.backends._causal_lm import CausalLMReranker
+    from rerankkit.backends._cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
+    from rerankkit.backends._embedding import EmbeddingReranker
+    from rerankkit.backends._late_interaction import LateInteractionReranker
+    from rerankkit.backends._token_store import TokenEmbeddingStore
+    from rerankkit.compose._batching import BatchingReranker
+    from rerankkit.compose._cache import CachedReranker, ScoreCache
+    from rerankkit.compose._cascade import CascadeReranker
+    from rerankkit.compose._fusion import FusionReranker, reciprocal_rank_fusion
+    from rerankkit.compose._reorder import lost_in_the_middle
+    from rerankkit.eval._calibration import score_distribution
+    from rerankkit.llm._factory import llm_reranker
+    from rerankkit.llm._listwise import LLMListwiseReranker
+    from rerankkit.llm._pointwise import LLMPointwiseReranker
+    from rerankkit.llm._protocol import AsyncCompletionLLM, Completion, CompletionLLM, FunctionLLM
 
 # Public name -> module that defines it. Resolved on first access (PEP 562) so that
 # `import rerankkit` never imports a backend's dependencies.
 _LAZY: dict[str, str] = {
-    "CrossEncoderReranker": "rerankkit.backends.cross_encoder",
-    "DEFAULT_CROSS_ENCODER": "rerankkit.backends.cross_encoder",
-    "EmbeddingReranker": "rerankkit.backends.embedding",
-    "LateInteractionReranker": "rerankkit.backends.late_interaction",
-    "TokenEmbeddingStore": "rerankkit.backends.token_store",
-    "BatchingReranker": "rerankkit.compose.batching",
-    "CachedReranker": "rerankkit.compose.cache",
-    "CascadeReranker": "rerankkit.compose.cascade",
-    "FusionReranker": "rerankkit.compose.fusion",
-    "ScoreCache": "rerankkit.compose.cache",
-    "lost_in_the_middle": "rerankkit.compose.reorder",
-    "reciprocal_rank_fusion": "rerankkit.compose.fusion",
-    "score_distribution": "rerankkit.eval.calibration",
-    "AsyncCompletionLLM": "rerankkit.llm.protocol",
-    "CausalLMReranker": "rerankkit.backends.causal_lm",
-    "Completion": "rerankkit.llm.protocol",
-    "CompletionLLM": "rerankkit.llm.protocol",
-    "FunctionLLM": "rerankkit.llm.protocol",
-    "LLMListwiseReranker": "rerankkit.llm.listwise",
-    "LLMPointwiseReranker": "rerankkit.llm.pointwise",
-    "llm_reranker": "rerankkit.llm.factory",
+    "CrossEncoderReranker": "rerankkit.backends._cross_encoder",
+    "DEFAULT_CROSS_ENCODER": "rerankkit.backends._cross_encoder",
+    "EmbeddingReranker": "rerankkit.backends._embedding",
+    "LateInteractionReranker": "rerankkit.backends._late_interaction",
+    "TokenEmbeddingStore": "rerankkit.backends._token_store",
+    "BatchingReranker": "rerankkit.compose._batching",
+    "CachedReranker": "rerankkit.compose._cache",
+    "CascadeReranker": "rerankkit.compose._cascade",
+    "FusionReranker": "rerankkit.compose._fusion",
+    "ScoreCache": "rerankkit.compose._cache",
+    "lost_in_the_middle": "rerankkit.compose._reorder",
+    "reciprocal_rank_fusion": "rerankkit.compose._fusion",
+    "score_distribution": "rerankkit.eval._calibration",
+    "AsyncCompletionLLM": "rerankkit.llm._protocol",
+    "CausalLMReranker": "rerankkit.backends._causal_lm",
+    "Completion": "rerankkit.llm._protocol",
+    "CompletionLLM": "rerankkit.llm._protocol",
+    "FunctionLLM": "rerankkit.llm._protocol",
+    "LLMListwiseReranker": "rerankkit.llm._listwise",
+    "LLMPointwiseReranker": "rerankkit.llm._pointwise",
+    "llm_reranker": "rerankkit.llm._factory",
 }
 
 __all__ = [

@@ -158,7 +158,7 @@ class Reranker(LocksDropped, ABC):
         rank are not.
 
         Read by ``CachedReranker`` (refuses a reranker that is not pointwise), by
-        ``rerankkit.eval.runs.rerank_run`` (batches a whole run through ``score_many`` only
+        ``rerankkit.eval._runs.rerank_run`` (batches a whole run through ``score_many`` only
         when pointwise) and by ``rerankkit demo`` (puts a score cache in front only when
         pointwise).
 

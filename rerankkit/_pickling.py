@@ -78,7 +78,7 @@ class RebuiltOnUnpickle:
     ``init_arguments`` is ``(args, kwargs)`` as the caller passed them (a shallow copy of
     ``kwargs``) less the keyword arguments named in ``not_recorded`` (a secret such as an API
     key, or a live object such as a transport: the copy falls back to their defaults);
-    :func:`rerankkit.specs.reranker_spec` reads it to write a spec string.
+    :func:`rerankkit._specs.reranker_spec` reads it to write a spec string.
     """
 
     init_arguments: tuple[tuple[Any, ...], dict[str, Any]]

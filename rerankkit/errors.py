@@ -15,7 +15,7 @@ which also subclasses the built-in a caller would reach for first::
     │   └── TransientLLMError              raise it from your own LLM wrapper to ask for a retry
     └── RemoteServiceError (RuntimeError)  a rerank service (Cohere, TEI, ...) failed for good
 
-The command line reports its own usage mistakes with ``rerankkit.cli.commands.CliError``, a
+The command line reports its own usage mistakes with ``rerankkit.cli._commands.CliError``, a
 ``RerankkitError`` and ``ValueError`` that never leaves the ``rerankkit`` command.
 
 Example:
@@ -72,7 +72,7 @@ class DatasetError(RerankkitError, ValueError):
     applies, the line number.
 
     Example:
-        >>> from rerankkit.eval.datasets import parse_queries
+        >>> from rerankkit.eval._datasets import parse_queries
         >>> try:
         ...     parse_queries(['{"_id": "q1", "text": "ok"}', "{bad"], source="queries.jsonl")
         ... except DatasetError as error:
@@ -86,7 +86,7 @@ class ModelLoadError(RerankkitError, OSError):
     original error is chained as ``__cause__``.
 
     Example:
-        >>> from rerankkit.specs import build_reranker
+        >>> from rerankkit._specs import build_reranker
         >>> try:
         ...     build_reranker("cross-encoder:/no/such/model")
         ... except ModelLoadError as error:

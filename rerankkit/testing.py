@@ -92,7 +92,7 @@ import asyncio  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterable, Mapping  # noqa: E402
 
-from rerankkit.llm.protocol import Completion, to_completion  # noqa: E402
+from rerankkit.llm._protocol import Completion, to_completion  # noqa: E402
 
 ScriptStep = str | Completion | BaseException | Callable[[str], "str | Completion"]
 _PASSAGE_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)

@@ -242,7 +242,7 @@ async def test_empty_query_returns_retrieval_order_marked_unranked(
     reranker = FixedScoreReranker(SCORES)
     caller = objects(driver)
     before = [driver.snapshot(o) for o in caller]
-    with caplog.at_level("WARNING", logger="rerankkit.adapting.empty_query"):
+    with caplog.at_level("WARNING", logger="rerankkit.adapting._empty_query"):
         out = await call(driver.make(reranker, top_n=3, score_threshold=100.0), caller, query)
     assert [driver.id(o) for o in out] == [driver.id(o) for o in caller[:3]]  # no threshold
     for original, returned in zip(caller, out, strict=False):

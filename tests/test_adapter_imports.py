@@ -58,7 +58,7 @@ def test_langchain_adapter_works_without_langchain_classic() -> None:
             n for n in dir(langchain_rerankkit) if n in langchain_rerankkit.__all__))
         for use in (
             lambda: langchain_rerankkit.hybrid_retriever,
-            lambda: __import__("langchain_rerankkit.hybrid"),
+            lambda: __import__("langchain_rerankkit._hybrid"),
         ):
             try:
                 use()
@@ -119,8 +119,8 @@ def test_llamaindex_adapter_without_llama_index_says_what_to_install() -> None:
 def test_hybrid_helpers_load_on_first_use(package: str, hybrid: str, heavy: str | None) -> None:
     code = f"""
 import sys, {package} as adapter
-print(f"{package}.hybrid" in sys.modules, {heavy!r} in sys.modules)
-print(callable(adapter.{hybrid}), f"{package}.hybrid" in sys.modules)
+print(f"{package}._hybrid" in sys.modules, {heavy!r} in sys.modules)
+print(callable(adapter.{hybrid}), f"{package}._hybrid" in sys.modules)
 print({hybrid!r} in vars(adapter), {hybrid!r} in dir(adapter))
 """
     out = run_blocked((), code)

@@ -24,7 +24,7 @@ from rerankkit.adapting import (
     hybrid_fields,
     rerank_fields,
 )
-from rerankkit.compose.fusion import reciprocal_rank_fusion
+from rerankkit.compose._fusion import reciprocal_rank_fusion
 from rerankkit.testing import KeywordReranker, ScriptedLLM
 
 # --- fuse_items ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import pytest
 
 from rerankkit import Reranker
 from rerankkit._base import Group
-from rerankkit.compose.batching import BatchingReranker, batch_wait, take_batch
+from rerankkit.compose._batching import BatchingReranker, batch_wait, take_batch
 from rerankkit.testing import FixedScoreReranker, KeywordReranker
 
 WORDS = ["cat", "dog", "fish", "bird", "red", "blue", "green", "apple", "pear", "tree", "river"]

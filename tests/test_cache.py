@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rerankkit import Reranker
-from rerankkit.compose.cache import CachedReranker, ScoreCache, document_digest
-from rerankkit.compose.cascade import CascadeReranker
-from rerankkit.compose.fusion import FusionReranker
+from rerankkit.compose._cache import CachedReranker, ScoreCache, document_digest
+from rerankkit.compose._cascade import CascadeReranker
+from rerankkit.compose._fusion import FusionReranker
 from rerankkit.testing import FunctionReranker, KeywordReranker
 
 
@@ -159,7 +159,7 @@ def test_set_dependent_rerankers_are_refused() -> None:
 
 
 def test_a_listwise_llm_reranker_is_refused_with_the_reason_and_the_alternative() -> None:
-    from rerankkit.llm.listwise import LLMListwiseReranker
+    from rerankkit.llm._listwise import LLMListwiseReranker
     from rerankkit.testing import OracleLLM
 
     relevance = {"best": 3.0, "good": 2.0, "fair": 1.0, "poor": 0.0}

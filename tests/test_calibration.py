@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rerankkit.eval.calibration import best_f1_threshold, score_distribution, summarize_scores
+from rerankkit.eval._calibration import best_f1_threshold, score_distribution, summarize_scores
 from rerankkit.testing import KeywordReranker
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rerankkit import Reranker, result_metadata
 from rerankkit._result import LOWEST_SCORE
-from rerankkit.compose.cascade import CascadeReranker
+from rerankkit.compose._cascade import CascadeReranker
 from rerankkit.testing import FunctionReranker, KeywordReranker
 
 

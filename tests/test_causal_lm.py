@@ -134,7 +134,7 @@ def test_overlong_query_is_cut_only_after_the_document(
     limit = fixed + 30
     reranker = CausalLMReranker(plain_lm, max_length=limit)
     query = "boiling point " * 200
-    with caplog.at_level(logging.WARNING, logger="rerankkit.backends.causal_lm"):
+    with caplog.at_level(logging.WARNING, logger="rerankkit.backends._causal_lm"):
         rows = reranker.build_inputs(query, ["short doc", "another document"])
     assert all(len(r) <= limit for r in rows)
     doc_ids = reranker.tokenizer("short doc", add_special_tokens=False)["input_ids"]

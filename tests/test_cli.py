@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, ROOT, requires_shared
-from rerankkit.cli import commands as cli
-from rerankkit.cli.commands import main, read_documents
+from rerankkit.cli import _commands as cli
+from rerankkit.cli._commands import main, read_documents
 from rerankkit.errors import DatasetError
 from rerankkit.testing import KeywordReranker
 
@@ -343,7 +343,7 @@ def test_eval_run_with_documents_missing_from_the_corpus(
 
 
 def test_demo_flags_reach_run_demo(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rerankkit.cli.demo
+    import rerankkit.cli._demo
 
     calls: list[dict] = []
 
@@ -351,7 +351,7 @@ def test_demo_flags_reach_run_demo(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append(kwargs)
         return 0
 
-    monkeypatch.setattr(rerankkit.cli.demo, "run_demo", record)
+    monkeypatch.setattr(rerankkit.cli._demo, "run_demo", record)
     assert main(["demo", "--model", "some/ce", "--top-k", "5", "--depth", "20"]) == 0
     assert calls == [{"model": "some/ce", "top_k": 5, "depth": 20, "device": None}]
 

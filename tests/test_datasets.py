@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, requires_shared
-from rerankkit.eval.datasets import (
+from rerankkit.eval._datasets import (
     Dataset,
     DatasetError,
     check_qrels,
@@ -193,7 +193,7 @@ def test_unknown_query_and_document_judgments_are_counted_and_warned(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     qrels = ["q1\td1\t1\n", "q1\tgone\t2\n", "qX\td1\t1\n", "qX\td2\t0\n"]
-    with caplog.at_level(logging.WARNING, logger="rerankkit.eval.datasets"):
+    with caplog.at_level(logging.WARNING, logger="rerankkit.eval._datasets"):
         data = load_beir(write_beir(tmp_path / "toy", qrels=qrels))
     assert data.qrels == {"q1": {"d1": 1, "gone": 2}}  # unknown doc kept, unknown query left out
     assert data.qrels_check.unknown_queries == ("qX",)
@@ -209,7 +209,7 @@ def test_check_run_needs_candidate_texts(tmp_path: Path, caplog: pytest.LogCaptu
     data = Dataset("toy", {"d1": "a"}, {"q1": "x"}, {"q1": {"d1": 1}})
     with pytest.raises(DatasetError, match=r"run\.trec: 1 candidate documents are not in"):
         check_run({"q1": {"d1": 1.0, "dZ": 0.5}}, data, source="run.trec")
-    with caplog.at_level(logging.WARNING, logger="rerankkit.eval.datasets"):
+    with caplog.at_level(logging.WARNING, logger="rerankkit.eval._datasets"):
         kept = check_run({"q1": {"d1": 1.0}, "qZ": {"d1": 2.0}}, data)
     assert kept == {"q1": {"d1": 1.0}}
     assert "1 queries not in queries.jsonl are ignored" in caplog.text

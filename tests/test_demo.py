@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from rerankkit.cli import demo
-from rerankkit.cli.demo import (
+from rerankkit.cli import _demo as demo
+from rerankkit.cli._demo import (
     display_width,
     first_relevant_rank,
     fit,
@@ -28,7 +28,7 @@ from rerankkit.cli.demo import (
     load_sample_queries,
     run_demo,
 )
-from rerankkit.eval.metrics import ranking_metrics
+from rerankkit.eval._metrics import ranking_metrics
 
 ROW = re.compile(
     r"^\s+(BM25 first stage|reranked, LangChain|reranked, LlamaIndex)((?:\s+[\d.]+)+)$"
@@ -156,7 +156,7 @@ def _printed_langchain_rankings(output: str, top_k: int) -> dict[str, tuple[list
 def _independent_runs(reranker, depth: int = 10) -> tuple[dict, dict, dict]:
     """BM25 candidates from the index directly, reranked with the core API (when a reranker
     is given): no adapter, no demo code involved."""
-    from rerankkit.eval.retrieval import BM25Index
+    from rerankkit.eval._retrieval import BM25Index
 
     corpus = _raw("demo_corpus.jsonl")
     queries = _raw("demo_queries.jsonl")
@@ -269,7 +269,7 @@ _PROBE = textwrap.dedent(
     socket.socket.connect = refuse
     started = time.perf_counter()
     noted = []
-    from rerankkit.cli.demo import resolve_reranker
+    from rerankkit.cli._demo import resolve_reranker
     reranker, description, note = resolve_reranker(
         None, on_note=lambda note: noted.append(time.perf_counter() - started))
     print(json.dumps({"seconds_to_note": noted[0] if noted else None,

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from conftest import TRAINED_CE, requires_trained_ce
-from rerankkit.cli.commands import main
+from rerankkit._specs import build_reranker
+from rerankkit.cli._commands import main
 from rerankkit.distributed import OUTPUT_COLUMNS, rerank_dataset
-from rerankkit.distributed.serve import rerank_deployment, run_on_ray
-from rerankkit.serve.settings import ServeSettings
-from rerankkit.specs import build_reranker
+from rerankkit.distributed._serve import rerank_deployment, run_on_ray
+from rerankkit.serve._settings import ServeSettings
 from rerankkit.testing import KeywordReranker
 
 pytest.importorskip("ray.data", reason="Ray Data is the ray extra: pip install 'rerankkit[ray]'")

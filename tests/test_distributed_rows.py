@@ -1,4 +1,4 @@
-"""rerankkit.distributed.rows: the per-batch logic of every Ray Data actor, tested without Ray."""
+"""rerankkit.distributed._rows: the per-batch logic of every Ray Data actor, tested without Ray."""
 
 from __future__ import annotations
 

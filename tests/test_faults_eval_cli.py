@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from rerankkit.cli.commands import main
-from rerankkit.eval.datasets import Dataset, json_lines, load_beir, parse_qrels, parse_trec_run
-from rerankkit.eval.retrieval import bm25_search, dense_search
-from rerankkit.eval.runs import progress_slices, rerank_run
+from rerankkit.cli._commands import main
+from rerankkit.eval._datasets import Dataset, json_lines, load_beir, parse_qrels, parse_trec_run
+from rerankkit.eval._retrieval import bm25_search, dense_search
+from rerankkit.eval._runs import progress_slices, rerank_run
 from rerankkit.testing import KeywordReranker
 
 BOM = "\ufeff"
@@ -223,7 +223,7 @@ def test_dense_search_draws_a_bar_while_embedding_the_corpus(
 
 @pytest.mark.slow
 def test_a_bi_encoder_run_draws_a_bar(capsys: pytest.CaptureFixture[str]) -> None:
-    from rerankkit.specs import build_reranker
+    from rerankkit._specs import build_reranker
 
     dataset = _toy()
     first = bm25_search(dataset.corpus, dataset.queries, k=10)

@@ -8,7 +8,7 @@ answer states them), and the property tests generate answers whose ranking (or a
 one) is known by construction.
 
 Kind 6: ``step >= window_size`` never lets a document move between windows; it is refused
-wherever windows are configured (one rule, ``rerankkit.llm.windows.check_window``).
+wherever windows are configured (one rule, ``rerankkit.llm._windows.check_window``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from rerankkit import LLMListwiseReranker, LLMPointwiseReranker, llm_reranker
 from rerankkit.adapting import fields_from_llm
-from rerankkit.llm.listwise import WINDOW_ERRORS_KEY
-from rerankkit.llm.parsing import parse_permutation, parse_rating
-from rerankkit.llm.windows import count_windows, plan_windows
+from rerankkit.llm._listwise import WINDOW_ERRORS_KEY
+from rerankkit.llm._parsing import parse_permutation, parse_rating
+from rerankkit.llm._windows import count_windows, plan_windows
 from rerankkit.testing import OracleLLM, ScriptedLLM
 
 REFUSAL = "None of the 3 passages answer the question."
@@ -36,7 +36,7 @@ def test_the_quoted_refusal_does_not_reorder_and_warns_once(
 ) -> None:
     llm = ScriptedLLM([REFUSAL])
     reranker = LLMListwiseReranker(llm)
-    with caplog.at_level(logging.WARNING, logger="rerankkit.llm.listwise"):
+    with caplog.at_level(logging.WARNING, logger="rerankkit.llm._listwise"):
         results = reranker.rerank("q", ["first", "second", "irrelevant third"])
     # input order kept: scores 1/(rank+1) by position, passage 3 stays last
     assert [(r.index, r.score) for r in results] == [(0, 1.0), (1, 0.5), (2, 1 / 3)]

@@ -16,9 +16,9 @@ import pytest
 
 from conftest import DATA, TRAINED_CE, _minilm_tokenizer_dir, requires_shared, requires_trained_ce
 from rerankkit import CausalLMReranker, CrossEncoderReranker, EmbeddingReranker, result_metadata
+from rerankkit._specs import build_reranker
 from rerankkit.backends._devices import device_problem
 from rerankkit.errors import ModelLoadError
-from rerankkit.specs import build_reranker
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -48,8 +48,8 @@ def _ties(fp32: np.ndarray, low: np.ndarray, margin: float = 1e-3) -> int:
 @requires_shared
 @requires_trained_ce
 def test_bf16_ties_no_documents_that_fp32_tells_apart_on_dl19() -> None:
-    from rerankkit.eval.datasets import load_beir, load_trec_run
-    from rerankkit.eval.runs import candidates
+    from rerankkit.eval._datasets import load_beir, load_trec_run
+    from rerankkit.eval._runs import candidates
 
     data = DATA / "trec-dl-2019-passage"
     dataset = load_beir(data)
@@ -406,7 +406,7 @@ def _unavailable_devices() -> list[str]:
 
 
 def test_every_backend_names_an_unavailable_device(tiny_cross_encoder: Path, tiny_lm: Path) -> None:
-    from rerankkit.backends.late_interaction import LateInteractionReranker
+    from rerankkit.backends._late_interaction import LateInteractionReranker
 
     builders = {
         "cross-encoder": lambda d: CrossEncoderReranker(tiny_cross_encoder, device=d),

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rerankkit.compose.fusion import (
+from rerankkit.compose._fusion import (
     FusionReranker,
     fuse_runs,
     fuse_scores,

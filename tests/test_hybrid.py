@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rerankkit import Reranker
-from rerankkit.compose.fusion import reciprocal_rank_fusion
+from rerankkit.compose._fusion import reciprocal_rank_fusion
 from rerankkit.testing import FunctionReranker, KeywordReranker
 
 pytest.importorskip("langchain_classic")
@@ -24,14 +24,14 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import BaseRetriever as LIRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from langchain_rerankkit.hybrid import (
+from langchain_rerankkit._hybrid import (
     RerankKitFusionRetriever as LCFusion,
 )
-from langchain_rerankkit.hybrid import hybrid_retriever
-from llamaindex_rerankkit.hybrid import (
+from langchain_rerankkit._hybrid import hybrid_retriever
+from llamaindex_rerankkit._hybrid import (
     RerankKitFusionRetriever as LIFusion,
 )
-from llamaindex_rerankkit.hybrid import hybrid_postprocessor, hybrid_query_engine
+from llamaindex_rerankkit._hybrid import hybrid_postprocessor, hybrid_query_engine
 
 TEXTS = [
     "cats purr when they are content",

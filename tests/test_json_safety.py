@@ -31,12 +31,12 @@ from rerankkit import (
     result_metadata,
 )
 from rerankkit._result import LOWEST_SCORE
-from rerankkit.cli.commands import main
-from rerankkit.eval.calibration import score_distribution
-from rerankkit.eval.datasets import Dataset
-from rerankkit.eval.experiment import evaluate
-from rerankkit.eval.report import EvalReport, SystemResult
-from rerankkit.eval.runs import Timing
+from rerankkit.cli._commands import main
+from rerankkit.eval._calibration import score_distribution
+from rerankkit.eval._datasets import Dataset
+from rerankkit.eval._experiment import evaluate
+from rerankkit.eval._report import EvalReport, SystemResult
+from rerankkit.eval._runs import Timing
 from rerankkit.testing import FunctionReranker, KeywordReranker, ScriptedLLM
 
 NAN = math.nan
@@ -230,12 +230,12 @@ def test_eval_reports_are_strict_json() -> None:
 def test_cli_rerank_output_is_strict_json_with_the_flags(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import rerankkit.specs
+    import rerankkit._specs
 
     docs = tmp_path / "docs.jsonl"
     docs.write_text('"a cat"\n"bad"\n""\n', encoding="utf-8")
     failing = FunctionReranker(lambda q, d: NAN if d == "bad" else 1.0)
-    monkeypatch.setattr(rerankkit.specs, "build_reranker", lambda spec: failing)
+    monkeypatch.setattr(rerankkit._specs, "build_reranker", lambda spec: failing)
     assert main(["rerank", "--query", "cat", "--docs", str(docs), "--model", "keyword:"]) == 0
     lines = [strict_loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines == [

@@ -20,7 +20,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 from langchain_text_splitters import CharacterTextSplitter
 
 from langchain_rerankkit import RerankKitCompressor
-from rerankkit.compose.reorder import lost_in_the_middle
+from rerankkit.compose._reorder import lost_in_the_middle
 from rerankkit.testing import FunctionReranker
 
 QUERY = "how do heat pumps keep a house warm in cold winters"

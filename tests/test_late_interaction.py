@@ -16,8 +16,8 @@ import pytest
 
 from conftest import DATA, SHARED, build_tiny_bert, requires_shared
 from rerankkit import LateInteractionReranker, TokenEmbeddingStore
-from rerankkit.eval.datasets import load_beir, load_trec_run
-from rerankkit.specs import build_reranker
+from rerankkit._specs import build_reranker
+from rerankkit.eval._datasets import load_beir, load_trec_run
 
 pytestmark = pytest.mark.slow
 COLBERT = SHARED / "models" / "minilm-l6-colbert"

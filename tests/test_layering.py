@@ -58,12 +58,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "rerankkit._validation",
         "rerankkit._optional",
         "rerankkit._pickling",
+        "rerankkit._renamed",
     ),
     "llm": ("rerankkit.llm.*",),
     "testing": ("rerankkit.testing",),  # fakes for users' tests: rerankers and LLMs
     "compose": ("rerankkit.compose.*",),
     "backends": ("rerankkit.backends.*",),
-    "specs": ("rerankkit.specs",),
+    "specs": ("rerankkit._specs",),
     "eval": ("rerankkit.eval.*",),
     "adapting": ("rerankkit.adapting.*",),
     "remote": ("rerankkit.remote.*",),  # HTTP clients of rerank services (issue 12)
@@ -119,12 +120,12 @@ COMPUTED = "computed module name: use a literal so the layering can be checked"
 # checked as table entries, or is the optional-import helper itself, whose callers are checked.
 COMPUTED_IMPORT_ALLOWED: dict[tuple[str, str, str], str] = {
     ("rerankkit", "__getattr__", "module"): "PEP 562 facade: resolves _LAZY (entries checked)",
-    ("rerankkit.specs", "_kind_class", "kind.module"): "resolves _KINDS (entries checked)",
-    ("rerankkit.adapting.extras", "lazy_exports.__getattr__", "module"): (
+    ("rerankkit._specs", "_kind_class", "kind.module"): "resolves _KINDS (entries checked)",
+    ("rerankkit.adapting._extras", "lazy_exports.__getattr__", "module"): (
         "resolves the adapters' lazy tables (entries checked in the adapter modules)"
     ),
     ("rerankkit._optional", "require", "module"): "the helper itself: each call is checked",
-    ("rerankkit.adapting.extras", "require_extra", "module"): (
+    ("rerankkit.adapting._extras", "require_extra", "module"): (
         "the adapters' helper itself (forwards to require): each call is checked"
     ),
 }
@@ -484,7 +485,7 @@ def test_the_three_packages_obey_the_import_rules() -> None:
 
 def test_every_rerankkit_module_is_in_exactly_one_layer() -> None:
     modules = [m for m in package_modules() if m.split(".")[0] == "rerankkit"]
-    assert "rerankkit.llm.listwise" in modules  # the walk found the subpackages
+    assert "rerankkit.llm._listwise" in modules  # the walk found the subpackages
     for module in modules:
         matches = [
             layer
@@ -498,7 +499,7 @@ def test_every_rerankkit_module_is_in_exactly_one_layer() -> None:
 
 def test_facade_names_resolve_to_their_defining_modules() -> None:
     facade = facade_map()
-    assert facade["CrossEncoderReranker"] == "rerankkit.backends.cross_encoder"
+    assert facade["CrossEncoderReranker"] == "rerankkit.backends._cross_encoder"
     assert facade["Reranker"] == "rerankkit._base"  # an eager import
     for name in rerankkit.__all__:
         assert name in facade, f"rerankkit.{name} does not resolve to a defining module"
@@ -508,7 +509,7 @@ def test_facade_names_resolve_to_their_defining_modules() -> None:
 # --------------------------------------------------------------------------------------
 # The checker can fail: synthetic modules that break each rule
 # --------------------------------------------------------------------------------------
-KNOWN = frozenset(package_modules()) | {"rerankkit.cli", "rerankkit.backends.cross_encoder"}
+KNOWN = frozenset(package_modules()) | {"rerankkit.cli", "rerankkit.backends._cross_encoder"}
 
 
 def _check(source: str, module: str, *, is_package: bool = False) -> list[str]:
@@ -531,17 +532,18 @@ def _check(source: str, module: str, *, is_package: bool = False) -> list[str]:
             "rerankkit.llm.evil",
             "from rerankkit import RerankResult, CrossEncoderReranker\n",
             "1: layer llm (rerankkit.llm.evil) may not import layer backends: "
-            "rerankkit.backends.cross_encoder (via rerankkit.CrossEncoderReranker)",
+            "rerankkit.backends._cross_encoder (via rerankkit.CrossEncoderReranker)",
         ),
         (  # function-level
             "rerankkit.compose.evil",
-            "def f():\n    from rerankkit.eval.datasets import load\n    return load\n",
+            "def f():\n    from rerankkit.eval._datasets import load\n    return load\n",
             "2: layer compose (rerankkit.compose.evil) may not import layer eval",
         ),
         (  # TYPE_CHECKING and relative
             "rerankkit.compose.evil",
-            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..specs import x\n",
-            "3: layer compose (rerankkit.compose.evil) may not import layer specs: rerankkit.specs",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .._specs import x\n",
+            "3: layer compose (rerankkit.compose.evil) may not import layer specs: "
+            "rerankkit._specs",
         ),
         (  # relative, two levels up
             "rerankkit.backends.evil",
@@ -554,9 +556,9 @@ def _check(source: str, module: str, *, is_package: bool = False) -> list[str]:
             "2: core module rerankkit._base imports the framework langchain_core.documents",
         ),
         (
-            "rerankkit.specs",
+            "rerankkit._specs",
             "from llamaindex_rerankkit import RerankKitPostprocessor\n",
-            "1: core module rerankkit.specs imports the adapter llamaindex_rerankkit",
+            "1: core module rerankkit._specs imports the adapter llamaindex_rerankkit",
         ),
         (  # string-literal dynamic import
             "rerankkit.eval.evil",
@@ -565,7 +567,7 @@ def _check(source: str, module: str, *, is_package: bool = False) -> list[str]:
         ),
         (  # a lazy-import table naming a higher layer
             "rerankkit.testing",
-            "_LAZY = {'X': 'rerankkit.backends.cross_encoder'}\n",
+            "_LAZY = {'X': 'rerankkit.backends._cross_encoder'}\n",
             "1: layer testing (rerankkit.testing) may not import layer backends",
         ),
         (
@@ -595,7 +597,7 @@ def _check(source: str, module: str, *, is_package: bool = False) -> list[str]:
         ),
         (
             "llamaindex_rerankkit.evil",
-            "from rerankkit.cli.commands import main\n",
+            "from rerankkit.cli._commands import main\n",
             "1: adapter llamaindex_rerankkit imports the CLI: rerankkit.cli",
         ),
         (
@@ -626,19 +628,19 @@ def _check(source: str, module: str, *, is_package: bool = False) -> list[str]:
         ),
         (  # an aliased module: il.import_module
             "rerankkit.llm.evil",
-            "import importlib as il\nil.import_module('rerankkit.backends.cross_encoder')\n",
+            "import importlib as il\nil.import_module('rerankkit.backends._cross_encoder')\n",
             "2: layer llm (rerankkit.llm.evil) may not import layer backends",
         ),
         (  # X = importlib.import_module, then a chain of aliases
             "rerankkit.compose.evil",
-            "import importlib\nX = importlib.import_module\nY = X\nY('rerankkit.specs')\n",
+            "import importlib\nX = importlib.import_module\nY = X\nY('rerankkit._specs')\n",
             "4: layer compose (rerankkit.compose.evil) may not import layer specs",
         ),
         (  # an attribute bound to an importer
             "rerankkit.llm.evil",
             "import importlib\nclass C:\n    def __init__(self):\n"
             "        self.load = importlib.import_module\n"
-            "    def f(self):\n        return self.load('rerankkit.eval.datasets')\n",
+            "    def f(self):\n        return self.load('rerankkit.eval._datasets')\n",
             "6: layer llm (rerankkit.llm.evil) may not import layer eval",
         ),
         (  # fetched by name
@@ -668,8 +670,9 @@ def _check(source: str, module: str, *, is_package: bool = False) -> list[str]:
         ),
         (  # __import__ with a level and a fromlist
             "rerankkit.compose.evil",
-            "__import__('', globals(), None, ['specs'], 2)\n",
-            "1: layer compose (rerankkit.compose.evil) may not import layer specs: rerankkit.specs",
+            "__import__('', globals(), None, ['_specs'], 2)\n",
+            "1: layer compose (rerankkit.compose.evil) may not import layer specs: "
+            "rerankkit._specs",
         ),
         (
             "rerankkit.compose.evil",
@@ -698,7 +701,7 @@ def _check(source: str, module: str, *, is_package: bool = False) -> list[str]:
             f"4: {COMPUTED} (__getattr__: module)",
         ),
         (
-            "rerankkit.specs",
+            "rerankkit._specs",
             "import importlib\ndef other(kind):\n    return importlib.import_module(kind.module)\n",
             f"3: {COMPUTED} (other: kind.module)",
         ),
@@ -733,27 +736,27 @@ def test_the_computed_import_allow_list_is_exact() -> None:
     [
         (
             "rerankkit/__init__.py",
-            '"rerankkit.llm.factory"',
-            '"langchain_rerankkit.compressor"',
-            "core module rerankkit imports the adapter langchain_rerankkit.compressor",
+            '"rerankkit.llm._factory"',
+            '"langchain_rerankkit._compressor"',
+            "core module rerankkit imports the adapter langchain_rerankkit._compressor",
         ),
         (
-            "rerankkit/specs.py",
+            "rerankkit/_specs.py",
             '"rerankkit.testing"',
-            '"rerankkit.eval.datasets"',
-            "layer specs (rerankkit.specs) may not import layer eval: rerankkit.eval.datasets",
+            '"rerankkit.eval._datasets"',
+            "layer specs (rerankkit._specs) may not import layer eval: rerankkit.eval._datasets",
         ),
         (
             "langchain_rerankkit/__init__.py",
-            '"langchain_rerankkit.hybrid"',
-            '"llamaindex_rerankkit.hybrid"',
-            "adapter langchain_rerankkit imports the other adapter llamaindex_rerankkit.hybrid",
+            '"langchain_rerankkit._hybrid"',
+            '"llamaindex_rerankkit._hybrid"',
+            "adapter langchain_rerankkit imports the other adapter llamaindex_rerankkit._hybrid",
         ),
         (
             "llamaindex_rerankkit/__init__.py",
-            '"llamaindex_rerankkit.hybrid"',
-            '"rerankkit.cli.demo"',
-            "adapter llamaindex_rerankkit imports the CLI: rerankkit.cli.demo",
+            '"llamaindex_rerankkit._hybrid"',
+            '"rerankkit.cli._demo"',
+            "adapter llamaindex_rerankkit imports the CLI: rerankkit.cli._demo",
         ),
     ],
 )
@@ -781,7 +784,7 @@ def test_relative_import_in_a_package_init_is_resolved_from_the_package() -> Non
     ("module", "source"),
     [
         ("rerankkit.backends.ok", "from rerankkit import Reranker, llm_reranker\nimport torch\n"),
-        ("rerankkit.specs", "from rerankkit.compose import fusion\nfrom .backends import _hf\n"),
+        ("rerankkit._specs", "from rerankkit.compose import _fusion\nfrom .backends import _hf\n"),
         ("rerankkit.cli.ok", "import langchain_core\nfrom langchain_rerankkit import X\n"),
         ("rerankkit.__main__", "from rerankkit.cli import main\n"),
         ("langchain_rerankkit.ok", "from rerankkit import Reranker\nfrom ._llm import x\n"),

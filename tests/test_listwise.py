@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from rerankkit import Completion, FunctionLLM, LLMListwiseReranker, llm_reranker
 from rerankkit.errors import LLMCallError
-from rerankkit.llm.parsing import parse_permutation, strip_reasoning
-from rerankkit.llm.prompts import format_passages, passage_line
-from rerankkit.llm.windows import apply_window, count_windows, plan_windows, rank_scores
+from rerankkit.llm._parsing import parse_permutation, strip_reasoning
+from rerankkit.llm._prompts import format_passages, passage_line
+from rerankkit.llm._windows import apply_window, count_windows, plan_windows, rank_scores
 from rerankkit.testing import OracleLLM, ScriptedLLM
 
 # --- window plan -----------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_korean_query_and_passages() -> None:
 
 def test_unparseable_window_keeps_order_and_warns(caplog: pytest.LogCaptureFixture) -> None:
     llm = ScriptedLLM(["<think>hmm</think>I think the first one."])
-    with caplog.at_level(logging.WARNING, logger="rerankkit.llm.listwise"):
+    with caplog.at_level(logging.WARNING, logger="rerankkit.llm._listwise"):
         results = LLMListwiseReranker(llm).rerank("q", ["a", "b", "c"])
     assert [r.index for r in results] == [0, 1, 2]
     assert "no usable identifier" in caplog.text
@@ -234,7 +234,7 @@ def test_unparseable_window_keeps_order_and_warns(caplog: pytest.LogCaptureFixtu
 def test_failed_window_keeps_order_or_raises(caplog: pytest.LogCaptureFixture) -> None:
     docs = [f"d{i}" for i in range(30)]
     llm = ScriptedLLM([ValueError("model refused"), "[20] > [1]"])
-    with caplog.at_level(logging.WARNING, logger="rerankkit.llm.listwise"):
+    with caplog.at_level(logging.WARNING, logger="rerankkit.llm._listwise"):
         ranking = [r.index for r in LLMListwiseReranker(llm).rerank("q", docs)]
     assert "model refused" in caplog.text and llm.calls == 2  # a ValueError is not retried
     assert ranking[0] == 19 and sorted(ranking) == list(range(30))
@@ -259,7 +259,7 @@ def test_timeout_bounds_a_hanging_call(caplog: pytest.LogCaptureFixture) -> None
 
     reranker = LLMListwiseReranker(hang, timeout=0.05, max_retries=0)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="rerankkit.llm.listwise"):
+    with caplog.at_level(logging.WARNING, logger="rerankkit.llm._listwise"):
         ranking = [r.index for r in reranker.rerank("q", ["a", "b"])]
     assert time.monotonic() - started < 1.0
     assert ranking == [0, 1] and "TimeoutError" in caplog.text

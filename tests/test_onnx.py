@@ -202,8 +202,8 @@ def test_bf16_keeps_and_int8_nearly_keeps_the_ranking_of_the_trained_ce(
     from scipy.stats import spearmanr
 
     from rerankkit import CrossEncoderReranker
-    from rerankkit.eval.datasets import load_beir, load_trec_run
-    from rerankkit.eval.runs import candidates
+    from rerankkit.eval._datasets import load_beir, load_trec_run
+    from rerankkit.eval._runs import candidates
 
     data = DATA / "trec-dl-2019-passage"
     dataset = load_beir(data)

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from rerankkit import Completion, CompletionLLM, FunctionLLM, LLMPointwiseReranker, llm_reranker
 from rerankkit._result import LOWEST_SCORE
 from rerankkit.errors import LLMCallError
-from rerankkit.llm.calls import CallPolicy, is_transient
-from rerankkit.llm.parsing import p_yes_from_logprobs, parse_rating, parse_yes_no
-from rerankkit.llm.protocol import as_llm, to_completion
+from rerankkit.llm._calls import CallPolicy, is_transient
+from rerankkit.llm._parsing import p_yes_from_logprobs, parse_rating, parse_yes_no
+from rerankkit.llm._protocol import as_llm, to_completion
 from rerankkit.testing import ConcurrencyRecordingLLM, ScriptedLLM
 
 # --- pure parsing ----------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_korean() -> None:
 def test_failed_and_unparseable_documents_sink_but_stay(caplog: pytest.LogCaptureFixture) -> None:
     llm = ScriptedLLM(["yes", ValueError("content filter"), "I refuse", "no"])
     reranker = LLMPointwiseReranker(llm, max_concurrency=1)
-    with caplog.at_level(logging.WARNING, logger="rerankkit.llm.pointwise"):
+    with caplog.at_level(logging.WARNING, logger="rerankkit.llm._pointwise"):
         results = reranker.rerank("q", ["a", "b", "c", "d"])
     assert [(r.index, r.score) for r in results] == [
         (0, 1.0),
@@ -251,7 +251,7 @@ def test_timeout_per_call(caplog: pytest.LogCaptureFixture) -> None:
 
     reranker = LLMPointwiseReranker(answer, timeout=0.1, max_retries=0, max_concurrency=2)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="rerankkit.llm.pointwise"):
+    with caplog.at_level(logging.WARNING, logger="rerankkit.llm._pointwise"):
         scores = reranker.score("q", ["fast", "slow", "fast"])
     assert time.monotonic() - started < 1.0
     assert scores == [1.0, LOWEST_SCORE, 1.0] and "TimeoutError" in caplog.text

@@ -36,6 +36,10 @@ PUBLIC = {
         "score_distribution",
     ],
     "rerankkit.adapting": [
+        "EmptyQueryField",
+        "PointwiseRerankerField",
+        "RerankerErrorField",
+        "RerankerField",
         "RERANKER_ERROR_MODES",
         "RerankOutcome",
         "RerankerErrorMode",

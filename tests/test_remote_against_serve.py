@@ -29,9 +29,9 @@ from rerankkit.remote import (
     TEIReranker,
     VLLMReranker,
 )
-from rerankkit.serve.app import create_app
-from rerankkit.serve.background import serve_in_thread
-from rerankkit.serve.settings import ServeSettings
+from rerankkit.serve._app import create_app
+from rerankkit.serve._background import serve_in_thread
+from rerankkit.serve._settings import ServeSettings
 from rerankkit.testing import FunctionReranker
 
 pytestmark = [pytest.mark.slow, requires_shared]

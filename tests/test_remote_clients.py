@@ -18,6 +18,7 @@ import pytest
 from fault_server import FaultServer, score_pair
 
 from rerankkit import CascadeReranker, FusionReranker
+from rerankkit._specs import build_reranker
 from rerankkit.errors import RemoteServiceError
 from rerankkit.remote import (
     CohereReranker,
@@ -30,7 +31,6 @@ from rerankkit.remote import (
     VLLMReranker,
     VoyageReranker,
 )
-from rerankkit.specs import build_reranker
 from rerankkit.testing import FunctionReranker, KeywordReranker
 
 KEY = "sk-test-7f3a9c-SECRET"
@@ -282,7 +282,7 @@ def test_in_langchain_and_llamaindex(fresh: FaultServer) -> None:
 
 
 def test_cli_rerank_with_a_remote_spec(fresh: FaultServer, tmp_path: Path, capsys: Any) -> None:
-    from rerankkit.cli.commands import main
+    from rerankkit.cli._commands import main
 
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps(text) + "\n" for text in DOCS))
@@ -296,9 +296,9 @@ def test_cli_rerank_with_a_remote_spec(fresh: FaultServer, tmp_path: Path, capsy
 def test_in_rerankkit_eval(fresh: FaultServer, tmp_path: Path) -> None:
     """A remote spec in ``rerankkit eval``: its run equals the in-process run of the same
     scores, and the command writes its report."""
-    from rerankkit.cli.commands import main
-    from rerankkit.eval.datasets import load_beir, load_trec_run
-    from rerankkit.eval.runs import rerank_run
+    from rerankkit.cli._commands import main
+    from rerankkit.eval._datasets import load_beir, load_trec_run
+    from rerankkit.eval._runs import rerank_run
 
     (tmp_path / "qrels").mkdir()
     corpus = {f"d{i}": text for i, text in enumerate(DOCS)}

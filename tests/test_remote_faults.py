@@ -216,7 +216,7 @@ def test_api_key_not_in_errors_logs_or_repr(
 
 
 def test_api_key_not_in_spec_messages(fresh: FaultServer) -> None:
-    from rerankkit.specs import build_reranker, parse_spec
+    from rerankkit._specs import build_reranker, parse_spec
 
     spec = f"cohere:rerank-v3.5?api_key={KEY}&base_url={fresh.url}&bogus=1"
     with pytest.raises(ValueError, match="unknown option bogus for CohereReranker") as caught:

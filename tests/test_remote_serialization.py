@@ -20,6 +20,7 @@ from llama_index.core.schema import NodeWithScore, TextNode
 
 from langchain_rerankkit import RerankKitCompressor
 from llamaindex_rerankkit import RerankKitPostprocessor
+from rerankkit._specs import build_reranker, reranker_spec
 from rerankkit.errors import RemoteServiceError
 from rerankkit.remote import (
     CohereReranker,
@@ -32,10 +33,9 @@ from rerankkit.remote import (
     VLLMReranker,
     VoyageReranker,
 )
-from rerankkit.serve.app import create_app
-from rerankkit.serve.background import serve_in_thread
-from rerankkit.serve.settings import ServeSettings
-from rerankkit.specs import build_reranker, reranker_spec
+from rerankkit.serve._app import create_app
+from rerankkit.serve._background import serve_in_thread
+from rerankkit.serve._settings import ServeSettings
 from rerankkit.testing import KeywordReranker
 
 KEY = "sk-test-serial-4b1e-SECRET"

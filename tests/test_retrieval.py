@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from rerankkit.eval.retrieval import BM25Index, bm25_search, dense_search, top_k
+from rerankkit.eval._retrieval import BM25Index, bm25_search, dense_search, top_k
 from tests.conftest import DATA, requires_shared
 
 pytest.importorskip("bm25s")

@@ -16,11 +16,11 @@ import pytest
 from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce
 from rerankkit import Reranker
 from rerankkit._result import LOWEST_SCORE
-from rerankkit.compose.cache import CachedReranker
-from rerankkit.compose.cascade import CascadeReranker
-from rerankkit.compose.fusion import FusionReranker
-from rerankkit.llm.listwise import LLMListwiseReranker
-from rerankkit.llm.pointwise import LLMPointwiseReranker
+from rerankkit.compose._cache import CachedReranker
+from rerankkit.compose._cascade import CascadeReranker
+from rerankkit.compose._fusion import FusionReranker
+from rerankkit.llm._listwise import LLMListwiseReranker
+from rerankkit.llm._pointwise import LLMPointwiseReranker
 from rerankkit.testing import FixedScoreReranker, FunctionReranker, KeywordReranker, ScriptedLLM
 
 GROUPS = [
@@ -145,8 +145,8 @@ def test_the_fusion_flag_is_honest_about_normalisation() -> None:
 
 
 def _dl19_groups(queries: int, depth: int) -> list[tuple[str, list[str]]]:
-    from rerankkit.eval.datasets import load_beir, load_trec_run
-    from rerankkit.eval.runs import candidates
+    from rerankkit.eval._datasets import load_beir, load_trec_run
+    from rerankkit.eval._runs import candidates
 
     data = load_beir(DATA / "trec-dl-2019-passage")
     run = load_trec_run(DATA / "trec-dl-2019-passage" / "runs" / "bm25-top100.trec")

@@ -26,7 +26,7 @@ from rerankkit import (
     LLMPointwiseReranker,
     Reranker,
 )
-from rerankkit.specs import build_reranker, reranker_spec
+from rerankkit._specs import build_reranker, reranker_spec
 from rerankkit.testing import (
     FixedScoreReranker,
     FunctionReranker,

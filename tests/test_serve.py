@@ -24,8 +24,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import TRAINED_CE, requires_trained_ce
-from rerankkit.serve.app import ServeSettings, create_app
-from rerankkit.serve.background import serve_in_thread
+from rerankkit.serve._app import ServeSettings, create_app
+from rerankkit.serve._background import serve_in_thread
 from rerankkit.testing import FunctionReranker, KeywordReranker
 
 QUERY = "red apple pie"
@@ -410,7 +410,7 @@ def test_a_port_outside_0_to_65535_is_a_usage_error(
     port: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # uvicorn itself failed on -1 with a resolver error (exit 3) and started on 99999
-    from rerankkit.cli.commands import main
+    from rerankkit.cli._commands import main
 
     with pytest.raises(SystemExit) as exited:
         main(["serve", "keyword:", "--port", port])

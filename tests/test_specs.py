@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from rerankkit._specs import RerankerSpec, build_reranker, check_spec, parse_spec, spec_kinds
 from rerankkit.errors import ModelLoadError
-from rerankkit.specs import RerankerSpec, build_reranker, check_spec, parse_spec, spec_kinds
 from rerankkit.testing import KeywordReranker
 
 
@@ -127,7 +127,7 @@ def test_remote_spec_options_are_checked_through_the_base_class() -> None:
 def test_an_option_repeating_the_target_is_refused_before_loading(text: str, option: str) -> None:
     """check_spec passes only what build_reranker can build: the target's own parameter as an
     option would be a TypeError ("multiple values") after, e.g., an eval's first stage."""
-    from rerankkit.specs import check_spec
+    from rerankkit._specs import check_spec
 
     if not text.startswith(("cross-encoder", "embedding")):
         pytest.importorskip("httpx")
@@ -137,7 +137,7 @@ def test_an_option_repeating_the_target_is_refused_before_loading(text: str, opt
 
 @pytest.mark.parametrize("name", ["API_KEY", "apikey", "api-key", "Api_Key", "token"])
 def test_a_misspelt_api_key_is_hidden_in_the_message_that_refuses_it(name: str) -> None:
-    from rerankkit.specs import check_spec
+    from rerankkit._specs import check_spec
 
     pytest.importorskip("httpx")
     with pytest.raises(ValueError) as error:
@@ -155,7 +155,7 @@ def test_a_quoted_api_key_loses_its_quotes_like_any_value() -> None:
 def test_rerank_command_refuses_a_bad_option_before_reading_the_documents(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rerankkit.cli.commands import main
+    from rerankkit.cli._commands import main
 
     argv = ["rerank", "--query", "q", "--docs", "/no/such/docs.jsonl", "--model", "keyword:?x=1"]
     assert main(argv) == 2

@@ -168,8 +168,8 @@ def cache(speed_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _dl19_cases(n_queries: int, depth: int) -> list[tuple[str, list[str]]]:
-    from rerankkit.eval.datasets import load_beir, load_trec_run
-    from rerankkit.eval.runs import candidates
+    from rerankkit.eval._datasets import load_beir, load_trec_run
+    from rerankkit.eval._runs import candidates
 
     data = DATA / "trec-dl-2019-passage"
     dataset = load_beir(data)

@@ -20,12 +20,12 @@ from conftest import DATA, build_tiny_bert, requires_shared
 
 pytest.importorskip("sentence_transformers")
 
-from rerankkit.eval.datasets import load_beir
-from rerankkit.eval.runs import first_stage_run
-from rerankkit.train.data import parse_training_jsonl, queries_from_beir
-from rerankkit.train.losses import LOSSES, build_loss, columns_for
-from rerankkit.train.mining import add_negatives, mine_negatives
-from rerankkit.train.trainer import CHECKPOINTS, TrainConfig, prepare, train
+from rerankkit.eval._datasets import load_beir
+from rerankkit.eval._runs import first_stage_run
+from rerankkit.train._data import parse_training_jsonl, queries_from_beir
+from rerankkit.train._losses import LOSSES, build_loss, columns_for
+from rerankkit.train._mining import add_negatives, mine_negatives
+from rerankkit.train._trainer import CHECKPOINTS, TrainConfig, prepare, train
 
 TOPICS = {
     "cats": "cats purr and sleep in warm sunny windows",
@@ -132,7 +132,7 @@ def test_every_loss_trains_and_lowers_its_loss(
 def test_margin_loss_is_the_hinge_formula() -> None:
     import torch
 
-    from rerankkit.train.losses import hinge
+    from rerankkit.train._losses import hinge
 
     positive = torch.tensor([2.0, 0.3, -1.0, 5.0])
     negative = torch.tensor([0.0, 0.0, 1.0, 4.5])
@@ -263,7 +263,7 @@ def test_a_classifier_config_saved_without_its_head_needs_the_opt_in(tmp_path: P
 
     from conftest import _minilm_tokenizer_dir
     from rerankkit.errors import ModelLoadError
-    from rerankkit.train.model import load_student
+    from rerankkit.train._model import load_student
 
     headless = tmp_path / "headless"
     config = BertConfig(
@@ -290,7 +290,7 @@ def test_cli_output_round_trips_through_both_loaders(
     from sentence_transformers.cross_encoder import CrossEncoder
 
     from rerankkit import CrossEncoderReranker
-    from rerankkit.cli.commands import main
+    from rerankkit.cli._commands import main
 
     output = tmp_path / "out"
     argv = ["train", "--model", str(tiny), "--data", str(beir), "--output", str(output)]
@@ -358,7 +358,7 @@ def test_resume_refuses_settings_other_than_the_checkpoints_run(
 ) -> None:
     """Resuming with another loss or learning rate would mix two runs in one model and a card
     that names only the last; the checkpoints' run.json says what they were trained with."""
-    from rerankkit.train.trainer import RUN_SETTINGS
+    from rerankkit.train._trainer import RUN_SETTINGS
 
     output = tmp_path / "run"
     config = _config(tiny, beir, output, max_steps=4, save_steps=2)
@@ -408,7 +408,7 @@ def test_jsonl_that_is_empty_or_not_text_is_named(tmp_path: Path) -> None:
     import gzip
 
     from rerankkit.errors import DatasetError
-    from rerankkit.train.data import load_training_jsonl
+    from rerankkit.train._data import load_training_jsonl
 
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
@@ -421,8 +421,8 @@ def test_jsonl_that_is_empty_or_not_text_is_named(tmp_path: Path) -> None:
 
 
 def test_listwise_labels_are_the_judged_grades() -> None:
-    from rerankkit.train.data import TrainQuery
-    from rerankkit.train.examples import rows_for
+    from rerankkit.train._data import TrainQuery
+    from rerankkit.train._examples import rows_for
 
     graded = TrainQuery("q", ("top", "ok"), ("n0",), query_id="q", grades=(3, 1))
     mined = add_negatives([graded], {"q": ["d9"]}, {"d9": "mined"})
@@ -442,7 +442,7 @@ def test_beir_grades_reach_the_training_queries(tmp_path: Path) -> None:
 
 
 def test_no_rows_says_why_before_a_teacher_scores(beir: Path, tmp_path: Path) -> None:
-    from rerankkit.train.trainer import check_trainable
+    from rerankkit.train._trainer import check_trainable
 
     data = tmp_path / "pairs.jsonl"
     data.write_text('{"query": "q", "passage": "p", "label": 1}\n')
@@ -456,7 +456,7 @@ def test_no_rows_says_why_before_a_teacher_scores(beir: Path, tmp_path: Path) ->
 def test_check_start_refuses_harmful_or_doomed_runs(tiny: Path, beir: Path, tmp_path: Path) -> None:
     import os
 
-    from rerankkit.train.trainer import check_start
+    from rerankkit.train._trainer import check_start
 
     def refused(match: str, resume: bool | str = False, **overrides: Any) -> None:
         output = Path(overrides.pop("output", tmp_path / "new"))
@@ -508,7 +508,7 @@ def test_train_checks_everything_before_mining(
     tiny: Path, beir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rerankkit.errors import ModelLoadError
-    from rerankkit.train import trainer
+    from rerankkit.train import _trainer as trainer
 
     def no_prepare(config: TrainConfig) -> None:
         raise AssertionError("prepare ran before the checks")
@@ -522,7 +522,7 @@ def test_train_checks_everything_before_mining(
 
 
 def test_training_json_stays_standard_json_when_the_loss_diverged(tmp_path: Path) -> None:
-    from rerankkit.train.trainer import write_record
+    from rerankkit.train._trainer import write_record
 
     record = {"config": {"loss": "bce"}, "training": {"train_loss": float("nan"), "steps": 3}}
     write_record(tmp_path, record)
@@ -559,7 +559,7 @@ def test_cli_refuses_ignored_or_unusable_options_in_one_line(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rerankkit.cli.commands import main
+    from rerankkit.cli._commands import main
 
     data = tmp_path / "pairs.jsonl"
     data.write_text('{"query": "q", "passage": "p", "label": 1}\n')
@@ -588,7 +588,7 @@ def test_cli_refuses_options_a_beir_run_would_ignore(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rerankkit.cli.commands import main
+    from rerankkit.cli._commands import main
 
     output = tmp_path / "out"
     argv = ["train", "--model", "m", "--data", str(beir), "--output", str(output), *extra]
@@ -611,7 +611,7 @@ def test_cli_refuses_options_a_beir_run_would_ignore(
 def test_cli_out_of_range_numbers_name_the_argument(
     extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rerankkit.cli.commands import main
+    from rerankkit.cli._commands import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--model", "m", "--data", "d", "--output", "o", *extra])
@@ -622,7 +622,7 @@ def test_cli_out_of_range_numbers_name_the_argument(
 def test_mining_searches_only_the_sampled_training_queries(
     beir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rerankkit.train import trainer
+    from rerankkit.train import _trainer as trainer
 
     searched: list[list[str]] = []
 
@@ -638,7 +638,7 @@ def test_mining_searches_only_the_sampled_training_queries(
 def test_path_arguments_are_recorded_as_strings() -> None:
     """A Path (natural from Python) is a str in the record: json.dumps failed on it after the
     whole training run, before training.json was written."""
-    from rerankkit.train.trainer import training_record
+    from rerankkit.train._trainer import training_record
 
     config = TrainConfig(
         model=Path("m"),
@@ -664,8 +664,8 @@ def test_warmup_ratio_of_one_is_refused() -> None:
 
 
 def test_the_card_never_records_a_teacher_api_key() -> None:
-    from rerankkit.cli.train import recorded_command
-    from rerankkit.train.trainer import training_record
+    from rerankkit.cli._train import recorded_command
+    from rerankkit.train._trainer import training_record
 
     spec = "cohere:rerank-v3.5?api_key=sk-secret"
     config = TrainConfig(model="m", data="d", output="o", loss="marginmse", teacher=[spec])

@@ -9,7 +9,7 @@ import pytest
 
 from rerankkit import CascadeReranker, FusionReranker, LLMListwiseReranker, ScoreCache
 from rerankkit._validation import check_choice, check_int, check_number
-from rerankkit.compose.fusion import fuse_runs
+from rerankkit.compose._fusion import fuse_runs
 from rerankkit.testing import KeywordReranker, ScriptedLLM
 
 DOCS = ["a cat", "cat cat cat", "a dog", "cat cat"]
@@ -91,7 +91,7 @@ def test_a_choice_matches_in_kind_not_only_by_equality() -> None:
 
 
 def test_a_spec_option_of_the_wrong_type_is_a_type_error_as_in_the_constructor() -> None:
-    from rerankkit.specs import build_reranker
+    from rerankkit._specs import build_reranker
 
     pytest.importorskip("torch")
     spec = "cross-encoder:/no/such/model?batch_size=2.5"  # refused before any model load

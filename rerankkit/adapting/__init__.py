@@ -9,27 +9,27 @@ here and in :class:`rerankkit.Reranker`, once, so every adapter behaves the same
 
 Modules, one job each:
 
-- :mod:`~rerankkit.adapting.items`: :func:`rerank_items` / :func:`arerank_items` and the final
+- :mod:`~rerankkit.adapting._items`: :func:`rerank_items` / :func:`arerank_items` and the final
   ordering (:data:`ReorderMode`).
-- :mod:`~rerankkit.adapting.settings`: an adapter's settings, checked once
+- :mod:`~rerankkit.adapting._settings`: an adapter's settings, checked once
   (:func:`rerank_fields`, :func:`as_reranker`).
-- :mod:`~rerankkit.adapting.llm`: the core of ``from_llm`` (:func:`fields_from_llm`).
-- :mod:`~rerankkit.adapting.hybrid`: the fusion settings (:func:`fusion_fields`), RRF over
+- :mod:`~rerankkit.adapting._llm`: the core of ``from_llm`` (:func:`fields_from_llm`).
+- :mod:`~rerankkit.adapting._hybrid`: the fusion settings (:func:`fusion_fields`), RRF over
   framework objects (:func:`fuse_items`) and the hybrid reranking stages (:func:`hybrid_fields`,
   :class:`StageOptions`).
-- :mod:`~rerankkit.adapting.empty_query`: an empty or whitespace query returns the documents
+- :mod:`~rerankkit.adapting._empty_query`: an empty or whitespace query returns the documents
   unranked, marked (:func:`unranked_fallback`, :data:`NOT_RERANKED`), or raises.
-- :mod:`~rerankkit.adapting.reranker_error`: a reranker that raises gives the documents back
+- :mod:`~rerankkit.adapting._reranker_error`: a reranker that raises gives the documents back
   unranked, marked with the error (:func:`rerank_or_fallback`), or the error
   (``on_reranker_error="raise"``); adapters call this instead of :func:`rerank_items`.
-- :mod:`~rerankkit.adapting.serialization`: a reranker's readable name (:func:`reranker_name`)
+- :mod:`~rerankkit.adapting._serialization`: a reranker's readable name (:func:`reranker_name`)
   and its spec string for ``model_dump`` / ``to_dict`` (:func:`reranker_field_spec`).
-- :mod:`~rerankkit.adapting.pairs`: ``(query, document)`` pairs scored in one call
+- :mod:`~rerankkit.adapting._pairs`: ``(query, document)`` pairs scored in one call
   (:func:`score_pairs`), for cross-encoder interfaces.
-- :mod:`~rerankkit.adapting.fields`: pydantic field types for adapters that are pydantic models
+- :mod:`~rerankkit.adapting._fields`: pydantic field types for adapters that are pydantic models
   (the reranker as a spec string, ``on_empty_query``, ``on_reranker_error``); needs pydantic,
   so not imported here.
-- :mod:`~rerankkit.adapting.extras`: optional framework parts with an install hint
+- :mod:`~rerankkit.adapting._extras`: optional framework parts with an install hint
   (:func:`require_extra`, :func:`is_installed`, :func:`lazy_exports`).
 
 Example:
@@ -44,19 +44,25 @@ Example:
 """
 
 from rerankkit._validation import check_int, check_score_threshold, check_top_n
-from rerankkit.adapting.empty_query import (
+from rerankkit.adapting._empty_query import (
     EMPTY_QUERY_MODES,
     NOT_RERANKED,
     EmptyQueryMode,
     check_on_empty_query,
     unranked_fallback,
 )
-from rerankkit.adapting.extras import (
+from rerankkit.adapting._extras import (
     is_installed,
     lazy_exports,
     require_extra,
 )
-from rerankkit.adapting.hybrid import (
+from rerankkit.adapting._fields import (
+    EmptyQueryField,
+    PointwiseRerankerField,
+    RerankerErrorField,
+    RerankerField,
+)
+from rerankkit.adapting._hybrid import (
     FusionFields,
     StageOptions,
     fuse_items,
@@ -64,7 +70,7 @@ from rerankkit.adapting.hybrid import (
     hybrid_fields,
     llm_stage,
 )
-from rerankkit.adapting.items import (
+from rerankkit.adapting._items import (
     REORDER_MODES,
     ReorderMode,
     arerank_items,
@@ -73,9 +79,9 @@ from rerankkit.adapting.items import (
     reorder_results,
     rerank_items,
 )
-from rerankkit.adapting.llm import fields_from_llm
-from rerankkit.adapting.pairs import UNRANKED_PAIR_SCORE, check_pointwise, score_pairs
-from rerankkit.adapting.reranker_error import (
+from rerankkit.adapting._llm import fields_from_llm
+from rerankkit.adapting._pairs import UNRANKED_PAIR_SCORE, check_pointwise, score_pairs
+from rerankkit.adapting._reranker_error import (
     RERANKER_ERROR_MODES,
     RerankerErrorMode,
     RerankOutcome,
@@ -84,8 +90,8 @@ from rerankkit.adapting.reranker_error import (
     error_reason,
     rerank_or_fallback,
 )
-from rerankkit.adapting.serialization import reranker_field_spec, reranker_name
-from rerankkit.adapting.settings import RerankFields, as_reranker, rerank_fields
+from rerankkit.adapting._serialization import reranker_field_spec, reranker_name
+from rerankkit.adapting._settings import RerankFields, as_reranker, rerank_fields
 
 __all__ = [
     "EMPTY_QUERY_MODES",
@@ -93,12 +99,16 @@ __all__ = [
     "REORDER_MODES",
     "RERANKER_ERROR_MODES",
     "UNRANKED_PAIR_SCORE",
+    "EmptyQueryField",
     "EmptyQueryMode",
     "FusionFields",
+    "PointwiseRerankerField",
     "ReorderMode",
     "RerankFields",
     "RerankOutcome",
+    "RerankerErrorField",
     "RerankerErrorMode",
+    "RerankerField",
     "StageOptions",
     "arerank_items",
     "arerank_or_fallback",

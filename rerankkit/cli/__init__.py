@@ -4,6 +4,6 @@ The only part of the distribution allowed to import the framework adapters
 (``langchain_rerankkit``, ``llamaindex_rerankkit``): the demo shows both.
 """
 
-from rerankkit.cli.commands import main
+from rerankkit.cli._commands import main
 
 __all__ = ["main"]

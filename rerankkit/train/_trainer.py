@@ -1,0 +1,770 @@
+"""``train``: fine-tune a cross-encoder with sentence-transformers' ``CrossEncoderTrainer``.
+
+The steps (each its own module): read the training queries (:mod:`~rerankkit.train._data`) ->
+mine hard negatives with the first stage (:mod:`~rerankkit.train._mining`) -> score them with a
+teacher for distillation (:mod:`~rerankkit.train._teacher`) -> rows for the chosen loss
+(:mod:`~rerankkit.train._examples`, :mod:`~rerankkit.train._losses`) -> train (this module: the
+trainer's own loop, progress bars, checkpoints and ``resume_from_checkpoint``) -> save the
+model with its card (:mod:`~rerankkit.train._card`) -> evaluate before and after on the test
+split (:mod:`~rerankkit.train._evaluation`).
+
+The output folder is a plain sentence-transformers ``CrossEncoder`` folder (``config.json``,
+``model.safetensors``, tokenizer, ``config_sentence_transformers.json``) plus ``README.md``
+(the model card), ``training.json`` (everything the card says, as data) and ``checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rerankkit._optional import require
+from rerankkit._specs import check_spec, redact_spec
+from rerankkit._validation import check_choice, check_int, check_number
+from rerankkit.backends._hf import resolve_dtype
+from rerankkit.backends._speed import cpu_flags, cpu_has_fast_bf16
+from rerankkit.errors import DatasetError
+from rerankkit.eval._datasets import missing_beir_files
+from rerankkit.eval._runs import FIRST_STAGES, first_stage_run
+from rerankkit.train._card import model_card
+from rerankkit.train._data import TrainQuery, count_pairs, load_training_data
+from rerankkit.train._evaluation import EvalSettings, before_after, load_test, score_model
+from rerankkit.train._examples import rows_for
+from rerankkit.train._losses import LOSSES, build_loss, columns_for
+from rerankkit.train._mining import SAMPLING, add_negatives, check_ranks, mine_negatives
+from rerankkit.train._model import EXTRA, load_student, starting_config
+from rerankkit.train._teacher import build_teacher, teacher_scores
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+_CHECKPOINT = re.compile(r"checkpoint-\d+")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (recorded in ``training.json`` and the card).
+
+    Attributes:
+        model: Starting model: a 1-logit cross-encoder (hub id or folder), or a plain encoder
+            with ``new_head=True``.
+        data: A BEIR folder (``qrels/<split>.tsv``) or a JSONL file of triples/labelled pairs.
+        output: Folder for the trained model, its card and ``checkpoints/``.
+        loss: ``"bce"``, ``"margin"``, ``"marginmse"`` or ``"listwise"``.
+        split: Training qrels split of a BEIR folder.
+        first_stage: Miner: ``"bm25"``, ``"dense"`` or ``"hybrid"`` (as ``rerankkit eval``).
+        ranks: Mining window of first-stage ranks, 1-based, both included.
+        negatives: Mined negatives per query (0: no mining; JSONL data is never mined).
+        max_queries: Train on a seeded sample of this many queries (``None``: all).
+        sampling: ``"top"`` (hardest of the window) or ``"random"``.
+        teacher: Reranker specs scoring the training passages (several are fused); required by
+            ``marginmse``.
+        new_head: Allow a plain encoder (new, randomly initialised head).
+        epochs: Passes over the rows (fractions allowed); ``max_steps`` overrides it.
+        max_steps: Optimizer steps to take (``None``: from ``epochs``).
+        batch_size: Rows per step (a ``margin``/``marginmse`` row is 2 pairs, a ``listwise``
+            row one query's list).
+        learning_rate, warmup_ratio, weight_decay: AdamW schedule (linear decay after warmup;
+            ``warmup_ratio`` in ``[0, 1)``).
+        max_length: Tokens per (query, passage) pair.
+        margin: The hinge margin of ``margin`` (in logits).
+        seed: Seeds data order, head initialisation and sampling.
+        bf16: ``None``: bf16 mixed precision where the device does bf16 natively (a CUDA GPU
+            that supports it; a CPU with AVX512-BF16 or AMX), else fp32.
+        save_steps: Checkpoint every this many steps (the last 2 are kept).
+        eval_data: BEIR folder for before/after evaluation (default: ``data`` when it is a BEIR
+            folder); ``eval_split`` ``None`` turns evaluation off.
+        eval_depth, eval_dtype: Rerank depth and scoring dtype of the evaluation.
+        bm25_language: BM25 analyser language for mining and evaluation.
+        progress: Progress bars (``None``: when stderr is a terminal).
+    """
+
+    model: str
+    data: str
+    output: str
+    loss: str = "bce"
+    split: str = "train"
+    first_stage: str = "bm25"
+    ranks: tuple[int, int] = (10, 100)
+    negatives: int = 5
+    max_queries: int | None = None
+    sampling: str = "top"
+    teacher: tuple[str, ...] = ()
+    new_head: bool = False
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int = 256
+    margin: float = 1.0
+    seed: int = 12
+    bf16: bool | None = None
+    save_steps: int = 100
+    eval_data: str | None = None
+    eval_split: str | None = "test"
+    eval_depth: int = 100
+    eval_dtype: str = "auto"
+    bm25_language: str | None = "english"
+    progress: bool | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("model", "data", "output", "eval_data"):  # recorded in training.json
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):
+                object.__setattr__(self, name, os.fspath(value))
+        check_choice(self.loss, "loss", LOSSES)
+        check_choice(self.first_stage, "first_stage", FIRST_STAGES)
+        check_choice(self.sampling, "sampling", SAMPLING)
+        object.__setattr__(self, "ranks", check_ranks(self.ranks))
+        if isinstance(self.teacher, str):  # tuple("keyword:") would be its characters
+            raise TypeError(
+                f"teacher must be a list of reranker specs, got the str {self.teacher!r}: "
+                f"write teacher=[{self.teacher!r}]"
+            )
+        object.__setattr__(self, "teacher", tuple(self.teacher))
+        check_int(self.negatives, "negatives", minimum=0)
+        check_int(self.max_queries, "max_queries", minimum=1, optional=True)
+        check_int(self.max_steps, "max_steps", minimum=1, optional=True)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.max_length, "max_length", minimum=8)
+        check_int(self.save_steps, "save_steps", minimum=1)
+        check_int(self.eval_depth, "eval_depth", minimum=1)
+        check_int(self.seed, "seed", minimum=0, maximum=2**32 - 1)  # numpy's seed range
+        if check_number(self.epochs, "epochs", minimum=0.0) == 0:
+            raise ValueError("epochs must be > 0, got 0 (it would train no step)")
+        check_number(self.learning_rate, "learning_rate", minimum=0.0)
+        if check_number(self.warmup_ratio, "warmup_ratio", minimum=0.0) >= 1.0:
+            # transformers reads a warmup of 1 or more as a count of steps, not a ratio
+            raise ValueError(f"warmup_ratio must be < 1, got {self.warmup_ratio}")
+        check_number(self.margin, "margin", minimum=0.0)
+        if self.loss == "marginmse" and not self.teacher:
+            raise ValueError("loss 'marginmse' distils a teacher: give teacher=[SPEC, ...]")
+        if self.teacher and self.loss != "marginmse":
+            raise ValueError(
+                f"teacher is only used by loss 'marginmse', not {self.loss!r}: drop the teacher "
+                "or train with loss='marginmse'"
+            )
+
+    def evaluation(self) -> EvalSettings | None:
+        """The before/after settings, or ``None`` when there is nothing to evaluate on."""
+        data = self.eval_data if self.eval_data is not None else self.data
+        if self.eval_split is None or not Path(data).is_dir():
+            return None
+        return EvalSettings(
+            data=data,
+            split=self.eval_split,
+            first_stage=self.first_stage,
+            depth=self.eval_depth,
+            max_length=self.max_length,
+            dtype=self.eval_dtype,
+            bm25_language=self.bm25_language,
+        )
+
+
+def saved_checkpoints(output: str | Path) -> list[Path]:
+    """The ``checkpoint-N`` folders in ``output/checkpoints``, oldest step first."""
+    folder = Path(output) / CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_dir() and _CHECKPOINT.fullmatch(p.name)]
+    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
+
+
+def _written_at(checkpoint: Path) -> float:
+    state = checkpoint / "trainer_state.json"  # the trainer writes it last
+    return (state if state.is_file() else checkpoint).stat().st_mtime
+
+
+RUN_SETTINGS = "run.json"  # in checkpoints/: the settings the checkpoints were trained with
+_MAY_CHANGE_ON_RESUME = frozenset(
+    {"output", "eval_data", "eval_split", "eval_depth", "eval_dtype", "progress", "save_steps"}
+)
+
+
+def run_settings(config: TrainConfig) -> dict[str, Any]:
+    """The settings that decide what a run trains (rows, loss, schedule), as JSON values.
+
+    Example:
+        >>> settings = run_settings(TrainConfig(model="m", data="d", output="o"))
+        >>> settings["loss"], settings["ranks"], "output" in settings
+        ('bce', [10, 100], False)
+    """
+    chosen = {k: v for k, v in asdict(config).items() if k not in _MAY_CHANGE_ON_RESUME}
+    return dict(json.loads(json.dumps(chosen)))
+
+
+def changed_settings(saved: dict[str, Any], config: TrainConfig) -> list[str]:
+    """The settings in which ``config`` differs from the run that wrote ``saved``, sorted.
+
+    Example:
+        >>> first = run_settings(TrainConfig(model="m", data="d", output="o"))
+        >>> changed_settings(first, TrainConfig(model="m", data="d", output="o2", loss="margin"))
+        ['loss']
+    """
+    now = run_settings(config)
+    return sorted(k for k in now.keys() | saved.keys() if now.get(k) != saved.get(k))
+
+
+def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path]:
+    """Refuse, before any mining, teacher scoring or training, what would fail or do harm later.
+
+    Reads files only. ``output`` must be a new or empty folder, or one ``rerankkit train``
+    wrote (it holds ``training.json`` or ``checkpoints/``), and not the starting model's own
+    folder (training would overwrite the model it starts from, and "before" would score the
+    trained one). ``resume`` needs a checkpoint to continue from. A fresh run (no ``resume``)
+    into a folder whose checkpoints belong to an unfinished run is refused (resume it, or
+    remove them), so two runs' checkpoints never mix; those of a finished run (older than its
+    ``training.json``) are returned, for :func:`train` to delete before it starts. The teacher
+    specs are parsed and their options checked, and the evaluation data must be a BEIR
+    folder with the ``eval_split`` qrels.
+
+    Returns:
+        A finished earlier run's checkpoint folders that a fresh run replaces.
+
+    Raises:
+        ValueError: Naming the argument (``output``, ``resume``, ``teacher``, ``eval_data``,
+            ``eval_split``, ``eval_dtype``, ``bf16``) and what to do instead.
+    """
+    output = Path(config.output).expanduser()
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"output {str(output)!r} exists and is not a folder")
+    blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:  # the trainer failed on it with a traceback, after mining
+        raise ValueError(f"output {str(output)!r} is inside {str(blocking)!r}, which is a file")
+    model = Path(config.model).expanduser()
+    if output.is_dir() and model.is_dir() and output.resolve() == model.resolve():
+        raise ValueError(
+            f"output {str(output)!r} is the starting model's folder: training would overwrite "
+            "the model it starts from; choose another output folder"
+        )
+    ours = (output / "training.json").is_file() or (output / CHECKPOINTS).is_dir()
+    if output.is_dir() and not ours and any(output.iterdir()):
+        raise ValueError(
+            f"output {str(output)!r} is a folder with files that rerankkit train did not write "
+            "(no training.json or checkpoints/); its model files and README.md would be "
+            "overwritten: choose a new or empty folder"
+        )
+    saved = saved_checkpoints(output)
+    stale: list[Path] = []
+    if resume is True and not saved:
+        raise ValueError(
+            f"resume: no checkpoint in {str(output / CHECKPOINTS)!r} to continue from "
+            "(start without resume, or give a checkpoint folder)"
+        )
+    if isinstance(resume, str):
+        if not Path(resume).expanduser().is_dir():
+            raise ValueError(f"resume: checkpoint folder not found: {resume!r}")
+        if not (Path(resume).expanduser() / "trainer_state.json").is_file():
+            raise ValueError(
+                f"resume: {resume!r} is not a training checkpoint (no trainer_state.json); give "
+                f"a checkpoint-N folder from {str(output / CHECKPOINTS)!r}"
+            )
+    recorded = output / CHECKPOINTS / RUN_SETTINGS
+    if resume and recorded.is_file():
+        changed = changed_settings(json.loads(recorded.read_text(encoding="utf-8")), config)
+        if changed:
+            raise ValueError(
+                f"resume: the checkpoints in {str(output / CHECKPOINTS)!r} were trained with "
+                f"other {', '.join(changed)}; resume with the same settings (see "
+                f"{RUN_SETTINGS} there), or start a new run in another output folder"
+            )
+    if not resume and saved:
+        record = output / "training.json"
+        finished = record.is_file() and record.stat().st_mtime >= max(map(_written_at, saved))
+        if not finished:
+            raise ValueError(
+                f"output {str(output)!r} holds checkpoints of an unfinished run (newest: "
+                f"{saved[-1].name}): continue it with resume (rerankkit train --resume), or "
+                f"delete {str(output / CHECKPOINTS)!r} or choose another output to start anew"
+            )
+        stale = saved
+    for spec in config.teacher:
+        try:
+            check_spec(spec)
+        except ValueError as error:
+            raise ValueError(f"teacher: {error}") from None
+    if config.eval_split is not None:
+        if config.eval_data is not None and not Path(config.eval_data).is_dir():
+            raise ValueError(
+                f"eval_data must be a BEIR folder, got {config.eval_data!r} (not a folder)"
+            )
+        settings = config.evaluation()
+        data = Path(config.data)
+        if (
+            settings is not None
+            and data.is_dir()
+            and Path(settings.data).resolve() == data.resolve()
+            and settings.split == config.split
+        ):
+            raise ValueError(
+                f"eval_split {settings.split!r} is the training split of {config.data!r}: "
+                "before/after would be measured on the queries the model is trained on; "
+                "evaluate on another split or data (eval_split, eval_data), or turn the "
+                "evaluation off (eval_split=None, rerankkit train --no-eval)"
+            )
+        if settings is not None:
+            missing = missing_beir_files(settings.data, settings.split)
+            if missing:
+                raise ValueError(
+                    f"eval_split {settings.split!r}: the before/after evaluation needs "
+                    f"{', '.join(missing)}; choose another eval_split or eval_data, or turn "
+                    "the evaluation off (eval_split=None, rerankkit train --no-eval)"
+                )
+            try:
+                resolve_dtype(settings.dtype, "cpu", bf16=False)
+            except ValueError as error:
+                raise ValueError(f"eval_dtype: {error}") from None
+    if config.bf16:
+        _device_bf16(config.bf16)  # forced bf16 on a device without it: refused now, not later
+    return stale
+
+
+@dataclass
+class Prepared:
+    """The training rows and how they were made (for the card)."""
+
+    queries: list[TrainQuery]
+    rows: dict[str, list[Any]]
+    data: dict[str, Any]
+
+
+def prepare(config: TrainConfig) -> Prepared:
+    """Training queries with mined negatives and teacher scores, as rows for ``config.loss``.
+
+    The first stage searches the training queries only (after ``max_queries`` sampling).
+
+    Raises:
+        DatasetError: The training data is missing or malformed.
+        ValueError: No rows to train on (e.g. a pairwise loss and no negatives).
+    """
+    queries, dataset = load_training_data(config.data, split=config.split)
+    info: dict[str, Any] = {"source": str(config.data), "format": "beir" if dataset else "jsonl"}
+    if dataset is not None:
+        info["split"] = config.split
+    if config.max_queries is not None and config.max_queries < len(queries):
+        info["sampled_queries"] = {"of": len(queries), "seed": config.seed}
+        queries = sample_queries(queries, config.max_queries, config.seed)
+    if dataset is not None and config.negatives > 0:
+        started = time.perf_counter()
+        training_ids = {q.query_id for q in queries}  # not the sampled-out or positive-less ones
+        searched = replace(
+            dataset, qrels={qid: j for qid, j in dataset.qrels.items() if qid in training_ids}
+        )
+        run = first_stage_run(
+            searched, config.first_stage, config.ranks[1], bm25_language=config.bm25_language
+        )
+        mined = mine_negatives(
+            run,
+            dataset.qrels,
+            ranks=config.ranks,
+            count=config.negatives,
+            sampling=config.sampling,
+            seed=config.seed,
+        )
+        queries = add_negatives(queries, mined, dataset.corpus)
+        info["mining"] = {
+            "first_stage": config.first_stage,
+            "ranks": list(config.ranks),
+            "per_query": config.negatives,
+            "sampling": config.sampling,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        logger.info("mined negatives for %d queries", len(mined))
+    info["counts"] = count_pairs(queries)
+    check_trainable(config, queries, beir=dataset is not None)
+    teacher = None
+    if config.teacher and config.loss == "marginmse":
+        started = time.perf_counter()
+        teacher = teacher_scores(build_teacher(config.teacher), queries)
+        info["teacher"] = {
+            "specs": [redact_spec(spec) for spec in config.teacher],  # never an api_key
+            "fusion": "z-scored sum per query" if len(config.teacher) > 1 else None,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    rows = rows_for(config.loss, queries, teacher=teacher)
+    info["rows"] = len(rows["query"])
+    if not rows["query"]:  # check_trainable catches every known cause first
+        raise ValueError(f"no training rows for loss {config.loss!r}")
+    return Prepared(queries, rows, info)
+
+
+def check_trainable(config: TrainConfig, queries: Sequence[TrainQuery], *, beir: bool) -> None:
+    """Refuse training queries that give ``config.loss`` no rows, saying why (before a teacher
+    scores anything).
+
+    Raises:
+        DatasetError: No training query (a BEIR split whose positives are all missing from the
+            corpus or graded 0).
+        ValueError: A pairwise or listwise loss and no query has a negative.
+
+    Example:
+        >>> config = TrainConfig(model="m", data="t.jsonl", output="o", loss="margin")
+        >>> check_trainable(config, [TrainQuery("q", ("p",))], beir=False)
+        Traceback (most recent call last):
+        ValueError: loss 'margin' compares positives with negatives, but t.jsonl has none (JSONL data is never mined): add triples {"query", "positive", "negative"} or pairs with "label": 0, or use loss 'bce'
+    """  # noqa: E501 (the real message)
+    if not queries:
+        raise DatasetError(
+            f"{config.data}: no training query with a relevant document in the corpus"
+            + (f" (qrels/{config.split}.tsv)" if beir else "")
+        )
+    if config.loss == "bce" or any(q.negatives for q in queries):
+        return
+    start = f"loss {config.loss!r} compares positives with negatives, but "
+    if beir:
+        raise ValueError(
+            start + f"no training query got one: mine some (negatives > 0, now "
+            f"{config.negatives}) from a rank window holding unjudged documents (ranks "
+            f"{config.ranks[0]}-{config.ranks[1]})"
+        )
+    raise ValueError(
+        start + f"{config.data} has none (JSONL data is never mined): add triples "
+        '{"query", "positive", "negative"} or pairs with "label": 0, or use loss \'bce\''
+    )
+
+
+def sample_queries(queries: Sequence[TrainQuery], count: int, seed: int) -> list[TrainQuery]:
+    """A seeded sample of ``count`` queries, in their original order.
+
+    Example:
+        >>> qs = [TrainQuery(str(i), ("p",), query_id=str(i)) for i in range(5)]
+        >>> [q.query_id for q in sample_queries(qs, 2, seed=1)]
+        ['0', '1']
+    """
+    chosen = set(random.Random(seed).sample(range(len(queries)), min(count, len(queries))))
+    return [q for position, q in enumerate(queries) if position in chosen]
+
+
+def use_bf16(requested: bool | None, *, cuda: bool, cuda_bf16: bool, flags: frozenset[str]) -> bool:
+    """Whether to train in bf16 mixed precision.
+
+    ``None`` decides by capability: a CUDA device that supports bf16, or (no CUDA) a CPU whose
+    flags say it multiplies bf16 natively (AVX512-BF16/AMX); elsewhere bf16 is emulated and
+    slower than fp32. ``True`` on hardware without it raises rather than crawl.
+
+    Example:
+        >>> use_bf16(None, cuda=False, cuda_bf16=False, flags=frozenset({"avx512_bf16"}))
+        True
+        >>> use_bf16(None, cuda=False, cuda_bf16=False, flags=frozenset({"avx2"}))
+        False
+    """
+    capable = cuda_bf16 if cuda else cpu_has_fast_bf16(flags)
+    if requested is None:
+        return capable
+    if requested and not capable:
+        raise ValueError("bf16=True but this device has no native bf16 (use bf16=None or False)")
+    return bool(requested)
+
+
+def _device_bf16(requested: bool | None) -> bool:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return use_bf16(
+        requested,
+        cuda=cuda,
+        cuda_bf16=cuda and torch.cuda.is_bf16_supported(),
+        flags=cpu_flags(),
+    )
+
+
+def fit(
+    config: TrainConfig,
+    rows: dict[str, list[Any]],
+    *,
+    resume: bool | str = False,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """Train on ``rows`` and save the model to ``config.output``; returns the run's facts.
+
+    ``resume``: ``True`` continues from the newest checkpoint in ``output/checkpoints``, a
+    path from that checkpoint (the trainer's ``resume_from_checkpoint``: weights, optimizer,
+    scheduler, RNG and data position are restored).
+
+    Raises:
+        ValueError: See :func:`rerankkit.train._model.load_student` and :func:`use_bf16`.
+    """
+    datasets = require("datasets", EXTRA)
+    require("accelerate", EXTRA)
+    from sentence_transformers.cross_encoder import (
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
+    )
+    from transformers import set_seed
+
+    set_seed(config.seed)  # the new head, if any, is initialised under the seed
+    model = load_student(config.model, new_head=config.new_head, max_length=config.max_length)
+    columns = columns_for(config.loss)
+    train_rows = datasets.Dataset.from_dict({name: rows[name] for name in columns})
+    bf16 = _device_bf16(config.bf16)
+    import torch
+
+    use_cpu = not torch.cuda.is_available()
+    output = Path(config.output)
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(output / CHECKPOINTS),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if config.max_steps is not None else -1,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio (transformers 5)
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=bf16,
+        use_cpu=use_cpu,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=max(1, min(10, config.save_steps)),
+        report_to="none",
+        disable_tqdm=not _show_progress(config.progress),
+        dataloader_drop_last=False,
+    )
+    trainer = CrossEncoderTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_rows,
+        loss=build_loss(config.loss, model, margin=config.margin),
+        callbacks=list(callbacks),
+    )
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume or None)
+    seconds = time.perf_counter() - started
+    model.save_pretrained(str(output))
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    if not math.isfinite(result.training_loss):
+        logger.warning(
+            "training loss is %s: the run diverged (lower the learning rate)", result.training_loss
+        )
+    return {
+        "steps": int(trainer.state.global_step),
+        "epochs": round(float(trainer.state.epoch or 0.0), 3),
+        "train_loss": float(result.training_loss),
+        "first_logged_loss": losses[0] if losses else None,
+        "last_logged_loss": losses[-1] if losses else None,
+        "seconds": round(seconds, 1),
+        "bf16": bf16,
+        "resumed": bool(resume),
+    }
+
+
+def _show_progress(progress: bool | None) -> bool:
+    import sys
+
+    return sys.stderr.isatty() if progress is None else progress
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did: the output folder, the training facts and the evaluation."""
+
+    output: Path
+    record: dict[str, Any]
+    report: Any = None  # EvalReport, when evaluated
+
+    def summary(self) -> str:
+        """The model card's evaluation table, or a line saying there was none."""
+        return evaluation_table(self.record.get("evaluation"))
+
+
+def evaluate(
+    config: TrainConfig,
+    *,
+    before: Any = None,
+    progress: bool | None = None,
+) -> tuple[Any, dict[str, Any] | None]:
+    """Before/after on the test split; ``before``: a reranked run already scored for the
+    starting model (``(run, timing)``), to share it across runs of one benchmark."""
+    settings = config.evaluation()
+    if settings is None:
+        return None, None
+    dataset, first = load_test(settings)
+    runs: dict[str, Any] = {}
+    if before is not None:
+        runs["before"] = before
+    elif not config.new_head:  # a new head ranks at random: nothing to compare with
+        runs["before"] = score_model(
+            config.model, dataset, first, settings, progress=progress, desc="before"
+        )
+    runs["after"] = score_model(
+        config.output, dataset, first, settings, progress=progress, desc="after"
+    )
+    report = before_after(dataset, first, runs, settings)
+    return report, evaluation_record(report, settings)
+
+
+def evaluation_record(report: Any, settings: EvalSettings) -> dict[str, Any]:
+    """The JSON-safe part of a before/after report the card shows."""
+    return {
+        "settings": asdict(settings),
+        "queries": len(report.query_ids),
+        "systems": [s.to_dict(per_query=False) for s in report.systems],
+    }
+
+
+def evaluation_table(evaluation: dict[str, Any] | None) -> str:
+    """Markdown table of an evaluation record (one row per system).
+
+    Example:
+        >>> record = {"settings": {"depth": 10}, "systems": [
+        ...     {"name": "bm25", "metrics": {"nDCG@10": 0.5}},
+        ...     {"name": "after", "metrics": {"nDCG@10": 0.75},
+        ...      "vs_first_stage": {"wins": 3, "losses": 1, "ties": 2}}]}
+        >>> print(evaluation_table(record))
+        | system | nDCG@10 | wins/losses vs first stage |
+        |---|---|---|
+        | bm25 | 0.5000 | - |
+        | after | 0.7500 | 3/1 (2 ties) |
+    """
+    if not evaluation:
+        return "No before/after evaluation (no BEIR test folder given, or it was turned off)."
+    systems = evaluation["systems"]
+    names = list(systems[0]["metrics"])
+    lines = [
+        "| system | " + " | ".join(names) + " | wins/losses vs first stage |",
+        "|---|" + "---|" * len(names) + "---|",
+    ]
+    for system in systems:
+        versus = system.get("vs_first_stage")
+        wl = f"{versus['wins']}/{versus['losses']} ({versus['ties']} ties)" if versus else "-"
+        values = " | ".join(f"{system['metrics'][n]:.4f}" for n in names)
+        lines.append(f"| {system['name']} | {values} | {wl} |")
+    return "\n".join(lines)
+
+
+def non_finite_to_null(value: Any) -> Any:
+    """``value`` with every non-finite float (a diverged loss: NaN, inf) made ``None``, so
+    ``json.dumps(..., allow_nan=False)`` writes standard JSON that every parser reads.
+
+    Example:
+        >>> non_finite_to_null({"train_loss": float("nan"), "steps": [1, float("inf"), 0.5]})
+        {'train_loss': None, 'steps': [1, None, 0.5]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: non_finite_to_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [non_finite_to_null(item) for item in value]
+    return value
+
+
+def training_record(
+    config: TrainConfig,
+    *,
+    command: str | None,
+    data: dict[str, Any],
+    training: dict[str, Any],
+) -> dict[str, Any]:
+    """What ``training.json`` and the card record: the config (teacher specs with any
+    ``api_key`` shown as ``***``), the command line, the data and the training facts.
+
+    Example:
+        >>> config = TrainConfig(model="m", data="d", output="o", loss="marginmse",
+        ...                      teacher=["cohere:rerank-v3.5?api_key=sk-1"])
+        >>> training_record(config, command=None, data={}, training={})["config"]["teacher"]
+        ['cohere:rerank-v3.5?api_key=***']
+    """
+    settings = {k: v for k, v in asdict(config).items() if k != "progress"}
+    settings["teacher"] = [redact_spec(spec) for spec in config.teacher]
+    return {"config": settings, "command": command, "data": data, "training": training}
+
+
+def write_record(output: Path, record: dict[str, Any]) -> None:
+    """Write ``training.json`` and the model card ``README.md`` into ``output`` (standard
+    JSON: a non-finite number, e.g. the loss of a diverged run, is written as ``null``)."""
+    output.mkdir(parents=True, exist_ok=True)
+    record = non_finite_to_null(record)
+    text = json.dumps(record, indent=2, allow_nan=False)
+    (output / "training.json").write_text(text + "\n", encoding="utf-8")
+    (output / "README.md").write_text(
+        model_card(record, evaluation_table(record.get("evaluation"))), encoding="utf-8"
+    )
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool | str = False,
+    before: Any = None,
+    command: str | None = None,
+    callbacks: Sequence[Any] = (),
+    on_prepared: Callable[[Prepared], None] | None = None,
+) -> TrainResult:
+    """Prepare the rows, train, save, evaluate before/after, and write the card.
+
+    Args:
+        config: The run (see :class:`TrainConfig`).
+        resume: Continue from a checkpoint (see :func:`fit`).
+        before: The starting model's reranked test run ``(run, timing)``, if already scored.
+        command: The command line, recorded in the card (as given: redact secrets first).
+        callbacks: Extra ``transformers.TrainerCallback`` objects.
+        on_prepared: Called with the prepared rows before training (logging, tests).
+
+    Returns:
+        The output folder, the record written to ``training.json`` and the evaluation report.
+
+    Raises:
+        DatasetError, ModelLoadError, ValueError: See :func:`check_start`, :func:`prepare`,
+            :func:`fit`; the output folder, ``resume``, the teacher specs, the evaluation
+            data and the starting model's config are checked before anything is mined.
+    """
+    stale = check_start(config, resume=resume)
+    starting_config(config.model, new_head=config.new_head)
+    prepared = prepare(config)
+    if on_prepared is not None:
+        on_prepared(prepared)
+    for checkpoint in stale:  # a finished earlier run's, replaced by this one's
+        logger.info("removing %s (a finished earlier run's checkpoint)", checkpoint)
+        shutil.rmtree(checkpoint)
+    if not resume:  # what a later resume must match
+        recorded = Path(config.output) / CHECKPOINTS / RUN_SETTINGS
+        recorded.parent.mkdir(parents=True, exist_ok=True)
+        recorded.write_text(json.dumps(run_settings(config), indent=2) + "\n", encoding="utf-8")
+    facts = fit(config, prepared.rows, resume=resume, callbacks=callbacks)
+    record = training_record(config, command=command, data=prepared.data, training=facts)
+    output = Path(config.output)
+    write_record(output, record)
+    report, evaluation = evaluate(config, before=before, progress=config.progress)
+    if evaluation is not None:
+        record["evaluation"] = evaluation
+        write_record(output, record)
+    return TrainResult(output, record, report)
+
+
+__all__ = [
+    "CHECKPOINTS",
+    "RUN_SETTINGS",
+    "Prepared",
+    "TrainConfig",
+    "TrainResult",
+    "changed_settings",
+    "check_start",
+    "check_trainable",
+    "evaluate",
+    "evaluation_record",
+    "evaluation_table",
+    "fit",
+    "non_finite_to_null",
+    "prepare",
+    "run_settings",
+    "sample_queries",
+    "saved_checkpoints",
+    "train",
+    "training_record",
+    "use_bf16",
+    "write_record",
+]
