@@ -27,6 +27,7 @@ import ast
 import asyncio
 import contextlib
 import doctest
+import functools
 import inspect
 import io
 import os
@@ -196,6 +197,7 @@ class PageRunner:
 
 
 def _loaded_once(original: Any, loaded: dict[Any, dict[str, Any]]) -> Any:
+    @functools.wraps(original)  # the signature too: specs map arguments to its parameters
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         key = (type(self), args, tuple(sorted(kwargs.items())))
         try:
