@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from rerankkit import Completion, CompletionLLM, FunctionLLM, LLMPointwiseReranker, llm_reranker
 from rerankkit._result import LOWEST_SCORE
 from rerankkit.errors import LLMCallError
-from rerankkit.llm._calls import CallPolicy, is_transient
+from rerankkit._retry import RetryPolicy, is_transient
 from rerankkit.llm._parsing import p_yes_from_logprobs, parse_rating, parse_yes_no
 from rerankkit.llm._protocol import as_llm, to_completion
 from rerankkit.testing import ConcurrencyRecordingLLM, ScriptedLLM
@@ -336,10 +336,10 @@ async def test_sync_rerank_works_inside_a_running_loop() -> None:
     assert LLMPointwiseReranker(llm).score("q", ["a", "b"]) == [1.0, 1.0]
 
 
-def test_call_policy_is_validated() -> None:
+def test_retry_policy_is_validated() -> None:
     for bad in ({"max_concurrency": 0}, {"timeout": 0}, {"max_retries": -1}, {"backoff": -1}):
         with pytest.raises(ValueError):
-            CallPolicy(**bad)  # type: ignore[arg-type]
+            RetryPolicy(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="scale"):
         LLMPointwiseReranker(lambda p: "", scale=(5, 1))
     with pytest.raises(ValueError, match="on_error"):

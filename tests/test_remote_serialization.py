@@ -154,7 +154,7 @@ def test_pickles_without_the_variable_and_the_first_call_names_it(
         CohereV1Reranker("m", api_key=KEY, max_retries=1),
         JinaReranker(api_key=KEY),
         VoyageReranker("rerank-2.5", truncation=False, api_key=KEY),
-        MixedbreadReranker(api_key=KEY, max_in_flight=2),
+        MixedbreadReranker(api_key=KEY, max_concurrency=2),
         TEIReranker("http://127.0.0.1:1/prefix", raw_scores=True, api_key=KEY),
         VLLMReranker("http://127.0.0.1:1", model="bge", endpoint="score", api_key=KEY),
         InfinityReranker("http://127.0.0.1:1", model=None, backoff=0.25),
