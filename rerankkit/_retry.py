@@ -117,7 +117,9 @@ class RetryPolicy(BaseModel):
     @classmethod
     def _refuse_old_names(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            refuse_renamed_arguments(data, {"max_in_flight": "max_concurrency"}, where="RetryPolicy")
+            refuse_renamed_arguments(
+                data, {"max_in_flight": "max_concurrency"}, where="RetryPolicy"
+            )
         return data
 
     def retrying(self, logger: logging.Logger, level: int, what: str) -> dict[str, Any]:

@@ -216,7 +216,9 @@ def test_korean_query_and_passages() -> None:
     ]
     relevance = {docs[0]: 3.0, docs[3]: 2.0, docs[1]: 1.0, docs[2]: 0.0}
     oracle = OracleLLM(relevance)
-    results = LLMListwiseReranker(oracle, window_size=3, stride=1).rerank("대한민국의 수도는?", docs)
+    results = LLMListwiseReranker(oracle, window_size=3, stride=1).rerank(
+        "대한민국의 수도는?", docs
+    )
     assert [r.index for r in results] == [0, 3, 1, 2]
 
 

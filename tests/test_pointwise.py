@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from rerankkit import Completion, CompletionLLM, FunctionLLM, LLMPointwiseReranker, llm_reranker
 from rerankkit._result import LOWEST_SCORE
-from rerankkit.errors import LLMCallError
 from rerankkit._retry import RetryPolicy, is_transient
+from rerankkit.errors import LLMCallError
 from rerankkit.llm._parsing import p_yes_from_logprobs, parse_rating, parse_yes_no
 from rerankkit.llm._protocol import as_llm, to_completion
 from rerankkit.testing import ConcurrencyRecordingLLM, ScriptedLLM

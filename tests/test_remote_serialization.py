@@ -33,9 +33,7 @@ from rerankkit.remote import (
     VLLMReranker,
     VoyageReranker,
 )
-from rerankkit.serve._app import create_app
-from rerankkit.serve._background import serve_in_thread
-from rerankkit.serve._settings import ServeSettings
+from rerankkit.serve import ServeSettings, create_app, serve_in_thread
 from rerankkit.testing import KeywordReranker
 
 KEY = "sk-test-serial-4b1e-SECRET"

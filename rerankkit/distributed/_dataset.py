@@ -71,10 +71,6 @@ class RerankBatches:
         return batch
 
 
-def _column_arguments(query_column: Any, documents_column: Any) -> tuple[tuple[str, Any], ...]:
-    return (("query_column", query_column), ("documents_column", documents_column))
-
-
 def _check_columns(dataset: ray.data.Dataset, query_column: str, documents_column: str) -> None:
     schema = dataset.schema()
     if schema is None:  # unknown until run: RerankBatches checks each batch instead
@@ -150,7 +146,7 @@ def rerank_dataset(
     join on an id column rather than on position.
 
     Each actor builds the reranker once from ``reranker_spec`` (see :mod:`rerankkit._specs`)
-    with ``rerankkit._specs.build_reranker``; a pointwise reranker (cross-encoder, bi-encoder)
+    with ``rerankkit.build_reranker``; a pointwise reranker (cross-encoder, bi-encoder)
     scores each batch of rows in one ``score_many`` call, sharing model batches across rows.
     A row's ranking equals ``build_reranker(spec).rerank(query, documents, top_n=top_n)``
     (up to float rounding of differently padded model batches).
@@ -226,13 +222,3 @@ def rerank_dataset(
         num_gpus=num_gpus,
         udf_modifying_row_count=False,
     )
-
-
-__all__ = [
-    "OUTPUT_COLUMNS",
-    "RANKED_INDICES",
-    "RELEVANCE_SCORES",
-    "RERANK_ERROR",
-    "RerankBatches",
-    "rerank_dataset",
-]

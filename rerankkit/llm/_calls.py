@@ -13,8 +13,9 @@ import asyncio
 import contextvars
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 import tenacity
@@ -67,28 +68,34 @@ async def complete_all(
     Returns one entry per prompt, in order: the ``Completion`` or the final error. Never raises
     for a failing call, so the caller decides what a failure means for its document.
     """
-    native = use_async and has_native_async(llm)
-    executor = None if native else make_executor(policy.max_concurrency)
     semaphore = asyncio.Semaphore(policy.max_concurrency)
 
-    async def one(prompt: str) -> Completion | Exception:
+    async def one(prompt: str, executor: ThreadPoolExecutor | None) -> Completion | Exception:
         async with semaphore:
             try:
                 return await call_with_retries(llm, prompt, policy, executor)
             except Exception as error:  # reported per document by the caller
                 return error
 
+    with sync_calls(llm, policy.max_concurrency, use_async=use_async) as executor:
+        return list(await asyncio.gather(*(one(p, executor) for p in prompts)))
+
+
+@contextmanager
+def sync_calls(
+    llm: CompletionLLM, workers: int, *, use_async: bool
+) -> Iterator[ThreadPoolExecutor | None]:
+    """The bounded thread pool that runs sync ``complete`` calls, shut down on exit; ``None``
+    when ``use_async`` and the LLM has a native ``acomplete``."""
+    if use_async and has_native_async(llm):
+        yield None
+        return
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rerankkit-llm")
     try:
-        return list(await asyncio.gather(*(one(p) for p in prompts)))
+        yield executor
     finally:
-        if executor is not None:
-            # A timed-out sync call cannot be interrupted; do not make the caller wait for it.
-            executor.shutdown(wait=False, cancel_futures=True)
-
-
-def make_executor(workers: int) -> ThreadPoolExecutor:
-    """The thread pool that runs sync ``complete`` calls (bounded: this is the sync limit)."""
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rerankkit-llm")
+        # A timed-out sync call cannot be interrupted; do not make the caller wait for it.
+        executor.shutdown(wait=False, cancel_futures=True)
 
 
 def run_sync(make: Callable[[], Awaitable[T]]) -> T:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from rerankkit._base import Details, Reranker
@@ -12,10 +11,10 @@ from rerankkit._renamed import refuse_renamed_arguments, refuse_renamed_value
 from rerankkit._retry import RetryPolicy, is_transient
 from rerankkit._validation import check_choice, check_int
 from rerankkit.errors import LLMCallError
-from rerankkit.llm._calls import call_with_retries, make_executor, run_sync
+from rerankkit.llm._calls import call_with_retries, run_sync, sync_calls
 from rerankkit.llm._parsing import parse_permutation
 from rerankkit.llm._prompts import LISTWISE_PROMPT, check_template, format_passages
-from rerankkit.llm._protocol import Completion, CompletionLLM, as_llm, has_native_async
+from rerankkit.llm._protocol import Completion, CompletionLLM, as_llm
 from rerankkit.llm._windows import (
     apply_window,
     check_window,
@@ -134,18 +133,17 @@ class LLMListwiseReranker(Reranker):
     ) -> tuple[list[int], str | None]:
         """The window's new order, and what went wrong (``None`` if the model ranked it)."""
         if isinstance(answer, Exception):
+            problem = f"{type(answer).__name__}: {answer}"
             if self.on_error == "raise":
                 raise LLMCallError(
-                    f"listwise LLM call for window {window} failed: "
-                    f"{type(answer).__name__}: {answer}"
+                    f"listwise LLM call for window {window} failed: {problem}"
                 ) from answer
             logger.warning(
-                "listwise LLM call for window %s failed (%s: %s); the window keeps its order",
+                "listwise LLM call for window %s failed (%s); the window keeps its order",
                 window,
-                type(answer).__name__,
-                answer,
+                problem,
             )
-            return list(range(size)), f"{type(answer).__name__}: {answer}"
+            return list(range(size)), problem
         parsed = parse_permutation(answer.text, size)
         if parsed.parsed == 0:
             logger.warning(
@@ -165,32 +163,30 @@ class LLMListwiseReranker(Reranker):
             )
         return list(parsed.order), None
 
-    def _executor(self) -> ThreadPoolExecutor:
-        # Windows run one at a time, but a timed-out sync call keeps its thread until it
-        # returns; one spare worker per retry keeps such a call from stalling the next attempt.
-        return make_executor(self.policy.max_retries + 1)
-
     async def _arank(
-        self, query: str, documents: list[str], executor: ThreadPoolExecutor | None
+        self, query: str, documents: list[str], *, use_async: bool
     ) -> tuple[list[float], Details]:
         ranking = list(range(len(documents)))
         problems: dict[int, list[str]] = {}
-        for _ in range(self.num_passes):
-            for start, end in plan_windows(len(documents), self.window_size, self.stride):
-                passages = [documents[i] for i in ranking[start:end]]
-                prompt = self.build_prompt(query, passages)
-                answer: Completion | Exception
-                try:
-                    answer = await call_with_retries(self.llm, prompt, self.policy, executor)
-                except Exception as error:  # handled per window by _next_order
-                    answer = error
-                order, problem = self._next_order(answer, end - start, (start, end))
-                if problem is not None:
-                    for document in ranking[start:end]:
-                        problems.setdefault(document, []).append(
-                            f"window {start + 1}-{end}: {problem}"
-                        )
-                ranking = apply_window(ranking, start, end, order)
+        # Windows run one at a time, but a timed-out sync call keeps its thread until it
+        # returns; one spare worker per retry keeps such a call from stalling the next attempt.
+        with sync_calls(self.llm, self.policy.max_retries + 1, use_async=use_async) as executor:
+            for _ in range(self.num_passes):
+                for start, end in plan_windows(len(documents), self.window_size, self.stride):
+                    passages = [documents[i] for i in ranking[start:end]]
+                    prompt = self.build_prompt(query, passages)
+                    answer: Completion | Exception
+                    try:
+                        answer = await call_with_retries(self.llm, prompt, self.policy, executor)
+                    except Exception as error:  # handled per window by _next_order
+                        answer = error
+                    order, problem = self._next_order(answer, end - start, (start, end))
+                    if problem is not None:
+                        for document in ranking[start:end]:
+                            problems.setdefault(document, []).append(
+                                f"window {start + 1}-{end}: {problem}"
+                            )
+                    ranking = apply_window(ranking, start, end, order)
         details = None
         if problems:  # the document kept its place in a window the model did not rank
             details = [
@@ -203,25 +199,12 @@ class LLMListwiseReranker(Reranker):
         return self._score_with_details(query, documents)[0]
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
-        async def run() -> tuple[list[float], Details]:
-            executor = self._executor()
-            try:
-                return await self._arank(query, documents, executor)
-            finally:
-                executor.shutdown(wait=False, cancel_futures=True)
-
-        return run_sync(run)
+        return run_sync(lambda: self._arank(query, documents, use_async=False))
 
     async def _ascore_with_details(
         self, query: str, documents: list[str]
     ) -> tuple[list[float], Details]:
-        if has_native_async(self.llm):
-            return await self._arank(query, documents, None)
-        executor = self._executor()
-        try:
-            return await self._arank(query, documents, executor)
-        finally:
-            executor.shutdown(wait=False, cancel_futures=True)
+        return await self._arank(query, documents, use_async=True)
 
     def __repr__(self) -> str:
         return (

@@ -123,7 +123,10 @@ class LLMPointwiseReranker(Reranker):
             (YES_NO_PROMPT, set()) if method == "yes_no" else (RATING_PROMPT, {"low", "high"})
         )
         self.prompt = check_template(
-            default if prompt is None else prompt, {"query", "document"}, scale_fields, name="prompt"
+            default if prompt is None else prompt,
+            {"query", "document"},
+            scale_fields,
+            name="prompt",
         )
 
     def build_prompt(self, query: str, document: str) -> str:
@@ -141,36 +144,28 @@ class LLMPointwiseReranker(Reranker):
             return p_yes
         return parse_yes_no(completion.text, self.yes_words, self.no_words)
 
-    def _failed(self, extra: dict[str, Any], error: str) -> float:
-        """Flag a failed document in ``extra``; its score (NaN: the base ranks it last)."""
-        extra[FAILED_KEY] = True
-        extra[ERROR_KEY] = error
-        return math.nan if self.failure_score is None else self.failure_score
+    def _judge_answer(self, answer: Completion | Exception) -> tuple[float, dict[str, Any]]:
+        """One document's score and details; a failed one scores ``failure_score`` or NaN
+        (which the base ranks last)."""
+        failed = math.nan if self.failure_score is None else self.failure_score
+        if isinstance(answer, Exception):
+            error = f"{type(answer).__name__}: {answer}"
+            if self.on_error == "raise":
+                raise LLMCallError(f"LLM call failed: {error}") from answer
+            return failed, {FAILED_KEY: True, ERROR_KEY: error}
+        judged = self._interpret(answer)
+        if judged is None:
+            unparseable = {FAILED_KEY: True, ERROR_KEY: "unparseable answer"}
+            return failed, {"llm_answer": answer.text, **unparseable}
+        return judged, {"llm_answer": answer.text}
 
     def _collect(
         self, answers: Sequence[Completion | Exception]
     ) -> tuple[list[float], list[dict[str, Any]]]:
-        scores: list[float] = []
-        details: list[dict[str, Any]] = []
-        failures: list[int] = []
-        for position, answer in enumerate(answers):
-            extra: dict[str, Any] = {}
-            if isinstance(answer, Exception):
-                if self.on_error == "raise":
-                    raise LLMCallError(
-                        f"LLM call failed: {type(answer).__name__}: {answer}"
-                    ) from answer
-                score = self._failed(extra, f"{type(answer).__name__}: {answer}")
-            else:
-                extra["llm_answer"] = answer.text
-                judged = self._interpret(answer)
-                score = self._failed(extra, "unparseable answer") if judged is None else judged
-            if extra.get(FAILED_KEY):
-                failures.append(position)
-            scores.append(score)
-            details.append(extra)
+        judged = [self._judge_answer(answer) for answer in answers]
+        failures = [position for position, (_, extra) in enumerate(judged) if FAILED_KEY in extra]
         if failures:
-            first = details[failures[0]]
+            first = judged[failures[0]][1]
             problem = first[ERROR_KEY]
             if "llm_answer" in first:
                 problem += f" {first['llm_answer'][:200]!r}"
@@ -186,7 +181,7 @@ class LLMPointwiseReranker(Reranker):
                 else f"get failure_score={self.failure_score}",
                 problem,
             )
-        return scores, details
+        return [score for score, _ in judged], [extra for _, extra in judged]
 
     @property
     def pointwise(self) -> bool:

@@ -139,14 +139,3 @@ def has_native_async(llm: CompletionLLM) -> bool:
     if isinstance(llm, FunctionLLM):
         return llm.afn is not None
     return inspect.iscoroutinefunction(getattr(llm, "acomplete", None))
-
-
-__all__ = [
-    "AsyncCompletionLLM",
-    "Completion",
-    "CompletionLLM",
-    "FunctionLLM",
-    "as_llm",
-    "has_native_async",
-    "to_completion",
-]

@@ -2,8 +2,8 @@
 
 Each service module only says where to send a chunk and how to read the answer (``path``,
 ``documents_field``, ``cut_field``, ``_options``, ``results_key``, ``score_key``; ``_path``,
-``_body`` and ``_scores`` for a shape of its own); splitting, concurrency, retries, validation of the
-answer and mapping back to the caller's positions live here and in ``_http``/``_merge``.
+``_body`` and ``_scores`` for a shape of its own); splitting, concurrency, retries, validation
+of the answer and mapping back to the caller's positions live here and in ``_http``/``_merge``.
 """
 
 from __future__ import annotations
