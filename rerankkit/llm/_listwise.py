@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from rerankkit._base import Details, Reranker
+from rerankkit._base import Reranker
+from rerankkit._ordering import Details
 from rerankkit._renamed import refuse_renamed_arguments, refuse_renamed_value
 from rerankkit._retry import RetryPolicy, is_transient
 from rerankkit._validation import check_choice, check_int
@@ -97,7 +98,7 @@ class LLMListwiseReranker(Reranker):
         if stride is None:
             stride = check_int(window_size, "window_size", minimum=2) // 2
         self.window_size, self.stride = check_window(window_size, stride)
-        self.num_passes = check_int(num_passes, "num_passes", minimum=1)
+        self.num_passes: int = check_int(num_passes, "num_passes", minimum=1)
         refuse_renamed_value(on_error, "on_error", {"keep": "unranked"})
         self.on_error = check_choice(on_error, "on_error", ("unranked", "raise"))
         self.max_passage_chars = check_int(

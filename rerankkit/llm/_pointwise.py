@@ -7,7 +7,8 @@ import math
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
-from rerankkit._base import Details, Group, Reranker, split_by_group
+from rerankkit._base import Group, Reranker, split_by_group
+from rerankkit._ordering import Details
 from rerankkit._result import ERROR_KEY, FAILED_KEY
 from rerankkit._retry import RetryPolicy, is_transient
 from rerankkit._validation import check_choice, check_int, check_number

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from rerankkit._base import Details, Group, Reranker
+from rerankkit._base import Group, Reranker
+from rerankkit._ordering import Details
 from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._renamed import refuse_renamed_arguments
 from rerankkit._retry import RetryPolicy
@@ -223,12 +224,10 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
         else:
             workers = min(len(jobs), self.client.policy.max_concurrency)
             with ThreadPoolExecutor(workers, thread_name_prefix="rerankkit-remote") as pool:
-                futures = [pool.submit(run, job) for job in jobs]
                 try:
-                    parts = [future.result() for future in futures]
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
+                    parts = list(pool.map(run, jobs))
+                except BaseException:  # a chunk failed: the others not yet sent never are
+                    pool.shutdown(cancel_futures=True)
                     raise
         merged: list[list[float]] = [[] for _ in groups]
         for (group, _), scores in zip(jobs, parts, strict=True):

@@ -135,7 +135,7 @@ class ServiceClient:
         self.policy = policy or RetryPolicy()
         self._api_key = api_key if api_key is not None and api_key.get_secret_value() else None
         self._headers = {"Accept": "application/json", **dict(headers or {})}
-        self._transports = {"sync": transport, "async": async_transport}
+        self._transport, self._async_transport = transport, async_transport
         self._sync: httpx.Client | None = None
         self._sync_lock = threading.Lock()
         self._sync_slots = threading.BoundedSemaphore(self.policy.max_concurrency)
@@ -165,9 +165,7 @@ class ServiceClient:
     def _sync_client(self) -> httpx.Client:
         with self._sync_lock:
             if self._sync is None:
-                self._sync = httpx.Client(
-                    **self._client_options(), transport=self._transports["sync"]
-                )
+                self._sync = httpx.Client(**self._client_options(), transport=self._transport)
                 # A reranker dropped without close() (a CLI run, a notebook) still closes
                 # its sockets when collected, instead of leaving them to the GC's warnings.
                 weakref.finalize(self, self._sync.close)
@@ -176,9 +174,7 @@ class ServiceClient:
     def _async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         if loop not in self._loops:
-            client = httpx.AsyncClient(
-                **self._client_options(), transport=self._transports["async"]
-            )
+            client = httpx.AsyncClient(**self._client_options(), transport=self._async_transport)
             self._loops[loop] = (client, asyncio.Semaphore(self.policy.max_concurrency))
         return self._loops[loop]
 
