@@ -111,25 +111,7 @@ def test_counts_are_not_ratings_either(answer: str, expected: float | None) -> N
     assert result.details.get("rerank_failed", False) is (expected is None)
 
 
-@pytest.mark.parametrize(
-    ("answer", "scale", "expected"),
-    [
-        ("On a scale from 0 to 10, I would give it 8.", (0, 10), 8.0),
-        ("From 0 (irrelevant) to 10 (perfect): 6", (0, 10), 6.0),
-        ("Relevance (0-10): 9", (0, 10), 9.0),
-        ("Between 1 and 5 I'd say 4", (1, 5), 4.0),
-        ("scale 0\u201310, my answer: 3", (0, 10), 3.0),
-        ("0-10", (0, 10), None),  # the scale alone rates nothing
-        ("7 to 8", (0, 10), 7.0),  # a range other than the scale is still read
-        ("12/10", (0, 10), None),  # out of scale: its denominator is no rating (was 10)
-        ("3/4 of it is relevant, I'd give it 6", (0, 10), 6.0),  # was 3
-    ],
-)
-def test_a_restated_scale_is_not_a_rating(
-    answer: str, scale: tuple[int, int], expected: float | None
-) -> None:
-    # the restated scales read as the scale's low end (0 or 1) before
-    assert parse_rating(answer, *scale) == expected
+# A restated scale is not a rating: those cases are in test_pointwise.py::test_parse_rating.
 
 
 @pytest.mark.parametrize("answer", ["7" * 20000, "7" * 20000 + " out of 10"])

@@ -311,6 +311,18 @@ def test_scores_support_threshold_as_top_k() -> None:
     assert [r.index for r in results] == [11, 10, 9]
 
 
+def test_old_spellings_are_refused_naming_the_new_ones() -> None:
+    with pytest.raises(TypeError, match=r"^LLMListwiseReranker: step was renamed stride$"):
+        LLMListwiseReranker(lambda p: "", window_size=4, step=2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="step was renamed stride"):
+        llm_reranker(lambda p: "", method="listwise", step=2)
+    with pytest.raises(ValueError, match=r"^on_error='keep' was renamed 'unranked'$"):
+        LLMListwiseReranker(lambda p: "", on_error="keep")  # type: ignore[arg-type]
+    llm = ScriptedLLM([ValueError("refused")])
+    unranked = LLMListwiseReranker(llm, on_error="unranked").rerank("q", ["a", "b"])
+    assert [r.index for r in unranked] == [0, 1]  # the window kept its order
+
+
 def test_factory_builds_listwise() -> None:
     reranker = llm_reranker(lambda p: "[2] > [1]", method="listwise", window_size=4, stride=2)
     assert isinstance(reranker, LLMListwiseReranker) and reranker.window_size == 4

@@ -13,11 +13,10 @@ import asyncio
 import logging
 import pickle
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fault_server import Fault, FaultServer, score_pair
+from fault_server import Fault, FaultServer, fault_server_fixture, fresh_fixture, score_pair  # noqa: F401 (fixtures)
 
 from rerankkit.errors import RemoteServiceError, RerankkitError
 from rerankkit.remote import CohereReranker, TEIReranker
@@ -28,19 +27,6 @@ QUERY = "capital of France"
 DOCS = ["Berlin is the capital of Germany.", "Paris is the capital of France.", "cheese", "x"]
 EXPECTED = FunctionReranker(score_pair).rerank(QUERY, DOCS)
 FAST = {"backoff": 0.001, "max_backoff": 0.002, "timeout": 5.0, "max_retries": 3}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FaultServer]:
-    running = FaultServer().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def fresh(server: FaultServer) -> FaultServer:
-    server.reset()
-    return server
 
 
 def cohere(url: str, **options: Any) -> CohereReranker:
