@@ -19,6 +19,10 @@ Scores come from :func:`score_pair`, so a test computes the expected ranking in-
 ``FunctionReranker(score_pair)``. Answers are in descending score order (as services send
 them), so a client that forgot to map indices back would fail. ``script(...)`` queues faults,
 each consumed by one request; with none queued the request is answered correctly.
+
+The fixtures ``fault_server`` (one server per test module) and ``fresh`` (that server with
+its record and queued faults cleared) are shared by importing ``fault_server_fixture`` and
+``fresh_fixture`` into a test module.
 """
 
 from __future__ import annotations
@@ -29,9 +33,12 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
 
 
 def score_pair(query: str, document: str) -> float:
@@ -205,3 +212,16 @@ class FaultServer:
             self._send(handler, 200, json.dumps(answer), {})
         except OSError:  # the client gave up (timeout) before a slow answer
             handler.close_connection = True
+
+
+@pytest.fixture(scope="module", name="fault_server")
+def fault_server_fixture() -> Iterator[FaultServer]:
+    running = FaultServer().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(name="fresh")
+def fresh_fixture(fault_server: FaultServer) -> FaultServer:
+    fault_server.reset()
+    return fault_server

@@ -25,19 +25,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from test_remote_against_serve import DOCS, QUERY  # the query and passages served there too
 
 from conftest import TRAINED_CE
 from rerankkit import CrossEncoderReranker
 from rerankkit.remote import InfinityReranker
-
-QUERY = "what is the capital of france"
-DOCS = [
-    "Berlin is the capital and largest city of Germany.",
-    "Paris is the capital and most populous city of France.",
-    "France is famous for its wine and cheese.",
-    "The Eiffel Tower is in Paris.",
-    "Madrid is the capital of Spain.",
-]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +67,7 @@ def infinity() -> Iterator[str]:
 def test_infinity_ranks_as_in_process(infinity: str) -> None:
     local = CrossEncoderReranker(str(TRAINED_CE))
     expected = local.rerank(QUERY, DOCS)
-    with InfinityReranker(infinity, max_documents=2) as client:  # 3 requests
+    with InfinityReranker(infinity, max_documents=2) as client:  # 4 requests
         got = client.rerank(QUERY, DOCS)
         raw = client.score(QUERY, DOCS)
     with InfinityReranker(infinity, raw_scores=True) as client:

@@ -150,7 +150,7 @@ def test_hybrid_fields_stages() -> None:
 
 
 def test_fields_from_llm_builds_the_llm_reranker_and_checks_settings() -> None:
-    fields = fields_from_llm(ScriptedLLM(["[2] > [1]"]), top_n=1, window_size=5, step=2)
+    fields = fields_from_llm(ScriptedLLM(["[2] > [1]"]), top_n=1, window_size=5, stride=2)
     reranker = fields["reranker"]
     assert isinstance(reranker, LLMListwiseReranker) and reranker.window_size == 5
     assert [r.index for r in reranker.rerank("q", ["a", "b"], top_n=fields["top_n"])] == [1]

@@ -163,7 +163,7 @@ def test_a_listwise_llm_reranker_is_refused_with_the_reason_and_the_alternative(
     from rerankkit.testing import OracleLLM
 
     relevance = {"best": 3.0, "good": 2.0, "fair": 1.0, "poor": 0.0}
-    listwise = LLMListwiseReranker(OracleLLM(relevance), window_size=4, step=2)
+    listwise = LLMListwiseReranker(OracleLLM(relevance), window_size=4, stride=2)
     # Why it must be refused: the same document's score changes with the other documents.
     assert listwise.score("q", ["good", "poor"])[0] == 1.0
     assert listwise.score("q", ["good", "poor", "best"])[0] == 0.5

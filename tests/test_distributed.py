@@ -21,9 +21,10 @@ import pytest
 from conftest import TRAINED_CE, requires_trained_ce
 from rerankkit._specs import build_reranker
 from rerankkit.cli._commands import main
-from rerankkit.distributed import OUTPUT_COLUMNS, rerank_dataset
-from rerankkit.distributed._serve import rerank_deployment, run_on_ray
-from rerankkit.serve._settings import ServeSettings
+from rerankkit.distributed import rerank_dataset, rerank_deployment
+from rerankkit.distributed._dataset import OUTPUT_COLUMNS
+from rerankkit.distributed._serve import run_on_ray
+from rerankkit.serve import ServeSettings
 from rerankkit.testing import KeywordReranker
 
 pytest.importorskip("ray.data", reason="Ray Data is the ray extra: pip install 'rerankkit[ray]'")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from rerankkit.distributed import RowOutcome, rerank_rows
+from rerankkit.distributed._rows import RowOutcome, rerank_rows
 from rerankkit.testing import FixedScoreReranker, FunctionReranker, KeywordReranker
 
 

@@ -7,7 +7,7 @@ keep the window's order with one warning. The right orders below are written by 
 answer states them), and the property tests generate answers whose ranking (or absence of
 one) is known by construction.
 
-Kind 6: ``step >= window_size`` never lets a document move between windows; it is refused
+Kind 6: ``stride >= window_size`` never lets a document move between windows; it is refused
 wherever windows are configured (one rule, ``rerankkit.llm._windows.check_window``).
 """
 
@@ -111,25 +111,7 @@ def test_counts_are_not_ratings_either(answer: str, expected: float | None) -> N
     assert result.details.get("rerank_failed", False) is (expected is None)
 
 
-@pytest.mark.parametrize(
-    ("answer", "scale", "expected"),
-    [
-        ("On a scale from 0 to 10, I would give it 8.", (0, 10), 8.0),
-        ("From 0 (irrelevant) to 10 (perfect): 6", (0, 10), 6.0),
-        ("Relevance (0-10): 9", (0, 10), 9.0),
-        ("Between 1 and 5 I'd say 4", (1, 5), 4.0),
-        ("scale 0\u201310, my answer: 3", (0, 10), 3.0),
-        ("0-10", (0, 10), None),  # the scale alone rates nothing
-        ("7 to 8", (0, 10), 7.0),  # a range other than the scale is still read
-        ("12/10", (0, 10), None),  # out of scale: its denominator is no rating (was 10)
-        ("3/4 of it is relevant, I'd give it 6", (0, 10), 6.0),  # was 3
-    ],
-)
-def test_a_restated_scale_is_not_a_rating(
-    answer: str, scale: tuple[int, int], expected: float | None
-) -> None:
-    # the restated scales read as the scale's low end (0 or 1) before
-    assert parse_rating(answer, *scale) == expected
+# A restated scale is not a rating: those cases are in test_pointwise.py::test_parse_rating.
 
 
 @pytest.mark.parametrize("answer", ["7" * 20000, "7" * 20000 + " out of 10"])
@@ -259,7 +241,7 @@ def test_text_with_no_ranking_never_reorders(text: str, n: int) -> None:
 @given(text=NO_RANKING)
 def test_no_generated_non_ranking_answer_reorders_a_window(text: str) -> None:
     docs = [f"passage {i}" for i in range(8)]
-    reranker = LLMListwiseReranker(ScriptedLLM([text], repeat_last=True), window_size=4, step=2)
+    reranker = LLMListwiseReranker(ScriptedLLM([text], repeat_last=True), window_size=4, stride=2)
     assert [r.index for r in reranker.rerank("q", docs)] == list(range(8))
 
 
@@ -267,27 +249,27 @@ def test_no_generated_non_ranking_answer_reorders_a_window(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("window_size", "step", "error", "message"),
+    ("window_size", "stride", "error", "message"),
     [
         (
             7,
             7,
             ValueError,
-            r"^step must be < window_size \(7\) so that consecutive windows overlap",
+            r"^stride must be < window_size \(7\) so that consecutive windows overlap",
         ),
-        (7, 8, ValueError, r"^step must be < window_size \(7\)"),
-        (20, 0, ValueError, r"^step must be >= 1, got 0$"),
-        (20, -5, ValueError, r"^step must be >= 1, got -5$"),
+        (7, 8, ValueError, r"^stride must be < window_size \(7\)"),
+        (20, 0, ValueError, r"^stride must be >= 1, got 0$"),
+        (20, -5, ValueError, r"^stride must be >= 1, got -5$"),
         (1, 1, ValueError, r"^window_size must be >= 2, got 1$"),
         (0, None, ValueError, r"^window_size must be >= 2, got 0$"),
-        (20, 2.5, TypeError, r"^step must be an int, got float$"),
-        (20, True, TypeError, r"^step must be an int, got bool$"),
+        (20, 2.5, TypeError, r"^stride must be an int, got float$"),
+        (20, True, TypeError, r"^stride must be an int, got bool$"),
     ],
 )
 def test_impossible_windows_are_refused_everywhere(
-    window_size: int, step: int | None, error: type[Exception], message: str
+    window_size: int, stride: int | None, error: type[Exception], message: str
 ) -> None:
-    options = {"window_size": window_size, "step": step}
+    options = {"window_size": window_size, "stride": stride}
     llm = ScriptedLLM([])
     with pytest.raises(error, match=message):
         LLMListwiseReranker(llm, **options)  # type: ignore[arg-type]
@@ -295,33 +277,33 @@ def test_impossible_windows_are_refused_everywhere(
         llm_reranker(llm, "listwise", **options)
     with pytest.raises(error, match=message):
         fields_from_llm(llm, **options)  # what both adapters' from_llm call
-    if step is not None:
+    if stride is not None:
         with pytest.raises(error, match=message):
-            plan_windows(30, window_size, step)
+            plan_windows(30, window_size, stride)
         with pytest.raises(error, match=message):
-            count_windows(30, window_size, step)
+            count_windows(30, window_size, stride)
 
 
-def test_adapters_from_llm_refuse_a_step_equal_to_the_window() -> None:
+def test_adapters_from_llm_refuse_a_stride_equal_to_the_window() -> None:
     from langchain_core.language_models import FakeListChatModel
     from llama_index.core.llms import MockLLM
 
     from langchain_rerankkit import RerankKitCompressor
     from llamaindex_rerankkit import RerankKitPostprocessor
 
-    with pytest.raises(ValueError, match=r"^step must be < window_size \(7\)"):
-        RerankKitCompressor.from_llm(FakeListChatModel(responses=["[1]"]), window_size=7, step=7)
-    with pytest.raises(ValueError, match=r"^step must be < window_size \(7\)"):
-        RerankKitPostprocessor.from_llm(MockLLM(), window_size=7, step=7)
+    with pytest.raises(ValueError, match=r"^stride must be < window_size \(7\)"):
+        RerankKitCompressor.from_llm(FakeListChatModel(responses=["[1]"]), window_size=7, stride=7)
+    with pytest.raises(ValueError, match=r"^stride must be < window_size \(7\)"):
+        RerankKitPostprocessor.from_llm(MockLLM(), window_size=7, stride=7)
 
 
-def test_default_step_is_half_the_window_so_documents_can_climb() -> None:
+def test_default_stride_is_half_the_window_so_documents_can_climb() -> None:
     # 20 documents, the most relevant at the bottom: with the quoted window_size=7, the
-    # default step (3) lets it climb to the top in one pass; step=7 (now refused) would sort
+    # default stride (3) lets it climb to the top in one pass; stride=7 (now refused) would sort
     # disjoint blocks (13-20, 6-13, 0-6) and leave it at position 13.
     docs = [f"doc {i}" for i in range(20)]
     relevance = {doc: (100.0 if doc == "doc 19" else -i) for i, doc in enumerate(docs)}
     reranker = LLMListwiseReranker(OracleLLM(relevance), window_size=7)
-    assert reranker.step == 3
+    assert reranker.stride == 3
     assert reranker.rerank("q", docs, top_n=1)[0].index == 19
-    assert LLMListwiseReranker(ScriptedLLM([]), window_size=2).step == 1
+    assert LLMListwiseReranker(ScriptedLLM([]), window_size=2).stride == 1

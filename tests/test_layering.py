@@ -59,6 +59,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "rerankkit._optional",
         "rerankkit._pickling",
         "rerankkit._renamed",
+        "rerankkit._retry",
     ),
     "llm": ("rerankkit.llm.*",),
     "testing": ("rerankkit.testing",),  # fakes for users' tests: rerankers and LLMs

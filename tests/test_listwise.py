@@ -26,9 +26,9 @@ from rerankkit.testing import OracleLLM, ScriptedLLM
 def test_window_plan_covers_the_list_bottom_to_top(
     n: int, window: int, data: st.DataObject
 ) -> None:
-    step = data.draw(st.integers(1, window - 1))  # step >= window is refused (test_faults_llm)
-    windows = plan_windows(n, window, step)
-    assert len(windows) == count_windows(n, window, step)
+    stride = data.draw(st.integers(1, window - 1))  # stride >= window is refused (test_faults_llm)
+    windows = plan_windows(n, window, stride)
+    assert len(windows) == count_windows(n, window, stride)
     if n <= 1:
         assert windows == []
         return
@@ -39,7 +39,7 @@ def test_window_plan_covers_the_list_bottom_to_top(
         assert 0 <= start < end <= n and end - start <= window
         covered.update(range(start, end))
         if previous is not None:
-            assert end == previous[1] - step and start < previous[0]
+            assert end == previous[1] - stride and start < previous[0]
     assert covered == set(range(n))
     assert all(start == max(end - window, 0) for start, end in windows)
 
@@ -53,23 +53,23 @@ def test_window_plan_known_cases() -> None:
     assert plan_windows(1) == [] and plan_windows(0) == []
 
 
-@pytest.mark.parametrize(("window", "step"), [(1, 1), (5, 0), (5, 6), (True, 1), (5, 2.0)])
-def test_window_parameters_are_validated(window: object, step: object) -> None:
+@pytest.mark.parametrize(("window", "stride"), [(1, 1), (5, 0), (5, 6), (True, 1), (5, 2.0)])
+def test_window_parameters_are_validated(window: object, stride: object) -> None:
     with pytest.raises((ValueError, TypeError)):
-        plan_windows(10, window, step)  # type: ignore[arg-type]
+        plan_windows(10, window, stride)  # type: ignore[arg-type]
     with pytest.raises((ValueError, TypeError)):
-        LLMListwiseReranker(lambda p: "", window_size=window, step=step)  # type: ignore[arg-type]
+        LLMListwiseReranker(lambda p: "", window_size=window, stride=stride)  # type: ignore[arg-type]
 
 
 # --- one pass with an oracle -----------------------------------------------------------------
 
 
-def _oracle_run(n: int, window: int = 20, step: int = 10, seed: int = 0):
+def _oracle_run(n: int, window: int = 20, stride: int = 10, seed: int = 0):
     rng = random.Random(seed)
     docs = [f"passage number {i}" for i in range(n)]
     relevance = dict(zip(docs, rng.sample(range(n), n), strict=True))
     oracle = OracleLLM(relevance)
-    results = LLMListwiseReranker(oracle, window_size=window, step=step).rerank("q", docs)
+    results = LLMListwiseReranker(oracle, window_size=window, stride=stride).rerank("q", docs)
     truth = sorted(range(n), key=lambda i: -relevance[docs[i]])
     return [r.index for r in results], truth, oracle
 
@@ -92,14 +92,14 @@ def test_uneven_and_short_lists(n: int, calls: int, sizes: list[int]) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(0, 80), window=st.integers(2, 25), data=st.data(), seed=st.integers(0, 10**6))
-def test_one_pass_bubbles_the_top_window_minus_step(
+def test_one_pass_bubbles_the_top_window_minus_stride(
     n: int, window: int, data: st.DataObject, seed: int
 ) -> None:
-    step = data.draw(st.integers(1, window - 1))
-    ranking, truth, oracle = _oracle_run(n, window, step, seed)
-    keep = min(window - step, n)
+    stride = data.draw(st.integers(1, window - 1))
+    ranking, truth, oracle = _oracle_run(n, window, stride, seed)
+    keep = min(window - stride, n)
     assert ranking[:keep] == truth[:keep]
-    assert oracle.calls == count_windows(n, window, step)
+    assert oracle.calls == count_windows(n, window, stride)
     assert sorted(ranking) == list(range(n))
 
 
@@ -112,7 +112,7 @@ def test_single_document_needs_no_call() -> None:
 def test_more_passes_make_more_calls_and_refine() -> None:
     docs = [f"d{i}" for i in range(40)]
     oracle = OracleLLM({d: float(i) for i, d in enumerate(docs)})  # best is at the bottom
-    reranker = LLMListwiseReranker(oracle, window_size=10, step=5, num_passes=3)
+    reranker = LLMListwiseReranker(oracle, window_size=10, stride=5, num_passes=3)
     ranking = [r.index for r in reranker.rerank("q", docs)]
     assert oracle.calls == reranker.num_calls(40) == 3 * count_windows(40, 10, 5)
     assert ranking[:15] == list(range(39, 24, -1))
@@ -216,7 +216,9 @@ def test_korean_query_and_passages() -> None:
     ]
     relevance = {docs[0]: 3.0, docs[3]: 2.0, docs[1]: 1.0, docs[2]: 0.0}
     oracle = OracleLLM(relevance)
-    results = LLMListwiseReranker(oracle, window_size=3, step=1).rerank("대한민국의 수도는?", docs)
+    results = LLMListwiseReranker(oracle, window_size=3, stride=1).rerank(
+        "대한민국의 수도는?", docs
+    )
     assert [r.index for r in results] == [0, 3, 1, 2]
 
 
@@ -280,7 +282,7 @@ StepStrategy = st.one_of(
 @given(n=st.integers(0, 45), script=st.lists(StepStrategy, min_size=1, max_size=12))
 def test_random_answers_never_lose_or_duplicate_documents(n: int, script: list) -> None:
     llm = ScriptedLLM(script, repeat_last=True)
-    reranker = LLMListwiseReranker(llm, window_size=8, step=4, backoff=0.0, max_retries=1)
+    reranker = LLMListwiseReranker(llm, window_size=8, stride=4, backoff=0.0, max_retries=1)
     results = reranker.rerank("q", [f"doc {i}" for i in range(n)])
     assert sorted(r.index for r in results) == list(range(n))
     assert [r.score for r in results] == [1 / (rank + 1) for rank in range(n)]
@@ -309,8 +311,20 @@ def test_scores_support_threshold_as_top_k() -> None:
     assert [r.index for r in results] == [11, 10, 9]
 
 
+def test_old_spellings_are_refused_naming_the_new_ones() -> None:
+    with pytest.raises(TypeError, match=r"^LLMListwiseReranker: step was renamed stride$"):
+        LLMListwiseReranker(lambda p: "", window_size=4, step=2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="step was renamed stride"):
+        llm_reranker(lambda p: "", method="listwise", step=2)
+    with pytest.raises(ValueError, match=r"^on_error='keep' was renamed 'unranked'$"):
+        LLMListwiseReranker(lambda p: "", on_error="keep")  # type: ignore[arg-type]
+    llm = ScriptedLLM([ValueError("refused")])
+    unranked = LLMListwiseReranker(llm, on_error="unranked").rerank("q", ["a", "b"])
+    assert [r.index for r in unranked] == [0, 1]  # the window kept its order
+
+
 def test_factory_builds_listwise() -> None:
-    reranker = llm_reranker(lambda p: "[2] > [1]", method="listwise", window_size=4, step=2)
+    reranker = llm_reranker(lambda p: "[2] > [1]", method="listwise", window_size=4, stride=2)
     assert isinstance(reranker, LLMListwiseReranker) and reranker.window_size == 4
     with pytest.raises(ValueError, match="method"):
         llm_reranker(lambda p: "", method="pairwise")  # type: ignore[arg-type]

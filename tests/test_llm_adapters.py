@@ -210,7 +210,7 @@ ANSWERS = st.one_of(
 def test_langchain_random_answers_never_lose_or_duplicate(n: int, steps: list, method: str) -> None:
     kwargs: dict[str, Any] = {"backoff": 0.0, "max_retries": 1}
     if method == "listwise":
-        kwargs.update(window_size=4, step=2)
+        kwargs.update(window_size=4, stride=2)
     compressor = RerankKitCompressor.from_llm(
         scripted_chat(steps), method=method, top_n=None, **kwargs
     )
@@ -289,7 +289,7 @@ def test_llamaindex_random_answers_never_lose_or_duplicate(
 ) -> None:
     kwargs: dict[str, Any] = {"backoff": 0.0, "max_retries": 1}
     if method == "listwise":
-        kwargs.update(window_size=4, step=2)
+        kwargs.update(window_size=4, stride=2)
     post = RerankKitPostprocessor.from_llm(
         ScriptedMockLLM(steps), method=method, top_n=None, **kwargs
     )

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from rerankkit import Completion, CompletionLLM, FunctionLLM, LLMPointwiseReranker, llm_reranker
 from rerankkit._result import LOWEST_SCORE
+from rerankkit._retry import RetryPolicy, is_transient
 from rerankkit.errors import LLMCallError
-from rerankkit.llm._calls import CallPolicy, is_transient
 from rerankkit.llm._parsing import p_yes_from_logprobs, parse_rating, parse_yes_no
 from rerankkit.llm._protocol import as_llm, to_completion
 from rerankkit.testing import ConcurrencyRecordingLLM, ScriptedLLM
@@ -96,6 +96,16 @@ def test_p_yes_is_a_probability_and_monotone_in_yes(yes: float, no: float, bump:
         ("-1", (0, 10), None),
         ("v2 model says 6", (0, 10), 6.0),
         ("10", (0, 10), 10.0),
+        # issue 11: a restated scale is not a rating (these read as its low end, 0 or 1, before)
+        ("On a scale from 0 to 10, I would give it 8.", (0, 10), 8.0),
+        ("From 0 (irrelevant) to 10 (perfect): 6", (0, 10), 6.0),
+        ("Relevance (0-10): 9", (0, 10), 9.0),
+        ("Between 1 and 5 I'd say 4", (1, 5), 4.0),
+        ("scale 0\u201310, my answer: 3", (0, 10), 3.0),
+        ("0-10", (0, 10), None),  # the scale alone rates nothing
+        ("7 to 8", (0, 10), 7.0),  # a range other than the scale is still read
+        ("12/10", (0, 10), None),  # out of scale: its denominator is no rating (was 10)
+        ("3/4 of it is relevant, I'd give it 6", (0, 10), 6.0),  # was 3
     ],
 )
 def test_parse_rating(answer: str, scale: tuple[float, float], expected: float | None) -> None:
@@ -336,10 +346,17 @@ async def test_sync_rerank_works_inside_a_running_loop() -> None:
     assert LLMPointwiseReranker(llm).score("q", ["a", "b"]) == [1.0, 1.0]
 
 
-def test_call_policy_is_validated() -> None:
+def test_retry_policy_is_validated() -> None:
     for bad in ({"max_concurrency": 0}, {"timeout": 0}, {"max_retries": -1}, {"backoff": -1}):
         with pytest.raises(ValueError):
-            CallPolicy(**bad)  # type: ignore[arg-type]
+            RetryPolicy(**bad)  # type: ignore[arg-type]
+    for bad in ({"max_backoff": -1}, {"max_retry_after": float("inf")}, {"timeout": "x"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            RetryPolicy(**bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="max_in_flight was renamed max_concurrency"):
+        RetryPolicy(max_in_flight=2)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="max_concurrency"):
+        LLMPointwiseReranker(lambda p: "", max_concurrency=0)
     with pytest.raises(ValueError, match="scale"):
         LLMPointwiseReranker(lambda p: "", scale=(5, 1))
     with pytest.raises(ValueError, match="on_error"):

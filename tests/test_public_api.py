@@ -101,6 +101,9 @@ PUBLIC = {
         "VLLMReranker",
         "VoyageReranker",
     ],
+    "rerankkit.distributed": ["rerank_dataset", "rerank_deployment"],
+    "rerankkit.llm": [],
+    "rerankkit.serve": ["ServeSettings", "create_app", "serve_in_thread"],
     "rerankkit.testing": [
         "ConcurrencyRecordingLLM",
         "FixedScoreReranker",

@@ -29,9 +29,7 @@ from rerankkit.remote import (
     TEIReranker,
     VLLMReranker,
 )
-from rerankkit.serve._app import create_app
-from rerankkit.serve._background import serve_in_thread
-from rerankkit.serve._settings import ServeSettings
+from rerankkit.serve import ServeSettings, create_app, serve_in_thread
 from rerankkit.testing import FunctionReranker
 
 pytestmark = [pytest.mark.slow, requires_shared]

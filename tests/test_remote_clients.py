@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_server import FaultServer, score_pair
+from fault_server import FaultServer, fault_server_fixture, fresh_fixture, score_pair  # noqa: F401 (fixtures)
 
 from rerankkit import CascadeReranker, FusionReranker
 from rerankkit._specs import build_reranker
@@ -43,64 +43,32 @@ DOCS = [
     "capital",
 ]
 
+Factory = Callable[[str], RemoteReranker]
+
+
+def hosted(cls: type[RemoteReranker], model: str) -> Factory:
+    """A hosted API's client of ``model``, pointed at the test server."""
+    return lambda url: cls(model, base_url=url, api_key=KEY)  # type: ignore[call-arg]
+
+
+def self_hosted(cls: type[RemoteReranker], **options: Any) -> Factory:
+    """A self-hosted server's client (the URL is its first argument)."""
+    return lambda url: cls(url, api_key=KEY, **options)  # type: ignore[call-arg]
+
+
 # name -> (factory(url), path it must POST to, the field holding the documents)
-CLIENTS: dict[str, tuple[Callable[[str], RemoteReranker], str, str]] = {
-    "cohere": (
-        lambda url: CohereReranker("rerank-v3.5", base_url=url, api_key=KEY),
-        "/v2/rerank",
-        "documents",
-    ),
-    "cohere-v1": (
-        lambda url: CohereV1Reranker("rerank-english-v3.0", base_url=url, api_key=KEY),
-        "/v1/rerank",
-        "documents",
-    ),
-    "jina": (
-        lambda url: JinaReranker("jina-reranker-v2", base_url=url, api_key=KEY),
-        "/v1/rerank",
-        "documents",
-    ),
-    "voyage": (
-        lambda url: VoyageReranker("rerank-2.5", base_url=url, api_key=KEY),
-        "/v1/rerank",
-        "documents",
-    ),
-    "mixedbread": (
-        lambda url: MixedbreadReranker("mxbai-rerank-large-v2", base_url=url, api_key=KEY),
-        "/v1/reranking",
-        "input",
-    ),
-    "tei": (lambda url: TEIReranker(url, api_key=KEY), "/rerank", "texts"),
-    "vllm-rerank": (
-        lambda url: VLLMReranker(url, model="bge", api_key=KEY),
-        "/v1/rerank",
-        "documents",
-    ),
-    "vllm-score": (
-        lambda url: VLLMReranker(url, model="bge", endpoint="score", api_key=KEY),
-        "/score",
-        "text_2",
-    ),
-    "infinity": (
-        lambda url: InfinityReranker(url, model="bge", api_key=KEY),
-        "/rerank",
-        "documents",
-    ),
+CLIENTS: dict[str, tuple[Factory, str, str]] = {
+    "cohere": (hosted(CohereReranker, "rerank-v3.5"), "/v2/rerank", "documents"),
+    "cohere-v1": (hosted(CohereV1Reranker, "rerank-english-v3.0"), "/v1/rerank", "documents"),
+    "jina": (hosted(JinaReranker, "jina-reranker-v2"), "/v1/rerank", "documents"),
+    "voyage": (hosted(VoyageReranker, "rerank-2.5"), "/v1/rerank", "documents"),
+    "mixedbread": (hosted(MixedbreadReranker, "mxbai-rerank-large-v2"), "/v1/reranking", "input"),
+    "tei": (self_hosted(TEIReranker), "/rerank", "texts"),
+    "vllm-rerank": (self_hosted(VLLMReranker, model="bge"), "/v1/rerank", "documents"),
+    "vllm-score": (self_hosted(VLLMReranker, model="bge", endpoint="score"), "/score", "text_2"),
+    "infinity": (self_hosted(InfinityReranker, model="bge"), "/rerank", "documents"),
 }
 REFERENCE = FunctionReranker(score_pair)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FaultServer]:
-    running = FaultServer().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def fresh(server: FaultServer) -> FaultServer:
-    server.reset()
-    return server
 
 
 @pytest.mark.parametrize("name", CLIENTS)
@@ -240,6 +208,10 @@ def test_bad_arguments() -> None:
         VLLMReranker("http://127.0.0.1:8000", endpoint="embed")
     with pytest.raises(TypeError, match="unexpected keyword"):
         TEIReranker("http://127.0.0.1:8080", retries=3)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^TEIReranker: max_in_flight was renamed max_concurrency"):
+        TEIReranker("http://127.0.0.1:8080", max_in_flight=2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="api_key must be a str"):
+        TEIReranker("http://127.0.0.1:8080", api_key=123)  # type: ignore[arg-type]
     assert TEIReranker("http://127.0.0.1:8080").rerank(QUERY, []) == []  # no request
 
 

@@ -13,11 +13,10 @@ import asyncio
 import logging
 import pickle
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fault_server import Fault, FaultServer, score_pair
+from fault_server import Fault, FaultServer, fault_server_fixture, fresh_fixture, score_pair  # noqa: F401 (fixtures)
 
 from rerankkit.errors import RemoteServiceError, RerankkitError
 from rerankkit.remote import CohereReranker, TEIReranker
@@ -28,19 +27,6 @@ QUERY = "capital of France"
 DOCS = ["Berlin is the capital of Germany.", "Paris is the capital of France.", "cheese", "x"]
 EXPECTED = FunctionReranker(score_pair).rerank(QUERY, DOCS)
 FAST = {"backoff": 0.001, "max_backoff": 0.002, "timeout": 5.0, "max_retries": 3}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FaultServer]:
-    running = FaultServer().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def fresh(server: FaultServer) -> FaultServer:
-    server.reset()
-    return server
 
 
 def cohere(url: str, **options: Any) -> CohereReranker:
@@ -160,7 +146,7 @@ def test_connection_refused(mode: str) -> None:
 def test_a_failed_chunk_fails_the_whole_call(fresh: FaultServer, mode: str) -> None:
     """Split in 4 requests; one answer invents an index: no partial ranking comes back."""
     fresh.script(Fault("invent"))
-    reranker = cohere(fresh.url, max_documents=1, max_in_flight=1)
+    reranker = cohere(fresh.url, max_documents=1, max_concurrency=1)
     with pytest.raises(RemoteServiceError, match="invented index 6"):
         call(reranker, mode)
 
@@ -168,12 +154,12 @@ def test_a_failed_chunk_fails_the_whole_call(fresh: FaultServer, mode: str) -> N
 @pytest.mark.parametrize("mode", MODES)
 def test_chunks_retried_independently(fresh: FaultServer, mode: str) -> None:
     fresh.script(Fault("drop"), Fault("status", 500), Fault("repeat"))
-    reranker = cohere(fresh.url, max_documents=2, max_in_flight=1)
+    reranker = cohere(fresh.url, max_documents=2, max_concurrency=1)
     with pytest.raises(RemoteServiceError, match="repeated"):  # the 3rd answer is malformed
         call(reranker, mode)
     fresh.reset()
     fresh.script(Fault("drop"), Fault("status", 500))
-    assert call(cohere(fresh.url, max_documents=2, max_in_flight=1), mode) == EXPECTED
+    assert call(cohere(fresh.url, max_documents=2, max_concurrency=1), mode) == EXPECTED
     sent = [doc for seen in fresh.seen for doc in seen.body["documents"]]
     assert len(sent) == len(DOCS) + 2 + 2 and set(sent) == set(DOCS)  # 2 chunks resent
 
@@ -182,7 +168,7 @@ def test_chunks_retried_independently(fresh: FaultServer, mode: str) -> None:
 def test_requests_in_flight_are_bounded(fresh: FaultServer) -> None:
     fresh.script(*[Fault("slow", delay=0.1)] * 8)
     documents = [f"doc {i}" for i in range(8)]
-    reranker = TEIReranker(fresh.url, max_documents=1, max_in_flight=2)
+    reranker = TEIReranker(fresh.url, max_documents=1, max_concurrency=2)
     with reranker:
         assert len(reranker.rerank(QUERY, documents)) == 8
     assert fresh.max_active == 2
@@ -190,7 +176,7 @@ def test_requests_in_flight_are_bounded(fresh: FaultServer) -> None:
 
 async def test_async_in_flight_bounded_across_calls(fresh: FaultServer) -> None:
     fresh.script(*[Fault("slow", delay=0.1)] * 9)
-    async with TEIReranker(fresh.url, max_documents=1, max_in_flight=3) as reranker:
+    async with TEIReranker(fresh.url, max_documents=1, max_concurrency=3) as reranker:
         results = await asyncio.gather(*(reranker.arerank(QUERY, DOCS[:3]) for _ in range(3)))
     assert all(len(r) == 3 for r in results)
     assert fresh.max_active == 3

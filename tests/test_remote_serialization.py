@@ -17,36 +17,18 @@ from collections.abc import Iterator
 import pytest
 from langchain_core.documents import Document
 from llama_index.core.schema import NodeWithScore, TextNode
+from test_remote_clients import DOCS, QUERY  # the request every remote test sends
 
 from langchain_rerankkit import RerankKitCompressor
 from llamaindex_rerankkit import RerankKitPostprocessor
+from rerankkit import remote
 from rerankkit._specs import build_reranker, reranker_spec
 from rerankkit.errors import RemoteServiceError
-from rerankkit.remote import (
-    CohereReranker,
-    CohereV1Reranker,
-    InfinityReranker,
-    JinaReranker,
-    MixedbreadReranker,
-    RemoteReranker,
-    TEIReranker,
-    VLLMReranker,
-    VoyageReranker,
-)
-from rerankkit.serve._app import create_app
-from rerankkit.serve._background import serve_in_thread
-from rerankkit.serve._settings import ServeSettings
+from rerankkit.serve import ServeSettings, create_app, serve_in_thread
 from rerankkit.testing import KeywordReranker
 
 KEY = "sk-test-serial-4b1e-SECRET"
 KEY_VARIABLES = ("CO_API_KEY", "COHERE_API_KEY")
-QUERY = "capital of France"
-DOCS = [
-    "Berlin is the capital of Germany.",
-    "Paris is the capital of France.",
-    "France is famous for cheese.",
-    "The Eiffel tower.",
-]
 LOCAL = KeywordReranker()
 
 
@@ -90,7 +72,7 @@ def postprocessed(post: RerankKitPostprocessor) -> list[tuple[str, float]]:
     "make",
     [
         lambda url: f"cohere:rerank-v3.5?base_url={url}&api_key={KEY}",
-        lambda url: CohereReranker("rerank-v3.5", base_url=url, api_key=KEY, timeout=5),
+        lambda url: remote.CohereReranker("rerank-v3.5", base_url=url, api_key=KEY, timeout=5),
     ],
     ids=["spec-with-api_key", "object-with-api_key"],
 )
@@ -116,7 +98,7 @@ def test_compressor_json_round_trip_drops_the_key(
 
 def test_postprocessor_dict_and_json_round_trips_drop_the_key(open_url: str) -> None:
     post = RerankKitPostprocessor(
-        reranker=TEIReranker(open_url, api_key=KEY, max_documents=2), top_n=3
+        reranker=remote.TEIReranker(open_url, api_key=KEY, max_documents=2), top_n=3
     )
     data = post.to_dict()
     assert data["reranker"] == f"tei:{open_url}?max_documents=2"
@@ -134,8 +116,8 @@ def test_postprocessor_dict_and_json_round_trips_drop_the_key(open_url: str) -> 
 def test_pickles_without_the_variable_and_the_first_call_names_it(
     keyed_url: str, no_key: pytest.MonkeyPatch
 ) -> None:
-    remote = CohereReranker("rerank-v3.5", base_url=keyed_url, api_key=KEY)
-    data = pickle.dumps(RerankKitCompressor(reranker=remote, top_n=2))
+    cohere = remote.CohereReranker("rerank-v3.5", base_url=keyed_url, api_key=KEY)
+    data = pickle.dumps(RerankKitCompressor(reranker=cohere, top_n=2))
     assert KEY.encode() not in data
     copy = pickle.loads(data)  # a Ray worker or another process without CO_API_KEY
     assert copy.reranker.rerank(QUERY, []) == []  # nothing to send: no error
@@ -149,19 +131,21 @@ def test_pickles_without_the_variable_and_the_first_call_names_it(
 @pytest.mark.parametrize(
     "reranker",
     [
-        CohereReranker(api_key=KEY),
-        CohereReranker("m", base_url="http://127.0.0.1:1", api_key=KEY, max_tokens_per_doc=64),
-        CohereV1Reranker("m", api_key=KEY, max_retries=1),
-        JinaReranker(api_key=KEY),
-        VoyageReranker("rerank-2.5", truncation=False, api_key=KEY),
-        MixedbreadReranker(api_key=KEY, max_in_flight=2),
-        TEIReranker("http://127.0.0.1:1/prefix", raw_scores=True, api_key=KEY),
-        VLLMReranker("http://127.0.0.1:1", model="bge", endpoint="score", api_key=KEY),
-        InfinityReranker("http://127.0.0.1:1", model=None, backoff=0.25),
+        remote.CohereReranker(api_key=KEY),
+        remote.CohereReranker(
+            "m", base_url="http://127.0.0.1:1", api_key=KEY, max_tokens_per_doc=64
+        ),
+        remote.CohereV1Reranker("m", api_key=KEY, max_retries=1),
+        remote.JinaReranker(api_key=KEY),
+        remote.VoyageReranker("rerank-2.5", truncation=False, api_key=KEY),
+        remote.MixedbreadReranker(api_key=KEY, max_concurrency=2),
+        remote.TEIReranker("http://127.0.0.1:1/prefix", raw_scores=True, api_key=KEY),
+        remote.VLLMReranker("http://127.0.0.1:1", model="bge", endpoint="score", api_key=KEY),
+        remote.InfinityReranker("http://127.0.0.1:1", model=None, backoff=0.25),
     ],
     ids=lambda r: type(r).__name__,
 )
-def test_every_remote_class_has_a_spec_without_its_key(reranker: RemoteReranker) -> None:
+def test_every_remote_class_has_a_spec_without_its_key(reranker: remote.RemoteReranker) -> None:
     spec = reranker_spec(reranker)
     assert KEY not in spec and "api_key" not in spec
     rebuilt = build_reranker(spec)
@@ -173,4 +157,4 @@ def test_every_remote_class_has_a_spec_without_its_key(reranker: RemoteReranker)
 
 def test_options_without_a_spec_form_are_named() -> None:
     with pytest.raises(TypeError, match="headers="):
-        reranker_spec(TEIReranker("http://127.0.0.1:1", headers={"X-Trace": "1"}))
+        reranker_spec(remote.TEIReranker("http://127.0.0.1:1", headers={"X-Trace": "1"}))

@@ -24,8 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import TRAINED_CE, requires_trained_ce
-from rerankkit.serve._app import ServeSettings, create_app
-from rerankkit.serve._background import serve_in_thread
+from rerankkit.serve import ServeSettings, create_app, serve_in_thread
 from rerankkit.testing import FunctionReranker, KeywordReranker
 
 QUERY = "red apple pie"

@@ -34,7 +34,6 @@ from llama_index.core.base.llms.types import (  # noqa: E402
 from llama_index.core.llms import CustomLLM  # noqa: E402
 from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E402
 from llama_index.core.schema import NodeWithScore, TextNode  # noqa: E402
-from pydantic import PrivateAttr  # noqa: E402
 
 from langchain_rerankkit import RerankKitCompressor  # noqa: E402
 from llamaindex_rerankkit import RerankKitPostprocessor  # noqa: E402
@@ -99,11 +98,7 @@ class _Generator:
 class SmolChat(BaseChatModel):
     """A LangChain chat model around SmolLM2 that reports OpenAI-shaped logprobs."""
 
-    _generate_fn: Any = PrivateAttr()
-
-    def __init__(self, generate: _Generator) -> None:
-        super().__init__()
-        self._generate_fn = generate
+    generator: Any  # a _Generator
 
     @property
     def _llm_type(self) -> str:
@@ -114,7 +109,7 @@ class SmolChat(BaseChatModel):
     ) -> ChatResult:
         role = {"human": "user", "ai": "assistant", "system": "system"}
         chat = [{"role": role[m.type], "content": str(m.content)} for m in messages]
-        text, top = self._generate_fn(chat)
+        text, top = self.generator(chat)
         content = [{"token": t, "logprob": lp} for t, lp in top[0].items()]
         logprobs = {"content": [{**content[0], "top_logprobs": content}]}
         message = AIMessage(content=text, response_metadata={"logprobs": logprobs})
@@ -124,11 +119,7 @@ class SmolChat(BaseChatModel):
 class SmolLlamaIndex(CustomLLM):
     """A LlamaIndex CustomLLM around SmolLM2 that fills CompletionResponse.logprobs."""
 
-    _generate_fn: Any = PrivateAttr()
-
-    def __init__(self, generate: _Generator) -> None:
-        super().__init__()
-        self._generate_fn = generate
+    generator: Any  # a _Generator
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -136,7 +127,7 @@ class SmolLlamaIndex(CustomLLM):
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        text, top = self._generate_fn([{"role": "user", "content": prompt}])
+        text, top = self.generator([{"role": "user", "content": prompt}])
         logprobs = [[LogProb(token=t, logprob=lp) for t, lp in top[0].items()]]
         return CompletionResponse(text=text, logprobs=logprobs)
 
@@ -170,13 +161,13 @@ def test_causal_lm_reranker_scores_p_yes(reranker: CausalLMReranker) -> None:
 def test_langchain_chat_model_through_from_llm(reranker: CausalLMReranker) -> None:
     docs = [Document(page_content=t, id=str(i)) for i, t in enumerate(DOCS)]
     listwise = RerankKitCompressor.from_llm(
-        SmolChat(_Generator(reranker, max_new_tokens=20)), method="listwise", top_n=3
+        SmolChat(generator=_Generator(reranker, max_new_tokens=20)), method="listwise", top_n=3
     )
     out = listwise.compress_documents(docs, QUERY)
     assert len(out) == 3 and len({d.id for d in out}) == 3
     assert [d.metadata["relevance_score"] for d in out] == [1.0, 0.5, 1 / 3]
     pointwise = RerankKitCompressor.from_llm(
-        SmolChat(_Generator(reranker, max_new_tokens=2)),
+        SmolChat(generator=_Generator(reranker, max_new_tokens=2)),
         method="pointwise",
         top_n=None,
         max_concurrency=2,
@@ -190,12 +181,14 @@ def test_langchain_chat_model_through_from_llm(reranker: CausalLMReranker) -> No
 def test_llamaindex_llm_through_from_llm(reranker: CausalLMReranker) -> None:
     nodes = [NodeWithScore(node=TextNode(text=t, id_=str(i))) for i, t in enumerate(DOCS)]
     listwise = RerankKitPostprocessor.from_llm(
-        SmolLlamaIndex(_Generator(reranker, max_new_tokens=20)), method="listwise", top_n=2
+        SmolLlamaIndex(generator=_Generator(reranker, max_new_tokens=20)),
+        method="listwise",
+        top_n=2,
     )
     out = listwise.postprocess_nodes(nodes, query_str=QUERY)
     assert len(out) == 2 and len({n.node.node_id for n in out}) == 2
     rating = RerankKitPostprocessor.from_llm(
-        SmolLlamaIndex(_Generator(reranker, max_new_tokens=4)),
+        SmolLlamaIndex(generator=_Generator(reranker, max_new_tokens=4)),
         method="rating",
         top_n=None,
     )

@@ -53,7 +53,7 @@ def test_numpy_integers_are_accepted_as_counts() -> None:
     assert [r.index for r in results] == [1, 3]
     assert _fuse(np.int32(1)) == {"q": {"a": 1 / 61}}
     reranker = LLMListwiseReranker(
-        ScriptedLLM(["[2] > [1]"]), window_size=np.int64(4), step=np.int16(2)
+        ScriptedLLM(["[2] > [1]"]), window_size=np.int64(4), stride=np.int16(2)
     )
     assert reranker.rerank("q", ["x", "y"])[0].index == 1
     assert ScoreCache(maxsize=np.uint8(3)).maxsize == 3
@@ -61,9 +61,11 @@ def test_numpy_integers_are_accepted_as_counts() -> None:
 
 
 def test_bounds_and_choices_name_the_argument() -> None:
-    with pytest.raises(ValueError, match=r"^step must be < window_size \(4\) .*, got 5$"):
-        LLMListwiseReranker(ScriptedLLM([]), window_size=4, step=5)
-    with pytest.raises(ValueError, match=r"^on_error must be one of \['keep', 'raise'\], got 'x'$"):
+    with pytest.raises(ValueError, match=r"^stride must be < window_size \(4\) .*, got 5$"):
+        LLMListwiseReranker(ScriptedLLM([]), window_size=4, stride=5)
+    with pytest.raises(
+        ValueError, match=r"^on_error must be one of \['unranked', 'raise'\], got 'x'$"
+    ):
         LLMListwiseReranker(ScriptedLLM([]), on_error="x")  # type: ignore[arg-type]
     # a value of the wrong type for a choice is simply not one of the choices
     with pytest.raises(ValueError, match=r"^method must be one of"):

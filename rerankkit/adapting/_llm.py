@@ -42,7 +42,7 @@ def fields_from_llm(
         top_n: Keep at most this many (``None`` keeps all).
         score_threshold: Keep only ``score >= score_threshold`` (before ``top_n``).
         reorder: Final ordering, see :data:`rerankkit.adapting.ReorderMode`.
-        **kwargs: The LLM reranker's own options (``window_size``, ``step``, prompts,
+        **kwargs: The LLM reranker's own options (``window_size``, ``stride``, prompts,
             ``max_concurrency``, ...), passed to :func:`rerankkit.llm_reranker`.
 
     Returns:

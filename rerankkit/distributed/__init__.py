@@ -1,10 +1,8 @@
 """Scale out on Ray: rerank a large ``ray.data.Dataset`` on a pool of actors (issue 13).
 
-- :func:`rerank_dataset` (:mod:`~rerankkit.distributed._dataset`) adds ``ranked_indices``,
-  ``relevance_scores`` and ``rerank_error`` columns to every row;
-  :mod:`~rerankkit.distributed._rows` is the pure per-batch logic each actor runs.
-- :func:`rerank_deployment` (:mod:`~rerankkit.distributed._serve`) deploys the ``rerankkit
-  serve`` app on Ray Serve replicas.
+- :func:`rerank_dataset` adds ``ranked_indices``, ``relevance_scores`` and ``rerank_error``
+  columns to every row (``_rows`` is the pure per-batch logic each actor runs);
+- :func:`rerank_deployment` deploys the ``rerankkit serve`` app on Ray Serve replicas.
 
 Importing this package does not import Ray: Ray loads when a function here is called
 (``pip install "rerankkit[ray]"``).
@@ -12,23 +10,7 @@ Importing this package does not import Ray: Ray loads when a function here is ca
 
 from __future__ import annotations
 
-from rerankkit.distributed._dataset import (
-    OUTPUT_COLUMNS,
-    RANKED_INDICES,
-    RELEVANCE_SCORES,
-    RERANK_ERROR,
-    rerank_dataset,
-)
-from rerankkit.distributed._rows import RowOutcome, rerank_rows
+from rerankkit.distributed._dataset import rerank_dataset
 from rerankkit.distributed._serve import rerank_deployment
 
-__all__ = [
-    "OUTPUT_COLUMNS",
-    "RANKED_INDICES",
-    "RELEVANCE_SCORES",
-    "RERANK_ERROR",
-    "RowOutcome",
-    "rerank_dataset",
-    "rerank_deployment",
-    "rerank_rows",
-]
+__all__ = ["rerank_dataset", "rerank_deployment"]

@@ -46,13 +46,9 @@ class RerankBatches:
     def __call__(self, batch: pyarrow.Table) -> pyarrow.Table:
         import pyarrow as pa
 
-        missing = [
-            name
-            for name in (self.query_column, self.documents_column)
-            if name not in batch.column_names
-        ]
-        if missing:
-            raise ValueError(f"batch has no column {missing[0]!r} (columns: {batch.column_names})")
+        for name in (self.query_column, self.documents_column):
+            if name not in batch.column_names:
+                raise ValueError(f"batch has no column {name!r} (columns: {batch.column_names})")
         outcomes = rerank_rows(
             self.reranker,
             batch.column(self.query_column).to_pylist(),
@@ -71,14 +67,9 @@ class RerankBatches:
         return batch
 
 
-def _column_arguments(query_column: Any, documents_column: Any) -> tuple[tuple[str, Any], ...]:
-    return (("query_column", query_column), ("documents_column", documents_column))
-
-
-def _check_columns(dataset: ray.data.Dataset, query_column: str, documents_column: str) -> None:
-    schema = dataset.schema()
-    if schema is None:  # unknown until run: RerankBatches checks each batch instead
-        return
+def _check_columns(schema: Any, query_column: str, documents_column: str) -> None:
+    """Refuse a missing input column, an output column already there, or a documents column
+    of strings (``schema``: the dataset's, when Ray can tell it before running)."""
     names = list(schema.names)
     for argument, column in (
         ("query_column", query_column),
@@ -150,7 +141,7 @@ def rerank_dataset(
     join on an id column rather than on position.
 
     Each actor builds the reranker once from ``reranker_spec`` (see :mod:`rerankkit._specs`)
-    with ``rerankkit._specs.build_reranker``; a pointwise reranker (cross-encoder, bi-encoder)
+    with ``rerankkit.build_reranker``; a pointwise reranker (cross-encoder, bi-encoder)
     scores each batch of rows in one ``score_many`` call, sharing model batches across rows.
     A row's ranking equals ``build_reranker(spec).rerank(query, documents, top_n=top_n)``
     (up to float rounding of differently padded model batches).
@@ -210,8 +201,10 @@ def rerank_dataset(
     compute = _compute(concurrency)
     if not isinstance(dataset, require("ray.data", "ray").Dataset):
         raise TypeError(f"dataset must be a ray.data.Dataset, got {type(dataset).__name__}")
-    _check_columns(dataset, query_column, documents_column)
-    return dataset.map_batches(
+    schema = dataset.schema()
+    if schema is not None:  # else unknown until run: RerankBatches checks each batch instead
+        _check_columns(schema, query_column, documents_column)
+    reranked: ray.data.Dataset = dataset.map_batches(
         RerankBatches,
         fn_constructor_kwargs={
             "spec": spec,
@@ -226,13 +219,4 @@ def rerank_dataset(
         num_gpus=num_gpus,
         udf_modifying_row_count=False,
     )
-
-
-__all__ = [
-    "OUTPUT_COLUMNS",
-    "RANKED_INDICES",
-    "RELEVANCE_SCORES",
-    "RERANK_ERROR",
-    "RerankBatches",
-    "rerank_dataset",
-]
+    return reranked

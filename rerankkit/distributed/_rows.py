@@ -139,6 +139,3 @@ def rerank_rows(
     if len(done) != len(outcomes):  # every row is either invalid or scored above
         raise RuntimeError(f"{len(outcomes) - len(done)} rows got no outcome")
     return done
-
-
-__all__ = ["RowOutcome", "rerank_rows"]

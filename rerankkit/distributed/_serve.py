@@ -1,7 +1,7 @@
 """The ``rerankkit serve`` app on Ray Serve: the same routes, on N replicas or autoscaled.
 
 Each replica builds the reranker once from its spec and serves
-:func:`rerankkit.serve._app.create_app` (Cohere v2/v1, Jina, TEI and Infinity request shapes,
+:func:`rerankkit.serve.create_app` (Cohere v2/v1, Jina, TEI and Infinity request shapes,
 ``/health``, ``/metrics``), so clients see one server whatever the replica count; Ray Serve's
 proxy spreads requests over the replicas. Ray is imported only when a function here is called
 (``pip install "rerankkit[ray]"``).
@@ -67,7 +67,7 @@ def rerank_deployment(
     Args:
         spec: The reranker each replica builds (see :mod:`rerankkit._specs`).
         settings: Limits, queue bound, API key and batching, per replica (default:
-            :class:`rerankkit.serve._settings.ServeSettings`, named after the spec).
+            :class:`rerankkit.serve.ServeSettings`, named after the spec).
         num_replicas: A fixed number of replicas (default 1 unless ``autoscaling_config``).
         autoscaling_config: Ray Serve's autoscaling settings, passed through as given
             (``{"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 16}``).
@@ -140,7 +140,6 @@ def run_on_ray(
     ``blocking`` it serves until interrupted, then shuts Ray Serve down.
     """
     serve = require("ray.serve", "ray")
-    port = check_int(port, "port", minimum=0, maximum=65535)
     serve.start(http_options={"host": host, "port": port})
     if not blocking:
         serve.run(app, name="rerankkit", route_prefix="/", blocking=False)
@@ -155,6 +154,3 @@ def run_on_ray(
             time.sleep(1.0)
     finally:
         serve.shutdown()
-
-
-__all__ = ["RerankServer", "rerank_deployment", "run_on_ray"]

@@ -7,11 +7,13 @@ import math
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
-from rerankkit._base import Details, Group, Reranker, split_by_group
+from rerankkit._base import Group, Reranker, split_by_group
+from rerankkit._ordering import Details
 from rerankkit._result import ERROR_KEY, FAILED_KEY
+from rerankkit._retry import RetryPolicy, is_transient
 from rerankkit._validation import check_choice, check_int, check_number
 from rerankkit.errors import LLMCallError
-from rerankkit.llm._calls import CallPolicy, complete_all, is_transient, run_sync
+from rerankkit.llm._calls import complete_all, run_sync
 from rerankkit.llm._parsing import (
     NO_WORDS,
     YES_WORDS,
@@ -56,12 +58,12 @@ class LLMPointwiseReranker(Reranker):
         prompt: Template with ``{query}`` and ``{document}`` (plus ``{low}``/``{high}`` for
             ratings). Defaults: ``prompts.YES_NO_PROMPT`` / ``prompts.RATING_PROMPT``.
         scale: ``(low, high)`` for ratings.
-        max_concurrency: Calls in flight at once.
-        timeout: Seconds per call attempt (``None``: no limit).
-        max_retries: Retries after a transient error.
-        backoff: First retry delay in seconds (doubles each retry, jittered).
-        retry_on: Predicate for transient errors (default: timeouts, connection errors,
-            rate limits, HTTP 5xx).
+        max_concurrency, timeout, max_retries, backoff, max_backoff, retry_on: How each call
+            is made, the fields of :class:`rerankkit.RetryPolicy` (checked there): calls in
+            flight at once; seconds per call attempt (``None``: no limit); retries after a
+            transient error; the first retry delay in seconds (doubled each retry, full
+            jitter), capped at ``max_backoff``; the predicate for transient errors (default:
+            timeouts, connection errors, rate limits, HTTP 5xx).
         on_error: ``"score"`` (failure_score + warning) or ``"raise"``.
         failure_score: Score of a document whose call failed or answer was unparseable;
             ``None`` (default) ranks it last with ``LOWEST_SCORE``. Must be finite.
@@ -87,6 +89,7 @@ class LLMPointwiseReranker(Reranker):
         timeout: float | None = 60.0,
         max_retries: int = 2,
         backoff: float = 0.5,
+        max_backoff: float = 30.0,
         retry_on: Callable[[BaseException], bool] = is_transient,
         on_error: Literal["score", "raise"] = "score",
         failure_score: float | None = None,
@@ -94,44 +97,38 @@ class LLMPointwiseReranker(Reranker):
         yes_words: Collection[str] = YES_WORDS,
         no_words: Collection[str] = NO_WORDS,
     ) -> None:
-        check_choice(method, "method", ("yes_no", "rating"))
-        check_choice(on_error, "on_error", ("score", "raise"))
+        self.method: PointwiseMethod = check_choice(method, "method", ("yes_no", "rating"))
+        self.on_error = check_choice(on_error, "on_error", ("score", "raise"))
         low, high = (float(v) for v in scale)
         if not low < high:
             raise ValueError(f"scale must be (low, high) with low < high, got {scale!r}")
-        max_document_chars = check_int(
+        self.scale = (low, high)
+        self.max_document_chars = check_int(
             max_document_chars, "max_document_chars", minimum=1, optional=True
         )
-        failure_score = check_number(failure_score, "failure_score", optional=True)
+        self.failure_score: float | None = check_number(
+            failure_score, "failure_score", optional=True
+        )
         self.llm = as_llm(llm)
-        self.method: PointwiseMethod = method
-        self.scale = (low, high)
-        self.policy = CallPolicy(
+        self.policy = RetryPolicy(
             max_concurrency=max_concurrency,
             timeout=timeout,
             max_retries=max_retries,
             backoff=backoff,
+            max_backoff=max_backoff,
             retry_on=retry_on,
         )
-        self.on_error = on_error
-        self.failure_score: float | None = failure_score
-        self.max_document_chars = max_document_chars
         self.yes_words = frozenset(w.casefold() for w in yes_words)
         self.no_words = frozenset(w.casefold() for w in no_words)
-        if method == "yes_no":
-            self.prompt = check_template(
-                YES_NO_PROMPT if prompt is None else prompt,
-                {"query", "document"},
-                set(),
-                name="prompt",
-            )
-        else:
-            self.prompt = check_template(
-                RATING_PROMPT if prompt is None else prompt,
-                {"query", "document"},
-                {"low", "high"},
-                name="prompt",
-            )
+        default, scale_fields = (
+            (YES_NO_PROMPT, set()) if method == "yes_no" else (RATING_PROMPT, {"low", "high"})
+        )
+        self.prompt = check_template(
+            default if prompt is None else prompt,
+            {"query", "document"},
+            scale_fields,
+            name="prompt",
+        )
 
     def build_prompt(self, query: str, document: str) -> str:
         """The exact prompt sent for one document."""
@@ -148,36 +145,28 @@ class LLMPointwiseReranker(Reranker):
             return p_yes
         return parse_yes_no(completion.text, self.yes_words, self.no_words)
 
-    def _failed(self, extra: dict[str, Any], error: str) -> float:
-        """Flag a failed document in ``extra``; its score (NaN: the base ranks it last)."""
-        extra[FAILED_KEY] = True
-        extra[ERROR_KEY] = error
-        return math.nan if self.failure_score is None else self.failure_score
+    def _judge_answer(self, answer: Completion | Exception) -> tuple[float, dict[str, Any]]:
+        """One document's score and details; a failed one scores ``failure_score`` or NaN
+        (which the base ranks last)."""
+        failed = math.nan if self.failure_score is None else self.failure_score
+        if isinstance(answer, Exception):
+            error = f"{type(answer).__name__}: {answer}"
+            if self.on_error == "raise":
+                raise LLMCallError(f"LLM call failed: {error}") from answer
+            return failed, {FAILED_KEY: True, ERROR_KEY: error}
+        judged = self._interpret(answer)
+        if judged is None:
+            unparseable = {FAILED_KEY: True, ERROR_KEY: "unparseable answer"}
+            return failed, {"llm_answer": answer.text, **unparseable}
+        return judged, {"llm_answer": answer.text}
 
     def _collect(
         self, answers: Sequence[Completion | Exception]
     ) -> tuple[list[float], list[dict[str, Any]]]:
-        scores: list[float] = []
-        details: list[dict[str, Any]] = []
-        failures: list[int] = []
-        for position, answer in enumerate(answers):
-            extra: dict[str, Any] = {}
-            if isinstance(answer, Exception):
-                if self.on_error == "raise":
-                    raise LLMCallError(
-                        f"LLM call failed: {type(answer).__name__}: {answer}"
-                    ) from answer
-                score = self._failed(extra, f"{type(answer).__name__}: {answer}")
-            else:
-                extra["llm_answer"] = answer.text
-                judged = self._interpret(answer)
-                score = self._failed(extra, "unparseable answer") if judged is None else judged
-            if extra.get(FAILED_KEY):
-                failures.append(position)
-            scores.append(score)
-            details.append(extra)
+        judged = [self._judge_answer(answer) for answer in answers]
+        failures = [position for position, (_, extra) in enumerate(judged) if FAILED_KEY in extra]
         if failures:
-            first = details[failures[0]]
+            first = judged[failures[0]][1]
             problem = first[ERROR_KEY]
             if "llm_answer" in first:
                 problem += f" {first['llm_answer'][:200]!r}"
@@ -193,7 +182,7 @@ class LLMPointwiseReranker(Reranker):
                 else f"get failure_score={self.failure_score}",
                 problem,
             )
-        return scores, details
+        return [score for score, _ in judged], [extra for _, extra in judged]
 
     @property
     def pointwise(self) -> bool:

@@ -97,21 +97,6 @@ def check_template(template: object, required: set[str], optional: set[str], *, 
     return template
 
 
-__all__ = [
-    "CAUSAL_LM_INSTRUCTION",
-    "CAUSAL_LM_PLAIN_SUFFIX",
-    "CAUSAL_LM_PROMPT",
-    "CAUSAL_LM_SYSTEM",
-    "LISTWISE_PROMPT",
-    "RATING_PROMPT",
-    "YES_NO_PROMPT",
-    "check_template",
-    "format_passages",
-    "passage_line",
-    "template_fields",
-]
-
-
 def passage_line(identifier: int, text: str, max_chars: int | None = None) -> str:
     """One passage as the model sees it: ``[id] text`` on a single line.
 

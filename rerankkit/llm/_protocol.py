@@ -126,7 +126,7 @@ def as_llm(llm: object) -> CompletionLLM:
     if isinstance(llm, CompletionLLM):
         return llm
     if callable(llm):
-        return FunctionLLM(llm)  # type: ignore[arg-type]
+        return FunctionLLM(llm)
     raise TypeError(
         "llm must have a complete(prompt) method or be a callable prompt -> str; got "
         f"{type(llm).__name__}. Wrap LangChain/LlamaIndex models with their adapter's "
@@ -139,14 +139,3 @@ def has_native_async(llm: CompletionLLM) -> bool:
     if isinstance(llm, FunctionLLM):
         return llm.afn is not None
     return inspect.iscoroutinefunction(getattr(llm, "acomplete", None))
-
-
-__all__ = [
-    "AsyncCompletionLLM",
-    "Completion",
-    "CompletionLLM",
-    "FunctionLLM",
-    "as_llm",
-    "has_native_async",
-    "to_completion",
-]

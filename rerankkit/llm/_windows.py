@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from rerankkit._validation import check_int
 
 
-def plan_windows(n: int, window_size: int = 20, step: int = 10) -> list[tuple[int, int]]:
+def plan_windows(n: int, window_size: int = 20, stride: int = 10) -> list[tuple[int, int]]:
     """Sliding windows ``(start, end)`` from the bottom of the list to the top.
 
-    Each window is reranked in turn, so the best documents bubble up by ``window_size - step``
+    Each window is reranked in turn, so the best documents bubble up by ``window_size - stride``
     places per window. The last window always starts at 0 (the head is never skipped), even
     when the sizes do not divide evenly; a list of 0 or 1 documents needs no window.
 
@@ -21,7 +21,7 @@ def plan_windows(n: int, window_size: int = 20, step: int = 10) -> list[tuple[in
         >>> plan_windows(7)
         [(0, 7)]
     """
-    check_window(window_size, step)
+    check_window(window_size, stride)
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     if n <= 1:
@@ -33,37 +33,37 @@ def plan_windows(n: int, window_size: int = 20, step: int = 10) -> list[tuple[in
         windows.append((start, end))
         if start == 0:
             return windows
-        end -= step
+        end -= stride
 
 
-def count_windows(n: int, window_size: int = 20, step: int = 10) -> int:
+def count_windows(n: int, window_size: int = 20, stride: int = 10) -> int:
     """Number of LLM calls one sliding pass makes over ``n`` documents (closed form).
 
     Example:
         >>> count_windows(100), count_windows(35), count_windows(7), count_windows(1)
         (9, 3, 1, 0)
     """
-    check_window(window_size, step)
+    check_window(window_size, stride)
     if n <= 1:
         return 0
     if n <= window_size:
         return 1
-    return 1 + math.ceil((n - window_size) / step)
+    return 1 + math.ceil((n - window_size) / stride)
 
 
-def check_window(window_size: int, step: int) -> tuple[int, int]:
+def check_window(window_size: int, stride: int) -> tuple[int, int]:
     """Validate the window arithmetic's parameters; returns them as plain ints.
 
     The one rule for every place windows are configured (``LLMListwiseReranker``, hence the
     adapters' ``from_llm``, ``llm_reranker`` and ``llm-listwise`` spec strings):
-    ``window_size >= 2`` (one passage cannot be ordered) and ``1 <= step < window_size``.
-    Consecutive windows overlap by ``window_size - step`` passages, and that overlap is the
-    only way a document moves from one window into the next: ``step == window_size`` sorts
+    ``window_size >= 2`` (one passage cannot be ordered) and ``1 <= stride < window_size``.
+    Consecutive windows overlap by ``window_size - stride`` passages, and that overlap is the
+    only way a document moves from one window into the next: ``stride == window_size`` sorts
     disjoint blocks (a relevant document at the bottom can never reach the top) and
-    ``step > window_size`` also skips documents no window ever shows the model.
+    ``stride > window_size`` also skips documents no window ever shows the model.
 
     Raises:
-        TypeError: ``window_size`` or ``step`` is not an int.
+        TypeError: ``window_size`` or ``stride`` is not an int.
         ValueError: The rule above is broken, naming the argument.
 
     Example:
@@ -71,16 +71,16 @@ def check_window(window_size: int, step: int) -> tuple[int, int]:
         (20, 10)
         >>> check_window(7, 7)
         Traceback (most recent call last):
-        ValueError: step must be < window_size (7) so that consecutive windows overlap and documents can move between them, got 7
+        ValueError: stride must be < window_size (7) so that consecutive windows overlap and documents can move between them, got 7
     """  # noqa: E501
     window_size = check_int(window_size, "window_size", minimum=2)
-    step = check_int(step, "step", minimum=1)
-    if step >= window_size:
+    stride = check_int(stride, "stride", minimum=1)
+    if stride >= window_size:
         raise ValueError(
-            f"step must be < window_size ({window_size}) so that consecutive windows overlap "
-            f"and documents can move between them, got {step}"
+            f"stride must be < window_size ({window_size}) so that consecutive windows overlap "
+            f"and documents can move between them, got {stride}"
         )
-    return window_size, step
+    return window_size, stride
 
 
 def apply_window(ranking: list[int], start: int, end: int, order: Sequence[int]) -> list[int]:

@@ -15,7 +15,7 @@ class                    spec                          endpoint              per
 =======================  ============================  ====================  ==============
 
 Every client shares one HTTP core (``_http``: pooled httpx clients, per-attempt timeout,
-``max_in_flight`` requests at once, tenacity retries with jittered exponential backoff that
+``max_concurrency`` requests at once, tenacity retries with jittered exponential backoff that
 honour ``Retry-After``). A larger input is split to the per-request limit, the chunks are sent
 concurrently and merged back to the caller's positions; ``top_n`` and ``score_threshold`` are
 applied by rerankkit after merging (each chunk asks the service for every score). An answer

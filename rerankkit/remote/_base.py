@@ -1,8 +1,9 @@
 """``RemoteReranker``: a ``Reranker`` whose scores come from a rerank service over HTTP.
 
-Each service module only says where to send a chunk and how to read the answer (``_path``,
-``_body``, ``results_key``, ``score_key``); splitting, concurrency, retries, validation of the
-answer and mapping back to the caller's positions live here and in ``_http``/``_merge``.
+Each service module only says where to send a chunk and how to read the answer (``path``,
+``documents_field``, ``cut_field``, ``_options``, ``results_key``, ``score_key``; ``_path``,
+``_body`` and ``_scores`` for a shape of its own); splitting, concurrency, retries, validation
+of the answer and mapping back to the caller's positions live here and in ``_http``/``_merge``.
 """
 
 from __future__ import annotations
@@ -14,35 +15,54 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from rerankkit._base import Details, Group, Reranker
+from pydantic import SecretStr
+
+from rerankkit._base import Group, Reranker
+from rerankkit._ordering import Details
 from rerankkit._pickling import RebuiltOnUnpickle
+from rerankkit._renamed import refuse_renamed_arguments
+from rerankkit._retry import RetryPolicy
 from rerankkit._validation import check_int
 from rerankkit.errors import RemoteServiceError
-from rerankkit.remote._http import RetryPolicy, ServiceClient, env_api_key
+from rerankkit.remote._http import ServiceClient, check_base_url
 from rerankkit.remote._merge import AnswerShapeError, chunk_ranges, scores_by_index
+
+
+def secret_from_env(names: Sequence[str]) -> SecretStr | None:
+    """The first non-empty environment variable of ``names``, as a ``SecretStr``.
+
+    Example:
+        >>> secret_from_env(["RERANKKIT_NO_SUCH_VARIABLE"]) is None
+        True
+    """
+    return next((SecretStr(os.environ[name]) for name in names if os.environ.get(name)), None)
 
 
 class RemoteReranker(RebuiltOnUnpickle, Reranker):
     """Base of the HTTP clients in ``rerankkit.remote`` (see the package docstring).
 
-    A subclass sets the class attributes and implements ``_body``; it may override ``_path``
-    and ``_scores`` for a different answer shape.
+    A subclass sets the class attributes (the request is ``{"query", documents_field,
+    "model" (unless None), cut_field (the chunk's length), **_options()}``); it may override
+    ``_path``, ``_body`` and ``_scores`` for a different shape.
 
     Connection options, accepted by every client:
         base_url: The service's root URL (default: the service's public endpoint).
-        api_key: Sent as ``Authorization: Bearer``; default: the service's environment
-            variable(s) (``api_key_env``), read on construction. Never logged, never in
-            ``repr``, errors, pickles or spec strings. A service that needs a key and has
-            none fails on the first request (``RemoteServiceError`` naming the variable),
-            not on construction, so a copy can be rebuilt where the key is not set.
-        timeout: Seconds each connect/read/write of an attempt may wait (default 30).
-        max_retries: Retries after a connect error, timeout, dropped connection, HTTP 408,
-            429 or 5xx (default 3); waits ``Retry-After`` when the service sends one.
-        backoff: First retry delay in seconds, doubled each retry with full jitter (0.5).
-        max_backoff: Cap of one backoff delay in seconds (20).
-        max_retry_after: Longest ``Retry-After`` waited for, in seconds (60); longer fails.
-        max_in_flight: Requests in flight at once (8): over the sync calls of this reranker,
-            and over its async calls on each event loop.
+        api_key: Sent as ``Authorization: Bearer`` (a ``str`` or ``pydantic.SecretStr``);
+            default: the service's environment variable(s) (``api_key_env``), read on
+            construction. Never logged, never in ``repr``, errors, pickles or spec strings.
+            A service that needs a key and has none fails on the first request
+            (``RemoteServiceError`` naming the variable), not on construction, so a copy
+            can be rebuilt where the key is not set.
+        timeout, max_retries, backoff, max_backoff, max_retry_after, max_concurrency: How
+            each request is sent, the fields of :class:`rerankkit.RetryPolicy` (checked
+            there): seconds each connect/read/write of an attempt may wait (default 30);
+            retries after a connect error, timeout, dropped connection, HTTP 408, 429 or 5xx
+            (3), waiting ``Retry-After`` when the service sends one; the first backoff in
+            seconds, doubled each retry with full jitter (0.5), capped at ``max_backoff``
+            (20); the longest ``Retry-After`` waited for (60 s; a longer one fails at once);
+            requests in flight at once (8), over the sync calls of this reranker and over
+            its async calls on each event loop (the old spelling ``max_in_flight`` is
+            refused, naming ``max_concurrency``).
         max_documents: Documents per request (default: the service's documented limit);
             larger inputs are split, sent concurrently and merged.
         headers: Extra HTTP headers.
@@ -67,22 +87,28 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
     requires_api_key: ClassVar[bool] = False
     document_limit: ClassVar[int] = 1000
     path: ClassVar[str] = "/rerank"
+    documents_field: ClassVar[str] = "documents"
+    cut_field: ClassVar[str | None] = "top_n"
     results_key: ClassVar[str | None] = "results"
     score_key: ClassVar[str] = "relevance_score"
     not_recorded: ClassVar[frozenset[str]] = frozenset({"api_key", "transport", "async_transport"})
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        refuse_renamed_arguments(kwargs, {"max_in_flight": "max_concurrency"}, where=cls.__name__)
+        return super().__new__(cls, *args, **kwargs)
 
     def __init__(
         self,
         *,
         model: str | None = None,
         base_url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | SecretStr | None = None,
         timeout: float = 30.0,
         max_retries: int = 3,
         backoff: float = 0.5,
         max_backoff: float = 20.0,
         max_retry_after: float = 60.0,
-        max_in_flight: int = 8,
+        max_concurrency: int = 8,
         max_documents: int | None = None,
         headers: Mapping[str, str] | None = None,
         transport: Any = None,
@@ -93,7 +119,9 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
         url = base_url if base_url is not None else self.default_base_url
         if url is None:
             raise ValueError(f"{self.service}: base_url is required (the server's address)")
-        key = env_api_key(api_key, self.api_key_env, os.environ)
+        if api_key is not None and not isinstance(api_key, (str, SecretStr)):
+            raise TypeError(f"api_key must be a str or None, got {type(api_key).__name__}")
+        key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         self.model = model
         self.max_documents = check_int(
             self.document_limit if max_documents is None else max_documents,
@@ -106,12 +134,12 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
             backoff=backoff,
             max_backoff=max_backoff,
             max_retry_after=max_retry_after,
-            max_in_flight=max_in_flight,
+            max_concurrency=max_concurrency,
         )
         self.client = ServiceClient(
             self.service,
-            url,
-            api_key=key,
+            check_base_url(url),
+            api_key=key if key is not None else secret_from_env(self.api_key_env),
             policy=policy,
             headers=headers,
             transport=transport,
@@ -123,7 +151,16 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
         return self.path
 
     def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
-        raise NotImplementedError
+        body: dict[str, Any] = {"query": query, self.documents_field: documents}
+        if self.model is not None:
+            body["model"] = self.model
+        if self.cut_field is not None:  # every score: top_n is applied by us after merging
+            body[self.cut_field] = len(documents)
+        return {**body, **self._options()}
+
+    def _options(self) -> dict[str, Any]:
+        """The service's other request fields (the same for every request)."""
+        return {}
 
     def _scores(self, answer: Any, count: int) -> list[float]:
         return scores_by_index(
@@ -185,14 +222,12 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
         if len(jobs) == 1:
             parts = [run(jobs[0])]
         else:
-            workers = min(len(jobs), self.client.policy.max_in_flight)
+            workers = min(len(jobs), self.client.policy.max_concurrency)
             with ThreadPoolExecutor(workers, thread_name_prefix="rerankkit-remote") as pool:
-                futures = [pool.submit(run, job) for job in jobs]
                 try:
-                    parts = [future.result() for future in futures]
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
+                    parts = list(pool.map(run, jobs))
+                except BaseException:  # a chunk failed: the others not yet sent never are
+                    pool.shutdown(cancel_futures=True)
                     raise
         merged: list[list[float]] = [[] for _ in groups]
         for (group, _), scores in zip(jobs, parts, strict=True):

@@ -48,7 +48,6 @@ class CohereReranker(RemoteReranker):
     default_base_url = "https://api.cohere.com"
     api_key_env = ("CO_API_KEY", "COHERE_API_KEY")
     requires_api_key = True
-    document_limit = 1000
     path = "/v2/rerank"
 
     def __init__(
@@ -61,16 +60,10 @@ class CohereReranker(RemoteReranker):
         super().__init__(model=model, **connection)
         self.max_tokens_per_doc = max_tokens_per_doc
 
-    def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "query": query,
-            "documents": documents,
-            "top_n": len(documents),  # every score: top_n is applied by us after merging
-        }
-        if self.max_tokens_per_doc is not None:
-            body["max_tokens_per_doc"] = self.max_tokens_per_doc
-        return body
+    def _options(self) -> dict[str, Any]:
+        if self.max_tokens_per_doc is None:
+            return {}
+        return {"max_tokens_per_doc": self.max_tokens_per_doc}
 
 
 class CohereV1Reranker(RemoteReranker):
@@ -88,27 +81,10 @@ class CohereV1Reranker(RemoteReranker):
     default_base_url = "https://api.cohere.com"
     api_key_env = ("CO_API_KEY", "COHERE_API_KEY")
     requires_api_key = True
-    document_limit = 1000
     path = "/v1/rerank"
 
     def __init__(self, model: str = "rerank-english-v3.0", **connection: Any) -> None:
         super().__init__(model=model, **connection)
 
-    def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
-        return cohere_v1_body(self.model, query, documents)
-
-
-def cohere_v1_body(model: str | None, query: str, documents: list[str]) -> dict[str, Any]:
-    """The Cohere v1 request (Jina's API takes the same fields), asking for every score.
-
-    Example:
-        >>> cohere_v1_body("m", "q", ["a", "b"])
-        {'model': 'm', 'query': 'q', 'documents': ['a', 'b'], 'top_n': 2, 'return_documents': False}
-    """
-    return {
-        "model": model,
-        "query": query,
-        "documents": documents,
-        "top_n": len(documents),  # every score: top_n is applied by us after merging
-        "return_documents": False,
-    }
+    def _options(self) -> dict[str, Any]:
+        return {"return_documents": False}

@@ -9,19 +9,19 @@ the decoded JSON answer, or raise ``RemoteServiceError``:
 * ``timeout``: the longest wait of each step of an attempt (httpx's connect, read, write and
   pool timeouts: a server silent that long fails the attempt; one that keeps trickling bytes
   is not cut, as httpx has no whole-response deadline);
-* at most ``max_in_flight`` requests of this client in flight at once: one budget for its sync
-  calls (all threads), one per event loop for its async calls (a semaphore held only while a
-  request is on the wire, not while backing off);
-* retries by tenacity, not a hand-made loop: connect errors, timeouts, a dropped connection,
-  HTTP 408/429 and 5xx are retried up to ``max_retries`` times with exponential backoff and
-  full jitter (``backoff * 2**n`` capped at ``max_backoff``), or after the ``Retry-After``
-  the service asked for (seconds or an HTTP date). A ``Retry-After`` longer than
-  ``max_retry_after`` is not waited for: the error is raised at once. Other statuses (400,
-  401, 404, 413, 422, ...) and malformed JSON are not retried: resending cannot fix them.
+* at most ``max_concurrency`` requests of this client in flight at once: one budget for its
+  sync calls (all threads), one per event loop for its async calls (a semaphore held only
+  while a request is on the wire, not while backing off);
+* retries by tenacity, as :class:`rerankkit.RetryPolicy` declares them: connect errors,
+  timeouts, a dropped connection, HTTP 408/429 and 5xx are retried up to ``max_retries``
+  times with exponential backoff and full jitter, or after the ``Retry-After`` the service
+  asked for (seconds or an HTTP date). A ``Retry-After`` longer than ``max_retry_after`` is
+  not waited for: the error is raised at once. Other statuses (400, 401, 404, 413, 422, ...)
+  and malformed JSON are not retried: resending cannot fix them.
 
-The API key lives in a ``Secret`` (its ``repr`` is ``'***'``), is sent only as an
-``Authorization`` header (httpx masks it in ``repr(client.headers)``), and is cut out of every
-error message and log line, even when a service echoes it back.
+The API key is a ``pydantic.SecretStr`` (its ``repr`` is ``SecretStr('**********')``), is sent
+only as an ``Authorization`` header (httpx masks it in ``repr(client.headers)``), and is cut
+out of every error message and log line, even when a service echoes it back.
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from rerankkit._validation import check_int, check_number
+from pydantic import SecretStr
+
+from rerankkit._retry import RetryPolicy
 from rerankkit.errors import MissingExtraError, RemoteServiceError
 
 try:
@@ -53,86 +54,17 @@ EXCERPT_CHARS = 500
 """Characters of an answer's body kept in ``RemoteServiceError.body_excerpt``."""
 
 
-class Secret:
-    """A credential that never shows in ``repr``/``str`` (reveal it with ``get``).
-
-    Example:
-        >>> key = Secret("sk-123")
-        >>> key, str(key), key.get()
-        ('***', '***', 'sk-123')
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        """The credential itself (only for the ``Authorization`` header)."""
-        return self._value
-
-    def redact(self, text: str) -> str:
-        """``text`` with every occurrence of the credential replaced by ``***``."""
-        return text.replace(self._value, "***") if self._value else text
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    def __str__(self) -> str:
-        return "***"
-
-    def __reduce__(self) -> Any:
-        raise TypeError("a Secret cannot be pickled; pass the API key again")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How each request is sent; checked on construction.
-
-    Attributes:
-        timeout: Seconds each connect/read/write of an attempt may wait (> 0).
-        max_retries: Extra attempts after a retryable failure (>= 0).
-        backoff: First retry delay in seconds; doubles each retry, full jitter (>= 0).
-        max_backoff: Cap of one backoff delay in seconds (>= 0).
-        max_retry_after: Longest ``Retry-After`` (seconds) waited for; a longer one fails
-            at once (>= 0).
-        max_in_flight: Requests of one client in flight at once (>= 1): one budget for its
-            sync calls (all threads), one per event loop for its async calls.
-
-    Example:
-        >>> RetryPolicy(timeout=5, max_retries=1).timeout
-        5.0
-    """
-
-    timeout: float = 30.0
-    max_retries: int = 3
-    backoff: float = 0.5
-    max_backoff: float = 20.0
-    max_retry_after: float = 60.0
-    max_in_flight: int = 8
-
-    def __post_init__(self) -> None:
-        checked = {
-            "timeout": check_number(self.timeout, "timeout"),
-            "max_retries": check_int(self.max_retries, "max_retries", minimum=0),
-            "backoff": check_number(self.backoff, "backoff", minimum=0),
-            "max_backoff": check_number(self.max_backoff, "max_backoff", minimum=0),
-            "max_retry_after": check_number(self.max_retry_after, "max_retry_after", minimum=0),
-            "max_in_flight": check_int(self.max_in_flight, "max_in_flight", minimum=1),
-        }
-        if checked["timeout"] <= 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout!r}")
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
-
-
 class _Retryable(Exception):
-    """An attempt that may succeed if sent again; carries the error it would raise."""
+    """An attempt that may succeed if sent again; carries the error it would raise and the
+    ``retry_after`` seconds the service asked for (read by the policy's wait)."""
 
     def __init__(self, error: RemoteServiceError, retry_after: float | None = None) -> None:
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return repr(self.error)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -168,35 +100,20 @@ def is_retryable_status(status: int) -> bool:
     return status in (408, 429) or 500 <= status <= 599
 
 
-class _Wait(tenacity.wait.wait_base):
-    """``Retry-After`` when the service sent one, else exponential backoff with full jitter."""
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.jitter = tenacity.wait_random_exponential(
-            multiplier=policy.backoff, max=policy.max_backoff
-        )
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome is not None else None
-        if isinstance(error, _Retryable) and error.retry_after is not None:
-            return error.retry_after
-        return float(self.jitter(retry_state))
-
-
 class ServiceClient:
     """Pooled, retrying JSON-over-HTTP client of one service (see the module docstring).
 
     Args:
         service: Name used in errors and logs (``"cohere"``).
-        base_url: Scheme, host, port and optional path prefix (``https://api.cohere.com``).
+        base_url: Checked URL (``check_base_url``): scheme, host, port, optional prefix.
         api_key: Sent as ``Authorization: Bearer <key>``; ``None`` sends no header.
-        policy: Timeouts, retries and the in-flight limit.
+        policy: Timeouts, retries and the concurrency bound (its ``retry_on`` is not used:
+            this client decides what is retryable from the HTTP answer).
         headers: Extra headers sent with every request.
         transport, async_transport: Custom httpx transports (tests, proxies).
 
     Example:
-        >>> client = ServiceClient("tei", "http://127.0.0.1:8080", api_key="sk-123")
+        >>> client = ServiceClient("tei", "http://127.0.0.1:8080", api_key=SecretStr("sk-123"))
         >>> client
         ServiceClient(service='tei', base_url='http://127.0.0.1:8080')
         >>> client.close()
@@ -207,22 +124,21 @@ class ServiceClient:
         service: str,
         base_url: str,
         *,
-        api_key: str | None = None,
+        api_key: SecretStr | None = None,
         policy: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.service = service
-        self.base_url = check_base_url(base_url)
+        self.base_url = base_url
         self.policy = policy or RetryPolicy()
-        self._secret = Secret(api_key or "")
+        self._api_key = api_key if api_key is not None and api_key.get_secret_value() else None
         self._headers = {"Accept": "application/json", **dict(headers or {})}
-        self._transport = transport
-        self._async_transport = async_transport
+        self._transport, self._async_transport = transport, async_transport
         self._sync: httpx.Client | None = None
         self._sync_lock = threading.Lock()
-        self._sync_slots = threading.BoundedSemaphore(self.policy.max_in_flight)
+        self._sync_slots = threading.BoundedSemaphore(self.policy.max_concurrency)
         # One async pool and one semaphore per event loop: both are bound to their loop.
         self._loops: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, asyncio.Semaphore]
@@ -231,29 +147,25 @@ class ServiceClient:
     @property
     def has_api_key(self) -> bool:
         """Whether requests carry an ``Authorization`` header (the key itself stays hidden)."""
-        return bool(self._secret.get())
+        return self._api_key is not None
 
     # ---- clients -------------------------------------------------------------------------
-    def _request_headers(self) -> dict[str, str]:
-        """Headers of every request; the only place the key leaves its ``Secret``."""
-        if not self._secret.get():
-            return dict(self._headers)
-        return {**self._headers, "Authorization": f"Bearer {self._secret.get()}"}
-
-    def _limits(self) -> httpx.Limits:
-        slots = self.policy.max_in_flight
-        return httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
+    def _client_options(self) -> dict[str, Any]:
+        slots = self.policy.max_concurrency
+        headers = dict(self._headers)
+        if self._api_key is not None:  # the only place the key leaves its SecretStr
+            headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+        return {
+            "base_url": self.base_url,
+            "headers": headers,
+            "timeout": self.policy.timeout,
+            "limits": httpx.Limits(max_connections=slots, max_keepalive_connections=slots),
+        }
 
     def _sync_client(self) -> httpx.Client:
         with self._sync_lock:
             if self._sync is None:
-                self._sync = httpx.Client(
-                    base_url=self.base_url,
-                    headers=self._request_headers(),
-                    timeout=self.policy.timeout,
-                    limits=self._limits(),
-                    transport=self._transport,
-                )
+                self._sync = httpx.Client(**self._client_options(), transport=self._transport)
                 # A reranker dropped without close() (a CLI run, a notebook) still closes
                 # its sockets when collected, instead of leaving them to the GC's warnings.
                 weakref.finalize(self, self._sync.close)
@@ -261,18 +173,10 @@ class ServiceClient:
 
     def _async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
-        pair = self._loops.get(loop)
-        if pair is None:
-            client = httpx.AsyncClient(
-                base_url=self.base_url,
-                headers=self._request_headers(),
-                timeout=self.policy.timeout,
-                limits=self._limits(),
-                transport=self._async_transport,
-            )
-            pair = (client, asyncio.Semaphore(self.policy.max_in_flight))
-            self._loops[loop] = pair
-        return pair
+        if loop not in self._loops:
+            client = httpx.AsyncClient(**self._client_options(), transport=self._async_transport)
+            self._loops[loop] = (client, asyncio.Semaphore(self.policy.max_concurrency))
+        return self._loops[loop]
 
     def close(self) -> None:
         """Close the sync connection pool (async pools: ``aclose`` on their loop)."""
@@ -289,39 +193,37 @@ class ServiceClient:
         self.close()
 
     # ---- one attempt -----------------------------------------------------------------------
-    def _excerpt(self, text: str) -> str:
-        return self._secret.redact(text)[:EXCERPT_CHARS]
+    def _redact(self, text: str) -> str:
+        if self._api_key is None:
+            return text
+        return text.replace(self._api_key.get_secret_value(), "***")
 
     def error(self, status: int | None, body: str = "", reason: str = "") -> RemoteServiceError:
         """The ``RemoteServiceError`` for a failure, with the key cut out of body and reason."""
-        return RemoteServiceError(
-            self.service, status, self._excerpt(body), reason=self._secret.redact(reason)
-        )
+        excerpt = self._redact(body)[:EXCERPT_CHARS]
+        return RemoteServiceError(self.service, status, excerpt, reason=self._redact(reason))
 
     def _transport_error(self, error: httpx.TransportError, path: str) -> _Retryable:
         if isinstance(error, httpx.TimeoutException):
-            reason = (
-                f"POST {path}: {type(error).__name__}: no answer within {self.policy.timeout:g} s"
-            )
+            detail = f"no answer within {self.policy.timeout:g} s"
         else:
-            reason = f"POST {path}: {type(error).__name__}: {error}"
-        return _Retryable(self.error(None, reason=reason))
+            detail = str(error)
+        return _Retryable(self.error(None, reason=f"POST {path}: {type(error).__name__}: {detail}"))
 
     def _decode(self, response: httpx.Response, path: str) -> Any:
         status = response.status_code
+        if status >= 400 and is_retryable_status(status):
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            if wait is not None and wait > self.policy.max_retry_after:
+                raise self.error(
+                    status,
+                    response.text,
+                    reason=f"POST {path}: Retry-After {wait:g} s exceeds "
+                    f"max_retry_after={self.policy.max_retry_after:g} s",
+                )
+            raise _Retryable(self.error(status, response.text, reason=f"POST {path}"), wait)
         if status >= 400:
-            error = self.error(status, response.text, reason=f"POST {path}")
-            if is_retryable_status(status):
-                wait = parse_retry_after(response.headers.get("Retry-After"))
-                if wait is not None and wait > self.policy.max_retry_after:
-                    raise self.error(
-                        status,
-                        response.text,
-                        reason=f"POST {path}: Retry-After {wait:g} s exceeds "
-                        f"max_retry_after={self.policy.max_retry_after:g} s",
-                    )
-                raise _Retryable(error, wait)
-            raise error
+            raise self.error(status, response.text, reason=f"POST {path}")
         try:
             return json.loads(response.content)
         except ValueError as bad:
@@ -329,29 +231,11 @@ class ServiceClient:
                 status, response.text, reason=f"POST {path}: invalid JSON: {bad}"
             ) from None
 
-    # ---- retries ---------------------------------------------------------------------------
-    def _retrying_kwargs(self, path: str) -> dict[str, Any]:
-        def log_retry(state: tenacity.RetryCallState) -> None:
-            outcome = state.outcome
-            error = outcome.exception() if outcome is not None else None
-            delay = state.next_action.sleep if state.next_action is not None else 0.0
-            logger.warning(
-                "%s POST %s failed (%s); retry %d of %d in %.2f s",
-                self.service,
-                path,
-                error,
-                state.attempt_number,
-                self.policy.max_retries,
-                delay,
-            )
-
-        return {
-            "retry": tenacity.retry_if_exception_type(_Retryable),
-            "stop": tenacity.stop_after_attempt(self.policy.max_retries + 1),
-            "wait": _Wait(self.policy),
-            "before_sleep": log_retry,
-            "reraise": True,
-        }
+    # ---- retried requests ------------------------------------------------------------------
+    def _retrying(self, path: str) -> dict[str, Any]:
+        options = self.policy.retrying(logger, logging.WARNING, f"{self.service} POST {path}")
+        # What is retryable is decided here, from the HTTP answer (not by policy.retry_on).
+        return {**options, "retry": tenacity.retry_if_exception_type(_Retryable)}
 
     def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
         """POST ``body`` as JSON to ``path``; the decoded answer, retried per the policy.
@@ -370,7 +254,7 @@ class ServiceClient:
             return self._decode(response, path)
 
         try:
-            return tenacity.Retrying(**self._retrying_kwargs(path))(attempt)
+            return tenacity.Retrying(**self._retrying(path))(attempt)
         except _Retryable as final:
             raise final.error from None
 
@@ -387,7 +271,7 @@ class ServiceClient:
             return self._decode(response, path)
 
         try:
-            return await tenacity.AsyncRetrying(**self._retrying_kwargs(path))(attempt)
+            return await tenacity.AsyncRetrying(**self._retrying(path))(attempt)
         except _Retryable as final:
             raise final.error from None
 
@@ -413,17 +297,3 @@ def check_base_url(base_url: Any) -> str:
     if url.userinfo:
         raise ValueError("base_url must not carry credentials (user:password@); pass api_key")
     return str(url).rstrip("/")
-
-
-def env_api_key(
-    api_key: str | None, names: tuple[str, ...], environ: Mapping[str, str]
-) -> str | None:
-    """``api_key`` if given, else the first non-empty environment variable of ``names``."""
-    if api_key is not None:
-        if not isinstance(api_key, str):
-            raise TypeError(f"api_key must be a str or None, got {type(api_key).__name__}")
-        return api_key
-    for name in names:
-        if environ.get(name):
-            return environ[name]
-    return None

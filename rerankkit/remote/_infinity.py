@@ -36,7 +36,6 @@ class InfinityReranker(RemoteReranker):
 
     service = "infinity"
     document_limit = 2048
-    path = "/rerank"
 
     def __init__(
         self,
@@ -49,14 +48,5 @@ class InfinityReranker(RemoteReranker):
         super().__init__(base_url=base_url, model=model, **connection)
         self.raw_scores = bool(raw_scores)
 
-    def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "query": query,
-            "documents": documents,
-            "return_documents": False,
-            "raw_scores": self.raw_scores,
-            "top_n": max(1, len(documents)),
-        }
-        if self.model is not None:
-            body["model"] = self.model
-        return body
+    def _options(self) -> dict[str, Any]:
+        return {"return_documents": False, "raw_scores": self.raw_scores}

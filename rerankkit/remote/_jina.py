@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from rerankkit.remote._base import RemoteReranker
-from rerankkit.remote._cohere import cohere_v1_body
 
 
 class JinaReranker(RemoteReranker):
@@ -36,7 +35,6 @@ class JinaReranker(RemoteReranker):
     default_base_url = "https://api.jina.ai"
     api_key_env = ("JINA_API_KEY",)
     requires_api_key = True
-    document_limit = 1000
     path = "/v1/rerank"
 
     def __init__(
@@ -44,5 +42,5 @@ class JinaReranker(RemoteReranker):
     ) -> None:
         super().__init__(model=model, **connection)
 
-    def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
-        return cohere_v1_body(self.model, query, documents)  # Jina's request is v1-shaped
+    def _options(self) -> dict[str, Any]:  # Jina's request is Cohere-v1-shaped
+        return {"return_documents": False}

@@ -37,8 +37,9 @@ class MixedbreadReranker(RemoteReranker):
     default_base_url = "https://api.mixedbread.com"
     api_key_env = ("MXBAI_API_KEY",)
     requires_api_key = True
-    document_limit = 1000
     path = "/v1/reranking"
+    documents_field = "input"
+    cut_field = "top_k"
     results_key = "data"
     score_key = "score"
 
@@ -47,11 +48,5 @@ class MixedbreadReranker(RemoteReranker):
     ) -> None:
         super().__init__(model=model, **connection)
 
-    def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "query": query,
-            "input": documents,
-            "top_k": len(documents),
-            "return_input": False,
-        }
+    def _options(self) -> dict[str, Any]:
+        return {"return_input": False}

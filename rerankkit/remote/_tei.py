@@ -37,7 +37,8 @@ class TEIReranker(RemoteReranker):
 
     service = "tei"
     document_limit = 32
-    path = "/rerank"
+    documents_field = "texts"
+    cut_field = None
     results_key = None
     score_key = "score"
 
@@ -48,11 +49,5 @@ class TEIReranker(RemoteReranker):
         self.raw_scores = bool(raw_scores)
         self.truncate = bool(truncate)
 
-    def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
-        return {
-            "query": query,
-            "texts": documents,
-            "raw_scores": self.raw_scores,
-            "return_text": False,
-            "truncate": self.truncate,
-        }
+    def _options(self) -> dict[str, Any]:
+        return {"raw_scores": self.raw_scores, "return_text": False, "truncate": self.truncate}

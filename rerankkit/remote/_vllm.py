@@ -37,7 +37,7 @@ class VLLMReranker(RemoteReranker):
     """
 
     service = "vllm"
-    document_limit = 1000
+    path = "/v1/rerank"
 
     def __init__(
         self,
@@ -51,17 +51,15 @@ class VLLMReranker(RemoteReranker):
         self.endpoint = check_choice(endpoint, "endpoint", ("rerank", "score"))
 
     def _path(self) -> str:
-        return "/v1/rerank" if self.endpoint == "rerank" else "/score"
+        return self.path if self.endpoint == "rerank" else "/score"
 
     def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        if self.model is not None:
-            body["model"] = self.model
-        if self.endpoint == "score":
-            return {**body, "text_1": query, "text_2": documents}
-        return {**body, "query": query, "documents": documents, "top_n": len(documents)}
+        if self.endpoint == "rerank":
+            return super()._body(query, documents)
+        model = {} if self.model is None else {"model": self.model}
+        return {**model, "text_1": query, "text_2": documents}
 
     def _scores(self, answer: Any, count: int) -> list[float]:
-        if self.endpoint == "score":
-            return scores_by_index(answer, count, results_key="data", score_key="score")
-        return super()._scores(answer, count)
+        if self.endpoint == "rerank":
+            return super()._scores(answer, count)
+        return scores_by_index(answer, count, results_key="data", score_key="score")

@@ -35,8 +35,8 @@ class VoyageReranker(RemoteReranker):
     default_base_url = "https://api.voyageai.com"
     api_key_env = ("VOYAGE_API_KEY",)
     requires_api_key = True
-    document_limit = 1000
     path = "/v1/rerank"
+    cut_field = "top_k"
     results_key = "data"
 
     def __init__(
@@ -45,12 +45,5 @@ class VoyageReranker(RemoteReranker):
         super().__init__(model=model, **connection)
         self.truncation = bool(truncation)
 
-    def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "query": query,
-            "documents": documents,
-            "top_k": len(documents),
-            "return_documents": False,
-            "truncation": self.truncation,
-        }
+    def _options(self) -> dict[str, Any]:
+        return {"return_documents": False, "truncation": self.truncation}

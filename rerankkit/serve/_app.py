@@ -32,7 +32,7 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -41,10 +41,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rerankkit._base import Reranker
 from rerankkit._result import RerankResult
-from rerankkit._validation import check_query, check_top_n
 from rerankkit.compose._batching import BatchingReranker
 from rerankkit.serve import _wire as wire
 from rerankkit.serve._metrics import CONTENT_TYPE, ServeMetrics
@@ -83,26 +83,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _BEARER = HTTPBearer(auto_error=False, description="The server's --api-key")
 
 
-class _Admission:
-    """Counts rerank requests in progress; refuses one beyond ``limit``.
-
-    Only touched from the server's event loop thread, so a plain counter is race-free.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_flight = 0
-
-    def enter(self) -> bool:
-        if self.in_flight >= self.limit:
-            return False
-        self.in_flight += 1
-        return True
-
-    def leave(self) -> None:
-        self.in_flight -= 1
-
-
 def _error(error: RequestError) -> JSONResponse:
     body = ErrorBody(error=error.message, error_type=error.error_type, message=error.message)
     return JSONResponse(body.model_dump(), status_code=error.status, headers=error.headers)
@@ -119,22 +99,17 @@ def _validation_message(error: RequestValidationError) -> str:
 class _MetricsMiddleware:
     """Times and counts every HTTP request (pure ASGI, so streaming and errors count too)."""
 
-    def __init__(self, app: Any, metrics: ServeMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServeMetrics) -> None:
         self.app = app
         self.metrics = metrics
 
-    async def __call__(
-        self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
-        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start, status = time.perf_counter(), 500
 
-        async def send_status(message: MutableMapping[str, Any]) -> None:
+        async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
@@ -168,7 +143,7 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     """A FastAPI app serving ``reranker`` with the Cohere, Jina, TEI and Infinity shapes.
 
     Concurrent requests are merged into shared model calls by a
-    :class:`rerankkit.compose._batching.BatchingReranker` when ``settings.batching`` and the
+    :class:`rerankkit.BatchingReranker` when ``settings.batching`` and the
     reranker is pointwise (pass a ``BatchingReranker`` yourself to choose its limits; it is
     then used as is and not closed by the app).
 
@@ -203,9 +178,11 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
         raise TypeError(f"settings must be a ServeSettings, got {type(settings).__name__}")
     served, owned = _served(reranker, settings)
     batcher = served if isinstance(served, BatchingReranker) else None
-    admission = _Admission(settings.max_queue)
+    # Rerank requests admitted (scored or waiting): only touched on the server's event loop
+    # thread, so a plain counter is race-free.
+    in_flight = 0
     metrics = ServeMetrics(
-        queue_depth=lambda: admission.in_flight,
+        queue_depth=lambda: in_flight,
         queued_pairs=lambda: batcher.queued_pairs if batcher else 0,
         model_calls=lambda: batcher.model_calls if batcher else 0,
     )
@@ -267,18 +244,16 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     async def rerank(
         route: str, query: str, texts: list[str], top_n: int | None
     ) -> list[RerankResult]:
-        try:
-            query, top_n = check_query(query), check_top_n(top_n)
-        except (TypeError, ValueError) as error:
-            raise RequestError(422, "invalid_request", str(error)) from None
+        nonlocal in_flight
         wire.check_limits(query, texts, settings)
-        if not admission.enter():
+        if in_flight >= settings.max_queue:
             raise RequestError(
                 503,
                 "overloaded",
                 f"{settings.max_queue} requests are in progress (max_queue); retry later",
                 {"Retry-After": str(settings.retry_after_s)},
             )
+        in_flight += 1
         try:
             metrics.documents.labels(route=route).inc(len(texts))
             return await served.arerank(query, texts, top_n=top_n)
@@ -288,7 +263,7 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
                 500, "reranker_error", f"the reranker failed: {type(error).__name__}: {error}"
             ) from error
         finally:
-            admission.leave()
+            in_flight -= 1
 
     @app.post("/v2/rerank", response_model=CohereV2Response, tags=["Cohere v2"], **guarded)
     async def rerank_v2(body: CohereV2Request) -> CohereV2Response:
@@ -347,6 +322,3 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return app
-
-
-__all__ = ["RERANK_ROUTES", "ROUTES", "ServeSettings", "create_app"]

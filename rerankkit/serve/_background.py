@@ -22,7 +22,7 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", timeout_s: float = 30.
     app's shutdown (a ``create_app`` app closes its batcher) and the thread is joined.
 
     Args:
-        app: An ASGI app, e.g. from :func:`rerankkit.serve._app.create_app`.
+        app: An ASGI app, e.g. from :func:`rerankkit.serve.create_app`.
         host: Address to bind (default loopback only).
         timeout_s: Longest wait, in seconds, for the server to start and to stop.
 
@@ -31,7 +31,7 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", timeout_s: float = 30.
 
     Example:
         >>> import httpx
-        >>> from rerankkit.serve._app import create_app
+        >>> from rerankkit.serve import create_app
         >>> from rerankkit.testing import KeywordReranker
         >>> with serve_in_thread(create_app(KeywordReranker())) as url:
         ...     httpx.get(f"{url}/health").json()["status"]
@@ -57,6 +57,3 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", timeout_s: float = 30.
         server.should_exit = True
         thread.join(timeout_s)
         sock.close()
-
-
-__all__ = ["serve_in_thread"]

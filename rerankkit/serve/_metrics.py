@@ -74,6 +74,3 @@ class ServeMetrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
-
-
-__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "ServeMetrics"]

@@ -20,35 +20,34 @@ would change what is returned and that this server cannot honour answer 422 (see
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from rerankkit._validation import check_query
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Attribute docstrings are the fields' descriptions in the OpenAPI schema (``/docs``).
+    model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
 
-    query: str = Field(description="The search query.")
-    top_n: int | None = Field(
-        default=None, description="Return at most this many results (all when omitted)."
-    )
-    model: str | None = Field(
-        default=None,
-        description="Accepted for compatibility and not checked: the server serves one reranker.",
-    )
+    query: Annotated[str, AfterValidator(check_query)]
+    """The search query (not blank)."""
+    top_n: StrictInt | None = Field(default=None, ge=1)
+    """Return at most this many results (all when omitted)."""
+    model: str | None = None
+    """Accepted for compatibility and not checked: the server serves one reranker."""
 
 
 class CohereV2Request(_Request):
     """Cohere v2 rerank request (``co.rerank(model=..., query=..., documents=..., top_n=...)``)."""
 
-    documents: list[str] = Field(description="Candidate texts; results refer to their positions.")
-    max_tokens_per_doc: int | None = Field(
-        default=None,
-        ge=1,
-        description="Cut each document to its first N whitespace-separated words before "
-        "scoring (an approximation of the model's tokens: the served model also truncates to "
-        "its own max_length).",
-    )
+    documents: list[str]
+    """Candidate texts; results refer to their positions."""
+    max_tokens_per_doc: int | None = Field(default=None, ge=1)
+    """Cut each document to its first N whitespace-separated words before scoring (an
+    approximation of the model's tokens: the served model also truncates to its own
+    max_length)."""
 
 
 class TextDocument(BaseModel):
@@ -62,45 +61,36 @@ class TextDocument(BaseModel):
 class CohereV1Request(_Request):
     """Cohere v1 / Jina rerank request: documents are strings or ``{"text": ...}`` objects."""
 
-    documents: list[str | TextDocument] = Field(
-        description='Candidate texts, as strings or {"text": ...} objects.'
-    )
-    return_documents: bool | None = Field(
-        default=None,
-        description="Include each result's document. Default: included (Jina's default; "
-        "Cohere v1 clients read it as optional).",
-    )
-    rank_fields: list[str] | None = Field(
-        default=None, description="Not supported (answers 422 when given)."
-    )
-    max_chunks_per_doc: int | None = Field(
-        default=None,
-        description="Ignored: long documents are handled by the served reranker's own "
-        "settings (truncation or chunking, see its spec).",
-    )
+    documents: list[str | TextDocument]
+    """Candidate texts, as strings or {"text": ...} objects."""
+    return_documents: bool | None = None
+    """Include each result's document. Default: included (Jina's default; Cohere v1 clients
+    read it as optional)."""
+    rank_fields: list[str] | None = None
+    """Not supported (answers 422 when given)."""
+    max_chunks_per_doc: int | None = None
+    """Ignored: long documents are handled by the served reranker's own settings (truncation
+    or chunking, see its spec)."""
 
 
 class SelfHostedRequest(_Request):
     """``POST /rerank``: TEI (``texts``) or Infinity (``documents``), exactly one of them."""
 
-    texts: list[str] | None = Field(default=None, description="TEI: candidate texts.")
-    documents: list[str] | None = Field(default=None, description="Infinity: candidate texts.")
-    raw_scores: bool = Field(
-        default=False,
-        description="Not supported when true (answers 422): scores are always on the served "
-        'reranker\'s own scale; serve cross-encoder:...?activation="none" for raw logits.',
-    )
-    return_text: bool = Field(default=False, description="TEI: include each result's text.")
-    return_documents: bool = Field(
-        default=False, description="Infinity: include each result's document."
-    )
-    truncate: bool | None = Field(
-        default=None,
-        description="Accepted; the served reranker always truncates (or chunks) long inputs.",
-    )
-    truncation_direction: Literal["Left", "Right", "left", "right"] | None = Field(
-        default=None, description="Accepted; truncation follows the served reranker."
-    )
+    texts: list[str] | None = None
+    """TEI: candidate texts."""
+    documents: list[str] | None = None
+    """Infinity: candidate texts."""
+    raw_scores: bool = False
+    """Not supported when true (answers 422): scores are always on the served reranker's own
+    scale; serve cross-encoder:...?activation="none" for raw logits."""
+    return_text: bool = False
+    """TEI: include each result's text."""
+    return_documents: bool = False
+    """Infinity: include each result's document."""
+    truncate: bool | None = None
+    """Accepted; the served reranker always truncates (or chunks) long inputs."""
+    truncation_direction: Literal["Left", "Right", "left", "right"] | None = None
+    """Accepted; truncation follows the served reranker."""
 
     @model_validator(mode="after")
     def _one_kind_of_documents(self) -> SelfHostedRequest:
@@ -201,23 +191,3 @@ class ErrorBody(BaseModel):
     error: str
     error_type: str
     message: str
-
-
-__all__ = [
-    "CohereV1Request",
-    "CohereV2Request",
-    "CohereV2Response",
-    "CohereV2Result",
-    "DocumentText",
-    "ErrorBody",
-    "Health",
-    "InfinityResponse",
-    "InfinityResult",
-    "Meta",
-    "SelfHostedRequest",
-    "TeiResult",
-    "TextDocument",
-    "Usage",
-    "V1Response",
-    "V1Result",
-]

@@ -247,19 +247,3 @@ def infinity(
         id=request_id,
         created=created,
     )
-
-
-__all__ = [
-    "RequestError",
-    "check_limits",
-    "cohere_v2",
-    "first_words",
-    "infinity",
-    "json_safe",
-    "self_hosted_texts",
-    "tei",
-    "unsupported",
-    "usage",
-    "v1",
-    "v1_texts",
-]
