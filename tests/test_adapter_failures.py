@@ -40,7 +40,7 @@ from rerankkit.testing import KeywordReranker, ScriptedLLM
 
 TEXTS = ["dogs bark at night", "cats purr when happy", "cats sleep all day", "fish swim"]
 QUERY = "cats purr"
-LOGGER = "rerankkit.adapting._reranker_error"
+LOGGER = "rerankkit.adapting._rerank"
 
 
 class OutOfMemory(Reranker):
