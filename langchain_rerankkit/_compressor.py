@@ -56,7 +56,7 @@ def _run_outputs(outcome: RerankOutcome[Document]) -> dict[str, Any]:
     """What the run reports: each kept document's id, input position and score."""
     summary = []
     for kept in outcome.kept:
-        entry = {"id": kept.item.id, "index": kept.index}
+        entry: dict[str, Any] = {"id": kept.item.id, "index": kept.index}
         if outcome.reranked:
             entry["relevance_score"] = kept.score
         summary.append(entry)

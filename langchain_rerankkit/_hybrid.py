@@ -191,15 +191,16 @@ def hybrid_retriever(
             is loaded; the fusion settings are checked by ``rerankkit.adapting.fusion_fields``.
     """
     retrievers = list(retrievers)
+    fields: dict[str, Any] = {  # checked, once, by the retriever's validator
+        "retrievers": retrievers,
+        "weights": [1.0] * len(retrievers) if weights is None else weights,
+        "c": k,
+        "id_key": id_key,
+        "top_n": fusion_top_n,
+    }
     names = _NAMES.set({"k": "k", "top_n": "fusion_top_n"})  # errors name this caller's arguments
     try:
-        fusion = RerankKitFusionRetriever(
-            retrievers=retrievers,
-            weights=[1.0] * len(retrievers) if weights is None else weights,
-            c=k,
-            id_key=id_key,
-            top_n=fusion_top_n,
-        )
+        fusion = RerankKitFusionRetriever(**fields)
     finally:
         _NAMES.reset(names)
     compressor = hybrid_compressor(reranker, **stages)

@@ -33,6 +33,8 @@ dispatcher = get_dispatcher(__name__)
 
 RETRIEVAL_SCORE_KEY = "retrieval_score"
 
+Finish = Callable[[RerankOutcome[NodeWithScore]], list[NodeWithScore]]
+
 
 class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
     """Reranks retrieved nodes with a rerankkit ``Reranker``; a drop-in for the
@@ -84,7 +86,7 @@ class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
         # LlamaIndex's BaseComponent drops (from this object too) what does not pickle, with a
         # log line: raise pickle's own error first, rather than lose the reranker.
         pickle.dumps(self.reranker)
-        return super().__getstate__()  # type: ignore[no-any-return]
+        return super().__getstate__()
 
     @classmethod
     def class_name(cls) -> str:
@@ -114,24 +116,16 @@ class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
         return cls.from_rerankkit_llm(as_rerankkit_llm(llm), **options)
 
     def _postprocess_nodes(
-        self,
-        nodes: list[NodeWithScore],
-        query_bundle: QueryBundle | None = None,
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        query = _query_str(query_bundle)
-        nodes = check_items(nodes, NodeWithScore, "nodes")
-        with self._rerank_event(nodes, query_bundle) as finish:
+        with self._rerank_event(nodes, query_bundle) as (query, nodes, finish):
             return finish(rerank_items(self, query, nodes, text=self._text))
 
     @dispatcher.span
     async def _apostprocess_nodes(
-        self,
-        nodes: list[NodeWithScore],
-        query_bundle: QueryBundle | None = None,
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        query = _query_str(query_bundle)
-        nodes = check_items(nodes, NodeWithScore, "nodes")
-        with self._rerank_event(nodes, query_bundle) as finish:
+        with self._rerank_event(nodes, query_bundle) as (query, nodes, finish):
             return finish(await arerank_items(self, query, nodes, text=self._text))
 
     def _text(self, node: NodeWithScore) -> str:
@@ -151,17 +145,25 @@ class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
 
     @contextmanager
     def _rerank_event(
-        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
-    ) -> Iterator[Callable[[RerankOutcome[NodeWithScore]], list[NodeWithScore]]]:
+        self, nodes: Any, query_bundle: QueryBundle | None
+    ) -> Iterator[tuple[str, list[NodeWithScore], Finish]]:
         """Start/end instrumentation events and the RERANKING callback event around one call.
 
-        Yields ``finish(outcome) -> new_nodes``, which records the result on both channels.
+        Checks the call's input first (a query; ``NodeWithScore`` items), then yields the
+        query, the nodes and ``finish(outcome) -> new_nodes``, which records the result on
+        both channels.
         Every call that returns, empty input and a reranker fallback included, emits start
         and end; after a fallback the callback event's end payload also holds the exception
         and an ``ExceptionEvent`` comes before the end event. On a raised error the callback
         event ends with the exception (LlamaIndex's own handling) and no end event is
         dispatched.
         """
+        if query_bundle is None:
+            raise ValueError(
+                "RerankKitPostprocessor needs a query: pass query_bundle or query_str to "
+                "postprocess_nodes"
+            )
+        nodes = check_items(nodes, NodeWithScore, "nodes")
         model_name = reranker_name(self.reranker)
         top_n = len(nodes) if self.top_n is None else self.top_n
         dispatcher.event(
@@ -170,7 +172,7 @@ class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
         payload: dict[str, Any] = {
             EventPayload.NODES: nodes,
             EventPayload.MODEL_NAME: model_name,
-            EventPayload.QUERY_STR: query_bundle.query_str if query_bundle else None,
+            EventPayload.QUERY_STR: query_bundle.query_str,
             EventPayload.TOP_K: top_n,
         }
         with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
@@ -185,7 +187,7 @@ class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
                 dispatcher.event(ReRankEndEvent(nodes=new_nodes))
                 return new_nodes
 
-            yield finish
+            yield query_bundle.query_str, nodes, finish
 
 
 def _with_metadata(inner: BaseNode, added: dict[str, Any]) -> BaseNode:
@@ -196,12 +198,3 @@ def _with_metadata(inner: BaseNode, added: dict[str, Any]) -> BaseNode:
         keys = getattr(inner, excluded)
         update[excluded] = keys + [key for key in added if key not in keys]
     return inner.model_copy(update=update)
-
-
-def _query_str(query_bundle: QueryBundle | None) -> str:
-    if query_bundle is None:
-        raise ValueError(
-            "RerankKitPostprocessor needs a query: pass query_bundle or query_str to "
-            "postprocess_nodes"
-        )
-    return query_bundle.query_str

@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 def check_query(query: Any) -> str:
@@ -19,7 +17,7 @@ def check_query(query: Any) -> str:
     return query
 
 
-def check_instance(value: Any, expected: type[T], argument: str) -> T:
+def check_instance(value: Any, expected: type[object], argument: str) -> Any:
     """``value`` if it is an instance of ``expected``, else a TypeError naming ``argument``.
 
     Example:
@@ -32,7 +30,7 @@ def check_instance(value: Any, expected: type[T], argument: str) -> T:
     return value
 
 
-def check_sequence(items: Any, expected: type[T], argument: str) -> list[T]:
+def check_sequence(items: Any, expected: type[object], argument: str) -> list[Any]:
     """A new list of ``items``, each an instance of ``expected``; errors name ``argument`` and
     the bad position.
 

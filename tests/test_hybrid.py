@@ -16,10 +16,9 @@ from rerankkit.testing import FunctionReranker, KeywordReranker
 pytest.importorskip("langchain_classic")
 pytest.importorskip("llama_index.core")
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from framework_fakes import FixedRetriever as Fixed
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.retrievers import BaseRetriever as LCRetriever
 from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import BaseRetriever as LIRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
@@ -41,17 +40,6 @@ TEXTS = [
     "kittens are young cats that purr",
     "birds sing at dawn",
 ]
-
-
-class Fixed(LCRetriever):
-    """A LangChain retriever returning fixed documents (best first)."""
-
-    docs: list[Document]
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        return self.docs
 
 
 def lc_docs(indices: list[int]) -> list[Document]:

@@ -146,7 +146,7 @@ class BatchingReranker(Reranker):
     def __init__(
         self, reranker: Reranker, *, max_batch_pairs: int = 512, max_wait_ms: float = 5.0
     ) -> None:
-        self.reranker = check_instance(reranker, Reranker, "reranker")
+        self.reranker: Reranker = check_instance(reranker, Reranker, "reranker")
         self.max_batch_pairs: int = check_int(max_batch_pairs, "max_batch_pairs", minimum=1)
         self.max_wait_ms = float(check_number(max_wait_ms, "max_wait_ms", minimum=0.0))
         self.model_calls = 0

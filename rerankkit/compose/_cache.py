@@ -180,7 +180,7 @@ class CachedReranker(Reranker):
                 "by overriding the `pointwise` property to return True."
             )
         self.reranker = reranker
-        self.cache = (
+        self.cache: ScoreCache = (
             ScoreCache(maxsize) if cache is None else check_instance(cache, ScoreCache, "cache")
         )
 

@@ -288,8 +288,9 @@ class FusionReranker(Reranker):
             if self.method == "score":
                 kept_fused = _weighted_sum(kept_lists, self.normalization, self.weights)
             else:
-                rankings = [
-                    sorted(range(len(kept)), key=lambda i, s=scores: -s[i]) for scores in kept_lists
+                rankings = [  # best first; a stable sort keeps ties in input order
+                    sorted(range(len(kept)), key=scores.__getitem__, reverse=True)
+                    for scores in kept_lists
                 ]
                 by_position = fuse_ids(rankings, self.k, self.weights)
                 kept_fused = [by_position[i] for i in range(len(kept))]
@@ -303,7 +304,7 @@ class FusionReranker(Reranker):
         return fused, details
 
     def _score(self, query: str, documents: list[str]) -> list[float]:
-        return self._score_with_details(query, documents)[0]  # type: ignore[return-value]
+        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         # _judge, not score: the fusion needs each reranker's failure flags
