@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from llamaindex_rerankkit._llm import as_rerankkit_llm
+from rerankkit import Reranker
 from rerankkit.adapting import (
     KeptItem,
     RerankOutcome,
@@ -81,6 +83,10 @@ class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
     metadata_mode: MetadataMode = MetadataMode.EMBED
     """Which metadata the model reads with a node's text (``node.get_content``): ``EMBED``,
     as LlamaIndex's ``SentenceTransformerRerank``; ``NONE`` for the text alone."""
+
+    def __init__(self, reranker: Reranker | str | os.PathLike[str], **fields: Any) -> None:
+        """``reranker`` may be given by position; ``fields`` are the other fields above."""
+        super().__init__(reranker=reranker, **fields)  # type: ignore[arg-type]  # validated
 
     def __getstate__(self) -> dict[str, Any]:
         # LlamaIndex's BaseComponent drops (from this object too) what does not pickle, with a

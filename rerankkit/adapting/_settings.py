@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -39,8 +40,9 @@ from rerankkit.llm._factory import LLMMethod
 from rerankkit.llm._factory import llm_reranker as build_llm_reranker
 from rerankkit.llm._protocol import Completion, CompletionLLM
 
-_NAMES = "rerankkit_argument_names"
-"""Validation-context key: field name -> the caller's name for it, for error messages."""
+_NAMES: ContextVar[Mapping[str, str] | None] = ContextVar("argument_names", default=None)
+"""Field name -> the caller's name for it, for error messages (set by ``from_stages``; a
+pydantic validation context would not reach a subclass with its own ``__init__``)."""
 
 
 def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
@@ -128,8 +130,7 @@ PointwiseRerankerField = Annotated[RerankerField, AfterValidator(_pointwise)]
 
 def _argument(info: ValidationInfo) -> str:
     """The caller's name for the field being validated (see :meth:`RerankSettings.from_stages`)."""
-    names: Mapping[str, str] = (info.context or {}).get(_NAMES, {})
-    return names.get(str(info.field_name), str(info.field_name))
+    return (_NAMES.get() or {}).get(str(info.field_name), str(info.field_name))
 
 
 def _top_n(value: Any, info: ValidationInfo) -> int | None:
@@ -270,8 +271,9 @@ class RerankSettings(BaseModel):
         ``reranker`` keeps ``rerank_top_n``. With ``llm_reranker`` (a ``Reranker``, or an LLM
         that then ranks listwise), the reranker is a :class:`rerankkit.CascadeReranker`: the LLM
         reranks those survivors (results carry ``stage_scores``) and ``top_n`` is ``llm_top_n``.
-        Errors name the arguments as passed here (``rerank_top_n``, ``llm_top_n``); counts are
-        checked before a model is loaded by name.
+        Errors name the arguments as passed here (``rerank_top_n``, ``llm_top_n``), each checked
+        once; ``rerank_top_n`` before a model is loaded by name (``llm_top_n`` with the other
+        fields, once the stages are built).
 
         Args:
             reranker: A ``Reranker``, a spec string or a cross-encoder name / path.
@@ -303,7 +305,11 @@ class RerankSettings(BaseModel):
             stages = [(as_reranker(reranker), first_top_n), (stage, None)]
             values = {"top_n": llm_top_n, "reranker": CascadeReranker._of_checked(stages)}
             names = {"top_n": "llm_top_n"}
-        return cls.model_validate({**fields, **values}, context={_NAMES: names})
+        token = _NAMES.set(names)
+        try:
+            return cls(**fields, **values)
+        finally:
+            _NAMES.reset(token)
 
 
 def _llm_stage(llm_reranker: Any) -> Reranker | None:
