@@ -159,8 +159,7 @@ class RerankKitCompressor(RerankSettings, BaseDocumentCompressor):
             Exception: What the reranker raised, with ``on_reranker_error="raise"``.
         """
         documents = check_items(documents, Document, "documents")
-        manager = CallbackManager.configure(callbacks, local_metadata=self._run_metadata())
-        run = manager.on_chain_start(None, self._run_inputs(documents, query), name=self._name)
+        run = self._start_run(CallbackManager, callbacks, documents, query)
         try:
             with set_config_context({"callbacks": run.get_child()}) as context:
                 outcome = context.run(rerank_items, self, query, documents, text=_text)
@@ -182,9 +181,7 @@ class RerankKitCompressor(RerankSettings, BaseDocumentCompressor):
         """Async ``compress_documents``: model work runs off the event loop (``arerank``);
         the run and its LLM child runs are reported as in the sync call."""
         documents = check_items(documents, Document, "documents")
-        manager = AsyncCallbackManager.configure(callbacks, local_metadata=self._run_metadata())
-        inputs = self._run_inputs(documents, query)
-        run = await manager.on_chain_start(None, inputs, name=self._name)
+        run = await self._start_run(AsyncCallbackManager, callbacks, documents, query)
         try:
             with set_config_context({"callbacks": run.get_child()}) as context:
                 reranking = arerank_items(self, query, documents, text=_text)
@@ -198,13 +195,11 @@ class RerankKitCompressor(RerankSettings, BaseDocumentCompressor):
             await run.on_chain_end(_run_outputs(outcome))
         return [_new_document(kept) for kept in outcome.kept]
 
-    @property
-    def _name(self) -> str:
-        return type(self).__name__
-
-    def _run_metadata(self) -> dict[str, Any]:
-        return {"reranker": reranker_name(self.reranker), "top_n": self.top_n}
-
-    @staticmethod
-    def _run_inputs(documents: list[Document], query: str) -> dict[str, Any]:
-        return {"query": query, "documents": len(documents)}
+    def _start_run(
+        self, manager: Any, callbacks: Callbacks | None, documents: list[Document], query: str
+    ) -> Any:
+        """This call's run: ``on_chain_start`` of a (sync or async) callback manager."""
+        metadata = {"reranker": reranker_name(self.reranker), "top_n": self.top_n}
+        inputs = {"query": query, "documents": len(documents)}
+        configured = manager.configure(callbacks, local_metadata=metadata)
+        return configured.on_chain_start(None, inputs, name=type(self).__name__)

@@ -100,12 +100,18 @@ def warn_unranked(why: str, kept: int, total: int, setting: str) -> None:
 
 
 def _unranked(
-    items: Sequence[T], top_n: int | None, error: Exception | None = None
+    settings: RerankSettings, items: Sequence[T], error: Exception | None = None
 ) -> RerankOutcome[T]:
+    """The first ``top_n`` items in retrieval order, marked, after a blank query (no
+    ``error``) or a failing reranker; one warning."""
     marker: dict[str, Any] = {"reranked": False}
+    why, setting = "empty query", "on_empty_query"
     if error is not None:
         marker["rerank_error"] = error_reason(error)
-    kept = [KeptItem(i, item, dict(marker), None) for i, item in enumerate(items[:top_n])]
+        why = f"{type(settings.reranker).__name__} raised {type(error).__name__}"
+        setting = "on_reranker_error"
+    kept = [KeptItem(i, item, dict(marker), None) for i, item in enumerate(items[: settings.top_n])]
+    warn_unranked(why, len(kept), len(items), setting)
     return RerankOutcome(kept, reranked=False, error=error)
 
 
@@ -114,9 +120,7 @@ def _prepare(
 ) -> tuple[str, list[str]] | RerankOutcome[T]:
     """The checked query and texts, or the outcome of a blank query."""
     if isinstance(query, str) and not query.strip() and settings.on_empty_query == "unranked":
-        outcome = _unranked(items, settings.top_n)
-        warn_unranked("empty query", len(outcome.kept), len(items), "on_empty_query")
-        return outcome
+        return _unranked(settings, items)
     return check_query(query), check_documents([text(item) for item in items])
 
 
@@ -127,13 +131,6 @@ def _ranked(
         results = lost_in_the_middle(results)
     kept = [KeptItem(r.index, items[r.index], result_metadata(r), r.score) for r in results]
     return RerankOutcome(kept, reranked=True)
-
-
-def _failed(settings: RerankSettings, items: Sequence[T], error: Exception) -> RerankOutcome[T]:
-    outcome = _unranked(items, settings.top_n, error)
-    why = f"{type(settings.reranker).__name__} raised {type(error).__name__}"
-    warn_unranked(why, len(outcome.kept), len(items), "on_reranker_error")
-    return outcome
 
 
 def rerank_items(
@@ -174,7 +171,7 @@ def rerank_items(
     except Exception as error:  # not BaseException: KeyboardInterrupt, CancelledError pass
         if settings.on_reranker_error == "raise":
             raise
-        return _failed(settings, items, error)
+        return _unranked(settings, items, error)
     return _ranked(settings, items, results)
 
 
@@ -202,5 +199,5 @@ async def arerank_items(
     except Exception as error:  # not BaseException: KeyboardInterrupt, CancelledError pass
         if settings.on_reranker_error == "raise":
             raise
-        return _failed(settings, items, error)
+        return _unranked(settings, items, error)
     return _ranked(settings, items, results)
