@@ -27,15 +27,7 @@ from langchain_core.runnables.config import set_config_context
 from langchain_core.runnables.utils import coro_with_context
 
 from langchain_rerankkit._llm import as_rerankkit_llm, check_model
-from rerankkit.adapting import (
-    KeptItem,
-    RerankOutcome,
-    RerankSettings,
-    arerank_items,
-    check_items,
-    rerank_items,
-    reranker_name,
-)
+from rerankkit import adapting
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseLanguageModel
@@ -45,14 +37,14 @@ def _text(document: Document) -> str:
     return document.page_content
 
 
-def _new_document(kept: KeptItem[Document]) -> Document:
+def _new_document(kept: adapting.KeptItem[Document]) -> Document:
     # model_copy keeps id, type and any subclass fields; the metadata is a deep copy, so
     # nothing done to the result (nested lists included) reaches the caller's Document.
     metadata = {**copy.deepcopy(kept.item.metadata), **kept.metadata}
     return kept.item.model_copy(update={"metadata": metadata})
 
 
-def _run_outputs(outcome: RerankOutcome[Document]) -> dict[str, Any]:
+def _run_outputs(outcome: adapting.RerankOutcome[Document]) -> dict[str, Any]:
     """What the run reports: each kept document's id, input position and score."""
     summary = []
     for kept in outcome.kept:
@@ -63,7 +55,7 @@ def _run_outputs(outcome: RerankOutcome[Document]) -> dict[str, Any]:
     return {"documents": summary, "reranked": outcome.reranked}
 
 
-class RerankKitCompressor(RerankSettings, BaseDocumentCompressor):
+class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
     """Reranks retrieved documents with a rerankkit ``Reranker``; a drop-in compressor for
     ``ContextualCompressionRetriever`` and ``DocumentCompressorPipeline``.
 
@@ -158,11 +150,11 @@ class RerankKitCompressor(RerankSettings, BaseDocumentCompressor):
             ValueError: A blank query with ``on_empty_query="raise"``.
             Exception: What the reranker raised, with ``on_reranker_error="raise"``.
         """
-        documents = check_items(documents, Document, "documents")
+        documents = adapting.check_items(documents, Document, "documents")
         run = self._start_run(CallbackManager, callbacks, documents, query)
         try:
             with set_config_context({"callbacks": run.get_child()}) as context:
-                outcome = context.run(rerank_items, self, query, documents, text=_text)
+                outcome = context.run(adapting.rerank_items, self, query, documents, text=_text)
         except BaseException as error:
             run.on_chain_error(error)
             raise
@@ -180,11 +172,11 @@ class RerankKitCompressor(RerankSettings, BaseDocumentCompressor):
     ) -> Sequence[Document]:
         """Async ``compress_documents``: model work runs off the event loop (``arerank``);
         the run and its LLM child runs are reported as in the sync call."""
-        documents = check_items(documents, Document, "documents")
+        documents = adapting.check_items(documents, Document, "documents")
         run = await self._start_run(AsyncCallbackManager, callbacks, documents, query)
         try:
             with set_config_context({"callbacks": run.get_child()}) as context:
-                reranking = arerank_items(self, query, documents, text=_text)
+                reranking = adapting.arerank_items(self, query, documents, text=_text)
                 outcome = await coro_with_context(reranking, context)
         except BaseException as error:
             await run.on_chain_error(error)
@@ -199,7 +191,7 @@ class RerankKitCompressor(RerankSettings, BaseDocumentCompressor):
         self, manager: Any, callbacks: Callbacks | None, documents: list[Document], query: str
     ) -> Any:
         """This call's run: ``on_chain_start`` of a (sync or async) callback manager."""
-        metadata = {"reranker": reranker_name(self.reranker), "top_n": self.top_n}
+        metadata = {"reranker": adapting.reranker_name(self.reranker), "top_n": self.top_n}
         inputs = {"query": query, "documents": len(documents)}
         configured = manager.configure(callbacks, local_metadata=metadata)
         return configured.on_chain_start(None, inputs, name=type(self).__name__)

@@ -17,16 +17,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from llamaindex_rerankkit._llm import as_rerankkit_llm
-from rerankkit import Reranker
-from rerankkit.adapting import (
-    KeptItem,
-    RerankOutcome,
-    RerankSettings,
-    arerank_items,
-    check_items,
-    rerank_items,
-    reranker_name,
-)
+from rerankkit import Reranker, adapting
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -35,10 +26,10 @@ dispatcher = get_dispatcher(__name__)
 
 RETRIEVAL_SCORE_KEY = "retrieval_score"
 
-Finish = Callable[[RerankOutcome[NodeWithScore]], list[NodeWithScore]]
+Finish = Callable[[adapting.RerankOutcome[NodeWithScore]], list[NodeWithScore]]
 
 
-class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
+class RerankKitPostprocessor(adapting.RerankSettings, BaseNodePostprocessor):
     """Reranks retrieved nodes with a rerankkit ``Reranker``; a drop-in for the
     ``node_postprocessors`` of query and chat engines.
 
@@ -125,14 +116,14 @@ class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         with self._rerank_event(nodes, query_bundle) as (query, nodes, finish):
-            return finish(rerank_items(self, query, nodes, text=self._text))
+            return finish(adapting.rerank_items(self, query, nodes, text=self._text))
 
     @dispatcher.span
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         with self._rerank_event(nodes, query_bundle) as (query, nodes, finish):
-            return finish(await arerank_items(self, query, nodes, text=self._text))
+            return finish(await adapting.arerank_items(self, query, nodes, text=self._text))
 
     def _text(self, node: NodeWithScore) -> str:
         # A node without content of its own (an ImageNode, an empty chunk) is an empty
@@ -142,7 +133,7 @@ class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
             return ""
         return node.node.get_content(metadata_mode=self.metadata_mode)
 
-    def _new_node(self, kept: KeptItem[NodeWithScore]) -> NodeWithScore:
+    def _new_node(self, kept: adapting.KeptItem[NodeWithScore]) -> NodeWithScore:
         added = kept.metadata
         if self.keep_retrieval_score and kept.score is not None:
             added = {**added, RETRIEVAL_SCORE_KEY: kept.item.score}
@@ -169,8 +160,8 @@ class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
                 "RerankKitPostprocessor needs a query: pass query_bundle or query_str to "
                 "postprocess_nodes"
             )
-        nodes = check_items(nodes, NodeWithScore, "nodes")
-        model_name = reranker_name(self.reranker)
+        nodes = adapting.check_items(nodes, NodeWithScore, "nodes")
+        model_name = adapting.reranker_name(self.reranker)
         top_n = len(nodes) if self.top_n is None else self.top_n
         dispatcher.event(
             ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=top_n, model_name=model_name)
@@ -183,7 +174,7 @@ class RerankKitPostprocessor(RerankSettings, BaseNodePostprocessor):
         }
         with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
 
-            def finish(outcome: RerankOutcome[NodeWithScore]) -> list[NodeWithScore]:
+            def finish(outcome: adapting.RerankOutcome[NodeWithScore]) -> list[NodeWithScore]:
                 new_nodes = [self._new_node(kept) for kept in outcome.kept]
                 end: dict[str, Any] = {EventPayload.NODES: new_nodes}
                 if outcome.error is not None:
