@@ -6,7 +6,7 @@ count}``, outputs ``{"documents": [{"id", "index", "relevance_score"}, ...], "re
 metadata ``{"reranker": name, "top_n"}``, and any error. LLM calls made by the reranker run
 inside it, so each is a child run (``astream_events(version="v2")`` shows them all).
 
-A reranker that raises (``on_reranker_error="fallback"``) ends this run with
+A reranker that raises (``on_reranker_error="unranked"``) ends this run with
 ``on_chain_error(error)`` and the documents still go back to the retriever, unranked and
 marked: as LangChain's ``with_fallbacks`` reports a failed runnable whose fallback answered.
 """
@@ -14,7 +14,7 @@ marked: as LangChain's ``with_fallbacks`` reports a failed runnable whose fallba
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import (
@@ -25,25 +25,9 @@ from langchain_core.callbacks import (
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.runnables.config import set_config_context
 from langchain_core.runnables.utils import coro_with_context
-from pydantic import ConfigDict, field_validator
 
 from langchain_rerankkit._llm import as_rerankkit_llm, check_model
-from rerankkit import RerankResult, result_metadata
-from rerankkit.adapting import (
-    EmptyQueryField,
-    ReorderMode,
-    RerankerErrorField,
-    RerankerField,
-    RerankOutcome,
-    arerank_or_fallback,
-    check_items,
-    check_reorder,
-    check_score_threshold,
-    check_top_n,
-    fields_from_llm,
-    rerank_or_fallback,
-    reranker_name,
-)
+from rerankkit import adapting
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseLanguageModel
@@ -53,37 +37,25 @@ def _text(document: Document) -> str:
     return document.page_content
 
 
-def _with_metadata(document: Document, added: Mapping[str, Any]) -> Document:
+def _new_document(kept: adapting.KeptItem[Document]) -> Document:
     # model_copy keeps id, type and any subclass fields; the metadata is a deep copy, so
     # nothing done to the result (nested lists included) reaches the caller's Document.
-    metadata = {**copy.deepcopy(document.metadata), **added}
-    return document.model_copy(update={"metadata": metadata})
+    metadata = {**copy.deepcopy(kept.item.metadata), **kept.metadata}
+    return kept.item.model_copy(update={"metadata": metadata})
 
 
-def _reranked(document: Document, result: RerankResult) -> Document:
-    return _with_metadata(document, result_metadata(result))
-
-
-def _kept(documents: list[Document], outcome: RerankOutcome[int]) -> list[tuple[int, Document]]:
-    """The documents to return, with their input positions."""
-    if outcome.ranked is not None:
-        return [(i, _reranked(documents[i], result)) for i, result in outcome.ranked]
-    marker = outcome.unranked_metadata()
-    return [(i, _with_metadata(documents[i], marker)) for i in outcome.unranked]
-
-
-def _run_outputs(kept: list[tuple[int, Document]], reranked: bool) -> dict[str, Any]:
+def _run_outputs(outcome: adapting.RerankOutcome[Document]) -> dict[str, Any]:
     """What the run reports: each kept document's id, input position and score."""
     summary = []
-    for index, document in kept:
-        entry = {"id": document.id, "index": index}
-        if reranked:
-            entry["relevance_score"] = document.metadata["relevance_score"]
+    for kept in outcome.kept:
+        entry: dict[str, Any] = {"id": kept.item.id, "index": kept.index}
+        if outcome.reranked:
+            entry["relevance_score"] = kept.score
         summary.append(entry)
-    return {"documents": summary, "reranked": reranked}
+    return {"documents": summary, "reranked": outcome.reranked}
 
 
-class RerankKitCompressor(BaseDocumentCompressor):
+class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
     """Reranks retrieved documents with a rerankkit ``Reranker``; a drop-in compressor for
     ``ContextualCompressionRetriever`` and ``DocumentCompressorPipeline``.
 
@@ -105,7 +77,7 @@ class RerankKitCompressor(BaseDocumentCompressor):
     logged, and the run reports the error (``on_chain_error``) before the retriever goes on.
     ``on_reranker_error="raise"`` raises instead. The caller's own bad input (a non-``str``
     query, a non-``Document``) is checked first and always raises; ``KeyboardInterrupt`` and
-    ``CancelledError`` are never caught (see ``rerankkit.adapting._reranker_error``).
+    ``CancelledError`` are never caught (see ``rerankkit.adapting.rerank_items``).
 
     Tracing: each call is a run reported to the callbacks LangChain passes (see the module
     docstring). Serialization: the compressor pickles (the reranker too; a model is loaded
@@ -130,58 +102,16 @@ class RerankKitCompressor(BaseDocumentCompressor):
             )
     """
 
-    model_config = ConfigDict(
-        extra="forbid", arbitrary_types_allowed=True, validate_assignment=True
-    )
-
-    reranker: RerankerField
-    """The backend, or a cross-encoder hub id / local folder (loaded once, as a
-    ``CrossEncoderReranker``)."""
-
-    top_n: int | None = 3
-    """Keep at most this many documents; ``None`` keeps all."""
-
-    score_threshold: float | None = None
-    """Keep only documents with ``relevance_score >= score_threshold`` (before ``top_n``)."""
-
-    reorder: ReorderMode = "none"
-    """Final order of the kept documents: ``"none"`` (best first) or ``"lost_in_the_middle"``
-    (best at both ends of the context, weakest in the middle)."""
-
-    on_empty_query: EmptyQueryField = "retrieval_order"
-    """An empty or whitespace query: ``"retrieval_order"`` returns the documents unranked and
-    marked (``metadata["reranked"] is False``); ``"raise"`` raises ValueError."""
-
-    on_reranker_error: RerankerErrorField = "fallback"
-    """The reranker raised: ``"fallback"`` returns the documents unranked and marked
-    (``metadata["reranked"] is False``, ``metadata["rerank_error"]``), the run reporting the
-    error; ``"raise"`` raises it."""
-
-    @field_validator("reorder", mode="before")
     @classmethod
-    def _reorder(cls, value: Any) -> ReorderMode:
-        return check_reorder(value)
-
-    @field_validator("top_n", mode="before")
-    @classmethod
-    def _top_n(cls, value: Any) -> int | None:
-        return check_top_n(value)
-
-    @field_validator("score_threshold", mode="before")
-    @classmethod
-    def _score_threshold(cls, value: Any) -> float | None:
-        return check_score_threshold(value)
-
-    @classmethod
-    def from_llm(cls, llm: BaseLanguageModel, **options: Any) -> RerankKitCompressor:
+    def from_llm(cls, llm: BaseLanguageModel[Any], **options: Any) -> RerankKitCompressor:
         """A compressor that ranks with a LangChain chat model or LLM.
 
         Args:
             llm: Any LangChain ``BaseLanguageModel`` (``ChatOpenAI``, ``ChatOllama``, ...).
             **options: ``method`` (``"listwise"``, ``"pointwise"``, ``"rating"``), the fields
-                (``top_n`` default 3, ``score_threshold``, ``reorder``) and the LLM reranker's
-                own options (``window_size``, prompts, ``max_concurrency``, ...); see
-                ``rerankkit.adapting.fields_from_llm``.
+                (``top_n`` default 3, ``score_threshold``, ...) and the LLM reranker's own
+                options (``window_size``, prompts, ``max_concurrency``, ...); see
+                ``rerankkit.adapting.RerankSettings.from_rerankkit_llm``.
 
         Raises:
             TypeError: ``llm`` is not a LangChain model.
@@ -196,7 +126,7 @@ class RerankKitCompressor(BaseDocumentCompressor):
             ['a cat']
         """
         check_model(llm, "llm")  # named as this caller passed it (as_rerankkit_llm says model)
-        return cls(**fields_from_llm(as_rerankkit_llm(llm), **options))
+        return cls.from_rerankkit_llm(as_rerankkit_llm(llm), **options)
 
     def compress_documents(
         self,
@@ -220,21 +150,19 @@ class RerankKitCompressor(BaseDocumentCompressor):
             ValueError: A blank query with ``on_empty_query="raise"``.
             Exception: What the reranker raised, with ``on_reranker_error="raise"``.
         """
-        documents = check_items(documents, Document, "documents")
-        manager = CallbackManager.configure(callbacks, local_metadata=self._run_metadata())
-        run = manager.on_chain_start(None, self._run_inputs(documents, query), name=self._name)
+        documents = adapting.check_items(documents, Document, "documents")
+        run = self._start_run(CallbackManager, callbacks, documents, query)
         try:
             with set_config_context({"callbacks": run.get_child()}) as context:
-                outcome = context.run(self._compress, documents, query)
+                outcome = context.run(adapting.rerank_items, self, query, documents, text=_text)
         except BaseException as error:
             run.on_chain_error(error)
             raise
-        kept = _kept(documents, outcome)
         if outcome.error is not None:
             run.on_chain_error(outcome.error)
         else:
-            run.on_chain_end(_run_outputs(kept, outcome.reranked))
-        return [document for _, document in kept]
+            run.on_chain_end(_run_outputs(outcome))
+        return [_new_document(kept) for kept in outcome.kept]
 
     async def acompress_documents(
         self,
@@ -244,51 +172,26 @@ class RerankKitCompressor(BaseDocumentCompressor):
     ) -> Sequence[Document]:
         """Async ``compress_documents``: model work runs off the event loop (``arerank``);
         the run and its LLM child runs are reported as in the sync call."""
-        documents = check_items(documents, Document, "documents")
-        manager = AsyncCallbackManager.configure(callbacks, local_metadata=self._run_metadata())
-        inputs = self._run_inputs(documents, query)
-        run = await manager.on_chain_start(None, inputs, name=self._name)
+        documents = adapting.check_items(documents, Document, "documents")
+        run = await self._start_run(AsyncCallbackManager, callbacks, documents, query)
         try:
             with set_config_context({"callbacks": run.get_child()}) as context:
-                outcome = await coro_with_context(self._acompress(documents, query), context)
+                reranking = adapting.arerank_items(self, query, documents, text=_text)
+                outcome = await coro_with_context(reranking, context)
         except BaseException as error:
             await run.on_chain_error(error)
             raise
-        kept = _kept(documents, outcome)
         if outcome.error is not None:
             await run.on_chain_error(outcome.error)
         else:
-            await run.on_chain_end(_run_outputs(kept, outcome.reranked))
-        return [document for _, document in kept]
+            await run.on_chain_end(_run_outputs(outcome))
+        return [_new_document(kept) for kept in outcome.kept]
 
-    @property
-    def _name(self) -> str:
-        return type(self).__name__
-
-    def _run_metadata(self) -> dict[str, Any]:
-        return {"reranker": reranker_name(self.reranker), "top_n": self.top_n}
-
-    @staticmethod
-    def _run_inputs(documents: list[Document], query: str) -> dict[str, Any]:
-        return {"query": query, "documents": len(documents)}
-
-    def _compress(self, documents: list[Document], query: str) -> RerankOutcome[int]:
-        return rerank_or_fallback(
-            self.reranker, query, range(len(documents)), **self._indexed(documents)
-        )
-
-    async def _acompress(self, documents: list[Document], query: str) -> RerankOutcome[int]:
-        return await arerank_or_fallback(
-            self.reranker, query, range(len(documents)), **self._indexed(documents)
-        )
-
-    def _indexed(self, documents: list[Document]) -> dict[str, Any]:
-        # Positions are ranked, so the run can report where each kept document came from.
-        return {
-            "text": lambda i: _text(documents[i]),
-            "top_n": self.top_n,
-            "score_threshold": self.score_threshold,
-            "reorder": self.reorder,
-            "on_empty_query": self.on_empty_query,
-            "on_reranker_error": self.on_reranker_error,
-        }
+    def _start_run(
+        self, manager: Any, callbacks: Callbacks | None, documents: list[Document], query: str
+    ) -> Any:
+        """This call's run: ``on_chain_start`` of a (sync or async) callback manager."""
+        metadata = {"reranker": adapting.reranker_name(self.reranker), "top_n": self.top_n}
+        inputs = {"query": query, "documents": len(documents)}
+        configured = manager.configure(callbacks, local_metadata=metadata)
+        return configured.on_chain_start(None, inputs, name=type(self).__name__)

@@ -21,7 +21,7 @@ from langchain_core.cross_encoders import BaseCrossEncoder
 from pydantic import BaseModel, ConfigDict
 
 from rerankkit import Reranker
-from rerankkit.adapting import EmptyQueryField, PointwiseRerankerField, score_pairs
+from rerankkit.adapting import PointwiseRerankerField, UnrankedField, score_pairs
 
 
 class RerankKitCrossEncoder(BaseModel, BaseCrossEncoder):
@@ -31,15 +31,15 @@ class RerankKitCrossEncoder(BaseModel, BaseCrossEncoder):
     Scores are the reranker's (for ``CrossEncoderReranker`` a probability in [0, 1] by
     default); all pairs of one call are scored in one ``score_many`` call, grouped by query,
     so a cross-encoder batches them by length. A pair with an empty or whitespace query
-    scores ``rerankkit.adapting.UNRANKED_PAIR_SCORE`` (0.0; one warning per call), so
-    LangChain's stable sort keeps those documents in retrieval order; ``on_empty_query=
-    "raise"`` raises ValueError instead. Pickles, and ``model_dump()`` writes the reranker as a
-    spec string, as ``RerankKitCompressor`` does.
+    scores 0.0 (all equal; one warning per call), so LangChain's stable sort keeps those
+    documents in retrieval order; ``on_empty_query="raise"`` raises ValueError instead.
+    Pickles, and ``model_dump()`` writes the reranker as a spec string, as
+    ``RerankKitCompressor`` does.
 
     Args:
         reranker: A pointwise ``rerankkit.Reranker`` (cross-encoder, bi-encoder, causal LM,
             pointwise LLM), a spec string, or a cross-encoder hub id / local folder.
-        on_empty_query: ``"retrieval_order"`` (default) or ``"raise"``.
+        on_empty_query: ``"unranked"`` (default) or ``"raise"``.
 
     Raises:
         TypeError: ``reranker`` is not pointwise (a listwise LLM, a fusion: their scores
@@ -51,13 +51,15 @@ class RerankKitCrossEncoder(BaseModel, BaseCrossEncoder):
         [0.0, 1.0]
     """
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", arbitrary_types_allowed=True, use_attribute_docstrings=True
+    )
 
     reranker: PointwiseRerankerField
     """The pointwise backend."""
 
-    on_empty_query: EmptyQueryField = "retrieval_order"
-    """A blank query's pairs: ``"retrieval_order"`` (equal scores) or ``"raise"``."""
+    on_empty_query: UnrankedField = "unranked"
+    """A blank query's pairs: ``"unranked"`` (equal scores) or ``"raise"``."""
 
     def __init__(self, reranker: Reranker | str | os.PathLike[str], **kwargs: Any) -> None:
         super().__init__(reranker=reranker, **kwargs)

@@ -24,10 +24,11 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from rerankkit.adapting import fuse_items, fusion_fields, hybrid_fields, require_extra
+from rerankkit.adapting import fuse_items, fusion_fields, require_extra
 
 require_extra("langchain_classic", "langchain")  # the install hint, not a bare ImportError
 
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from rerankkit.adapting import StageOptions
 
 RRF_SCORE_KEY = "rrf_score"
+# How construction errors name c and top_n: hybrid_retriever sets its caller's names (the
+# retriever's validation drops a pydantic validation context, so it reads this instead).
+_NAMES: ContextVar[Mapping[str, str] | None] = ContextVar("fusion_names", default=None)
 
 
 class RerankKitFusionRetriever(EnsembleRetriever):
@@ -102,7 +106,7 @@ class RerankKitFusionRetriever(EnsembleRetriever):
             k=values.get("c", 60),
             weights=None if isinstance(weights, (list, tuple)) and not weights else weights,
             top_n=values.get("top_n", 100),
-            names={"k": "c", "top_n": "top_n"},
+            names={"k": "c", "top_n": "top_n", **(_NAMES.get() or {})},
         )
         return {**values, "c": fields["k"], "weights": fields["weights"], "top_n": fields["top_n"]}
 
@@ -110,7 +114,8 @@ class RerankKitFusionRetriever(EnsembleRetriever):
         return document.page_content if self.id_key is None else document.metadata[self.id_key]
 
     def weighted_reciprocal_rank(self, doc_lists: list[list[Document]]) -> list[Document]:
-        """Fuse the retrievers' lists (best first) with ``rerankkit.adapting.fuse_items``."""
+        """Fuse the retrievers' lists (best first) with ``rerankkit.adapting.fuse_items``,
+        with the settings checked at construction."""
         fused = fuse_items(
             doc_lists, key=self._key, k=self.c, weights=self.weights, top_n=self.top_n
         )
@@ -134,7 +139,7 @@ def hybrid_compressor(
         **stages: ``rerank_top_n``, ``llm_reranker`` (a rerankkit ``Reranker`` or any
             LangChain chat model / LLM, e.g. ``ChatOpenAI(...)``, which then ranks listwise),
             ``llm_top_n``, ``score_threshold``, ``reorder``
-            (``rerankkit.adapting.StageOptions``).
+            (``rerankkit.adapting.StageOptions``; ``RerankSettings.from_stages``).
 
     Raises:
         TypeError, ValueError: A bad stage option (named).
@@ -147,7 +152,7 @@ def hybrid_compressor(
     llm = stages.get("llm_reranker")
     if isinstance(llm, (BaseLanguageModel, Runnable)):  # a LangChain model: rank listwise
         stages = {**stages, "llm_reranker": as_rerankkit_llm(llm)}
-    return RerankKitCompressor(**hybrid_fields(reranker, **stages))
+    return RerankKitCompressor.from_stages(reranker, **stages)
 
 
 def hybrid_retriever(
@@ -186,16 +191,17 @@ def hybrid_retriever(
             is loaded; the fusion settings are checked by ``rerankkit.adapting.fusion_fields``.
     """
     retrievers = list(retrievers)
-    fusion_settings = fusion_fields(len(retrievers), k=k, weights=weights, top_n=fusion_top_n)
-    fusion = RerankKitFusionRetriever(
-        retrievers=retrievers,
-        weights=fusion_settings["weights"] or [1.0] * len(retrievers),
-        c=fusion_settings["k"],
-        id_key=id_key,
-        top_n=fusion_settings["top_n"],
-    )
+    fields: dict[str, Any] = {  # checked, once, by the retriever's validator
+        "retrievers": retrievers,
+        "weights": [1.0] * len(retrievers) if weights is None else weights,
+        "c": k,
+        "id_key": id_key,
+        "top_n": fusion_top_n,
+    }
+    names = _NAMES.set({"k": "k", "top_n": "fusion_top_n"})  # errors name this caller's arguments
+    try:
+        fusion = RerankKitFusionRetriever(**fields)
+    finally:
+        _NAMES.reset(names)
     compressor = hybrid_compressor(reranker, **stages)
     return ContextualCompressionRetriever(base_compressor=compressor, base_retriever=fusion)
-
-
-__all__ = ["RRF_SCORE_KEY", "RerankKitFusionRetriever", "hybrid_compressor", "hybrid_retriever"]

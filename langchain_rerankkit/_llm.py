@@ -68,7 +68,7 @@ class LangChainLLM:
 
     def __init__(
         self,
-        model: BaseLanguageModel | Runnable[Any, Any],
+        model: BaseLanguageModel[Any] | Runnable[Any, Any],
         *,
         config: RunnableConfig | None = None,
     ) -> None:
@@ -132,7 +132,7 @@ def check_model(model: Any, argument: str) -> None:
 
 
 def as_rerankkit_llm(
-    model: BaseLanguageModel | Runnable[Any, Any],
+    model: BaseLanguageModel[Any] | Runnable[Any, Any],
     *,
     top_logprobs: int | None = None,
     config: RunnableConfig | None = None,
@@ -158,6 +158,3 @@ def as_rerankkit_llm(
             raise ValueError("top_logprobs needs a chat model and 0 <= top_logprobs <= 20")
         model = model.bind(logprobs=True, top_logprobs=top_logprobs)
     return LangChainLLM(model, config=config)
-
-
-__all__ = ["LangChainLLM", "as_rerankkit_llm", "check_model", "top_logprobs_from_metadata"]

@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.llms import LLM, MockLLM
@@ -39,7 +39,7 @@ from llama_index.core.schema import NodeWithScore
 from llamaindex_rerankkit._llm import as_rerankkit_llm
 from llamaindex_rerankkit._postprocessor import RerankKitPostprocessor
 from rerankkit import Reranker
-from rerankkit.adapting import ReorderMode, fuse_items, fusion_fields, hybrid_fields
+from rerankkit.adapting import ReorderMode, fuse_items, fusion_fields
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -68,6 +68,8 @@ class RerankKitFusionRetriever(QueryFusionRetriever):
             ``num_queries - 1`` rewrites and fuses every (query, retriever) list.
         llm: The LLM for query rewrites (only with ``num_queries > 1``).
         use_async: Run the retrievers concurrently in ``retrieve`` (``aretrieve`` always does).
+        _names: How errors name ``k``, ``weights`` and ``top_n`` when a helper passes its own
+            caller's arguments (``hybrid_query_engine``'s ``fusion_top_n``).
         **kwargs: Other ``QueryFusionRetriever`` arguments (``callback_manager``, ...).
 
     Raises:
@@ -85,6 +87,7 @@ class RerankKitFusionRetriever(QueryFusionRetriever):
         num_queries: int = 1,
         llm: LLM | None = None,
         use_async: bool = False,
+        _names: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         retrievers = list(retrievers)
@@ -93,7 +96,7 @@ class RerankKitFusionRetriever(QueryFusionRetriever):
             k=k,
             weights=retriever_weights,
             top_n=similarity_top_k,
-            names={"weights": "retriever_weights", "top_n": "similarity_top_k"},
+            names={"weights": "retriever_weights", "top_n": "similarity_top_k", **(_names or {})},
         )
         if llm is None and num_queries <= 1:
             llm = MockLLM()  # never called; avoids resolving Settings.llm (an OpenAI default)
@@ -113,7 +116,7 @@ class RerankKitFusionRetriever(QueryFusionRetriever):
         self, results: dict[tuple[str, int], list[NodeWithScore]]
     ) -> list[NodeWithScore]:
         weights = [self._retriever_weights[retriever] for _, retriever in results]
-        fused = fuse_items(results.values(), key=_identity, k=self.k, weights=weights)
+        fused = fuse_items(results.values(), key=_identity, k=self.k, weights=weights, top_n=None)
         return [NodeWithScore(node=item.node, score=score) for item, score in fused]
 
 
@@ -146,8 +149,8 @@ def hybrid_postprocessor(
     """
     if isinstance(stages.get("llm_reranker"), LLM):
         stages = {**stages, "llm_reranker": as_rerankkit_llm(stages["llm_reranker"])}
-    return RerankKitPostprocessor(
-        **hybrid_fields(reranker, **stages), keep_retrieval_score=keep_retrieval_score
+    return RerankKitPostprocessor.from_stages(
+        reranker, keep_retrieval_score=keep_retrieval_score, **stages
     )
 
 
@@ -179,19 +182,12 @@ def hybrid_query_engine(
         TypeError, ValueError: A bad fusion setting or stage option (named as passed here),
             before any model is loaded.
     """
-    retrievers = list(retrievers)
-    fusion = fusion_fields(
-        len(retrievers),
-        k=k,
-        weights=retriever_weights,
-        top_n=fusion_top_n,
-        names={"weights": "retriever_weights"},
-    )
     retriever = RerankKitFusionRetriever(
         retrievers,
-        similarity_top_k=fusion["top_n"],
-        k=fusion["k"],
-        retriever_weights=fusion["weights"],
+        similarity_top_k=fusion_top_n,
+        k=k,
+        retriever_weights=retriever_weights,
+        _names={"top_n": "fusion_top_n"},  # as this function's caller named it
     )
     postprocessor = hybrid_postprocessor(
         reranker,
@@ -204,6 +200,3 @@ def hybrid_query_engine(
     return RetrieverQueryEngine.from_args(
         retriever, llm=llm, node_postprocessors=[postprocessor], **engine_kwargs
     )
-
-
-__all__ = ["RerankKitFusionRetriever", "hybrid_postprocessor", "hybrid_query_engine"]

@@ -74,6 +74,3 @@ def as_rerankkit_llm(llm: BaseLLM, **complete_kwargs: Any) -> LlamaIndexLLM:
     if not isinstance(llm, BaseLLM):
         raise TypeError(f"llm must be a LlamaIndex LLM, got {type(llm).__name__}")
     return LlamaIndexLLM(llm, **complete_kwargs)
-
-
-__all__ = ["LlamaIndexLLM", "as_rerankkit_llm", "top_logprobs_from_response"]

@@ -9,31 +9,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from llama_index.core.bridge.pydantic import ConfigDict, Field, field_validator
 from llama_index.core.callbacks import CBEventType, EventPayload
-from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
 from llama_index.core.instrumentation.events.exception import ExceptionEvent
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from llamaindex_rerankkit._llm import as_rerankkit_llm
-from rerankkit import Reranker, RerankResult, result_metadata
-from rerankkit.adapting import (
-    EmptyQueryField,
-    ReorderMode,
-    RerankerErrorField,
-    RerankerField,
-    RerankOutcome,
-    arerank_or_fallback,
-    check_items,
-    check_reorder,
-    check_score_threshold,
-    check_top_n,
-    fields_from_llm,
-    rerank_or_fallback,
-    reranker_name,
-)
+from rerankkit import Reranker, adapting
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -42,12 +26,10 @@ dispatcher = get_dispatcher(__name__)
 
 RETRIEVAL_SCORE_KEY = "retrieval_score"
 
-
-def _excluding(keys: list[str], added: list[str]) -> list[str]:
-    return keys + [key for key in added if key not in keys]
+Finish = Callable[[adapting.RerankOutcome[NodeWithScore]], list[NodeWithScore]]
 
 
-class RerankKitPostprocessor(BaseNodePostprocessor):
+class RerankKitPostprocessor(adapting.RerankSettings, BaseNodePostprocessor):
     """Reranks retrieved nodes with a rerankkit ``Reranker``; a drop-in for the
     ``node_postprocessors`` of query and chat engines.
 
@@ -86,90 +68,22 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
             engine = index.as_query_engine(similarity_top_k=20, node_postprocessors=[post])
     """
 
-    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+    keep_retrieval_score: bool = False
+    """Store the retriever's score in the new node's ``metadata["retrieval_score"]``."""
 
-    reranker: RerankerField = Field(
-        description=(
-            "The backend: a rerankkit Reranker, a spec string or a cross-encoder hub id / "
-            "folder (serialized as a spec string)."
-        ),
-    )
-    top_n: int | None = Field(
-        default=3, description="Keep at most this many nodes; None keeps all."
-    )
-    score_threshold: float | None = Field(
-        default=None,
-        description="Keep only nodes whose rerank score is >= this (applied before top_n).",
-    )
-    keep_retrieval_score: bool = Field(
-        default=False,
-        description="Store the retriever's score in the new node's metadata['retrieval_score'].",
-    )
-    reorder: ReorderMode = Field(
-        default="none",
-        description=(
-            "Final order of the kept nodes: 'none' (best first) or 'lost_in_the_middle' "
-            "(best at both ends of the context, weakest in the middle)."
-        ),
-    )
-    metadata_mode: MetadataMode = Field(
-        default=MetadataMode.EMBED,
-        description=(
-            "Which metadata the model reads with a node's text (node.get_content); EMBED, as "
-            "LlamaIndex's SentenceTransformerRerank; NONE for the text alone."
-        ),
-    )
-    on_empty_query: EmptyQueryField = Field(
-        default="retrieval_order",
-        description=(
-            "An empty or whitespace query: 'retrieval_order' returns the nodes unranked and "
-            "marked (metadata['reranked'] is False); 'raise' raises ValueError."
-        ),
-    )
-    on_reranker_error: RerankerErrorField = Field(
-        default="fallback",
-        description=(
-            "The reranker raised: 'fallback' returns the nodes in retrieval order, marked "
-            "(metadata['reranked'] is False, metadata['rerank_error'] says why); 'raise' "
-            "raises it."
-        ),
-    )
+    metadata_mode: MetadataMode = MetadataMode.EMBED
+    """Which metadata the model reads with a node's text (``node.get_content``): ``EMBED``,
+    as LlamaIndex's ``SentenceTransformerRerank``; ``NONE`` for the text alone."""
 
-    def __init__(self, reranker: Reranker | str | os.PathLike[str], **kwargs: Any) -> None:
-        """Build the postprocessor.
-
-        Args:
-            reranker: A rerankkit ``Reranker``, a spec string (``"cross-encoder:PATH"``), or
-                a cross-encoder hub id / local folder (loaded once, here).
-            **kwargs: The fields: ``top_n``, ``score_threshold``, ``keep_retrieval_score``,
-                ``reorder``, ``metadata_mode``, ``on_empty_query``, ``on_reranker_error``,
-                ``callback_manager``.
-
-        Raises:
-            pydantic.ValidationError: An unknown keyword argument or a bad field (named).
-        """
-        super().__init__(reranker=reranker, **kwargs)  # type: ignore[call-arg]  # our field
+    def __init__(self, reranker: Reranker | str | os.PathLike[str], **fields: Any) -> None:
+        """``reranker`` may be given by position; ``fields`` are the other fields above."""
+        super().__init__(reranker=reranker, **fields)  # type: ignore[arg-type]  # validated
 
     def __getstate__(self) -> dict[str, Any]:
         # LlamaIndex's BaseComponent drops (from this object too) what does not pickle, with a
         # log line: raise pickle's own error first, rather than lose the reranker.
         pickle.dumps(self.reranker)
-        return super().__getstate__()  # type: ignore[no-any-return]
-
-    @field_validator("top_n", mode="before")
-    @classmethod
-    def _top_n(cls, value: Any) -> int | None:
-        return check_top_n(value)
-
-    @field_validator("score_threshold", mode="before")
-    @classmethod
-    def _score_threshold(cls, value: Any) -> float | None:
-        return check_score_threshold(value)
-
-    @field_validator("reorder", mode="before")
-    @classmethod
-    def _reorder(cls, value: Any) -> ReorderMode:
-        return check_reorder(value)
+        return super().__getstate__()
 
     @classmethod
     def class_name(cls) -> str:
@@ -182,9 +96,9 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         Args:
             llm: Any LlamaIndex ``LLM`` (``OpenAI``, ``Ollama``, ``HuggingFaceLLM``, ...).
             **options: ``method`` (``"listwise"``, ``"pointwise"``, ``"rating"``), the fields
-                (``top_n`` default 3, ``score_threshold``, ``reorder``) and the LLM reranker's
-                own options (``window_size``, prompts, ``max_concurrency``, ...); see
-                ``rerankkit.adapting.fields_from_llm``.
+                (``top_n`` default 3, ``score_threshold``, ...) and the LLM reranker's own
+                options (``window_size``, prompts, ``max_concurrency``, ...); see
+                ``rerankkit.adapting.RerankSettings.from_rerankkit_llm``.
 
         Raises:
             TypeError: ``llm`` is not a LlamaIndex LLM.
@@ -196,29 +110,20 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
             >>> post.reranker, post.top_n
             (LLMPointwiseReranker(llm=LlamaIndexLLM(MockLLM), method='rating'), 2)
         """
-        return cls(**fields_from_llm(as_rerankkit_llm(llm), **options))
+        return cls.from_rerankkit_llm(as_rerankkit_llm(llm), **options)
 
     def _postprocess_nodes(
-        self,
-        nodes: list[NodeWithScore],
-        query_bundle: QueryBundle | None = None,
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        query = _query_str(query_bundle)
-        nodes = check_items(nodes, NodeWithScore, "nodes")
-        with self._rerank_event(nodes, query_bundle) as finish:
-            return finish(rerank_or_fallback(self.reranker, query, nodes, **self._settings()))
+        with self._rerank_event(nodes, query_bundle) as (query, nodes, finish):
+            return finish(adapting.rerank_items(self, query, nodes, text=self._text))
 
     @dispatcher.span
     async def _apostprocess_nodes(
-        self,
-        nodes: list[NodeWithScore],
-        query_bundle: QueryBundle | None = None,
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        query = _query_str(query_bundle)
-        nodes = check_items(nodes, NodeWithScore, "nodes")
-        with self._rerank_event(nodes, query_bundle) as finish:
-            outcome = await arerank_or_fallback(self.reranker, query, nodes, **self._settings())
-            return finish(outcome)
+        with self._rerank_event(nodes, query_bundle) as (query, nodes, finish):
+            return finish(await adapting.arerank_items(self, query, nodes, text=self._text))
 
     def _text(self, node: NodeWithScore) -> str:
         # A node without content of its own (an ImageNode, an empty chunk) is an empty
@@ -228,39 +133,35 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
             return ""
         return node.node.get_content(metadata_mode=self.metadata_mode)
 
-    def _settings(self) -> dict[str, Any]:
-        return {
-            "text": self._text,
-            "top_n": self.top_n,
-            "score_threshold": self.score_threshold,
-            "reorder": self.reorder,
-            "on_empty_query": self.on_empty_query,
-            "on_reranker_error": self.on_reranker_error,
-        }
-
-    def _nodes(self, outcome: RerankOutcome[NodeWithScore]) -> list[NodeWithScore]:
-        if outcome.ranked is not None:
-            return [self._reranked(node, result) for node, result in outcome.ranked]
-        marker = outcome.unranked_metadata()
-        return [
-            NodeWithScore(node=_with_metadata(node.node, marker), score=node.score)
-            for node in outcome.unranked
-        ]
+    def _new_node(self, kept: adapting.KeptItem[NodeWithScore]) -> NodeWithScore:
+        added = kept.metadata
+        if self.keep_retrieval_score and kept.score is not None:
+            added = {**added, RETRIEVAL_SCORE_KEY: kept.item.score}
+        score = kept.item.score if kept.score is None else kept.score  # unranked: retriever's
+        return NodeWithScore(node=_with_metadata(kept.item.node, added), score=score)
 
     @contextmanager
     def _rerank_event(
-        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
-    ) -> Iterator[Callable[[RerankOutcome[NodeWithScore]], list[NodeWithScore]]]:
+        self, nodes: Any, query_bundle: QueryBundle | None
+    ) -> Iterator[tuple[str, list[NodeWithScore], Finish]]:
         """Start/end instrumentation events and the RERANKING callback event around one call.
 
-        Yields ``finish(outcome) -> new_nodes``, which records the result on both channels.
+        Checks the call's input first (a query; ``NodeWithScore`` items), then yields the
+        query, the nodes and ``finish(outcome) -> new_nodes``, which records the result on
+        both channels.
         Every call that returns, empty input and a reranker fallback included, emits start
         and end; after a fallback the callback event's end payload also holds the exception
         and an ``ExceptionEvent`` comes before the end event. On a raised error the callback
         event ends with the exception (LlamaIndex's own handling) and no end event is
         dispatched.
         """
-        model_name = reranker_name(self.reranker)
+        if query_bundle is None:
+            raise ValueError(
+                "RerankKitPostprocessor needs a query: pass query_bundle or query_str to "
+                "postprocess_nodes"
+            )
+        nodes = adapting.check_items(nodes, NodeWithScore, "nodes")
+        model_name = adapting.reranker_name(self.reranker)
         top_n = len(nodes) if self.top_n is None else self.top_n
         dispatcher.event(
             ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=top_n, model_name=model_name)
@@ -268,13 +169,13 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
         payload: dict[str, Any] = {
             EventPayload.NODES: nodes,
             EventPayload.MODEL_NAME: model_name,
-            EventPayload.QUERY_STR: query_bundle.query_str if query_bundle else None,
+            EventPayload.QUERY_STR: query_bundle.query_str,
             EventPayload.TOP_K: top_n,
         }
         with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
 
-            def finish(outcome: RerankOutcome[NodeWithScore]) -> list[NodeWithScore]:
-                new_nodes = self._nodes(outcome)
+            def finish(outcome: adapting.RerankOutcome[NodeWithScore]) -> list[NodeWithScore]:
+                new_nodes = [self._new_node(kept) for kept in outcome.kept]
                 end: dict[str, Any] = {EventPayload.NODES: new_nodes}
                 if outcome.error is not None:
                     end[EventPayload.EXCEPTION] = outcome.error
@@ -283,33 +184,14 @@ class RerankKitPostprocessor(BaseNodePostprocessor):
                 dispatcher.event(ReRankEndEvent(nodes=new_nodes))
                 return new_nodes
 
-            yield finish
-
-    def _reranked(self, node: NodeWithScore, result: RerankResult) -> NodeWithScore:
-        added = result_metadata(result)
-        if self.keep_retrieval_score:
-            added[RETRIEVAL_SCORE_KEY] = node.score
-        return NodeWithScore(node=_with_metadata(node.node, added), score=result.score)
+            yield query_bundle.query_str, nodes, finish
 
 
 def _with_metadata(inner: BaseNode, added: dict[str, Any]) -> BaseNode:
     # A shallow copy with deep-copied metadata and new exclusion lists: the caller's node
     # is untouched, and the added keys never leak into what an LLM or embedding model reads.
-    return inner.model_copy(
-        update={
-            "metadata": {**copy.deepcopy(inner.metadata), **added},
-            "excluded_llm_metadata_keys": _excluding(inner.excluded_llm_metadata_keys, list(added)),
-            "excluded_embed_metadata_keys": _excluding(
-                inner.excluded_embed_metadata_keys, list(added)
-            ),
-        }
-    )
-
-
-def _query_str(query_bundle: QueryBundle | None) -> str:
-    if query_bundle is None:
-        raise ValueError(
-            "RerankKitPostprocessor needs a query: pass query_bundle or query_str to "
-            "postprocess_nodes"
-        )
-    return query_bundle.query_str
+    update: dict[str, Any] = {"metadata": {**copy.deepcopy(inner.metadata), **added}}
+    for excluded in ("excluded_llm_metadata_keys", "excluded_embed_metadata_keys"):
+        keys = getattr(inner, excluded)
+        update[excluded] = keys + [key for key in added if key not in keys]
+    return inner.model_copy(update=update)

@@ -10,6 +10,12 @@ Example::
     reranker = CrossEncoderReranker()  # cross-encoder/ms-marco-MiniLM-L6-v2
     reranker.rerank("capital of France", ["Berlin is ...", "Paris is ..."], top_n=1)
     # [RerankResult(index=1, score=0.98)]
+
+    reranker = build_reranker("cross-encoder:cross-encoder/ms-marco-MiniLM-L6-v2?batch_size=16")
+    reranker_spec(reranker)  # the spec string again, as configuration files store it
+
+Every error rerankkit raises on purpose is a :class:`RerankkitError` (see
+:mod:`rerankkit.errors`), importable from here.
 """
 
 from __future__ import annotations
@@ -19,9 +25,18 @@ from typing import TYPE_CHECKING, Any
 
 from rerankkit._base import Reranker
 from rerankkit._result import RerankResult, result_metadata
-from rerankkit.errors import MissingExtraError, RerankkitError
+from rerankkit.errors import (
+    DatasetError,
+    LLMCallError,
+    MissingExtraError,
+    ModelLoadError,
+    RemoteServiceError,
+    RerankkitError,
+    TransientLLMError,
+)
 
 if TYPE_CHECKING:
+    from rerankkit._specs import build_reranker, reranker_spec
     from rerankkit.backends._causal_lm import CausalLMReranker
     from rerankkit.backends._cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
     from rerankkit.backends._embedding import EmbeddingReranker
@@ -41,6 +56,8 @@ if TYPE_CHECKING:
 # Public name -> module that defines it. Resolved on first access (PEP 562) so that
 # `import rerankkit` never imports a backend's dependencies.
 _LAZY: dict[str, str] = {
+    "build_reranker": "rerankkit._specs",
+    "reranker_spec": "rerankkit._specs",
     "CrossEncoderReranker": "rerankkit.backends._cross_encoder",
     "DEFAULT_CROSS_ENCODER": "rerankkit.backends._cross_encoder",
     "EmbeddingReranker": "rerankkit.backends._embedding",
@@ -74,21 +91,28 @@ __all__ = [
     "Completion",
     "CompletionLLM",
     "CrossEncoderReranker",
+    "DatasetError",
     "EmbeddingReranker",
     "FunctionLLM",
     "FusionReranker",
+    "LLMCallError",
     "LLMListwiseReranker",
     "LLMPointwiseReranker",
     "LateInteractionReranker",
     "MissingExtraError",
+    "ModelLoadError",
+    "RemoteServiceError",
     "RerankResult",
     "Reranker",
     "RerankkitError",
     "ScoreCache",
     "TokenEmbeddingStore",
+    "TransientLLMError",
+    "build_reranker",
     "llm_reranker",
     "lost_in_the_middle",
     "reciprocal_rank_fusion",
+    "reranker_spec",
     "result_metadata",
     "score_distribution",
 ]

@@ -19,6 +19,8 @@ from rerankkit._validation import (
     check_top_n,
 )
 
+__all__ = ["Details", "Group", "GroupBatchedReranker", "Reranker", "split_by_group"]
+
 Group = tuple[str, list[str]]
 """One validated ``(query, documents)`` pair handed to ``_score_many_with_details``."""
 T = TypeVar("T")
@@ -39,6 +41,30 @@ def split_by_group(values: Sequence[T], groups: Sequence[Group]) -> list[Sequenc
         slices.append(values[first : first + len(documents)])
         first += len(documents)
     return slices
+
+
+_NONE: tuple[Sequence[float], Details] = ([], None)
+"""What a group without live documents scores: nothing."""
+
+
+def _every_document(
+    total: int, live: list[int], scored: tuple[Sequence[float], Details]
+) -> tuple[list[float], Details]:
+    """Finite scores and details of all ``total`` documents from a backend's answer for the
+    ``live`` ones (NaN flagged, empty documents flagged ``empty_document``)."""
+    return with_empty_documents(total, live, *finite_scores(scored[0], len(live), scored[1]))
+
+
+def _checked(
+    query: Any, documents: Any, top_n: Any, score_threshold: Any
+) -> tuple[str, list[str], int | None, float | None]:
+    """``rerank``'s arguments, checked (each error names the argument and position)."""
+    return (
+        check_query(query),
+        check_documents(documents),
+        check_top_n(top_n),
+        check_score_threshold(score_threshold),
+    )
 
 
 def _check_groups(groups: Any) -> list[Group]:
@@ -127,24 +153,16 @@ class Reranker(LocksDropped, ABC):
     def _judge(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         """Finite scores and flagged details of every document; empty ones never scored."""
         live = self._live(documents)
-        scores: Sequence[float] = []
-        details: Details = None
-        if live:
-            scores, details = self._score_with_details(query, [documents[i] for i in live])
-        return with_empty_documents(
-            len(documents), live, *finite_scores(scores, len(live), details)
-        )
+        scored = self._score_with_details(query, [documents[i] for i in live]) if live else _NONE
+        return _every_document(len(documents), live, scored)
 
     async def _ajudge(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         """Async ``_judge``."""
         live = self._live(documents)
-        scores: Sequence[float] = []
-        details: Details = None
-        if live:
-            scores, details = await self._ascore_with_details(query, [documents[i] for i in live])
-        return with_empty_documents(
-            len(documents), live, *finite_scores(scores, len(live), details)
+        scored = (
+            await self._ascore_with_details(query, [documents[i] for i in live]) if live else _NONE
         )
+        return _every_document(len(documents), live, scored)
 
     @property
     def pointwise(self) -> bool:
@@ -180,10 +198,7 @@ class Reranker(LocksDropped, ABC):
             >>> KeywordReranker().score("cat", ["a dog", "a cat"])
             [0.0, 1.0]
         """
-        query, docs = check_query(query), check_documents(documents)
-        if not docs:
-            return []
-        return self._judge(query, docs)[0]
+        return self._judge(check_query(query), check_documents(documents))[0]
 
     def score_many(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         """``score`` for several ``(query, documents)`` groups in one call.
@@ -212,28 +227,25 @@ class Reranker(LocksDropped, ABC):
             >>> KeywordReranker().score_many(groups)
             [[1.0, 0.0], [], [1.0]]
         """
-        checked = _check_groups(groups)
+        return self._score_groups(_check_groups(groups))
+
+    def _score_groups(self, checked: list[Group]) -> list[list[float]]:
+        """``score_many`` after its checks: the groups are trusted."""
         lives = [self._live(documents) for _, documents in checked]
         work = [i for i, live in enumerate(lives) if live]
-        out: list[list[float]] = [with_empty_documents(len(d), [], [], None)[0] for _, d in checked]
-        if not work:
-            return out
-        scored = self._score_many_with_details(
-            [(checked[i][0], [checked[i][1][p] for p in lives[i]]) for i in work]
-        )
+        groups_to_score = [(checked[i][0], [checked[i][1][p] for p in lives[i]]) for i in work]
+        scored = self._score_many_with_details(groups_to_score) if work else []
         if len(scored) != len(work):
             raise RuntimeError(f"backend returned {len(scored)} score lists for {len(work)} groups")
-        for i, (scores, details) in zip(work, scored, strict=True):
-            finite = finite_scores(scores, len(lives[i]), details)
-            out[i] = with_empty_documents(len(checked[i][1]), lives[i], *finite)[0]
-        return out
+        by_group = dict(zip(work, scored, strict=True))
+        return [
+            _every_document(len(documents), lives[i], by_group.get(i, _NONE))[0]
+            for i, (_, documents) in enumerate(checked)
+        ]
 
     async def ascore(self, query: str, documents: Sequence[str]) -> list[float]:
         """Async ``score``."""
-        query, docs = check_query(query), check_documents(documents)
-        if not docs:
-            return []
-        return (await self._ajudge(query, docs))[0]
+        return (await self._ajudge(check_query(query), check_documents(documents)))[0]
 
     def rerank(
         self,
@@ -262,11 +274,7 @@ class Reranker(LocksDropped, ABC):
             >>> [r.index for r in KeywordReranker().rerank("cat", ["dog", "cat"])]
             [1, 0]
         """
-        query, docs = check_query(query), check_documents(documents)
-        top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
-        if not docs:
-            return []
-        return self._select(*self._judge(query, docs), top_n, score_threshold)
+        return self._rerank_checked(*_checked(query, documents, top_n, score_threshold))
 
     async def arerank(
         self,
@@ -277,22 +285,27 @@ class Reranker(LocksDropped, ABC):
         score_threshold: float | None = None,
     ) -> list[RerankResult]:
         """Async ``rerank``; never blocks the event loop."""
-        query, docs = check_query(query), check_documents(documents)
-        top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
-        if not docs:
-            return []
-        return self._select(*(await self._ajudge(query, docs)), top_n, score_threshold)
+        return await self._arerank_checked(*_checked(query, documents, top_n, score_threshold))
+
+    def _rerank_checked(
+        self, query: str, documents: list[str], top_n: int | None, score_threshold: float | None
+    ) -> list[RerankResult]:
+        """``rerank`` after its checks: the arguments are trusted (callers that checked them,
+        such as a cascade's stages and the adapters, enter here)."""
+        return self._select(*self._judge(query, documents), top_n, score_threshold)
+
+    async def _arerank_checked(
+        self, query: str, documents: list[str], top_n: int | None, score_threshold: float | None
+    ) -> list[RerankResult]:
+        """Async ``_rerank_checked``."""
+        return self._select(*(await self._ajudge(query, documents)), top_n, score_threshold)
 
     def _select(
-        self,
-        scores: list[float],
-        details: Details,
-        top_n: int | None,
-        score_threshold: float | None,
+        self, scores: list[float], details: Details, top_n: int | None, threshold: float | None
     ) -> list[RerankResult]:
         """Order, threshold and cut. A backend that returns only some documents by design
         (a cascade drops what its earlier stages cut) narrows the candidates, then calls this."""
-        return rank(scores, top_n=top_n, score_threshold=score_threshold, details=details)
+        return rank(scores, top_n=top_n, score_threshold=threshold, details=details)
 
     @property
     def cache_key(self) -> str:
@@ -302,7 +315,7 @@ class Reranker(LocksDropped, ABC):
         is unique to this instance; a backend whose scores depend only on its settings may
         override it (model path, revision, max_length, ...) so equal instances share entries.
         """
-        key = self.__dict__.get("_rerankkit_cache_key")
+        key: str | None = self.__dict__.get("_rerankkit_cache_key")
         if key is None:  # setdefault: two threads racing here still agree on one key
             key = self.__dict__.setdefault(
                 "_rerankkit_cache_key", f"{type(self).__qualname__}:{uuid.uuid4().hex}"

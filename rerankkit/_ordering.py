@@ -86,16 +86,6 @@ def finite_scores(
     return cleaned, flagged
 
 
-def clean_scores(scores: Sequence[Any], expected: int) -> list[float]:
-    """Plain finite floats, one per document (see ``finite_scores``; no details).
-
-    Example:
-        >>> clean_scores([1, float("nan"), float("-inf")], 3)
-        [1.0, -1e+30, -1e+30]
-    """
-    return finite_scores(scores, expected)[0]
-
-
 def live_positions(documents: Sequence[str]) -> list[int]:
     """Positions of the documents a model should see: those with non-whitespace text.
 

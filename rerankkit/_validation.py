@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 def check_query(query: Any) -> str:
@@ -19,7 +17,20 @@ def check_query(query: Any) -> str:
     return query
 
 
-def check_sequence(items: Any, expected: type[T], argument: str) -> list[T]:
+def check_instance(value: Any, expected: type[object], argument: str) -> Any:
+    """``value`` if it is an instance of ``expected``, else a TypeError naming ``argument``.
+
+    Example:
+        >>> check_instance("model-name", dict, "settings")
+        Traceback (most recent call last):
+        TypeError: settings must be a dict, got str
+    """
+    if not isinstance(value, expected):
+        raise TypeError(f"{argument} must be a {expected.__name__}, got {type(value).__name__}")
+    return value
+
+
+def check_sequence(items: Any, expected: type[object], argument: str) -> list[Any]:
     """A new list of ``items``, each an instance of ``expected``; errors name ``argument`` and
     the bad position.
 
@@ -33,17 +44,20 @@ def check_sequence(items: Any, expected: type[T], argument: str) -> list[T]:
             f"{argument} must be a sequence (list, tuple) of {expected.__name__}, "
             f"got {type(items).__name__}"
         )
-    for position, item in enumerate(items):
-        if not isinstance(item, expected):
-            raise TypeError(
-                f"{argument}[{position}] must be a {expected.__name__}, got {type(item).__name__}"
-            )
-    return list(items)
+    return [check_instance(item, expected, f"{argument}[{i}]") for i, item in enumerate(items)]
 
 
 def check_documents(documents: Any) -> list[str]:
     """Return ``documents`` as a new list of strings, else raise naming the bad position."""
     return check_sequence(documents, str, "documents")
+
+
+def _check_kind(value: Any, argument: str, kind: type, noun: str, optional: bool) -> Any:
+    """``value`` if it is a ``kind`` (never a ``bool``), else a TypeError naming ``argument``."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        expected = f"{noun} or None" if optional else noun
+        raise TypeError(f"{argument} must be {expected}, got {type(value).__name__}")
+    return value
 
 
 def check_int(
@@ -75,10 +89,7 @@ def check_int(
     """
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        expected = "an int or None" if optional else "an int"
-        raise TypeError(f"{argument} must be {expected}, got {type(value).__name__}")
-    number = int(value)
+    number = int(_check_kind(value, argument, Integral, "an int", optional))
     if minimum is not None and number < minimum:
         raise ValueError(f"{argument} must be >= {minimum}, got {number}")
     if maximum is not None and number > maximum:
@@ -110,10 +121,7 @@ def check_number(
     """
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, Real):
-        expected = "a number or None" if optional else "a number"
-        raise TypeError(f"{argument} must be {expected}, got {type(value).__name__}")
-    number = float(value)
+    number = float(_check_kind(value, argument, Real, "a number", optional))
     if not math.isfinite(number):
         raise ValueError(f"{argument} must be a finite number, got {number}")
     if minimum is not None and number < minimum:
@@ -189,9 +197,10 @@ def _same_choice(value: Any, option: Any) -> bool:
     return isinstance(value, type(option)) and bool(value == option)
 
 
-def check_top_n(top_n: Any) -> int | None:
-    """``None`` (keep all) or an int ``>= 1``; see :func:`check_int`."""
-    return check_int(top_n, "top_n", minimum=1, optional=True)  # type: ignore[no-any-return]
+def check_top_n(top_n: Any, argument: str = "top_n") -> int | None:
+    """``None`` (keep all) or an int ``>= 1``; see :func:`check_int`. ``argument`` names a
+    cut-off the caller calls otherwise (``rerank_top_n``, ``stages[0] top_n``)."""
+    return check_int(top_n, argument, minimum=1, optional=True)  # type: ignore[no-any-return]
 
 
 def check_score_threshold(score_threshold: Any) -> float | None:
@@ -201,11 +210,7 @@ def check_score_threshold(score_threshold: Any) -> float | None:
     """
     if score_threshold is None:
         return None
-    if isinstance(score_threshold, bool) or not isinstance(score_threshold, Real):
-        raise TypeError(
-            f"score_threshold must be a number or None, got {type(score_threshold).__name__}"
-        )
-    value = float(score_threshold)
+    value = float(_check_kind(score_threshold, "score_threshold", Real, "a number", True))
     if math.isnan(value):
         raise ValueError("score_threshold must not be NaN")
     return value

@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from rerankkit._base import Reranker
 from rerankkit._pickling import LocksDropped
+from rerankkit.llm._protocol import Completion, to_completion
+
+__all__ = [
+    "ConcurrencyRecordingLLM",
+    "FixedScoreReranker",
+    "FunctionReranker",
+    "KeywordReranker",
+    "OracleLLM",
+    "ScriptedLLM",
+]
 
 _WORD = re.compile(r"\w+")
 
 
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
-
-
-class KeywordReranker(Reranker):
-    """Scores a document by how many of its words occur in the query (case-insensitive).
-
-    Example:
-        >>> KeywordReranker().score("red apple", ["an apple", "red apple pie", "pear"])
-        [1.0, 2.0, 0.0]
-    """
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    @property
-    def pointwise(self) -> bool:
-        """``True``: a document's score is its word overlap with the query alone."""
-        return True
-
-    def _score(self, query: str, documents: list[str]) -> list[float]:
-        with self._lock:
-            self.calls += 1
-        terms = set(_words(query))
-        return [float(sum(word in terms for word in _words(doc))) for doc in documents]
 
 
 class FunctionReranker(Reranker):
@@ -64,6 +53,23 @@ class FunctionReranker(Reranker):
         return [self.fn(query, doc) for doc in documents]
 
 
+def _shared_words(query: str, document: str) -> float:
+    terms = set(_words(query))
+    return float(sum(word in terms for word in _words(document)))
+
+
+class KeywordReranker(FunctionReranker):
+    """Scores a document by how many of its words occur in the query (case-insensitive).
+
+    Example:
+        >>> KeywordReranker().score("red apple", ["an apple", "red apple pie", "pear"])
+        [1.0, 2.0, 0.0]
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_shared_words)
+
+
 class FixedScoreReranker(Reranker):
     """Returns the given scores for any input of the same length (for ordering tests).
 
@@ -83,16 +89,7 @@ class FixedScoreReranker(Reranker):
         return self.scores
 
 
-__all__ = ["FixedScoreReranker", "FunctionReranker", "KeywordReranker"]
-
-
 # --- Fake LLMs for the LLM rerankers (rerankkit.CompletionLLM protocol) ---------------------
-
-import asyncio  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Iterable, Mapping  # noqa: E402
-
-from rerankkit.llm._protocol import Completion, to_completion  # noqa: E402
 
 ScriptStep = str | Completion | BaseException | Callable[[str], "str | Completion"]
 _PASSAGE_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
@@ -174,13 +171,14 @@ class OracleLLM(LocksDropped):
 
 
 class ConcurrencyRecordingLLM(LocksDropped):
-    """Records how many calls overlap; each call takes ``delay`` seconds.
+    """Records how many calls overlap (``max_concurrency``: the most at once, so far); each
+    call takes ``delay`` seconds.
 
     Has both ``complete`` (sleeps in the calling thread) and native ``acomplete``.
 
     Example:
         >>> llm = ConcurrencyRecordingLLM("yes", delay=0.0)
-        >>> llm.complete("p").text, llm.max_in_flight
+        >>> llm.complete("p").text, llm.max_concurrency
         ('yes', 1)
     """
 
@@ -191,37 +189,30 @@ class ConcurrencyRecordingLLM(LocksDropped):
         self.delay = delay
         self.calls = 0
         self.in_flight = 0
-        self.max_in_flight = 0
+        self.max_concurrency = 0
         self._lock = threading.Lock()
 
-    def _enter(self) -> None:
+    @contextmanager
+    def _in_flight(self) -> Iterator[None]:
         with self._lock:
             self.calls += 1
             self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-
-    def _exit(self) -> None:
-        with self._lock:
-            self.in_flight -= 1
+            self.max_concurrency = max(self.max_concurrency, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
     def _answer(self, prompt: str) -> Completion:
         return to_completion(self.answer if isinstance(self.answer, str) else self.answer(prompt))
 
     def complete(self, prompt: str) -> Completion:
-        self._enter()
-        try:
+        with self._in_flight():
             time.sleep(self.delay)
             return self._answer(prompt)
-        finally:
-            self._exit()
 
     async def acomplete(self, prompt: str) -> Completion:
-        self._enter()
-        try:
+        with self._in_flight():
             await asyncio.sleep(self.delay)
             return self._answer(prompt)
-        finally:
-            self._exit()
-
-
-__all__ += ["ConcurrencyRecordingLLM", "OracleLLM", "ScriptedLLM"]

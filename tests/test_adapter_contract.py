@@ -11,19 +11,26 @@ import asyncio
 import math
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+import pydantic
 import pytest
 from langchain_core.documents import Document
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 
+import langchain_rerankkit
+import llamaindex_rerankkit
+import rerankkit
 from langchain_rerankkit import RerankKitCompressor
 from llamaindex_rerankkit import RerankKitPostprocessor
 from rerankkit import Reranker
-from rerankkit.testing import FixedScoreReranker, FunctionReranker
+from rerankkit._validation import check_choice, check_score_threshold, check_top_n
+from rerankkit.testing import FixedScoreReranker, FunctionReranker, KeywordReranker
 
 
 @dataclass(frozen=True)
@@ -236,13 +243,13 @@ async def test_bad_input_is_rejected_naming_the_argument(
 
 
 @pytest.mark.parametrize("query", ["", "  \n\t"])
-async def test_empty_query_returns_retrieval_order_marked_unranked(
+async def test_empty_query_returns_unranked_in_retrieval_order_marked(
     driver: Driver, call: Callable[..., Any], query: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     reranker = FixedScoreReranker(SCORES)
     caller = objects(driver)
     before = [driver.snapshot(o) for o in caller]
-    with caplog.at_level("WARNING", logger="rerankkit.adapting._empty_query"):
+    with caplog.at_level("WARNING", logger="rerankkit.adapting._rerank"):
         out = await call(driver.make(reranker, top_n=3, score_threshold=100.0), caller, query)
     assert [driver.id(o) for o in out] == [driver.id(o) for o in caller[:3]]  # no threshold
     for original, returned in zip(caller, out, strict=False):
@@ -277,6 +284,102 @@ def test_bad_options_fail_at_construction_and_assignment(
     with pytest.raises(error, match=message):
         for name, value in fields.items():
             setattr(adapter, name, value)
+
+
+# --- each argument is checked once, where it enters ----------------------------------------
+
+OUR_PACKAGES = tuple(
+    str(Path(package.__file__).parent)
+    for package in (rerankkit, langchain_rerankkit, llamaindex_rerankkit)
+)
+
+
+def raise_sites(error: BaseException) -> list[str]:
+    """Where each exception reachable from ``error`` (``__cause__``, ``__context__``, and the
+    errors a pydantic ``ValidationError`` wraps) was raised, when that is in our packages: the
+    innermost frame of its traceback, as ``file:function``. The frames above it only let it
+    through."""
+    sites: list[str] = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        exc = todo.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        frames: list[FrameType] = []
+        tb = exc.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        if frames and frames[-1].f_code.co_filename.startswith(OUR_PACKAGES):
+            code = frames[-1].f_code
+            sites.append(f"{Path(code.co_filename).name}:{code.co_name}")
+        todo += [exc.__cause__, exc.__context__]
+        if isinstance(exc, pydantic.ValidationError):
+            todo += [detail.get("ctx", {}).get("error") for detail in exc.errors()]
+    return sites
+
+
+@pytest.mark.parametrize(("bad", "error"), [(0, ValueError), (2.5, TypeError)])
+def test_a_bad_top_n_has_one_raise_site(driver: Driver, bad: Any, error: type) -> None:
+    with pytest.raises(error, match="top_n must be") as at_construction:
+        driver.make(KeywordReranker(), top_n=bad)
+    adapter = driver.make(KeywordReranker())
+    with pytest.raises(error, match="top_n must be") as at_assignment:
+        adapter.top_n = bad
+    for caught in (at_construction, at_assignment):
+        (site,) = raise_sites(caught.value)  # one check raised; nothing re-raised it
+        assert site.startswith("_validation.py:")
+    assert adapter.top_n == 3
+
+
+class CheckCounter:
+    """Counts, with ``sys.setprofile``, the calls of each setting's check function."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
+        if event != "call":
+            return
+        if frame.f_code is check_top_n.__code__:
+            self.calls["top_n"] += 1
+        elif frame.f_code is check_score_threshold.__code__:
+            self.calls["score_threshold"] += 1
+        elif frame.f_code is check_choice.__code__:
+            self.calls[str(frame.f_locals.get("argument"))] += 1
+
+
+async def test_a_construction_and_one_call_check_each_setting_once(
+    driver: Driver, call: Callable[..., Any]
+) -> None:
+    caller = objects(driver)
+    counter = CheckCounter()
+    sys.setprofile(counter)
+    try:
+        adapter = driver.make(
+            KeywordReranker(),
+            top_n=2,
+            score_threshold=0.5,
+            reorder="none",
+            on_empty_query="unranked",
+            on_reranker_error="unranked",
+        )
+        out = await call(adapter, caller, "solar panels")
+    finally:
+        sys.setprofile(None)
+    assert [driver.id(o) for o in out] == ["d0"]
+    checked = ("top_n", "score_threshold", "reorder", "on_empty_query", "on_reranker_error")
+    assert {name: counter.calls[name] for name in checked} == dict.fromkeys(checked, 1)
+
+
+def test_old_spellings_of_unranked_are_refused_naming_it(driver: Driver) -> None:
+    for field, old in [("on_empty_query", "retrieval_order"), ("on_reranker_error", "fallback")]:
+        with pytest.raises(ValueError, match=f"{field}='{old}' was renamed 'unranked'"):
+            driver.make(KeywordReranker(), **{field: old})
+    adapter = driver.make(KeywordReranker(), on_empty_query="raise", on_reranker_error="raise")
+    assert (adapter.on_empty_query, adapter.on_reranker_error) == ("raise", "raise")
 
 
 def test_bad_reranker_is_rejected(driver: Driver) -> None:

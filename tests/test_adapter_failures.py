@@ -19,14 +19,11 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from framework_fakes import EventLog, FixedRetriever, recording
 from langchain_classic.retrievers import ContextualCompressionRetriever
-from langchain_core.callbacks import BaseCallbackHandler, CallbackManagerForRetrieverRun
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload, LlamaDebugHandler
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.exception import ExceptionEvent
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
@@ -40,7 +37,7 @@ from rerankkit.testing import KeywordReranker, ScriptedLLM
 
 TEXTS = ["dogs bark at night", "cats purr when happy", "cats sleep all day", "fish swim"]
 QUERY = "cats purr"
-LOGGER = "rerankkit.adapting._reranker_error"
+LOGGER = "rerankkit.adapting._rerank"
 
 
 class OutOfMemory(Reranker):
@@ -96,15 +93,6 @@ def strict_json(value: Any) -> str:
 
 
 # ---- LangChain -------------------------------------------------------------------------------
-class Fixed(BaseRetriever):
-    docs: list[Document]
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        return self.docs
-
-
 class Recorder(BaseCallbackHandler):
     """The rerank run's error and the retriever's result, as a tracer would see them."""
 
@@ -136,7 +124,7 @@ def documents() -> list[Document]:
 
 def retriever_over(compressor: RerankKitCompressor) -> ContextualCompressionRetriever:
     return ContextualCompressionRetriever(
-        base_compressor=compressor, base_retriever=Fixed(docs=documents())
+        base_compressor=compressor, base_retriever=FixedRetriever(docs=documents())
     )
 
 
@@ -207,24 +195,10 @@ def test_langchain_working_reranker_is_unchanged() -> None:
 
 
 # ---- LlamaIndex ------------------------------------------------------------------------------
-class Events(BaseEventHandler):
-    seen: list[BaseEvent]
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "Events"
-
-    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        self.seen.append(event)
-
-
 @pytest.fixture
-def events() -> Iterator[Events]:
-    handler = Events(seen=[])
-    root = get_dispatcher()
-    root.add_event_handler(handler)
-    yield handler
-    root.event_handlers.remove(handler)
+def events() -> Iterator[EventLog]:
+    with recording() as log:
+        yield log
 
 
 def nodes() -> list[NodeWithScore]:
@@ -243,7 +217,7 @@ async def postprocess(post: RerankKitPostprocessor, given: list[NodeWithScore], 
 async def test_llamaindex_returns_the_nodes_unranked_and_reports_the_error(
     failing: tuple[Reranker, type[Exception], str],
     mode: str,
-    events: Events,
+    events: EventLog,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     reranker, error_type, reason = failing

@@ -163,39 +163,40 @@ print({heavy!r} in sys.modules)
 """
 
 
-def test_langchain_star_import_and_introspection_without_langchain_classic() -> None:
+LANGCHAIN_CLASSIC_HINT = (
+    'langchain_classic is required for this feature: pip install "rerankkit[langchain]"'
+)
+
+
+@pytest.mark.parametrize(
+    ("blocked", "expected"),
+    [
+        (
+            ("langchain_classic",),
+            [
+                "True",  # `from langchain_rerankkit import *` works and imports exactly __all__
+                "False False",  # neither in __all__ nor in dir()
+                "False True",  # inspect.getmembers works
+                "True True",  # help() and pydoc work
+                f"MissingExtraError langchain | {LANGCHAIN_CLASSIC_HINT}",  # says what to install
+                f"MissingExtraError langchain | {LANGCHAIN_CLASSIC_HINT}",  # from-import: same
+                "False",
+            ],
+        ),
+        ((), ["True", "True True", "True True", "True True", "True"]),  # imported for real
+    ],
+    ids=["without-langchain-classic", "everything-installed"],
+)
+def test_langchain_star_import_and_introspection(
+    blocked: tuple[str, ...], expected: list[str]
+) -> None:
     code = INTROSPECT.format(
         package="langchain_rerankkit",
         name="hybrid_retriever",
         eager="RerankKitCompressor",
         heavy="langchain_classic",
     )
-    hint = 'langchain_classic is required for this feature: pip install "rerankkit[langchain]"'
-    assert run_blocked(("langchain_classic",), code).splitlines() == [
-        "True",  # `from langchain_rerankkit import *` works and imports exactly __all__
-        "False False",  # neither in __all__ nor in dir()
-        "False True",  # inspect.getmembers works
-        "True True",  # help() and pydoc work
-        f"MissingExtraError langchain | {hint}",  # using the name says what to install
-        f"MissingExtraError langchain | {hint}",  # and so does `from ... import name`
-        "False",
-    ]
-
-
-def test_langchain_introspection_with_everything_installed() -> None:
-    code = INTROSPECT.format(
-        package="langchain_rerankkit",
-        name="hybrid_retriever",
-        eager="RerankKitCompressor",
-        heavy="langchain_classic",
-    )
-    assert run_blocked((), code).splitlines() == [
-        "True",
-        "True True",
-        "True True",
-        "True True",
-        "True",  # imported for real
-    ]
+    assert run_blocked(blocked, code).splitlines() == expected
 
 
 def test_lazy_exports_says_what_to_install_for_a_name_whose_extra_is_missing(

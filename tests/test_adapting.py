@@ -18,14 +18,16 @@ from langchain_rerankkit import RerankKitCompressor
 from llamaindex_rerankkit import RerankKitPostprocessor
 from rerankkit import CascadeReranker, LLMListwiseReranker, LLMPointwiseReranker
 from rerankkit.adapting import (
-    fields_from_llm,
+    RerankSettings,
+    arerank_items,
     fuse_items,
     fusion_fields,
-    hybrid_fields,
-    rerank_fields,
+    rerank_items,
 )
 from rerankkit.compose._fusion import reciprocal_rank_fusion
-from rerankkit.testing import KeywordReranker, ScriptedLLM
+from rerankkit.testing import FixedScoreReranker, FunctionReranker, KeywordReranker, ScriptedLLM
+
+EQUAL = {"k": 60, "weights": None, "top_n": None}
 
 # --- fuse_items ------------------------------------------------------------------------
 
@@ -36,7 +38,7 @@ from rerankkit.testing import KeywordReranker, ScriptedLLM
 )
 def test_fuse_items_is_rrf_of_the_deduplicated_lists(lists: list[list[str]], k: int) -> None:
     objects = [[{"id": key, "list": i} for key in keys] for i, keys in enumerate(lists)]
-    fused = fuse_items(objects, key=lambda o: o["id"], k=k)
+    fused = fuse_items(objects, key=lambda o: o["id"], k=k, weights=None, top_n=None)
     expected = reciprocal_rank_fusion([list(dict.fromkeys(keys)) for keys in lists], k=k)
     assert [(o["id"], s) for o, s in fused] == list(expected.items())
     for item, _ in fused:  # the first object met for a key stands for it, unchanged
@@ -45,10 +47,11 @@ def test_fuse_items_is_rrf_of_the_deduplicated_lists(lists: list[list[str]], k: 
 
 
 def test_fuse_items_counts_a_repeat_once_at_its_better_rank_and_cuts() -> None:
-    fused = fuse_items([["x", "y", "x"], ["y"]], key=str, k=0, weights=[1, 2])
+    fused = fuse_items([["x", "y", "x"], ["y"]], key=str, k=0, weights=[1, 2], top_n=None)
     assert fused == [("y", 0.5 + 2.0), ("x", 1.0)]
-    assert fuse_items([["x", "y", "x"], ["y"]], key=str, k=0, top_n=1) == [("y", 1.5)]
-    assert fuse_items([], key=str) == []
+    one = fuse_items([["x", "y", "x"], ["y"]], key=str, k=0, weights=None, top_n=1)
+    assert one == [("y", 1.5)]
+    assert fuse_items([], key=str, **EQUAL) == []
 
 
 @pytest.mark.parametrize(
@@ -57,12 +60,16 @@ def test_fuse_items_counts_a_repeat_once_at_its_better_rank_and_cuts() -> None:
         ({"top_n": 0}, ValueError, "top_n must be >= 1"),
         ({"top_n": 2.0}, TypeError, "top_n must be an int or None"),
         ({"k": -1}, ValueError, "k must be >= 0"),
-        ({"weights": [1.0, 2.0]}, ValueError, "weights has 2 entries for 1 rankings"),
+        ({"weights": [1.0, 2.0]}, ValueError, "weights has 2 entries for 1 retrievers"),
     ],
 )
-def test_fuse_items_names_a_bad_argument(kwargs: dict[str, Any], error: type, match: str) -> None:
+def test_fuse_items_settings_are_checked_once_by_fusion_fields(
+    kwargs: dict[str, Any], error: type, match: str
+) -> None:
+    # fuse_items runs at every query and trusts its settings: they are checked where they
+    # enter (a retriever's constructor), by fusion_fields.
     with pytest.raises(error, match=match):
-        fuse_items([["a"]], key=str, **kwargs)
+        fuse_items([["a"]], key=str, **fusion_fields(1, **kwargs))
 
 
 # --- fusion_fields ---------------------------------------------------------------------
@@ -109,58 +116,116 @@ def test_fusion_fields_uses_the_callers_names() -> None:
             fusion_fields(2, names=names, **kwargs)
 
 
-# --- settings: rerank_fields, hybrid_fields, fields_from_llm -----------------------------
+# --- settings: RerankSettings, from_stages, from_rerankkit_llm ----------------------------
 
 
-def test_rerank_fields_checks_every_setting() -> None:
+def test_settings_check_every_field_once_and_refuse_old_spellings() -> None:
     reranker = KeywordReranker()
-    assert rerank_fields(reranker) == {
-        "reranker": reranker,
+    assert RerankSettings(reranker=reranker).model_dump(exclude={"reranker"}) == {
         "top_n": 3,
         "score_threshold": None,
         "reorder": "none",
+        "on_empty_query": "unranked",
+        "on_reranker_error": "unranked",
     }
-    with pytest.raises(ValueError, match="top_n must be >= 1"):
-        rerank_fields(reranker, top_n=0)
-    with pytest.raises(ValueError, match="NaN"):
-        rerank_fields(reranker, score_threshold=float("nan"))
-    with pytest.raises(ValueError, match="reorder must be one of"):
-        rerank_fields(reranker, reorder="reverse")
-    with pytest.raises(TypeError, match="reranker must be"):
-        rerank_fields(3)  # type: ignore[arg-type]
+    for fields, error, match in [
+        ({"top_n": 0}, ValueError, "top_n must be >= 1"),
+        ({"score_threshold": float("nan")}, ValueError, "NaN"),
+        ({"reorder": "reverse"}, ValueError, "reorder must be one of"),
+        ({"on_empty_query": "retrieval_order"}, ValueError, "renamed 'unranked'"),
+        ({"on_reranker_error": "fallback"}, ValueError, "renamed 'unranked'"),
+        ({"on_reranker_error": "keep"}, ValueError, "on_reranker_error must be one of"),
+        ({"reranker": 3}, TypeError, "reranker must be"),
+    ]:
+        with pytest.raises(error, match=match):
+            RerankSettings(**{"reranker": reranker, **fields})
+    settings = RerankSettings(reranker=reranker)
+    with pytest.raises(ValueError, match="on_empty_query='retrieval_order' was renamed 'unranked'"):
+        settings.on_empty_query = "retrieval_order"  # type: ignore[assignment]
 
 
-def test_rerank_fields_checks_settings_before_loading_a_model() -> None:
+def test_settings_are_checked_before_loading_a_model() -> None:
     with pytest.raises(ValueError, match="top_n"):  # no hub access for a typo
-        rerank_fields("no/such-model", top_n=-1)
+        RerankSettings(reranker="no/such-model", top_n=-1)
 
 
-def test_hybrid_fields_stages() -> None:
+def test_from_stages() -> None:
     first, llm = KeywordReranker(), KeywordReranker()
-    plain = hybrid_fields(first, rerank_top_n=4, score_threshold=0.5)
-    assert plain == {"reranker": first, "top_n": 4, "score_threshold": 0.5, "reorder": "none"}
-    cascade = hybrid_fields(first, llm_reranker=llm, reorder="lost_in_the_middle")
-    assert isinstance(cascade["reranker"], CascadeReranker)
-    assert cascade["reranker"].stages == [(first, 10), (llm, 3)]
-    assert (cascade["top_n"], cascade["reorder"]) == (3, "lost_in_the_middle")
+    plain = RerankSettings.from_stages(first, rerank_top_n=4, score_threshold=0.5)
+    assert (plain.reranker, plain.top_n, plain.score_threshold) == (first, 4, 0.5)
+    cascade = RerankSettings.from_stages(first, llm_reranker=llm, reorder="lost_in_the_middle")
+    assert isinstance(cascade.reranker, CascadeReranker)
+    # the LLM stage ranks every survivor of the first; the adapter's top_n keeps llm_top_n
+    assert cascade.reranker.stages == [(first, 10), (llm, None)]
+    assert (cascade.top_n, cascade.reorder) == (3, "lost_in_the_middle")
     with pytest.raises(ValueError, match="rerank_top_n must be >= 1"):
-        hybrid_fields("no/such-model", rerank_top_n=0)
+        RerankSettings.from_stages("no/such-model", rerank_top_n=0)
+    with pytest.raises(ValueError, match="rerank_top_n must be >= 1"):
+        RerankSettings.from_stages("no/such-model", llm_reranker=llm, rerank_top_n=0)
     with pytest.raises(TypeError, match="llm_top_n must be an int or None"):
-        hybrid_fields(first, llm_reranker=llm, llm_top_n="3")  # type: ignore[arg-type]
+        RerankSettings.from_stages(first, llm_reranker=llm, llm_top_n="3")
+    with pytest.raises(TypeError, match="llm_reranker must be a rerankkit Reranker or an LLM"):
+        RerankSettings.from_stages(first, llm_reranker="gpt-4o")
 
 
-def test_fields_from_llm_builds_the_llm_reranker_and_checks_settings() -> None:
-    fields = fields_from_llm(ScriptedLLM(["[2] > [1]"]), top_n=1, window_size=5, stride=2)
-    reranker = fields["reranker"]
+def test_from_rerankkit_llm_builds_the_llm_reranker_and_checks_settings() -> None:
+    settings = RerankSettings.from_rerankkit_llm(
+        ScriptedLLM(["[2] > [1]"]), top_n=1, window_size=5, stride=2
+    )
+    reranker = settings.reranker
     assert isinstance(reranker, LLMListwiseReranker) and reranker.window_size == 5
-    assert [r.index for r in reranker.rerank("q", ["a", "b"], top_n=fields["top_n"])] == [1]
-    rating = fields_from_llm(ScriptedLLM([]), method="rating", top_n=None)
-    assert isinstance(rating["reranker"], LLMPointwiseReranker)
-    assert rating["reranker"].method == "rating" and rating["top_n"] is None
+    assert [r.index for r in reranker.rerank("q", ["a", "b"], top_n=settings.top_n)] == [1]
+    rating = RerankSettings.from_rerankkit_llm(ScriptedLLM([]), method="rating", top_n=None)
+    assert isinstance(rating.reranker, LLMPointwiseReranker)
+    assert rating.reranker.method == "rating" and rating.top_n is None
     with pytest.raises(ValueError, match="method must be one of"):
-        fields_from_llm(ScriptedLLM([]), method="best")  # type: ignore[arg-type]
+        RerankSettings.from_rerankkit_llm(ScriptedLLM([]), method="best")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="reorder must be one of"):
-        fields_from_llm(ScriptedLLM([]), reorder="reverse")
+        RerankSettings.from_rerankkit_llm(ScriptedLLM([]), reorder="reverse")
+
+
+# --- one call: rerank_items / arerank_items on plain objects ----------------------------
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_rerank_items_keeps_items_with_their_position_metadata_and_score(
+    asynchronous: bool,
+) -> None:
+    settings = RerankSettings(reranker=FixedScoreReranker([0.1, 0.7, 0.4]), top_n=2)
+    items = [{"t": "x"}, {"t": "y"}, {"t": "z"}]
+    call = arerank_items if asynchronous else rerank_items
+    outcome = call(settings, "q", items, text=lambda item: item["t"])
+    outcome = await outcome if asynchronous else outcome
+    assert outcome.reranked and outcome.error is None
+    assert [(k.index, k.item, k.score, k.metadata) for k in outcome.kept] == [
+        (1, items[1], 0.7, {"relevance_score": 0.7}),
+        (2, items[2], 0.4, {"relevance_score": 0.4}),
+    ]
+    assert all(kept.item is items[kept.index] for kept in outcome.kept)
+
+
+def test_rerank_items_keeps_the_items_unranked_for_a_blank_query_or_a_failure() -> None:
+    def broken(query: str, text: str) -> float:
+        raise TimeoutError("provider down\nretry later")
+
+    items = ["a", "b", "c"]
+    blank = rerank_items(RerankSettings(reranker=KeywordReranker(), top_n=2), " ", items, text=str)
+    assert not blank.reranked and blank.error is None
+    assert [(k.index, k.item, k.score, k.metadata) for k in blank.kept] == [
+        (0, "a", None, {"reranked": False}),
+        (1, "b", None, {"reranked": False}),
+    ]
+    failing = RerankSettings(reranker=FunctionReranker(broken), top_n=None)
+    failed = rerank_items(failing, "q", items, text=str)
+    assert isinstance(failed.error, TimeoutError) and not failed.reranked
+    assert [k.item for k in failed.kept] == items
+    reason = "TimeoutError: provider down"
+    assert failed.kept[0].metadata == {"reranked": False, "rerank_error": reason}
+    failing.on_reranker_error = "raise"
+    with pytest.raises(TimeoutError):
+        rerank_items(failing, "q", items, text=str)
+    with pytest.raises(TypeError, match=r"documents\[1\] must be a str"):
+        rerank_items(failing, "q", items, text=lambda item: 1 if item == "b" else item)
 
 
 # --- the adapters delegate: same behaviour on both sides ---------------------------------
@@ -203,7 +268,7 @@ def test_hybrid_helpers_are_the_core_in_both_adapters() -> None:
     compressor = hybrid_compressor(first, **stages)
     post = hybrid_postprocessor(first, keep_retrieval_score=True, **stages)
     for adapter in (compressor, post):
-        assert adapter.reranker.stages == [(first, 5), (llm, 2)]
+        assert adapter.reranker.stages == [(first, 5), (llm, None)]
         assert (adapter.top_n, adapter.score_threshold) == (2, 0.0)
     assert post.keep_retrieval_score is True
     for make in (hybrid_compressor, hybrid_postprocessor):

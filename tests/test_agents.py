@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from framework_fakes import FixedRetriever
 from langchain_classic.agents import AgentExecutor, create_tool_calling_agent
 from langchain_classic.retrievers import ContextualCompressionRetriever
 from langchain_core.documents import Document
@@ -16,7 +17,7 @@ from langchain_core.language_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import create_retriever_tool
-from test_tracing import TEXTS, Fixed
+from test_tracing import TEXTS
 
 from langchain_rerankkit import RerankKitCompressor
 from rerankkit.testing import KeywordReranker
@@ -38,7 +39,7 @@ def script(query: str) -> list[BaseMessage]:
 def tool(**fields: Any) -> Any:
     retriever = ContextualCompressionRetriever(
         base_compressor=RerankKitCompressor(reranker=KeywordReranker(), top_n=2, **fields),
-        base_retriever=Fixed(docs=[Document(t) for t in TEXTS]),
+        base_retriever=FixedRetriever(docs=[Document(t) for t in TEXTS]),
     )
     return create_retriever_tool(retriever, "search_pets", "Search facts about pets.")
 

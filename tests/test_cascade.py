@@ -49,7 +49,7 @@ def test_each_stage_sees_only_the_survivors_of_the_last() -> None:
     assert [r.details["stage_scores"] for r in results] == [(0.7, 3.0), (0.8, 2.0), (0.9, 1.0)]
 
 
-def test_three_stages_and_oversized_keep_n() -> None:
+def test_three_stages_and_an_oversized_stage_top_n() -> None:
     third = Recording({d: -float(i) for i, d in enumerate(DOCS)})
     cascade = CascadeReranker([(Recording(FIRST), 4), (Recording(SECOND), 10), (third, 2)])
     results = cascade.rerank("q", DOCS)
@@ -101,8 +101,8 @@ def test_empty_input_and_bad_input() -> None:
         ([], ValueError, "must not be empty"),
         (KeywordReranker(), TypeError, "sequence"),
         ([KeywordReranker()], TypeError, r"stages\[0\]"),
-        ([(KeywordReranker(), 0)], ValueError, "keep_n"),
-        ([(KeywordReranker(), 2.5)], TypeError, "keep_n"),
+        ([(KeywordReranker(), 0)], ValueError, r"^stages\[0\] top_n must be >= 1, got 0$"),
+        ([(KeywordReranker(), 2.5)], TypeError, r"^stages\[0\] top_n must be an int or None"),
         ([("model-name", 3)], TypeError, r"stages\[0\]\[0\]"),
     ],
 )

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rerankkit import LLMListwiseReranker, LLMPointwiseReranker, llm_reranker
-from rerankkit.adapting import fields_from_llm
+from rerankkit.adapting import RerankSettings
 from rerankkit.llm._listwise import WINDOW_ERRORS_KEY
 from rerankkit.llm._parsing import parse_permutation, parse_rating
 from rerankkit.llm._windows import count_windows, plan_windows
@@ -276,7 +276,7 @@ def test_impossible_windows_are_refused_everywhere(
     with pytest.raises(error, match=message):
         llm_reranker(llm, "listwise", **options)
     with pytest.raises(error, match=message):
-        fields_from_llm(llm, **options)  # what both adapters' from_llm call
+        RerankSettings.from_rerankkit_llm(llm, **options)  # what both adapters' from_llm call
     if stride is not None:
         with pytest.raises(error, match=message):
             plan_windows(30, window_size, stride)

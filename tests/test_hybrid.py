@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import string
+import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -16,10 +19,9 @@ from rerankkit.testing import FunctionReranker, KeywordReranker
 pytest.importorskip("langchain_classic")
 pytest.importorskip("llama_index.core")
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from framework_fakes import FixedRetriever as Fixed
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.retrievers import BaseRetriever as LCRetriever
 from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import BaseRetriever as LIRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
@@ -41,17 +43,6 @@ TEXTS = [
     "kittens are young cats that purr",
     "birds sing at dawn",
 ]
-
-
-class Fixed(LCRetriever):
-    """A LangChain retriever returning fixed documents (best first)."""
-
-    docs: list[Document]
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        return self.docs
 
 
 def lc_docs(indices: list[int]) -> list[Document]:
@@ -328,3 +319,43 @@ def test_llamaindex_fusion_retriever_names_its_own_arguments() -> None:
         LIFusion([LIFixed([0]), LIFixed([1])], retriever_weights=[0, 0])
     with pytest.raises(TypeError, match=r"^similarity_top_k must be an int or None, got str$"):
         LIFusion([LIFixed([0])], similarity_top_k="3")
+
+
+# --- the fusion settings are checked once, at construction, not at every query ---------------
+
+
+def count_fusion_checks(build_and_retrieve: Callable[[], object]) -> Counter[str]:
+    """Calls of each fusion setting's check while ``build_and_retrieve`` runs."""
+    from rerankkit._validation import check_number, check_top_n, check_weights
+
+    calls: Counter[str] = Counter()
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        if event != "call":
+            return
+        if frame.f_code is check_number.__code__ and "[" not in frame.f_locals["argument"]:
+            calls[frame.f_locals["argument"]] += 1  # not check_weights' per-weight calls
+        elif frame.f_code is check_weights.__code__:
+            calls["weights"] += 1
+        elif frame.f_code is check_top_n.__code__:
+            calls["top_n"] += 1
+
+    sys.setprofile(profile)
+    try:
+        build_and_retrieve()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_fusion_settings_are_checked_once_for_a_construction_and_two_queries() -> None:
+    def langchain() -> object:
+        fusion = LCFusion(retrievers=[Fixed(docs=lc_docs([0, 1])), Fixed(docs=lc_docs([1]))])
+        return fusion.invoke("cats"), fusion.invoke("dogs")
+
+    def llamaindex() -> object:
+        fusion = LIFusion([LIFixed([0, 1]), LIFixed([1, 2])], retriever_weights=[1, 2])
+        return fusion.retrieve("cats"), fusion.retrieve("dogs")
+
+    assert count_fusion_checks(langchain) == {"c": 1, "weights": 1, "top_n": 1}
+    assert count_fusion_checks(llamaindex) == {"k": 1, "weights": 1, "top_n": 1}

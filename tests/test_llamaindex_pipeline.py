@@ -15,13 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from framework_fakes import EventLog, recording
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.response.schema import Response
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload, LlamaDebugHandler
 from llama_index.core.embeddings import BaseEmbedding
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.llms import MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
@@ -101,25 +99,10 @@ def index() -> VectorStoreIndex:
     return VectorStoreIndex.from_documents(docs, embed_model=BagOfWordsEmbedding())
 
 
-class Recorder(BaseEventHandler):
-    events: list[BaseEvent]
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "Recorder"
-
-    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        if isinstance(event, (ReRankStartEvent, ReRankEndEvent)):
-            self.events.append(event)
-
-
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    recorder = Recorder(events=[])
-    root = get_dispatcher()
-    root.add_event_handler(recorder)
-    yield recorder
-    root.event_handlers.remove(recorder)
+def recorder() -> Iterator[EventLog]:
+    with recording(ReRankStartEvent, ReRankEndEvent) as log:
+        yield log
 
 
 async def ask(engine: Any, mode: str) -> Response:
@@ -162,7 +145,7 @@ async def test_as_query_engine_reranks_what_the_retriever_found(
 
 @pytest.mark.parametrize("mode", ["query", "aquery"])
 async def test_retriever_query_engine_emits_events_and_callbacks(
-    index: VectorStoreIndex, recorder: Recorder, mode: str
+    index: VectorStoreIndex, recorder: EventLog, mode: str
 ) -> None:
     debug = LlamaDebugHandler()
     retriever = index.as_retriever(similarity_top_k=K)
@@ -180,7 +163,7 @@ async def test_retriever_query_engine_emits_events_and_callbacks(
     returned = [n.node.get_content() for n in response.source_nodes]
     assert returned == best_two  # lost-in-the-middle leaves two items in place
 
-    start, end = recorder.events
+    start, end = recorder.seen
     assert isinstance(start, ReRankStartEvent) and isinstance(end, ReRankEndEvent)
     assert start.query.query_str == QUERY
     assert [n.node.get_content() for n in start.nodes] == [n.node.get_content() for n in candidates]
@@ -195,7 +178,7 @@ async def test_retriever_query_engine_emits_events_and_callbacks(
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-async def test_empty_input_still_emits_every_event(recorder: Recorder, mode: str) -> None:
+async def test_empty_input_still_emits_every_event(recorder: EventLog, mode: str) -> None:
     debug = LlamaDebugHandler()
     reranker = graded()
     post = RerankKitPostprocessor(
@@ -207,14 +190,14 @@ async def test_empty_input_still_emits_every_event(recorder: Recorder, mode: str
         out = await post.apostprocess_nodes([], query_str=QUERY)
     assert out == []
     assert reranker.calls == 0
-    assert [type(e) for e in recorder.events] == [ReRankStartEvent, ReRankEndEvent]
-    assert recorder.events[0].top_n == 0 and recorder.events[1].nodes == []
+    assert [type(e) for e in recorder.seen] == [ReRankStartEvent, ReRankEndEvent]
+    assert recorder.seen[0].top_n == 0 and recorder.seen[1].nodes == []
     (pair,) = debug.get_event_pairs(CBEventType.RERANKING)
     assert pair[1].payload[EventPayload.NODES] == []
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-async def test_a_query_is_required(recorder: Recorder, mode: str) -> None:
+async def test_a_query_is_required(recorder: EventLog, mode: str) -> None:
     reranker = graded()
     post = RerankKitPostprocessor(reranker=reranker)
     nodes = [NodeWithScore(node=TextNode(text=CORPUS[0][1]), score=0.5)]
@@ -224,11 +207,11 @@ async def test_a_query_is_required(recorder: Recorder, mode: str) -> None:
         else:
             await post.apostprocess_nodes(nodes)
     assert reranker.calls == 0
-    assert recorder.events == []  # nothing started, so nothing half-reported
+    assert recorder.seen == []  # nothing started, so nothing half-reported
 
 
 async def test_a_failing_reranker_ends_the_callback_event_with_the_error(
-    recorder: Recorder,
+    recorder: EventLog,
 ) -> None:
     debug = LlamaDebugHandler()
 
@@ -245,7 +228,7 @@ async def test_a_failing_reranker_ends_the_callback_event_with_the_error(
         await post.apostprocess_nodes(nodes, query_str=QUERY)
     (pair,) = debug.get_event_pairs(CBEventType.RERANKING)
     assert isinstance(pair[1].payload[EventPayload.EXCEPTION], RuntimeError)
-    assert [type(e) for e in recorder.events] == [ReRankStartEvent]
+    assert [type(e) for e in recorder.seen] == [ReRankStartEvent]
     assert nodes[0].score == 0.5
 
 

@@ -309,7 +309,7 @@ def test_sync_thread_pool_respects_the_limit() -> None:
     llm = ConcurrencyRecordingLLM("yes", delay=0.08)
     scores = LLMPointwiseReranker(llm, max_concurrency=4).score("q", [f"d{i}" for i in range(12)])
     assert scores == [1.0] * 12 and llm.calls == 12
-    assert llm.max_in_flight == 4
+    assert llm.max_concurrency == 4
 
 
 async def test_async_semaphore_respects_the_limit_with_native_acomplete() -> None:
@@ -317,7 +317,7 @@ async def test_async_semaphore_respects_the_limit_with_native_acomplete() -> Non
     reranker = LLMPointwiseReranker(llm, max_concurrency=3)
     results = await reranker.arerank("q", [f"d{i}" for i in range(10)])
     assert [r.score for r in results] == [0.0] * 10
-    assert llm.max_in_flight == 3 and llm.calls == 10
+    assert llm.max_concurrency == 3 and llm.calls == 10
 
 
 async def test_async_with_a_sync_llm_keeps_the_loop_free() -> None:
@@ -337,7 +337,7 @@ async def test_async_with_a_sync_llm_keeps_the_loop_free() -> None:
     finally:
         task.cancel()
     assert scores == [1.0] * 6
-    assert recorder.max_in_flight == 2
+    assert recorder.max_concurrency == 2
     assert ticks >= 10  # the loop kept running while the calls were in flight
 
 

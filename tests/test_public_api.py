@@ -17,69 +17,51 @@ PUBLIC = {
         "CompletionLLM",
         "CrossEncoderReranker",
         "DEFAULT_CROSS_ENCODER",
+        "DatasetError",
         "EmbeddingReranker",
         "FunctionLLM",
         "FusionReranker",
+        "LLMCallError",
         "LLMListwiseReranker",
         "LLMPointwiseReranker",
         "LateInteractionReranker",
         "MissingExtraError",
+        "ModelLoadError",
+        "RemoteServiceError",
         "RerankResult",
         "Reranker",
         "RerankkitError",
         "ScoreCache",
         "TokenEmbeddingStore",
+        "TransientLLMError",
+        "build_reranker",
         "llm_reranker",
         "lost_in_the_middle",
         "reciprocal_rank_fusion",
+        "reranker_spec",
         "result_metadata",
         "score_distribution",
     ],
     "rerankkit.adapting": [
-        "EmptyQueryField",
-        "PointwiseRerankerField",
-        "RerankerErrorField",
-        "RerankerField",
-        "RERANKER_ERROR_MODES",
-        "RerankOutcome",
-        "RerankerErrorMode",
-        "arerank_or_fallback",
-        "check_on_reranker_error",
-        "error_reason",
-        "rerank_or_fallback",
-        "EMPTY_QUERY_MODES",
-        "EmptyQueryMode",
         "FusionFields",
-        "NOT_RERANKED",
-        "REORDER_MODES",
-        "UNRANKED_PAIR_SCORE",
+        "KeptItem",
+        "PointwiseRerankerField",
         "ReorderMode",
-        "RerankFields",
+        "RerankOutcome",
+        "RerankSettings",
+        "RerankerField",
         "StageOptions",
+        "UnrankedField",
         "arerank_items",
-        "as_reranker",
-        "check_int",
         "check_items",
-        "check_on_empty_query",
-        "check_pointwise",
-        "check_reorder",
-        "check_score_threshold",
-        "check_top_n",
-        "fields_from_llm",
         "fuse_items",
         "fusion_fields",
-        "hybrid_fields",
         "is_installed",
         "lazy_exports",
-        "llm_stage",
-        "reorder_results",
         "require_extra",
-        "rerank_fields",
         "rerank_items",
-        "reranker_field_spec",
         "reranker_name",
         "score_pairs",
-        "unranked_fallback",
     ],
     "rerankkit.errors": [
         "DatasetError",
@@ -137,6 +119,18 @@ def test_all_is_pinned_and_resolves(module_name: str) -> None:
     assert len(set(module.__all__)) == len(module.__all__)
     for name in module.__all__:
         assert getattr(module, name) is not None, name
+
+
+def test_every_public_error_is_importable_from_rerankkit() -> None:
+    import rerankkit
+    import rerankkit.errors
+
+    for name in rerankkit.errors.__all__:
+        assert getattr(rerankkit, name) is getattr(rerankkit.errors, name), name
+        assert issubclass(getattr(rerankkit, name), rerankkit.RerankkitError), name
+    from rerankkit._specs import build_reranker, reranker_spec
+
+    assert (rerankkit.build_reranker, rerankkit.reranker_spec) == (build_reranker, reranker_spec)
 
 
 def test_design_names_exist() -> None:

@@ -222,8 +222,8 @@ def test_compressor_pickle_and_json_round_trips_rank_the_same() -> None:
         "top_n": 3,
         "score_threshold": 0.0,
         "reorder": "none",
-        "on_empty_query": "retrieval_order",
-        "on_reranker_error": "fallback",
+        "on_empty_query": "unranked",
+        "on_reranker_error": "unranked",
     }
     from_json = RerankKitCompressor.model_validate_json(compressor.model_dump_json())
     for copy in (round_trip(compressor), RerankKitCompressor(**dumped), from_json):

@@ -16,25 +16,16 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from framework_fakes import FixedRetriever
 from langchain_classic.retrievers import ContextualCompressionRetriever
-from langchain_core.callbacks import BaseCallbackHandler, CallbackManagerForRetrieverRun
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.language_models import FakeListChatModel
-from langchain_core.retrievers import BaseRetriever
 
 from langchain_rerankkit import RerankKitCompressor, hybrid_compressor
 from rerankkit.testing import FunctionReranker, KeywordReranker
 
 TEXTS = ["dogs bark at night", "cats purr when happy", "cats sleep all day", "fish swim"]
-
-
-class Fixed(BaseRetriever):
-    docs: list[Document]
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        return self.docs
 
 
 def documents() -> list[Document]:
@@ -109,7 +100,7 @@ async def test_listwise_llm_calls_are_children_of_the_rerank_run(mode: str) -> N
     llm = FakeListChatModel(responses=["[2] > [3] > [1]"])
     compressor = RerankKitCompressor.from_llm(llm, top_n=2)
     retriever = ContextualCompressionRetriever(
-        base_compressor=compressor, base_retriever=Fixed(docs=documents())
+        base_compressor=compressor, base_retriever=FixedRetriever(docs=documents())
     )
     recorder = Recorder()
     out = await invoke(retriever, "why do cats purr", mode, recorder)
@@ -135,7 +126,7 @@ async def test_pointwise_llm_calls_from_worker_threads_are_children(mode: str) -
     llm = FakeListChatModel(responses=answers)
     compressor = RerankKitCompressor.from_llm(llm, method="pointwise", top_n=2, max_concurrency=4)
     retriever = ContextualCompressionRetriever(
-        base_compressor=compressor, base_retriever=Fixed(docs=documents())
+        base_compressor=compressor, base_retriever=FixedRetriever(docs=documents())
     )
     recorder = Recorder()
     out = await invoke(retriever, "cats", mode, recorder)
@@ -150,7 +141,7 @@ async def test_hybrid_compressor_takes_a_chat_model_and_traces_it(mode: str) -> 
     llm = FakeListChatModel(responses=["[2] > [1]"])
     compressor = hybrid_compressor(KeywordReranker(), rerank_top_n=2, llm_reranker=llm, llm_top_n=1)
     retriever = ContextualCompressionRetriever(
-        base_compressor=compressor, base_retriever=Fixed(docs=documents())
+        base_compressor=compressor, base_retriever=FixedRetriever(docs=documents())
     )
     recorder = Recorder()
     out = await invoke(retriever, "cats purr", mode, recorder)
@@ -170,7 +161,7 @@ async def test_an_error_ends_the_run_with_the_error(mode: str) -> None:
     # the default falls back (tests/test_adapter_failures.py); "raise" lets it through
     compressor = RerankKitCompressor(reranker=FunctionReranker(broken), on_reranker_error="raise")
     retriever = ContextualCompressionRetriever(
-        base_compressor=compressor, base_retriever=Fixed(docs=documents())
+        base_compressor=compressor, base_retriever=FixedRetriever(docs=documents())
     )
     recorder = Recorder()
     with pytest.raises(RuntimeError, match="model fell over"):
@@ -182,7 +173,7 @@ async def test_an_error_ends_the_run_with_the_error(mode: str) -> None:
 async def test_empty_query_run_says_not_reranked(mode: str) -> None:
     compressor = RerankKitCompressor(reranker=KeywordReranker(), top_n=2)
     retriever = ContextualCompressionRetriever(
-        base_compressor=compressor, base_retriever=Fixed(docs=documents())
+        base_compressor=compressor, base_retriever=FixedRetriever(docs=documents())
     )
     recorder = Recorder()
     out = await invoke(retriever, " ", mode, recorder)
@@ -200,7 +191,7 @@ async def test_astream_events_v2_shows_the_rerank_run_and_its_llm_call() -> None
     llm = FakeListChatModel(responses=["[2] > [1]"])
     retriever = ContextualCompressionRetriever(
         base_compressor=RerankKitCompressor.from_llm(llm, top_n=1),
-        base_retriever=Fixed(docs=documents()[:2]),
+        base_retriever=FixedRetriever(docs=documents()[:2]),
     )
     chain = retriever | RunnableLambda(lambda docs: docs[0].page_content)
     events = [e async for e in chain.astream_events("cats", version="v2")]

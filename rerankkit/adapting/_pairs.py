@@ -13,49 +13,27 @@ from collections.abc import Sequence
 from typing import Any
 
 from rerankkit._base import Reranker
-from rerankkit.adapting._empty_query import EmptyQueryMode, unranked_fallback
-
-__all__ = ["UNRANKED_PAIR_SCORE", "check_pointwise", "score_pairs"]
+from rerankkit._validation import check_query
+from rerankkit.adapting._rerank import warn_unranked
 
 UNRANKED_PAIR_SCORE = 0.0
-"""The score of a pair whose query is blank (with ``on_empty_query="retrieval_order"``): all
-equal, so a stable sort keeps such documents in retrieval order."""
-
-
-def check_pointwise(reranker: Reranker, argument: str = "reranker") -> Reranker:
-    """``reranker`` if its scores are per pair (``reranker.pointwise``), as a pair scorer needs.
-
-    Raises:
-        TypeError: It is not a ``Reranker``, or not pointwise (a listwise LLM, a fusion).
-
-    Example:
-        >>> from rerankkit.testing import FixedScoreReranker
-        >>> check_pointwise(FixedScoreReranker([1.0]))  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        TypeError: reranker must be pointwise (score each pair alone), got FixedScoreReranker...
-    """
-    if not isinstance(reranker, Reranker):
-        raise TypeError(f"{argument} must be a rerankkit.Reranker, got {type(reranker).__name__}")
-    if not reranker.pointwise:
-        raise TypeError(
-            f"{argument} must be pointwise (score each pair alone), got "
-            f"{type(reranker).__name__}, whose scores depend on the other documents"
-        )
-    return reranker
+"""The score of a pair whose query is blank (with ``on_empty_query="unranked"``): all equal,
+so a stable sort keeps such documents in retrieval order."""
 
 
 def score_pairs(
-    reranker: Reranker,
-    pairs: Sequence[Any],
-    *,
-    on_empty_query: EmptyQueryMode = "retrieval_order",
+    reranker: Reranker, pairs: Sequence[Any], *, on_empty_query: str = "unranked"
 ) -> list[float]:
-    """One score per ``(query, document)`` pair, in order, in one ``score_many`` call.
+    """One score per ``(query, document)`` pair, in order, in one ``score_many`` pass.
 
     Pairs are grouped by query (so a pointwise backend batches them together) and the scores
-    put back in the pairs' order; the reranker's score scale is kept. A blank query's pairs
-    score :data:`UNRANKED_PAIR_SCORE` with one warning, or raise with
-    ``on_empty_query="raise"`` (see :mod:`rerankkit.adapting._empty_query`).
+    put back in the pairs' order, on the reranker's score scale. A blank query's pairs score
+    ``0.0`` (all equal) with one warning, or raise with ``on_empty_query="raise"``.
+
+    Args:
+        reranker: A pointwise reranker (see ``PointwiseRerankerField``).
+        pairs: The caller's ``(query, document)`` pairs.
+        on_empty_query: ``"unranked"`` or ``"raise"``, as checked by the caller's field.
 
     Raises:
         TypeError: A pair is not two strings (its position named).
@@ -73,11 +51,13 @@ def score_pairs(
             groups.setdefault(query, []).append(position)
         else:
             blank.append(position)
-    if blank:  # one warning (or the core's ValueError) for all of them
-        unranked_fallback("", blank, top_n=None, on_empty_query=on_empty_query)
+    if blank and on_empty_query == "raise":
+        check_query("")  # the core's ValueError
+    if blank:  # one warning for all of them
+        warn_unranked("empty query", len(blank), len(blank), "on_empty_query")
     scores = [UNRANKED_PAIR_SCORE] * len(pairs)
     work = list(groups.items())
-    scored = reranker.score_many([(q, [pairs[i][1] for i in at]) for q, at in work])
+    scored = reranker._score_groups([(q, [pairs[i][1] for i in at]) for q, at in work])
     for (_, positions), group_scores in zip(work, scored, strict=True):
         for position, score in zip(positions, group_scores, strict=True):
             scores[position] = score

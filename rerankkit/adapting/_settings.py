@@ -1,58 +1,63 @@
-"""The settings every adapter holds, checked once: the reranker, ``top_n``,
-``score_threshold`` and ``reorder`` (:func:`rerank_fields`).
+"""The settings every adapter holds, declared once (:class:`RerankSettings`), and the reranker
+as a pydantic field: built from a spec string or a model name, written back as its spec string.
 
 Example:
     >>> from rerankkit.testing import KeywordReranker
-    >>> rerank_fields(KeywordReranker(), top_n=2)
-    {'reranker': KeywordReranker(), 'top_n': 2, 'score_threshold': None, 'reorder': 'none'}
+    >>> settings = RerankSettings(reranker="keyword:", top_n=2)
+    >>> settings.reranker, settings.model_dump()["reranker"], settings.on_empty_query
+    (KeywordReranker(), 'keyword:', 'unranked')
+    >>> RerankSettings(reranker=KeywordReranker(), on_reranker_error="fallback")
+    Traceback (most recent call last):
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for RerankSettings
+    on_reranker_error
+      Value error, on_reranker_error='fallback' was renamed 'unranked' ...
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, TypedDict
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
+from typing_extensions import Self
 
 from rerankkit._base import Reranker
-from rerankkit._specs import build_reranker, spec_kinds
-from rerankkit._validation import check_score_threshold, check_top_n
-from rerankkit.adapting._items import ReorderMode, check_reorder
+from rerankkit._renamed import refuse_renamed_value
+from rerankkit._specs import build_reranker, parse_spec, reranker_spec, spec_kinds
+from rerankkit._validation import check_choice, check_score_threshold, check_top_n
+from rerankkit.compose._cascade import CascadeReranker
+from rerankkit.llm._factory import LLMMethod
+from rerankkit.llm._factory import llm_reranker as build_llm_reranker
+from rerankkit.llm._protocol import Completion, CompletionLLM
 
-__all__ = ["RerankFields", "as_reranker", "rerank_fields"]
-
-
-class RerankFields(TypedDict):
-    """Keyword arguments for an adapter's constructor (``RerankKitCompressor(**fields)``)."""
-
-    reranker: Reranker
-    """The backend."""
-    top_n: int | None
-    """Keep at most this many (``None`` keeps all)."""
-    score_threshold: float | None
-    """Keep only ``score >= score_threshold`` (before ``top_n``)."""
-    reorder: ReorderMode
-    """Final ordering of the kept results."""
+_NAMES: ContextVar[Mapping[str, str] | None] = ContextVar("argument_names", default=None)
+"""Field name -> the caller's name for it, for error messages (set by ``from_stages``; a
+pydantic validation context would not reach a subclass with its own ``__init__``)."""
 
 
 def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
     """A ``Reranker`` as given, built from a spec string, or a ``CrossEncoderReranker`` built
-    from a model name or path.
+    from a model name or path (loaded once, here).
 
-    Args:
-        reranker: A :class:`rerankkit.Reranker`; a spec string (``"cross-encoder:PATH?..."``,
-            ``"keyword:"``: a ``str`` whose text before the first ``:`` is one of
-            :func:`rerankkit._specs.spec_kinds`, as the adapters' ``model_dump`` / ``to_dict``
-            write it); or a Hugging Face hub id / local folder (``str`` or path) of a
-            cross-encoder. A model is loaded once, here.
+    A ``str`` whose text before the first ``:`` is a spec kind (``"cross-encoder:PATH?..."``,
+    ``"keyword:"``, as ``model_dump`` / ``to_dict`` write it) is a spec; so is ``KIND:...``
+    that is no folder, so a misspelt kind lists the kinds rather than failing a hub lookup.
 
     Raises:
         TypeError: ``reranker`` is neither.
-        ValueError: ``reranker`` is an empty string, or ``KIND:...`` (not a folder) with an
-            unknown kind (the known ones listed).
+        ValueError: An empty string, or a spec with an unknown kind (the known ones listed).
 
     Example:
-        >>> from rerankkit.testing import KeywordReranker
-        >>> as_reranker(KeywordReranker())
-        KeywordReranker()
         >>> as_reranker(42)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         TypeError: reranker must be a rerankkit.Reranker or ... (str), got int
@@ -61,60 +66,258 @@ def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
         return reranker
     if isinstance(reranker, os.PathLike):
         reranker = os.fspath(reranker)
-    if isinstance(reranker, str):
-        if not reranker.strip():
-            raise ValueError("reranker model name or path must be a non-empty string")
-        kind, colon, _ = reranker.partition(":")
-        # A hub id never holds ":", so "KIND:..." that is no folder is a spec, and a misspelt
-        # kind gets the spec error listing the kinds rather than a failed hub lookup
-        # (C:\models has a one-letter drive, not a kind).
-        if kind in spec_kinds() or (colon and len(kind) > 1 and not os.path.exists(reranker)):
-            return build_reranker(reranker)
-        from rerankkit import CrossEncoderReranker  # imports torch: only when asked for
+    if not isinstance(reranker, str):
+        raise TypeError(
+            "reranker must be a rerankkit.Reranker or a cross-encoder model name or path (str), "
+            f"got {type(reranker).__name__}"
+        )
+    if not reranker.strip():
+        raise ValueError("reranker model name or path must be a non-empty string")
+    kind, colon, _ = reranker.partition(":")
+    # A hub id never holds ":"; C:\models has a one-letter drive, not a kind.
+    if kind in spec_kinds() or (colon and len(kind) > 1 and not os.path.exists(reranker)):
+        return build_reranker(reranker)
+    from rerankkit import CrossEncoderReranker  # imports torch: only when asked for
 
-        return CrossEncoderReranker(reranker)
-    raise TypeError(
-        "reranker must be a rerankkit.Reranker or a cross-encoder model name or path (str), "
-        f"got {type(reranker).__name__}"
-    )
+    return CrossEncoderReranker(reranker)
 
 
-def rerank_fields(
-    reranker: Reranker | str | os.PathLike[str],
-    *,
-    top_n: Any = 3,
-    score_threshold: Any = None,
-    reorder: Any = "none",
-) -> RerankFields:
-    """Check an adapter's settings and return them as constructor keyword arguments.
-
-    The settings are checked before ``reranker`` is built from a name, so a bad ``top_n``
-    never costs a model load.
-
-    Args:
-        reranker: As :func:`as_reranker`.
-        top_n: ``None`` or an int ``>= 1``.
-        score_threshold: ``None`` or a number (not NaN).
-        reorder: One of :data:`REORDER_MODES`.
-
-    Returns:
-        ``{"reranker", "top_n", "score_threshold", "reorder"}``, checked.
-
-    Raises:
-        TypeError, ValueError: A setting is of the wrong type or out of range (named).
+def reranker_name(reranker: Reranker) -> str:
+    """A short readable name for traces and events: the spec label (kind, model folder name,
+    options) when the reranker has a spec form, else its class name.
 
     Example:
-        >>> from rerankkit.testing import KeywordReranker
-        >>> rerank_fields(KeywordReranker(), top_n=0)
-        Traceback (most recent call last):
-        ValueError: top_n must be >= 1, got 0
+        >>> from rerankkit.testing import FixedScoreReranker, KeywordReranker
+        >>> reranker_name(KeywordReranker()), reranker_name(FixedScoreReranker([0.5]))
+        ('keyword', 'FixedScoreReranker')
     """
-    top_n = check_top_n(top_n)
-    score_threshold = check_score_threshold(score_threshold)
-    reorder = check_reorder(reorder)
-    return RerankFields(
-        reranker=as_reranker(reranker),
-        top_n=top_n,
-        score_threshold=score_threshold,
-        reorder=reorder,
+    try:
+        return parse_spec(reranker_spec(reranker)).label
+    except (TypeError, ValueError):
+        return type(reranker).__name__
+
+
+def _spec_string(reranker: Reranker) -> str:
+    try:
+        return reranker_spec(reranker)
+    except TypeError as error:
+        raise TypeError(
+            f"reranker cannot be serialized: {error}. Only a reranker given as a spec string or "
+            "model name (or built by a spec kind's class) has a dict/JSON form; pickle the "
+            "adapter instead"
+        ) from None
+
+
+def _pointwise(reranker: Reranker) -> Reranker:
+    if not reranker.pointwise:
+        raise TypeError(
+            f"reranker must be pointwise (score each pair alone), got {type(reranker).__name__}"
+            ", whose scores depend on the other documents"
+        )
+    return reranker
+
+
+RerankerField = Annotated[
+    Reranker, BeforeValidator(as_reranker), PlainSerializer(_spec_string, return_type=str)
+]
+"""A ``Reranker``, also given as a spec string or a cross-encoder name / path (see
+:func:`as_reranker`); serialized as its spec string, or a TypeError saying ``reranker cannot
+be serialized`` when it has none (an LLM reranker, a cascade)."""
+
+PointwiseRerankerField = Annotated[RerankerField, AfterValidator(_pointwise)]
+"""A :data:`RerankerField` whose reranker is pointwise (scores each pair alone)."""
+
+
+def _argument(info: ValidationInfo) -> str:
+    """The caller's name for the field being validated (see :meth:`RerankSettings.from_stages`)."""
+    return (_NAMES.get() or {}).get(str(info.field_name), str(info.field_name))
+
+
+def _top_n(value: Any, info: ValidationInfo) -> int | None:
+    return check_top_n(value, _argument(info))
+
+
+def _one_of(*choices: str, renamed: Mapping[str, str] | None = None) -> BeforeValidator:
+    def check(value: Any, info: ValidationInfo) -> Any:
+        refuse_renamed_value(value, str(info.field_name), renamed or {})
+        return check_choice(value, str(info.field_name), choices)
+
+    return BeforeValidator(check)
+
+
+ReorderMode = Literal["none", "lost_in_the_middle"]
+"""Final ordering of the kept results: ``"none"`` keeps best-first; ``"lost_in_the_middle"``
+puts the best at both edges of the context and the weakest in the middle (for long prompts)."""
+
+UnrankedField = Annotated[
+    Literal["unranked", "raise"],
+    _one_of("unranked", "raise", renamed={"retrieval_order": "unranked", "fallback": "unranked"}),
+]
+"""``"unranked"``: carry on without reranking (the documents in retrieval order, cut to
+``top_n``, marked ``metadata["reranked"] = False``); ``"raise"``: raise. The old spellings
+``"retrieval_order"`` and ``"fallback"`` are refused, naming ``"unranked"``."""
+
+
+_SETTINGS = ("top_n", "score_threshold", "reorder", "on_empty_query", "on_reranker_error")
+
+
+class RerankSettings(BaseModel):
+    """The settings of a rerank adapter, each checked once, where it enters (construction or
+    assignment), by its field; the rerank call (:func:`rerankkit.adapting.rerank_items`) then
+    trusts them.
+
+    Both shipped adapters are this model and their framework's base class at once
+    (``class RerankKitCompressor(RerankSettings, BaseDocumentCompressor)``); an adapter for
+    another framework subclasses it the same way, or holds an instance. Pickles and
+    round-trips through ``model_dump`` / ``model_validate`` (the reranker as its spec string).
+    A bad setting fails before a model is loaded by name.
+
+    Raises:
+        TypeError: A setting of the wrong type (``top_n=2.5``), or a bad ``reranker``.
+        pydantic.ValidationError: A bad value (a ``ValueError`` naming the setting), or an
+            unknown keyword argument.
+
+    Example:
+        >>> from rerankkit.adapting import rerank_items
+        >>> settings = RerankSettings(reranker="keyword:", top_n=1)
+        >>> outcome = rerank_items(settings, "cat", ["a dog", "a cat"], text=str)
+        >>> [(kept.item, kept.metadata) for kept in outcome.kept]
+        [('a cat', {'relevance_score': 1.0})]
+    """
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        extra="forbid",
+        validate_assignment=True,
+        use_attribute_docstrings=True,
+    )
+
+    top_n: Annotated[int | None, BeforeValidator(_top_n)] = 3
+    """Keep at most this many documents; ``None`` keeps all."""
+
+    score_threshold: Annotated[float | None, BeforeValidator(check_score_threshold)] = None
+    """Keep only documents with ``relevance_score >= score_threshold`` (before ``top_n``);
+    not NaN."""
+
+    reorder: Annotated[ReorderMode, _one_of("none", "lost_in_the_middle")] = "none"
+    """Final order of the kept documents: ``"none"`` (best first) or ``"lost_in_the_middle"``
+    (best at both ends of the context, weakest in the middle)."""
+
+    on_empty_query: UnrankedField = "unranked"
+    """An empty or whitespace query: ``"unranked"`` returns the first ``top_n`` documents in
+    retrieval order, marked ``metadata["reranked"] = False`` (one warning); ``"raise"``
+    raises ValueError."""
+
+    on_reranker_error: UnrankedField = "unranked"
+    """The reranker raised (any ``Exception``): ``"unranked"`` returns the first ``top_n``
+    documents in retrieval order, marked ``metadata["reranked"] = False`` and
+    ``metadata["rerank_error"] = "<ExceptionType>: <message>"`` (one warning); ``"raise"``
+    raises it."""
+
+    reranker: RerankerField
+    """The backend: a ``rerankkit.Reranker``, a spec string (``"cross-encoder:PATH"``) or a
+    cross-encoder hub id / local folder (loaded once, as a ``CrossEncoderReranker``)."""
+
+    @field_validator("reranker", mode="before")
+    @classmethod
+    def _settings_first(cls, reranker: Any, info: ValidationInfo) -> Any:
+        # pydantic goes on after a field fails: loading a model by name would come next.
+        if isinstance(reranker, Reranker) or all(name in info.data for name in _SETTINGS):
+            return reranker
+        raise ValueError("not loaded while another setting is invalid")
+
+    @classmethod
+    def from_rerankkit_llm(
+        cls,
+        llm: CompletionLLM | Callable[[str], str | Completion],
+        *,
+        method: LLMMethod = "listwise",
+        **options: Any,
+    ) -> Self:
+        """Settings whose reranker ranks with ``llm`` (the core of the adapters' ``from_llm``).
+
+        Args:
+            llm: A rerankkit LLM (``complete(prompt)``), e.g. an adapter's
+                ``as_rerankkit_llm(model)``.
+            method: ``"listwise"``, ``"pointwise"`` / ``"yes_no"`` or ``"rating"`` (see
+                :func:`rerankkit.llm_reranker`).
+            **options: The fields of ``cls`` (``top_n``, ...); the others go to the LLM
+                reranker (``window_size``, prompts, ``max_concurrency``, ...).
+
+        Raises:
+            TypeError, ValueError: An unknown ``method``, a bad field or LLM-reranker option.
+
+        Example:
+            >>> from rerankkit.testing import ScriptedLLM
+            >>> settings = RerankSettings.from_rerankkit_llm(ScriptedLLM(["[2] > [1]"]), top_n=1)
+            >>> settings.top_n, type(settings.reranker).__name__
+            (1, 'LLMListwiseReranker')
+        """
+        fields = {name: options.pop(name) for name in list(options) if name in cls.model_fields}
+        return cls(reranker=build_llm_reranker(llm, method, **options), **fields)
+
+    @classmethod
+    def from_stages(
+        cls,
+        reranker: Reranker | str | os.PathLike[str],
+        *,
+        rerank_top_n: Any = 10,
+        llm_reranker: Reranker | CompletionLLM | None = None,
+        llm_top_n: Any = 3,
+        **fields: Any,
+    ) -> Self:
+        """The reranking half of a hybrid stack as one adapter.
+
+        ``reranker`` keeps ``rerank_top_n``. With ``llm_reranker`` (a ``Reranker``, or an LLM
+        that then ranks listwise), the reranker is a :class:`rerankkit.CascadeReranker`: the LLM
+        reranks those survivors (results carry ``stage_scores``) and ``top_n`` is ``llm_top_n``.
+        Errors name the arguments as passed here (``rerank_top_n``, ``llm_top_n``), each checked
+        once; ``rerank_top_n`` before a model is loaded by name (``llm_top_n`` with the other
+        fields, once the stages are built).
+
+        Args:
+            reranker: A ``Reranker``, a spec string or a cross-encoder name / path.
+            rerank_top_n: Documents the first reranker keeps (``None`` keeps all).
+            llm_reranker: Optional last stage.
+            llm_top_n: Documents the LLM stage keeps (ignored without ``llm_reranker``).
+            **fields: The other fields of ``cls`` (``score_threshold``, ``reorder``, ...).
+
+        Example:
+            >>> from rerankkit.testing import KeywordReranker
+            >>> settings = RerankSettings.from_stages("keyword:", llm_reranker=KeywordReranker())
+            >>> type(settings.reranker).__name__, settings.top_n
+            ('CascadeReranker', 3)
+            >>> RerankSettings.from_stages("keyword:", rerank_top_n=0)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            pydantic_core._pydantic_core.ValidationError: 2 validation errors for RerankSettings
+            top_n
+              Value error, rerank_top_n must be >= 1, got 0 ...
+            reranker
+              Value error, not loaded while another setting is invalid ...
+        """
+        stage = _llm_stage(llm_reranker)
+        if stage is None:
+            values = {"top_n": rerank_top_n, "reranker": reranker}
+            names = {"top_n": "rerank_top_n"}
+        else:
+            first_top_n = check_top_n(rerank_top_n, "rerank_top_n")  # before a model loads
+            # The LLM stage ranks every survivor; the adapter's top_n (llm_top_n) keeps the best.
+            stages = [(as_reranker(reranker), first_top_n), (stage, None)]
+            values = {"top_n": llm_top_n, "reranker": CascadeReranker._of_checked(stages)}
+            names = {"top_n": "llm_top_n"}
+        token = _NAMES.set(names)
+        try:
+            return cls(**fields, **values)
+        finally:
+            _NAMES.reset(token)
+
+
+def _llm_stage(llm_reranker: Any) -> Reranker | None:
+    if llm_reranker is None or isinstance(llm_reranker, Reranker):
+        return llm_reranker
+    if isinstance(llm_reranker, CompletionLLM):
+        return build_llm_reranker(llm_reranker, "listwise")
+    raise TypeError(
+        "llm_reranker must be a rerankkit Reranker or an LLM (complete(prompt)), got "
+        f"{type(llm_reranker).__name__}"
     )

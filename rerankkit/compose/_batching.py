@@ -30,8 +30,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from rerankkit._base import Details, Group, Reranker
-from rerankkit._validation import check_int, check_number
+from rerankkit._base import Group, Reranker
+from rerankkit._ordering import Details
+from rerankkit._validation import check_instance, check_int, check_number
 
 logger = logging.getLogger(__name__)
 
@@ -145,9 +146,7 @@ class BatchingReranker(Reranker):
     def __init__(
         self, reranker: Reranker, *, max_batch_pairs: int = 512, max_wait_ms: float = 5.0
     ) -> None:
-        if not isinstance(reranker, Reranker):
-            raise TypeError(f"reranker must be a Reranker, got {type(reranker).__name__}")
-        self.reranker = reranker
+        self.reranker: Reranker = check_instance(reranker, Reranker, "reranker")
         self.max_batch_pairs: int = check_int(max_batch_pairs, "max_batch_pairs", minimum=1)
         self.max_wait_ms = float(check_number(max_wait_ms, "max_wait_ms", minimum=0.0))
         self.model_calls = 0
@@ -248,35 +247,32 @@ class BatchingReranker(Reranker):
 
     def _run(self, batch: list[_Request]) -> None:
         live = [r for r in batch if r.future.set_running_or_notify_cancel()]
-        if not live:
-            return
-        self.model_calls += 1
+        if live:
+            self.model_calls += 1
+            self._resolve(live)
+
+    def _resolve(self, requests: list[_Request]) -> None:
+        """Score ``requests`` in one call and resolve their futures. When a merged call fails,
+        each request is scored again on its own, so only the one that fails gets the error."""
         try:
-            scored = self.reranker._score_many_with_details([(r.query, r.documents) for r in live])
-            if len(scored) != len(live):
-                raise RuntimeError(f"backend returned {len(scored)} score lists for {len(live)}")
+            groups = [(r.query, r.documents) for r in requests]
+            scored = self.reranker._score_many_with_details(groups)
+            if len(scored) != len(requests):
+                raise RuntimeError(f"backend returned {len(scored)} score lists for {len(groups)}")
         except Exception as error:
-            if len(live) == 1:
-                live[0].future.set_exception(error)
+            if len(requests) == 1:
+                requests[0].future.set_exception(error)
                 return
             logger.warning(
-                "merged call of %d requests failed (%s); scoring each on its own", len(live), error
+                "merged call of %d requests failed (%s); scoring each on its own",
+                len(groups),
+                error,
             )
-            for request in live:
-                self._run_alone(request)
+            for request in requests:
+                self._resolve([request])
             return
-        for request, result in zip(live, scored, strict=True):
+        for request, result in zip(requests, scored, strict=True):
             request.future.set_result(result)
-
-    def _run_alone(self, request: _Request) -> None:
-        try:
-            result = self.reranker._score_many_with_details([(request.query, request.documents)])
-            if len(result) != 1:
-                raise RuntimeError(f"backend returned {len(result)} score lists for 1")
-        except Exception as error:
-            request.future.set_exception(error)
-        else:
-            request.future.set_result(result[0])
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -311,6 +307,3 @@ class BatchingReranker(Reranker):
             f"BatchingReranker({self.reranker!r}, max_batch_pairs={self.max_batch_pairs}, "
             f"max_wait_ms={self.max_wait_ms:g})"
         )
-
-
-__all__ = ["BatchingReranker", "batch_wait", "take_batch"]

@@ -20,14 +20,15 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from rerankkit._base import Details, Group, Reranker
-from rerankkit._ordering import check_count
+from rerankkit._base import Group, Reranker
+from rerankkit._ordering import Details, check_count
 from rerankkit._pickling import LocksDropped
 from rerankkit._result import _NO_DETAILS, ERROR_KEY, FAILED_KEY
-from rerankkit._validation import check_int
+from rerankkit._validation import check_instance, check_int
 
 CacheKey = tuple[str, str, bytes]
 Entry = tuple[float, Mapping[str, Any]]
+_NOTHING: tuple[Sequence[float], Details] = ([], None)  # no document left to score
 
 
 class CacheInfo(NamedTuple):
@@ -168,23 +169,20 @@ class CachedReranker(Reranker):
     def __init__(
         self, reranker: Reranker, *, cache: ScoreCache | None = None, maxsize: int | None = 10_000
     ) -> None:
-        if not isinstance(reranker, Reranker):
-            raise TypeError(f"reranker must be a Reranker, got {type(reranker).__name__}")
-        if not reranker.pointwise:
+        if not check_instance(reranker, Reranker, "reranker").pointwise:
             raise TypeError(
                 f"{type(reranker).__name__} is not pointwise (reranker.pointwise is False: its "
                 "score of a document may depend on the other documents of the call), so its "
                 "scores cannot be cached per document: a later call with other documents could "
-                "get stale scores. Cache its "
-                "pointwise part instead, e.g. the first stage of a cascade: "
-                "CascadeReranker([(CachedReranker(cross_encoder), 20), (llm_reranker, 5)]). "
-                "A custom reranker whose score depends only on (query, document) says so by "
-                "overriding the `pointwise` property to return True."
+                "get stale scores. Cache its pointwise part instead, e.g. the first stage of a "
+                "cascade: CascadeReranker([(CachedReranker(cross_encoder), 20), (llm_reranker, "
+                "5)]). A custom reranker whose score depends only on (query, document) says so "
+                "by overriding the `pointwise` property to return True."
             )
-        if cache is not None and not isinstance(cache, ScoreCache):
-            raise TypeError(f"cache must be a ScoreCache, got {type(cache).__name__}")
         self.reranker = reranker
-        self.cache = cache if cache is not None else ScoreCache(maxsize)
+        self.cache: ScoreCache = (
+            ScoreCache(maxsize) if cache is None else check_instance(cache, ScoreCache, "cache")
+        )
 
     @property
     def cache_key(self) -> str:
@@ -235,13 +233,9 @@ class CachedReranker(Reranker):
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         keys, entries, missing = self._plan(query, documents)
-        scores: Sequence[float] = []
-        details: Details = None
-        if missing:
-            scores, details = self.reranker._score_with_details(
-                query, [documents[i] for i in missing]
-            )
-        return self._complete(keys, entries, missing, scores, details)
+        todo = [documents[i] for i in missing]
+        fresh = self.reranker._score_with_details(query, todo) if todo else _NOTHING
+        return self._complete(keys, entries, missing, *fresh)
 
     def _score_many_with_details(
         self, groups: list[Group]
@@ -250,18 +244,13 @@ class CachedReranker(Reranker):
         # backend that batches across queries still does.
         plans = [self._plan(query, documents) for query, documents in groups]
         todo = [g for g, (_, _, missing) in enumerate(plans) if missing]
-        fresh = (
-            self.reranker._score_many_with_details(
-                [(groups[g][0], [groups[g][1][i] for i in plans[g][2]]) for g in todo]
-            )
-            if todo
-            else []
-        )
+        uncached = [(groups[g][0], [groups[g][1][i] for i in plans[g][2]]) for g in todo]
+        fresh = self.reranker._score_many_with_details(uncached) if todo else []
         if len(fresh) != len(todo):
             raise RuntimeError(f"backend returned {len(fresh)} score lists for {len(todo)} groups")
-        scored: dict[int, tuple[Sequence[float], Details]] = dict(zip(todo, fresh, strict=True))
+        scored = dict(zip(todo, fresh, strict=True))
         return [
-            self._complete(keys, entries, missing, *scored.get(g, ([], None)))
+            self._complete(keys, entries, missing, *scored.get(g, _NOTHING))
             for g, (keys, entries, missing) in enumerate(plans)
         ]
 
@@ -269,16 +258,9 @@ class CachedReranker(Reranker):
         self, query: str, documents: list[str]
     ) -> tuple[list[float], Details]:
         keys, entries, missing = self._plan(query, documents)
-        scores: Sequence[float] = []
-        details: Details = None
-        if missing:
-            scores, details = await self.reranker._ascore_with_details(
-                query, [documents[i] for i in missing]
-            )
-        return self._complete(keys, entries, missing, scores, details)
+        todo = [documents[i] for i in missing]
+        fresh = await self.reranker._ascore_with_details(query, todo) if todo else _NOTHING
+        return self._complete(keys, entries, missing, *fresh)
 
     def __repr__(self) -> str:
         return f"CachedReranker({self.reranker!r}, cache={self.cache!r})"
-
-
-__all__ = ["CacheInfo", "CachedReranker", "ScoreCache", "document_digest"]

@@ -9,29 +9,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rerankkit._base import Details, Reranker
+from rerankkit._base import Reranker
+from rerankkit._ordering import Details
 from rerankkit._result import ERROR_KEY, FAILED_KEY, LOWEST_SCORE, RerankResult
-from rerankkit._validation import check_int
+from rerankkit._validation import check_instance, check_top_n
 
 Stage = tuple[Reranker, int | None]
+"""One stage: a reranker and how many documents it keeps (``top_n``; ``None`` keeps all)."""
 
 
 def _check_stages(stages: Any) -> list[Stage]:
     if isinstance(stages, (str, bytes, Reranker)) or not isinstance(stages, Sequence):
-        raise TypeError("stages must be a sequence of (reranker, keep_n) pairs")
+        raise TypeError("stages must be a sequence of (reranker, top_n) pairs")
     if not stages:
         raise ValueError("stages must not be empty")
     checked: list[Stage] = []
     for position, stage in enumerate(stages):
         if not isinstance(stage, tuple) or len(stage) != 2:
-            raise TypeError(f"stages[{position}] must be a (reranker, keep_n) pair, got {stage!r}")
-        reranker, keep_n = stage
-        if not isinstance(reranker, Reranker):
-            raise TypeError(
-                f"stages[{position}][0] must be a Reranker, got {type(reranker).__name__}"
+            raise TypeError(f"stages[{position}] must be a (reranker, top_n) pair, got {stage!r}")
+        reranker, top_n = stage
+        checked.append(
+            (
+                check_instance(reranker, Reranker, f"stages[{position}][0]"),
+                check_top_n(top_n, f"stages[{position}] top_n"),
             )
-        keep_n = check_int(keep_n, f"stages[{position}] keep_n", minimum=1, optional=True)
-        checked.append((reranker, keep_n))
+        )
     return checked
 
 
@@ -71,12 +73,18 @@ class CascadeReranker(Reranker):
     ``score`` gives them ``LOWEST_SCORE`` (-1e30). No document is ever duplicated or invented.
 
     Empty documents go to the stages, which never score them and rank them last (flagged
-    ``empty_document``), so a stage's ``keep_n`` cuts them like any other last-ranked
+    ``empty_document``), so a stage's ``top_n`` cuts them like any other last-ranked
     document. A document that failed in one stage and was scored by a later one is not
     flagged as failed: the flags describe the final score.
 
     Args:
-        stages: ``(reranker, keep_n)`` pairs; ``keep_n=None`` keeps every document.
+        stages: ``(reranker, top_n)`` pairs: each stage keeps its best ``top_n`` documents
+            (``None`` keeps every document).
+
+    Raises:
+        TypeError: ``stages`` is not a sequence of ``(Reranker, int | None)`` pairs, or a
+            stage's ``top_n`` is not an int (named ``stages[i] top_n``).
+        ValueError: No stages, or a stage's ``top_n < 1``.
 
     Example:
         >>> from rerankkit.testing import FunctionReranker, KeywordReranker
@@ -92,27 +100,32 @@ class CascadeReranker(Reranker):
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = _check_stages(stages)
 
+    @classmethod
+    def _of_checked(cls, stages: list[Stage]) -> CascadeReranker:
+        """A cascade of stages its caller checked (the adapters' hybrid stages)."""
+        cascade = cls.__new__(cls)
+        cascade.stages = stages
+        return cascade
+
     @property
     def pointwise(self) -> bool:
-        """``True`` only when no stage cuts (every ``keep_n`` is ``None``) and every stage is
-        pointwise. A stage that keeps its top ``keep_n`` drops a document by its rank among the
+        """``True`` only when no stage cuts (every ``top_n`` is ``None``) and every stage is
+        pointwise. A stage that keeps its top ``top_n`` drops a document by its rank among the
         others, so whether a document survives (and its score) depends on the others."""
-        return all(keep_n is None and reranker.pointwise for reranker, keep_n in self.stages)
+        return all(top_n is None and reranker.pointwise for reranker, top_n in self.stages)
 
     def _cascade(self, query: str, documents: list[str]) -> _Run:
         run = _Run(documents)
-        for reranker, keep_n in self.stages:
-            if not run.alive:
-                break
-            run.record(reranker.rerank(query, run.candidates(), top_n=keep_n))
+        for reranker, top_n in self.stages:
+            if run.alive:  # the stages trust what the cascade checked
+                run.record(reranker._rerank_checked(query, run.candidates(), top_n, None))
         return run
 
     async def _acascade(self, query: str, documents: list[str]) -> _Run:
         run = _Run(documents)
-        for reranker, keep_n in self.stages:
-            if not run.alive:
-                break
-            run.record(await reranker.arerank(query, run.candidates(), top_n=keep_n))
+        for reranker, top_n in self.stages:
+            if run.alive:
+                run.record(await reranker._arerank_checked(query, run.candidates(), top_n, None))
         return run
 
     def _score(self, query: str, documents: list[str]) -> list[float]:
@@ -138,11 +151,7 @@ class CascadeReranker(Reranker):
         return scores, details
 
     def _select(
-        self,
-        scores: list[float],
-        details: Details,
-        top_n: int | None,
-        score_threshold: float | None,
+        self, scores: list[float], details: Details, top_n: int | None, threshold: float | None
     ) -> list[RerankResult]:
         # Only the survivors of every stage are results: they are the documents scored by
         # the most stages (every stage keeps at least one document, so they reached the last).
@@ -151,41 +160,9 @@ class CascadeReranker(Reranker):
         full = max(reached, default=0)
         survivors = [i for i, n in enumerate(reached) if n == full]
         ranked = super()._select(
-            [scores[i] for i in survivors],
-            [stage_details[i] for i in survivors],
-            top_n,
-            score_threshold,
+            [scores[i] for i in survivors], [stage_details[i] for i in survivors], top_n, threshold
         )
         return [RerankResult(survivors[r.index], r.score, r.details) for r in ranked]
 
     def __repr__(self) -> str:
         return f"CascadeReranker({self.stages!r})"
-
-
-def rerank_stages(
-    reranker: Reranker,
-    top_n: int | None = 10,
-    *,
-    llm_reranker: Reranker | None = None,
-    llm_top_n: int | None = 3,
-) -> tuple[Reranker, int | None]:
-    """The reranking half of the hybrid stack: ``reranker`` keeps ``top_n``, then an optional
-    ``llm_reranker`` keeps ``llm_top_n`` of those.
-
-    Returns the reranker to run and the final ``top_n``; the LangChain and LlamaIndex hybrid
-    helpers hand both to their compressor / postprocessor.
-
-    Example:
-        >>> from rerankkit.testing import KeywordReranker
-        >>> rerank_stages(KeywordReranker(), 10)
-        (KeywordReranker(), 10)
-        >>> stages, final = rerank_stages(KeywordReranker(), 10, llm_reranker=KeywordReranker())
-        >>> type(stages).__name__, final
-        ('CascadeReranker', 3)
-    """
-    if llm_reranker is None:
-        return reranker, top_n
-    return CascadeReranker([(reranker, top_n), (llm_reranker, llm_top_n)]), llm_top_n
-
-
-__all__ = ["CascadeReranker", "rerank_stages"]

@@ -18,9 +18,16 @@ import statistics
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
-from rerankkit._base import Details, Reranker
+from rerankkit._base import Reranker
+from rerankkit._ordering import Details
 from rerankkit._result import ERROR_KEY, FAILED_KEY
-from rerankkit._validation import check_choice, check_number, check_top_n, check_weights
+from rerankkit._validation import (
+    check_choice,
+    check_number,
+    check_sequence,
+    check_top_n,
+    check_weights,
+)
 
 H = TypeVar("H", bound=Hashable)
 
@@ -87,11 +94,17 @@ def reciprocal_rank_fusion(
     """
     if isinstance(rankings, (str, bytes, Mapping)) or not isinstance(rankings, Sequence):
         raise TypeError(f"rankings must be a sequence of rankings, got {type(rankings).__name__}")
-    check_number(k, "k", minimum=0)
+    k = check_number(k, "k", minimum=0)
     checked_weights = _check_weights(weights, len(rankings))
+    return fuse_ids([_ordered_ids(r, i) for i, r in enumerate(rankings)], k, checked_weights)
+
+
+def fuse_ids(id_lists: Sequence[Sequence[H]], k: float, weights: Sequence[float]) -> dict[H, float]:
+    """The RRF arithmetic of :func:`reciprocal_rank_fusion` over checked arguments: lists of
+    distinct ids best first, ``k >= 0`` and one weight per list (not checked here)."""
     fused: dict[H, float] = {}
-    for position, (ranking, weight) in enumerate(zip(rankings, checked_weights, strict=True)):
-        for rank, doc_id in enumerate(_ordered_ids(ranking, position), start=1):
+    for ids, weight in zip(id_lists, weights, strict=True):
+        for rank, doc_id in enumerate(ids, start=1):
             fused[doc_id] = fused.get(doc_id, 0.0) + weight / (k + rank)
     order = sorted(fused, key=lambda doc_id: -fused[doc_id])  # stable: first-met order on ties
     return {doc_id: fused[doc_id] for doc_id in order}
@@ -113,13 +126,16 @@ def fuse_runs(
         {'q': {'b': 0.8333333333333333, 'a': 0.5}}
     """
     top_n = check_top_n(top_n)
+    k = check_number(k, "k", minimum=0)
+    checked_weights = _check_weights(weights, len(runs))
     query_ids: dict[Hashable, None] = {}
     for run in runs:
         query_ids.update(dict.fromkeys(run))
     fused_run: dict[Hashable, dict[Hashable, float]] = {}
     for qid in query_ids:
-        fused = reciprocal_rank_fusion([run.get(qid, {}) for run in runs], k=k, weights=weights)
-        fused_run[qid] = dict(list(fused.items())[:top_n]) if top_n is not None else fused
+        rankings = [_ordered_ids(run.get(qid, {}), i) for i, run in enumerate(runs)]
+        fused = fuse_ids(rankings, k, checked_weights)
+        fused_run[qid] = dict(list(fused.items())[:top_n])
     return fused_run
 
 
@@ -138,7 +154,10 @@ def normalize_scores(scores: Sequence[float], normalization: Normalization) -> l
         >>> normalize_scores([1.0, 3.0], "zscore")
         [-1.0, 1.0]
     """
-    check_choice(normalization, "normalization", _NORMALIZATIONS)
+    return _normalized(scores, check_choice(normalization, "normalization", _NORMALIZATIONS))
+
+
+def _normalized(scores: Sequence[float], normalization: Normalization) -> list[float]:
     values = [float(score) for score in scores]
     finite = [value for value in values if math.isfinite(value)]
     if not finite:
@@ -172,16 +191,27 @@ def fuse_scores(
         [3.0, 1.0, 2.0]
     """
     checked_weights = _check_weights(weights, len(score_lists))
+    if normalization is not None:
+        check_choice(normalization, "normalization", _NORMALIZATIONS)
     lengths = {len(scores) for scores in score_lists}
     if len(lengths) > 1:
         raise ValueError(f"score lists have different lengths: {sorted(lengths)}")
+    return _weighted_sum(score_lists, normalization, checked_weights)
+
+
+def _weighted_sum(
+    score_lists: Sequence[Sequence[float]],
+    normalization: Normalization | None,
+    weights: Sequence[float],
+) -> list[float]:
+    """:func:`fuse_scores` over checked arguments (lists of one length, one weight each)."""
     normalized = [
-        normalize_scores(scores, normalization) if normalization else [float(s) for s in scores]
+        _normalized(scores, normalization) if normalization else [float(s) for s in scores]
         for scores in score_lists
     ]
-    count = lengths.pop() if lengths else 0
+    count = len(normalized[0]) if normalized else 0
     return [
-        math.fsum(w * column[i] for w, column in zip(checked_weights, normalized, strict=True))
+        math.fsum(w * column[i] for w, column in zip(weights, normalized, strict=True))
         for i in range(count)
     ]
 
@@ -222,23 +252,13 @@ class FusionReranker(Reranker):
         weights: Sequence[float] | None = None,
         k: float = 60,
     ) -> None:
-        if isinstance(rerankers, Reranker) or not isinstance(rerankers, Sequence):
-            raise TypeError("rerankers must be a sequence of Reranker")
-        for position, reranker in enumerate(rerankers):
-            if not isinstance(reranker, Reranker):
-                raise TypeError(
-                    f"rerankers[{position}] must be a Reranker, got {type(reranker).__name__}"
-                )
-        if not rerankers:
+        self.rerankers = check_sequence(rerankers, Reranker, "rerankers")
+        if not self.rerankers:
             raise ValueError("rerankers must not be empty")
-        check_choice(method, "method", _METHODS)
-        check_choice(normalization, "normalization", (*_NORMALIZATIONS, None))
-        reciprocal_rank_fusion([], k=k)  # validates k once, here, not per query
-        self.rerankers = list(rerankers)
-        self.method = method
-        self.normalization = normalization
+        self.method = check_choice(method, "method", _METHODS)
+        self.normalization = check_choice(normalization, "normalization", (*_NORMALIZATIONS, None))
         self.weights = _check_weights(weights, len(self.rerankers))
-        self.k = k
+        self.k = check_number(k, "k", minimum=0)
 
     @property
     def pointwise(self) -> bool:
@@ -266,13 +286,13 @@ class FusionReranker(Reranker):
         if kept:
             kept_lists = [[scores[i] for i in kept] for scores in score_lists]
             if self.method == "score":
-                kept_fused = fuse_scores(kept_lists, self.normalization, self.weights)
+                kept_fused = _weighted_sum(kept_lists, self.normalization, self.weights)
             else:
-                rankings = [
-                    sorted(range(len(kept)), key=lambda i, s=scores: -s[i])  # type: ignore[misc]
+                rankings = [  # best first; a stable sort keeps ties in input order
+                    sorted(range(len(kept)), key=scores.__getitem__, reverse=True)
                     for scores in kept_lists
                 ]
-                by_position = reciprocal_rank_fusion(rankings, k=self.k, weights=self.weights)
+                by_position = fuse_ids(rankings, self.k, self.weights)
                 kept_fused = [by_position[i] for i in range(len(kept))]
             for i, value in zip(kept, kept_fused, strict=True):
                 fused[i] = value
@@ -284,7 +304,7 @@ class FusionReranker(Reranker):
         return fused, details
 
     def _score(self, query: str, documents: list[str]) -> list[float]:
-        return self._score_with_details(query, documents)[0]  # type: ignore[return-value]
+        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         # _judge, not score: the fusion needs each reranker's failure flags
@@ -303,12 +323,3 @@ class FusionReranker(Reranker):
             f"FusionReranker({self.rerankers!r}, method={self.method!r}, "
             f"normalization={self.normalization!r}, weights={self.weights!r}, k={self.k!r})"
         )
-
-
-__all__ = [
-    "FusionReranker",
-    "fuse_runs",
-    "fuse_scores",
-    "normalize_scores",
-    "reciprocal_rank_fusion",
-]
