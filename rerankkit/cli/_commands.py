@@ -1,4 +1,5 @@
-"""The ``rerankkit`` command line: ``eval``, ``rerank`` and ``demo``.
+"""The ``rerankkit`` command line: ``eval`` and ``rerank`` here, and the parser of every
+subcommand (``demo``, ``serve``, ``train`` register themselves from their own modules).
 
 Examples (from the project root, with the test collections beside it)::
 
@@ -6,21 +7,24 @@ Examples (from the project root, with the test collections beside it)::
         --run ../shared/data/trec-dl-2019-passage/runs/bm25-top100.trec \\
         --reranker embedding: --reranker cross-encoder:../shared/models/minilm-l6-msmarco-ce \\
         --output reports/dl19
-    rerankkit eval --data ../shared/data/scifact --first-stage hybrid --depth 30 \\
+    rerankkit eval --data ../shared/data/scifact --first-stage hybrid --top-n 30 \\
         --reranker cross-encoder:../shared/models/minilm-l6-msmarco-ce
     echo '{"text": "Paris is the capital of France."}' | \\
-        rerankkit rerank --query "capital of France" --docs - --model keyword: --top-n 1
-    rerankkit demo --top-k 3
+        rerankkit rerank --query "capital of France" --docs - --reranker keyword: --top-n 1
+    rerankkit demo --top-n 3
 
-Errors in the input (a malformed dataset, a bad spec, a bad JSONL line) print one clear line
-and exit with status 2; other failures show their traceback.
+One vocabulary: ``--reranker SPEC`` names the reranker in every command, ``--top-n`` every
+cut-off; an old spelling (``--model``, ``--top-k``, ``--depth``, ...) is refused with one line
+naming the new one. rerankkit's own errors (:class:`~rerankkit.errors.RerankkitError`: a bad
+option, a malformed dataset or JSONL line, a missing extra, a model that will not load) print
+one line and exit with status 2, or 1 for a remote service or LLM that failed for good; any
+other exception is a bug and shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import logging
 import sys
@@ -29,22 +33,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rerankkit._result import result_metadata
-from rerankkit.errors import (
-    DatasetError,
-    LLMCallError,
-    MissingExtraError,
-    ModelLoadError,
-    RemoteServiceError,
-    RerankkitError,
-)
+from rerankkit.cli import _demo, _serve, _train
+from rerankkit.cli._options import CliError, checked_spec, positive_int
+from rerankkit.errors import LLMCallError, RemoteServiceError, RerankkitError
 
 logger = logging.getLogger("rerankkit.cli")
 
-_USAGE_ERROR = 2
-
-
-class CliError(RerankkitError, ValueError):
-    """A user error reported as one line (exit status 2)."""
+RENAMED_FLAGS: dict[str, dict[str, str]] = {  # command -> {old flag: new flag}
+    "rerank": {"--model": "--reranker"},
+    "eval": {"--depth": "--top-n"},
+    "demo": {"--model": "--reranker", "--top-k": "--top-n", "--depth": "--first-stage-top-n"},
+    "train": {"--eval-depth": "--eval-top-n"},
+}
 
 
 # --------------------------------------------------------------------------- parser
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "eval",
         help="evaluate rerankers on a BEIR-layout test collection",
         description="Rerank a first-stage run with each reranker and report nDCG@10, MRR@10, "
-        "Recall@depth, per-query wins/losses against the first stage, latency and pairs/s.",
+        "Recall@top-n, per-query wins/losses against the first stage, latency and pairs/s.",
         epilog=spec_help,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -108,14 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a reranker to evaluate (repeatable; none = first stage only)",
     )
     ev.add_argument(
-        "--depth",
-        type=_positive_int,
+        "--top-n",
+        type=positive_int,
         default=100,
-        help="candidates reranked per query, and the Recall cut-off (default: 100)",
+        help="first-stage candidates reranked per query, and the Recall cut-off (default: 100)",
     )
     ev.add_argument(
         "--relevance-level",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="minimum grade counted as relevant by MRR and Recall (default: 1; "
         "TREC DL passage convention for MRR: 2)",
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--ray-actors",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="with --ray: a fixed pool of N actors (default: Ray Data's autoscaling pool)",
@@ -169,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rr.add_argument("--query", required=True, help="the query")
     rr.add_argument("--docs", required=True, help="JSONL file of documents ('-' for stdin)")
-    rr.add_argument("--model", required=True, metavar="SPEC", help="reranker spec")
-    rr.add_argument("--top-n", type=_positive_int, default=None, help="keep the best N")
+    rr.add_argument("--reranker", required=True, metavar="SPEC", help="reranker spec")
+    rr.add_argument("--top-n", type=positive_int, default=None, help="keep the best N")
     rr.add_argument(
         "--score-threshold",
         type=float,
@@ -185,43 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--output", default="-", help="output file ('-' for stdout, the default)")
     rr.set_defaults(handler=_cmd_rerank)
 
-    demo = commands.add_parser(
-        "demo",
-        help="rerank a packaged sample corpus and show what changed",
-        description="Run a first-stage retriever over the packaged sample corpus, rerank, and "
-        "print before/after rankings.",
-    )
-    demo.add_argument(
-        "--model",
-        default=None,
-        metavar="ID_OR_PATH",
-        help="cross-encoder hub id or local folder (default: the default "
-        "cross-encoder if cached, else the packaged bi-encoder)",
-    )
-    demo.add_argument(
-        "--top-k", type=_positive_int, default=3, help="passages shown per query (default: 3)"
-    )
-    demo.add_argument(
-        "--depth",
-        type=_positive_int,
-        default=10,
-        help="BM25 candidates per query handed to the reranker (default: 10)",
-    )
-    demo.add_argument("--device", default=None, help="torch device (default: cuda > mps > cpu)")
-    demo.set_defaults(handler=_cmd_demo)
-    importlib.import_module("rerankkit.cli._serve").add_parser(commands)  # issue 12
-    importlib.import_module("rerankkit.cli._train").add_parser(commands)  # issue 15
+    for module in (_demo, _serve, _train):
+        module.add_parser(commands)
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 # --------------------------------------------------------------------------- eval
@@ -239,18 +205,18 @@ def _unique_names(labels: Sequence[str]) -> list[str]:
 def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, args: argparse.Namespace) -> Any:
     from rerankkit.eval._ray_run import rerank_run_on_ray
 
-    return rerank_run_on_ray(
-        spec, dataset, first, depth=args.depth, concurrency=args.ray_actors, desc=name
+    return rerank_run_on_ray(  # TODO(issue 21): depth= becomes top_n= when eval renames it
+        spec, dataset, first, depth=args.top_n, concurrency=args.ray_actors, desc=name
     )
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rerankkit._specs import build_reranker, check_spec
+    from rerankkit._specs import build_reranker
     from rerankkit.eval._datasets import check_evaluable, check_run, load_beir, load_trec_run
     from rerankkit.eval._experiment import evaluate_runs
     from rerankkit.eval._runs import first_stage_run, rerank_run
 
-    specs = [check_spec(text) for text in args.reranker]  # bad specs fail before any loading
+    specs = [checked_spec(text) for text in args.reranker]  # bad specs fail before any loading
     if args.ray and args.per_query:
         raise CliError("--per-query measures one request in process; it cannot go with --ray")
     if args.output is not None:
@@ -267,11 +233,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         language = None if args.bm25_language.lower() == "none" else args.bm25_language
         first_name = args.first_stage
         # The first stage's own row is measured on at least 10 candidates (nDCG@10, MRR@10),
-        # so a --depth below 10 changes what is reranked, not the baseline.
+        # so a --top-n below 10 changes what is reranked, not the baseline.
         first = first_stage_run(
             dataset,
             args.first_stage,
-            max(args.depth, FIRST_STAGE_MIN_DEPTH),
+            max(args.top_n, FIRST_STAGE_MIN_DEPTH),
             bm25_language=language,
             progress=progress,
         )
@@ -291,7 +257,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 reranker,
                 dataset,
                 first,
-                depth=args.depth,
+                depth=args.top_n,  # TODO(issue 21): top_n= when eval renames it
                 progress=progress,
                 desc=name,
                 batch_queries=False if args.per_query else None,
@@ -305,7 +271,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         dataset,
         runs,
         first_stage=first_name,
-        depth=args.depth,
+        depth=args.top_n,  # TODO(issue 21): top_n= when eval renames it
         relevance_level=args.relevance_level,
         timings=timings,
     )
@@ -378,9 +344,9 @@ def read_documents(
 
 
 def _cmd_rerank(args: argparse.Namespace) -> int:
-    from rerankkit._specs import build_reranker, check_spec
+    from rerankkit._specs import build_reranker
 
-    spec = check_spec(args.model)  # a bad option fails before the documents are read
+    spec = checked_spec(args.reranker)  # a bad option fails before the documents are read
     if args.docs == "-":
         records, texts = read_documents(sys.stdin, text_field=args.text_field, source="<stdin>")
     else:
@@ -418,15 +384,6 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- demo
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from rerankkit.cli._demo import run_demo
-
-    return int(run_demo(model=args.model, top_k=args.top_k, depth=args.depth, device=args.device))
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -449,32 +406,43 @@ def _cli_logging(verbose: int, quiet: bool) -> Iterator[None]:
         package_logger.handlers[:], package_logger.level, package_logger.propagate = saved
 
 
+def refuse_renamed_flags(command: str, arguments: Sequence[str]) -> None:
+    """Refuse the old spelling of a renamed option of ``command``, naming the new one.
+
+    Example:
+        >>> refuse_renamed_flags("demo", ["--top-k=5"])
+        Traceback (most recent call last):
+        rerankkit.cli._options.CliError: --top-k was renamed --top-n
+    """
+    if command == "serve" and arguments and not arguments[0].startswith("-"):
+        raise CliError(f"serve {arguments[0]} was renamed serve --reranker {arguments[0]}")
+    renamed = RENAMED_FLAGS.get(command, {})
+    for old in (argument.split("=", 1)[0] for argument in arguments):
+        if old in renamed:
+            raise CliError(f"{old} was renamed {renamed[old]}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rerankkit`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command is not None:  # before argparse, which would only say "unrecognized"
+        try:
+            refuse_renamed_flags(command, argv[argv.index(command) + 1 :])
+        except CliError as error:
+            print(f"rerankkit {command}: error: {error}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
-
     with _cli_logging(args.verbose, args.quiet):
         try:
             return int(args.handler(args))
-        except (
-            CliError,
-            DatasetError,
-            MissingExtraError,
-            ModelLoadError,
-            ValueError,
-            TypeError,
-        ) as error:
-            # Input errors: one clear line, not a traceback. MissingExtraError says what to
-            # install; ModelLoadError names the model and why it did not load.
+        except RerankkitError as error:
+            # One line, not a traceback: the message names the option, file, model, extra to
+            # install or service (never a key). A service that failed after its retries exits
+            # 1 as any failed run; the rest are usage or input errors (2).
             logger.debug("details", exc_info=True)  # -vv shows where it came from
             print(f"rerankkit {args.command}: error: {error}", file=sys.stderr)
-            return _USAGE_ERROR
-        except (RemoteServiceError, LLMCallError) as error:
-            # A service that failed after its retries: one line (the error carries the
-            # service, status and a body excerpt, never a key), exit 1 as for any failed run.
-            logger.debug("details", exc_info=True)
-            print(f"rerankkit {args.command}: error: {error}", file=sys.stderr)
-            return 1
+            return 1 if isinstance(error, (RemoteServiceError, LLMCallError)) else 2
 
 
 if __name__ == "__main__":  # pragma: no cover
