@@ -368,6 +368,65 @@ def test_demo_flags_reach_run_demo(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls == [{"reranker": "some/ce", "top_n": 5, "first_stage_top_n": 20, "device": None}]
 
 
+# --------------------------------------------------------------------------- vocabulary, errors
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["rerank", "--query", "q", "--docs", "d", "--model", "keyword:"],
+            "--model was renamed --reranker",
+        ),
+        (
+            ["eval", "--data", "d", "--first-stage", "bm25", "--depth=5"],
+            "--depth was renamed --top-n",
+        ),
+        (["demo", "--model", "x"], "--model was renamed --reranker"),
+        (["-v", "demo", "--top-k", "5"], "--top-k was renamed --top-n"),
+        (["demo", "--depth", "20"], "--depth was renamed --first-stage-top-n"),
+        (["train", "--eval-depth", "5"], "--eval-depth was renamed --eval-top-n"),
+        (
+            ["serve", "keyword:", "--port", "0"],
+            "serve keyword: was renamed serve --reranker keyword:",
+        ),
+    ],
+)
+def test_old_spellings_are_refused_naming_the_new_one(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    command = next(arg for arg in argv if not arg.startswith("-"))
+    assert capsys.readouterr().err == f"rerankkit {command}: error: {message}\n"
+
+
+def test_a_bug_shows_its_traceback_not_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only rerankkit's own errors become one line: a ValueError from a bug propagates."""
+
+    def broken(args: object) -> int:
+        raise ValueError("a bug, not a user error")
+
+    monkeypatch.setattr(cli, "_cmd_rerank", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["rerank", "--query", "q", "--docs", str(tmp_path), "--reranker", "keyword:"])
+
+
+def test_serve_settings_read_the_api_key_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rerankkit.serve._settings import ServeSettings
+
+    monkeypatch.setenv("RERANKKIT_API_KEY", "from-env")
+    settings = ServeSettings()
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "from-env"
+    assert "from-env" not in repr(settings)
+    assert ServeSettings(api_key="given").api_key.get_secret_value() == "given"  # type: ignore[union-attr]
+    monkeypatch.setenv("RERANKKIT_API_KEY", "")
+    assert ServeSettings().api_key is None
+
+
 # --------------------------------------------------------------------------- the must-show
 
 

@@ -32,10 +32,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from rerankkit._result import result_metadata
 from rerankkit.cli import _demo, _serve, _train
-from rerankkit.cli._options import CliError, checked_spec, positive_int
+from rerankkit.cli._options import (
+    CliError,
+    add_model_options,
+    checked_spec,
+    model_from_args,
+    positive_int,
+)
 from rerankkit.errors import LLMCallError, RemoteServiceError, RerankkitError
+from rerankkit.eval._runs import FIRST_STAGES
 
 logger = logging.getLogger("rerankkit.cli")
 
@@ -83,79 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=spec_help,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ev.add_argument(
-        "--data",
-        required=True,
-        type=Path,
-        help="folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv",
-    )
-    ev.add_argument("--split", default="test", help="qrels split (default: test)")
     first = ev.add_mutually_exclusive_group(required=True)
     first.add_argument(
         "--run", type=Path, help="first-stage TREC run file (qid Q0 docid rank score tag)"
     )
     first.add_argument(
         "--first-stage",
-        choices=["bm25", "dense", "hybrid"],
+        choices=FIRST_STAGES,
         help="build the first stage: bm25 (bm25s), dense (packaged "
         "all-MiniLM-L6-v2) or hybrid (reciprocal rank fusion of both)",
     )
-    ev.add_argument(
-        "--reranker",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="a reranker to evaluate (repeatable; none = first stage only)",
-    )
-    ev.add_argument(
-        "--top-n",
-        type=positive_int,
-        default=100,
-        help="first-stage candidates reranked per query, and the Recall cut-off (default: 100)",
-    )
-    ev.add_argument(
-        "--relevance-level",
-        type=positive_int,
-        default=1,
-        help="minimum grade counted as relevant by MRR and Recall (default: 1; "
-        "TREC DL passage convention for MRR: 2)",
-    )
-    ev.add_argument(
-        "--bm25-language",
-        default="english",
-        help="BM25 analyser language (stemming + stopwords); 'none' for a plain regex "
-        "tokenizer, e.g. for Korean (default: english)",
-    )
-    ev.add_argument(
-        "--per-query",
-        action="store_true",
-        help="one scoring call per query even where sharing work across queries "
-        "is faster (bi-encoders), to measure single-request latency",
-    )
-    ev.add_argument(
-        "--ray",
-        action="store_true",
-        help="rerank on Ray Data actors (local, or the cluster RAY_ADDRESS names), each "
-        "loading the model once; pip install 'rerankkit[ray]'",
-    )
-    ev.add_argument(
-        "--ray-actors",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="with --ray: a fixed pool of N actors (default: Ray Data's autoscaling pool)",
-    )
-    ev.add_argument(
-        "--output",
-        type=Path,
-        metavar="DIR",
-        help="write report.json, report.md and report.png into DIR",
-    )
-    ev.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="no progress bars (they show only when stderr is a terminal)",
-    )
+    add_model_options(ev, _Eval)
     ev.set_defaults(handler=_cmd_eval)
 
     rr = commands.add_parser(
@@ -193,6 +140,46 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- eval
 
 
+class _Eval(BaseModel):
+    """The options of ``rerankkit eval`` (besides its first stage: ``--run`` or
+    ``--first-stage``, argparse's required choice of one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    data: Path
+    """folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv"""
+    split: str = "test"
+    """qrels split"""
+    reranker: tuple[str, ...] = Field((), json_schema_extra={"metavar": ["SPEC"]})
+    """a reranker to evaluate (repeatable; none = first stage only)"""
+    top_n: int = Field(100, ge=1)
+    """first-stage candidates reranked per query, and the Recall cut-off"""
+    relevance_level: int = Field(1, ge=1)
+    """minimum grade counted as relevant by MRR and Recall (TREC DL passage convention for
+    MRR: 2)"""
+    bm25_language: str = "english"
+    """BM25 analyser language (stemming + stopwords); 'none' for a plain regex tokenizer,
+    e.g. for Korean"""
+    per_query: bool = False
+    """one scoring call per query even where sharing work across queries is faster
+    (bi-encoders), to measure single-request latency"""
+    ray: bool = False
+    """rerank on Ray Data actors (local, or the cluster RAY_ADDRESS names), each loading the
+    model once; pip install 'rerankkit[ray]'"""
+    ray_actors: int | None = Field(None, ge=1, json_schema_extra={"metavar": ["N"]})
+    """with --ray: a fixed pool of N actors (default: Ray Data's autoscaling pool)"""
+    output: Path | None = Field(None, json_schema_extra={"metavar": ["DIR"]})
+    """write report.json, report.md and report.png into DIR"""
+    progress: bool | None = None
+    """progress bars (default: when stderr is a terminal)"""
+
+    @model_validator(mode="after")
+    def _per_query_in_process(self) -> _Eval:
+        if self.ray and self.per_query:
+            raise ValueError("--per-query measures one request in process; it cannot go with --ray")
+        return self
+
+
 def _unique_names(labels: Sequence[str]) -> list[str]:
     seen: dict[str, int] = {}
     names = []
@@ -202,11 +189,11 @@ def _unique_names(labels: Sequence[str]) -> list[str]:
     return names
 
 
-def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, args: argparse.Namespace) -> Any:
+def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, options: _Eval) -> Any:
     from rerankkit.eval._ray_run import rerank_run_on_ray
 
     return rerank_run_on_ray(  # TODO(issue 21): depth= becomes top_n= when eval renames it
-        spec, dataset, first, depth=args.top_n, concurrency=args.ray_actors, desc=name
+        spec, dataset, first, depth=options.top_n, concurrency=options.ray_actors, desc=name
     )
 
 
@@ -216,28 +203,27 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from rerankkit.eval._experiment import evaluate_runs
     from rerankkit.eval._runs import first_stage_run, rerank_run
 
-    specs = [checked_spec(text) for text in args.reranker]  # bad specs fail before any loading
-    if args.ray and args.per_query:
-        raise CliError("--per-query measures one request in process; it cannot go with --ray")
-    if args.output is not None:
-        check_output_dir(args.output)  # before the run, not after it
-    dataset = load_beir(args.data, split=args.split)
+    options = model_from_args(_Eval, args)
+    specs = [checked_spec(text) for text in options.reranker]  # fail before any loading
+    if options.output is not None:
+        check_output_dir(options.output)  # before the run, not after it
+    dataset = load_beir(options.data, split=options.split)
     check_evaluable(dataset)
-    progress = False if args.no_progress else None
+    progress = options.progress
     if args.run is not None:
         first_name = args.run.stem
         raw = load_trec_run(args.run)
         check_evaluable(dataset, raw, source=str(args.run))
         first = check_run(raw, dataset, source=str(args.run))
     else:
-        language = None if args.bm25_language.lower() == "none" else args.bm25_language
+        language = None if options.bm25_language.lower() == "none" else options.bm25_language
         first_name = args.first_stage
         # The first stage's own row is measured on at least 10 candidates (nDCG@10, MRR@10),
         # so a --top-n below 10 changes what is reranked, not the baseline.
         first = first_stage_run(
             dataset,
             args.first_stage,
-            max(args.top_n, FIRST_STAGE_MIN_DEPTH),
+            max(options.top_n, FIRST_STAGE_MIN_DEPTH),
             bm25_language=language,
             progress=progress,
         )
@@ -248,8 +234,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if name in runs:
             name = f"{name} (reranker)"
         try:  # one reranker failing to load or run must not lose the others' results
-            if args.ray:
-                runs[name], timings[name] = _rerank_on_ray(spec, dataset, first, name, args)
+            if options.ray:
+                runs[name], timings[name] = _rerank_on_ray(spec, dataset, first, name, options)
                 continue
             logger.info("loading %s", spec.text)
             reranker = build_reranker(spec)
@@ -257,10 +243,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 reranker,
                 dataset,
                 first,
-                depth=args.top_n,  # TODO(issue 21): top_n= when eval renames it
+                depth=options.top_n,  # TODO(issue 21): top_n= when eval renames it
                 progress=progress,
                 desc=name,
-                batch_queries=False if args.per_query else None,
+                batch_queries=False if options.per_query else None,
             )
             del reranker  # free the model before loading the next one
         except Exception as error:  # reported after the report of the others is written
@@ -271,14 +257,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         dataset,
         runs,
         first_stage=first_name,
-        depth=args.top_n,  # TODO(issue 21): top_n= when eval renames it
-        relevance_level=args.relevance_level,
+        depth=options.top_n,  # TODO(issue 21): top_n= when eval renames it
+        relevance_level=options.relevance_level,
         timings=timings,
     )
     report.notes.extend(f"not evaluated, failed: {failure}" for failure in failures)
     sys.stdout.write(report.to_markdown())
-    if args.output is not None:
-        paths = report.save(args.output)
+    if options.output is not None:
+        paths = report.save(options.output)
         sys.stdout.write("\nwrote " + ", ".join(str(p) for p in paths.values()) + "\n")
     if failures:
         raise CliError(
