@@ -558,15 +558,24 @@ def test_cli_refuses_ignored_or_unusable_options_in_one_line(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rerankkit.cli._commands import main
-
     data = tmp_path / "pairs.jsonl"
     data.write_text('{"query": "q", "passage": "p", "label": 1}\n')
+    _refused_in_one_line(
+        ["--model", str(tiny), "--data", str(data), *extra], message, tmp_path, capsys
+    )
+
+
+def _refused_in_one_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``rerankkit train ARGV --output OUT`` exits 2 with one line holding ``message``, before
+    anything is written."""
+    from rerankkit.cli._commands import main
+
     output = tmp_path / "out"
-    argv = ["train", "--model", str(tiny), "--data", str(data), "--output", str(output), *extra]
-    assert main(argv) == 2
+    assert main(["train", *argv, "--output", str(output)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err, err
+    assert err.count("\n") == 1 and "rerankkit train: error: " in err and message in err, err
     assert not output.exists()
 
 
@@ -587,14 +596,7 @@ def test_cli_refuses_options_a_beir_run_would_ignore(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rerankkit.cli._commands import main
-
-    output = tmp_path / "out"
-    argv = ["train", "--model", "m", "--data", str(beir), "--output", str(output), *extra]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err, err
-    assert not output.exists()
+    _refused_in_one_line(["--model", "m", "--data", str(beir), *extra], message, tmp_path, capsys)
 
 
 @pytest.mark.parametrize(
@@ -633,14 +635,8 @@ def test_cli_out_of_range_numbers_name_the_argument(
     extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """TrainConfig's own constraints, one line naming the option (the options come from it)."""
-    from rerankkit.cli._commands import main
-
-    output = tmp_path / "o"
-    argv = ["train", "--model", "m", "--data", "d", "--output", str(output), *extra]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"rerankkit train: error: {message}" in err, err
-    assert not output.exists()
+    argv = ["--model", "m", "--data", "d", *extra]
+    _refused_in_one_line(argv, f"rerankkit train: error: {message}", tmp_path, capsys)
 
 
 def test_mining_searches_only_the_sampled_training_queries(
