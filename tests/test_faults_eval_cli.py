@@ -2,7 +2,7 @@
 
 No query ids in common and an empty queries.jsonl exit non-zero naming the mismatch; an
 ``--output`` that is a file fails before the run; a reranker that fails to load loses nobody
-else's results; ``--depth`` below 10 leaves the first-stage row alone; batched runs and dense
+else's results; ``--top-n`` below 10 leaves the first-stage row alone; batched runs and dense
 first stages draw progress bars; a UTF-8 byte order mark is tolerated.
 """
 
@@ -146,10 +146,10 @@ def test_a_reranker_that_fails_to_load_keeps_the_others_results(
     assert any("no-such-model" in note for note in report["notes"])
 
 
-# --------------------------------------------------------------------------- depth
+# --------------------------------------------------------------------------- top_n
 
 
-def test_depth_below_10_leaves_the_first_stage_row_alone(tmp_path: Path) -> None:
+def test_top_n_below_10_leaves_the_first_stage_row_alone(tmp_path: Path) -> None:
     import ir_measures
 
     data = write_beir(tmp_path / "data")

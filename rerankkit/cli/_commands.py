@@ -35,10 +35,12 @@ from typing import Any, TextIO
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rerankkit._result import result_metadata
+from rerankkit._validation import check_query, check_score_threshold
 from rerankkit.cli import _demo, _serve, _train
 from rerankkit.cli._options import (
     CliError,
     add_model_options,
+    argparse_type,
     checked_spec,
     model_from_args,
     positive_int,
@@ -114,13 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=spec_help,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rr.add_argument("--query", required=True, help="the query")
+    rr.add_argument("--query", required=True, type=argparse_type(check_query), help="the query")
     rr.add_argument("--docs", required=True, help="JSONL file of documents ('-' for stdin)")
     rr.add_argument("--reranker", required=True, metavar="SPEC", help="reranker spec")
     rr.add_argument("--top-n", type=positive_int, default=None, help="keep the best N")
     rr.add_argument(
         "--score-threshold",
-        type=float,
+        type=argparse_type(check_score_threshold, float),
         default=None,
         help="keep documents scoring at least this (applied before --top-n)",
     )

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 import types
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import (
     TYPE_CHECKING,
     Annotated,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from rerankkit._specs import RerankerSpec
 
 Model = TypeVar("Model", bound=BaseModel)
+T = TypeVar("T")
 
 
 class CliError(RerankkitError, ValueError):
@@ -74,6 +75,28 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def argparse_type(
+    check: Callable[[Any], T], convert: Callable[[str], Any] = str
+) -> Callable[[str], T]:
+    """An argparse type from one of rerankkit's argument checks (the rule stays written once,
+    in :mod:`rerankkit._validation`): its ``ValueError`` becomes argparse's usage error.
+
+    Example:
+        >>> from rerankkit._validation import check_query
+        >>> argparse_type(check_query)("  ")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: query must be a non-empty string
+    """
+
+    def parse(text: str) -> T:
+        try:
+            return check(convert(text))
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
 
 
 def checked_spec(text: str, option: str = "--reranker") -> RerankerSpec:
@@ -103,10 +126,11 @@ def _bare(annotation: Any) -> Any:
 
 def _help(field: FieldInfo) -> str:
     text = field.description or ""
-    if field.default not in (None, (), PydanticUndefined):  # nothing to show for these
-        shown = " ".join(map(str, field.default)) if isinstance(field.default, tuple) else None
-        text += f" (default: {field.default if shown is None else shown})"
-    return text.replace("%", "%%")
+    default = field.default
+    if default not in (None, (), PydanticUndefined):  # nothing to show for these
+        shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+        text += f" (default: {shown})"
+    return text.replace("%", "%%")  # argparse formats help with %
 
 
 def add_model_options(
@@ -120,8 +144,7 @@ def add_model_options(
     A bool field is an on/off pair (``--bf16/--no-bf16``), a ``Literal`` field gets its
     choices, ``tuple[X, X]`` takes two values and ``tuple[X, ...]`` is repeatable. Nothing is
     converted or checked here: :func:`model_from_args` lets the model do both. An option not
-    given is absent from the namespace, so the model's default applies and
-    ``model_fields_set`` says what the user typed.
+    given is absent from the namespace, so the model's default applies.
     """
     for name, field in model.model_fields.items():
         if name in exclude:
@@ -170,6 +193,7 @@ def model_from_args(model: type[Model], args: argparse.Namespace, **values: Any)
 __all__ = [
     "CliError",
     "add_model_options",
+    "argparse_type",
     "checked_spec",
     "flag",
     "model_from_args",
