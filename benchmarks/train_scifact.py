@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             write_section(args.benchmarks, saved, stages)
         return 0
     settings = EvalSettings(
-        data=str(args.data), depth=stages[-1], max_length=args.max_length, dtype=args.dtype
+        data=str(args.data), top_n=stages[-1], max_length=args.max_length, dtype=args.dtype
     )
     results: dict[str, Any] = {
         "command": shlex.join([sys.executable, *sys.argv]),
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 depth=stage,
             )
             record["evaluation"] = evaluation_record(
-                card_report, EvalSettings(**{**vars(settings), "depth": stage})
+                card_report, EvalSettings(**{**vars(settings), "top_n": stage})
             )
             write_record(Path(results["runs"][name]["output"]), record)
 

@@ -45,7 +45,17 @@ def test_rerank_jsonl_in_jsonl_out(tmp_path: Path, capsys: pytest.CaptureFixture
     docs = write_jsonl(tmp_path / "docs.jsonl", DOCS)
     assert (
         main(
-            ["rerank", "--query", QUERY, "--docs", str(docs), "--model", "keyword:", "--top-n", "3"]
+            [
+                "rerank",
+                "--query",
+                QUERY,
+                "--docs",
+                str(docs),
+                "--reranker",
+                "keyword:",
+                "--top-n",
+                "3",
+            ]
         )
         == 0
     )
@@ -67,7 +77,7 @@ def test_rerank_service_failure_exits_1_with_one_line(
         port = sock.getsockname()[1]
     docs = write_jsonl(tmp_path / "docs.jsonl", DOCS)
     model = f"tei:http://127.0.0.1:{port}?max_retries=0"
-    assert main(["rerank", "--query", QUERY, "--docs", str(docs), "--model", model]) == 1
+    assert main(["rerank", "--query", QUERY, "--docs", str(docs), "--reranker", model]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rerankkit rerank: error: tei: ")
     assert "Traceback" not in err[0]
@@ -85,7 +95,7 @@ def test_rerank_threshold_text_field_and_output_file(tmp_path: Path) -> None:
                 "cats purr",
                 "--docs",
                 str(docs),
-                "--model",
+                "--reranker",
                 "keyword:",
                 "--text-field",
                 "body",
@@ -113,7 +123,7 @@ def test_rerank_reads_stdin_through_python_dash_m(tmp_path: Path) -> None:
             "서울은 어디",
             "--docs",
             "-",
-            "--model",
+            "--reranker",
             "keyword:",
         ],
         input=lines,
@@ -148,24 +158,25 @@ def test_rerank_errors_exit_2_with_one_line(
 ) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('"fine"\n\n{"text": 3}\n', encoding="utf-8")
-    assert main(["rerank", "--query", "q", "--docs", str(bad), "--model", "keyword:"]) == 2
+    assert main(["rerank", "--query", "q", "--docs", str(bad), "--reranker", "keyword:"]) == 2
     err = capsys.readouterr().err
     assert f"rerankkit rerank: error: {bad}:3: expected a JSON string" in err
     assert "Traceback" not in err
     assert (
-        main(["rerank", "--query", "q", "--docs", str(tmp_path / "x"), "--model", "keyword:"]) == 2
+        main(["rerank", "--query", "q", "--docs", str(tmp_path / "x"), "--reranker", "keyword:"])
+        == 2
     )
     assert "no such file" in capsys.readouterr().err
     # a folder given as --docs or --output: one line, no IsADirectoryError traceback
-    assert main(["rerank", "--query", "q", "--docs", str(tmp_path), "--model", "keyword:"]) == 2
+    assert main(["rerank", "--query", "q", "--docs", str(tmp_path), "--reranker", "keyword:"]) == 2
     assert f"--docs: cannot read {tmp_path}: Is a directory" in capsys.readouterr().err
     good = tmp_path / "good.jsonl"
     good.write_text('"fine"\n', encoding="utf-8")
     for output in (tmp_path, tmp_path / "missing" / "out.jsonl"):
-        rerank = ["rerank", "--query", "q", "--docs", str(good), "--model", "keyword:"]
+        rerank = ["rerank", "--query", "q", "--docs", str(good), "--reranker", "keyword:"]
         assert main([*rerank, "--output", str(output)]) == 2
         assert f"--output: cannot write {output}: " in capsys.readouterr().err
-    assert main(["rerank", "--query", "q", "--docs", str(bad), "--model", "nope:x"]) == 2
+    assert main(["rerank", "--query", "q", "--docs", str(bad), "--reranker", "nope:x"]) == 2
     assert "unknown kind 'nope'" in capsys.readouterr().err
 
 
@@ -181,7 +192,7 @@ def test_eval_refuses_a_misspelt_spec_option_before_reading_any_data(
 
 def test_usage_errors_come_from_argparse(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["rerank", "--query", "q", "--docs", "d", "--model", "keyword:", "--top-n", "0"])
+        main(["rerank", "--query", "q", "--docs", "d", "--reranker", "keyword:", "--top-n", "0"])
     assert exit_info.value.code == 2
     assert "expected a positive integer, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -239,7 +250,7 @@ def test_eval_writes_json_markdown_and_png(
                 str(data / "run.trec"),
                 "--reranker",
                 "keyword:",
-                "--depth",
+                "--top-n",
                 "3",
                 "--output",
                 str(out),
@@ -280,7 +291,7 @@ def test_eval_with_a_built_bm25_first_stage(
                 str(data),
                 "--first-stage",
                 "bm25",
-                "--depth",
+                "--top-n",
                 "2",
                 "--bm25-language",
                 "none",
@@ -352,8 +363,68 @@ def test_demo_flags_reach_run_demo(monkeypatch: pytest.MonkeyPatch) -> None:
         return 0
 
     monkeypatch.setattr(rerankkit.cli._demo, "run_demo", record)
-    assert main(["demo", "--model", "some/ce", "--top-k", "5", "--depth", "20"]) == 0
-    assert calls == [{"model": "some/ce", "top_k": 5, "depth": 20, "device": None}]
+    argv = ["demo", "--reranker", "some/ce", "--top-n", "5", "--first-stage-top-n", "20"]
+    assert main(argv) == 0
+    assert calls == [{"reranker": "some/ce", "top_n": 5, "first_stage_top_n": 20, "device": None}]
+
+
+# --------------------------------------------------------------------------- vocabulary, errors
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["rerank", "--query", "q", "--docs", "d", "--model", "keyword:"],
+            "--model was renamed --reranker",
+        ),
+        (
+            ["eval", "--data", "d", "--first-stage", "bm25", "--depth=5"],
+            "--depth was renamed --top-n",
+        ),
+        (["demo", "--model", "x"], "--model was renamed --reranker"),
+        (["-v", "demo", "--top-k", "5"], "--top-k was renamed --top-n"),
+        (["demo", "--depth", "20"], "--depth was renamed --first-stage-top-n"),
+        (["train", "--eval-depth", "5"], "--eval-depth was renamed --eval-top-n"),
+        (
+            ["serve", "keyword:", "--port", "0"],
+            "serve keyword: was renamed serve --reranker keyword:",
+        ),
+    ],
+)
+def test_old_spellings_are_refused_naming_the_new_one(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    command = next(arg for arg in argv if not arg.startswith("-"))
+    assert capsys.readouterr().err == f"rerankkit {command}: error: {message}\n"
+
+
+def test_a_bug_shows_its_traceback_not_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only rerankkit's own errors become one line: a ValueError from a bug propagates."""
+
+    def broken(args: object) -> int:
+        raise ValueError("a bug, not a user error")
+
+    monkeypatch.setattr(cli, "_cmd_rerank", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["rerank", "--query", "q", "--docs", str(tmp_path), "--reranker", "keyword:"])
+
+
+def test_serve_settings_read_the_api_key_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rerankkit.serve._settings import ServeSettings
+
+    monkeypatch.setenv("RERANKKIT_API_KEY", "from-env")
+    settings = ServeSettings()
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "from-env"
+    assert "from-env" not in repr(settings)
+    assert ServeSettings(api_key="given").api_key.get_secret_value() == "given"  # type: ignore[union-attr]
+    monkeypatch.setenv("RERANKKIT_API_KEY", "")
+    assert ServeSettings().api_key is None
 
 
 # --------------------------------------------------------------------------- the must-show

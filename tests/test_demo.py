@@ -23,7 +23,7 @@ from rerankkit.cli import _demo as demo
 from rerankkit.cli._demo import (
     display_width,
     first_relevant_rank,
-    fit,
+    fit_width,
     load_sample_corpus,
     load_sample_queries,
     run_demo,
@@ -80,8 +80,8 @@ def test_display_width_counts_wide_characters_twice(text: str, cells: int) -> No
     ],
 )
 @pytest.mark.parametrize("width", [1, 2, 5, 10, 11])
-def test_fit_always_fills_exactly_the_width(text: str, width: int) -> None:
-    cell = fit(text, width)
+def test_fit_width_always_fills_exactly_the_width(text: str, width: int) -> None:
+    cell = fit_width(text, width)
     assert display_width(cell) == width
     if display_width(text) <= width:
         assert cell.rstrip(" ") == text.rstrip(" ")
@@ -176,7 +176,7 @@ def _independent_runs(reranker, depth: int = 10) -> tuple[dict, dict, dict]:
 def test_demo_prints_before_and_after_through_both_adapters(capsys) -> None:
     from rerankkit.testing import KeywordReranker
 
-    assert run_demo(model="keyword:", top_k=2) == 0
+    assert run_demo(reranker="keyword:", top_n=2) == 0
     output = capsys.readouterr().out
     assert "ContextualCompressionRetriever" in output and "RerankKitPostprocessor" in output
     before, after, relevant = _independent_runs(KeywordReranker())
@@ -225,7 +225,7 @@ def test_embedding_reranker_beats_bm25_on_the_sample_corpus(capsys, monkeypatch)
     from rerankkit import EmbeddingReranker
 
     monkeypatch.setattr(demo, "_in_hf_cache", lambda repo_id: False)
-    assert run_demo(top_k=3) == 0
+    assert run_demo(top_n=3) == 0
     output = capsys.readouterr().out
     notes = [line for line in output.splitlines() if "not in the local Hugging Face cache" in line]
     assert len(notes) == 1 and "all-MiniLM-L6-v2" in notes[0]
@@ -251,9 +251,11 @@ def test_embedding_reranker_beats_bm25_on_the_sample_corpus(capsys, monkeypatch)
 
 
 def test_bad_arguments_exit_2_without_loading_a_model(capsys) -> None:
-    assert run_demo(model="keyword:", top_k=0) == 2
-    assert "top_k" in capsys.readouterr().err
-    assert run_demo(model=str(Path("/nonexistent/model-folder")), top_k=3) == 2
+    assert run_demo(reranker="keyword:", top_n=0) == 2
+    assert "top_n" in capsys.readouterr().err
+    assert run_demo(reranker="keyword:", first_stage_top_n=0) == 2
+    assert "first_stage_top_n" in capsys.readouterr().err
+    assert run_demo(reranker=str(Path("/nonexistent/model-folder")), top_n=3) == 2
     assert "cannot load reranker" in capsys.readouterr().err
 
 
@@ -326,6 +328,6 @@ def test_default_model_in_the_cache_is_used(tmp_path, tiny_cross_encoder: Path) 
 
 def test_output_can_go_to_any_stream() -> None:
     buffer = io.StringIO()
-    assert run_demo(model="keyword:", top_k=1, out=buffer) == 0
+    assert run_demo(reranker="keyword:", top_n=1, out=buffer) == 0
     first_line = buffer.getvalue().splitlines()[0]
     assert first_line.startswith(f"rerankkit demo: {len(load_sample_corpus())} sample passages")

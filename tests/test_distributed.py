@@ -211,7 +211,7 @@ def test_eval_ray_gives_the_in_process_report(local_ray: None, tmp_path: Path) -
     for flags in ([], ["--ray", "--ray-actors", "2"]):
         out = tmp_path / ("ray" if flags else "local")
         command = ["eval", "--data", str(data), "--run", str(data / "run.trec")]
-        command += ["--reranker", "keyword:", "--depth", "3", "--output", str(out), *flags]
+        command += ["--reranker", "keyword:", "--top-n", "3", "--output", str(out), *flags]
         assert main(command) == 0
         reports[out.name] = json.loads((out / "report.json").read_text())
     local, on_ray = (reports[name]["systems"][1] for name in ("local", "ray"))
@@ -279,7 +279,7 @@ def test_the_serve_command_with_ray_answers_until_interrupted(
     httpx = pytest.importorskip("httpx")
     port = _free_port()
     environment = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
-    command = [sys.executable, "-m", "rerankkit", "serve", "keyword:", "--ray"]
+    command = [sys.executable, "-m", "rerankkit", "serve", "--reranker", "keyword:", "--ray"]
     command += ["--replicas", "1", "--replica-cpus", "0.5", "--port", str(port)]
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)

@@ -2,7 +2,7 @@
 
 No query ids in common and an empty queries.jsonl exit non-zero naming the mismatch; an
 ``--output`` that is a file fails before the run; a reranker that fails to load loses nobody
-else's results; ``--depth`` below 10 leaves the first-stage row alone; batched runs and dense
+else's results; ``--top-n`` below 10 leaves the first-stage row alone; batched runs and dense
 first stages draw progress bars; a UTF-8 byte order mark is tolerated.
 """
 
@@ -132,7 +132,7 @@ def test_a_reranker_that_fails_to_load_keeps_the_others_results(
     out = tmp_path / "out"
     missing = f"cross-encoder:{tmp_path / 'no-such-model'}"
     code = _eval(
-        "--data", str(data), "--first-stage", "bm25", "--depth", "5",
+        "--data", str(data), "--first-stage", "bm25", "--top-n", "5",
         "--reranker", "keyword:", "--reranker", missing, "--reranker", "keyword:?",
         "--output", str(out),
     )  # fmt: skip
@@ -146,17 +146,17 @@ def test_a_reranker_that_fails_to_load_keeps_the_others_results(
     assert any("no-such-model" in note for note in report["notes"])
 
 
-# --------------------------------------------------------------------------- depth
+# --------------------------------------------------------------------------- top_n
 
 
-def test_depth_below_10_leaves_the_first_stage_row_alone(tmp_path: Path) -> None:
+def test_top_n_below_10_leaves_the_first_stage_row_alone(tmp_path: Path) -> None:
     import ir_measures
 
     data = write_beir(tmp_path / "data")
     rows = {}
     for depth in (3, 10, 50):
         out = tmp_path / f"out{depth}"
-        assert _eval("--data", str(data), "--first-stage", "bm25", "--depth", str(depth),
+        assert _eval("--data", str(data), "--first-stage", "bm25", "--top-n", str(depth),
                      "--reranker", "keyword:", "--output", str(out)) == 0  # fmt: skip
         first = json.loads((out / "report.json").read_text(encoding="utf-8"))["systems"][0]
         rows[depth] = (first["metrics"]["nDCG@10"], first["metrics"]["MRR@10"])
@@ -257,6 +257,6 @@ def test_a_byte_order_mark_is_tolerated_everywhere(
     docs = tmp_path / "docs.jsonl"
     docs.write_text(BOM + '"red apple"\n"pear"\n', encoding="utf-8")
     capsys.readouterr()
-    assert main(["rerank", "--query", "apple", "--docs", str(docs), "--model", "keyword:"]) == 0
+    assert main(["rerank", "--query", "apple", "--docs", str(docs), "--reranker", "keyword:"]) == 0
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["document"] == "red apple"

@@ -236,7 +236,7 @@ def test_cli_rerank_output_is_strict_json_with_the_flags(
     docs.write_text('"a cat"\n"bad"\n""\n', encoding="utf-8")
     failing = FunctionReranker(lambda q, d: NAN if d == "bad" else 1.0)
     monkeypatch.setattr(rerankkit._specs, "build_reranker", lambda spec: failing)
-    assert main(["rerank", "--query", "cat", "--docs", str(docs), "--model", "keyword:"]) == 0
+    assert main(["rerank", "--query", "cat", "--docs", str(docs), "--reranker", "keyword:"]) == 0
     lines = [strict_loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines == [
         {"index": 0, "relevance_score": 1.0, "document": "a cat"},

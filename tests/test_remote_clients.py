@@ -259,7 +259,7 @@ def test_cli_rerank_with_a_remote_spec(fresh: FaultServer, tmp_path: Path, capsy
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps(text) + "\n" for text in DOCS))
     argv = ["rerank", "--query", QUERY, "--docs", str(docs), "--top-n", "2"]
-    assert main([*argv, "--model", f"tei:{fresh.url}"]) == 0
+    assert main([*argv, "--reranker", f"tei:{fresh.url}"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     best = REFERENCE.rerank(QUERY, DOCS, top_n=2)
     assert [line["index"] for line in lines] == [r.index for r in best]

@@ -157,7 +157,7 @@ def test_rerank_command_refuses_a_bad_option_before_reading_the_documents(
 ) -> None:
     from rerankkit.cli._commands import main
 
-    argv = ["rerank", "--query", "q", "--docs", "/no/such/docs.jsonl", "--model", "keyword:?x=1"]
+    argv = ["rerank", "--query", "q", "--docs", "/no/such/docs.jsonl", "--reranker", "keyword:?x=1"]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown option x for KeywordReranker" in err, err

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -295,7 +294,7 @@ def test_cli_output_round_trips_through_both_loaders(
     output = tmp_path / "out"
     argv = ["train", "--model", str(tiny), "--data", str(beir), "--output", str(output)]
     argv += ["--loss", "margin", "--negatives", "3", "--ranks", "1", "6", "--max-steps", "4"]
-    argv += ["--batch-size", "4", "--max-length", "48", "--no-bf16", "--eval-depth", "6"]
+    argv += ["--batch-size", "4", "--max-length", "48", "--no-bf16", "--eval-top-n", "6"]
     argv += ["--eval-dtype", "float32", "--no-progress"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -370,7 +369,7 @@ def test_resume_refuses_settings_other_than_the_checkpoints_run(
     with pytest.raises(ValueError, match=r"resume: .*trained with other learning_rate, loss;"):
         train(other, resume=True)
     # the evaluation settings may change on a resume
-    resumed = train(replace(config, eval_depth=config.eval_depth + 1), resume=True)
+    resumed = train(config.model_copy(update={"eval_top_n": config.eval_top_n + 1}), resume=True)
     assert resumed.record["training"]["steps"] == 4
 
 
@@ -543,10 +542,10 @@ def test_training_json_stays_standard_json_when_the_loss_diverged(tmp_path: Path
         (["--teacher", "keyword:"], "teacher is only used by loss 'marginmse'"),
         (["--loss", "marginmse"], "loss 'marginmse' distils a teacher"),
         (["--margin", "2"], "argument --margin: only --loss margin uses it"),
-        (["--warmup-ratio", "1"], "warmup_ratio must be < 1"),
+        (["--warmup-ratio", "1"], "argument --warmup-ratio: input should be less than 1, got 1"),
         (["--no-eval", "--eval-data", "x"], "argument --eval-data: --no-eval turns"),
         (["--eval-split", "dev"], "argument --eval-split: "),
-        (["--eval-depth", "5"], "argument --eval-depth: "),
+        (["--eval-top-n", "5"], "argument --eval-top-n: "),
         (["--no-eval", "--eval-dtype", "float16"], "argument --eval-dtype: --no-eval turns"),
         (["--first-stage", "dense"], "argument --first-stage: nothing is mined or evaluated"),
         (["--loss", "margin"], "has none (JSONL data is never mined)"),
@@ -559,15 +558,24 @@ def test_cli_refuses_ignored_or_unusable_options_in_one_line(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rerankkit.cli._commands import main
-
     data = tmp_path / "pairs.jsonl"
     data.write_text('{"query": "q", "passage": "p", "label": 1}\n')
+    _refused_in_one_line(
+        ["--model", str(tiny), "--data", str(data), *extra], message, tmp_path, capsys
+    )
+
+
+def _refused_in_one_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``rerankkit train ARGV --output OUT`` exits 2 with one line holding ``message``, before
+    anything is written."""
+    from rerankkit.cli._commands import main
+
     output = tmp_path / "out"
-    argv = ["train", "--model", str(tiny), "--data", str(data), "--output", str(output), *extra]
-    assert main(argv) == 2
+    assert main(["train", *argv, "--output", str(output)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err, err
+    assert err.count("\n") == 1 and "rerankkit train: error: " in err and message in err, err
     assert not output.exists()
 
 
@@ -576,7 +584,7 @@ def test_cli_refuses_ignored_or_unusable_options_in_one_line(
     [
         (["--negatives", "0", "--sampling", "random"], "argument --sampling: --negatives 0"),
         (["--negatives", "0", "--ranks", "1", "5"], "argument --ranks: --negatives 0 mines"),
-        (["--no-eval", "--eval-depth", "5"], "argument --eval-depth: --no-eval turns"),
+        (["--no-eval", "--eval-top-n", "5"], "argument --eval-top-n: --no-eval turns"),
         (["--no-eval", "--eval-split", "dev"], "argument --eval-split: --no-eval turns"),
         (["--no-eval", "--negatives", "0", "--first-stage", "dense"], "argument --first-stage"),
     ],
@@ -588,35 +596,47 @@ def test_cli_refuses_options_a_beir_run_would_ignore(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rerankkit.cli._commands import main
-
-    output = tmp_path / "out"
-    argv = ["train", "--model", "m", "--data", str(beir), "--output", str(output), *extra]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err, err
-    assert not output.exists()
+    _refused_in_one_line(["--model", "m", "--data", str(beir), *extra], message, tmp_path, capsys)
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--negatives", "-1"], "argument --negatives: expected an integer >= 0, got -1"),
-        (["--epochs", "0"], "argument --epochs: expected a number above 0.0, got 0.0"),
-        (["--warmup-ratio", "1.5"], "argument --warmup-ratio: expected a number from 0.0 to 1.0"),
-        (["--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
-        (["--learning-rate", "nan"], "argument --learning-rate: expected a number above 0.0"),
+        (
+            ["--negatives", "-1"],
+            "argument --negatives: input should be greater than or equal to 0, got -1",
+        ),
+        (["--epochs", "0"], "argument --epochs: input should be greater than 0, got 0"),
+        (
+            ["--warmup-ratio", "1.5"],
+            "argument --warmup-ratio: input should be less than 1, got 1.5",
+        ),
+        (["--seed", "-1"], "argument --seed: input should be greater than or equal to 0, got -1"),
+        (
+            ["--seed", str(2**32)],
+            "argument --seed: input should be less than or equal to 4294967295",
+        ),
+        (
+            ["--learning-rate", "nan"],
+            "argument --learning-rate: input should be a finite number, got nan",
+        ),
+        (
+            ["--batch-size", "2.5"],
+            "argument --batch-size: input should be a valid integer, unable to parse string as "
+            "an integer, got 2.5",
+        ),
+        (
+            ["--ranks", "5", "2"],
+            "argument --ranks: ranks must be (first, last) with 1 <= first <= last, got (5, 2)",
+        ),
     ],
 )
 def test_cli_out_of_range_numbers_name_the_argument(
-    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rerankkit.cli._commands import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--model", "m", "--data", "d", "--output", "o", *extra])
-    assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    """TrainConfig's own constraints, one line naming the option (the options come from it)."""
+    argv = ["--model", "m", "--data", "d", *extra]
+    _refused_in_one_line(argv, f"rerankkit train: error: {message}", tmp_path, capsys)
 
 
 def test_mining_searches_only_the_sampled_training_queries(
@@ -659,7 +679,7 @@ def test_a_single_teacher_spec_string_is_refused_not_split_into_characters() -> 
 
 def test_warmup_ratio_of_one_is_refused() -> None:
     # transformers reads warmup_steps=1.0 as one step, not the whole run
-    with pytest.raises(ValueError, match=r"warmup_ratio must be < 1"):
+    with pytest.raises(ValueError, match=r"warmup_ratio\n  Input should be less than 1 "):
         TrainConfig(model="m", data="d", output="o", warmup_ratio=1.0)
 
 

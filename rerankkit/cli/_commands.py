@@ -1,4 +1,5 @@
-"""The ``rerankkit`` command line: ``eval``, ``rerank`` and ``demo``.
+"""The ``rerankkit`` command line: ``eval`` and ``rerank`` here, and the parser of every
+subcommand (``demo``, ``serve``, ``train`` register themselves from their own modules).
 
 Examples (from the project root, with the test collections beside it)::
 
@@ -6,21 +7,24 @@ Examples (from the project root, with the test collections beside it)::
         --run ../shared/data/trec-dl-2019-passage/runs/bm25-top100.trec \\
         --reranker embedding: --reranker cross-encoder:../shared/models/minilm-l6-msmarco-ce \\
         --output reports/dl19
-    rerankkit eval --data ../shared/data/scifact --first-stage hybrid --depth 30 \\
+    rerankkit eval --data ../shared/data/scifact --first-stage hybrid --top-n 30 \\
         --reranker cross-encoder:../shared/models/minilm-l6-msmarco-ce
     echo '{"text": "Paris is the capital of France."}' | \\
-        rerankkit rerank --query "capital of France" --docs - --model keyword: --top-n 1
-    rerankkit demo --top-k 3
+        rerankkit rerank --query "capital of France" --docs - --reranker keyword: --top-n 1
+    rerankkit demo --top-n 3
 
-Errors in the input (a malformed dataset, a bad spec, a bad JSONL line) print one clear line
-and exit with status 2; other failures show their traceback.
+One vocabulary: ``--reranker SPEC`` names the reranker in every command, ``--top-n`` every
+cut-off; an old spelling (``--model``, ``--top-k``, ``--depth``, ...) is refused with one line
+naming the new one. rerankkit's own errors (:class:`~rerankkit.errors.RerankkitError`: a bad
+option, a malformed dataset or JSONL line, a missing extra, a model that will not load) print
+one line and exit with status 2, or 1 for a remote service or LLM that failed for good; any
+other exception is a bug and shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import logging
 import sys
@@ -28,23 +32,30 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from rerankkit._result import result_metadata
-from rerankkit.errors import (
-    DatasetError,
-    LLMCallError,
-    MissingExtraError,
-    ModelLoadError,
-    RemoteServiceError,
-    RerankkitError,
+from rerankkit._validation import check_query, check_score_threshold
+from rerankkit.cli import _demo, _serve, _train
+from rerankkit.cli._options import (
+    CliError,
+    add_model_options,
+    argparse_type,
+    checked_spec,
+    model_from_args,
+    positive_int,
 )
+from rerankkit.errors import LLMCallError, RemoteServiceError, RerankkitError
+from rerankkit.eval._runs import FIRST_STAGES
 
 logger = logging.getLogger("rerankkit.cli")
 
-_USAGE_ERROR = 2
-
-
-class CliError(RerankkitError, ValueError):
-    """A user error reported as one line (exit status 2)."""
+RENAMED_FLAGS: dict[str, dict[str, str]] = {  # command -> {old flag: new flag}
+    "rerank": {"--model": "--reranker"},
+    "eval": {"--depth": "--top-n"},
+    "demo": {"--model": "--reranker", "--top-k": "--top-n", "--depth": "--first-stage-top-n"},
+    "train": {"--eval-depth": "--eval-top-n"},
+}
 
 
 # --------------------------------------------------------------------------- parser
@@ -79,83 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
         "eval",
         help="evaluate rerankers on a BEIR-layout test collection",
         description="Rerank a first-stage run with each reranker and report nDCG@10, MRR@10, "
-        "Recall@depth, per-query wins/losses against the first stage, latency and pairs/s.",
+        "Recall@top-n, per-query wins/losses against the first stage, latency and pairs/s.",
         epilog=spec_help,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ev.add_argument(
-        "--data",
-        required=True,
-        type=Path,
-        help="folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv",
-    )
-    ev.add_argument("--split", default="test", help="qrels split (default: test)")
     first = ev.add_mutually_exclusive_group(required=True)
     first.add_argument(
         "--run", type=Path, help="first-stage TREC run file (qid Q0 docid rank score tag)"
     )
     first.add_argument(
         "--first-stage",
-        choices=["bm25", "dense", "hybrid"],
+        choices=FIRST_STAGES,
         help="build the first stage: bm25 (bm25s), dense (packaged "
         "all-MiniLM-L6-v2) or hybrid (reciprocal rank fusion of both)",
     )
-    ev.add_argument(
-        "--reranker",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="a reranker to evaluate (repeatable; none = first stage only)",
-    )
-    ev.add_argument(
-        "--depth",
-        type=_positive_int,
-        default=100,
-        help="candidates reranked per query, and the Recall cut-off (default: 100)",
-    )
-    ev.add_argument(
-        "--relevance-level",
-        type=_positive_int,
-        default=1,
-        help="minimum grade counted as relevant by MRR and Recall (default: 1; "
-        "TREC DL passage convention for MRR: 2)",
-    )
-    ev.add_argument(
-        "--bm25-language",
-        default="english",
-        help="BM25 analyser language (stemming + stopwords); 'none' for a plain regex "
-        "tokenizer, e.g. for Korean (default: english)",
-    )
-    ev.add_argument(
-        "--per-query",
-        action="store_true",
-        help="one scoring call per query even where sharing work across queries "
-        "is faster (bi-encoders), to measure single-request latency",
-    )
-    ev.add_argument(
-        "--ray",
-        action="store_true",
-        help="rerank on Ray Data actors (local, or the cluster RAY_ADDRESS names), each "
-        "loading the model once; pip install 'rerankkit[ray]'",
-    )
-    ev.add_argument(
-        "--ray-actors",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="with --ray: a fixed pool of N actors (default: Ray Data's autoscaling pool)",
-    )
-    ev.add_argument(
-        "--output",
-        type=Path,
-        metavar="DIR",
-        help="write report.json, report.md and report.png into DIR",
-    )
-    ev.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="no progress bars (they show only when stderr is a terminal)",
-    )
+    add_model_options(ev, _Eval)
     ev.set_defaults(handler=_cmd_eval)
 
     rr = commands.add_parser(
@@ -167,13 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=spec_help,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rr.add_argument("--query", required=True, help="the query")
+    rr.add_argument("--query", required=True, type=argparse_type(check_query), help="the query")
     rr.add_argument("--docs", required=True, help="JSONL file of documents ('-' for stdin)")
-    rr.add_argument("--model", required=True, metavar="SPEC", help="reranker spec")
-    rr.add_argument("--top-n", type=_positive_int, default=None, help="keep the best N")
+    rr.add_argument("--reranker", required=True, metavar="SPEC", help="reranker spec")
+    rr.add_argument("--top-n", type=positive_int, default=None, help="keep the best N")
     rr.add_argument(
         "--score-threshold",
-        type=float,
+        type=argparse_type(check_score_threshold, float),
         default=None,
         help="keep documents scoring at least this (applied before --top-n)",
     )
@@ -185,46 +134,52 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--output", default="-", help="output file ('-' for stdout, the default)")
     rr.set_defaults(handler=_cmd_rerank)
 
-    demo = commands.add_parser(
-        "demo",
-        help="rerank a packaged sample corpus and show what changed",
-        description="Run a first-stage retriever over the packaged sample corpus, rerank, and "
-        "print before/after rankings.",
-    )
-    demo.add_argument(
-        "--model",
-        default=None,
-        metavar="ID_OR_PATH",
-        help="cross-encoder hub id or local folder (default: the default "
-        "cross-encoder if cached, else the packaged bi-encoder)",
-    )
-    demo.add_argument(
-        "--top-k", type=_positive_int, default=3, help="passages shown per query (default: 3)"
-    )
-    demo.add_argument(
-        "--depth",
-        type=_positive_int,
-        default=10,
-        help="BM25 candidates per query handed to the reranker (default: 10)",
-    )
-    demo.add_argument("--device", default=None, help="torch device (default: cuda > mps > cpu)")
-    demo.set_defaults(handler=_cmd_demo)
-    importlib.import_module("rerankkit.cli._serve").add_parser(commands)  # issue 12
-    importlib.import_module("rerankkit.cli._train").add_parser(commands)  # issue 15
+    for module in (_demo, _serve, _train):
+        module.add_parser(commands)
     return parser
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 # --------------------------------------------------------------------------- eval
+
+
+class _Eval(BaseModel):
+    """The options of ``rerankkit eval`` (besides its first stage: ``--run`` or
+    ``--first-stage``, argparse's required choice of one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    data: Path
+    """folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv"""
+    split: str = "test"
+    """qrels split"""
+    reranker: tuple[str, ...] = Field((), json_schema_extra={"metavar": ["SPEC"]})
+    """a reranker to evaluate (repeatable; none = first stage only)"""
+    top_n: int = Field(100, ge=1)
+    """first-stage candidates reranked per query, and the Recall cut-off"""
+    relevance_level: int = Field(1, ge=1)
+    """minimum grade counted as relevant by MRR and Recall (TREC DL passage convention for
+    MRR: 2)"""
+    bm25_language: str = "english"
+    """BM25 analyser language (stemming + stopwords); 'none' for a plain regex tokenizer,
+    e.g. for Korean"""
+    per_query: bool = False
+    """one scoring call per query even where sharing work across queries is faster
+    (bi-encoders), to measure single-request latency"""
+    ray: bool = False
+    """rerank on Ray Data actors (local, or the cluster RAY_ADDRESS names), each loading the
+    model once; pip install 'rerankkit[ray]'"""
+    ray_actors: int | None = Field(None, ge=1, json_schema_extra={"metavar": ["N"]})
+    """with --ray: a fixed pool of N actors (default: Ray Data's autoscaling pool)"""
+    output: Path | None = Field(None, json_schema_extra={"metavar": ["DIR"]})
+    """write report.json, report.md and report.png into DIR"""
+    progress: bool | None = None
+    """progress bars (default: when stderr is a terminal)"""
+
+    @model_validator(mode="after")
+    def _per_query_in_process(self) -> _Eval:
+        if self.ray and self.per_query:
+            raise ValueError("--per-query measures one request in process; it cannot go with --ray")
+        return self
 
 
 def _unique_names(labels: Sequence[str]) -> list[str]:
@@ -236,42 +191,41 @@ def _unique_names(labels: Sequence[str]) -> list[str]:
     return names
 
 
-def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, args: argparse.Namespace) -> Any:
+def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, options: _Eval) -> Any:
     from rerankkit.eval._ray_run import rerank_run_on_ray
 
-    return rerank_run_on_ray(
-        spec, dataset, first, depth=args.depth, concurrency=args.ray_actors, desc=name
+    return rerank_run_on_ray(  # TODO(issue 21): depth= becomes top_n= when eval renames it
+        spec, dataset, first, depth=options.top_n, concurrency=options.ray_actors, desc=name
     )
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rerankkit._specs import build_reranker, check_spec
+    from rerankkit._specs import build_reranker
     from rerankkit.eval._datasets import check_evaluable, check_run, load_beir, load_trec_run
     from rerankkit.eval._experiment import evaluate_runs
     from rerankkit.eval._runs import first_stage_run, rerank_run
 
-    specs = [check_spec(text) for text in args.reranker]  # bad specs fail before any loading
-    if args.ray and args.per_query:
-        raise CliError("--per-query measures one request in process; it cannot go with --ray")
-    if args.output is not None:
-        check_output_dir(args.output)  # before the run, not after it
-    dataset = load_beir(args.data, split=args.split)
+    options = model_from_args(_Eval, args)
+    specs = [checked_spec(text) for text in options.reranker]  # fail before any loading
+    if options.output is not None:
+        check_output_dir(options.output)  # before the run, not after it
+    dataset = load_beir(options.data, split=options.split)
     check_evaluable(dataset)
-    progress = False if args.no_progress else None
+    progress = options.progress
     if args.run is not None:
         first_name = args.run.stem
         raw = load_trec_run(args.run)
         check_evaluable(dataset, raw, source=str(args.run))
         first = check_run(raw, dataset, source=str(args.run))
     else:
-        language = None if args.bm25_language.lower() == "none" else args.bm25_language
+        language = None if options.bm25_language.lower() == "none" else options.bm25_language
         first_name = args.first_stage
         # The first stage's own row is measured on at least 10 candidates (nDCG@10, MRR@10),
-        # so a --depth below 10 changes what is reranked, not the baseline.
+        # so a --top-n below 10 changes what is reranked, not the baseline.
         first = first_stage_run(
             dataset,
             args.first_stage,
-            max(args.depth, FIRST_STAGE_MIN_DEPTH),
+            max(options.top_n, FIRST_STAGE_MIN_DEPTH),
             bm25_language=language,
             progress=progress,
         )
@@ -282,8 +236,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if name in runs:
             name = f"{name} (reranker)"
         try:  # one reranker failing to load or run must not lose the others' results
-            if args.ray:
-                runs[name], timings[name] = _rerank_on_ray(spec, dataset, first, name, args)
+            if options.ray:
+                runs[name], timings[name] = _rerank_on_ray(spec, dataset, first, name, options)
                 continue
             logger.info("loading %s", spec.text)
             reranker = build_reranker(spec)
@@ -291,10 +245,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 reranker,
                 dataset,
                 first,
-                depth=args.depth,
+                depth=options.top_n,  # TODO(issue 21): top_n= when eval renames it
                 progress=progress,
                 desc=name,
-                batch_queries=False if args.per_query else None,
+                batch_queries=False if options.per_query else None,
             )
             del reranker  # free the model before loading the next one
         except Exception as error:  # reported after the report of the others is written
@@ -305,14 +259,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         dataset,
         runs,
         first_stage=first_name,
-        depth=args.depth,
-        relevance_level=args.relevance_level,
+        depth=options.top_n,  # TODO(issue 21): top_n= when eval renames it
+        relevance_level=options.relevance_level,
         timings=timings,
     )
     report.notes.extend(f"not evaluated, failed: {failure}" for failure in failures)
     sys.stdout.write(report.to_markdown())
-    if args.output is not None:
-        paths = report.save(args.output)
+    if options.output is not None:
+        paths = report.save(options.output)
         sys.stdout.write("\nwrote " + ", ".join(str(p) for p in paths.values()) + "\n")
     if failures:
         raise CliError(
@@ -378,9 +332,9 @@ def read_documents(
 
 
 def _cmd_rerank(args: argparse.Namespace) -> int:
-    from rerankkit._specs import build_reranker, check_spec
+    from rerankkit._specs import build_reranker
 
-    spec = check_spec(args.model)  # a bad option fails before the documents are read
+    spec = checked_spec(args.reranker)  # a bad option fails before the documents are read
     if args.docs == "-":
         records, texts = read_documents(sys.stdin, text_field=args.text_field, source="<stdin>")
     else:
@@ -418,15 +372,6 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- demo
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from rerankkit.cli._demo import run_demo
-
-    return int(run_demo(model=args.model, top_k=args.top_k, depth=args.depth, device=args.device))
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -449,32 +394,43 @@ def _cli_logging(verbose: int, quiet: bool) -> Iterator[None]:
         package_logger.handlers[:], package_logger.level, package_logger.propagate = saved
 
 
+def refuse_renamed_flags(command: str, arguments: Sequence[str]) -> None:
+    """Refuse the old spelling of a renamed option of ``command``, naming the new one.
+
+    Example:
+        >>> refuse_renamed_flags("demo", ["--top-k=5"])
+        Traceback (most recent call last):
+        rerankkit.cli._options.CliError: --top-k was renamed --top-n
+    """
+    if command == "serve" and arguments and not arguments[0].startswith("-"):
+        raise CliError(f"serve {arguments[0]} was renamed serve --reranker {arguments[0]}")
+    renamed = RENAMED_FLAGS.get(command, {})
+    for old in (argument.split("=", 1)[0] for argument in arguments):
+        if old in renamed:
+            raise CliError(f"{old} was renamed {renamed[old]}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rerankkit`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command is not None:  # before argparse, which would only say "unrecognized"
+        try:
+            refuse_renamed_flags(command, argv[argv.index(command) + 1 :])
+        except CliError as error:
+            print(f"rerankkit {command}: error: {error}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
-
     with _cli_logging(args.verbose, args.quiet):
         try:
             return int(args.handler(args))
-        except (
-            CliError,
-            DatasetError,
-            MissingExtraError,
-            ModelLoadError,
-            ValueError,
-            TypeError,
-        ) as error:
-            # Input errors: one clear line, not a traceback. MissingExtraError says what to
-            # install; ModelLoadError names the model and why it did not load.
+        except RerankkitError as error:
+            # One line, not a traceback: the message names the option, file, model, extra to
+            # install or service (never a key). A service that failed after its retries exits
+            # 1 as any failed run; the rest are usage or input errors (2).
             logger.debug("details", exc_info=True)  # -vv shows where it came from
             print(f"rerankkit {args.command}: error: {error}", file=sys.stderr)
-            return _USAGE_ERROR
-        except (RemoteServiceError, LLMCallError) as error:
-            # A service that failed after its retries: one line (the error carries the
-            # service, status and a body excerpt, never a key), exit 1 as for any failed run.
-            logger.debug("details", exc_info=True)
-            print(f"rerankkit {args.command}: error: {error}", file=sys.stderr)
-            return 1
+            return 1 if isinstance(error, (RemoteServiceError, LLMCallError)) else 2
 
 
 if __name__ == "__main__":  # pragma: no cover

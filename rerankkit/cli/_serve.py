@@ -1,43 +1,114 @@
-"""``rerankkit serve SPEC``: one reranker behind the Cohere, Jina, TEI and Infinity rerank APIs.
+"""``rerankkit serve --reranker SPEC``: one reranker behind the Cohere, Jina, TEI and Infinity
+rerank APIs, on uvicorn or on Ray Serve replicas.
 
 Example (from the project root, with the test models beside it)::
 
-    rerankkit serve cross-encoder:../shared/models/minilm-l6-msmarco-ce --port 8000
+    rerankkit serve --reranker cross-encoder:../shared/models/minilm-l6-msmarco-ce --port 8000
     curl -s localhost:8000/v2/rerank -H 'content-type: application/json' \\
         -d '{"model": "m", "query": "capital of France", "documents": ["Berlin", "Paris"]}'
+    rerankkit serve --reranker cross-encoder:PATH --ray --min-replicas 1 --max-replicas 8
 
 The server runs on uvicorn (one process; the model is loaded once), or with ``--ray`` on Ray
-Serve replicas (``rerankkit/cli/_ray_serve.py``). It listens on 127.0.0.1
-unless ``--host`` says otherwise: put it behind your own proxy, or set ``--api-key``, before
-exposing it.
+Serve replicas, each applying the same limits, queue, API key and batching, behind Ray Serve's
+HTTP proxy on ``--host``/``--port``. It listens on 127.0.0.1 unless ``--host`` says otherwise:
+put it behind your own proxy, or set ``--api-key``, before exposing it. The options come from
+:class:`~rerankkit.serve._settings.ServeSettings` and the two models below.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
-API_KEY_ENV = "RERANKKIT_API_KEY"
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rerankkit.cli._options import (
+    add_model_options,
+    checked_spec,
+    flag,
+    model_from_args,
+)
+from rerankkit.serve._settings import ServeSettings
+
+_CONFIG = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-def _tcp_port(text: str) -> int:
-    # uvicorn would take 99999 without a word and fail on -1 with a resolver error
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a TCP port (0-65535), got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a TCP port (0-65535), got {value}")
-    return value
+class _Listen(BaseModel):
+    """What to serve and where."""
+
+    model_config = _CONFIG
+
+    reranker: str = Field(json_schema_extra={"metavar": ["SPEC"]})
+    """reranker spec, e.g. cross-encoder:PATH"""
+    host: str = "127.0.0.1"
+    """address to listen on"""
+    port: int = Field(8000, ge=0, le=65535)
+    """TCP port, 0-65535"""
+
+
+class _RayServe(BaseModel):
+    """Scale out: the same app on Ray Serve replicas.
+
+    Example:
+        >>> _RayServe(ray=True, min_replicas=0, max_replicas=4, replica_cpus=2.0).deployment()
+        {'autoscaling_config': {'min_replicas': 0, 'max_replicas': 4}, \
+'ray_actor_options': {'num_cpus': 2.0}}
+        >>> _RayServe(replicas=2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        pydantic_core._pydantic_core.ValidationError: 1 validation error for _RayServe
+          Value error, --replicas needs --ray ...
+    """
+
+    model_config = _CONFIG
+
+    ray: bool = False
+    """serve on Ray Serve (a local Ray, or the cluster RAY_ADDRESS names; pip install
+    'rerankkit[ray]')"""
+    replicas: int | None = Field(None, ge=1)
+    """with --ray: N replicas (default 1)"""
+    min_replicas: int | None = Field(None, ge=0)
+    """with --ray: autoscale from N replicas"""
+    max_replicas: int | None = Field(None, ge=1)
+    """with --ray: autoscale up to N replicas"""
+    replica_cpus: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """with --ray: CPUs per replica"""
+
+    @model_validator(mode="after")
+    def _fits_together(self) -> _RayServe:
+        ray_only = ("replicas", "min_replicas", "max_replicas", "replica_cpus")
+        given = [name for name in ray_only if getattr(self, name) is not None]
+        if given and not self.ray:  # refused rather than silently ignored
+            raise ValueError(f"{flag(given[0])} needs --ray")
+        if self.replicas is not None and self._autoscales():
+            raise ValueError("--replicas is a fixed count; it cannot go with --min/--max-replicas")
+        low, high = self._autoscale_range()
+        if high < low:
+            raise ValueError(f"--min-replicas {low} and --max-replicas {high}: need min <= max")
+        return self
+
+    def _autoscales(self) -> bool:
+        return self.min_replicas is not None or self.max_replicas is not None
+
+    def _autoscale_range(self) -> tuple[int, int]:
+        low = 1 if self.min_replicas is None else self.min_replicas
+        return low, max(low, 1) if self.max_replicas is None else self.max_replicas
+
+    def deployment(self) -> dict[str, Any]:
+        """``rerank_deployment`` keyword arguments: the replica count or autoscaling range,
+        and the CPUs per replica."""
+        options: dict[str, Any] = {}
+        if self._autoscales():
+            low, high = self._autoscale_range()
+            options["autoscaling_config"] = {"min_replicas": low, "max_replicas": high}
+        elif self.replicas is not None:
+            options["num_replicas"] = self.replicas
+        if self.replica_cpus is not None:
+            options["ray_actor_options"] = {"num_cpus": self.replica_cpus}
+        return options
 
 
 def add_parser(commands: Any) -> None:
     """Register ``serve`` on the ``rerankkit`` command's subparsers."""
-    from rerankkit.cli._commands import _positive_int
-    from rerankkit.serve._settings import ServeSettings
-
-    defaults = ServeSettings()
     serve = commands.add_parser(
         "serve",
         help="serve a reranker over HTTP (Cohere v2/v1, Jina, TEI and Infinity APIs)",
@@ -46,112 +117,39 @@ def add_parser(commands: Any) -> None:
         "(Prometheus), /docs (OpenAPI). Concurrent requests are merged into shared model "
         "calls unless --no-batching.",
     )
-    serve.add_argument("spec", metavar="SPEC", help="reranker spec, e.g. cross-encoder:PATH")
-    serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
-    serve.add_argument(
-        "--port", type=_tcp_port, default=8000, help="TCP port, 0-65535 (default: 8000)"
-    )
-    serve.add_argument(
-        "--api-key",
-        default=os.environ.get(API_KEY_ENV),
-        help=f"require 'Authorization: Bearer KEY' on rerank routes (default: ${API_KEY_ENV}; "
-        "the environment keeps the key out of the process list)",
-    )
-    serve.add_argument(
-        "--model-name", default=None, help="name reported in responses (default: from SPEC)"
-    )
-    for flag, default, text in (
-        ("--max-documents", defaults.max_documents, "documents per request; more answers 413"),
-        (
-            "--max-document-chars",
-            defaults.max_document_chars,
-            "characters per document; more answers 413",
-        ),
-        ("--max-query-chars", defaults.max_query_chars, "characters per query; more answers 413"),
-        (
-            "--max-queue",
-            defaults.max_queue,
-            "rerank requests in progress at once; one more answers 503 with Retry-After",
-        ),
-        ("--max-batch-pairs", defaults.max_batch_pairs, "pairs per merged model call"),
-    ):
-        serve.add_argument(flag, type=_positive_int, default=default, help=f"{text} ({default})")
-    serve.add_argument(
-        "--max-wait-ms",
-        type=float,
-        default=defaults.max_wait_ms,
-        help=f"longest wait of a request for others to merge with ({defaults.max_wait_ms:g})",
-    )
-    serve.add_argument(
-        "--no-batching",
-        action="store_true",
-        help="score each request on its own (no cross-request micro-batching)",
-    )
+    add_model_options(serve, _Listen)
+    add_model_options(serve, ServeSettings)
     ray = serve.add_argument_group(
         "Ray Serve", "scale out: the same app on several replicas (pip install 'rerankkit[ray]')"
     )
-    ray.add_argument(
-        "--ray",
-        action="store_true",
-        help="serve on Ray Serve (a local Ray, or the cluster RAY_ADDRESS names)",
-    )
-    ray.add_argument(
-        "--replicas",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="with --ray: N replicas (default 1)",
-    )
-    ray.add_argument(
-        "--min-replicas",
-        type=int,
-        default=None,
-        metavar="N",
-        help="with --ray: autoscale from N replicas",
-    )
-    ray.add_argument(
-        "--max-replicas",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="with --ray: autoscale up to N replicas",
-    )
-    ray.add_argument(
-        "--replica-cpus", type=float, default=None, metavar="C", help="with --ray: CPUs per replica"
-    )
+    add_model_options(ray, _RayServe)
     serve.set_defaults(handler=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Build the reranker from ``args.spec`` and serve it until interrupted."""
+    """Build the reranker and serve it until interrupted."""
     from rerankkit._optional import require
-    from rerankkit._specs import build_reranker, parse_spec
+    from rerankkit._specs import build_reranker
 
+    listen = model_from_args(_Listen, args)
+    spec = checked_spec(listen.reranker)  # a bad spec fails before anything loads
+    name = {} if hasattr(args, "model_name") else {"model_name": spec.label}
+    settings = model_from_args(ServeSettings, args, **name)
+    ray = model_from_args(_RayServe, args)
     uvicorn = require("uvicorn", "serve")
     require("fastapi", "serve")
     require("prometheus_client", "serve")
+    if ray.ray:
+        from rerankkit.distributed._serve import rerank_deployment, run_on_ray
+
+        app = rerank_deployment(spec, settings, **ray.deployment())
+        run_on_ray(app, host=listen.host, port=listen.port)
+        return 0
     from rerankkit.serve._app import create_app
-    from rerankkit.serve._settings import ServeSettings
 
-    spec = parse_spec(args.spec)  # a bad spec fails before anything loads
-    settings = ServeSettings(
-        model_name=args.model_name or spec.label,
-        api_key=args.api_key or None,
-        max_documents=args.max_documents,
-        max_document_chars=args.max_document_chars,
-        max_query_chars=args.max_query_chars,
-        max_queue=args.max_queue,
-        batching=not args.no_batching,
-        max_batch_pairs=args.max_batch_pairs,
-        max_wait_ms=args.max_wait_ms,
-    )
-    from rerankkit.cli._ray_serve import run_ray_serve, uses_ray
-
-    if uses_ray(args):
-        return run_ray_serve(args, spec, settings)
     app = create_app(build_reranker(spec), settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=listen.host, port=listen.port, log_level="warning")
     return 0
 
 
-__all__ = ["API_KEY_ENV", "add_parser", "run_serve"]
+__all__ = ["add_parser", "run_serve"]

@@ -227,7 +227,8 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
         if key is None:
             return
         given = credentials.credentials if credentials is not None else ""
-        if not hmac.compare_digest(given.encode("utf-8"), key.encode("utf-8")):
+        expected = key.get_secret_value().encode("utf-8")
+        if not hmac.compare_digest(given.encode("utf-8"), expected):
             raise RequestError(
                 401,
                 "unauthorized",

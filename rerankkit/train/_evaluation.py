@@ -1,7 +1,7 @@
 """Before/after evaluation of a fine-tuned cross-encoder with rerankkit's own evaluator.
 
 The same flow as ``rerankkit eval``: a first stage (BM25, dense or hybrid) over the test
-split, each model reranking every judged query's top ``depth`` candidates, metrics from
+split, each model reranking every judged query's top ``top_n`` candidates, metrics from
 :func:`rerankkit.eval._experiment.evaluate_runs`.
 """
 
@@ -27,7 +27,7 @@ class EvalSettings:
         data: BEIR folder of the test collection.
         split: Its qrels split (default ``"test"``).
         first_stage: ``"bm25"``, ``"dense"`` or ``"hybrid"``.
-        depth: Candidates reranked per query (and the Recall cut-off).
+        top_n: Candidates reranked per query (and the Recall cut-off).
         max_length: Tokens per pair when scoring (the training ``max_length``).
         dtype: Scoring dtype (``"auto"``: bf16 where the CPU/GPU has it natively, see
             :class:`rerankkit.CrossEncoderReranker`).
@@ -37,7 +37,7 @@ class EvalSettings:
     data: str
     split: str = "test"
     first_stage: str = "bm25"
-    depth: int = 100
+    top_n: int = 100
     max_length: int = 256
     dtype: str = "auto"
     bm25_language: str | None = "english"
@@ -47,7 +47,7 @@ def load_test(settings: EvalSettings) -> tuple[Dataset, dict[str, dict[str, floa
     """The test collection and its first-stage run."""
     dataset = load_beir(settings.data, split=settings.split)
     run = first_stage_run(
-        dataset, settings.first_stage, settings.depth, bm25_language=settings.bm25_language
+        dataset, settings.first_stage, settings.top_n, bm25_language=settings.bm25_language
     )
     return dataset, run
 
@@ -61,14 +61,12 @@ def score_model(
     progress: bool | None = None,
     desc: str = "rerank",
 ) -> tuple[dict[str, dict[str, float]], Timing]:
-    """Rerank ``run`` with the cross-encoder in ``model`` (its top ``settings.depth``)."""
+    """Rerank ``run`` with the cross-encoder in ``model`` (its top ``settings.top_n``)."""
     reranker = CrossEncoderReranker(
         str(model), max_length=settings.max_length, dtype=settings.dtype
     )
-    reranked, timing = rerank_run(
-        reranker, dataset, run, depth=settings.depth, progress=progress, desc=desc
-    )
-    return reranked, timing  # type: ignore[return-value]
+    # TODO(issue 21): depth= becomes top_n= when eval renames it
+    return rerank_run(reranker, dataset, run, depth=settings.top_n, progress=progress, desc=desc)
 
 
 def before_after(
@@ -84,8 +82,8 @@ def before_after(
         all_runs[name] = run
         if timing is not None:
             timings[name] = timing
-    return evaluate_runs(
-        dataset, all_runs, first_stage=settings.first_stage, depth=settings.depth, timings=timings
+    return evaluate_runs(  # TODO(issue 21): depth= becomes top_n= when eval renames it
+        dataset, all_runs, first_stage=settings.first_stage, depth=settings.top_n, timings=timings
     )
 
 

@@ -23,29 +23,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rerankkit._validation import check_choice
+from rerankkit.train._config import Loss
 from rerankkit.train._data import TrainQuery
-from rerankkit.train._losses import LOSSES
-
-
-def _check_teacher(
-    queries: Sequence[TrainQuery], teacher: Sequence[Sequence[float]] | None
-) -> None:
-    if teacher is None:
-        raise ValueError("loss 'marginmse' needs teacher scores (a teacher reranker)")
-    if len(teacher) != len(queries):
-        raise ValueError(f"teacher has scores for {len(teacher)} queries, expected {len(queries)}")
-    for position, (query, scores) in enumerate(zip(queries, teacher, strict=True)):
-        expected = len(query.positives) + len(query.negatives)
-        if len(scores) != expected:
-            raise ValueError(
-                f"teacher[{position}] has {len(scores)} scores, expected {expected} "
-                "(positives then negatives)"
-            )
 
 
 def rows_for(
-    loss: str,
+    loss: Loss,
     queries: Sequence[TrainQuery],
     *,
     teacher: Sequence[Sequence[float]] | None = None,
@@ -63,10 +46,7 @@ def rows_for(
         teacher: ``marginmse`` only: per query, the teacher's scores of its positives then its
             negatives (see :func:`rerankkit.train._teacher.teacher_scores`).
 
-    Raises:
-        ValueError: An unknown ``loss``, or teacher scores missing or of the wrong shape.
     """
-    check_choice(loss, "loss", LOSSES)
     if loss == "bce":
         bce: dict[str, list[Any]] = {"query": [], "passage": [], "label": []}
         for q in queries:
@@ -85,8 +65,6 @@ def rows_for(
                 grades = [float(g) for g in q.positive_grades()]
                 listwise["labels"].append(grades + [0.0] * len(q.negatives))
         return listwise
-    if loss == "marginmse":
-        _check_teacher(queries, teacher)
     triples: dict[str, list[Any]] = {"query": [], "positive": [], "negative": []}
     margins: list[float] = []
     for position, q in enumerate(queries):

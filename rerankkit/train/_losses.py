@@ -26,7 +26,7 @@ logistic form, ``log(1 + exp(-(s+ - s-)))``, which never stops pushing).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 import torch
 from sentence_transformers.cross_encoder import CrossEncoder
@@ -34,7 +34,9 @@ from sentence_transformers.cross_encoder import losses as st_losses
 from sentence_transformers.util import batch_to_device
 from torch import Tensor, nn
 
-LOSSES: tuple[str, ...] = ("bce", "margin", "marginmse", "listwise")
+from rerankkit.train._config import Loss
+
+LOSSES: tuple[Loss, ...] = get_args(Loss)
 
 
 class MarginRankingLoss(nn.Module):
@@ -108,7 +110,8 @@ class MarginRankingLoss(nn.Module):
         features = batch_to_device(
             self.model.preprocess(pairs, prompt=prompt, task=task), self.model.device
         )
-        return self.model(features)["scores"].view(-1)
+        scores: Tensor = self.model(features)["scores"]
+        return scores.view(-1)
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"margin": self.margin}
@@ -127,27 +130,24 @@ def hinge(positive: Tensor, negative: Tensor, margin: float) -> Tensor:
     return nn.functional.margin_ranking_loss(positive, negative, target, margin=margin)
 
 
-def build_loss(name: str, model: CrossEncoder, *, margin: float = 1.0) -> nn.Module:
+def build_loss(name: Loss, model: CrossEncoder, *, margin: float = 1.0) -> nn.Module:
     """The loss module for ``name`` (one of :data:`LOSSES`) around ``model``.
 
     ``marginmse`` compares raw-logit margins with the teacher's margins, so teacher scores should
     be on a logit-like scale (see :mod:`rerankkit.train._teacher`).
 
-    Raises:
-        ValueError: An unknown ``name``.
     """
-    if name == "bce":
-        return st_losses.BinaryCrossEntropyLoss(model)
     if name == "margin":
         return MarginRankingLoss(model, margin=margin)
-    if name == "marginmse":
-        return st_losses.MarginMSELoss(model)
-    if name == "listwise":
-        return st_losses.LambdaLoss(model)
-    raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {name!r}")
+    others = {
+        "bce": st_losses.BinaryCrossEntropyLoss,
+        "marginmse": st_losses.MarginMSELoss,
+        "listwise": st_losses.LambdaLoss,
+    }
+    return others[name](model)  # type: ignore[no-any-return]
 
 
-def columns_for(name: str) -> Sequence[str]:
+def columns_for(name: Loss) -> Sequence[str]:
     """The dataset columns, in order, that the loss ``name`` reads."""
     return {
         "bce": ("query", "passage", "label"),

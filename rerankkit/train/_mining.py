@@ -18,34 +18,10 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
 
-from rerankkit._validation import check_choice, check_int
 from rerankkit.eval._runs import candidates
+from rerankkit.train._config import Sampling
 from rerankkit.train._data import TrainQuery
-
-SAMPLING: tuple[str, ...] = ("top", "random")
-
-
-def check_ranks(ranks: Any) -> tuple[int, int]:
-    """Validate a rank window ``(first, last)``: 1-based, ``first <= last``.
-
-    Example:
-        >>> check_ranks((10, 100))
-        (10, 100)
-        >>> check_ranks((5, 2))
-        Traceback (most recent call last):
-        ValueError: ranks must be (first, last) with 1 <= first <= last, got (5, 2)
-    """
-    if isinstance(ranks, (str, bytes)) or not isinstance(ranks, Sequence) or len(ranks) != 2:
-        raise TypeError(f"ranks must be a pair (first, last), got {ranks!r}")
-    first = check_int(ranks[0], "ranks[0]", minimum=1)
-    last = check_int(ranks[1], "ranks[1]", minimum=1)
-    if first > last:
-        raise ValueError(
-            f"ranks must be (first, last) with 1 <= first <= last, got {(first, last)}"
-        )
-    return first, last
 
 
 def mine_negatives(
@@ -54,7 +30,7 @@ def mine_negatives(
     *,
     ranks: tuple[int, int] = (10, 100),
     count: int = 5,
-    sampling: str = "top",
+    sampling: Sampling = "top",
     seed: int = 0,
 ) -> dict[str, list[str]]:
     """Up to ``count`` negative document ids per query from ranks ``ranks`` of ``run``.
@@ -74,12 +50,8 @@ def mine_negatives(
     Returns:
         ``{query id: [doc id, ...]}`` in rank order, for every query of ``run``.
 
-    Raises:
-        ValueError / TypeError: A bad ``ranks``, ``count`` or ``sampling``.
     """
-    first, last = check_ranks(ranks)
-    count = check_int(count, "count", minimum=1)
-    check_choice(sampling, "sampling", SAMPLING)
+    first, last = ranks
     ranked = candidates(run, last)
     mined: dict[str, list[str]] = {}
     for qid, doc_ids in ranked.items():
@@ -116,4 +88,4 @@ def add_negatives(
     return out
 
 
-__all__ = ["SAMPLING", "add_negatives", "check_ranks", "mine_negatives"]
+__all__ = ["add_negatives", "mine_negatives"]

@@ -20,6 +20,7 @@ from rerankkit._optional import require
 from rerankkit.backends._hf import Source, load_pretrained
 from rerankkit.backends._loading import check_trained, untrained_weights
 from rerankkit.errors import ModelLoadError
+from rerankkit.train._config import TrainingError
 
 EXTRA = "train"
 
@@ -41,7 +42,7 @@ def starting_config(model: str, *, new_head: bool) -> Any:
     any mining or teacher scoring.
 
     Raises:
-        ValueError: A plain encoder without ``new_head``, or a cross-encoder with more than one
+        TrainingError: A plain encoder without ``new_head``, or a cross-encoder with more than one
             output logit (the ranking losses train a single relevance logit).
         ModelLoadError: The model cannot be found, or its config cannot be read.
     """
@@ -52,12 +53,12 @@ def starting_config(model: str, *, new_head: bool) -> Any:
     architectures = getattr(config, "architectures", None)
     if is_cross_encoder(architectures):
         if config.num_labels != 1:
-            raise ValueError(
+            raise TrainingError(
                 f"model {model!r} has {config.num_labels} output logits; training needs a "
                 "1-logit cross-encoder (or a plain encoder with new_head=True)"
             )
     elif not new_head:
-        raise ValueError(
+        raise TrainingError(
             f"model {model!r} is a plain encoder (architectures={architectures}), not a "
             "cross-encoder: training it means starting from a new, randomly initialised "
             "classification head. Pass new_head=True (rerankkit train --new-head) to do that."
@@ -74,7 +75,7 @@ def load_student(model: str, *, new_head: bool, max_length: int) -> Any:
         max_length: Most tokens per (query, passage) pair when training.
 
     Raises:
-        ValueError: See :func:`starting_config`.
+        TrainingError: See :func:`starting_config`.
         ModelLoadError: The model cannot be found or loaded, or its config names a classifier
             but its checkpoint lacks (some of) the head's weights and ``new_head`` is false.
     """

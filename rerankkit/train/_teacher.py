@@ -23,17 +23,12 @@ from collections.abc import Sequence
 from rerankkit._base import Reranker
 from rerankkit._specs import build_reranker
 from rerankkit.compose._fusion import FusionReranker
+from rerankkit.train._config import TrainingError
 from rerankkit.train._data import TrainQuery
 
 
 def build_teacher(specs: Sequence[str]) -> Reranker:
-    """The teacher reranker: one spec as is, several fused by z-scored score sum.
-
-    Raises:
-        ValueError: No spec, or a bad spec (from :func:`rerankkit._specs.build_reranker`).
-    """
-    if isinstance(specs, str) or not specs:
-        raise ValueError("teacher needs at least one reranker spec (a list of strings)")
+    """The teacher reranker: one spec as is, several fused by z-scored score sum."""
     rerankers = [build_reranker(spec) for spec in specs]
     if len(rerankers) == 1:
         return rerankers[0]
@@ -48,7 +43,7 @@ def teacher_scores(teacher: Reranker, queries: Sequence[TrainQuery]) -> list[lis
     meaningless margin, so it raises instead.
 
     Raises:
-        ValueError: A teacher score is not finite, naming the query.
+        TrainingError: A teacher score is not finite, naming the query.
     """
     groups = [(q.query, [*q.positives, *q.negatives]) for q in queries]
     scores = teacher.score_many(groups)
@@ -56,7 +51,9 @@ def teacher_scores(teacher: Reranker, queries: Sequence[TrainQuery]) -> list[lis
     for q, row in zip(queries, scores, strict=True):
         values = [float(s) for s in row]
         if not all(math.isfinite(v) for v in values):
-            raise ValueError(f"teacher gave a non-finite score for query {q.query_id or q.query!r}")
+            raise TrainingError(
+                f"teacher gave a non-finite score for query {q.query_id or q.query!r}"
+            )
         out.append(values)
     return out
 

@@ -18,30 +18,30 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rerankkit._optional import require
 from rerankkit._specs import check_spec, redact_spec
-from rerankkit._validation import check_choice, check_int, check_number
 from rerankkit.backends._hf import resolve_dtype
 from rerankkit.backends._speed import cpu_flags, cpu_has_fast_bf16
 from rerankkit.errors import DatasetError
 from rerankkit.eval._datasets import missing_beir_files
-from rerankkit.eval._runs import FIRST_STAGES, first_stage_run
+from rerankkit.eval._runs import first_stage_run
 from rerankkit.train._card import model_card
+from rerankkit.train._config import TrainConfig, TrainingError
 from rerankkit.train._data import TrainQuery, count_pairs, load_training_data
 from rerankkit.train._evaluation import EvalSettings, before_after, load_test, score_model
 from rerankkit.train._examples import rows_for
-from rerankkit.train._losses import LOSSES, build_loss, columns_for
-from rerankkit.train._mining import SAMPLING, add_negatives, check_ranks, mine_negatives
+from rerankkit.train._losses import build_loss, columns_for
+from rerankkit.train._mining import add_negatives, mine_negatives
 from rerankkit.train._model import EXTRA, load_student, starting_config
 from rerankkit.train._teacher import build_teacher, teacher_scores
 
@@ -51,126 +51,20 @@ CHECKPOINTS = "checkpoints"
 _CHECKPOINT = re.compile(r"checkpoint-\d+")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run depends on (recorded in ``training.json`` and the card).
-
-    Attributes:
-        model: Starting model: a 1-logit cross-encoder (hub id or folder), or a plain encoder
-            with ``new_head=True``.
-        data: A BEIR folder (``qrels/<split>.tsv``) or a JSONL file of triples/labelled pairs.
-        output: Folder for the trained model, its card and ``checkpoints/``.
-        loss: ``"bce"``, ``"margin"``, ``"marginmse"`` or ``"listwise"``.
-        split: Training qrels split of a BEIR folder.
-        first_stage: Miner: ``"bm25"``, ``"dense"`` or ``"hybrid"`` (as ``rerankkit eval``).
-        ranks: Mining window of first-stage ranks, 1-based, both included.
-        negatives: Mined negatives per query (0: no mining; JSONL data is never mined).
-        max_queries: Train on a seeded sample of this many queries (``None``: all).
-        sampling: ``"top"`` (hardest of the window) or ``"random"``.
-        teacher: Reranker specs scoring the training passages (several are fused); required by
-            ``marginmse``.
-        new_head: Allow a plain encoder (new, randomly initialised head).
-        epochs: Passes over the rows (fractions allowed); ``max_steps`` overrides it.
-        max_steps: Optimizer steps to take (``None``: from ``epochs``).
-        batch_size: Rows per step (a ``margin``/``marginmse`` row is 2 pairs, a ``listwise``
-            row one query's list).
-        learning_rate, warmup_ratio, weight_decay: AdamW schedule (linear decay after warmup;
-            ``warmup_ratio`` in ``[0, 1)``).
-        max_length: Tokens per (query, passage) pair.
-        margin: The hinge margin of ``margin`` (in logits).
-        seed: Seeds data order, head initialisation and sampling.
-        bf16: ``None``: bf16 mixed precision where the device does bf16 natively (a CUDA GPU
-            that supports it; a CPU with AVX512-BF16 or AMX), else fp32.
-        save_steps: Checkpoint every this many steps (the last 2 are kept).
-        eval_data: BEIR folder for before/after evaluation (default: ``data`` when it is a BEIR
-            folder); ``eval_split`` ``None`` turns evaluation off.
-        eval_depth, eval_dtype: Rerank depth and scoring dtype of the evaluation.
-        bm25_language: BM25 analyser language for mining and evaluation.
-        progress: Progress bars (``None``: when stderr is a terminal).
-    """
-
-    model: str
-    data: str
-    output: str
-    loss: str = "bce"
-    split: str = "train"
-    first_stage: str = "bm25"
-    ranks: tuple[int, int] = (10, 100)
-    negatives: int = 5
-    max_queries: int | None = None
-    sampling: str = "top"
-    teacher: tuple[str, ...] = ()
-    new_head: bool = False
-    epochs: float = 1.0
-    max_steps: int | None = None
-    batch_size: int = 16
-    learning_rate: float = 2e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_length: int = 256
-    margin: float = 1.0
-    seed: int = 12
-    bf16: bool | None = None
-    save_steps: int = 100
-    eval_data: str | None = None
-    eval_split: str | None = "test"
-    eval_depth: int = 100
-    eval_dtype: str = "auto"
-    bm25_language: str | None = "english"
-    progress: bool | None = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        for name in ("model", "data", "output", "eval_data"):  # recorded in training.json
-            value = getattr(self, name)
-            if isinstance(value, os.PathLike):
-                object.__setattr__(self, name, os.fspath(value))
-        check_choice(self.loss, "loss", LOSSES)
-        check_choice(self.first_stage, "first_stage", FIRST_STAGES)
-        check_choice(self.sampling, "sampling", SAMPLING)
-        object.__setattr__(self, "ranks", check_ranks(self.ranks))
-        if isinstance(self.teacher, str):  # tuple("keyword:") would be its characters
-            raise TypeError(
-                f"teacher must be a list of reranker specs, got the str {self.teacher!r}: "
-                f"write teacher=[{self.teacher!r}]"
-            )
-        object.__setattr__(self, "teacher", tuple(self.teacher))
-        check_int(self.negatives, "negatives", minimum=0)
-        check_int(self.max_queries, "max_queries", minimum=1, optional=True)
-        check_int(self.max_steps, "max_steps", minimum=1, optional=True)
-        check_int(self.batch_size, "batch_size", minimum=1)
-        check_int(self.max_length, "max_length", minimum=8)
-        check_int(self.save_steps, "save_steps", minimum=1)
-        check_int(self.eval_depth, "eval_depth", minimum=1)
-        check_int(self.seed, "seed", minimum=0, maximum=2**32 - 1)  # numpy's seed range
-        if check_number(self.epochs, "epochs", minimum=0.0) == 0:
-            raise ValueError("epochs must be > 0, got 0 (it would train no step)")
-        check_number(self.learning_rate, "learning_rate", minimum=0.0)
-        if check_number(self.warmup_ratio, "warmup_ratio", minimum=0.0) >= 1.0:
-            # transformers reads a warmup of 1 or more as a count of steps, not a ratio
-            raise ValueError(f"warmup_ratio must be < 1, got {self.warmup_ratio}")
-        check_number(self.margin, "margin", minimum=0.0)
-        if self.loss == "marginmse" and not self.teacher:
-            raise ValueError("loss 'marginmse' distils a teacher: give teacher=[SPEC, ...]")
-        if self.teacher and self.loss != "marginmse":
-            raise ValueError(
-                f"teacher is only used by loss 'marginmse', not {self.loss!r}: drop the teacher "
-                "or train with loss='marginmse'"
-            )
-
-    def evaluation(self) -> EvalSettings | None:
-        """The before/after settings, or ``None`` when there is nothing to evaluate on."""
-        data = self.eval_data if self.eval_data is not None else self.data
-        if self.eval_split is None or not Path(data).is_dir():
-            return None
-        return EvalSettings(
-            data=data,
-            split=self.eval_split,
-            first_stage=self.first_stage,
-            depth=self.eval_depth,
-            max_length=self.max_length,
-            dtype=self.eval_dtype,
-            bm25_language=self.bm25_language,
-        )
+def evaluation_settings(config: TrainConfig) -> EvalSettings | None:
+    """The before/after settings, or ``None`` when there is nothing to evaluate on."""
+    data = config.eval_data if config.eval_data is not None else config.data
+    if config.eval_split is None or not Path(data).is_dir():
+        return None
+    return EvalSettings(
+        data=data,
+        split=config.eval_split,
+        first_stage=config.first_stage,
+        top_n=config.eval_top_n,
+        max_length=config.max_length,
+        dtype=config.eval_dtype,
+        bm25_language=config.bm25_language,
+    )
 
 
 def saved_checkpoints(output: str | Path) -> list[Path]:
@@ -188,9 +82,15 @@ def _written_at(checkpoint: Path) -> float:
 
 
 RUN_SETTINGS = "run.json"  # in checkpoints/: the settings the checkpoints were trained with
-_MAY_CHANGE_ON_RESUME = frozenset(
-    {"output", "eval_data", "eval_split", "eval_depth", "eval_dtype", "progress", "save_steps"}
-)
+_MAY_CHANGE_ON_RESUME = {
+    "output",
+    "eval_data",
+    "eval_split",
+    "eval_top_n",
+    "eval_dtype",
+    "progress",
+    "save_steps",
+}
 
 
 def run_settings(config: TrainConfig) -> dict[str, Any]:
@@ -201,8 +101,7 @@ def run_settings(config: TrainConfig) -> dict[str, Any]:
         >>> settings["loss"], settings["ranks"], "output" in settings
         ('bce', [10, 100], False)
     """
-    chosen = {k: v for k, v in asdict(config).items() if k not in _MAY_CHANGE_ON_RESUME}
-    return dict(json.loads(json.dumps(chosen)))
+    return config.model_dump(mode="json", exclude=_MAY_CHANGE_ON_RESUME)
 
 
 def changed_settings(saved: dict[str, Any], config: TrainConfig) -> list[str]:
@@ -234,24 +133,24 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
         A finished earlier run's checkpoint folders that a fresh run replaces.
 
     Raises:
-        ValueError: Naming the argument (``output``, ``resume``, ``teacher``, ``eval_data``,
-            ``eval_split``, ``eval_dtype``, ``bf16``) and what to do instead.
+        TrainingError: Naming the argument (``output``, ``resume``, ``teacher``,
+            ``eval_data``, ``eval_split``, ``eval_dtype``, ``bf16``) and what to do instead.
     """
     output = Path(config.output).expanduser()
     if output.exists() and not output.is_dir():
-        raise ValueError(f"output {str(output)!r} exists and is not a folder")
+        raise TrainingError(f"output {str(output)!r} exists and is not a folder")
     blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:  # the trainer failed on it with a traceback, after mining
-        raise ValueError(f"output {str(output)!r} is inside {str(blocking)!r}, which is a file")
+        raise TrainingError(f"output {str(output)!r} is inside {str(blocking)!r}, which is a file")
     model = Path(config.model).expanduser()
     if output.is_dir() and model.is_dir() and output.resolve() == model.resolve():
-        raise ValueError(
+        raise TrainingError(
             f"output {str(output)!r} is the starting model's folder: training would overwrite "
             "the model it starts from; choose another output folder"
         )
     ours = (output / "training.json").is_file() or (output / CHECKPOINTS).is_dir()
     if output.is_dir() and not ours and any(output.iterdir()):
-        raise ValueError(
+        raise TrainingError(
             f"output {str(output)!r} is a folder with files that rerankkit train did not write "
             "(no training.json or checkpoints/); its model files and README.md would be "
             "overwritten: choose a new or empty folder"
@@ -259,15 +158,15 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
     saved = saved_checkpoints(output)
     stale: list[Path] = []
     if resume is True and not saved:
-        raise ValueError(
+        raise TrainingError(
             f"resume: no checkpoint in {str(output / CHECKPOINTS)!r} to continue from "
             "(start without resume, or give a checkpoint folder)"
         )
     if isinstance(resume, str):
         if not Path(resume).expanduser().is_dir():
-            raise ValueError(f"resume: checkpoint folder not found: {resume!r}")
+            raise TrainingError(f"resume: checkpoint folder not found: {resume!r}")
         if not (Path(resume).expanduser() / "trainer_state.json").is_file():
-            raise ValueError(
+            raise TrainingError(
                 f"resume: {resume!r} is not a training checkpoint (no trainer_state.json); give "
                 f"a checkpoint-N folder from {str(output / CHECKPOINTS)!r}"
             )
@@ -275,7 +174,7 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
     if resume and recorded.is_file():
         changed = changed_settings(json.loads(recorded.read_text(encoding="utf-8")), config)
         if changed:
-            raise ValueError(
+            raise TrainingError(
                 f"resume: the checkpoints in {str(output / CHECKPOINTS)!r} were trained with "
                 f"other {', '.join(changed)}; resume with the same settings (see "
                 f"{RUN_SETTINGS} there), or start a new run in another output folder"
@@ -284,7 +183,7 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
         record = output / "training.json"
         finished = record.is_file() and record.stat().st_mtime >= max(map(_written_at, saved))
         if not finished:
-            raise ValueError(
+            raise TrainingError(
                 f"output {str(output)!r} holds checkpoints of an unfinished run (newest: "
                 f"{saved[-1].name}): continue it with resume (rerankkit train --resume), or "
                 f"delete {str(output / CHECKPOINTS)!r} or choose another output to start anew"
@@ -294,13 +193,13 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
         try:
             check_spec(spec)
         except ValueError as error:
-            raise ValueError(f"teacher: {error}") from None
+            raise TrainingError(f"teacher: {error}") from None
     if config.eval_split is not None:
         if config.eval_data is not None and not Path(config.eval_data).is_dir():
-            raise ValueError(
+            raise TrainingError(
                 f"eval_data must be a BEIR folder, got {config.eval_data!r} (not a folder)"
             )
-        settings = config.evaluation()
+        settings = evaluation_settings(config)
         data = Path(config.data)
         if (
             settings is not None
@@ -308,7 +207,7 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
             and Path(settings.data).resolve() == data.resolve()
             and settings.split == config.split
         ):
-            raise ValueError(
+            raise TrainingError(
                 f"eval_split {settings.split!r} is the training split of {config.data!r}: "
                 "before/after would be measured on the queries the model is trained on; "
                 "evaluate on another split or data (eval_split, eval_data), or turn the "
@@ -317,7 +216,7 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
         if settings is not None:
             missing = missing_beir_files(settings.data, settings.split)
             if missing:
-                raise ValueError(
+                raise TrainingError(
                     f"eval_split {settings.split!r}: the before/after evaluation needs "
                     f"{', '.join(missing)}; choose another eval_split or eval_data, or turn "
                     "the evaluation off (eval_split=None, rerankkit train --no-eval)"
@@ -325,7 +224,7 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
             try:
                 resolve_dtype(settings.dtype, "cpu", bf16=False)
             except ValueError as error:
-                raise ValueError(f"eval_dtype: {error}") from None
+                raise TrainingError(f"eval_dtype: {error}") from None
     if config.bf16:
         _device_bf16(config.bf16)  # forced bf16 on a device without it: refused now, not later
     return stale
@@ -347,7 +246,7 @@ def prepare(config: TrainConfig) -> Prepared:
 
     Raises:
         DatasetError: The training data is missing or malformed.
-        ValueError: No rows to train on (e.g. a pairwise loss and no negatives).
+        TrainingError: No rows to train on (e.g. a pairwise loss and no negatives).
     """
     queries, dataset = load_training_data(config.data, split=config.split)
     info: dict[str, Any] = {"source": str(config.data), "format": "beir" if dataset else "jsonl"}
@@ -396,7 +295,7 @@ def prepare(config: TrainConfig) -> Prepared:
     rows = rows_for(config.loss, queries, teacher=teacher)
     info["rows"] = len(rows["query"])
     if not rows["query"]:  # check_trainable catches every known cause first
-        raise ValueError(f"no training rows for loss {config.loss!r}")
+        raise TrainingError(f"no training rows for loss {config.loss!r}")
     return Prepared(queries, rows, info)
 
 
@@ -407,13 +306,13 @@ def check_trainable(config: TrainConfig, queries: Sequence[TrainQuery], *, beir:
     Raises:
         DatasetError: No training query (a BEIR split whose positives are all missing from the
             corpus or graded 0).
-        ValueError: A pairwise or listwise loss and no query has a negative.
+        TrainingError: A pairwise or listwise loss and no query has a negative.
 
     Example:
         >>> config = TrainConfig(model="m", data="t.jsonl", output="o", loss="margin")
         >>> check_trainable(config, [TrainQuery("q", ("p",))], beir=False)
         Traceback (most recent call last):
-        ValueError: loss 'margin' compares positives with negatives, but t.jsonl has none (JSONL data is never mined): add triples {"query", "positive", "negative"} or pairs with "label": 0, or use loss 'bce'
+        rerankkit.train._config.TrainingError: loss 'margin' compares positives with negatives, but t.jsonl has none (JSONL data is never mined): add triples {"query", "positive", "negative"} or pairs with "label": 0, or use loss 'bce'
     """  # noqa: E501 (the real message)
     if not queries:
         raise DatasetError(
@@ -424,12 +323,12 @@ def check_trainable(config: TrainConfig, queries: Sequence[TrainQuery], *, beir:
         return
     start = f"loss {config.loss!r} compares positives with negatives, but "
     if beir:
-        raise ValueError(
+        raise TrainingError(
             start + f"no training query got one: mine some (negatives > 0, now "
             f"{config.negatives}) from a rank window holding unjudged documents (ranks "
             f"{config.ranks[0]}-{config.ranks[1]})"
         )
-    raise ValueError(
+    raise TrainingError(
         start + f"{config.data} has none (JSONL data is never mined): add triples "
         '{"query", "positive", "negative"} or pairs with "label": 0, or use loss \'bce\''
     )
@@ -464,7 +363,7 @@ def use_bf16(requested: bool | None, *, cuda: bool, cuda_bf16: bool, flags: froz
     if requested is None:
         return capable
     if requested and not capable:
-        raise ValueError("bf16=True but this device has no native bf16 (use bf16=None or False)")
+        raise TrainingError("bf16=True but this device has no native bf16 (use bf16=None or False)")
     return bool(requested)
 
 
@@ -494,7 +393,7 @@ def fit(
     scheduler, RNG and data position are restored).
 
     Raises:
-        ValueError: See :func:`rerankkit.train._model.load_student` and :func:`use_bf16`.
+        TrainingError: See :func:`rerankkit.train._model.load_student` and :func:`use_bf16`.
     """
     datasets = require("datasets", EXTRA)
     require("accelerate", EXTRA)
@@ -562,8 +461,6 @@ def fit(
 
 
 def _show_progress(progress: bool | None) -> bool:
-    import sys
-
     return sys.stderr.isatty() if progress is None else progress
 
 
@@ -588,7 +485,7 @@ def evaluate(
 ) -> tuple[Any, dict[str, Any] | None]:
     """Before/after on the test split; ``before``: a reranked run already scored for the
     starting model (``(run, timing)``), to share it across runs of one benchmark."""
-    settings = config.evaluation()
+    settings = evaluation_settings(config)
     if settings is None:
         return None, None
     dataset, first = load_test(settings)
@@ -619,7 +516,7 @@ def evaluation_table(evaluation: dict[str, Any] | None) -> str:
     """Markdown table of an evaluation record (one row per system).
 
     Example:
-        >>> record = {"settings": {"depth": 10}, "systems": [
+        >>> record = {"settings": {"top_n": 10}, "systems": [
         ...     {"name": "bm25", "metrics": {"nDCG@10": 0.5}},
         ...     {"name": "after", "metrics": {"nDCG@10": 0.75},
         ...      "vs_first_stage": {"wins": 3, "losses": 1, "ties": 2}}]}
@@ -678,7 +575,7 @@ def training_record(
         >>> training_record(config, command=None, data={}, training={})["config"]["teacher"]
         ['cohere:rerank-v3.5?api_key=***']
     """
-    settings = {k: v for k, v in asdict(config).items() if k != "progress"}
+    settings = config.model_dump(mode="json", exclude={"progress"})
     settings["teacher"] = [redact_spec(spec) for spec in config.teacher]
     return {"config": settings, "command": command, "data": data, "training": training}
 
@@ -718,7 +615,7 @@ def train(
         The output folder, the record written to ``training.json`` and the evaluation report.
 
     Raises:
-        DatasetError, ModelLoadError, ValueError: See :func:`check_start`, :func:`prepare`,
+        DatasetError, ModelLoadError, TrainingError: See :func:`check_start`, :func:`prepare`,
             :func:`fit`; the output folder, ``resume``, the teacher specs, the evaluation
             data and the starting model's config are checked before anything is mined.
     """
@@ -756,6 +653,7 @@ __all__ = [
     "check_trainable",
     "evaluate",
     "evaluation_record",
+    "evaluation_settings",
     "evaluation_table",
     "fit",
     "non_finite_to_null",
