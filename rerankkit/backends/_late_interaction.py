@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -32,16 +31,22 @@ from typing import Any
 
 import numpy as np
 
-from rerankkit._base import Details, Group, GroupBatchedReranker
+from rerankkit._base import Details, Group
 from rerankkit._optional import require
-from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int
-from rerankkit.backends._hf import Source, load_pretrained, pick_device_and_dtype
+from rerankkit.backends._hf import (
+    ModelReranker,
+    Source,
+    files_digest,
+    load_pretrained,
+    pick_device_and_dtype,
+    unique_texts,
+)
 from rerankkit.backends._token_store import EXTRA, TokenEmbeddingStore
 
 logger = logging.getLogger(__name__)
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
+_SUFFIXES = (".safetensors", ".bin", ".json")  # weights and configs
 
 
 def model_identity(source: Source) -> str:
@@ -57,15 +62,11 @@ def model_identity(source: Source) -> str:
     if not source.is_local:
         return f"{source.name}@{source.revision or 'main'}"
     folder = Path(source.name).expanduser()
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name.endswith(_WEIGHT_SUFFIXES):
-            digest.update(str(path.relative_to(folder)).encode() + b"\0")
-            digest.update(path.read_bytes())
-    return f"sha256:{digest.hexdigest()[:32]}"
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.name.endswith(_SUFFIXES)]
+    return f"sha256:{files_digest(folder, files)[:32]}"
 
 
-class LateInteractionReranker(RebuiltOnUnpickle, GroupBatchedReranker):
+class LateInteractionReranker(ModelReranker):
     """Rerank by MaxSim of ColBERT/PyLate token embeddings, reusing document embeddings.
 
     Score scale: MaxSim, the sum over query tokens of the best cosine against the document's
@@ -145,11 +146,6 @@ class LateInteractionReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         return f"{type(self).__name__}({self.model_name_or_path!r}, device={self.device!r})"
 
     @property
-    def pointwise(self) -> bool:
-        """``True``: a score depends only on the query's and the document's own embeddings."""
-        return True
-
-    @property
     def cache_key(self) -> str:
         return f"colbert:{self._identity}:norm={self.length_normalize}"
 
@@ -201,8 +197,7 @@ class LateInteractionReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         # Queries are encoded once each and every unique document once (or read from the store)
         # for all groups; MaxSim then runs per group as one padded batch.
         torch = require("torch", EXTRA)
-        queries = list(dict.fromkeys(query for query, _ in groups))
-        documents = list(dict.fromkeys(doc for _, docs in groups for doc in docs))
+        queries, documents = unique_texts(groups)
         query_vectors = dict(zip(queries, self.encode_queries(queries), strict=True))
         document_vectors = dict(zip(documents, self.encode_documents(documents), strict=True))
         normalize = {"length_normalize": True} if self.length_normalize else {}
