@@ -87,6 +87,8 @@ class CausalLMReranker(ModelReranker):
         # [RerankResult(index=1, score=...), RerankResult(index=0, score=...)]
     """
 
+    _shown = ("gguf_file",)
+
     def __init__(
         self,
         model_name_or_path: str | os.PathLike[str],
@@ -176,7 +178,7 @@ class CausalLMReranker(ModelReranker):
         self._bos = [tok.bos_token_id] if adds_bos else []
 
     def _single_token_id(self, token: str, name: str) -> int:
-        ids = self.tokenizer(token, add_special_tokens=False)["input_ids"]
+        ids = self._encode(token)
         if len(ids) != 1:
             raise ValueError(
                 f"{name}={token!r} is {len(ids)} tokens for this tokenizer; pass a single-token "
@@ -273,7 +275,3 @@ class CausalLMReranker(ModelReranker):
         return list(
             zip(split_by_group(scores, groups), split_by_group(details, groups), strict=True)
         )
-
-    def __repr__(self) -> str:
-        gguf = f", gguf_file={self.gguf_file!r}" if self.gguf_file else ""
-        return f"{type(self).__name__}({self.model_name_or_path!r}{gguf})"

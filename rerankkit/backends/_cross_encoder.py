@@ -189,6 +189,8 @@ class CrossEncoderReranker(ModelReranker):
         # [..., ...]: one float per document, in input order
     """
 
+    _shown = ("device", "max_length", "long_documents")
+
     def __init__(
         self,
         model_name_or_path: str | os.PathLike[str] = DEFAULT_CROSS_ENCODER,
@@ -283,7 +285,7 @@ class CrossEncoderReranker(ModelReranker):
             allowed=allow_untrained_head,
         )
         self.cpu_path: str | None = None
-        forward: Runner
+        self._forward: Runner  # the only place that runs the network: replaceable
         if order is not None:
             chosen = pick_cpu_path(
                 order,
@@ -295,20 +297,18 @@ class CrossEncoderReranker(ModelReranker):
                 trust_remote_code=trust_remote_code,
             )
             self.cpu_path, self.model, self.dtype = chosen.name, chosen.model, chosen.dtype
-            self.backend, forward = chosen.name.split("-")[0], chosen.forward
+            self.backend, self._forward = chosen.name.split("-")[0], chosen.forward
         elif self.backend == "onnx":
             self.model = None  # ONNX Runtime holds the weights
             path = ensure_onnx_model(
                 local_model_dir(source), quantize=self.quantize, trust_remote_code=trust_remote_code
             )
             where = onnx_device(None if device is None else self.device)
-            forward = OnnxRunner(path, num_threads=self.num_threads, device=where)
+            self._forward = OnnxRunner(path, num_threads=self.num_threads, device=where)
         else:
             head_in_float32(model)  # bf16/fp16 logits would tie distinct documents
             self.model = model.to(self.device).eval()
-            forward = TorchForward(self.model, self.device, logits_output)
-        # The only place that runs the network: another runtime replaces it by assignment.
-        self._forward = forward
+            self._forward = TorchForward(self.model, self.device, logits_output)
         self.model_name_or_path = source.name
         limit = position_limit(config, self.tokenizer)
         self.max_length = min(max_length or limit or 512, limit or max_length or 512)
@@ -335,20 +335,7 @@ class CrossEncoderReranker(ModelReranker):
             if long_documents == "truncate"
             else "a larger max_length (chunk mode cuts only a query that alone exceeds it)",
         )
-        logger.debug(
-            "loaded %s on %s (%s), max_length=%d, activation=%s",
-            source.name,
-            self.device,
-            self.dtype,
-            self.max_length,
-            activation,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.model_name_or_path!r}, device={self.device!r}, "
-            f"max_length={self.max_length}, long_documents={self.long_documents!r})"
-        )
+        logger.debug("loaded %r (%s, activation=%s)", self, self.dtype, activation)
 
     def _score_many_with_details(
         self, groups: list[Group]

@@ -84,6 +84,8 @@ class EmbeddingReranker(ModelReranker):
         (1, 384)
     """
 
+    _shown = ("device", "pooling")
+
     def __init__(
         self,
         model_name_or_path: str | os.PathLike[str],
@@ -142,20 +144,7 @@ class EmbeddingReranker(ModelReranker):
         )
         output = functools.partial(pooled_output, modes=self.pooling)
         self._forward = TorchForward(self.model, self.device, output)
-        logger.debug(
-            "loaded %s on %s (%s), pooling=%s, max_length=%d",
-            source.name,
-            self.device,
-            self.dtype,
-            self.pooling,
-            self.max_length,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.model_name_or_path!r}, device={self.device!r}, "
-            f"pooling={self.pooling!r})"
-        )
+        logger.debug("loaded %r (%s, max_length=%d)", self, self.dtype, self.max_length)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` as float32 ``(len(texts), dimension)``, in input order.

@@ -24,7 +24,7 @@ import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -276,22 +276,14 @@ def model_file(source: Source, filename: str) -> Any:
     if source.is_local:
         return _read_json(Path(source.name).expanduser() / filename)
     hub = require("huggingface_hub", EXTRA)
-    may_download = not (source.local_files_only is True or _hub_offline())
-    for local_only in (True, False) if may_download else (True,):
-        if not local_only and not hub_reachable():
-            return None
-        try:
-            path = hub.hf_hub_download(
-                source.name,
-                filename,
-                revision=source.revision,
-                cache_dir=source.cache_dir,
-                local_files_only=local_only,
-            )
-        except Exception:  # absent file, not cached, unreachable: all mean "not configured"
-            continue
-        return _read_json(Path(path))
-    return None
+
+    def download(name: str, *, trust_remote_code: bool, **kwargs: Any) -> str:
+        return hub.hf_hub_download(name, filename, **kwargs)
+
+    try:  # the cache first, then the hub where allowed, as for the model itself
+        return _read_json(Path(load_pretrained(source, download, filename)))
+    except Exception:  # absent file, not cached, unreachable: all mean "not configured"
+        return None
 
 
 def st_activation_path(st_config: Mapping[str, Any] | None, config: Any) -> str | None:
@@ -445,6 +437,15 @@ class TorchForward:
 class ModelReranker(RebuiltOnUnpickle, GroupBatchedReranker):
     """A backend around a loaded model: pickled as its constructor arguments (the model is
     loaded again), pointwise, and one batched pass for every group of a call."""
+
+    model_name_or_path: str
+    _shown: ClassVar[tuple[str, ...]] = ("device",)
+    """Attributes ``repr`` shows after the model (those that are ``None`` left out)."""
+
+    def __repr__(self) -> str:
+        values = {name: getattr(self, name) for name in self._shown}
+        shown = "".join(f", {k}={v!r}" for k, v in values.items() if v is not None)
+        return f"{type(self).__name__}({self.model_name_or_path!r}{shown})"
 
     @property
     def pointwise(self) -> bool:

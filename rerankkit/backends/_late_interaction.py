@@ -122,15 +122,8 @@ class LateInteractionReranker(ModelReranker):
             str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
         )
 
-        def load(name: str, **kwargs: Any) -> Any:
-            return st.MultiVectorEncoder(
-                name,
-                device=self.device,
-                revision=kwargs["revision"],
-                cache_folder=kwargs["cache_dir"],
-                local_files_only=kwargs["local_files_only"],
-                trust_remote_code=kwargs["trust_remote_code"],
-            )
+        def load(name: str, *, cache_dir: Any, **kwargs: Any) -> Any:
+            return st.MultiVectorEncoder(name, device=self.device, cache_folder=cache_dir, **kwargs)
 
         self.model = load_pretrained(source, load, "multi-vector model")
         self.model.eval()
@@ -140,10 +133,7 @@ class LateInteractionReranker(ModelReranker):
         self.store = TokenEmbeddingStore() if store is None else store or None
         self._source = source
         self._identity = model_identity(source)
-        logger.debug("loaded %s on %s (dim %d)", source.name, self.device, self.dimension)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.model_name_or_path!r}, device={self.device!r})"
+        logger.debug("loaded %r (dim %d)", self, self.dimension)
 
     @property
     def cache_key(self) -> str:

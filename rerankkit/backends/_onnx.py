@@ -64,14 +64,9 @@ def local_model_dir(source: Source) -> Path:
         return Path(source.name).expanduser()
     hub = require("huggingface_hub", "onnx")
 
-    def snapshot(name: str, **kwargs: Any) -> str:
-        return hub.snapshot_download(
-            name,
-            revision=kwargs["revision"],
-            cache_dir=kwargs["cache_dir"],
-            local_files_only=kwargs["local_files_only"],
-            allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"],
-        )
+    def snapshot(name: str, *, trust_remote_code: bool, **kwargs: Any) -> str:
+        patterns = ["*.json", "*.safetensors", "*.txt", "*.model"]
+        return hub.snapshot_download(name, allow_patterns=patterns, **kwargs)
 
     folder = Path(load_pretrained(source, snapshot, "cross-encoder"))
     if not any(folder.glob("*.safetensors")):
