@@ -44,13 +44,13 @@ from rerankkit.backends._hf import (
     relevance_logits,
 )
 from rerankkit.backends._onnx import (
+    ONNX_FILES,
     OnnxRunner,
     atomic_write,
     cache_entry_name,
     default_cache_dir,
     ensure_onnx_model,
     model_files_digest,
-    onnx_file_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,6 @@ class ChosenPath:
     forward: Runner
     model: Any
     dtype: Any
-    verdict: ProbeVerdict | None = None
 
 
 def pick_cpu_path(
@@ -104,7 +103,7 @@ def pick_cpu_path(
 
     def convert(name: str, quantize: str | None) -> Path:
         assert model_dir is not None and entry is not None  # else only torch paths are tried
-        if not (entry / onnx_file_name(quantize)).is_file():
+        if not (entry / ONNX_FILES[quantize]).is_file():
             logger.warning(
                 "rerankkit: first use of %s on this machine: converting it for the %s path "
                 "(once; cached in %s) and checking it against float32 on probe pairs",
@@ -150,7 +149,6 @@ def pick_cpu_path(
                 if entry is not None:
                     _write_verdict(entry, _verdict_key(name, entry), verdict)
             if verdict.passed:
-                chosen.verdict = verdict
                 logger.info(
                     "rerankkit: running the %s path (fidelity probe: error %.4f <= %.4f on %d "
                     "pairs against float32)",
@@ -202,7 +200,7 @@ def _build(
 
 def _cached_verdict(name: str, entry: Path, max_error: float) -> ProbeVerdict | None:
     """The stored verdict for ``name`` if it is still valid (same file, runtime, bar)."""
-    if not name.startswith("torch") and not (entry / onnx_file_name(_QUANTIZE.get(name))).is_file():
+    if not name.startswith("torch") and not (entry / ONNX_FILES[_QUANTIZE.get(name)]).is_file():
         return None  # not converted yet (or removed): nothing to trust
     verdict = _read_verdicts(entry).get(_verdict_key(name, entry))
     return verdict if verdict is not None and verdict.max_error == max_error else None
@@ -213,7 +211,7 @@ def _verdict_key(name: str, entry: Path) -> str:
     if name.startswith("torch"):
         content, runtime = "weights", f"torch-{require('torch', 'transformers').__version__}"
     else:
-        content = file_digest(entry / onnx_file_name(_QUANTIZE.get(name)))[:16]
+        content = file_digest(entry / ONNX_FILES[_QUANTIZE.get(name)])[:16]
         module, extra = ("openvino", "openvino") if "openvino" in name else ("onnxruntime", "onnx")
         runtime = f"{module}-{require(module, extra).__version__}"
     return f"{name}|{content}|{runtime}|probe{_PROBE_VERSION}"

@@ -40,7 +40,8 @@ ONNX_OPSET = 17
 _RECIPE_VERSION = 2
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".index.json")
 _HASHED_NAMES = ("config.json",)
-_FILE_NAMES = {None: "model.onnx", "int8": "model.int8.onnx"}
+ONNX_FILES: dict[str | None, str] = {None: "model.onnx", "int8": "model.int8.onnx"}
+"""File name of the model in a cache entry, by quantisation (``None``: float32)."""
 # Inputs a BERT-like classifier takes, in the order the exported graph receives them.
 _INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -118,11 +119,6 @@ def cache_entry_name(digest: str, opset: int = ONNX_OPSET) -> str:
     return f"{digest[:24]}-opset{opset}-r{_RECIPE_VERSION}"
 
 
-def onnx_file_name(quantize: str | None) -> str:
-    """File name of the (optionally quantised) model inside a cache entry."""
-    return _FILE_NAMES[quantize]
-
-
 def ensure_onnx_model(
     model_dir: str | os.PathLike[str],
     *,
@@ -150,12 +146,12 @@ def ensure_onnx_model(
     model_dir = Path(model_dir)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     entry = root / cache_entry_name(model_files_digest(model_dir), opset)
-    target = entry / onnx_file_name(quantize)
+    target = entry / ONNX_FILES[quantize]
     if target.is_file():
         logger.debug("ONNX cache hit: %s", target)
         return target
     entry.mkdir(parents=True, exist_ok=True)
-    fp32 = entry / _FILE_NAMES[None]
+    fp32 = entry / ONNX_FILES[None]
     if not fp32.is_file():
         atomic_write(fp32, lambda tmp: _export(model_dir, tmp, opset, trust_remote_code))
     if quantize == "int8":
@@ -195,7 +191,6 @@ def _logits_module(model: torch.nn.Module, names: Sequence[str]) -> torch.nn.Mod
 def _export(model_dir: Path, path: Path, opset: int, trust_remote_code: bool) -> None:
     torch = require("torch", "onnx")
     transformers = require("transformers", "onnx")
-    ort = require("onnxruntime", "onnx")
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(
         model_dir, trust_remote_code=trust_remote_code
@@ -238,10 +233,8 @@ def _export(model_dir: Path, path: Path, opset: int, trust_remote_code: bool) ->
                 dynamo=False,
             )
             expected = wrapped(*inputs).float().numpy()
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {name: t.numpy().astype(np.int64) for name, t in zip(names, inputs, strict=True)}
-    got = session.run(None, feeds)
-    error = float(np.max(np.abs(got[0] - expected)))
+    got = OnnxRunner(path)({name: t.numpy() for name, t in zip(names, inputs, strict=True)})
+    error = float(np.max(np.abs(got - expected)))
     if not np.isfinite(error) or error > 1e-3 * max(1.0, float(np.max(np.abs(expected)))):
         raise ModelLoadError(
             f"ONNX export of {model_dir} disagrees with PyTorch (max |diff| = {error:.3g}); "

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rerankkit._optional import require
+from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_choice, check_int
 
 EXTRA = "colbert"
@@ -63,8 +64,11 @@ def text_key(model_key: str, text: str) -> str:
     return f"{model_key}\0{digest}"
 
 
-class TokenEmbeddingStore:
+class TokenEmbeddingStore(RebuiltOnUnpickle):
     """Least-recently-used map ``(model key, text hash) -> [tokens, dim]`` array, thread-safe.
+
+    Pickled (for Ray/multiprocessing) as its constructor arguments: entries are a cache, not
+    state, and the disk layer is reopened by path.
 
     Args:
         max_bytes: Most bytes of embeddings held in memory (default 1 GiB).
@@ -124,12 +128,8 @@ class TokenEmbeddingStore:
                 array = self._memory.get(key)
             if array is None and self._disk is not None:
                 array = self._disk.get(key)
-                if array is not None:
-                    # another store (other process, other dtype) may have written it
-                    array = self._stored(array)
-                    if array.nbytes <= self.max_bytes:
-                        with self._lock:
-                            self._memory[key] = array
+                if array is not None:  # another store (process, dtype) may have written it
+                    array = self._keep(key, array, to_disk=False)
             with self._lock:
                 if array is None:
                     self._misses += 1
@@ -147,17 +147,18 @@ class TokenEmbeddingStore:
         if len(texts) != len(arrays):
             raise ValueError(f"got {len(texts)} texts but {len(arrays)} arrays")
         for text, array in zip(texts, arrays, strict=True):
-            stored = self._stored(array)
-            key = text_key(model_key, text)
-            if stored.nbytes <= self.max_bytes:
-                with self._lock:
-                    self._memory[key] = stored
-            if self._disk is not None:
-                self._disk.set(key, stored)
+            self._keep(text_key(model_key, text), array, to_disk=True)
 
-    def _stored(self, array: np.ndarray) -> np.ndarray:
+    def _keep(self, key: str, array: np.ndarray, *, to_disk: bool) -> np.ndarray:
+        """``array`` in the store's dtype and read-only, held in memory when it fits
+        ``max_bytes``, and written to the disk layer when ``to_disk``."""
         stored = np.ascontiguousarray(array, dtype=self.dtype)
         stored.setflags(write=False)
+        if stored.nbytes <= self.max_bytes:
+            with self._lock:
+                self._memory[key] = stored
+        if to_disk and self._disk is not None:
+            self._disk.set(key, stored)
         return stored
 
     def info(self) -> StoreInfo:
@@ -178,20 +179,6 @@ class TokenEmbeddingStore:
             self._hits = self._misses = 0
         if self._disk is not None:
             self._disk.clear()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickled (for Ray/multiprocessing) as its settings: entries are a cache, not state,
-        # and the disk layer is reopened by path.
-        return {
-            "max_bytes": self.max_bytes,
-            "dtype": self.dtype,
-            "directory": self.directory,
-            "disk_max_bytes": None if self._disk is None else self._disk.size_limit,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        disk_max_bytes = state.pop("disk_max_bytes") or 8 << 30
-        self.__init__(**state, disk_max_bytes=disk_max_bytes)  # type: ignore[misc]
 
 
 def _nbytes(array: np.ndarray) -> int:
