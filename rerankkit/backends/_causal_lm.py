@@ -10,8 +10,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rerankkit._base import Details, Group, split_by_group
+from rerankkit._base import Group, split_by_group
 from rerankkit._optional import require
+from rerankkit._ordering import Details
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import (
     EXTRA,

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from rerankkit._base import Details, Group, split_by_group
+from rerankkit._base import Group, split_by_group
 from rerankkit._optional import require
+from rerankkit._ordering import Details
 from rerankkit._validation import check_choice, check_int
 from rerankkit.backends._cpu_paths import pick_cpu_path
 from rerankkit.backends._fast_path import CONVERTIBLE_MODEL_TYPES, constructor_path_order
@@ -38,11 +39,11 @@ from rerankkit.backends._hf import (
     TorchForward,
     activation_name,
     auto_load,
+    capped_max_length,
     logits_output,
     model_file,
     pair_template,
     pick_device_and_dtype,
-    position_limit,
     relevance_logits,
     run_batched,
     st_activation_path,
@@ -73,12 +74,13 @@ DEFAULT_CHUNK_SIZE = 192
 
 
 def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
-    """Scores from float32 logits ``[n, 1 | 2]``: the (positive - negative) logit, activated.
+    """Float32 scores from float32 logits ``[n, 1 | 2]``: the (positive - negative) logit,
+    activated.
 
     For a 2-logit model ``sigmoid(l1 - l0)`` equals ``softmax(logits)[:, 1]``, the
     positive-class probability, and ``"none"`` gives the logit difference ``l1 - l0``.
     """
-    raw = relevance_logits(logits.astype(np.float32, copy=False))
+    raw = relevance_logits(logits)
     if activation == "sigmoid":
         # Split by sign so large |x| neither overflows nor loses precision.
         positive = raw >= 0
@@ -88,7 +90,7 @@ def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
         out[~positive] = e / (1.0 + e)
         return out
     if activation == "tanh":
-        return np.tanh(raw)
+        return np.asarray(np.tanh(raw))
     return raw
 
 
@@ -256,7 +258,7 @@ class CrossEncoderReranker(ModelReranker):
             exact=exact,
             convertible=getattr(config, "model_type", "") in CONVERTIBLE_MODEL_TYPES,
         )
-        self.backend = "onnx" if backend == "auto" and self.quantize else backend
+        self.backend: str = "onnx" if backend == "auto" and self.quantize else backend
         self.backend = "torch" if self.backend == "auto" else self.backend
         if self.backend == "onnx" and self.dtype != torch.float32 and dtype not in (None, "auto"):
             raise ValueError(
@@ -310,8 +312,7 @@ class CrossEncoderReranker(ModelReranker):
             self.model = model.to(self.device).eval()
             self._forward = TorchForward(self.model, self.device, logits_output)
         self.model_name_or_path = source.name
-        limit = position_limit(config, self.tokenizer)
-        self.max_length = min(max_length or limit or 512, limit or max_length or 512)
+        self.max_length = capped_max_length(config, max_length)
         self.allow_untrained_head = allow_untrained_head
         self.exact = exact
         self._template = pair_template(self.tokenizer)

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from rerankkit._base import Details, Group
+from rerankkit._base import Group
 from rerankkit._optional import require
+from rerankkit._ordering import Details
 from rerankkit._validation import check_int, check_sequence
 from rerankkit.backends._hf import (
     EXTRA,
@@ -33,11 +34,11 @@ from rerankkit.backends._hf import (
     Source,
     TorchForward,
     auto_load,
+    capped_max_length,
     model_file,
     pick_device_and_dtype,
     pooled_output,
     pooling_modes,
-    position_limit,
     run_batched,
     st_modules,
     unique_texts,
@@ -131,10 +132,8 @@ class EmbeddingReranker(ModelReranker):
         self.normalize = bool(normalize)
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
-        limit = position_limit(config, self.tokenizer)
         st_config = model_file(source, "sentence_bert_config.json") or {}
-        configured = max_length or st_config.get("max_seq_length") or limit or 512
-        self.max_length = min(int(configured), limit or int(configured))
+        self.max_length = capped_max_length(config, max_length or st_config.get("max_seq_length"))
         self._uses_types = "token_type_ids" in self.tokenizer.model_input_names
         self._pad_id = self.tokenizer.pad_token_id or 0
         self._left_pad = getattr(self.tokenizer, "padding_side", "right") == "left"

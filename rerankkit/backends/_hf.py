@@ -183,7 +183,7 @@ def quiet_transformers() -> Iterator[None]:
         yield
         return
     try:
-        from transformers.utils import logging as hf_logging
+        hf_logging = require("transformers.utils.logging", EXTRA)
     except ImportError:  # nothing to quieten
         yield
         return
@@ -278,7 +278,7 @@ def model_file(source: Source, filename: str) -> Any:
     hub = require("huggingface_hub", EXTRA)
 
     def download(name: str, *, trust_remote_code: bool, **kwargs: Any) -> str:
-        return hub.hf_hub_download(name, filename, **kwargs)
+        return str(hub.hf_hub_download(name, filename, **kwargs))
 
     try:  # the cache first, then the hub where allowed, as for the model itself
         return _read_json(Path(load_pretrained(source, download, filename)))
@@ -330,15 +330,25 @@ def pair_template(tokenizer: Any) -> PairTemplate:
     return template_from_probe(pair["input_ids"], pair.get("token_type_ids"), q, d)
 
 
-def position_limit(config: Any, tokenizer: Any) -> int | None:
-    """Most tokens the model accepts (position embeddings), if the config says."""
+def capped_max_length(config: Any, wanted: int | None) -> int:
+    """``wanted`` tokens (``None``: as many as the model's position embeddings allow, else 512),
+    capped at that position limit when the config states one.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> bert = SimpleNamespace(max_position_embeddings=512, model_type="bert")
+        >>> [capped_max_length(bert, 4096), capped_max_length(bert, None)]
+        [512, 512]
+        >>> capped_max_length(None, 64), capped_max_length(None, None)
+        (64, 512)
+    """
     limit = getattr(config, "max_position_embeddings", None)
     if not isinstance(limit, int) or limit <= 0:
-        return None
+        return wanted or 512
     # RoBERTa-family position ids start after the padding index.
     if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert", "longformer"}:
         limit -= (getattr(config, "pad_token_id", 1) or 1) + 1
-    return limit
+    return min(wanted or limit, limit)
 
 
 def pad_batch(

@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from rerankkit._base import Details, Group
+from rerankkit._base import Group
 from rerankkit._optional import require
+from rerankkit._ordering import Details
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import (
     ModelReranker,
@@ -131,7 +132,6 @@ class LateInteractionReranker(ModelReranker):
         self.length_normalize = bool(length_normalize)
         self.dimension = int(self.model.get_embedding_dimension())
         self.store = TokenEmbeddingStore() if store is None else store or None
-        self._source = source
         self._identity = model_identity(source)
         logger.debug("loaded %r (dim %d)", self, self.dimension)
 

@@ -67,7 +67,7 @@ def local_model_dir(source: Source) -> Path:
 
     def snapshot(name: str, *, trust_remote_code: bool, **kwargs: Any) -> str:
         patterns = ["*.json", "*.safetensors", "*.txt", "*.model"]
-        return hub.snapshot_download(name, allow_patterns=patterns, **kwargs)
+        return str(hub.snapshot_download(name, allow_patterns=patterns, **kwargs))
 
     folder = Path(load_pretrained(source, snapshot, "cross-encoder"))
     if not any(folder.glob("*.safetensors")):
@@ -172,7 +172,7 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _logits_module(model: torch.nn.Module, names: Sequence[str]) -> torch.nn.Module:
+def _logits_module(model: torch.nn.Module, names: Sequence[str]) -> Any:
     """Wrap ``model`` to take its inputs positionally, in ``names`` order, and return only the
     logits: positional inputs make the ONNX input names match the graph by construction."""
     nn = require("torch.nn", "onnx")
