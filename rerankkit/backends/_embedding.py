@@ -187,14 +187,12 @@ class EmbeddingReranker(ModelReranker):
         # once for all groups, in length-sorted batches: the per-query scores (up to float
         # rounding), far less work when candidate lists overlap (a 720-passage corpus searched
         # by 114 queries embeds 720 passages, not 11,400).
-        queries, documents = unique_texts(groups)
-        query_row = {query: i for i, query in enumerate(queries)}
-        document_row = {doc: i for i, doc in enumerate(documents)}
+        query_row, document_row = unique_texts(groups)
         query_vectors, query_cuts = self._embed_and_cuts(
-            [self.query_prefix + query for query in queries]
+            [self.query_prefix + query for query in query_row]
         )
         document_vectors, document_cuts = self._embed_and_cuts(
-            [self.document_prefix + doc for doc in documents]
+            [self.document_prefix + doc for doc in document_row]
         )
         out: list[tuple[Sequence[float], Details]] = []
         for query, docs in groups:

@@ -463,16 +463,17 @@ class ModelReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         return True
 
 
-def unique_texts(groups: Sequence[Group]) -> tuple[list[str], list[str]]:
-    """The distinct queries and the distinct documents of ``groups``, in first-seen order.
+def unique_texts(groups: Sequence[Group]) -> tuple[dict[str, int], dict[str, int]]:
+    """The distinct queries and the distinct documents of ``groups``, each numbered in
+    first-seen order (so each is encoded once for all groups).
 
     Example:
         >>> unique_texts([("q", ["a", "b"]), ("q", ["b", "c"])])
-        (['q'], ['a', 'b', 'c'])
+        ({'q': 0}, {'a': 0, 'b': 1, 'c': 2})
     """
-    queries = list(dict.fromkeys(query for query, _ in groups))
-    documents = list(dict.fromkeys(doc for _, docs in groups for doc in docs))
-    return queries, documents
+    queries = dict.fromkeys(query for query, _ in groups)
+    documents = dict.fromkeys(doc for _, docs in groups for doc in docs)
+    return {q: i for i, q in enumerate(queries)}, {d: i for i, d in enumerate(documents)}
 
 
 def logits_output(output: Any, inputs: dict[str, Any]) -> Any:

@@ -148,12 +148,7 @@ class LateInteractionReranker(ModelReranker):
     def encode_queries(self, queries: Sequence[str]) -> list[np.ndarray]:
         """Query token embeddings, one float32 ``[tokens, dim]`` array per query (L2-normalised
         when the model normalises), with the model's query marker and expansion."""
-        if not queries:
-            return []
-        encoded = self.model.encode_query(
-            list(queries), batch_size=self.batch_size, convert_to_numpy=True
-        )
-        return [np.asarray(e, dtype=np.float32) for e in encoded]
+        return self._encode(self.model.encode_query, queries)
 
     def encode_documents(self, documents: Sequence[str]) -> list[np.ndarray]:
         """Document token embeddings, one ``[tokens, dim]`` array per document, from the store
@@ -165,21 +160,20 @@ class LateInteractionReranker(ModelReranker):
             else [None] * len(documents)
         )
         missing = list(dict.fromkeys(d for d, e in zip(documents, found, strict=True) if e is None))
-        if missing:
-            encoded = self.model.encode_document(
-                missing, batch_size=self.batch_size, convert_to_numpy=True
-            )
-            fresh = {
-                text: np.asarray(e, dtype=np.float32)
-                for text, e in zip(missing, encoded, strict=True)
-            }
-            if self.store is not None:
-                self.store.put_many(self._store_key, missing, list(fresh.values()))
-                # score with what the store keeps, so a document scores the same on its first
-                # call as on later ones (a float16 store rounds)
-                fresh = {text: e.astype(self.store.dtype, copy=False) for text, e in fresh.items()}
-            found = [fresh[d] if e is None else e for d, e in zip(documents, found, strict=True)]
-        return [e for e in found if e is not None]
+        fresh = self._encode(self.model.encode_document, missing)
+        if self.store is not None and missing:
+            # score with what the store keeps, so a document scores the same on its first
+            # call as on later ones (a float16 store rounds)
+            fresh = self.store.put_many(self._store_key, missing, fresh)
+        by_text = dict(zip(missing, fresh, strict=True))
+        return [by_text[d] if e is None else e for d, e in zip(documents, found, strict=True)]
+
+    def _encode(self, encode: Any, texts: Sequence[str]) -> list[np.ndarray]:
+        """Float32 token embeddings of ``texts`` by a sentence-transformers ``encode_*``."""
+        if not texts:
+            return []
+        encoded = encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True)
+        return [np.asarray(e, dtype=np.float32) for e in encoded]
 
     def _score_many_with_details(
         self, groups: list[Group]
@@ -188,8 +182,8 @@ class LateInteractionReranker(ModelReranker):
         # for all groups; MaxSim then runs per group as one padded batch.
         torch = require("torch", EXTRA)
         queries, documents = unique_texts(groups)
-        query_vectors = dict(zip(queries, self.encode_queries(queries), strict=True))
-        document_vectors = dict(zip(documents, self.encode_documents(documents), strict=True))
+        query_vectors = dict(zip(queries, self.encode_queries(list(queries)), strict=True))
+        document_vectors = dict(zip(documents, self.encode_documents(list(documents)), strict=True))
         normalize = {"length_normalize": True} if self.length_normalize else {}
         out: list[tuple[Sequence[float], Details]] = []
         with torch.inference_mode():

@@ -18,7 +18,8 @@ Libraries, not our own code: ``cachetools.LRUCache`` sized by ``ndarray.nbytes``
 Example:
     >>> import numpy as np
     >>> store = TokenEmbeddingStore(max_bytes=1_000_000, dtype="float16")
-    >>> store.put_many("m", ["a doc"], [np.ones((3, 4), dtype=np.float32)])
+    >>> [e.dtype.name for e in store.put_many("m", ["a doc"], [np.ones((3, 4), dtype=np.float32)])]
+    ['float16']
     >>> [None if e is None else e.shape for e in store.get_many("m", ["a doc", "other"])]
     [(3, 4), None]
     >>> store.info()
@@ -138,16 +139,21 @@ class TokenEmbeddingStore(RebuiltOnUnpickle):
             found.append(array)
         return found
 
-    def put_many(self, model_key: str, texts: Sequence[str], arrays: Sequence[np.ndarray]) -> None:
-        """Store one ``[tokens, dim]`` array per text (converted to the store's dtype).
+    def put_many(
+        self, model_key: str, texts: Sequence[str], arrays: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        """Store one ``[tokens, dim]`` array per text; returns them as stored (in the store's
+        dtype, read-only), which is what later ``get_many`` calls return.
 
         An array larger than ``max_bytes`` is not kept in memory (it would evict everything);
         it still goes to the disk layer.
         """
         if len(texts) != len(arrays):
             raise ValueError(f"got {len(texts)} texts but {len(arrays)} arrays")
-        for text, array in zip(texts, arrays, strict=True):
+        return [
             self._keep(text_key(model_key, text), array, to_disk=True)
+            for text, array in zip(texts, arrays, strict=True)
+        ]
 
     def _keep(self, key: str, array: np.ndarray, *, to_disk: bool) -> np.ndarray:
         """``array`` in the store's dtype and read-only, held in memory when it fits
