@@ -212,8 +212,10 @@ def _verdict_key(name: str, entry: Path) -> str:
         content, runtime = "weights", f"torch-{require('torch', 'transformers').__version__}"
     else:
         content = file_digest(entry / ONNX_FILES[_QUANTIZE.get(name)])[:16]
-        module, extra = ("openvino", "openvino") if "openvino" in name else ("onnxruntime", "onnx")
-        runtime = f"{module}-{require(module, extra).__version__}"
+        if name.startswith("openvino"):
+            runtime = f"openvino-{require('openvino', 'openvino').__version__}"
+        else:
+            runtime = f"onnxruntime-{require('onnxruntime', 'onnx').__version__}"
     return f"{name}|{content}|{runtime}|probe{_PROBE_VERSION}"
 
 
