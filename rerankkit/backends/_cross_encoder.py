@@ -49,7 +49,7 @@ from rerankkit.backends._hf import (
     st_activation_path,
 )
 from rerankkit.backends._loading import check_trained, ensure_pad_token, untrained_weights
-from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, local_model_dir, onnx_device
+from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, local_model_dir
 from rerankkit.backends._pairs import (
     AGGREGATES,
     aggregate_chunks,
@@ -305,7 +305,7 @@ class CrossEncoderReranker(ModelReranker):
             path = ensure_onnx_model(
                 local_model_dir(source), quantize=self.quantize, trust_remote_code=trust_remote_code
             )
-            where = onnx_device(None if device is None else self.device)
+            where = "auto" if device is None else self.device
             self._forward = OnnxRunner(path, num_threads=self.num_threads, device=where)
         else:
             head_in_float32(model)  # bf16/fp16 logits would tie distinct documents

@@ -78,19 +78,6 @@ def local_model_dir(source: Source) -> Path:
     return folder
 
 
-def onnx_device(device: str | None) -> str:
-    """Where ONNX Runtime runs: ``device`` as given, else CUDA when onnxruntime-gpu offers it.
-
-    Example:
-        >>> onnx_device("cpu")
-        'cpu'
-    """
-    if device is not None:
-        return device
-    ort = require("onnxruntime", "onnx")
-    return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
-
-
 def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
     """SHA-256 over the names and bytes of a model folder's config and weight files.
 
@@ -309,7 +296,8 @@ class OnnxRunner:
     Args:
         path: ``.onnx`` file (from ``ensure_onnx_model``).
         num_threads: intra-op threads; ``None`` = physical cores available to this process.
-        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (CUDA needs ``onnxruntime-gpu``).
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (CUDA needs ``onnxruntime-gpu``), or
+            ``"auto"``: CUDA when onnxruntime-gpu offers it, else the CPU.
 
     Example (``path`` from ``ensure_onnx_model``; ``ids``, ``mask``: int64 arrays)::
 
@@ -323,6 +311,8 @@ class OnnxRunner:
         ort = require("onnxruntime", "onnx")
         from rerankkit.backends._speed import physical_core_count
 
+        if device == "auto":
+            device = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
         kind, _, index = str(device).partition(":")
         providers: list[Any]
         if kind == "cuda" and (index == "" or index.isdigit()):
