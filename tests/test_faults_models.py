@@ -30,9 +30,6 @@ from rerankkit._specs import build_reranker
 from rerankkit.backends._devices import device_problem
 from rerankkit.errors import ModelLoadError
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
 QUERY = "what is the boiling point of water"
 DOCS = [
     "water boils at one hundred degrees at sea level",
@@ -42,6 +39,9 @@ DOCS = [
     "boils",
     "the boiling point of water is lower on a mountain",
 ]
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
 
 
 def _ties(fp32: np.ndarray, low: np.ndarray, margin: float = 1e-3) -> int:

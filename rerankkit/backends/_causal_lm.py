@@ -12,11 +12,11 @@ from typing import Any
 
 from rerankkit._base import Group, split_by_group
 from rerankkit._optional import require
-from rerankkit._ordering import Details
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import (
     EXTRA,
     ModelReranker,
+    Scored,
     Source,
     TorchForward,
     auto_load,
@@ -251,9 +251,7 @@ class CausalLMReranker(ModelReranker):
         heads = [self._with_bos(list(ids)) for ids in encoded["input_ids"]]
         return [head[:limit] + tail for head in heads], [len(head) > limit for head in heads]
 
-    def _score_many_with_details(
-        self, groups: list[Group]
-    ) -> list[tuple[Sequence[float], Details]]:
+    def _score_many_with_details(self, groups: list[Group]) -> Scored:
         # Every prompt of every group is length-sorted and batched together (left padding
         # with explicit positions, so a prompt's score does not depend on its batch).
         rows: list[list[int]] = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ import numpy as np
 
 from rerankkit._base import Group, split_by_group
 from rerankkit._optional import require
-from rerankkit._ordering import Details
 from rerankkit._validation import check_choice, check_int
 from rerankkit.backends._cpu_paths import pick_cpu_path
 from rerankkit.backends._fast_path import CONVERTIBLE_MODEL_TYPES, constructor_path_order
@@ -35,6 +34,7 @@ from rerankkit.backends._hf import (
     ST_CONFIG,
     ModelReranker,
     Runner,
+    Scored,
     Source,
     TorchForward,
     activation_name,
@@ -338,9 +338,7 @@ class CrossEncoderReranker(ModelReranker):
         )
         logger.debug("loaded %r (%s, activation=%s)", self, self.dtype, activation)
 
-    def _score_many_with_details(
-        self, groups: list[Group]
-    ) -> list[tuple[Sequence[float], Details]]:
+    def _score_many_with_details(self, groups: list[Group]) -> Scored:
         # Every pair of every group is tokenised, cut or chunked, then length-sorted and
         # batched together: one query's short passages share batches with another's, so
         # a run of many queries pads less than one call per query. Each pair is cut and

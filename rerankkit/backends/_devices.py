@@ -93,6 +93,3 @@ def check_device(device: Any) -> str:
     if problem is not None:
         raise ValueError(problem)
     return text
-
-
-__all__ = ["available_devices", "check_device", "device_problem"]

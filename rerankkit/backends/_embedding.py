@@ -26,11 +26,11 @@ import numpy as np
 
 from rerankkit._base import Group
 from rerankkit._optional import require
-from rerankkit._ordering import Details
 from rerankkit._validation import check_int, check_sequence
 from rerankkit.backends._hf import (
     EXTRA,
     ModelReranker,
+    Scored,
     Source,
     TorchForward,
     auto_load,
@@ -180,9 +180,7 @@ class EmbeddingReranker(ModelReranker):
             embeddings /= np.maximum(norms, 1e-12)
         return embeddings, cuts
 
-    def _score_many_with_details(
-        self, groups: list[Group]
-    ) -> list[tuple[Sequence[float], Details]]:
+    def _score_many_with_details(self, groups: list[Group]) -> Scored:
         # A score is a dot product of independent embeddings, so each unique text is embedded
         # once for all groups, in length-sorted batches: the per-query scores (up to float
         # rounding), far less work when candidate lists overlap (a 720-passage corpus searched
@@ -194,7 +192,7 @@ class EmbeddingReranker(ModelReranker):
         document_vectors, document_cuts = self._embed_and_cuts(
             [self.document_prefix + doc for doc in document_row]
         )
-        out: list[tuple[Sequence[float], Details]] = []
+        out: Scored = []
         for query, docs in groups:
             positions = [document_row[d] for d in docs]
             rows = document_vectors[np.asarray(positions, dtype=np.int64)]

@@ -1,9 +1,11 @@
-"""Hugging Face loading shared by the transformer backends.
+"""What the model backends share: loading, devices and dtypes, the batched forward pass, a base.
 
 Device and dtype choice are pure functions of what the machine offers; loading goes through
 transformers' Auto classes with ``revision``/``local_files_only``/``cache_dir`` passed on and
 ``trust_remote_code=False`` unless the caller opts in. Missing models fail fast with a message
-that names the model, whether or not the hub is reachable.
+that names the model, whether or not the hub is reachable. ``run_batched`` is the one loop
+that pads length-sorted batches of token ids and runs a forward pass (``TorchForward``, ONNX
+Runtime, OpenVINO) over them; ``ModelReranker`` is the base class of the four backends.
 
 Example:
     >>> resolve_device(None, cuda=False, mps=True)
@@ -31,6 +33,7 @@ import numpy as np
 
 from rerankkit._base import Group, GroupBatchedReranker
 from rerankkit._optional import require
+from rerankkit._ordering import Details
 from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit.backends._devices import check_device
 from rerankkit.backends._pairs import (
@@ -442,6 +445,10 @@ class TorchForward:
         with torch.inference_mode():
             result = self.output(self.model(**inputs, **self.options), inputs)
         return np.asarray(result.float().cpu().numpy())
+
+
+Scored = list[tuple[Sequence[float], Details]]
+"""Each group's scores and details, in order: what ``_score_many_with_details`` returns."""
 
 
 class ModelReranker(RebuiltOnUnpickle, GroupBatchedReranker):

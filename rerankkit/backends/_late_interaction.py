@@ -33,10 +33,10 @@ import numpy as np
 
 from rerankkit._base import Group
 from rerankkit._optional import require
-from rerankkit._ordering import Details
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import (
     ModelReranker,
+    Scored,
     Source,
     files_digest,
     load_pretrained,
@@ -175,9 +175,7 @@ class LateInteractionReranker(ModelReranker):
         encoded = encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True)
         return [np.asarray(e, dtype=np.float32) for e in encoded]
 
-    def _score_many_with_details(
-        self, groups: list[Group]
-    ) -> list[tuple[Sequence[float], Details]]:
+    def _score_many_with_details(self, groups: list[Group]) -> Scored:
         # Queries are encoded once each and every unique document once (or read from the store)
         # for all groups; MaxSim then runs per group as one padded batch.
         torch = require("torch", EXTRA)
@@ -185,7 +183,7 @@ class LateInteractionReranker(ModelReranker):
         query_vectors = dict(zip(queries, self.encode_queries(list(queries)), strict=True))
         document_vectors = dict(zip(documents, self.encode_documents(list(documents)), strict=True))
         normalize = {"length_normalize": True} if self.length_normalize else {}
-        out: list[tuple[Sequence[float], Details]] = []
+        out: Scored = []
         with torch.inference_mode():
             for query, docs in groups:
                 scores = self.model.similarity(
