@@ -224,12 +224,10 @@ def _read_verdicts(entry: Path) -> dict[str, ProbeVerdict]:
         data = json.loads((entry / VERDICTS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    verdicts = {}
-    for key, value in data.items() if isinstance(data, dict) else ():
-        verdict = ProbeVerdict.from_json(value)
-        if verdict is not None:
-            verdicts[key] = verdict
-    return verdicts
+    if not isinstance(data, dict):
+        return {}
+    verdicts = {key: ProbeVerdict.from_json(value) for key, value in data.items()}
+    return {key: verdict for key, verdict in verdicts.items() if verdict is not None}
 
 
 def _write_verdict(entry: Path, key: str, verdict: ProbeVerdict) -> None:

@@ -182,12 +182,11 @@ def quiet_transformers() -> Iterator[None]:
 
     Library code should not draw on the user's terminal; ``-v`` (INFO) brings them back.
     """
-    if logging.getLogger("rerankkit").isEnabledFor(logging.INFO):
-        yield
-        return
     try:
         hf_logging = require("transformers.utils.logging", EXTRA)
     except ImportError:  # nothing to quieten
+        hf_logging = None
+    if hf_logging is None or logging.getLogger("rerankkit").isEnabledFor(logging.INFO):
         yield
         return
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
