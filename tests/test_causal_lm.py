@@ -28,29 +28,16 @@ DOCS = [
 ]
 
 
-def _build(path: Path, *, chat: bool) -> Path:
-    from conftest import _minilm_tokenizer_dir
+def _spread_answers(model: object, tokenizer: object) -> None:
+    """Spread the answer logits so P(yes) differs between documents."""
+    model.lm_head.weight.normal_(0.0, 1.0)  # type: ignore[attr-defined]
 
-    torch.manual_seed(0)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(_minilm_tokenizer_dir())
-    if chat:
-        tokenizer.chat_template = CHAT_TEMPLATE
-    config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = transformers.LlamaForCausalLM(config).eval()
-    with torch.no_grad():  # spread the answer logits so P(yes) differs between documents
-        model.lm_head.weight.normal_(0.0, 1.0)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+
+def _build(path: Path, *, chat: bool) -> Path:
+    from conftest import build_tiny_llama
+
+    template = CHAT_TEMPLATE if chat else None
+    return build_tiny_llama(path, chat_template=template, edit_weights=_spread_answers)
 
 
 @pytest.fixture(scope="module")

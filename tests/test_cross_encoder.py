@@ -211,6 +211,14 @@ def test_more_than_two_labels_is_refused(tmp_path):
         CrossEncoderReranker(path, device="cpu")
 
 
+def _run_python(
+    code: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -c code args`` in a fresh interpreter, its output captured as text."""
+    command = [sys.executable, "-c", code, *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
 def _warm_imports() -> None:
     """Import what the constructor imports, so the timings below measure the failure itself
     (importing torch + transformers alone takes several seconds on a busy 2-core machine)."""
@@ -248,13 +256,7 @@ def test_unreachable_hub_fails_fast_without_offline_mode(tmp_path):
         k: v for k, v in os.environ.items() if k not in {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}
     }
     env |= {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path)}  # port 9: refused
-    out = subprocess.run(
-        [sys.executable, "-c", _UNREACHABLE_HUB],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    out = _run_python(_UNREACHABLE_HUB, env=env)
     seconds, _, message = out.stdout.strip().partition(" ")
     assert "rerankkit-test/no-such-cross-encoder" in message and "unreachable" in message, (
         out.stderr
@@ -286,12 +288,7 @@ except MissingExtraError as error:
 
 
 def test_missing_torch_names_the_extra(tiny_cross_encoder):
-    out = subprocess.run(
-        [sys.executable, "-c", _BLOCK_TORCH, str(tiny_cross_encoder)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = _run_python(_BLOCK_TORCH, str(tiny_cross_encoder))
     assert 'MISSING: torch is required for this feature: pip install "rerankkit[transformers]"' in (
         out.stdout
     ), out.stderr

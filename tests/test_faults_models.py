@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from conftest import DATA, TRAINED_CE, _minilm_tokenizer_dir, requires_shared, requires_trained_ce
+from conftest import (
+    DATA,
+    TINY,
+    TRAINED_CE,
+    _minilm_tokenizer_dir,
+    build_tiny_bert,
+    build_tiny_llama,
+    requires_shared,
+    requires_trained_ce,
+)
 from rerankkit import CausalLMReranker, CrossEncoderReranker, EmbeddingReranker, result_metadata
 from rerankkit._specs import build_reranker
 from rerankkit.backends._devices import device_problem
 from rerankkit.errors import ModelLoadError
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 QUERY = "what is the boiling point of water"
 DOCS = [
@@ -32,6 +39,9 @@ DOCS = [
     "boils",
     "the boiling point of water is lower on a mountain",
 ]
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
 
 
 def _ties(fp32: np.ndarray, low: np.ndarray, margin: float = 1e-3) -> int:
@@ -88,37 +98,19 @@ def test_classification_head_runs_in_float32_under_low_precision(
     assert len(set(scores)) == len(DOCS)
 
 
-def _tiny_llama(path: Path, *, causal: bool, tie: bool = True) -> Path:
-    torch.manual_seed(0)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(_minilm_tokenizer_dir())
-    config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=tie,
-    )
-    model = (transformers.LlamaForCausalLM if causal else transformers.LlamaModel)(config)
-    if causal:
-        # Like a real LLM's: large "yes"/"no" logits (~20, where bfloat16 steps by 1/8) whose
-        # difference, the score, is moderate and varies between documents.
-        yes, no = (tokenizer(t, add_special_tokens=False)["input_ids"][0] for t in ("yes", "no"))
-        with torch.no_grad():
-            common = torch.randn(config.hidden_size) * 4.0
-            for token in (yes, no):
-                model.lm_head.weight[token] = common + torch.randn(config.hidden_size) * 0.3
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+def _large_answer_logits(model: Any, tokenizer: Any) -> None:
+    """Like a real LLM's: large "yes"/"no" logits (~20, where bfloat16 steps by 1/8) whose
+    difference, the score, is moderate and varies between documents."""
+    yes, no = (tokenizer(t, add_special_tokens=False)["input_ids"][0] for t in ("yes", "no"))
+    common = torch.randn(model.config.hidden_size) * 4.0
+    for token in (yes, no):
+        model.lm_head.weight[token] = common + torch.randn(model.config.hidden_size) * 0.3
 
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _tiny_llama(tmp_path_factory.mktemp("tiny-llama"), causal=True, tie=False)
+    path = tmp_path_factory.mktemp("tiny-llama")
+    return build_tiny_llama(path, edit_weights=_large_answer_logits)
 
 
 def test_causal_lm_yes_no_logits_run_in_float32_under_bf16(tiny_lm: Path) -> None:
@@ -162,15 +154,12 @@ def _tiny_decoder_classifier(path: Path, family: str, padding_side: str) -> Path
     }[family]
     config = config_class(
         vocab_size=len(words),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
         num_key_value_heads=2,
         num_labels=1,
         bos_token_id=1,
         eos_token_id=2,
         pad_token_id=None,
+        **TINY,
     )
     torch.manual_seed(0)
     model = model_class(config).eval()
@@ -209,18 +198,7 @@ def test_decoder_classifier_without_pad_token_batches_like_single_documents(
 @pytest.fixture(scope="module")
 def plain_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny BertModel saved without a classification head (a base model / bi-encoder)."""
-    path = tmp_path_factory.mktemp("plain-bert")
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    transformers.BertModel(config).save_pretrained(path)
-    transformers.AutoTokenizer.from_pretrained(_minilm_tokenizer_dir()).save_pretrained(path)
-    return path
+    return build_tiny_bert(tmp_path_factory.mktemp("plain-bert"), head=False)
 
 
 def test_a_model_without_classifier_weights_is_refused_naming_them(plain_bert: Path) -> None:
@@ -257,7 +235,7 @@ def test_the_packaged_bi_encoder_is_not_a_cross_encoder() -> None:
 
 
 def test_a_base_model_is_not_a_causal_lm(tmp_path: Path) -> None:
-    path = _tiny_llama(tmp_path, causal=False, tie=False)
+    path = build_tiny_llama(tmp_path, causal=False)
     with pytest.raises(ModelLoadError, match=r"not a trained causal LM.*lm_head\.weight"):
         CausalLMReranker(path, device="cpu")
 

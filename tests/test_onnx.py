@@ -34,6 +34,20 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("onnx-cache")
 
 
+@pytest.fixture
+def exports(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The ONNX files this test exports (each call of the private exporter, counted)."""
+    written: list[Path] = []
+    export = _onnx._export
+
+    def counted(model_dir: Path, path: Path, *args: object) -> None:
+        written.append(path)
+        export(model_dir, path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_onnx, "_export", counted)
+    return written
+
+
 def _torch_logits(model_dir: Path, batch: dict[str, np.ndarray]) -> np.ndarray:
     model = transformers.AutoModelForSequenceClassification.from_pretrained(
         model_dir, dtype=torch.float32
@@ -65,17 +79,16 @@ def test_onnx_runner_matches_torch_fp32(
 
 
 def test_export_cache_is_reused_and_int8_derives_from_it(
-    tiny_cross_encoder: Path, tmp_path: Path
+    tiny_cross_encoder: Path, tmp_path: Path, exports: list[Path]
 ) -> None:
-    before = _onnx.export_count
     first = ensure_onnx_model(tiny_cross_encoder, cache_dir=tmp_path)
-    assert _onnx.export_count == before + 1
+    assert len(exports) == 1
     stamp = first.stat().st_mtime_ns
     again = ensure_onnx_model(tiny_cross_encoder, cache_dir=tmp_path)
     int8 = ensure_onnx_model(tiny_cross_encoder, cache_dir=tmp_path, quantize="int8")
     assert again == first
     assert first.stat().st_mtime_ns == stamp
-    assert _onnx.export_count == before + 1  # neither call exported again
+    assert len(exports) == 1  # neither call exported again
     assert int8.parent == first.parent and int8 != first
     assert int8.stat().st_size < first.stat().st_size  # int8 weights are smaller
     assert sorted(p.name for p in first.parent.iterdir()) == ["model.int8.onnx", "model.onnx"]
@@ -138,20 +151,19 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_onnx_backend_scores_match_the_torch_backend(
-    tiny_cross_encoder: Path, isolated_cache: Path
+    tiny_cross_encoder: Path, isolated_cache: Path, exports: list[Path]
 ) -> None:
     from rerankkit import CrossEncoderReranker
 
     torch_scores = CrossEncoderReranker(
         tiny_cross_encoder, device="cpu", dtype="float32", max_length=64, batch_size=3
     ).score(QUERY, QUERY_DOCS)
-    before = _onnx.export_count
     onnx = CrossEncoderReranker(tiny_cross_encoder, backend="onnx", max_length=64, batch_size=3)
     np.testing.assert_allclose(onnx.score(QUERY, QUERY_DOCS), torch_scores, atol=1e-4, rtol=0)
     assert onnx.model is None and onnx.backend == "onnx"
     assert (isolated_cache / "onnx").is_dir()  # the cache went where RERANKKIT_CACHE says
     again = CrossEncoderReranker(tiny_cross_encoder, backend="onnx", max_length=64, num_threads=1)
-    assert _onnx.export_count == before + 1  # the second construction reused the export
+    assert len(exports) == 1  # the second construction reused the export
     assert again._forward.session.get_session_options().intra_op_num_threads == 1
     np.testing.assert_allclose(again.score(QUERY, QUERY_DOCS), torch_scores, atol=1e-4, rtol=0)
 

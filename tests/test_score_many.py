@@ -144,13 +144,13 @@ def test_the_fusion_flag_is_honest_about_normalisation() -> None:
 # ------------------------------------------------------------------ real models
 
 
-def _dl19_groups(queries: int, depth: int) -> list[tuple[str, list[str]]]:
+def _dl19_groups(queries: int, top_n: int) -> list[tuple[str, list[str]]]:
     from rerankkit.eval._datasets import load_beir, load_trec_run
     from rerankkit.eval._runs import candidates
 
     data = load_beir(DATA / "trec-dl-2019-passage")
     run = load_trec_run(DATA / "trec-dl-2019-passage" / "runs" / "bm25-top100.trec")
-    ranked = candidates(run, depth)
+    ranked = candidates(run, top_n)
     return [
         (data.queries[qid], [data.corpus[doc] for doc in ranked[qid]])
         for qid in sorted(ranked)[:queries]
@@ -170,7 +170,7 @@ def _assert_equal_per_group(reranker: Reranker, groups: list[tuple[str, list[str
 def test_cross_encoder_score_many_equals_per_query_scores_on_dl19() -> None:
     from rerankkit import CrossEncoderReranker
 
-    groups = _dl19_groups(queries=6, depth=25)
+    groups = _dl19_groups(queries=6, top_n=25)
     reranker = CrossEncoderReranker(TRAINED_CE, device="cpu", dtype="float32", batch_size=16)
     assert reranker.pointwise
     _assert_equal_per_group(reranker, [*groups[:3], (groups[3][0], []), *groups[3:]])

@@ -6,9 +6,7 @@ import pytest
 
 from rerankkit.backends._speed import (
     available_cpu_count,
-    check_backend,
-    check_num_threads,
-    check_quantize,
+    check_speed_options,
     count_physical_cores,
     cpu_auto_dtype,
     cpu_description,
@@ -61,29 +59,26 @@ def test_this_machine_thread_default_is_within_the_available_cpus() -> None:
 
 
 def test_option_checks_accept_the_documented_values() -> None:
-    assert check_backend("torch") == "torch"
-    assert check_backend("onnx") == "onnx"
-    assert check_quantize(None, "torch") is None
-    assert check_quantize("int8", "onnx") == "int8"
-    assert check_num_threads(None) is None
-    assert check_num_threads(3) == 3
+    assert check_speed_options("torch", None, None) == ("torch", None, None)
+    assert check_speed_options("onnx", "int8", 3) == ("onnx", "int8", 3)
+    assert check_speed_options("auto", "int8", None) == ("auto", "int8", None)
 
 
 @pytest.mark.parametrize("bad", ["tensorrt", "ONNX", None, 1])
 def test_bad_backend_names_the_argument(bad: object) -> None:
     with pytest.raises(ValueError, match="backend"):
-        check_backend(bad)
+        check_speed_options(bad, None, None)
 
 
 @pytest.mark.parametrize("bad", ["int4", "INT8", True, 8])
 def test_bad_quantize_names_the_argument(bad: object) -> None:
     with pytest.raises(ValueError, match="quantize"):
-        check_quantize(bad, "onnx")
+        check_speed_options("onnx", bad, None)
 
 
 def test_quantize_needs_the_onnx_backend() -> None:
     with pytest.raises(ValueError, match=r"quantize='int8' needs backend='onnx'"):
-        check_quantize("int8", "torch")
+        check_speed_options("torch", "int8", None)
 
 
 @pytest.mark.parametrize(
@@ -92,4 +87,4 @@ def test_quantize_needs_the_onnx_backend() -> None:
 )
 def test_bad_num_threads_names_the_argument(bad: object, error: type[Exception]) -> None:
     with pytest.raises(error, match="num_threads"):
-        check_num_threads(bad)
+        check_speed_options("auto", None, bad)

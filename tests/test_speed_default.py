@@ -167,13 +167,13 @@ def cache(speed_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return speed_cache
 
 
-def _dl19_cases(n_queries: int, depth: int) -> list[tuple[str, list[str]]]:
+def _dl19_cases(n_queries: int, top_n: int) -> list[tuple[str, list[str]]]:
     from rerankkit.eval._datasets import load_beir, load_trec_run
     from rerankkit.eval._runs import candidates
 
     data = DATA / "trec-dl-2019-passage"
     dataset = load_beir(data)
-    top = candidates(load_trec_run(data / "runs" / "bm25-top100.trec"), depth)
+    top = candidates(load_trec_run(data / "runs" / "bm25-top100.trec"), top_n)
     qids = [qid for qid in dataset.judged_query_ids if qid in top][:n_queries]  # no pick
     return [(dataset.queries[q], [dataset.corpus[d] for d in top[q]]) for q in qids]
 

@@ -8,16 +8,24 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rerankkit._base import Details, Group, GroupBatchedReranker, split_by_group
+from rerankkit._base import Group, split_by_group
 from rerankkit._optional import require
-from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int
-from rerankkit.backends._hf import EXTRA, Source, load_pretrained, pick_device_and_dtype
+from rerankkit.backends._hf import (
+    EXTRA,
+    ModelReranker,
+    Scored,
+    Source,
+    TorchForward,
+    auto_load,
+    pick_device_and_dtype,
+    run_batched,
+)
 from rerankkit.backends._loading import check_trained, untrained_weights
 from rerankkit.backends._precision import answer_logits_in_float32
-from rerankkit.backends._truncation import TruncationNotice, truncation_details
+from rerankkit.backends._truncation import TruncationNotice
 from rerankkit.llm._prompts import (
     CAUSAL_LM_INSTRUCTION,
     CAUSAL_LM_PLAIN_SUFFIX,
@@ -25,9 +33,6 @@ from rerankkit.llm._prompts import (
     CAUSAL_LM_SYSTEM,
     check_template,
 )
-
-if TYPE_CHECKING:
-    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +42,12 @@ _SLOT = "\u2063rerankkit-document\u2063"
 _MIN_DOCUMENT_TOKENS = 16
 
 
-class CausalLMReranker(RebuiltOnUnpickle, GroupBatchedReranker):
+def _p_yes(output: Any, inputs: dict[str, Any], *, answers: list[int]) -> Any:
+    """P("yes") at the last position: softmax over the ``[no, yes]`` answer logits."""
+    return output.logits[:, -1, answers].float().softmax(dim=-1)[:, 1]
+
+
+class CausalLMReranker(ModelReranker):
     """Scores with a local causal LM: softmax over the "yes"/"no" logits of the next token.
 
     The prompt (``prompts.CAUSAL_LM_PROMPT``: instruction, query, document) becomes the user
@@ -78,6 +88,8 @@ class CausalLMReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         # [RerankResult(index=1, score=...), RerankResult(index=0, score=...)]
     """
 
+    _shown = ("gguf_file",)
+
     def __init__(
         self,
         model_name_or_path: str | os.PathLike[str],
@@ -99,51 +111,36 @@ class CausalLMReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         cache_dir: str | os.PathLike[str] | None = None,
         trust_remote_code: bool = False,
     ) -> None:
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-        max_length = check_int(max_length, "max_length", minimum=1)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.max_length = check_int(max_length, "max_length", minimum=1)
         self.prompt = check_template(prompt, {"query", "document"}, {"instruction"}, name="prompt")
         self.instruction = instruction
         self.system_prompt = system_prompt
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
-        self.batch_size = batch_size
-        self.max_length = max_length
         self.model_name_or_path = str(model_name_or_path)
         self.gguf_file = gguf_file
 
-        torch = require("torch", EXTRA)
-        transformers = require("transformers", EXTRA)
+        require("torch", EXTRA)
         if gguf_file is not None:
             require("gguf", "gguf")
         self.device, self.dtype = pick_device_and_dtype(device, dtype)
         source = Source(
-            self.model_name_or_path,
-            revision=revision,
-            local_files_only=local_files_only,
-            cache_dir=cache_dir,
-            trust_remote_code=trust_remote_code,
+            self.model_name_or_path, revision, local_files_only, cache_dir, trust_remote_code
         )
-        extra: dict[str, Any] = {} if gguf_file is None else {"gguf_file": gguf_file}
-        self.tokenizer = load_pretrained(
+        gguf: dict[str, Any] = {} if gguf_file is None else {"gguf_file": gguf_file}
+        self.tokenizer = auto_load(source, "AutoTokenizer", "tokenizer of", **gguf)
+        model, info = auto_load(
             source,
-            functools.partial(transformers.AutoTokenizer.from_pretrained, **extra),
-            "tokenizer",
-        )
-        model, info = load_pretrained(
-            source,
-            functools.partial(
-                transformers.AutoModelForCausalLM.from_pretrained,
-                dtype=self.dtype,
-                output_loading_info=True,
-                **extra,
-            ),
+            "AutoModelForCausalLM",
             "causal LM",
+            dtype=self.dtype,
+            output_loading_info=True,
+            **gguf,
         )
         # A base model (no LM head) would answer yes/no with random weights.
         check_trained(untrained_weights(info), model=self.model_name_or_path, what="causal LM")
         self.model = model.to(self.device).eval()
-        self._torch = torch
         self._lock = threading.Lock()
-        self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
 
         has_template = bool(getattr(self.tokenizer, "chat_template", None))
         if use_chat_template and not has_template:
@@ -158,8 +155,16 @@ class CausalLMReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         self._no_id = self._single_token_id(self.no_token, "no_token")
         if self._yes_id == self._no_id:
             raise ValueError("yes_token and no_token map to the same token id")
+        answers = [self._no_id, self._yes_id]
         # bf16/fp16 logits would round P(yes) of distinct documents to one value.
-        answer_logits_in_float32(self.model, [self._no_id, self._yes_id])
+        answer_logits_in_float32(self.model, answers)
+        keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        self._forward = TorchForward(
+            self.model,
+            self.device,
+            functools.partial(_p_yes, answers=answers),
+            **({"logits_to_keep": 1} if keeps_logits else {}),
+        )
         self._truncation = TruncationNotice(
             f"{type(self).__name__}({self.model_name_or_path!r})", "a larger max_length"
         )
@@ -174,7 +179,7 @@ class CausalLMReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         self._bos = [tok.bos_token_id] if adds_bos else []
 
     def _single_token_id(self, token: str, name: str) -> int:
-        ids = self.tokenizer(token, add_special_tokens=False)["input_ids"]
+        ids = self._encode(token)
         if len(ids) != 1:
             raise ValueError(
                 f"{name}={token!r} is {len(ids)} tokens for this tokenizer; pass a single-token "
@@ -246,33 +251,7 @@ class CausalLMReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         heads = [self._with_bos(list(ids)) for ids in encoded["input_ids"]]
         return [head[:limit] + tail for head in heads], [len(head) > limit for head in heads]
 
-    def _forward(self, rows: list[list[int]]) -> torch.Tensor:
-        torch = self._torch
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-            mask[i, width - len(row) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        kwargs: dict[str, Any] = {"logits_to_keep": 1} if self._keeps_logits else {}
-        out = self.model(
-            input_ids=ids.to(self.device),
-            attention_mask=mask.to(self.device),
-            position_ids=positions.to(self.device),
-            **kwargs,
-        )
-        pair = out.logits[:, -1, [self._no_id, self._yes_id]].float()
-        return torch.softmax(pair, dim=-1)[:, 1].cpu()
-
-    @property
-    def pointwise(self) -> bool:
-        """``True``: each document gets its own prompt; its score is P("yes") for that prompt."""
-        return True
-
-    def _score_many_with_details(
-        self, groups: list[Group]
-    ) -> list[tuple[Sequence[float], Details]]:
+    def _score_many_with_details(self, groups: list[Group]) -> Scored:
         # Every prompt of every group is length-sorted and batched together (left padding
         # with explicit positions, so a prompt's score does not depend on its batch).
         rows: list[list[int]] = []
@@ -281,24 +260,17 @@ class CausalLMReranker(RebuiltOnUnpickle, GroupBatchedReranker):
             group_rows, group_cuts = self._inputs_and_cuts(query, documents)
             rows += group_rows
             cuts += group_cuts
-        self._truncation.report(
-            sum(cuts), len(cuts), "documents", f"max_length={self.max_length} tokens"
+        limit = f"max_length={self.max_length} tokens"
+        details = self._truncation.report(cuts, "documents", limit)
+        with self._lock:
+            scores = run_batched(
+                self._forward,
+                rows,
+                batch_size=self.batch_size,
+                pad_id=self._pad_id,
+                left=True,
+                positions=True,
+            ).tolist()
+        return list(
+            zip(split_by_group(scores, groups), split_by_group(details, groups), strict=True)
         )
-        scores = split_by_group(self._score_rows(rows), groups)
-        details = split_by_group(truncation_details(cuts), groups)
-        return list(zip(scores, details, strict=True))
-
-    def _score_rows(self, rows: list[list[int]]) -> list[float]:
-        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-        scores = [0.0] * len(rows)
-        with self._lock, self._torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                probs = self._forward([rows[i] for i in batch]).tolist()
-                for i, p in zip(batch, probs, strict=True):
-                    scores[i] = float(p)
-        return scores
-
-    def __repr__(self) -> str:
-        gguf = f", gguf_file={self.gguf_file!r}" if self.gguf_file else ""
-        return f"{type(self).__name__}({self.model_name_or_path!r}{gguf})"

@@ -16,61 +16,53 @@ Example (downloads the model from the Hugging Face hub)::
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
-from rerankkit._base import Details, Group, GroupBatchedReranker, split_by_group
+import numpy as np
+
+from rerankkit._base import Group, split_by_group
 from rerankkit._optional import require
-from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_choice, check_int
 from rerankkit.backends._cpu_paths import pick_cpu_path
 from rerankkit.backends._fast_path import CONVERTIBLE_MODEL_TYPES, constructor_path_order
 from rerankkit.backends._hf import (
     EXTRA,
     ST_CONFIG,
+    ModelReranker,
+    Runner,
+    Scored,
     Source,
+    TorchForward,
     activation_name,
-    load_pretrained,
+    auto_load,
+    capped_max_length,
     logits_output,
     model_file,
-    pad_batch,
     pair_template,
     pick_device_and_dtype,
-    position_limit,
+    relevance_logits,
+    run_batched,
     st_activation_path,
-    torch_forward,
 )
 from rerankkit.backends._loading import check_trained, ensure_pad_token, untrained_weights
-from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, local_model_dir, onnx_device
+from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, local_model_dir
 from rerankkit.backends._pairs import (
     AGGREGATES,
     aggregate_chunks,
     chunk_window,
     chunk_windows,
     effective_overlap,
-    length_sorted_batches,
     query_budget,
-    restore_order,
     truncate_pair,
 )
 from rerankkit.backends._precision import head_in_float32
-from rerankkit.backends._speed import (
-    check_backend,
-    check_num_threads,
-    check_quantize,
-    cpu_flags,
-    installed,
-)
-from rerankkit.backends._truncation import TruncationNotice, truncation_details
+from rerankkit.backends._speed import check_speed_options, cpu_flags, installed
+from rerankkit.backends._truncation import TruncationNotice
 from rerankkit.errors import ModelLoadError
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -80,28 +72,15 @@ LONG_DOCUMENTS: tuple[str, ...] = ("truncate", "chunk")
 # Document tokens per window in chunk mode (see ``_pairs.chunk_window`` for why 192).
 DEFAULT_CHUNK_SIZE = 192
 
-Runner = Callable[[dict[str, "np.ndarray"]], "np.ndarray"]
-
-
-def _torch_runner(model: Any, device: str) -> Runner:
-    """The torch forward pass: numpy batch in, float32 logits ``[batch, num_labels]`` out.
-
-    It is the only place that runs the network, so another runtime (ONNX Runtime, ...) can
-    replace it by assigning ``reranker._forward``.
-    """
-    return torch_forward(model, device, logits_output)
-
 
 def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
-    """Scores from float32 logits ``[n, 1 | 2]``: the (positive - negative) logit, activated.
+    """Float32 scores from float32 logits ``[n, 1 | 2]``: the (positive - negative) logit,
+    activated.
 
     For a 2-logit model ``sigmoid(l1 - l0)`` equals ``softmax(logits)[:, 1]``, the
     positive-class probability, and ``"none"`` gives the logit difference ``l1 - l0``.
     """
-    import numpy as np
-
-    logits = logits.astype(np.float32, copy=False)
-    raw = logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+    raw = relevance_logits(logits)
     if activation == "sigmoid":
         # Split by sign so large |x| neither overflows nor loses precision.
         positive = raw >= 0
@@ -111,11 +90,11 @@ def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
         out[~positive] = e / (1.0 + e)
         return out
     if activation == "tanh":
-        return np.tanh(raw)
+        return np.asarray(np.tanh(raw))
     return raw
 
 
-class CrossEncoderReranker(RebuiltOnUnpickle, GroupBatchedReranker):
+class CrossEncoderReranker(ModelReranker):
     """Rerank with a Hugging Face cross-encoder (ms-marco-MiniLM, bge-reranker, mxbai, jina, ...).
 
     Score scale: with the default ``activation="auto"`` a probability-like value in [0, 1]
@@ -212,6 +191,8 @@ class CrossEncoderReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         # [..., ...]: one float per document, in input order
     """
 
+    _shown = ("device", "max_length", "long_documents")
+
     def __init__(
         self,
         model_name_or_path: str | os.PathLike[str] = DEFAULT_CROSS_ENCODER,
@@ -236,44 +217,38 @@ class CrossEncoderReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         allow_untrained_head: bool = False,
         exact: bool = False,
     ) -> None:
-        batch_size, max_length, chunk_overlap = _check_options(
-            batch_size, max_length, activation, long_documents, chunk_overlap, aggregate
+        check_choice(activation, "activation", ACTIVATIONS)
+        self.long_documents = check_choice(long_documents, "long_documents", LONG_DOCUMENTS)
+        self.aggregate = check_choice(aggregate, "aggregate", AGGREGATES)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        max_length = check_int(max_length, "max_length", minimum=8, optional=True)
+        self.chunk_size = check_int(chunk_size, "chunk_size", minimum=1, optional=True)
+        self.chunk_overlap = check_int(chunk_overlap, "chunk_overlap", minimum=0)
+        for name, flag in (("allow_untrained_head", allow_untrained_head), ("exact", exact)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+        backend, self.quantize, self.num_threads = check_speed_options(
+            backend, quantize, num_threads
         )
-        chunk_size = check_int(chunk_size, "chunk_size", minimum=1, optional=True)
-        if not isinstance(allow_untrained_head, bool):
-            raise TypeError(
-                f"allow_untrained_head must be a bool, got {type(allow_untrained_head).__name__}"
-            )
-        require("torch", EXTRA)
-        transformers = require("transformers", EXTRA)
+        torch = require("torch", EXTRA)
         source = Source(
             str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
         )
-        config = load_pretrained(source, transformers.AutoConfig.from_pretrained, "cross-encoder")
-        num_labels = int(getattr(config, "num_labels", 1))
-        if num_labels not in (1, 2):
+        config = auto_load(source, "AutoConfig", "cross-encoder")
+        self.num_labels = int(getattr(config, "num_labels", 1))
+        if self.num_labels not in (1, 2):
             raise ValueError(
-                f"model_name_or_path {source.name!r} has {num_labels} output labels; a "
+                f"model_name_or_path {source.name!r} has {self.num_labels} output labels; a "
                 "cross-encoder reranker needs 1 (relevance logit) or 2 (negative, positive)"
             )
-        self.tokenizer = load_pretrained(
-            source, transformers.AutoTokenizer.from_pretrained, "tokenizer of"
-        )
+        self.tokenizer = auto_load(source, "AutoTokenizer", "tokenizer of")
         pad_id = ensure_pad_token(config, self.tokenizer)  # decoder-style classifiers lack one
-        if not isinstance(exact, bool):
-            raise TypeError(f"exact must be a bool, got {type(exact).__name__}")
-        self.backend = check_backend(backend)
-        self.quantize = check_quantize(quantize, self.backend)
-        self.num_threads = check_num_threads(num_threads)
-        torch = require("torch", EXTRA)
         # ONNX Runtime judges its own device (onnxruntime-gpu may run CUDA under a CPU torch).
-        self.device, torch_dtype = pick_device_and_dtype(
-            device, dtype, check=self.backend != "onnx"
-        )
+        self.device, self.dtype = pick_device_and_dtype(device, dtype, check=backend != "onnx")
         # On CPU with dtype None/"auto": the fastest path that passes a fidelity probe
         # (_fast_path: the rule; _cpu_paths: the probe and its cached verdicts).
         order = constructor_path_order(
-            self.backend,
+            backend,
             dtype,
             self.quantize,
             self.device,
@@ -283,81 +258,63 @@ class CrossEncoderReranker(RebuiltOnUnpickle, GroupBatchedReranker):
             exact=exact,
             convertible=getattr(config, "model_type", "") in CONVERTIBLE_MODEL_TYPES,
         )
-        if self.backend == "auto":
-            self.backend = "onnx" if self.quantize else "torch"
-        auto = dtype is None or dtype == "auto"
-        if order is not None:
-            torch_dtype = torch.float32  # the probe's reference; a fast path converts it
-        if self.backend == "onnx" and torch_dtype != torch.float32:
-            if not auto:
-                raise ValueError(
-                    f"dtype={dtype!r} is not available with backend='onnx' (float32; use "
-                    "quantize='int8' for a faster ONNX path)"
-                )
-            torch_dtype = torch.float32
+        self.backend: str = "onnx" if backend == "auto" and self.quantize else backend
+        self.backend = "torch" if self.backend == "auto" else self.backend
+        if self.backend == "onnx" and self.dtype != torch.float32 and dtype not in (None, "auto"):
+            raise ValueError(
+                f"dtype={dtype!r} is not available with backend='onnx' (float32; use "
+                "quantize='int8' for a faster ONNX path)"
+            )
+        if order is not None or self.backend == "onnx":
+            self.dtype = torch.float32  # the probe's reference (a fast path converts it)
         if self.num_threads is not None and (self.backend == "torch" or order is not None):
             torch.set_num_threads(self.num_threads)
-        load_model = functools.partial(
-            transformers.AutoModelForSequenceClassification.from_pretrained,
+        model, info = auto_load(
+            source,
+            "AutoModelForSequenceClassification",
+            "cross-encoder",
             config=config,
-            dtype=torch_dtype,
-            **dict(model_kwargs or {}),
+            dtype=self.dtype,
             output_loading_info=True,
+            **dict(model_kwargs or {}),
         )
-        untrained = functools.partial(
-            check_trained,
+        # Refused before any conversion: ONNX paths load the weights for this check too.
+        check_trained(
+            untrained_weights(info),
             model=source.name,
             what="cross-encoder",
             opt_in="allow_untrained_head",
             allowed=allow_untrained_head,
         )
         self.cpu_path: str | None = None
+        self._forward: Runner  # the only place that runs the network: replaceable
         if order is not None:
-            model, info = load_pretrained(source, load_model, "cross-encoder")
-            untrained(untrained_weights(info))
             chosen = pick_cpu_path(
                 order,
                 model.eval(),
                 model_dir=_local_dir(source),
                 tokenizer=self.tokenizer,
-                torch_runner=lambda m: _torch_runner(m, "cpu"),
                 max_length=max_length or 512,
                 num_threads=self.num_threads,
                 trust_remote_code=trust_remote_code,
             )
-            self.cpu_path, self.model, torch_dtype = chosen.name, chosen.model, chosen.dtype
-            if self.model is not None:
-                head_in_float32(self.model)  # a bf16 path's logits would tie documents
-            self.backend = check_backend(chosen.name.split("-")[0])
-            forward: Runner = chosen.forward
+            self.cpu_path, self.model, self.dtype = chosen.name, chosen.model, chosen.dtype
+            self.backend, self._forward = chosen.name.split("-")[0], chosen.forward
         elif self.backend == "onnx":
-            self.model = None  # ONNX Runtime holds the weights; torch loads them only to export
-            # ... and here once more, to refuse a checkpoint without a trained head.
-            _, info = load_pretrained(source, load_model, "cross-encoder")
-            untrained(untrained_weights(info))
+            self.model = None  # ONNX Runtime holds the weights
             path = ensure_onnx_model(
                 local_model_dir(source), quantize=self.quantize, trust_remote_code=trust_remote_code
             )
-            where = onnx_device(None if device is None else self.device)
-            forward = OnnxRunner(path, num_threads=self.num_threads, device=where)
+            where = "auto" if device is None else self.device
+            self._forward = OnnxRunner(path, num_threads=self.num_threads, device=where)
         else:
-            model, info = load_pretrained(source, load_model, "cross-encoder")
-            untrained(untrained_weights(info))
             head_in_float32(model)  # bf16/fp16 logits would tie distinct documents
             self.model = model.to(self.device).eval()
-            forward = _torch_runner(self.model, self.device)
-        self.dtype = torch_dtype
+            self._forward = TorchForward(self.model, self.device, logits_output)
         self.model_name_or_path = source.name
-        self.num_labels = num_labels
-        self.batch_size = batch_size
-        limit = position_limit(config, self.tokenizer)
-        self.max_length = min(max_length or limit or 512, limit or max_length or 512)
-        self.long_documents = long_documents
-        self.chunk_size = chunk_size
-        self.chunk_overlap = chunk_overlap
+        self.max_length = capped_max_length(config, max_length)
         self.allow_untrained_head = allow_untrained_head
         self.exact = exact
-        self.aggregate = aggregate
         self._template = pair_template(self.tokenizer)
         if self.max_length - self._template.num_special < 2:
             raise ValueError(
@@ -370,9 +327,8 @@ class CrossEncoderReranker(RebuiltOnUnpickle, GroupBatchedReranker):
             recorded = activation_name(st_activation_path(model_file(source, ST_CONFIG), config))
             # A 2-logit model's score is its positive-class probability whatever ST recorded
             # (ST saves Identity for them and returns both logits instead of one score).
-            activation = "sigmoid" if num_labels == 2 else recorded or "sigmoid"
+            activation = "sigmoid" if self.num_labels == 2 else recorded or "sigmoid"
         self.activation = activation
-        self._forward: Runner = forward
         self.last_truncated = 0
         self._truncation = TruncationNotice(
             f"{type(self).__name__}({source.name!r})",
@@ -380,125 +336,69 @@ class CrossEncoderReranker(RebuiltOnUnpickle, GroupBatchedReranker):
             if long_documents == "truncate"
             else "a larger max_length (chunk mode cuts only a query that alone exceeds it)",
         )
-        logger.debug(
-            "loaded %s on %s (%s), max_length=%d, activation=%s",
-            source.name,
-            self.device,
-            torch_dtype,
-            self.max_length,
-            activation,
-        )
+        logger.debug("loaded %r (%s, activation=%s)", self, self.dtype, activation)
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.model_name_or_path!r}, device={self.device!r}, "
-            f"max_length={self.max_length}, long_documents={self.long_documents!r})"
-        )
-
-    @property
-    def pointwise(self) -> bool:
-        """``True``: the model reads each (query, document) pair on its own."""
-        return True
-
-    def _score_many_with_details(
-        self, groups: list[Group]
-    ) -> list[tuple[Sequence[float], Details]]:
+    def _score_many_with_details(self, groups: list[Group]) -> Scored:
         # Every pair of every group is tokenised, cut or chunked, then length-sorted and
         # batched together: one query's short passages share batches with another's, so
         # a run of many queries pads less than one call per query. Each pair is cut and
         # scored exactly as it would be alone, so the scores are the per-query ones.
+        # Truncate mode is chunk mode with one window per document: its cut document.
         chunk = self.long_documents == "chunk"
         tok = self.tokenizer
-        queries = [query for query, _ in groups]
-        query_ids: list[list[int]] = tok(queries, add_special_tokens=False, verbose=False)[
-            "input_ids"
-        ]
-        sizes = [len(documents) for _, documents in groups]
+        query_ids = tok([query for query, _ in groups], add_special_tokens=False, verbose=False)
         texts = [document for _, documents in groups for document in documents]
-        asker = [group for group, size in enumerate(sizes) for _ in range(size)]
+        asker = [group for group, (_, documents) in enumerate(groups) for _ in documents]
         offsets_ok = chunk and bool(getattr(tok, "is_fast", False))
         encoded = tok(
-            texts,
-            add_special_tokens=False,
-            verbose=False,
-            return_offsets_mapping=offsets_ok,
+            texts, add_special_tokens=False, verbose=False, return_offsets_mapping=offsets_ok
         )
-        doc_ids: list[list[int]] = encoded["input_ids"]
         budget = self.max_length - self._template.num_special
-        scores: list[float]
-        details: list[dict[str, Any]]
-        if not chunk:
-            rows, cuts = [], []
-            for doc, ids in enumerate(doc_ids):
-                q, d, cut = truncate_pair(query_ids[asker[doc]], ids, budget)
-                rows.append(self._template.assemble(q, d))
-                cuts.append(cut)
-            self._note_truncation(sum(cuts), len(texts))
-            scores = self._scores(rows).tolist()
-            details = truncation_details(cuts)
-        else:
-            rows, owners, spans = [], [], []
-            cuts = []
-            for doc, ids in enumerate(doc_ids):
-                question = query_ids[asker[doc]]
+        rows, types, owners, spans, cuts, counts = [], [], [], [], [], []
+        for doc, ids in enumerate(encoded["input_ids"]):
+            question = query_ids["input_ids"][asker[doc]]
+            if chunk:
                 kept = query_budget(len(question), len(ids), budget)
-                cuts.append(kept < len(question))
                 window = chunk_window(budget - kept, self.chunk_size)
                 overlap = effective_overlap(self.chunk_overlap, window)
-                for start, end in chunk_windows(len(ids), window, overlap):
-                    rows.append(self._template.assemble(question[:kept], ids[start:end]))
-                    owners.append(doc)
-                    spans.append((start, end))
-            self._note_truncation(sum(cuts), len(texts))
-            scores, best = aggregate_chunks(
-                self._scores(rows).tolist(),
-                owners,
-                len(texts),
-                self.aggregate,  # type: ignore[arg-type]
-            )
-            counts = [0] * len(texts)
-            for owner in owners:
-                counts[owner] += 1
-            details = []
-            details = truncation_details(cuts)
-            for doc, position in enumerate(best):
-                start, end = spans[position]
-                entry = details[doc]
-                entry["chunks"] = counts[doc]
-                if offsets_ok:
-                    offsets = encoded["offset_mapping"][doc]
-                    entry["chunk_span"] = (
-                        (int(offsets[start][0]), int(offsets[end - 1][1]))
-                        if end > start
-                        else (0, 0)
-                    )
+                windows = chunk_windows(len(ids), window, overlap)
+                cuts.append(kept < len(question))
+            else:
+                q, d, cut = truncate_pair(question, ids, budget)
+                kept, windows = len(q), [(0, len(d))]
+                cuts.append(cut)
+            counts.append(len(windows))
+            for start, end in windows:
+                row, row_types = self._template.assemble(question[:kept], ids[start:end])
+                rows.append(row)
+                types.append(row_types)
+                owners.append(doc)
+                spans.append((start, end))
+        self.last_truncated = sum(cuts)
+        what = "queries" if chunk else "documents"
+        details = self._truncation.report(cuts, what, f"max_length={self.max_length} tokens")
+        logits = run_batched(
+            self._forward,
+            rows,
+            batch_size=self.batch_size,
+            pad_id=self._pad_id,
+            left=self._left_pad,
+            types=types if self._uses_types else None,
+        )
+        scores, best = aggregate_chunks(
+            _activate(logits, self.activation).tolist(), owners, len(texts), self.aggregate
+        )
+        for doc, position in enumerate(best if chunk else ()):
+            start, end = spans[position]
+            details[doc]["chunks"] = counts[doc]
+            if offsets_ok:
+                offsets = encoded["offset_mapping"][doc]
+                details[doc]["chunk_span"] = (
+                    (int(offsets[start][0]), int(offsets[end - 1][1])) if end > start else (0, 0)
+                )
         return list(
             zip(split_by_group(scores, groups), split_by_group(details, groups), strict=True)
         )
-
-    def _note_truncation(self, truncated: int, total: int) -> None:
-        self.last_truncated = truncated
-        what = "documents" if self.long_documents == "truncate" else "queries"
-        self._truncation.report(truncated, total, what, f"max_length={self.max_length} tokens")
-
-    def _scores(self, rows: list[tuple[list[int], list[int]]]) -> np.ndarray:
-        """Activated float32 scores of assembled pairs, in input order."""
-        import numpy as np
-
-        plan = length_sorted_batches([len(ids) for ids, _ in rows], self.batch_size)
-        outputs = []
-        for batch in plan:
-            ids, mask = pad_batch([rows[i][0] for i in batch], self._pad_id, left=self._left_pad)
-            inputs = {"input_ids": ids, "attention_mask": mask}
-            if self._uses_types:
-                inputs["token_type_ids"] = pad_batch(
-                    [rows[i][1] for i in batch], 0, left=self._left_pad
-                )[0]
-            outputs.append(np.asarray(self._forward(inputs), dtype=np.float32))
-        logits = np.concatenate(outputs, axis=0)
-        ordered = restore_order(plan, list(range(len(rows))))
-        inverse = np.asarray(ordered, dtype=np.int64)  # plan position of each input row
-        return _activate(logits[inverse], self.activation)
 
 
 def _local_dir(source: Source) -> Path | None:
@@ -510,21 +410,3 @@ def _local_dir(source: Source) -> Path | None:
             "no local folder for %s (no ONNX paths, no cached verdicts): %s", source.name, error
         )
         return None
-
-
-def _check_options(
-    batch_size: Any,
-    max_length: Any,
-    activation: Any,
-    long_documents: Any,
-    chunk_overlap: Any,
-    aggregate: Any,
-) -> tuple[int, int | None, int]:
-    check_choice(activation, "activation", ACTIVATIONS)
-    check_choice(long_documents, "long_documents", LONG_DOCUMENTS)
-    check_choice(aggregate, "aggregate", AGGREGATES)
-    return (
-        check_int(batch_size, "batch_size", minimum=1),
-        check_int(max_length, "max_length", minimum=8, optional=True),
-        check_int(chunk_overlap, "chunk_overlap", minimum=0),
-    )

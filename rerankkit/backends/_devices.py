@@ -14,8 +14,6 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
 from rerankkit._optional import require
 
 
@@ -69,17 +67,16 @@ def device_problem(
     return f"device={requested!r} is not available: {why}; available: {available}"
 
 
-def check_device(device: Any) -> str:
-    """``device`` (a string or ``torch.device``) as a string, if this machine has it.
+def check_device(device: str) -> None:
+    """Refuse a resolved ``device`` string this machine cannot run on.
 
     Raises:
         ValueError: Not a device string torch understands, or a device this machine lacks;
             the message names ``device`` and lists the available devices.
     """
     torch = require("torch", "transformers")
-    text = str(device)
     try:
-        parsed = torch.device(text)
+        parsed = torch.device(device)
     except (RuntimeError, TypeError, ValueError) as error:
         raise ValueError(f"device={device!r} is not a torch device string: {error}") from None
     mps_backend = getattr(torch.backends, "mps", None)
@@ -92,7 +89,3 @@ def check_device(device: Any) -> str:
     )
     if problem is not None:
         raise ValueError(problem)
-    return text
-
-
-__all__ = ["available_devices", "check_device", "device_problem"]

@@ -20,36 +20,36 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rerankkit._base import Details, Group, GroupBatchedReranker
+import numpy as np
+
+from rerankkit._base import Group
 from rerankkit._optional import require
-from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int, check_sequence
 from rerankkit.backends._hf import (
     EXTRA,
+    ModelReranker,
+    Scored,
     Source,
-    load_pretrained,
+    TorchForward,
+    auto_load,
+    capped_max_length,
     model_file,
-    pad_batch,
     pick_device_and_dtype,
     pooled_output,
     pooling_modes,
-    position_limit,
+    run_batched,
     st_modules,
-    torch_forward,
+    unique_texts,
 )
-from rerankkit.backends._pairs import length_sorted_batches, restore_order
 from rerankkit.backends._speed import cpu_auto_dtype, cpu_flags
 from rerankkit.backends._truncation import TruncationNotice, truncation_details
-
-if TYPE_CHECKING:
-    import numpy as np
 
 logger = logging.getLogger(__name__)
 
 
-class EmbeddingReranker(RebuiltOnUnpickle, GroupBatchedReranker):
+class EmbeddingReranker(ModelReranker):
     """Rerank by similarity of sentence embeddings from any Hugging Face encoder folder.
 
     Pooling follows the folder's sentence-transformers ``Pooling`` config (``1_Pooling``):
@@ -85,6 +85,8 @@ class EmbeddingReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         (1, 384)
     """
 
+    _shown = ("device", "pooling")
+
     def __init__(
         self,
         model_name_or_path: str | os.PathLike[str],
@@ -101,48 +103,37 @@ class EmbeddingReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         cache_dir: str | os.PathLike[str] | None = None,
         trust_remote_code: bool = False,
     ) -> None:
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         max_length = check_int(max_length, "max_length", minimum=2, optional=True)
         for name, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-        require("torch", EXTRA)
-        transformers = require("transformers", EXTRA)
+        torch = require("torch", EXTRA)
         source = Source(
             str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
         )
-        config = load_pretrained(source, transformers.AutoConfig.from_pretrained, "encoder")
-        modules = st_modules(model_file(source, "modules.json"))
-        pooling_path = modules.get("Pooling")
+        config = auto_load(source, "AutoConfig", "encoder")
+        pooling_path = st_modules(model_file(source, "modules.json")).get("Pooling")
         pooling_config = (
             model_file(source, str(PurePosixPath(pooling_path) / "config.json"))
             if pooling_path
             else None
         )
         self.pooling = pooling_modes(pooling_config)
-        self.tokenizer = load_pretrained(
-            source, transformers.AutoTokenizer.from_pretrained, "tokenizer of"
-        )
-        self.device, torch_dtype = pick_device_and_dtype(device, dtype)
+        self.tokenizer = auto_load(source, "AutoTokenizer", "tokenizer of")
+        self.device, self.dtype = pick_device_and_dtype(device, dtype)
         if dtype == "auto" and self.device == "cpu":
             # Same rule as CrossEncoderReranker: bf16 where the CPU multiplies it natively.
             # all-MiniLM-L6-v2 on 300 SciFact passages: 2.3x docs/s, cosine to fp32 >= 0.9999.
-            torch = require("torch", EXTRA)
-            torch_dtype = getattr(torch, cpu_auto_dtype(cpu_flags()))
-        load_model = functools.partial(
-            transformers.AutoModel.from_pretrained, config=config, dtype=torch_dtype
-        )
-        self.model = load_pretrained(source, load_model, "encoder").to(self.device).eval()
-        self.dtype = torch_dtype
+            self.dtype = getattr(torch, cpu_auto_dtype(cpu_flags()))
+        model = auto_load(source, "AutoModel", "encoder", config=config, dtype=self.dtype)
+        self.model = model.to(self.device).eval()
         self.model_name_or_path = source.name
-        self.batch_size = batch_size
         self.normalize = bool(normalize)
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
-        limit = position_limit(config, self.tokenizer)
         st_config = model_file(source, "sentence_bert_config.json") or {}
-        configured = max_length or st_config.get("max_seq_length") or limit or 512
-        self.max_length = min(int(configured), limit or int(configured))
+        self.max_length = capped_max_length(config, max_length or st_config.get("max_seq_length"))
         self._uses_types = "token_type_ids" in self.tokenizer.model_input_names
         self._pad_id = self.tokenizer.pad_token_id or 0
         self._left_pad = getattr(self.tokenizer, "padding_side", "right") == "left"
@@ -150,24 +141,9 @@ class EmbeddingReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         self._truncation = TruncationNotice(
             f"{type(self).__name__}({source.name!r})", "a larger max_length or shorter texts"
         )
-        modes = self.pooling
-        self._forward = torch_forward(
-            self.model, self.device, functools.partial(pooled_output, modes=modes)
-        )
-        logger.debug(
-            "loaded %s on %s (%s), pooling=%s, max_length=%d",
-            source.name,
-            self.device,
-            torch_dtype,
-            modes,
-            self.max_length,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.model_name_or_path!r}, device={self.device!r}, "
-            f"pooling={self.pooling!r})"
-        )
+        output = functools.partial(pooled_output, modes=self.pooling)
+        self._forward = TorchForward(self.model, self.device, output)
+        logger.debug("loaded %r (%s, max_length=%d)", self, self.dtype, self.max_length)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` as float32 ``(len(texts), dimension)``, in input order.
@@ -182,65 +158,41 @@ class EmbeddingReranker(RebuiltOnUnpickle, GroupBatchedReranker):
             >>> reranker.embed(["a", "bb"]).shape
             (2, 384)
         """
-        return self._embed_and_cuts(texts)[0]
+        return self._embed_and_cuts(check_sequence(texts, str, "texts"))[0]
 
-    def _embed_and_cuts(self, texts: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
+    def _embed_and_cuts(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
         """``embed``, and per text whether it was cut to ``max_length`` (reported once)."""
-        import numpy as np
-
-        texts = check_sequence(texts, str, "texts")
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
-        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
-        ids: list[list[int]] = encoded["input_ids"]
+        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)
         cuts = _cut_flags(self.tokenizer, encoded, texts, self.max_length)
-        self._truncation.report(
-            sum(cuts), len(cuts), "texts", f"max_length={self.max_length} tokens"
+        self._truncation.report(cuts, "texts", f"max_length={self.max_length} tokens")
+        embeddings = run_batched(
+            self._forward,
+            encoded["input_ids"],
+            batch_size=self.batch_size,
+            pad_id=self._pad_id,
+            left=self._left_pad,
+            types=encoded.get("token_type_ids") if self._uses_types else None,
         )
-        types: list[list[int]] | None = encoded.get("token_type_ids")
-        plan = length_sorted_batches([len(row) for row in ids], self.batch_size)
-        outputs = []
-        for batch in plan:
-            input_ids, mask = pad_batch([ids[i] for i in batch], self._pad_id, left=self._left_pad)
-            inputs = {"input_ids": input_ids, "attention_mask": mask}
-            if self._uses_types and types is not None:
-                inputs["token_type_ids"] = pad_batch(
-                    [types[i] for i in batch], 0, left=self._left_pad
-                )[0]
-            outputs.append(np.asarray(self._forward(inputs), dtype=np.float32))
-        embeddings = np.concatenate(outputs, axis=0)
-        inverse = np.asarray(restore_order(plan, list(range(len(ids)))), dtype=np.int64)
-        embeddings = embeddings[inverse]
         if self.normalize:
             norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
             embeddings /= np.maximum(norms, 1e-12)
         return embeddings, cuts
 
-    @property
-    def pointwise(self) -> bool:
-        """``True``: texts are embedded independently; a score is a dot product of two."""
-        return True
-
-    def _score_many_with_details(
-        self, groups: list[Group]
-    ) -> list[tuple[Sequence[float], Details]]:
+    def _score_many_with_details(self, groups: list[Group]) -> Scored:
         # A score is a dot product of independent embeddings, so each unique text is embedded
         # once for all groups, in length-sorted batches: the per-query scores (up to float
         # rounding), far less work when candidate lists overlap (a 720-passage corpus searched
         # by 114 queries embeds 720 passages, not 11,400).
-        import numpy as np
-
-        queries = list(dict.fromkeys(query for query, _ in groups))
-        documents = list(dict.fromkeys(doc for _, docs in groups for doc in docs))
-        query_row = {query: i for i, query in enumerate(queries)}
-        document_row = {doc: i for i, doc in enumerate(documents)}
+        query_row, document_row = unique_texts(groups)
         query_vectors, query_cuts = self._embed_and_cuts(
-            [self.query_prefix + query for query in queries]
+            [self.query_prefix + query for query in query_row]
         )
         document_vectors, document_cuts = self._embed_and_cuts(
-            [self.document_prefix + doc for doc in documents]
+            [self.document_prefix + doc for doc in document_row]
         )
-        out: list[tuple[Sequence[float], Details]] = []
+        out: Scored = []
         for query, docs in groups:
             positions = [document_row[d] for d in docs]
             rows = document_vectors[np.asarray(positions, dtype=np.int64)]

@@ -130,28 +130,24 @@ def constructor_path_order(
             f"exact=True runs float32; it cannot be combined with dtype={dtype!r} or "
             f"quantize={quantize!r}"
         )
-    if backend == "openvino":
-        if device != "cpu":
-            raise ValueError(f"backend='openvino' runs on the CPU here; got device={device!r}")
-        if name is None and not exact:
-            order = cpu_path_order(flags, onnx=True, openvino=True)
-            return tuple(p for p in order if p.startswith("openvino"))
-        if (name or "float32") not in ("float32", "bfloat16"):
+    if backend == "openvino" and device != "cpu":
+        raise ValueError(f"backend='openvino' runs on the CPU here; got device={device!r}")
+    if backend == "openvino" and name is not None:
+        if name not in ("float32", "bfloat16"):
             raise ValueError(f"dtype={dtype!r} is not available with backend='openvino'")
-        return (f"openvino-{name or 'float32'}",)
-    if device != "cpu" or quantize is not None:
+        return (f"openvino-{name}",)
+    if backend != "openvino" and (device != "cpu" or quantize is not None):
         return None
     if name is not None and not exact:
         return ("torch-float32",) if backend == "auto" and name == "float32" else None
-    if backend == "onnx":
-        if exact:
-            return ("onnx-float32",)
-        return ("onnx-int8", "onnx-float32") if flags & INT8_CPU_FLAGS else ("onnx-float32",)
-    if backend == "torch" or not convertible:
-        fast = not exact and cpu_has_fast_bf16(flags)
-        return ("torch-bfloat16", "torch-float32") if fast else ("torch-float32",)
-    order = cpu_path_order(flags, onnx=onnx, openvino=openvino)
-    return tuple(p for p in order if p in EXACT_PATHS) if exact else order
+    if backend == "auto" and not convertible:
+        backend = "torch"
+    # A named backend: the candidates of a machine with only its runtime, restricted to it.
+    runtimes = {"auto": (onnx, openvino), "torch": (False, False), "onnx": (True, False)}
+    with_onnx, with_openvino = runtimes.get(backend, (True, True))
+    order = cpu_path_order(flags, onnx=with_onnx, openvino=with_openvino)
+    prefix = "" if backend == "auto" else backend
+    return tuple(p for p in order if p.startswith(prefix) and (not exact or p in EXACT_PATHS))
 
 
 # Model types whose ONNX export (TorchScript, opset 17) the automatic choice relies on: the BERT

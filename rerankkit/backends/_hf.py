@@ -1,9 +1,11 @@
-"""Hugging Face loading shared by the transformer backends.
+"""What the model backends share: loading, devices and dtypes, the batched forward pass, a base.
 
 Device and dtype choice are pure functions of what the machine offers; loading goes through
 transformers' Auto classes with ``revision``/``local_files_only``/``cache_dir`` passed on and
 ``trust_remote_code=False`` unless the caller opts in. Missing models fail fast with a message
-that names the model, whether or not the hub is reachable.
+that names the model, whether or not the hub is reachable. ``run_batched`` is the one loop
+that pads length-sorted batches of token ids and runs a forward pass (``TorchForward``, ONNX
+Runtime, OpenVINO) over them; ``ModelReranker`` is the base class of the four backends.
 
 Example:
     >>> resolve_device(None, cuda=False, mps=True)
@@ -16,23 +18,33 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
+import numpy as np
+
+from rerankkit._base import Group, GroupBatchedReranker
 from rerankkit._optional import require
+from rerankkit._ordering import Details
+from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit.backends._devices import check_device
-from rerankkit.backends._pairs import PairTemplate, template_from_probe
+from rerankkit.backends._pairs import (
+    PairTemplate,
+    length_sorted_batches,
+    restore_order,
+    template_from_probe,
+)
 from rerankkit.errors import ModelLoadError
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
 logger = logging.getLogger(__name__)
@@ -57,9 +69,7 @@ def resolve_device(requested: Any, *, cuda: bool, mps: bool) -> str:
     """
     if requested is None or requested == "auto":
         return "cuda" if cuda else "mps" if mps else "cpu"
-    if not isinstance(requested, str):
-        requested = str(requested)  # torch.device
-    return requested
+    return str(requested)  # a torch.device too
 
 
 def resolve_dtype(requested: Any, device: str, *, bf16: bool) -> str:
@@ -172,12 +182,11 @@ def quiet_transformers() -> Iterator[None]:
 
     Library code should not draw on the user's terminal; ``-v`` (INFO) brings them back.
     """
-    if logging.getLogger("rerankkit").isEnabledFor(logging.INFO):
-        yield
-        return
     try:
-        from transformers.utils import logging as hf_logging
+        hf_logging = require("transformers.utils.logging", EXTRA)
     except ImportError:  # nothing to quieten
+        hf_logging = None
+    if hf_logging is None or logging.getLogger("rerankkit").isEnabledFor(logging.INFO):
         yield
         return
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
@@ -227,6 +236,36 @@ def load_pretrained(source: Source, load: Callable[..., Any], what: str) -> Any:
     raise ModelLoadError(f"cannot load {what} {source.name!r}: {where}. Cause: {error}") from error
 
 
+def auto_load(source: Source, auto_class: str, what: str, **kwargs: Any) -> Any:
+    """``transformers.<auto_class>.from_pretrained(name, **kwargs)`` through
+    :func:`load_pretrained` (``"AutoConfig"``, ``"AutoTokenizer"``, ``"AutoModel"``, ...)."""
+    load = getattr(require("transformers", EXTRA), auto_class).from_pretrained
+    return load_pretrained(source, functools.partial(load, **kwargs), what)
+
+
+def _hash_file(digest: Any, path: Path) -> None:
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of one file's bytes (what a cached fidelity verdict is keyed by)."""
+    digest = hashlib.sha256()
+    _hash_file(digest, Path(path))
+    return digest.hexdigest()
+
+
+def files_digest(folder: Path, paths: Sequence[Path]) -> str:
+    """SHA-256 over each file's path relative to ``folder`` and its bytes, in order (what a
+    converted model or stored embeddings are keyed by, so they follow the weights)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        _hash_file(digest, path)
+    return digest.hexdigest()
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -239,22 +278,14 @@ def model_file(source: Source, filename: str) -> Any:
     if source.is_local:
         return _read_json(Path(source.name).expanduser() / filename)
     hub = require("huggingface_hub", EXTRA)
-    may_download = not (source.local_files_only is True or _hub_offline())
-    for local_only in (True, False) if may_download else (True,):
-        if not local_only and not hub_reachable():
-            return None
-        try:
-            path = hub.hf_hub_download(
-                source.name,
-                filename,
-                revision=source.revision,
-                cache_dir=source.cache_dir,
-                local_files_only=local_only,
-            )
-        except Exception:  # absent file, not cached, unreachable: all mean "not configured"
-            continue
-        return _read_json(Path(path))
-    return None
+
+    def download(name: str, *, trust_remote_code: bool, **kwargs: Any) -> str:
+        return str(hub.hf_hub_download(name, filename, **kwargs))
+
+    try:  # the cache first, then the hub where allowed, as for the model itself
+        return _read_json(Path(load_pretrained(source, download, filename)))
+    except Exception:  # absent file, not cached, unreachable: all mean "not configured"
+        return None
 
 
 def st_activation_path(st_config: Mapping[str, Any] | None, config: Any) -> str | None:
@@ -301,38 +332,85 @@ def pair_template(tokenizer: Any) -> PairTemplate:
     return template_from_probe(pair["input_ids"], pair.get("token_type_ids"), q, d)
 
 
-def position_limit(config: Any, tokenizer: Any) -> int | None:
-    """Most tokens the model accepts (position embeddings), if the config says."""
+def capped_max_length(config: Any, wanted: int | None) -> int:
+    """``wanted`` tokens (``None``: as many as the model's position embeddings allow, else 512),
+    capped at that position limit when the config states one.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> bert = SimpleNamespace(max_position_embeddings=512, model_type="bert")
+        >>> [capped_max_length(bert, 4096), capped_max_length(bert, None)]
+        [512, 512]
+        >>> capped_max_length(None, 64), capped_max_length(None, None)
+        (64, 512)
+    """
     limit = getattr(config, "max_position_embeddings", None)
     if not isinstance(limit, int) or limit <= 0:
-        return None
+        return wanted or 512
     # RoBERTa-family position ids start after the padding index.
     if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert", "longformer"}:
         limit -= (getattr(config, "pad_token_id", 1) or 1) + 1
-    return limit
+    return min(wanted or limit, limit)
 
 
 def pad_batch(
-    rows: list[list[int]],
-    pad_id: int,
-    *,
-    left: bool = False,
-    dtype: Any = None,
+    rows: Sequence[Sequence[int]], pad_id: int, *, left: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pad rows of ids to the longest; returns ``(ids, attention_mask)`` as int64 arrays."""
-    import numpy as np
-
     width = max(len(r) for r in rows)
-    ids = np.full((len(rows), width), pad_id, dtype=dtype or np.int64)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
     for k, row in enumerate(rows):
-        if left:
-            ids[k, width - len(row) :] = row
-            mask[k, width - len(row) :] = 1
-        else:
-            ids[k, : len(row)] = row
-            mask[k, : len(row)] = 1
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[k, span] = row
+        mask[k, span] = 1
     return ids, mask
+
+
+Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
+"""A forward pass: a batch of int64 arrays in, float32 outputs (one row per input row) out."""
+
+
+def run_batched(
+    forward: Runner,
+    ids: Sequence[Sequence[int]],
+    *,
+    batch_size: int,
+    pad_id: int,
+    left: bool = False,
+    types: Sequence[Sequence[int]] | None = None,
+    positions: bool = False,
+) -> np.ndarray:
+    """``forward`` over rows of token ids in length-sorted padded batches, in input order.
+
+    Args:
+        forward: The runner (:class:`TorchForward`, ONNX Runtime, OpenVINO).
+        ids: Token ids per row, special tokens included.
+        batch_size: Rows per forward pass.
+        pad_id: The tokenizer's padding id.
+        left: Pad on the left (decoder models: the last position is every row's last token).
+        types: Token type ids per row, for models that take them.
+        positions: Send ``position_ids`` that skip the padding (left-padded decoders), so a
+            row's output does not depend on its batch.
+
+    Example:
+        >>> def lengths(batch):
+        ...     return batch["attention_mask"].sum(axis=1, keepdims=True).astype("float32")
+        >>> run_batched(lengths, [[7], [7, 7, 7], [7, 7]], batch_size=2, pad_id=0).ravel().tolist()
+        [1.0, 3.0, 2.0]
+    """
+    plan = length_sorted_batches([len(row) for row in ids], batch_size)
+    outputs = []
+    for batch in plan:
+        input_ids, mask = pad_batch([ids[i] for i in batch], pad_id, left=left)
+        inputs = {"input_ids": input_ids, "attention_mask": mask}
+        if types is not None:
+            inputs["token_type_ids"] = pad_batch([types[i] for i in batch], 0, left=left)[0]
+        if positions:
+            inputs["position_ids"] = np.maximum(mask.cumsum(axis=-1) - 1, 0)
+        outputs.append(np.asarray(forward(inputs), dtype=np.float32))
+    inverse = np.asarray(restore_order(plan, range(len(ids))), dtype=np.int64)
+    return np.concatenate(outputs, axis=0)[inverse]
 
 
 class TorchForward:
@@ -345,34 +423,78 @@ class TorchForward:
         device: Where the inputs go.
         output: ``(model_output, torch_inputs) -> tensor``, e.g. the logits or a pooling; a
             module-level function (or a ``functools.partial`` of one) so it pickles.
+        options: Further keyword arguments of every forward call (``logits_to_keep=1``).
     """
 
     def __init__(
-        self, model: Any, device: str, output: Callable[[Any, dict[str, Any]], Any]
+        self,
+        model: Any,
+        device: str,
+        output: Callable[[Any, dict[str, Any]], Any],
+        **options: Any,
     ) -> None:
         self.model = model
         self.device = device
         self.output = output
+        self.options = options
 
     def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         torch = require("torch", EXTRA)
         inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
         with torch.inference_mode():
-            result = self.output(self.model(**inputs), inputs)
-        return result.float().cpu().numpy()
+            result = self.output(self.model(**inputs, **self.options), inputs)
+        return np.asarray(result.float().cpu().numpy())
 
 
-def torch_forward(
-    model: Any, device: str, output: Callable[[Any, dict[str, Any]], Any]
-) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """A :class:`TorchForward` (checks that torch is installed first)."""
-    require("torch", EXTRA)
-    return TorchForward(model, device, output)
+Scored = list[tuple[Sequence[float], Details]]
+"""Each group's scores and details, in order: what ``_score_many_with_details`` returns."""
+
+
+class ModelReranker(RebuiltOnUnpickle, GroupBatchedReranker):
+    """A backend around a loaded model: pickled as its constructor arguments (the model is
+    loaded again), pointwise, and one batched pass for every group of a call."""
+
+    model_name_or_path: str
+    _shown: ClassVar[tuple[str, ...]] = ("device",)
+    """Attributes ``repr`` shows after the model (those that are ``None`` left out)."""
+
+    def __repr__(self) -> str:
+        values = {name: getattr(self, name) for name in self._shown}
+        shown = "".join(f", {k}={v!r}" for k, v in values.items() if v is not None)
+        return f"{type(self).__name__}({self.model_name_or_path!r}{shown})"
+
+    @property
+    def pointwise(self) -> bool:
+        """``True``: a document's score depends only on the query and that document."""
+        return True
+
+
+def unique_texts(groups: Sequence[Group]) -> tuple[dict[str, int], dict[str, int]]:
+    """The distinct queries and the distinct documents of ``groups``, each numbered in
+    first-seen order (so each is encoded once for all groups).
+
+    Example:
+        >>> unique_texts([("q", ["a", "b"]), ("q", ["b", "c"])])
+        ({'q': 0}, {'a': 0, 'b': 1, 'c': 2})
+    """
+    queries = dict.fromkeys(query for query, _ in groups)
+    documents = dict.fromkeys(doc for _, docs in groups for doc in docs)
+    return {q: i for i, q in enumerate(queries)}, {d: i for i, d in enumerate(documents)}
 
 
 def logits_output(output: Any, inputs: dict[str, Any]) -> Any:
     """A sequence classifier's logits (the ``output`` of a cross-encoder's forward pass)."""
     return output.logits
+
+
+def relevance_logits(logits: np.ndarray) -> np.ndarray:
+    """Each row's relevance logit: the only one, or positive - negative of a 2-logit model.
+
+    Example:
+        >>> relevance_logits(np.array([[0.5, 2.0]])).tolist()
+        [1.5]
+    """
+    return logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
 
 
 def pooled_output(output: Any, inputs: dict[str, Any], *, modes: tuple[str, ...]) -> Any:

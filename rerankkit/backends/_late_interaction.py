@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -32,16 +31,23 @@ from typing import Any
 
 import numpy as np
 
-from rerankkit._base import Details, Group, GroupBatchedReranker
+from rerankkit._base import Group
 from rerankkit._optional import require
-from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_int
-from rerankkit.backends._hf import Source, load_pretrained, pick_device_and_dtype
+from rerankkit.backends._hf import (
+    ModelReranker,
+    Scored,
+    Source,
+    files_digest,
+    load_pretrained,
+    pick_device_and_dtype,
+    unique_texts,
+)
 from rerankkit.backends._token_store import EXTRA, TokenEmbeddingStore
 
 logger = logging.getLogger(__name__)
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
+_SUFFIXES = (".safetensors", ".bin", ".json")  # weights and configs
 
 
 def model_identity(source: Source) -> str:
@@ -57,15 +63,11 @@ def model_identity(source: Source) -> str:
     if not source.is_local:
         return f"{source.name}@{source.revision or 'main'}"
     folder = Path(source.name).expanduser()
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name.endswith(_WEIGHT_SUFFIXES):
-            digest.update(str(path.relative_to(folder)).encode() + b"\0")
-            digest.update(path.read_bytes())
-    return f"sha256:{digest.hexdigest()[:32]}"
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.name.endswith(_SUFFIXES)]
+    return f"sha256:{files_digest(folder, files)[:32]}"
 
 
-class LateInteractionReranker(RebuiltOnUnpickle, GroupBatchedReranker):
+class LateInteractionReranker(ModelReranker):
     """Rerank by MaxSim of ColBERT/PyLate token embeddings, reusing document embeddings.
 
     Score scale: MaxSim, the sum over query tokens of the best cosine against the document's
@@ -121,15 +123,8 @@ class LateInteractionReranker(RebuiltOnUnpickle, GroupBatchedReranker):
             str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
         )
 
-        def load(name: str, **kwargs: Any) -> Any:
-            return st.MultiVectorEncoder(
-                name,
-                device=self.device,
-                revision=kwargs["revision"],
-                cache_folder=kwargs["cache_dir"],
-                local_files_only=kwargs["local_files_only"],
-                trust_remote_code=kwargs["trust_remote_code"],
-            )
+        def load(name: str, *, cache_dir: Any, **kwargs: Any) -> Any:
+            return st.MultiVectorEncoder(name, device=self.device, cache_folder=cache_dir, **kwargs)
 
         self.model = load_pretrained(source, load, "multi-vector model")
         self.model.eval()
@@ -137,17 +132,8 @@ class LateInteractionReranker(RebuiltOnUnpickle, GroupBatchedReranker):
         self.length_normalize = bool(length_normalize)
         self.dimension = int(self.model.get_embedding_dimension())
         self.store = TokenEmbeddingStore() if store is None else store or None
-        self._source = source
         self._identity = model_identity(source)
-        logger.debug("loaded %s on %s (dim %d)", source.name, self.device, self.dimension)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.model_name_or_path!r}, device={self.device!r})"
-
-    @property
-    def pointwise(self) -> bool:
-        """``True``: a score depends only on the query's and the document's own embeddings."""
-        return True
+        logger.debug("loaded %r (dim %d)", self, self.dimension)
 
     @property
     def cache_key(self) -> str:
@@ -162,12 +148,7 @@ class LateInteractionReranker(RebuiltOnUnpickle, GroupBatchedReranker):
     def encode_queries(self, queries: Sequence[str]) -> list[np.ndarray]:
         """Query token embeddings, one float32 ``[tokens, dim]`` array per query (L2-normalised
         when the model normalises), with the model's query marker and expansion."""
-        if not queries:
-            return []
-        encoded = self.model.encode_query(
-            list(queries), batch_size=self.batch_size, convert_to_numpy=True
-        )
-        return [np.asarray(e, dtype=np.float32) for e in encoded]
+        return self._encode(self.model.encode_query, queries)
 
     def encode_documents(self, documents: Sequence[str]) -> list[np.ndarray]:
         """Document token embeddings, one ``[tokens, dim]`` array per document, from the store
@@ -179,34 +160,30 @@ class LateInteractionReranker(RebuiltOnUnpickle, GroupBatchedReranker):
             else [None] * len(documents)
         )
         missing = list(dict.fromkeys(d for d, e in zip(documents, found, strict=True) if e is None))
-        if missing:
-            encoded = self.model.encode_document(
-                missing, batch_size=self.batch_size, convert_to_numpy=True
-            )
-            fresh = {
-                text: np.asarray(e, dtype=np.float32)
-                for text, e in zip(missing, encoded, strict=True)
-            }
-            if self.store is not None:
-                self.store.put_many(self._store_key, missing, list(fresh.values()))
-                # score with what the store keeps, so a document scores the same on its first
-                # call as on later ones (a float16 store rounds)
-                fresh = {text: e.astype(self.store.dtype, copy=False) for text, e in fresh.items()}
-            found = [fresh[d] if e is None else e for d, e in zip(documents, found, strict=True)]
-        return [e for e in found if e is not None]
+        fresh = self._encode(self.model.encode_document, missing)
+        if self.store is not None and missing:
+            # score with what the store keeps, so a document scores the same on its first
+            # call as on later ones (a float16 store rounds)
+            fresh = self.store.put_many(self._store_key, missing, fresh)
+        by_text = dict(zip(missing, fresh, strict=True))
+        return [by_text[d] if e is None else e for d, e in zip(documents, found, strict=True)]
 
-    def _score_many_with_details(
-        self, groups: list[Group]
-    ) -> list[tuple[Sequence[float], Details]]:
+    def _encode(self, encode: Any, texts: Sequence[str]) -> list[np.ndarray]:
+        """Float32 token embeddings of ``texts`` by a sentence-transformers ``encode_*``."""
+        if not texts:
+            return []
+        encoded = encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True)
+        return [np.asarray(e, dtype=np.float32) for e in encoded]
+
+    def _score_many_with_details(self, groups: list[Group]) -> Scored:
         # Queries are encoded once each and every unique document once (or read from the store)
         # for all groups; MaxSim then runs per group as one padded batch.
         torch = require("torch", EXTRA)
-        queries = list(dict.fromkeys(query for query, _ in groups))
-        documents = list(dict.fromkeys(doc for _, docs in groups for doc in docs))
-        query_vectors = dict(zip(queries, self.encode_queries(queries), strict=True))
-        document_vectors = dict(zip(documents, self.encode_documents(documents), strict=True))
+        queries, documents = unique_texts(groups)
+        query_vectors = dict(zip(queries, self.encode_queries(list(queries)), strict=True))
+        document_vectors = dict(zip(documents, self.encode_documents(list(documents)), strict=True))
         normalize = {"length_normalize": True} if self.length_normalize else {}
-        out: list[tuple[Sequence[float], Details]] = []
+        out: Scored = []
         with torch.inference_mode():
             for query, docs in groups:
                 scores = self.model.similarity(

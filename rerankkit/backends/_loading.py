@@ -139,6 +139,3 @@ def ensure_pad_token(config: Any, tokenizer: Any) -> int | None:
     if tokenizer.pad_token_id != pad:
         tokenizer.pad_token = tokenizer.convert_ids_to_tokens(pad)
     return pad
-
-
-__all__ = ["check_trained", "ensure_pad_token", "untrained_weights"]

@@ -16,24 +16,22 @@ Example (``ids``, ``mask``: int64 arrays of a tokenised batch of two pairs)::
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rerankkit._optional import require
+from rerankkit.backends._hf import Source, files_digest, load_pretrained
 from rerankkit.errors import ModelLoadError
 
 if TYPE_CHECKING:
     import torch
-
-    from rerankkit.backends._hf import Source
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +40,10 @@ ONNX_OPSET = 17
 _RECIPE_VERSION = 2
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".index.json")
 _HASHED_NAMES = ("config.json",)
-_FILE_NAMES = {None: "model.onnx", "int8": "model.int8.onnx"}
+ONNX_FILES: dict[str | None, str] = {None: "model.onnx", "int8": "model.int8.onnx"}
+"""File name of the model in a cache entry, by quantisation (``None``: float32)."""
 # Inputs a BERT-like classifier takes, in the order the exported graph receives them.
 _INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")
-
-#: Number of ONNX exports this process has run (tests use it to prove the cache is reused).
-export_count = 0
 
 
 def default_cache_dir() -> Path:
@@ -65,20 +61,13 @@ def default_cache_dir() -> Path:
 def local_model_dir(source: Source) -> Path:
     """The local folder of ``source``: itself when it is a folder, else its Hugging Face snapshot
     (config, weights and tokenizer files fetched only as ``source`` allows)."""
-    from rerankkit.backends._hf import load_pretrained
-
     if source.is_local:
         return Path(source.name).expanduser()
     hub = require("huggingface_hub", "onnx")
 
-    def snapshot(name: str, **kwargs: Any) -> str:
-        return hub.snapshot_download(
-            name,
-            revision=kwargs["revision"],
-            cache_dir=kwargs["cache_dir"],
-            local_files_only=kwargs["local_files_only"],
-            allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"],
-        )
+    def snapshot(name: str, *, trust_remote_code: bool, **kwargs: Any) -> str:
+        patterns = ["*.json", "*.safetensors", "*.txt", "*.model"]
+        return str(hub.snapshot_download(name, allow_patterns=patterns, **kwargs))
 
     folder = Path(load_pretrained(source, snapshot, "cross-encoder"))
     if not any(folder.glob("*.safetensors")):
@@ -87,19 +76,6 @@ def local_model_dir(source: Source) -> Path:
             "(use backend='torch', or convert the weights)"
         )
     return folder
-
-
-def onnx_device(device: str | None) -> str:
-    """Where ONNX Runtime runs: ``device`` as given, else CUDA when onnxruntime-gpu offers it.
-
-    Example:
-        >>> onnx_device("cpu")
-        'cpu'
-    """
-    if device is not None:
-        return device
-    ort = require("onnxruntime", "onnx")
-    return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
 
 
 def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
@@ -117,22 +93,7 @@ def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
     names = {p.name for p in files}
     if "config.json" not in names or names == {"config.json"}:
         raise ModelLoadError(f"{folder} has no config.json and weight files to export")
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0")
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of one file's bytes (what a cached fidelity verdict is keyed by)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return files_digest(folder, files)
 
 
 def cache_entry_name(digest: str, opset: int = ONNX_OPSET) -> str:
@@ -143,14 +104,6 @@ def cache_entry_name(digest: str, opset: int = ONNX_OPSET) -> str:
         'abababababababababababab-opset17-r2'
     """
     return f"{digest[:24]}-opset{opset}-r{_RECIPE_VERSION}"
-
-
-def onnx_file_name(quantize: str | None) -> str:
-    """File name of the (optionally quantised) model inside a cache entry."""
-    try:
-        return _FILE_NAMES[quantize]
-    except KeyError:
-        raise ValueError(f"quantize must be None or 'int8'; got {quantize!r}") from None
 
 
 def ensure_onnx_model(
@@ -177,24 +130,25 @@ def ensure_onnx_model(
     Raises:
         ModelLoadError: the exported graph disagrees with PyTorch (the file is not cached).
     """
-    filename = onnx_file_name(quantize)
     model_dir = Path(model_dir)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     entry = root / cache_entry_name(model_files_digest(model_dir), opset)
-    target = entry / filename
+    target = entry / ONNX_FILES[quantize]
     if target.is_file():
         logger.debug("ONNX cache hit: %s", target)
         return target
     entry.mkdir(parents=True, exist_ok=True)
-    fp32 = entry / _FILE_NAMES[None]
+    fp32 = entry / ONNX_FILES[None]
     if not fp32.is_file():
-        _atomic_write(fp32, lambda tmp: _export(model_dir, tmp, opset, trust_remote_code))
+        atomic_write(fp32, lambda tmp: _export(model_dir, tmp, opset, trust_remote_code))
     if quantize == "int8":
-        _atomic_write(target, lambda tmp: quantize_int8(fp32, tmp))
+        atomic_write(target, lambda tmp: quantize_int8(fp32, tmp))
     return target
 
 
-def _atomic_write(target: Path, write: Any) -> None:
+def atomic_write(target: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp)`` a file beside ``target``, then rename it onto ``target`` (readers never
+    see half a file; a failed write leaves ``target`` as it was)."""
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
@@ -205,7 +159,7 @@ def _atomic_write(target: Path, write: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _logits_module(model: torch.nn.Module, names: Sequence[str]) -> torch.nn.Module:
+def _logits_module(model: torch.nn.Module, names: Sequence[str]) -> Any:
     """Wrap ``model`` to take its inputs positionally, in ``names`` order, and return only the
     logits: positional inputs make the ONNX input names match the graph by construction."""
     nn = require("torch.nn", "onnx")
@@ -222,10 +176,8 @@ def _logits_module(model: torch.nn.Module, names: Sequence[str]) -> torch.nn.Mod
 
 
 def _export(model_dir: Path, path: Path, opset: int, trust_remote_code: bool) -> None:
-    global export_count
     torch = require("torch", "onnx")
     transformers = require("transformers", "onnx")
-    ort = require("onnxruntime", "onnx")
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(
         model_dir, trust_remote_code=trust_remote_code
@@ -268,11 +220,8 @@ def _export(model_dir: Path, path: Path, opset: int, trust_remote_code: bool) ->
                 dynamo=False,
             )
             expected = wrapped(*inputs).float().numpy()
-    export_count += 1
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {name: t.numpy().astype(np.int64) for name, t in zip(names, inputs, strict=True)}
-    got = session.run(None, feeds)
-    error = float(np.max(np.abs(got[0] - expected)))
+    got = OnnxRunner(path)({name: t.numpy() for name, t in zip(names, inputs, strict=True)})
+    error = float(np.max(np.abs(got - expected)))
     if not np.isfinite(error) or error > 1e-3 * max(1.0, float(np.max(np.abs(expected)))):
         raise ModelLoadError(
             f"ONNX export of {model_dir} disagrees with PyTorch (max |diff| = {error:.3g}); "
@@ -347,7 +296,8 @@ class OnnxRunner:
     Args:
         path: ``.onnx`` file (from ``ensure_onnx_model``).
         num_threads: intra-op threads; ``None`` = physical cores available to this process.
-        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (CUDA needs ``onnxruntime-gpu``).
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (CUDA needs ``onnxruntime-gpu``), or
+            ``"auto"``: CUDA when onnxruntime-gpu offers it, else the CPU.
 
     Example (``path`` from ``ensure_onnx_model``; ``ids``, ``mask``: int64 arrays)::
 
@@ -361,6 +311,8 @@ class OnnxRunner:
         ort = require("onnxruntime", "onnx")
         from rerankkit.backends._speed import physical_core_count
 
+        if device == "auto":
+            device = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
         kind, _, index = str(device).partition(":")
         providers: list[Any]
         if kind == "cuda" and (index == "" or index.isdigit()):
@@ -387,9 +339,6 @@ class OnnxRunner:
         self.input_names: tuple[str, ...] = tuple(i.name for i in self.session.get_inputs())
 
     def __call__(self, batch: Mapping[str, Any]) -> np.ndarray:
-        missing = [name for name in self.input_names if name not in batch]
-        if missing:
-            raise KeyError(f"batch lacks model inputs {missing}")
         feeds = {name: np.asarray(batch[name], dtype=np.int64) for name in self.input_names}
         (logits,) = self.session.run(["logits"], feeds)
         return np.asarray(logits, dtype=np.float32)

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from rerankkit._validation import check_choice
-
 T = TypeVar("T")
 
 Aggregate = Literal["max", "mean", "first"]
@@ -125,7 +123,8 @@ def truncate_pair(
 
     The query is cut only when it alone exceeds the budget; it then keeps
     ``budget - min(len(document), budget // 2)`` tokens so the document still gets at least
-    half of the budget (a score of a query against nothing means nothing).
+    half of the budget (a score of a query against nothing means nothing). ``budget`` is at
+    least 2 (the constructor's ``max_length`` check).
 
     Returns:
         ``(query, document, truncated)``.
@@ -134,14 +133,10 @@ def truncate_pair(
         >>> truncate_pair([1] * 6, [2] * 6, budget=4)
         ([1, 1], [2, 2], True)
     """
-    if budget < 2:
-        raise ValueError(f"budget must be >= 2 tokens, got {budget}")
-    q, d = list(query), list(document)
-    if len(q) + len(d) <= budget:
-        return q, d, False
-    if len(q) > budget:
-        q = q[: budget - min(len(d), budget // 2)]
-    return q, d[: budget - len(q)], True
+    if len(query) + len(document) <= budget:
+        return list(query), list(document), False
+    kept = query_budget(len(query), len(document), budget)
+    return list(query[:kept]), list(document[: budget - kept]), True
 
 
 def query_budget(query_len: int, document_len: int, budget: int) -> int:
@@ -159,7 +154,8 @@ def query_budget(query_len: int, document_len: int, budget: int) -> int:
 def chunk_windows(length: int, window: int, overlap: int) -> list[tuple[int, int]]:
     """Half-open ``[start, end)`` windows of at most ``window`` tokens covering ``length`` tokens.
 
-    Consecutive windows share exactly ``overlap`` tokens; the last one ends at ``length``.
+    Consecutive windows share exactly ``overlap`` tokens (``0 <= overlap < window``, as
+    ``chunk_window`` and ``effective_overlap`` make them); the last one ends at ``length``.
     An empty document gives one empty window so that it is still scored.
 
     Example:
@@ -168,10 +164,6 @@ def chunk_windows(length: int, window: int, overlap: int) -> list[tuple[int, int
         >>> chunk_windows(7, window=4, overlap=2)
         [(0, 4), (2, 6), (4, 7)]
     """
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
-    if not 0 <= overlap < window:
-        raise ValueError(f"overlap must be in [0, window={window}), got {overlap}")
     if length <= window:
         return [(0, length)]
     stride = window - overlap
@@ -224,8 +216,6 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
         >>> length_sorted_batches([3, 9, 1, 7], batch_size=2)
         [[1, 3], [0, 2]]
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
@@ -238,8 +228,6 @@ def restore_order(batches: Sequence[Sequence[int]], values: Sequence[T]) -> list
         ['a', 'b', 'c', 'd']
     """
     flat = [i for batch in batches for i in batch]
-    if len(flat) != len(values):
-        raise ValueError(f"{len(values)} values for a plan of {len(flat)} positions")
     out: list[T | None] = [None] * len(flat)
     for position, value in zip(flat, values, strict=True):
         out[position] = value
@@ -265,16 +253,11 @@ def aggregate_chunks(
         >>> aggregate_chunks([0.1, 0.9, 0.4], [0, 0, 1], 2, "mean")
         ([0.5, 0.4], [1, 2])
     """
-    check_choice(method, "aggregate", AGGREGATES)
-    if len(scores) != len(owners):
-        raise ValueError(f"{len(scores)} scores for {len(owners)} chunks")
     groups: list[list[int]] = [[] for _ in range(n_documents)]
     for position, owner in enumerate(owners):
         groups[owner].append(position)
     doc_scores, best = [], []
-    for doc, group in enumerate(groups):
-        if not group:
-            raise ValueError(f"document {doc} has no chunk")
+    for group in groups:
         values = [float(scores[p]) for p in group]
         top = max(range(len(group)), key=lambda k: (values[k], -k))
         best.append(group[top])

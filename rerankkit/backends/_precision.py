@@ -121,6 +121,3 @@ def answer_logits_in_float32(model: Any, token_ids: Sequence[int]) -> bool:
         return False
     layer.register_forward_hook(_AnswerRowsInFloat32(layer, token_ids))
     return True
-
-
-__all__ = ["answer_logits_in_float32", "head_in_float32"]

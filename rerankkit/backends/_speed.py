@@ -1,4 +1,4 @@
-"""Speed helpers for the cross-encoder: option checks, CPU feature detection, dtype choice, threads.
+"""Speed helpers for the cross-encoder: option check, CPU feature detection, dtype choice, threads.
 
 Everything here is a pure function of its arguments except the few readers of the running machine
 (``cpu_flags``, ``physical_core_count``, ``cpu_description``), so the rules are tested on fake
@@ -7,8 +7,8 @@ CPU descriptions.
 Example:
     >>> cpu_auto_dtype(frozenset({"avx2", "avx512_bf16"}))
     'bfloat16'
-    >>> check_quantize("int8", backend="onnx")
-    'int8'
+    >>> check_speed_options("auto", None, None)
+    ('auto', None, None)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from rerankkit._validation import check_choice, check_int
 
@@ -24,8 +24,8 @@ DType = Literal["float32", "bfloat16", "float16"]
 Backend = Literal["auto", "torch", "onnx", "openvino"]
 Quantize = Literal["int8"]
 
-BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "openvino")
-QUANTIZATIONS: tuple[str, ...] = ("int8",)
+BACKENDS: tuple[str, ...] = get_args(Backend)
+QUANTIZATIONS: tuple[str, ...] = get_args(Quantize)
 
 # CPU flags (Linux /proc/cpuinfo names) that make bfloat16 matmuls fast on x86. Without one of
 # them oneDNN emulates bf16 and it is slower than fp32, so "auto" must not pick it.
@@ -57,40 +57,34 @@ def cpu_auto_dtype(flags: frozenset[str]) -> DType:
     return "bfloat16" if cpu_has_fast_bf16(flags) else "float32"
 
 
-def check_backend(backend: Any) -> Backend:
-    """Validate the ``backend`` option (``"auto"``, ``"torch"``, ``"onnx"`` or ``"openvino"``).
+def check_speed_options(
+    backend: Any, quantize: Any, num_threads: Any
+) -> tuple[Backend, Quantize | None, int | None]:
+    """The cross-encoder's ``backend``, ``quantize`` and ``num_threads``, checked together.
+
+    ``backend`` is ``"auto"``, ``"torch"``, ``"onnx"`` or ``"openvino"``; ``quantize`` is
+    ``None`` or ``"int8"``, the latter only with ONNX (``backend="auto"`` then means ONNX);
+    ``num_threads`` is ``None`` (decide automatically) or an int >= 1.
+
+    Raises:
+        ValueError: A value outside those, naming the argument.
+        TypeError: ``num_threads`` is not an int.
 
     Example:
-        >>> check_backend("onnx")
-        'onnx'
+        >>> check_speed_options("onnx", "int8", 4)
+        ('onnx', 'int8', 4)
+        >>> check_speed_options("torch", "int8", None)
+        Traceback (most recent call last):
+        ValueError: quantize='int8' needs backend='onnx' (got backend='torch')
     """
-    return check_choice(backend, "backend", BACKENDS)  # type: ignore[no-any-return]
-
-
-def check_quantize(quantize: Any, backend: str) -> Quantize | None:
-    """Validate the ``quantize`` option: ``None`` or ``"int8"``, the latter only with ONNX
-    (``backend="auto"`` then means ONNX).
-
-    Example:
-        >>> check_quantize("int8", "onnx")
-        'int8'
-    """
-    if quantize is None:
-        return None
-    check_choice(quantize, "quantize", QUANTIZATIONS)
-    if backend not in ("onnx", "auto"):
-        raise ValueError(f"quantize={quantize!r} needs backend='onnx' (got backend={backend!r})")
-    return quantize  # type: ignore[return-value]
-
-
-def check_num_threads(num_threads: Any) -> int | None:
-    """Validate ``num_threads``: ``None`` (decide automatically) or an int >= 1.
-
-    Example:
-        >>> check_num_threads(4)
-        4
-    """
-    return check_int(num_threads, "num_threads", minimum=1, optional=True)  # type: ignore[no-any-return]
+    check_choice(backend, "backend", BACKENDS)
+    if quantize is not None:
+        check_choice(quantize, "quantize", QUANTIZATIONS)
+        if backend not in ("onnx", "auto"):
+            raise ValueError(
+                f"quantize={quantize!r} needs backend='onnx' (got backend={backend!r})"
+            )
+    return backend, quantize, check_int(num_threads, "num_threads", minimum=1, optional=True)
 
 
 def installed(module: str) -> bool:

@@ -18,7 +18,8 @@ Libraries, not our own code: ``cachetools.LRUCache`` sized by ``ndarray.nbytes``
 Example:
     >>> import numpy as np
     >>> store = TokenEmbeddingStore(max_bytes=1_000_000, dtype="float16")
-    >>> store.put_many("m", ["a doc"], [np.ones((3, 4), dtype=np.float32)])
+    >>> [e.dtype.name for e in store.put_many("m", ["a doc"], [np.ones((3, 4), dtype=np.float32)])]
+    ['float16']
     >>> [None if e is None else e.shape for e in store.get_many("m", ["a doc", "other"])]
     [(3, 4), None]
     >>> store.info()
@@ -36,6 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rerankkit._optional import require
+from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._validation import check_choice, check_int
 
 EXTRA = "colbert"
@@ -63,8 +65,11 @@ def text_key(model_key: str, text: str) -> str:
     return f"{model_key}\0{digest}"
 
 
-class TokenEmbeddingStore:
+class TokenEmbeddingStore(RebuiltOnUnpickle):
     """Least-recently-used map ``(model key, text hash) -> [tokens, dim]`` array, thread-safe.
+
+    Pickled (for Ray/multiprocessing) as its constructor arguments: entries are a cache, not
+    state, and the disk layer is reopened by path.
 
     Args:
         max_bytes: Most bytes of embeddings held in memory (default 1 GiB).
@@ -124,12 +129,8 @@ class TokenEmbeddingStore:
                 array = self._memory.get(key)
             if array is None and self._disk is not None:
                 array = self._disk.get(key)
-                if array is not None:
-                    # another store (other process, other dtype) may have written it
-                    array = self._stored(array)
-                    if array.nbytes <= self.max_bytes:
-                        with self._lock:
-                            self._memory[key] = array
+                if array is not None:  # another store (process, dtype) may have written it
+                    array = self._keep(key, array, to_disk=False)
             with self._lock:
                 if array is None:
                     self._misses += 1
@@ -138,26 +139,32 @@ class TokenEmbeddingStore:
             found.append(array)
         return found
 
-    def put_many(self, model_key: str, texts: Sequence[str], arrays: Sequence[np.ndarray]) -> None:
-        """Store one ``[tokens, dim]`` array per text (converted to the store's dtype).
+    def put_many(
+        self, model_key: str, texts: Sequence[str], arrays: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        """Store one ``[tokens, dim]`` array per text; returns them as stored (in the store's
+        dtype, read-only), which is what later ``get_many`` calls return.
 
         An array larger than ``max_bytes`` is not kept in memory (it would evict everything);
         it still goes to the disk layer.
         """
         if len(texts) != len(arrays):
             raise ValueError(f"got {len(texts)} texts but {len(arrays)} arrays")
-        for text, array in zip(texts, arrays, strict=True):
-            stored = self._stored(array)
-            key = text_key(model_key, text)
-            if stored.nbytes <= self.max_bytes:
-                with self._lock:
-                    self._memory[key] = stored
-            if self._disk is not None:
-                self._disk.set(key, stored)
+        return [
+            self._keep(text_key(model_key, text), array, to_disk=True)
+            for text, array in zip(texts, arrays, strict=True)
+        ]
 
-    def _stored(self, array: np.ndarray) -> np.ndarray:
+    def _keep(self, key: str, array: np.ndarray, *, to_disk: bool) -> np.ndarray:
+        """``array`` in the store's dtype and read-only, held in memory when it fits
+        ``max_bytes``, and written to the disk layer when ``to_disk``."""
         stored = np.ascontiguousarray(array, dtype=self.dtype)
         stored.setflags(write=False)
+        if stored.nbytes <= self.max_bytes:
+            with self._lock:
+                self._memory[key] = stored
+        if to_disk and self._disk is not None:
+            self._disk.set(key, stored)
         return stored
 
     def info(self) -> StoreInfo:
@@ -178,20 +185,6 @@ class TokenEmbeddingStore:
             self._hits = self._misses = 0
         if self._disk is not None:
             self._disk.clear()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickled (for Ray/multiprocessing) as its settings: entries are a cache, not state,
-        # and the disk layer is reopened by path.
-        return {
-            "max_bytes": self.max_bytes,
-            "dtype": self.dtype,
-            "directory": self.directory,
-            "disk_max_bytes": None if self._disk is None else self._disk.size_limit,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        disk_max_bytes = state.pop("disk_max_bytes") or 8 << 30
-        self.__init__(**state, disk_max_bytes=disk_max_bytes)  # type: ignore[misc]
 
 
 def _nbytes(array: np.ndarray) -> int:

@@ -9,11 +9,10 @@ metadata).
 
 Example:
     >>> notice = TruncationNotice("CrossEncoderReranker('ce')", "long_documents='chunk'")
-    >>> notice.report(2, 10, "documents", "max_length=512")
+    >>> notice.report([True, False, True], "documents", "max_length=512")
+    [{'truncated': True}, {}, {'truncated': True}]
     >>> notice.warned, notice.truncated
     (True, 2)
-    >>> truncation_details([True, False])
-    [{'truncated': True}, {}]
 """
 
 from __future__ import annotations
@@ -46,32 +45,29 @@ class TruncationNotice:
         self.warned = False
         self.truncated = 0
 
-    def report(self, cut: int, total: int, what: str, limit: str) -> None:
-        """Record that ``cut`` of ``total`` ``what`` (``"documents"``) exceeded ``limit``."""
-        if not cut:
-            return
-        self.truncated += cut
-        if self.warned:
+    def report(self, cuts: Sequence[bool], what: str, limit: str) -> list[dict[str, Any]]:
+        """Record which ``what`` (``"documents"``) exceeded ``limit``; returns their details."""
+        cut, total = sum(cuts), len(cuts)
+        if cut and self.warned:
             logger.debug("%s: truncated %d of %d %s to %s", self.owner, cut, total, what, limit)
-            return
-        self.warned = True
-        logger.warning(
-            "%s: %d of %d %s were longer than %s and were truncated (the model did not read "
-            "their ends; they are flagged details['%s']). Use %s to score whole documents. "
-            "Reported once per reranker; later truncation is logged at DEBUG.",
-            self.owner,
-            cut,
-            total,
-            what,
-            limit,
-            TRUNCATED_KEY,
-            self.remedy,
-        )
+        elif cut:
+            self.warned = True
+            logger.warning(
+                "%s: %d of %d %s were longer than %s and were truncated (the model did not "
+                "read their ends; they are flagged details['%s']). Use %s to score whole "
+                "documents. Reported once per reranker; later truncation is logged at DEBUG.",
+                self.owner,
+                cut,
+                total,
+                what,
+                limit,
+                TRUNCATED_KEY,
+                self.remedy,
+            )
+        self.truncated += cut
+        return truncation_details(cuts)
 
 
 def truncation_details(cut: Sequence[bool]) -> list[dict[str, Any]]:
     """Per-document details: ``{"truncated": True}`` for a cut document, ``{}`` otherwise."""
     return [{TRUNCATED_KEY: True} if flag else {} for flag in cut]
-
-
-__all__ = ["TRUNCATED_KEY", "TruncationNotice", "truncation_details"]
