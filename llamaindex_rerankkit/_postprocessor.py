@@ -77,7 +77,7 @@ class RerankKitPostprocessor(adapting.RerankSettings, BaseNodePostprocessor):
 
     def __init__(self, reranker: Reranker | str | os.PathLike[str], **fields: Any) -> None:
         """``reranker`` may be given by position; ``fields`` are the other fields above."""
-        super().__init__(reranker=reranker, **fields)  # type: ignore[arg-type]  # validated
+        super().__init__(reranker=reranker, **fields)  # validated by the field
 
     def __getstate__(self) -> dict[str, Any]:
         # LlamaIndex's BaseComponent drops (from this object too) what does not pickle, with a
