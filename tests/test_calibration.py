@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rerankkit.eval._calibration import best_f1_threshold, score_distribution, summarize_scores
+from rerankkit.eval import score_distribution, summarize_scores
+from rerankkit.eval._calibration import best_f1_threshold
 from rerankkit.testing import KeywordReranker
 
 

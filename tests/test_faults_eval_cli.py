@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from rerankkit.cli._commands import main
-from rerankkit.eval._datasets import Dataset, json_lines, load_beir, parse_qrels, parse_trec_run
-from rerankkit.eval._retrieval import bm25_search, dense_search
-from rerankkit.eval._runs import progress_slices, rerank_run
+from rerankkit.eval import Dataset, bm25_search, dense_search, load_beir, rerank_run
+from rerankkit.eval._datasets import json_lines, parse_qrels, parse_trec_run
+from rerankkit.eval._runs import progress_slices
 from rerankkit.testing import KeywordReranker
 
 BOM = "\ufeff"
@@ -162,7 +162,7 @@ def test_depth_below_10_leaves_the_first_stage_row_alone(tmp_path: Path) -> None
         rows[depth] = (first["metrics"]["nDCG@10"], first["metrics"]["MRR@10"])
     # Independently: BM25's top 10 per query scored by ir-measures.
     dataset = load_beir(data)
-    run = bm25_search(dataset.corpus, dataset.queries, k=10)
+    run = bm25_search(dataset.corpus, dataset.queries, top_n=10)
     expected = ir_measures.calc_aggregate(
         [ir_measures.nDCG @ 10, ir_measures.RR @ 10], dataset.qrels, run
     )
@@ -193,7 +193,7 @@ def test_a_batched_run_draws_a_bar_with_the_same_scores(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     dataset = _toy()
-    first = bm25_search(dataset.corpus, dataset.queries, k=10)
+    first = bm25_search(dataset.corpus, dataset.queries, top_n=10)
     quiet, _ = rerank_run(KeywordReranker(), dataset, first, progress=False, desc="kw")
     assert capsys.readouterr().err == ""
     shown, timing = rerank_run(KeywordReranker(), dataset, first, progress=True, desc="kw")
@@ -226,7 +226,7 @@ def test_a_bi_encoder_run_draws_a_bar(capsys: pytest.CaptureFixture[str]) -> Non
     from rerankkit._specs import build_reranker
 
     dataset = _toy()
-    first = bm25_search(dataset.corpus, dataset.queries, k=10)
+    first = bm25_search(dataset.corpus, dataset.queries, top_n=10)
     reranker = build_reranker("embedding:?device=cpu")
     quiet, _ = rerank_run(reranker, dataset, first, progress=False)
     shown, _ = rerank_run(reranker, dataset, first, progress=True, desc="bi-encoder")

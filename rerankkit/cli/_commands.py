@@ -240,7 +240,7 @@ def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, args: argpars
     from rerankkit.eval._ray_run import rerank_run_on_ray
 
     return rerank_run_on_ray(
-        spec, dataset, first, depth=args.depth, concurrency=args.ray_actors, desc=name
+        spec, dataset, first, top_n=args.depth, concurrency=args.ray_actors, desc=name
     )
 
 
@@ -291,7 +291,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 reranker,
                 dataset,
                 first,
-                depth=args.depth,
+                top_n=args.depth,
                 progress=progress,
                 desc=name,
                 batch_queries=False if args.per_query else None,
@@ -305,7 +305,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         dataset,
         runs,
         first_stage=first_name,
-        depth=args.depth,
+        top_n=args.depth,
         relevance_level=args.relevance_level,
         timings=timings,
     )

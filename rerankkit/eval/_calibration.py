@@ -108,7 +108,8 @@ def best_f1_threshold(
 ) -> tuple[float, float, float, float] | None:
     """The threshold ``t`` maximising F1 of ``score >= t`` against binary labels.
 
-    Only the distinct scores are candidate thresholds; on equal F1 the higher (stricter)
+    ``scores`` and ``labels`` have one entry per document (:func:`summarize_scores` checks
+    that). Only the distinct scores are candidate thresholds; on equal F1 the higher (stricter)
     threshold wins. Returns ``(threshold, f1, precision, recall)``, or ``None`` when no
     label is positive.
 
@@ -116,8 +117,6 @@ def best_f1_threshold(
         >>> best_f1_threshold([0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0])
         (0.3, 0.8, 0.6666666666666666, 1.0)
     """
-    if len(scores) != len(labels):
-        raise ValueError(f"{len(scores)} scores for {len(labels)} labels")
     positives = sum(1 for label in labels if label)
     if positives == 0:
         return None
@@ -228,12 +227,3 @@ def score_distribution(
         raise ValueError("samples must not be empty")
     per_query = [reranker.score(query, documents) for query, documents in pairs]
     return summarize_scores(per_query, labels, quantiles=quantiles)
-
-
-__all__ = [
-    "DEFAULT_QUANTILES",
-    "ScoreDistribution",
-    "best_f1_threshold",
-    "score_distribution",
-    "summarize_scores",
-]

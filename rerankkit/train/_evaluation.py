@@ -66,7 +66,7 @@ def score_model(
         str(model), max_length=settings.max_length, dtype=settings.dtype
     )
     reranked, timing = rerank_run(
-        reranker, dataset, run, depth=settings.depth, progress=progress, desc=desc
+        reranker, dataset, run, top_n=settings.depth, progress=progress, desc=desc
     )
     return reranked, timing  # type: ignore[return-value]
 
@@ -85,7 +85,7 @@ def before_after(
         if timing is not None:
             timings[name] = timing
     return evaluate_runs(
-        dataset, all_runs, first_stage=settings.first_stage, depth=settings.depth, timings=timings
+        dataset, all_runs, first_stage=settings.first_stage, top_n=settings.depth, timings=timings
     )
 
 
