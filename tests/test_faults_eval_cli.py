@@ -20,19 +20,23 @@ from rerankkit.eval._runs import progress_slices
 from rerankkit.testing import KeywordReranker
 
 BOM = "\ufeff"
-CORPUS = [
-    {"_id": "d1", "title": "", "text": "red apples grow on trees"},
-    {"_id": "d2", "title": "Pears", "text": "green pears are sweet"},
-    {"_id": "d3", "title": "", "text": "a pear and an apple"},
-    {"_id": "d4", "title": "", "text": "bananas are yellow"},
-    {"_id": "d5", "title": "", "text": "an apple a day keeps the doctor away"},
-    {"_id": "d6", "title": "", "text": "sweet red apple pie"},
-    {"_id": "d7", "title": "", "text": "pear trees flower in spring"},
-    {"_id": "d8", "title": "", "text": "yellow pears and green apples"},
-    {"_id": "d9", "title": "", "text": "the doctor ate a banana"},
-    {"_id": "d10", "title": "", "text": "apple orchards and pear orchards"},
-    {"_id": "d11", "title": "", "text": "red fruit"},
-    {"_id": "d12", "title": "", "text": "sweet green pear tart with apple"},
+TEXTS = [
+    "red apples grow on trees",
+    "green pears are sweet",
+    "a pear and an apple",
+    "bananas are yellow",
+    "an apple a day keeps the doctor away",
+    "sweet red apple pie",
+    "pear trees flower in spring",
+    "yellow pears and green apples",
+    "the doctor ate a banana",
+    "apple orchards and pear orchards",
+    "red fruit",
+    "sweet green pear tart with apple",
+]
+CORPUS = [  # d2 has a title: it goes before the text
+    {"_id": f"d{i}", "title": "Pears" if i == 2 else "", "text": text}
+    for i, text in enumerate(TEXTS, start=1)
 ]
 QUERIES = [{"_id": "q1", "text": "sweet green pear"}, {"_id": "q2", "text": "red apple"}]
 QRELS = {"q1": {"d2": 2, "d12": 1, "d7": 1}, "q2": {"d1": 1, "d6": 2, "d11": 1}}
