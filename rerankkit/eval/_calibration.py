@@ -135,6 +135,13 @@ def best_f1_threshold(
     return best
 
 
+def _model_scores(values: np.ndarray) -> np.ndarray:
+    """``values`` without non-finite scores and ``LOWEST_SCORE``, which marks a failed or
+    empty document (``rerankkit._result``): not model scores."""
+    kept: np.ndarray = values[np.isfinite(values) & (values > LOWEST_SCORE)]
+    return kept
+
+
 def summarize_scores(
     per_query_scores: Sequence[Sequence[float]],
     labels: Sequence[Sequence[bool | int]] | None = None,
@@ -153,12 +160,12 @@ def summarize_scores(
     if labels is not None and len(labels) != len(per_query_scores):
         raise ValueError(f"labels has {len(labels)} entries for {len(per_query_scores)} queries")
     flat = np.array([s for scores in per_query_scores for s in scores], dtype=np.float64)
-    # LOWEST_SCORE marks a failed or empty document (rerankkit._result): not a model score
-    finite = flat[np.isfinite(flat) & (flat > LOWEST_SCORE)]
+    finite = _model_scores(flat)
     if finite.size == 0:
         raise ValueError("no finite score to summarise (empty sample?)")
-    tops = np.array([max(scores) for scores in per_query_scores if len(scores)], dtype=np.float64)
-    tops = tops[np.isfinite(tops) & (tops > LOWEST_SCORE)]
+    tops = _model_scores(
+        np.array([max(scores) for scores in per_query_scores if len(scores)], dtype=np.float64)
+    )
 
     def at(values: np.ndarray) -> dict[float, float]:
         return {float(q): float(np.quantile(values, q)) for q in quantiles}
@@ -181,7 +188,7 @@ def summarize_scores(
         mask = np.asarray(flat_labels, dtype=np.bool_)
         groups = (("relevant_median", flat[mask]), ("non_relevant_median", flat[~mask]))
         for name, group in groups:
-            group = group[np.isfinite(group) & (group > LOWEST_SCORE)]
+            group = _model_scores(group)
             extra[name] = float(np.median(group)) if group.size else None
     return ScoreDistribution(
         count=int(flat.size),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,10 @@ Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
 
 _EXAMPLES = 5  # unknown ids quoted in messages and reports
+
+
+def _examples(ids: Iterable[str]) -> str:
+    return ", ".join(list(ids)[:_EXAMPLES])
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +54,6 @@ class QrelsCheck:
     unknown_queries: tuple[str, ...] = ()
     unknown_document_judgments: int = 0
     unknown_documents_example: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the fields by name, tuples as lists."""
-        return {
-            key: list(value) if isinstance(value, tuple) else value
-            for key, value in asdict(self).items()
-        }
 
 
 @dataclass(frozen=True)
@@ -365,7 +362,7 @@ def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
             paths["qrels"],
             check.unknown_query_judgments,
             len(check.unknown_queries),
-            ", ".join(check.unknown_queries[:_EXAMPLES]),
+            _examples(check.unknown_queries),
         )
     if check.unknown_document_judgments:
         logger.warning(
@@ -374,7 +371,7 @@ def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
             paths["qrels"],
             check.unknown_document_judgments,
             check.judgments,
-            ", ".join(check.unknown_documents_example),
+            _examples(check.unknown_documents_example),
         )
     qrels = {qid: judged for qid, judged in all_qrels.items() if qid in queries}
     return Dataset(
@@ -407,10 +404,9 @@ def check_run(
     """
     missing_docs = {doc_id for ranked in run.values() for doc_id in ranked} - dataset.corpus.keys()
     if missing_docs:
-        example = ", ".join(sorted(missing_docs)[:_EXAMPLES])
         raise DatasetError(
             f"{source}: {len(missing_docs)} candidate documents are not in the corpus of "
-            f"{dataset.name} (e.g. {example}); a reranker needs their text"
+            f"{dataset.name} (e.g. {_examples(sorted(missing_docs))}); a reranker needs their text"
         )
     unknown = [qid for qid in run if qid not in dataset.queries]
     if unknown:
@@ -418,7 +414,7 @@ def check_run(
             "%s: %d queries not in queries.jsonl are ignored (e.g. %s)",
             source,
             len(unknown),
-            ", ".join(unknown[:_EXAMPLES]),
+            _examples(unknown),
         )
     return {qid: dict(ranked) for qid, ranked in run.items() if qid in dataset.queries}
 
@@ -441,17 +437,18 @@ def check_evaluable(
     judged = dataset.judged_query_ids
     if not judged:
         check = dataset.qrels_check
-        unknown = check.unknown_queries[:_EXAMPLES]
-        other = f" for {len(check.unknown_queries)} other query ids, e.g. {', '.join(unknown)}"
+        other = f" for {len(check.unknown_queries)} other query ids, e.g. "
+        other += _examples(check.unknown_queries)
         raise DatasetError(
             f"{dataset.name}: none of the {len(dataset.queries)} queries in queries.jsonl has "
-            f"judgments in the qrels ({check.judgments} judgments{other if unknown else ''}; "
-            f"queries.jsonl ids e.g. {', '.join(list(dataset.queries)[:_EXAMPLES])}): "
-            "nothing to evaluate (wrong --split, or qrels of another collection?)"
+            f"judgments in the qrels ({check.judgments} judgments"
+            f"{other if check.unknown_queries else ''}; queries.jsonl ids e.g. "
+            f"{_examples(dataset.queries)}): nothing to evaluate (wrong --split, or qrels of "
+            "another collection?)"
         )
     if run is not None and not any(run.get(qid) for qid in judged):
         raise DatasetError(
             f"{source}: none of its {len(run)} queries is among the {len(judged)} judged queries "
-            f"of {dataset.name} (run ids e.g. {', '.join(list(run)[:_EXAMPLES]) or 'none'}; "
-            f"judged ids e.g. {', '.join(judged[:_EXAMPLES])}): nothing to evaluate"
+            f"of {dataset.name} (run ids e.g. {_examples(run) or 'none'}; "
+            f"judged ids e.g. {_examples(judged)}): nothing to evaluate"
         )

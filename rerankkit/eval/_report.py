@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ class EvalReport:
             "relevance_level": self.relevance_level,
             "queries": len(self.query_ids),
             "measures": self.measures,
-            "qrels_check": self.qrels_check.to_dict() if self.qrels_check else None,
+            "qrels_check": asdict(self.qrels_check) if self.qrels_check else None,
             "notes": self.notes,
             "systems": [s.to_dict(per_query=per_query) for s in self.systems],
         }
