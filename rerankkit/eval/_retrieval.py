@@ -42,8 +42,11 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
-def _split(items: Mapping[Any, str] | Sequence[str], name: str) -> tuple[list[Hashable], list[str]]:
-    """Ids and texts of a ``{id: text}`` mapping or a sequence of texts (ids = positions)."""
+def _split(
+    items: Mapping[Any, str] | Sequence[str], name: str, *, at_least_one: bool = False
+) -> tuple[list[Hashable], list[str]]:
+    """Ids and texts of a ``{id: text}`` mapping or a sequence of texts (ids = positions).
+    Errors name ``name`` and the bad id."""
     if isinstance(items, Mapping):
         ids, texts = list(items.keys()), list(items.values())
     elif isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
@@ -56,6 +59,8 @@ def _split(items: Mapping[Any, str] | Sequence[str], name: str) -> tuple[list[Ha
     for position, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"{name}[{ids[position]!r}] must be a str, got {type(text).__name__}")
+    if at_least_one and not texts:
+        raise ValueError(f"{name} must contain at least one document")
     return ids, texts
 
 
@@ -105,9 +110,7 @@ class BM25Index:
         method: str = "lucene",
     ) -> None:
         bm25s = require("bm25s", "eval")
-        self.doc_ids, texts = _split(corpus, "corpus")
-        if not texts:
-            raise ValueError("corpus must contain at least one document")
+        self.doc_ids, texts = _split(corpus, "corpus", at_least_one=True)
         self.language = language
         self.token_pattern = token_pattern
         self._stemmer = self._make_stemmer(language) if stem else None
@@ -319,10 +322,8 @@ def dense_search(
         dense_search(docs, queries, top_n=10, encoder=EmbeddingReranker(path))
     """
     top_n = check_int(top_n, "top_n", minimum=1)
-    doc_ids, doc_texts = _split(corpus, "corpus")
+    doc_ids, doc_texts = _split(corpus, "corpus", at_least_one=True)
     query_ids, query_texts = _split(queries, "queries")
-    if not doc_texts:
-        raise ValueError("corpus must contain at least one document")
     embed = getattr(encoder, "embed", encoder)
     if not callable(embed):
         raise TypeError("encoder must have an embed(texts) method or be a callable")
