@@ -67,6 +67,12 @@ def _eval(*args: str) -> int:
     return main(["eval", "--no-progress", *args])
 
 
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """The default toy collection, written as a BEIR folder."""
+    return write_beir(tmp_path / "data")
+
+
 # --------------------------------------------------------------------------- mismatches
 
 
@@ -83,9 +89,8 @@ def test_no_query_id_in_common_with_the_judgments_exits_2_naming_both(
 
 
 def test_a_run_with_no_judged_query_exits_2_naming_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = write_beir(tmp_path / "data")
     run = tmp_path / "bm25.trec"
     run.write_text("Q1 Q0 d2 1 3.0 bm25\nQ1 Q0 d1 2 2.0 bm25\n", encoding="utf-8")
     assert _eval("--data", str(data), "--run", str(run), "--reranker", "keyword:") == 2
@@ -104,24 +109,15 @@ def test_an_empty_queries_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_output_that_is_an_existing_file_fails_before_the_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = write_beir(tmp_path / "data")
     taken = tmp_path / "report"
     taken.write_text("keep me", encoding="utf-8")
     # The reranker does not exist: reaching it would print a model error instead.
     spec = f"cross-encoder:{tmp_path / 'no-such-model'}"
     for output in (taken, taken / "inner"):
-        code = _eval(
-            "--data",
-            str(data),
-            "--first-stage",
-            "bm25",
-            "--reranker",
-            spec,
-            "--output",
-            str(output),
-        )
+        code = _eval("--data", str(data), "--first-stage", "bm25", "--reranker", spec,
+                     "--output", str(output))  # fmt: skip
         assert code == 2
         captured = capsys.readouterr()
         assert f"--output {output}" in captured.err and "existing file" in captured.err
@@ -130,9 +126,8 @@ def test_output_that_is_an_existing_file_fails_before_the_run(
 
 
 def test_a_reranker_that_fails_to_load_keeps_the_others_results(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = write_beir(tmp_path / "data")
     out = tmp_path / "out"
     missing = f"cross-encoder:{tmp_path / 'no-such-model'}"
     code = _eval(
@@ -153,10 +148,9 @@ def test_a_reranker_that_fails_to_load_keeps_the_others_results(
 # --------------------------------------------------------------------------- depth
 
 
-def test_depth_below_10_leaves_the_first_stage_row_alone(tmp_path: Path) -> None:
+def test_depth_below_10_leaves_the_first_stage_row_alone(data: Path, tmp_path: Path) -> None:
     import ir_measures
 
-    data = write_beir(tmp_path / "data")
     rows = {}
     for depth in (3, 10, 50):
         out = tmp_path / f"out{depth}"
