@@ -87,8 +87,7 @@ DEFAULT_PATHS = [
 
 def build_inputs(data: Path, n_queries: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The first ``n_queries`` judged DL19 queries with their BM25 top-100 texts, and the qrels."""
-    from rerankkit.eval._datasets import load_beir, load_trec_run
-    from rerankkit.eval._runs import candidates
+    from rerankkit.eval import candidates, load_beir, load_trec_run
 
     logging.getLogger("rerankkit.eval._datasets").setLevel(logging.ERROR)
     dataset = load_beir(data)
@@ -204,7 +203,7 @@ def fidelity(scores: dict[str, list[float]], reference: dict[str, list[float]]) 
 
 def ndcg10(scores: dict[str, list[float]], cases: list[dict[str, Any]], qrels: Any) -> float:
     """Mean nDCG@10 of the reranked top-100 with the official qrels (ir-measures)."""
-    from rerankkit.eval._metrics import per_query_metrics
+    from rerankkit.eval import per_query_metrics
 
     run = {c["qid"]: dict(zip(c["doc_ids"], scores[c["qid"]], strict=True)) for c in cases}
     values = per_query_metrics(qrels, run, {"nDCG@10": "nDCG@10"}, list(run))["nDCG@10"]

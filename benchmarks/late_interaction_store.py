@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rerankkit import LateInteractionReranker, TokenEmbeddingStore
-from rerankkit.eval._datasets import load_beir, load_trec_run
+from rerankkit.eval import load_beir, load_trec_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

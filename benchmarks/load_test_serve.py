@@ -50,7 +50,7 @@ class Outcome:
 
 def load_requests(count: int, low: int, high: int, seed: int) -> list[tuple[str, list[str]]]:
     """``count`` (query, BM25 top-k passages) pairs, k drawn in [low, high], queries in turn."""
-    from rerankkit.eval._datasets import load_beir, load_trec_run
+    from rerankkit.eval import load_beir, load_trec_run
 
     dataset = load_beir(DATA)
     run = load_trec_run(DATA / "runs" / "bm25-top100.trec")

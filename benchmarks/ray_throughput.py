@@ -54,8 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_rows(data: Path, queries: int, depth: int) -> list[dict[str, Any]]:
-    from rerankkit.eval._datasets import load_beir, load_trec_run
-    from rerankkit.eval._runs import candidates, rerank_groups
+    from rerankkit.eval import candidates, load_beir, load_trec_run
+    from rerankkit.eval._runs import rerank_groups
 
     dataset = load_beir(data)
     run = load_trec_run(data / "runs" / "bm25-top100.trec")

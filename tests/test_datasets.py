@@ -9,13 +9,10 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, requires_shared
+from rerankkit.errors import DatasetError
+from rerankkit.eval import Dataset, check_run, load_beir, load_trec_run
 from rerankkit.eval._datasets import (
-    Dataset,
-    DatasetError,
     check_qrels,
-    check_run,
-    load_beir,
-    load_trec_run,
     parse_corpus,
     parse_qrels,
     parse_queries,

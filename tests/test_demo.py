@@ -113,7 +113,7 @@ def _hand_metrics(rankings: dict, relevant: dict, k: int) -> dict[str, float]:
 def test_ranking_metrics_agree_with_a_hand_computation() -> None:
     relevant = {"q1": ["a"], "q2": ["x", "y"], "q3": ["m"], "q4": ["p"]}
     rankings = {"q1": ["b", "c", "a"], "q2": ["y", "x"], "q3": ["n", "o"], "q4": []}
-    got = ranking_metrics(rankings, relevant, k=2)
+    got = ranking_metrics(rankings, relevant, top_n=2)
     assert got == pytest.approx(_hand_metrics(rankings, relevant, 2))
     assert got["MRR"] == pytest.approx((1 / 3 + 1) / 4)  # q3 and the empty q4 count as misses
 
@@ -164,7 +164,7 @@ def _independent_runs(reranker, depth: int = 10) -> tuple[dict, dict, dict]:
     texts = {r["id"]: r["text"] for r in corpus}
     before, after = {}, {}
     for query in queries:
-        ids = [str(doc) for doc, _ in index.search([query["text"]], k=depth)[0]]
+        ids = [str(doc) for doc, _ in index.search([query["text"]], top_n=depth)[0]]
         before[query["id"]] = ids
         if reranker is not None:
             results = reranker.rerank(query["text"], [texts[i] for i in ids])

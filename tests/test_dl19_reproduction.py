@@ -72,7 +72,7 @@ def reranker():
 @pytest.fixture(scope="module")
 def dataset(dl19):
     """The same collection ``rerankkit eval`` loads with ``load_beir``."""
-    from rerankkit.eval._datasets import Dataset
+    from rerankkit.eval import Dataset
 
     queries, corpus, qrels, _bm25 = dl19
     return Dataset(
@@ -86,11 +86,11 @@ def dataset(dl19):
 @pytest.fixture(scope="module")
 def reranked(dl19, dataset, reranker) -> dict[str, dict[str, float]]:
     """The whole run reranked the way ``rerankkit eval`` does it: batched across queries."""
-    from rerankkit.eval._runs import rerank_run
+    from rerankkit.eval import rerank_run
 
     bm25 = dl19[3]
     assert reranker.pointwise
-    run, timing = rerank_run(reranker, dataset, bm25, depth=100, progress=False)
+    run, timing = rerank_run(reranker, dataset, bm25, top_n=100, progress=False)
     assert timing.batched and (timing.queries, timing.pairs) == (43, 4300)
     return run
 
@@ -129,11 +129,11 @@ def test_batched_scores_equal_one_query_at_a_time(dl19, reranked, reranker):
 
 
 def test_the_eval_report_shows_the_same_figures(dl19, dataset, reranked):
-    from rerankkit.eval._experiment import evaluate_runs
+    from rerankkit.eval import evaluate_runs
 
     bm25 = dl19[3]
     report = evaluate_runs(
-        dataset, {"bm25": bm25, "ce": reranked}, first_stage="bm25", depth=100, relevance_level=1
+        dataset, {"bm25": bm25, "ce": reranked}, first_stage="bm25", top_n=100, relevance_level=1
     )
     assert round(report.system("bm25").metrics["nDCG@10"], 4) == 0.5058
     assert round(report.system("ce").metrics["nDCG@10"], 4) == 0.6187

@@ -10,11 +10,23 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, requires_shared
-from rerankkit.eval._datasets import Dataset, load_beir, load_trec_run
-from rerankkit.eval._experiment import evaluate, evaluate_runs
-from rerankkit.eval._metrics import measure_names, per_query_metrics, wins_losses
-from rerankkit.eval._report import EvalReport
-from rerankkit.eval._runs import Timing, candidates, rerank_run
+from rerankkit.eval import (
+    Dataset,
+    EvalReport,
+    Timing,
+    bm25_search,
+    candidates,
+    dense_search,
+    evaluate,
+    evaluate_runs,
+    first_stage_run,
+    load_beir,
+    load_trec_run,
+    per_query_metrics,
+    ranking_metrics,
+    rerank_run,
+)
+from rerankkit.eval._metrics import measure_names, wins_losses
 from rerankkit.testing import FixedScoreReranker, FunctionReranker, KeywordReranker
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -58,14 +70,33 @@ def test_candidates_cut_and_break_ties_like_trec_eval() -> None:
     assert candidates(run, 3) == {"q": ["b", "c", "a"], "e": []}
     assert candidates(run, 10)["q"] == ["b", "c", "a", "d"]
     for bad in (0, -1):
-        with pytest.raises(ValueError, match="depth must be >= 1"):
+        with pytest.raises(ValueError, match="top_n must be >= 1"):
             candidates(run, bad)
     for bad_type in (2.5, True):
-        with pytest.raises(TypeError, match="depth must be an int"):
+        with pytest.raises(TypeError, match="top_n must be an int"):
             candidates(run, bad_type)  # type: ignore[arg-type]
 
 
-def test_measure_names_follow_relevance_level_and_depth() -> None:
+@pytest.mark.parametrize(
+    ("function", "old"),
+    [
+        (candidates, "depth"),
+        (rerank_run, "depth"),
+        (evaluate, "depth"),
+        (evaluate_runs, "depth"),
+        (first_stage_run, "k"),
+        (bm25_search, "k"),
+        (dense_search, "k"),
+        (ranking_metrics, "k"),
+    ],
+)
+def test_old_cut_off_names_are_refused_naming_top_n(function, old: str) -> None:
+    """Every cut-off is ``top_n``; the old keyword is refused before any work is done."""
+    with pytest.raises(TypeError, match=rf"^{function.__name__}: {old} was renamed top_n$"):
+        function(**{old: 3})
+
+
+def test_measure_names_follow_relevance_level_and_top_n() -> None:
     assert measure_names(20) == {"nDCG@10": "nDCG@10", "MRR@10": "RR@10", "Recall@20": "R@20"}
     assert measure_names(100, 2)["MRR@10"] == "RR(rel=2)@10"
 
@@ -106,9 +137,9 @@ def test_timing_figures() -> None:
     }
 
 
-def test_rerank_run_reorders_each_querys_top_depth(toy: Dataset, first_stage) -> None:
+def test_rerank_run_reorders_each_querys_top_n(toy: Dataset, first_stage) -> None:
     reranker = KeywordReranker()
-    run, timing = rerank_run(reranker, toy, first_stage, depth=3, only_judged=False, progress=False)
+    run, timing = rerank_run(reranker, toy, first_stage, top_n=3, only_judged=False, progress=False)
     assert set(run) == {"q1", "q2", "q3", "q4"}
     for qid, ranked in run.items():
         expected_docs = candidates(first_stage, 3)[qid]
@@ -124,7 +155,7 @@ def test_nan_scores_sort_last_and_do_not_break_metrics(
     toy: Dataset, first_stage, caplog: pytest.LogCaptureFixture
 ) -> None:
     nan_for_d1 = FunctionReranker(lambda q, d: math.nan if d.startswith("red") else 1.0)
-    run, _ = rerank_run(nan_for_d1, toy, first_stage, depth=4, progress=False)
+    run, _ = rerank_run(nan_for_d1, toy, first_stage, top_n=4, progress=False)
     assert "NaN scores" in caplog.text  # the core logs it
     assert set(run) == {"q1", "q2", "q3"}  # q4 has no judgments: not reranked
     assert min(run["q1"], key=run["q1"].__getitem__) == "d1"
@@ -137,7 +168,7 @@ def test_evaluate_report_contents(toy: Dataset, first_stage, tmp_path: Path) -> 
         first_stage,
         {"keyword": KeywordReranker()},
         first_stage_name="bm25",
-        depth=3,
+        top_n=3,
         progress=False,
     )
     assert isinstance(report, EvalReport)
@@ -157,7 +188,7 @@ def test_evaluate_report_contents(toy: Dataset, first_stage, tmp_path: Path) -> 
     assert {
         "dataset",
         "first_stage",
-        "depth",
+        "top_n",
         "relevance_level",
         "queries",
         "measures",
@@ -187,7 +218,7 @@ def test_evaluate_report_contents(toy: Dataset, first_stage, tmp_path: Path) -> 
 def test_evaluate_runs_requires_the_first_stage_and_notes_empty_queries(toy: Dataset) -> None:
     with pytest.raises(ValueError, match="no first-stage run named 'bm25'"):
         evaluate_runs(toy, {"x": {}}, first_stage="bm25")
-    report = evaluate_runs(toy, {"bm25": {"q1": {"d2": 1.0}}}, first_stage="bm25", depth=10)
+    report = evaluate_runs(toy, {"bm25": {"q1": {"d2": 1.0}}}, first_stage="bm25", top_n=10)
     assert report.system("bm25").per_query["nDCG@10"]["q2"] == 0.0
     assert report.notes == ["2 judged queries have no first-stage candidates (scored 0)"]
     with pytest.raises(KeyError, match="no system named 'ce'"):
@@ -203,8 +234,6 @@ def test_evaluate_rejects_a_reranker_named_like_the_first_stage(toy: Dataset, fi
 
 def test_bm25_first_stage_over_a_small_corpus(toy: Dataset) -> None:
     pytest.importorskip("bm25s")
-    from rerankkit.eval._runs import first_stage_run
-
     run = first_stage_run(toy, "bm25", 2)
     assert set(run) == {"q1", "q2", "q3"}
     assert next(iter(run["q3"])) == "d4"
@@ -217,7 +246,7 @@ def test_bm25_first_stage_over_a_small_corpus(toy: Dataset) -> None:
 def test_trec_dl_2019_bm25_run_reproduces_the_published_figures() -> None:
     data = load_beir(DATA / "trec-dl-2019-passage")
     run = load_trec_run(DATA / "trec-dl-2019-passage" / "runs" / "bm25-top100.trec")
-    report = evaluate_runs(data, {"bm25": run}, first_stage="bm25", depth=100)
+    report = evaluate_runs(data, {"bm25": run}, first_stage="bm25", top_n=100)
     # SOURCE.md (pytrec_eval): nDCG@10 = 0.5058 (= pyserini's published BM25), R@100 = 0.4531.
     assert round(report.system("bm25").metrics["nDCG@10"], 4) == 0.5058
     assert round(report.system("bm25").metrics["Recall@100"], 4) == 0.4531
@@ -231,9 +260,9 @@ def test_bi_encoder_batched_across_queries_equals_per_query_calls(
     from rerankkit import EmbeddingReranker
 
     encoder = EmbeddingReranker(str(gt.get_model_path()), query_prefix="q: ", document_prefix="d: ")
-    batched, batched_timing = rerank_run(encoder, toy, first_stage, depth=3, progress=False)
+    batched, batched_timing = rerank_run(encoder, toy, first_stage, top_n=3, progress=False)
     single, single_timing = rerank_run(
-        encoder, toy, first_stage, depth=3, batch_queries=False, progress=False
+        encoder, toy, first_stage, top_n=3, batch_queries=False, progress=False
     )
     assert batched_timing.batched and not single_timing.batched
     assert batched_timing.pairs == single_timing.pairs == 7
@@ -270,7 +299,7 @@ def test_rerank_run_batches_pointwise_rerankers_and_calls_the_others_per_query(
     ]:
         reranker = Counting(pointwise)
         run, timing = rerank_run(
-            reranker, toy, first_stage, depth=3, batch_queries=batch_queries, progress=False
+            reranker, toy, first_stage, top_n=3, batch_queries=batch_queries, progress=False
         )
         assert reranker.group_counts == calls
         assert timing.batched is (calls == [3]) and timing.pairs == 3 + 2 + 2
@@ -285,13 +314,13 @@ def test_rerank_run_batches_pointwise_rerankers_and_calls_the_others_per_query(
 
 def test_rerank_run_maps_nan_to_a_finite_last_place(toy: Dataset, first_stage) -> None:
     reranker = FunctionReranker(lambda q, d: math.nan if "pear" in d else 1.0)
-    run, _ = rerank_run(reranker, toy, first_stage, depth=3, progress=False)
+    run, _ = rerank_run(reranker, toy, first_stage, top_n=3, progress=False)
     assert run["q1"] == {"d1": 1.0, "d3": -1e30, "d2": -1e30}
 
 
 def test_rerank_run_keeps_an_infinite_best_score_first(toy: Dataset, first_stage) -> None:
     reranker = FunctionReranker(lambda q, d: math.inf if "pear" in d else 1.0)
-    run, _ = rerank_run(reranker, toy, first_stage, depth=3, progress=False)
+    run, _ = rerank_run(reranker, toy, first_stage, top_n=3, progress=False)
     assert run["q1"] == {"d1": 1.0, "d3": 1e30, "d2": 1e30}  # +inf stays on top, finite
 
 
@@ -301,7 +330,6 @@ def test_dense_and_hybrid_first_stages(toy: Dataset) -> None:
     pytest.importorskip("bm25s")
     from rerankkit import EmbeddingReranker
     from rerankkit.compose._fusion import fuse_runs
-    from rerankkit.eval._runs import first_stage_run
 
     encoder = EmbeddingReranker(str(gt.get_model_path()))
     dense = first_stage_run(toy, "dense", 2, encoder=encoder)

@@ -14,25 +14,29 @@ from pathlib import Path
 import pytest
 
 from rerankkit.cli._commands import main
-from rerankkit.eval._datasets import Dataset, json_lines, load_beir, parse_qrels, parse_trec_run
-from rerankkit.eval._retrieval import bm25_search, dense_search
-from rerankkit.eval._runs import progress_slices, rerank_run
+from rerankkit.eval import Dataset, bm25_search, dense_search, load_beir, rerank_run
+from rerankkit.eval._datasets import json_lines, parse_qrels, parse_trec_run
+from rerankkit.eval._runs import progress_slices
 from rerankkit.testing import KeywordReranker
 
 BOM = "\ufeff"
-CORPUS = [
-    {"_id": "d1", "title": "", "text": "red apples grow on trees"},
-    {"_id": "d2", "title": "Pears", "text": "green pears are sweet"},
-    {"_id": "d3", "title": "", "text": "a pear and an apple"},
-    {"_id": "d4", "title": "", "text": "bananas are yellow"},
-    {"_id": "d5", "title": "", "text": "an apple a day keeps the doctor away"},
-    {"_id": "d6", "title": "", "text": "sweet red apple pie"},
-    {"_id": "d7", "title": "", "text": "pear trees flower in spring"},
-    {"_id": "d8", "title": "", "text": "yellow pears and green apples"},
-    {"_id": "d9", "title": "", "text": "the doctor ate a banana"},
-    {"_id": "d10", "title": "", "text": "apple orchards and pear orchards"},
-    {"_id": "d11", "title": "", "text": "red fruit"},
-    {"_id": "d12", "title": "", "text": "sweet green pear tart with apple"},
+TEXTS = [
+    "red apples grow on trees",
+    "green pears are sweet",
+    "a pear and an apple",
+    "bananas are yellow",
+    "an apple a day keeps the doctor away",
+    "sweet red apple pie",
+    "pear trees flower in spring",
+    "yellow pears and green apples",
+    "the doctor ate a banana",
+    "apple orchards and pear orchards",
+    "red fruit",
+    "sweet green pear tart with apple",
+]
+CORPUS = [  # d2 has a title: it goes before the text
+    {"_id": f"d{i}", "title": "Pears" if i == 2 else "", "text": text}
+    for i, text in enumerate(TEXTS, start=1)
 ]
 QUERIES = [{"_id": "q1", "text": "sweet green pear"}, {"_id": "q2", "text": "red apple"}]
 QRELS = {"q1": {"d2": 2, "d12": 1, "d7": 1}, "q2": {"d1": 1, "d6": 2, "d11": 1}}
@@ -63,6 +67,12 @@ def _eval(*args: str) -> int:
     return main(["eval", "--no-progress", *args])
 
 
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """The default toy collection, written as a BEIR folder."""
+    return write_beir(tmp_path / "data")
+
+
 # --------------------------------------------------------------------------- mismatches
 
 
@@ -79,9 +89,8 @@ def test_no_query_id_in_common_with_the_judgments_exits_2_naming_both(
 
 
 def test_a_run_with_no_judged_query_exits_2_naming_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = write_beir(tmp_path / "data")
     run = tmp_path / "bm25.trec"
     run.write_text("Q1 Q0 d2 1 3.0 bm25\nQ1 Q0 d1 2 2.0 bm25\n", encoding="utf-8")
     assert _eval("--data", str(data), "--run", str(run), "--reranker", "keyword:") == 2
@@ -100,24 +109,15 @@ def test_an_empty_queries_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_output_that_is_an_existing_file_fails_before_the_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = write_beir(tmp_path / "data")
     taken = tmp_path / "report"
     taken.write_text("keep me", encoding="utf-8")
     # The reranker does not exist: reaching it would print a model error instead.
     spec = f"cross-encoder:{tmp_path / 'no-such-model'}"
     for output in (taken, taken / "inner"):
-        code = _eval(
-            "--data",
-            str(data),
-            "--first-stage",
-            "bm25",
-            "--reranker",
-            spec,
-            "--output",
-            str(output),
-        )
+        code = _eval("--data", str(data), "--first-stage", "bm25", "--reranker", spec,
+                     "--output", str(output))  # fmt: skip
         assert code == 2
         captured = capsys.readouterr()
         assert f"--output {output}" in captured.err and "existing file" in captured.err
@@ -126,9 +126,8 @@ def test_output_that_is_an_existing_file_fails_before_the_run(
 
 
 def test_a_reranker_that_fails_to_load_keeps_the_others_results(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = write_beir(tmp_path / "data")
     out = tmp_path / "out"
     missing = f"cross-encoder:{tmp_path / 'no-such-model'}"
     code = _eval(
@@ -149,10 +148,9 @@ def test_a_reranker_that_fails_to_load_keeps_the_others_results(
 # --------------------------------------------------------------------------- top_n
 
 
-def test_top_n_below_10_leaves_the_first_stage_row_alone(tmp_path: Path) -> None:
+def test_top_n_below_10_leaves_the_first_stage_row_alone(data: Path, tmp_path: Path) -> None:
     import ir_measures
 
-    data = write_beir(tmp_path / "data")
     rows = {}
     for depth in (3, 10, 50):
         out = tmp_path / f"out{depth}"
@@ -162,7 +160,7 @@ def test_top_n_below_10_leaves_the_first_stage_row_alone(tmp_path: Path) -> None
         rows[depth] = (first["metrics"]["nDCG@10"], first["metrics"]["MRR@10"])
     # Independently: BM25's top 10 per query scored by ir-measures.
     dataset = load_beir(data)
-    run = bm25_search(dataset.corpus, dataset.queries, k=10)
+    run = bm25_search(dataset.corpus, dataset.queries, top_n=10)
     expected = ir_measures.calc_aggregate(
         [ir_measures.nDCG @ 10, ir_measures.RR @ 10], dataset.qrels, run
     )
@@ -193,7 +191,7 @@ def test_a_batched_run_draws_a_bar_with_the_same_scores(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     dataset = _toy()
-    first = bm25_search(dataset.corpus, dataset.queries, k=10)
+    first = bm25_search(dataset.corpus, dataset.queries, top_n=10)
     quiet, _ = rerank_run(KeywordReranker(), dataset, first, progress=False, desc="kw")
     assert capsys.readouterr().err == ""
     shown, timing = rerank_run(KeywordReranker(), dataset, first, progress=True, desc="kw")
@@ -226,7 +224,7 @@ def test_a_bi_encoder_run_draws_a_bar(capsys: pytest.CaptureFixture[str]) -> Non
     from rerankkit._specs import build_reranker
 
     dataset = _toy()
-    first = bm25_search(dataset.corpus, dataset.queries, k=10)
+    first = bm25_search(dataset.corpus, dataset.queries, top_n=10)
     reranker = build_reranker("embedding:?device=cpu")
     quiet, _ = rerank_run(reranker, dataset, first, progress=False)
     shown, _ = rerank_run(reranker, dataset, first, progress=True, desc="bi-encoder")

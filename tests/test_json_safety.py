@@ -212,7 +212,7 @@ def test_eval_reports_are_strict_json() -> None:
     )
     failing = FunctionReranker(lambda q, d: NAN if d == "pear pie" else float("pear" in d))
     first = {"q1": {"d1": 3.0, "d2": 2.0, "d3": 1.0}}
-    report = evaluate(data, first, {"failing": failing}, depth=3, progress=False)
+    report = evaluate(data, first, {"failing": failing}, top_n=3, progress=False)
     strict_round_trip(report.to_dict())
     assert report.system("failing").metrics["nDCG@10"] == 1.0  # d2 first, the failure last
 

@@ -1,4 +1,4 @@
-"""First-stage retrieval: BM25 (bm25s) analysers, dense exact search, top-k."""
+"""First-stage retrieval: BM25 (bm25s) analysers, dense exact search, the top_n cut."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from rerankkit.eval._retrieval import BM25Index, bm25_search, dense_search, top_k
+from rerankkit.eval import BM25Index, bm25_search, dense_search
+from rerankkit.eval._retrieval import top_n_columns
 from tests.conftest import DATA, requires_shared
 
 pytest.importorskip("bm25s")
@@ -24,7 +25,7 @@ def lucene_bm25(tf: int, df: int, n_docs: int, doc_len: int, avg_len: float) -> 
 
 def test_bm25_score_matches_the_lucene_formula() -> None:
     corpus = ["red apples and red cherries", "green pears", "apple pie recipe"]
-    run = bm25_search(corpus, ["apples"], k=3)
+    run = bm25_search(corpus, ["apples"], top_n=3)
     # After stopwords + stemming the documents have 4, 2 and 3 tokens; "appl" is in 2 of 3.
     avg = (4 + 2 + 3) / 3
     assert run[0] == pytest.approx(
@@ -35,7 +36,7 @@ def test_bm25_score_matches_the_lucene_formula() -> None:
 
 def test_mapping_ids_come_back_and_non_matching_documents_are_left_out() -> None:
     corpus = {"d1": "Cats purr when they are content.", "d2": "Dogs bark.", "d3": "Cat food."}
-    run = bm25_search(corpus, {"q1": "cat", "q2": "parliament"}, k=10)
+    run = bm25_search(corpus, {"q1": "cat", "q2": "parliament"}, top_n=10)
     assert set(run) == {"q1", "q2"}
     assert set(run["q1"]) == {"d1", "d3"}  # stemming: "Cats" -> "cat"
     assert run["q2"] == {}
@@ -45,28 +46,30 @@ def test_mapping_ids_come_back_and_non_matching_documents_are_left_out() -> None
 
 def test_stopwords_and_stemming_can_be_turned_off() -> None:
     corpus = ["the running man", "a man who runs"]
-    assert bm25_search(corpus, ["the"], k=2) == {0: {}}  # stopword removed
-    assert set(bm25_search(corpus, ["the"], k=2, stopwords=False)[0]) == {0}
-    assert set(bm25_search(corpus, ["run"], k=2)[0]) == {0, 1}
-    assert set(bm25_search(corpus, ["run"], k=2, stem=False)[0]) == set()
-    assert set(bm25_search(corpus, ["running"], k=2, language=None)[0]) == {0}
-    assert set(bm25_search(corpus, ["man"], k=2, stopwords=["man"])[0]) == set()
+    assert bm25_search(corpus, ["the"], top_n=2) == {0: {}}  # stopword removed
+    assert set(bm25_search(corpus, ["the"], top_n=2, stopwords=False)[0]) == {0}
+    assert set(bm25_search(corpus, ["run"], top_n=2)[0]) == {0, 1}
+    assert set(bm25_search(corpus, ["run"], top_n=2, stem=False)[0]) == set()
+    assert set(bm25_search(corpus, ["running"], top_n=2, language=None)[0]) == {0}
+    assert set(bm25_search(corpus, ["man"], top_n=2, stopwords=["man"])[0]) == set()
 
 
 def test_plain_regex_tokenizer_handles_korean() -> None:
     corpus = ["서울은 한국의 수도이다", "부산은 항구 도시이다", "한국 음식은 맵다"]
     for language in (None, "korean"):
-        run = bm25_search(corpus, ["한국의 수도는 어디인가"], k=3, language=language)
+        run = bm25_search(corpus, ["한국의 수도는 어디인가"], top_n=3, language=language)
         assert next(iter(run[0])) == 0
 
 
-def test_ties_keep_corpus_order_and_k_is_capped() -> None:
+def test_ties_keep_corpus_order_and_top_n_is_capped() -> None:
     corpus = ["cat one", "cat two", "cat six", "dog"]
     index = BM25Index(corpus)
     assert len(index) == 4
-    hits = index.search(["cat"], k=100)[0]
+    hits = index.search(["cat"], top_n=100)[0]
     assert [doc for doc, _ in hits] == [0, 1, 2]
-    assert [doc for doc, _ in index.search(["cat"], k=2)[0]] == [0, 1]
+    assert [doc for doc, _ in index.search(["cat"], top_n=2)[0]] == [0, 1]
+    with pytest.raises(TypeError, match=r"^BM25Index\.search: k was renamed top_n$"):
+        index.search(["cat"], k=2)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
@@ -85,19 +88,19 @@ def test_bad_inputs_name_the_argument() -> None:
     with pytest.raises(TypeError, match=r"corpus\[1\]"):
         BM25Index(["fine", 3])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="queries"):
-        bm25_search(["doc"], "a single string", k=1)
-    with pytest.raises(ValueError, match="k must be >= 1"):
-        bm25_search(["doc"], ["q"], k=0)
+        bm25_search(["doc"], "a single string", top_n=1)
+    with pytest.raises(ValueError, match="top_n must be >= 1"):
+        bm25_search(["doc"], ["q"], top_n=0)
     with pytest.raises(ValueError, match="at least one"):
         BM25Index([])
 
 
-def test_top_k_agrees_with_a_full_stable_sort() -> None:
+def test_top_n_columns_agrees_with_a_full_stable_sort() -> None:
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 5, size=(50, 40)).astype(np.float32)  # many ties
-    for k in (1, 7, 40, 100):
-        positions, values = top_k(scores, k)
-        expected = np.argsort(-scores, axis=1, kind="stable")[:, : min(k, 40)]
+    for top_n in (1, 7, 40, 100):
+        positions, values = top_n_columns(scores, top_n)
+        expected = np.argsort(-scores, axis=1, kind="stable")[:, : min(top_n, 40)]
         np.testing.assert_array_equal(positions, expected)
         np.testing.assert_array_equal(values, np.take_along_axis(scores, expected, axis=1))
 
@@ -115,7 +118,7 @@ def letter_embedder(texts: list[str]) -> np.ndarray:
 def test_dense_search_is_exact_cosine_search() -> None:
     corpus = {f"d{i}": text for i, text in enumerate(["abc", "xyz", "aab", "zzz", "cab"])}
     queries = {"q1": "abc", "q2": "zyx"}
-    run = dense_search(corpus, queries, k=3, encoder=letter_embedder, batch_size=1)
+    run = dense_search(corpus, queries, top_n=3, encoder=letter_embedder, batch_size=1)
     doc_vectors = letter_embedder(list(corpus.values()))
     for qid, text in queries.items():
         cosines = doc_vectors @ letter_embedder([text])[0]
@@ -135,17 +138,17 @@ def test_dense_search_uses_precomputed_corpus_embeddings() -> None:
     class WithEmbed:
         embed = staticmethod(counting)
 
-    fresh = dense_search(corpus, ["bca"], k=2, encoder=WithEmbed())
+    fresh = dense_search(corpus, ["bca"], top_n=2, encoder=WithEmbed())
     assert calls == [3, 1]
     cached = dense_search(
-        corpus, ["bca"], k=2, encoder=counting, corpus_embeddings=letter_embedder(corpus)
+        corpus, ["bca"], top_n=2, encoder=counting, corpus_embeddings=letter_embedder(corpus)
     )
     assert calls == [3, 1, 1]  # only the query was encoded
     assert cached == fresh
     with pytest.raises(ValueError, match="corpus_embeddings"):
-        dense_search(corpus, ["q"], k=1, encoder=counting, corpus_embeddings=np.ones((2, 26)))
+        dense_search(corpus, ["q"], top_n=1, encoder=counting, corpus_embeddings=np.ones((2, 26)))
     with pytest.raises(ValueError, match="encoder returned"):
-        dense_search(corpus, ["q"], k=1, encoder=lambda texts: np.ones(3))
+        dense_search(corpus, ["q"], top_n=1, encoder=lambda texts: np.ones(3))
 
 
 @pytest.mark.slow
@@ -166,7 +169,7 @@ def test_bm25_reproduces_the_scifact_reference() -> None:
         for line in lines:
             qid, docid, grade = line.split("\t")
             qrels.setdefault(qid, {})[docid] = int(grade)
-    run = bm25_search(corpus, {q: t for q, t in queries.items() if q in qrels}, k=100)
+    run = bm25_search(corpus, {q: t for q, t in queries.items() if q in qrels}, top_n=100)
     ndcg = ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, run)[ir_measures.nDCG @ 10]
     assert ndcg == pytest.approx(0.6863, abs=0.001)  # SOURCE.md: bm25s Lucene, stem + stopwords
 
@@ -184,8 +187,8 @@ def test_dense_search_with_the_packaged_bi_encoder() -> None:
         "rain": "Heavy rainfall caused the river to flood several villages.",
     }
     queries = {"q1": "why does my kitten make a rumbling sound", "q2": "flooding after storms"}
-    run = dense_search(corpus, queries, k=2, encoder=encoder)
+    run = dense_search(corpus, queries, top_n=2, encoder=encoder)
     assert next(iter(run["q1"])) == "cat"
     assert next(iter(run["q2"])) == "rain"
     vectors = encoder.embed(list(corpus.values()))
-    assert run == dense_search(corpus, queries, k=2, encoder=encoder, corpus_embeddings=vectors)
+    assert run == dense_search(corpus, queries, top_n=2, encoder=encoder, corpus_embeddings=vectors)

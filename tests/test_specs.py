@@ -104,6 +104,20 @@ def test_none_for_an_option_that_cannot_be_none_is_refused_before_loading() -> N
     }
 
 
+def test_an_option_spelt_the_old_way_is_refused_naming_the_new_one(monkeypatch) -> None:
+    """Where the kind's class takes the new name (one vocabulary, issue 21), the old one is
+    refused naming it; where it takes neither, the old name is just an unknown option."""
+    import rerankkit._specs
+
+    assert rerankkit._specs._RENAMED_OPTIONS["max_in_flight"] == "max_concurrency"
+    with pytest.raises(ValueError, match=r"'keyword:\?top_k=3': unknown option top_k for Keyw"):
+        check_spec("keyword:?top_k=3")  # KeywordReranker takes no top_n either
+    monkeypatch.setitem(rerankkit._specs._RENAMED_OPTIONS, "batchsize", "batch_size")
+    with pytest.raises(ValueError, match=r"^reranker spec 'cross-encoder:m\?batchsize=4': option "
+                       r"batchsize was renamed batch_size$"):  # fmt: skip
+        check_spec("cross-encoder:m?batchsize=4")
+
+
 def test_remote_spec_options_are_checked_through_the_base_class() -> None:
     """A remote kind forwards its connection options to RemoteReranker through ``**kwargs``;
     a misspelt one is still named, with the options the base class accepts."""
@@ -127,8 +141,6 @@ def test_remote_spec_options_are_checked_through_the_base_class() -> None:
 def test_an_option_repeating_the_target_is_refused_before_loading(text: str, option: str) -> None:
     """check_spec passes only what build_reranker can build: the target's own parameter as an
     option would be a TypeError ("multiple values") after, e.g., an eval's first stage."""
-    from rerankkit._specs import check_spec
-
     if not text.startswith(("cross-encoder", "embedding")):
         pytest.importorskip("httpx")
     with pytest.raises(ValueError, match=rf"option {option} is the target; give it after"):
@@ -137,8 +149,6 @@ def test_an_option_repeating_the_target_is_refused_before_loading(text: str, opt
 
 @pytest.mark.parametrize("name", ["API_KEY", "apikey", "api-key", "Api_Key", "token"])
 def test_a_misspelt_api_key_is_hidden_in_the_message_that_refuses_it(name: str) -> None:
-    from rerankkit._specs import check_spec
-
     pytest.importorskip("httpx")
     with pytest.raises(ValueError) as error:
         check_spec(f"cohere:rerank-v3.5?{name}=sk-secret-1&timeout=5")

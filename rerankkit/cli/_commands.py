@@ -194,8 +194,8 @@ def _unique_names(labels: Sequence[str]) -> list[str]:
 def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, options: _Eval) -> Any:
     from rerankkit.eval._ray_run import rerank_run_on_ray
 
-    return rerank_run_on_ray(  # TODO(issue 21): depth= becomes top_n= when eval renames it
-        spec, dataset, first, depth=options.top_n, concurrency=options.ray_actors, desc=name
+    return rerank_run_on_ray(
+        spec, dataset, first, top_n=options.top_n, concurrency=options.ray_actors, desc=name
     )
 
 
@@ -245,7 +245,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 reranker,
                 dataset,
                 first,
-                depth=options.top_n,  # TODO(issue 21): top_n= when eval renames it
+                top_n=options.top_n,
                 progress=progress,
                 desc=name,
                 batch_queries=False if options.per_query else None,
@@ -259,7 +259,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         dataset,
         runs,
         first_stage=first_name,
-        depth=options.top_n,  # TODO(issue 21): top_n= when eval renames it
+        top_n=options.top_n,
         relevance_level=options.relevance_level,
         timings=timings,
     )

@@ -279,7 +279,7 @@ class _FirstStage:
         self._index = BM25Index({p.id: p.text for p in passages}, language="english")
 
     def search(self, query: str) -> list[Hit]:
-        return [Hit(str(doc), score) for doc, score in self._index.search([query], k=self.top_n)[0]]
+        return [Hit(str(doc), score) for doc, score in self._index.search([query], self.top_n)[0]]
 
 
 def _langchain_rankings(

@@ -108,7 +108,8 @@ def best_f1_threshold(
 ) -> tuple[float, float, float, float] | None:
     """The threshold ``t`` maximising F1 of ``score >= t`` against binary labels.
 
-    Only the distinct scores are candidate thresholds; on equal F1 the higher (stricter)
+    ``scores`` and ``labels`` have one entry per document (:func:`summarize_scores` checks
+    that). Only the distinct scores are candidate thresholds; on equal F1 the higher (stricter)
     threshold wins. Returns ``(threshold, f1, precision, recall)``, or ``None`` when no
     label is positive.
 
@@ -116,8 +117,6 @@ def best_f1_threshold(
         >>> best_f1_threshold([0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0])
         (0.3, 0.8, 0.6666666666666666, 1.0)
     """
-    if len(scores) != len(labels):
-        raise ValueError(f"{len(scores)} scores for {len(labels)} labels")
     positives = sum(1 for label in labels if label)
     if positives == 0:
         return None
@@ -134,6 +133,13 @@ def best_f1_threshold(
         if best is None or f1 > best[1]:
             best = (float(score), f1, precision, recall)
     return best
+
+
+def _model_scores(values: np.ndarray) -> np.ndarray:
+    """``values`` without non-finite scores and ``LOWEST_SCORE``, which marks a failed or
+    empty document (``rerankkit._result``): not model scores."""
+    kept: np.ndarray = values[np.isfinite(values) & (values > LOWEST_SCORE)]
+    return kept
 
 
 def summarize_scores(
@@ -154,12 +160,12 @@ def summarize_scores(
     if labels is not None and len(labels) != len(per_query_scores):
         raise ValueError(f"labels has {len(labels)} entries for {len(per_query_scores)} queries")
     flat = np.array([s for scores in per_query_scores for s in scores], dtype=np.float64)
-    # LOWEST_SCORE marks a failed or empty document (rerankkit._result): not a model score
-    finite = flat[np.isfinite(flat) & (flat > LOWEST_SCORE)]
+    finite = _model_scores(flat)
     if finite.size == 0:
         raise ValueError("no finite score to summarise (empty sample?)")
-    tops = np.array([max(scores) for scores in per_query_scores if len(scores)], dtype=np.float64)
-    tops = tops[np.isfinite(tops) & (tops > LOWEST_SCORE)]
+    tops = _model_scores(
+        np.array([max(scores) for scores in per_query_scores if len(scores)], dtype=np.float64)
+    )
 
     def at(values: np.ndarray) -> dict[float, float]:
         return {float(q): float(np.quantile(values, q)) for q in quantiles}
@@ -182,7 +188,7 @@ def summarize_scores(
         mask = np.asarray(flat_labels, dtype=np.bool_)
         groups = (("relevant_median", flat[mask]), ("non_relevant_median", flat[~mask]))
         for name, group in groups:
-            group = group[np.isfinite(group) & (group > LOWEST_SCORE)]
+            group = _model_scores(group)
             extra[name] = float(np.median(group)) if group.size else None
     return ScoreDistribution(
         count=int(flat.size),
@@ -228,12 +234,3 @@ def score_distribution(
         raise ValueError("samples must not be empty")
     per_query = [reranker.score(query, documents) for query, documents in pairs]
     return summarize_scores(per_query, labels, quantiles=quantiles)
-
-
-__all__ = [
-    "DEFAULT_QUANTILES",
-    "ScoreDistribution",
-    "best_f1_threshold",
-    "score_distribution",
-    "summarize_scores",
-]

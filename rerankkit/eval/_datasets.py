@@ -35,6 +35,10 @@ Run = dict[str, dict[str, float]]
 _EXAMPLES = 5  # unknown ids quoted in messages and reports
 
 
+def _examples(ids: Iterable[str]) -> str:
+    return ", ".join(list(ids)[:_EXAMPLES])
+
+
 @dataclass(frozen=True, slots=True)
 class QrelsCheck:
     """How many judgments point outside the loaded queries and corpus.
@@ -50,15 +54,6 @@ class QrelsCheck:
     unknown_queries: tuple[str, ...] = ()
     unknown_document_judgments: int = 0
     unknown_documents_example: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "judgments": self.judgments,
-            "unknown_query_judgments": self.unknown_query_judgments,
-            "unknown_queries": list(self.unknown_queries),
-            "unknown_document_judgments": self.unknown_document_judgments,
-            "unknown_documents_example": list(self.unknown_documents_example),
-        }
 
 
 @dataclass(frozen=True)
@@ -88,18 +83,15 @@ class Dataset:
 # --------------------------------------------------------------------------- pure parsing
 
 
-def without_bom(lines: Iterable[str]) -> Iterator[str]:
-    """``lines`` with a UTF-8 byte order mark removed from the first one.
-
-    Windows tools (Notepad, Excel's "CSV UTF-8") start files with one; it is not part of the
-    first id, JSON value or column.
-
-    Example:
-        >>> list(without_bom(["\ufeff{}", "\ufeffkept"]))
-        ['{}', '\ufeffkept']
-    """
-    for lineno, line in enumerate(lines):
-        yield line.removeprefix("\ufeff") if lineno == 0 else line
+def _numbered_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of each non-blank line, 1-based, with a UTF-8 byte order mark
+    removed from the first line (Windows tools start files with one; it is not part of the
+    first id, JSON value or column)."""
+    for lineno, line in enumerate(lines, start=1):
+        if lineno == 1:
+            line = line.removeprefix("\ufeff")
+        if line.strip():
+            yield lineno, line
 
 
 def json_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, Any]]:
@@ -115,9 +107,7 @@ def json_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, Any]]:
         Traceback (most recent call last):
         rerankkit.errors.DatasetError: docs.jsonl:1: invalid JSON: Expecting property name enclosed in double quotes (column 2)
     """  # noqa: E501 (the real message)
-    for lineno, line in enumerate(without_bom(lines), start=1):
-        if not line.strip():
-            continue
+    for lineno, line in _numbered_lines(lines):
         try:
             yield lineno, json.loads(line)
         except json.JSONDecodeError as error:
@@ -126,30 +116,37 @@ def json_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, Any]]:
             ) from None
 
 
-def _json_objects(lines: Iterable[str], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for lineno, value in json_lines(lines, source):
-        if not isinstance(value, dict):
-            raise DatasetError(
-                f"{source}:{lineno}: expected a JSON object, got {type(value).__name__}"
-            )
-        yield lineno, value
-
-
-def _id_of(obj: Mapping[str, Any], source: str, lineno: int) -> str:
-    value = obj.get("_id")
+def _id_of(record: Mapping[str, Any], where: str) -> str:
+    value = record.get("_id")
     # Numeric ids are common in exported sets (MS MARCO); they are compared as strings.
     if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
-        raise DatasetError(f'{source}:{lineno}: "_id" must be a non-empty string, got {value!r}')
+        raise DatasetError(f'{where}: "_id" must be a non-empty string, got {value!r}')
     return str(value)
 
 
-def _text_of(obj: Mapping[str, Any], key: str, source: str, lineno: int) -> str:
-    value = obj.get(key)
+def _text_of(record: Mapping[str, Any], key: str, where: str) -> str:
+    value = record.get(key)
     if value is None and key == "title":
         return ""  # titles are optional (and often null in exports)
     if not isinstance(value, str):
-        raise DatasetError(f'{source}:{lineno}: "{key}" must be a string, got {value!r}')
+        raise DatasetError(f'{where}: "{key}" must be a string, got {value!r}')
     return value
+
+
+def _parse_texts(lines: Iterable[str], source: str, what: str) -> dict[str, str]:
+    """``{_id: text}`` of a BEIR JSON-lines file of ``what`` (``"document"``: the title, when
+    present and non-empty, goes before the text with a space; or ``"query"``)."""
+    texts: dict[str, str] = {}
+    for lineno, record in json_lines(lines, source):
+        where = f"{source}:{lineno}"
+        if not isinstance(record, dict):
+            raise DatasetError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        item_id, text = _id_of(record, where), _text_of(record, "text", where)
+        title = _text_of(record, "title", where).strip() if what == "document" else ""
+        if item_id in texts:
+            raise DatasetError(f"{where}: duplicate {what} id {item_id!r}")
+        texts[item_id] = f"{title} {text}" if title else text
+    return texts
 
 
 def parse_corpus(lines: Iterable[str], *, source: str = "corpus.jsonl") -> dict[str, str]:
@@ -165,15 +162,7 @@ def parse_corpus(lines: Iterable[str], *, source: str = "corpus.jsonl") -> dict[
         >>> parse_corpus(['{"_id": "d1", "title": "BM25", "text": "a ranking function"}'])
         {'d1': 'BM25 a ranking function'}
     """
-    corpus: dict[str, str] = {}
-    for lineno, obj in _json_objects(lines, source):
-        doc_id = _id_of(obj, source, lineno)
-        text = _text_of(obj, "text", source, lineno)
-        title = _text_of(obj, "title", source, lineno).strip()
-        if doc_id in corpus:
-            raise DatasetError(f"{source}:{lineno}: duplicate document id {doc_id!r}")
-        corpus[doc_id] = f"{title} {text}" if title else text
-    return corpus
+    return _parse_texts(lines, source, "document")
 
 
 def parse_queries(lines: Iterable[str], *, source: str = "queries.jsonl") -> dict[str, str]:
@@ -186,14 +175,18 @@ def parse_queries(lines: Iterable[str], *, source: str = "queries.jsonl") -> dic
         >>> parse_queries(['{"_id": 7, "text": "q"}'])
         {'7': 'q'}
     """
-    queries: dict[str, str] = {}
-    for lineno, obj in _json_objects(lines, source):
-        query_id = _id_of(obj, source, lineno)
-        text = _text_of(obj, "text", source, lineno)
-        if query_id in queries:
-            raise DatasetError(f"{source}:{lineno}: duplicate query id {query_id!r}")
-        queries[query_id] = text
-    return queries
+    return _parse_texts(lines, source, "query")
+
+
+def _fields(line: str, where: str, separator: str | None, count: int, layout: str) -> list[str]:
+    """``line`` split on ``separator`` (``None``: any whitespace) into ``count`` stripped
+    fields, or a DatasetError naming the place, the ``layout`` and the count found."""
+    fields = [part.strip() for part in line.rstrip("\r\n").split(separator)]
+    if len(fields) != count:
+        spaces = separator is None and len(fields) > count
+        hint = " (document ids with spaces are not supported in TREC runs)" if spaces else ""
+        raise DatasetError(f"{where}: expected {count} {layout}, got {len(fields)}{hint}")
+    return fields
 
 
 def parse_qrels(lines: Iterable[str], *, source: str = "qrels/test.tsv") -> Qrels:
@@ -203,40 +196,31 @@ def parse_qrels(lines: Iterable[str], *, source: str = "qrels/test.tsv") -> Qrel
     score column is not an integer is taken as the header.
 
     Raises:
-        DatasetError: A wrong number of columns, a non-integer grade, or a repeated
-            (query, document) pair, with the line number.
+        DatasetError: A wrong number of columns, a non-integer grade, an empty id, or a
+            repeated (query, document) pair, with the line number.
 
     Example:
         >>> parse_qrels(["q1\\tdoc one\\t1", "q1\\td2\\t0"])
         {'q1': {'doc one': 1, 'd2': 0}}
     """
     qrels: Qrels = {}
-    for lineno, raw in enumerate(without_bom(lines), start=1):
-        line = raw.rstrip("\r\n")
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        if len(parts) != 3:
-            raise DatasetError(
-                f"{source}:{lineno}: expected 3 tab-separated columns "
-                f"(query-id, corpus-id, score), got {len(parts)}"
-            )
-        query_id, doc_id, grade_text = (part.strip() for part in parts)
+    for lineno, line in _numbered_lines(lines):
+        where = f"{source}:{lineno}"
+        columns = "tab-separated columns (query-id, corpus-id, score)"
+        query_id, doc_id, grade_text = _fields(line, where, "\t", 3, columns)
         try:
             grade = int(grade_text)
         except ValueError:
             if lineno == 1:
                 continue  # header
             raise DatasetError(
-                f"{source}:{lineno}: relevance grade must be an integer, got {grade_text!r}"
+                f"{where}: relevance grade must be an integer, got {grade_text!r}"
             ) from None
         if not query_id or not doc_id:
-            raise DatasetError(f"{source}:{lineno}: empty query or document id")
+            raise DatasetError(f"{where}: empty query or document id")
         judged = qrels.setdefault(query_id, {})
         if doc_id in judged:
-            raise DatasetError(
-                f"{source}:{lineno}: repeated judgment for ({query_id!r}, {doc_id!r})"
-            )
+            raise DatasetError(f"{where}: repeated judgment for ({query_id!r}, {doc_id!r})")
         judged[doc_id] = grade
     return qrels
 
@@ -257,32 +241,17 @@ def parse_trec_run(lines: Iterable[str], *, source: str = "run") -> Run:
         {'q1': {'d3': 12.5, 'd9': 11.0}}
     """
     run: Run = {}
-    for lineno, line in enumerate(without_bom(lines), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 6:
-            hint = (
-                " (document ids with spaces are not supported in TREC runs)"
-                if len(parts) > 6
-                else ""
-            )
-            raise DatasetError(
-                f"{source}:{lineno}: expected 6 whitespace-separated fields "
-                f"'qid Q0 docid rank score tag', got {len(parts)}{hint}"
-            )
-        query_id, _, doc_id, _, score_text, _ = parts
+    for lineno, line in _numbered_lines(lines):
+        where = f"{source}:{lineno}"
+        layout = "whitespace-separated fields 'qid Q0 docid rank score tag'"
+        query_id, _, doc_id, _, score_text, _ = _fields(line, where, None, 6, layout)
         try:
             score = float(score_text)
         except ValueError:
-            raise DatasetError(
-                f"{source}:{lineno}: score must be a number, got {score_text!r}"
-            ) from None
+            raise DatasetError(f"{where}: score must be a number, got {score_text!r}") from None
         ranked = run.setdefault(query_id, {})
         if doc_id in ranked:
-            raise DatasetError(
-                f"{source}:{lineno}: document {doc_id!r} listed twice for query {query_id!r}"
-            )
+            raise DatasetError(f"{where}: document {doc_id!r} listed twice for query {query_id!r}")
         ranked[doc_id] = score
     return run
 
@@ -382,8 +351,8 @@ def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
         )
     corpus = parse_corpus(_read_lines(paths["corpus"]), source=str(paths["corpus"]))
     queries = parse_queries(_read_lines(paths["queries"]), source=str(paths["queries"]))
-    for kind in ("corpus", "queries"):
-        if not (corpus if kind == "corpus" else queries):
+    for kind, texts in (("corpus", corpus), ("queries", queries)):
+        if not texts:
             raise DatasetError(f"{paths[kind]} is empty: a collection needs {kind} to evaluate")
     all_qrels = parse_qrels(_read_lines(paths["qrels"]), source=str(paths["qrels"]))
     check = check_qrels(all_qrels, queries, corpus)
@@ -393,7 +362,7 @@ def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
             paths["qrels"],
             check.unknown_query_judgments,
             len(check.unknown_queries),
-            ", ".join(check.unknown_queries[:_EXAMPLES]),
+            _examples(check.unknown_queries),
         )
     if check.unknown_document_judgments:
         logger.warning(
@@ -402,7 +371,7 @@ def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
             paths["qrels"],
             check.unknown_document_judgments,
             check.judgments,
-            ", ".join(check.unknown_documents_example),
+            _examples(check.unknown_documents_example),
         )
     qrels = {qid: judged for qid, judged in all_qrels.items() if qid in queries}
     return Dataset(
@@ -435,10 +404,9 @@ def check_run(
     """
     missing_docs = {doc_id for ranked in run.values() for doc_id in ranked} - dataset.corpus.keys()
     if missing_docs:
-        example = ", ".join(sorted(missing_docs)[:_EXAMPLES])
         raise DatasetError(
             f"{source}: {len(missing_docs)} candidate documents are not in the corpus of "
-            f"{dataset.name} (e.g. {example}); a reranker needs their text"
+            f"{dataset.name} (e.g. {_examples(sorted(missing_docs))}); a reranker needs their text"
         )
     unknown = [qid for qid in run if qid not in dataset.queries]
     if unknown:
@@ -446,7 +414,7 @@ def check_run(
             "%s: %d queries not in queries.jsonl are ignored (e.g. %s)",
             source,
             len(unknown),
-            ", ".join(unknown[:_EXAMPLES]),
+            _examples(unknown),
         )
     return {qid: dict(ranked) for qid, ranked in run.items() if qid in dataset.queries}
 
@@ -469,41 +437,18 @@ def check_evaluable(
     judged = dataset.judged_query_ids
     if not judged:
         check = dataset.qrels_check
-        unknown = check.unknown_queries[:_EXAMPLES]
+        other = f" for {len(check.unknown_queries)} other query ids, e.g. "
+        other += _examples(check.unknown_queries)
         raise DatasetError(
             f"{dataset.name}: none of the {len(dataset.queries)} queries in queries.jsonl has "
             f"judgments in the qrels ({check.judgments} judgments"
-            + (
-                f" for {len(check.unknown_queries)} other query ids, e.g. {', '.join(unknown)}"
-                if unknown
-                else ""
-            )
-            + f"; queries.jsonl ids e.g. {', '.join(list(dataset.queries)[:_EXAMPLES])}): "
-            "nothing to evaluate (wrong --split, or qrels of another collection?)"
+            f"{other if check.unknown_queries else ''}; queries.jsonl ids e.g. "
+            f"{_examples(dataset.queries)}): nothing to evaluate (wrong --split, or qrels of "
+            "another collection?)"
         )
     if run is not None and not any(run.get(qid) for qid in judged):
         raise DatasetError(
             f"{source}: none of its {len(run)} queries is among the {len(judged)} judged queries "
-            f"of {dataset.name} (run ids e.g. {', '.join(list(run)[:_EXAMPLES]) or 'none'}; "
-            f"judged ids e.g. {', '.join(judged[:_EXAMPLES])}): nothing to evaluate"
+            f"of {dataset.name} (run ids e.g. {_examples(run) or 'none'}; "
+            f"judged ids e.g. {_examples(judged)}): nothing to evaluate"
         )
-
-
-__all__ = [
-    "Dataset",
-    "DatasetError",
-    "QrelsCheck",
-    "beir_files",
-    "check_evaluable",
-    "check_qrels",
-    "check_run",
-    "json_lines",
-    "load_beir",
-    "load_trec_run",
-    "missing_beir_files",
-    "parse_corpus",
-    "parse_qrels",
-    "parse_queries",
-    "parse_trec_run",
-    "without_bom",
-]

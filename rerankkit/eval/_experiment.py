@@ -1,23 +1,23 @@
 """Measure rerankers on a test collection: the ``evaluate`` and ``evaluate_runs`` entry points.
 
 The flow is: a first-stage run (a TREC file, or BM25 / dense / hybrid built by
-:func:`rerankkit.eval._runs.first_stage_run`) -> each reranker reorders every query's top
-``depth`` candidates (:func:`rerankkit.eval._runs.rerank_run`) -> :func:`evaluate_runs` scores
-all runs against the qrels (:mod:`rerankkit.eval._metrics`) and compares each with the first
-stage -> :class:`rerankkit.eval._report.EvalReport` writes JSON, markdown and a PNG plot.
+:func:`rerankkit.eval.first_stage_run`) -> each reranker reorders every query's top ``top_n``
+candidates (:func:`rerankkit.eval.rerank_run`) -> :func:`evaluate_runs` scores all runs
+against the qrels (:func:`rerankkit.eval.per_query_metrics`) and compares each with the first
+stage -> :class:`rerankkit.eval.EvalReport` writes JSON, markdown and a PNG plot.
 
 Metrics come from ir-measures (pytrec_eval underneath), so figures are trec_eval's: nDCG@10
-(graded), MRR@10 and Recall@depth with a relevance level (grades >= ``relevance_level`` count
+(graded), MRR@10 and Recall@top_n with a relevance level (grades >= ``relevance_level`` count
 as relevant; TREC DL passage convention is 2 for MRR). Queries with judgments but no candidates
 score 0 (trec_eval ``-c``) rather than disappearing from the mean.
 
 Example:
-    >>> from rerankkit.eval._datasets import Dataset
+    >>> from rerankkit.eval import Dataset
     >>> from rerankkit.testing import KeywordReranker
     >>> data = Dataset("toy", corpus={"d1": "red apple", "d2": "green pear"},
     ...                queries={"q1": "pear"}, qrels={"q1": {"d2": 1}})
     >>> first = {"q1": {"d1": 2.0, "d2": 1.0}}
-    >>> report = evaluate(data, first, {"keyword": KeywordReranker()}, depth=2, progress=False)
+    >>> report = evaluate(data, first, {"keyword": KeywordReranker()}, top_n=2, progress=False)
     >>> report.systems[0].metrics["nDCG@10"], report.systems[1].metrics["nDCG@10"]
     (0.6309297535714575, 1.0)
 """
@@ -28,18 +28,21 @@ import statistics
 from collections.abc import Mapping
 
 from rerankkit._base import Reranker
+from rerankkit._renamed import renamed_arguments
+from rerankkit._validation import check_int
 from rerankkit.eval._datasets import Dataset, check_evaluable
 from rerankkit.eval._metrics import measure_names, per_query_metrics, wins_losses
 from rerankkit.eval._report import EvalReport, SystemResult
 from rerankkit.eval._runs import Timing, rerank_run
 
 
+@renamed_arguments(depth="top_n")
 def evaluate_runs(
     dataset: Dataset,
     runs: Mapping[str, Mapping[str, Mapping[str, float]]],
     *,
     first_stage: str,
-    depth: int = 100,
+    top_n: int = 100,
     relevance_level: int = 1,
     timings: Mapping[str, Timing] | None = None,
 ) -> EvalReport:
@@ -49,18 +52,21 @@ def evaluate_runs(
         dataset: The collection; its judged queries are the ones averaged over.
         runs: ``{system name: run}``; must contain ``first_stage``.
         first_stage: Name of the baseline run.
-        depth: Recall cut-off (the rerank depth).
+        top_n: Recall cut-off (how many candidates were reranked).
         relevance_level: Minimum grade counted as relevant by MRR@10 and Recall.
         timings: Optional ``{system name: Timing}`` for the speed columns.
 
     Raises:
         DatasetError: No query has judgments, or no judged query has a first-stage
             candidate (the ids do not match): there would be nothing to measure.
+        ValueError: ``runs`` has no run named ``first_stage``, or ``top_n`` is below 1.
+        TypeError: ``top_n`` is not an int, or ``depth=`` (renamed ``top_n``).
     """
+    top_n = check_int(top_n, "top_n", minimum=1)
     if first_stage not in runs:
         raise ValueError(f"runs has no first-stage run named {first_stage!r}")
     check_evaluable(dataset, runs[first_stage], source=first_stage)
-    measures = measure_names(depth, relevance_level)
+    measures = measure_names(top_n, relevance_level)
     query_ids = dataset.judged_query_ids
     order = [first_stage, *(name for name in runs if name != first_stage)]
     systems: list[SystemResult] = []
@@ -80,7 +86,7 @@ def evaluate_runs(
     return EvalReport(
         dataset.name,
         first_stage,
-        depth,
+        top_n,
         relevance_level,
         query_ids,
         measures,
@@ -90,17 +96,22 @@ def evaluate_runs(
     )
 
 
+@renamed_arguments(depth="top_n")
 def evaluate(
     dataset: Dataset,
     first_stage: Mapping[str, Mapping[str, float]],
     rerankers: Mapping[str, Reranker],
     *,
     first_stage_name: str = "first stage",
-    depth: int = 100,
+    top_n: int = 100,
     relevance_level: int = 1,
     progress: bool | None = None,
 ) -> EvalReport:
-    """Rerank ``first_stage`` with each reranker and evaluate everything.
+    """Rerank the top ``top_n`` of ``first_stage`` with each reranker (:func:`rerank_run`)
+    and evaluate everything (:func:`evaluate_runs`).
+
+    Raises:
+        ValueError: Two systems with one name, or what the two functions raise.
 
     Example (``data``: a loaded collection; ``bm25_run``: its first-stage run)::
 
@@ -113,16 +124,13 @@ def evaluate(
         if name in runs:
             raise ValueError(f"two systems are named {name!r}")
         runs[name], timings[name] = rerank_run(
-            reranker, dataset, first_stage, depth=depth, progress=progress, desc=name
+            reranker, dataset, first_stage, top_n=top_n, progress=progress, desc=name
         )
     return evaluate_runs(
         dataset,
         runs,
         first_stage=first_stage_name,
-        depth=depth,
+        top_n=top_n,
         relevance_level=relevance_level,
         timings=timings,
     )
-
-
-__all__ = ["evaluate", "evaluate_runs"]

@@ -1,6 +1,6 @@
 """Per-query metrics through ir-measures (trec_eval's figures) and wins/losses between systems.
 
-nDCG@10 uses the graded judgments; MRR@10 and Recall@depth count grades >= a relevance level
+nDCG@10 uses the graded judgments; MRR@10 and Recall@top_n count grades >= a relevance level
 as relevant (TREC DL passage convention: 2 for MRR). A query with judgments but no candidates
 scores 0 (trec_eval ``-c``) rather than disappearing from the mean.
 
@@ -15,19 +15,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rerankkit._optional import require
+from rerankkit._renamed import renamed_arguments
+from rerankkit._validation import check_int
 
 _TIE = 1e-9  # per-query metric differences below this are ties, not wins
 
 
-def measure_names(depth: int, relevance_level: int = 1) -> dict[str, str]:
-    """Report names -> ir-measures measure strings.
+def measure_names(top_n: int, relevance_level: int = 1) -> dict[str, str]:
+    """Report names -> ir-measures measure strings (Recall at the rerank cut-off ``top_n``).
 
     Example:
         >>> measure_names(100, 2)
         {'nDCG@10': 'nDCG@10', 'MRR@10': 'RR(rel=2)@10', 'Recall@100': 'R(rel=2)@100'}
     """
     rel = "" if relevance_level == 1 else f"(rel={relevance_level})"
-    return {"nDCG@10": "nDCG@10", "MRR@10": f"RR{rel}@10", f"Recall@{depth}": f"R{rel}@{depth}"}
+    return {"nDCG@10": "nDCG@10", "MRR@10": f"RR{rel}@10", f"Recall@{top_n}": f"R{rel}@{top_n}"}
 
 
 def per_query_metrics(
@@ -37,6 +39,8 @@ def per_query_metrics(
     query_ids: Sequence[str],
 ) -> dict[str, dict[str, float]]:
     """``{report name: {qid: value}}`` for every query in ``query_ids`` (missing -> 0.0).
+
+    ``measures`` maps report names to ir-measures measure strings (``{"MRR@10": "RR@10"}``).
 
     Example:
         >>> per_query_metrics({"q": {"a": 1}}, {"q": {"a": 1.0}}, {"MRR@10": "RR@10"}, ["q", "z"])
@@ -66,18 +70,24 @@ def wins_losses(base: Mapping[str, float], system: Mapping[str, float]) -> tuple
     return wins, losses, len(base) - wins - losses
 
 
+@renamed_arguments(k="top_n")
 def ranking_metrics(
-    rankings: Mapping[str, Sequence[str]], relevant: Mapping[str, Sequence[str]], k: int
+    rankings: Mapping[str, Sequence[str]], relevant: Mapping[str, Sequence[str]], top_n: int
 ) -> dict[str, float]:
-    """hit@1, hit@k and MRR of ranked id lists, averaged over every query in ``relevant``.
+    """hit@1, hit@top_n and MRR of ranked id lists, averaged over every query in ``relevant``.
 
     A query with no ranked passages counts as a miss (0), never as absent. Computed with
     ir-measures; the ranks are passed as scores so ties cannot reorder what was printed.
 
+    Raises:
+        TypeError: ``top_n`` is not an int, or ``k=`` (renamed ``top_n``).
+        ValueError: ``top_n`` is below 1.
+
     Example:
-        >>> ranking_metrics({"q": ["a", "b"]}, {"q": ["b"]}, k=3)
+        >>> ranking_metrics({"q": ["a", "b"]}, {"q": ["b"]}, top_n=3)
         {'hit@1': 0.0, 'hit@3': 1.0, 'MRR': 0.5}
     """
+    top_n = check_int(top_n, "top_n", minimum=1)
     ir_measures = require("ir_measures", "eval")
     RR, Success = ir_measures.RR, ir_measures.Success
 
@@ -88,7 +98,7 @@ def ranking_metrics(
         if qid in qrels and ranked
     }
     per_query: dict[str, dict[str, float]] = {qid: {} for qid in qrels}
-    measures = {"hit@1": Success @ 1, f"hit@{k}": Success @ k, "MRR": RR}
+    measures = {"hit@1": Success @ 1, f"hit@{top_n}": Success @ top_n, "MRR": RR}
     names = {str(measure): name for name, measure in measures.items()}
     for metric in ir_measures.iter_calc(list(measures.values()), qrels, run):
         per_query[metric.query_id][names[str(metric.measure)]] = metric.value
@@ -96,6 +106,3 @@ def ranking_metrics(
         name: sum(values.get(name, 0.0) for values in per_query.values()) / len(per_query)
         for name in measures
     }
-
-
-__all__ = ["measure_names", "per_query_metrics", "ranking_metrics", "wins_losses"]

@@ -1,6 +1,6 @@
 """The reranking stage of an evaluation on Ray Data: ``rerankkit eval --ray``.
 
-:func:`rerank_run_on_ray` reranks the same candidates as :func:`rerankkit.eval._runs.rerank_run`
+:func:`rerank_run_on_ray` reranks the same candidates as :func:`rerankkit.eval.rerank_run`
 but on a pool of Ray actors (:func:`rerankkit.distributed.rerank_dataset`), one row per query,
 each actor loading the model once. Ray runs locally, or on the cluster ``RAY_ADDRESS`` or an
 earlier ``ray.init`` points at.
@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 
 from rerankkit._optional import require
+from rerankkit._renamed import renamed_arguments
 from rerankkit._specs import RerankerSpec
 from rerankkit.distributed import rerank_dataset
 from rerankkit.eval._datasets import Dataset, Run
@@ -21,22 +22,23 @@ from rerankkit.eval._runs import Timing, candidates, rerank_groups, scored_run
 logger = logging.getLogger(__name__)
 
 
+@renamed_arguments(depth="top_n")
 def rerank_run_on_ray(
     spec: str | RerankerSpec,
     dataset: Dataset,
     run: Mapping[str, Mapping[str, float]],
     *,
-    depth: int = 100,
+    top_n: int = 100,
     only_judged: bool = True,
     batch_size: int = 8,
     concurrency: int | tuple[int, int] | None = None,
     num_gpus: float = 0,
     desc: str = "rerank",
 ) -> tuple[Run, Timing]:
-    """Rerank each query's top ``depth`` candidates of ``run`` on Ray actors.
+    """Rerank each query's top ``top_n`` candidates of ``run`` on Ray actors.
 
     The candidates, the queries left out and the run returned are those of
-    :func:`rerankkit.eval._runs.rerank_run`, and so are the scores (up to float rounding of
+    :func:`rerankkit.eval.rerank_run`, and so are the scores (up to float rounding of
     differently padded model batches). Timing is the wall clock of the whole Ray job,
     starting the actors and loading the model in each included (``Timing.batched`` is
     ``True``: latencies are the total spread evenly over the queries).
@@ -45,7 +47,7 @@ def rerank_run_on_ray(
         spec: The reranker each actor builds (a spec string, see :mod:`rerankkit._specs`).
         dataset: The collection.
         run: The first-stage run to rerank.
-        depth: Candidates reranked per query.
+        top_n: Candidates reranked per query.
         only_judged: Skip queries without judgments.
         batch_size: Queries per actor call.
         concurrency: Actors (see :func:`rerankkit.distributed.rerank_dataset`).
@@ -55,9 +57,10 @@ def rerank_run_on_ray(
     Raises:
         RuntimeError: A query failed on its actor (every failed query id and error named).
         ValueError: A bad spec or argument.
+        TypeError: ``depth=`` (renamed ``top_n``).
     """
     ray_data = require("ray.data", "ray")
-    ranked = candidates(run, depth)
+    ranked = candidates(run, top_n)
     query_ids, groups = rerank_groups(dataset, ranked, only_judged=only_judged)
     rows = [
         {"position": i, "query": query, "documents": documents}
@@ -93,6 +96,3 @@ def rerank_run_on_ray(
     timing = Timing(len(query_ids), pairs, seconds, (latency,) * len(query_ids), batched=True)
     logger.info("%s on Ray: %d queries, %.1f pairs/s", desc, len(query_ids), pairs / seconds)
     return scored_run(ranked, query_ids, scores), timing
-
-
-__all__ = ["rerank_run_on_ray"]

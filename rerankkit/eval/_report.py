@@ -1,7 +1,7 @@
 """What an evaluation measured, and its JSON, markdown and PNG forms.
 
 :class:`EvalReport` holds one :class:`SystemResult` per system (the first stage first);
-:func:`rerankkit.eval._experiment.evaluate_runs` builds it.
+:func:`rerankkit.eval.evaluate_runs` builds it.
 
 Example:
     >>> first = SystemResult("bm25", {"nDCG@10": 0.5}, {"nDCG@10": {"q": 0.5}})
@@ -15,13 +15,15 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rerankkit._optional import require
 from rerankkit.eval._datasets import QrelsCheck
 from rerankkit.eval._runs import Timing
+
+_SUFFIXES = {"json": "json", "markdown": "md", "png": "png"}
 
 
 @dataclass
@@ -54,7 +56,7 @@ class EvalReport:
 
     dataset: str
     first_stage: str
-    depth: int
+    top_n: int
     relevance_level: int
     query_ids: list[str]
     measures: dict[str, str]
@@ -74,11 +76,11 @@ class EvalReport:
         return {
             "dataset": self.dataset,
             "first_stage": self.first_stage,
-            "depth": self.depth,
+            "top_n": self.top_n,
             "relevance_level": self.relevance_level,
             "queries": len(self.query_ids),
             "measures": self.measures,
-            "qrels_check": self.qrels_check.to_dict() if self.qrels_check else None,
+            "qrels_check": asdict(self.qrels_check) if self.qrels_check else None,
             "notes": self.notes,
             "systems": [s.to_dict(per_query=per_query) for s in self.systems],
         }
@@ -88,7 +90,7 @@ class EvalReport:
         names = list(self.measures)
         lines = [
             f"**{self.dataset}**: {len(self.query_ids)} queries, first stage {self.first_stage}, "
-            f"rerank depth {self.depth}, relevant = grade >= {self.relevance_level} "
+            f"top {self.top_n} reranked, relevant = grade >= {self.relevance_level} "
             f"for MRR/Recall (nDCG uses the grades).",
             "",
             "| system | " + " | ".join(names) + " | wins/losses vs first stage (nDCG@10) "
@@ -122,57 +124,45 @@ class EvalReport:
         return "\n".join(lines) + "\n"
 
     def plot(self, path: str | Path) -> Path:
-        """Save a PNG: metrics per system (bars) and per-query nDCG@10 change vs the first stage."""
-        return plot_report(self, path)
+        """Save a PNG: metrics per system (bars) and per-query nDCG@10 change vs the first
+        stage, drawn with matplotlib's Agg canvas (no display, no pyplot state)."""
+        require("matplotlib", "eval")
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        names = list(self.measures)
+        fig = Figure(figsize=(12, 4.5), layout="constrained")
+        FigureCanvasAgg(fig)
+        bars, deltas = fig.subplots(1, 2, width_ratios=[1.1, 1])
+        width = 0.8 / max(1, len(self.systems))
+        for i, system in enumerate(self.systems):
+            xs = [j + (i - (len(self.systems) - 1) / 2) * width for j in range(len(names))]
+            drawn = bars.bar(xs, [system.metrics[name] for name in names], width, label=system.name)
+            bars.bar_label(drawn, fmt="%.3f", fontsize=7, padding=1)
+        bars.set_xticks(range(len(names)), names)
+        bars.set_ylim(0, 1.08)
+        bars.set_title(f"{self.dataset}: {len(self.query_ids)} queries, top {self.top_n} reranked")
+        bars.legend(fontsize=8, loc="upper left")
+        base = self.systems[0].per_query["nDCG@10"]
+        for system in self.systems[1:]:
+            change = sorted(system.per_query["nDCG@10"][q] - base[q] for q in self.query_ids)
+            deltas.plot(range(1, len(change) + 1), change, marker=".", label=system.name)
+        deltas.axhline(0.0, color="grey", linewidth=0.8)
+        deltas.set_xlabel("queries, sorted by change")
+        deltas.set_ylabel(f"nDCG@10 change vs {self.first_stage}")
+        deltas.set_title("per-query wins (above 0) and losses (below 0)")
+        if len(self.systems) > 1:
+            deltas.legend(fontsize=8)
+        path = Path(path)
+        fig.savefig(path, dpi=110, format="png")
+        return path
 
     def save(self, directory: str | Path, *, stem: str = "report") -> dict[str, Path]:
         """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``directory``."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "json": out / f"{stem}.json",
-            "markdown": out / f"{stem}.md",
-            "png": out / f"{stem}.png",
-        }
+        paths = {kind: out / f"{stem}.{suffix}" for kind, suffix in _SUFFIXES.items()}
         paths["json"].write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         paths["markdown"].write_text(self.to_markdown(), encoding="utf-8")
         self.plot(paths["png"])
         return paths
-
-
-def plot_report(report: EvalReport, path: str | Path) -> Path:
-    """Draw ``report`` to a PNG with matplotlib's Agg canvas (no display, no pyplot state)."""
-    require("matplotlib", "eval")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    names = list(report.measures)
-    fig = Figure(figsize=(12, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    bars, deltas = fig.subplots(1, 2, width_ratios=[1.1, 1])
-    width = 0.8 / max(1, len(report.systems))
-    for i, system in enumerate(report.systems):
-        xs = [j + (i - (len(report.systems) - 1) / 2) * width for j in range(len(names))]
-        values = [system.metrics[name] for name in names]
-        drawn = bars.bar(xs, values, width, label=system.name)
-        bars.bar_label(drawn, fmt="%.3f", fontsize=7, padding=1)
-    bars.set_xticks(range(len(names)), names)
-    bars.set_ylim(0, 1.08)
-    bars.set_title(f"{report.dataset}: {len(report.query_ids)} queries, depth {report.depth}")
-    bars.legend(fontsize=8, loc="upper left")
-    base = report.systems[0].per_query["nDCG@10"]
-    for system in report.systems[1:]:
-        change = sorted(system.per_query["nDCG@10"][q] - base[q] for q in report.query_ids)
-        deltas.plot(range(1, len(change) + 1), change, marker=".", label=system.name)
-    deltas.axhline(0.0, color="grey", linewidth=0.8)
-    deltas.set_xlabel("queries, sorted by change")
-    deltas.set_ylabel(f"nDCG@10 change vs {report.first_stage}")
-    deltas.set_title("per-query wins (above 0) and losses (below 0)")
-    if len(report.systems) > 1:
-        deltas.legend(fontsize=8)
-    path = Path(path)
-    fig.savefig(path, dpi=110, format="png")
-    return path
-
-
-__all__ = ["EvalReport", "SystemResult", "plot_report"]

@@ -3,15 +3,16 @@
 The candidates a reranker reorders come from here in the benchmarks, the eval CLI and the
 hybrid examples. Both searches return a *run*: ``{query_id: {doc_id: score}}`` with each
 inner dict ordered best first, the format ranx, ir-measures and
-:func:`rerankkit.compose._fusion.fuse_runs` read directly.
+:func:`rerankkit.compose._fusion.fuse_runs` read directly. ``top_n`` is how many hits each query
+keeps.
 
 Ids: pass ``corpus``/``queries`` as a mapping ``{id: text}`` (BEIR style) to get those ids
 back, or as a sequence of texts to get their integer positions.
 
 Example:
-    >>> from rerankkit.eval._retrieval import bm25_search
+    >>> from rerankkit.eval import bm25_search
     >>> docs = {"d1": "Cats purr when content.", "d2": "Dogs bark at strangers."}
-    >>> bm25_search(docs, {"q1": "why do cats purr"}, k=5)["q1"].keys()
+    >>> bm25_search(docs, {"q1": "why do cats purr"}, top_n=5)["q1"].keys()
     dict_keys(['d1'])
 """
 
@@ -24,6 +25,7 @@ from typing import Any, Protocol, TypeAlias
 import numpy as np
 
 from rerankkit._optional import require
+from rerankkit._renamed import renamed_arguments
 from rerankkit._validation import check_int
 
 logger = logging.getLogger(__name__)
@@ -33,26 +35,6 @@ Run: TypeAlias = dict[Hashable, dict[Hashable, float]]
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
-# bm25s ships stopword lists under these names (bm25s.tokenization._infer_stopwords).
-_BM25S_STOPWORD_LANGUAGES = frozenset(
-    {
-        "english",
-        "german",
-        "dutch",
-        "french",
-        "spanish",
-        "portuguese",
-        "italian",
-        "russian",
-        "swedish",
-        "norwegian",
-        "chinese",
-        "turkish",
-        "korean",
-        "danish",
-    }
-)
-
 
 class Embedder(Protocol):
     """Has ``embed(texts) -> (n, dim)`` L2-normalised vectors, e.g. ``EmbeddingReranker``."""
@@ -60,8 +42,11 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
-def _split(items: Mapping[Any, str] | Sequence[str], name: str) -> tuple[list[Hashable], list[str]]:
-    """Ids and texts of a ``{id: text}`` mapping or a sequence of texts (ids = positions)."""
+def _split(
+    items: Mapping[Any, str] | Sequence[str], name: str, *, at_least_one: bool = False
+) -> tuple[list[Hashable], list[str]]:
+    """Ids and texts of a ``{id: text}`` mapping or a sequence of texts (ids = positions).
+    Errors name ``name`` and the bad id."""
     if isinstance(items, Mapping):
         ids, texts = list(items.keys()), list(items.values())
     elif isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
@@ -74,11 +59,19 @@ def _split(items: Mapping[Any, str] | Sequence[str], name: str) -> tuple[list[Ha
     for position, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"{name}[{ids[position]!r}] must be a str, got {type(text).__name__}")
+    if at_least_one and not texts:
+        raise ValueError(f"{name} must contain at least one document")
     return ids, texts
 
 
-def _check_k(k: Any) -> int:
-    return check_int(k, "k", minimum=1)  # type: ignore[no-any-return]
+def _stopword_list(language: str) -> list[str] | None:
+    """bm25s's stopword list for ``language`` (what bm25s itself would use), else None."""
+    from bm25s.tokenization import _infer_stopwords
+
+    try:
+        return list(_infer_stopwords(language))
+    except ValueError:  # no list for that language
+        return None
 
 
 class BM25Index:
@@ -100,7 +93,7 @@ class BM25Index:
 
     Example:
         >>> index = BM25Index(["the cat sat", "a dog ran", "cats and dogs"])
-        >>> [doc for doc, _ in index.search(["cat"], k=3)[0]]
+        >>> [doc for doc, _ in index.search(["cat"], top_n=3)[0]]
         [0, 2]
     """
 
@@ -117,9 +110,7 @@ class BM25Index:
         method: str = "lucene",
     ) -> None:
         bm25s = require("bm25s", "eval")
-        self.doc_ids, texts = _split(corpus, "corpus")
-        if not texts:
-            raise ValueError("corpus must contain at least one document")
+        self.doc_ids, texts = _split(corpus, "corpus", at_least_one=True)
         self.language = language
         self.token_pattern = token_pattern
         self._stemmer = self._make_stemmer(language) if stem else None
@@ -138,31 +129,32 @@ class BM25Index:
         if language is None:
             return None
         stemmer_module = require("Stemmer", "eval")  # PyStemmer
-        if language not in stemmer_module.algorithms():
-            if language in _BM25S_STOPWORD_LANGUAGES:
-                return None  # e.g. korean, chinese: stopwords only
-            raise ValueError(
-                f"language {language!r} has neither a PyStemmer stemmer nor a bm25s stopword list; "
-                "use language=None for a plain regex tokenizer"
-            )
-        return stemmer_module.Stemmer(language).stemWords
+        if language in stemmer_module.algorithms():
+            stem_words: Callable[[list[str]], list[str]] = stemmer_module.Stemmer(
+                language
+            ).stemWords
+            return stem_words
+        if _stopword_list(language) is not None:
+            return None  # e.g. korean, chinese: stopwords only
+        raise ValueError(
+            f"language {language!r} has neither a PyStemmer stemmer nor a bm25s stopword list; "
+            "use language=None for a plain regex tokenizer"
+        )
 
     @staticmethod
     def _pick_stopwords(language: str | None, stopwords: bool | Sequence[str]) -> list[str]:
-        if isinstance(stopwords, bool):
-            if not stopwords or language is None or language not in _BM25S_STOPWORD_LANGUAGES:
-                return []
-            from bm25s.tokenization import _infer_stopwords  # the list bm25s itself would use
-
-            return list(_infer_stopwords(language))
         if isinstance(stopwords, str):
             raise TypeError("stopwords must be a bool or a sequence of words, not a str")
-        return list(stopwords)
+        if not isinstance(stopwords, bool):
+            return list(stopwords)
+        if not stopwords or language is None:
+            return []
+        return _stopword_list(language) or []
 
     def _tokenize(self, texts: list[str]) -> list[list[str]]:
         import bm25s
 
-        return bm25s.tokenize(
+        tokens: list[list[str]] = bm25s.tokenize(
             texts,
             token_pattern=self.token_pattern,
             stopwords=self._stopwords,
@@ -170,26 +162,34 @@ class BM25Index:
             return_ids=False,
             show_progress=False,
         )
+        return tokens
 
     def __len__(self) -> int:
         return len(self.doc_ids)
 
-    def search(self, queries: Sequence[str], k: int = 100) -> list[list[tuple[Hashable, float]]]:
-        """Top ``k`` ``(doc_id, score)`` per query, best first.
+    @renamed_arguments(k="top_n")
+    def search(
+        self, queries: Sequence[str], top_n: int = 100
+    ) -> list[list[tuple[Hashable, float]]]:
+        """Top ``top_n`` ``(doc_id, score)`` per query, best first.
 
         Documents that share no term with a query (BM25 score 0) are not returned, so a
-        query may get fewer than ``k`` hits.
+        query may get fewer than ``top_n`` hits.
+
+        Raises:
+            TypeError: ``queries`` is not a sequence of str, or ``k=`` (renamed ``top_n``).
+            ValueError: ``top_n`` is below 1.
         """
-        k = min(_check_k(k), len(self.doc_ids))
+        top_n = min(check_int(top_n, "top_n", minimum=1), len(self.doc_ids))
         _, texts = _split(queries, "queries")
         if not texts:
             return []
         results: list[list[tuple[Hashable, float]]] = []
         for tokens in self._tokenize(texts):
-            # bm25s.retrieve breaks ties at the k-th place arbitrarily; our top_k keeps corpus
-            # order, so runs are reproducible across platforms and bm25s versions.
+            # bm25s.retrieve breaks ties at the top_n-th place arbitrarily; top_n_columns keeps
+            # corpus order, so runs are reproducible across platforms and bm25s versions.
             scores = self._bm25.get_scores_from_ids(self._bm25.get_tokens_ids(tokens))
-            positions, values = top_k(scores[np.newaxis, :], k)
+            positions, values = top_n_columns(scores[np.newaxis, :], top_n)
             results.append(
                 [
                     (self.doc_ids[p], s)
@@ -200,10 +200,11 @@ class BM25Index:
         return results
 
 
+@renamed_arguments(k="top_n")
 def bm25_search(
     corpus: Mapping[Any, str] | Sequence[str],
     queries: Mapping[Any, str] | Sequence[str],
-    k: int = 100,
+    top_n: int = 100,
     **options: Any,
 ) -> Run:
     """BM25 run over ``corpus`` for ``queries`` (bm25s, Lucene BM25, English stemming + stopwords).
@@ -211,60 +212,56 @@ def bm25_search(
     Args:
         corpus: ``{doc_id: text}`` or a sequence of texts (ids are positions).
         queries: ``{query_id: text}`` or a sequence of texts (ids are positions).
-        k: Hits per query.
+        top_n: Hits per query.
         **options: ``BM25Index`` options (``language=None`` for a plain regex tokenizer,
             ``language="korean"``, ``k1``, ``b``, ...).
 
     Returns:
         ``{query_id: {doc_id: score}}``, each inner dict best first.
 
+    Raises:
+        TypeError: ``corpus``/``queries`` of the wrong type, or ``k=`` (renamed ``top_n``).
+        ValueError: An empty corpus, ``top_n`` below 1, or a bad analyser option.
+
     Example:
-        >>> run = bm25_search(["red apples", "green pears"], ["apple"], k=2)
+        >>> run = bm25_search(["red apples", "green pears"], ["apple"], top_n=2)
         >>> {doc: round(score, 3) for doc, score in run[0].items()}
         {0: 0.277}
     """
     query_ids, query_texts = _split(queries, "queries")
     index = BM25Index(corpus, **options)
-    hits = index.search(query_texts, k=k)
+    hits = index.search(query_texts, top_n)
     return {qid: dict(row) for qid, row in zip(query_ids, hits, strict=True)}
 
 
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column positions and values of the ``k`` largest entries of each row, best first.
+def top_n_columns(scores: np.ndarray, top_n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column positions and values of the ``top_n`` largest entries of each row of a 2-D
+    array, best first; ``top_n`` is at least 1 (the callers check it).
 
     Ties keep the lower column first (stable), so results do not depend on the platform.
 
     Example:
-        >>> positions, values = top_k(np.array([[0.1, 0.9, 0.5]]), 2)
+        >>> positions, values = top_n_columns(np.array([[0.1, 0.9, 0.5]]), 2)
         >>> positions.tolist(), values.tolist()
         ([[1, 2]], [[0.9, 0.5]])
     """
-    scores = np.asarray(scores)
-    if scores.ndim != 2:
-        raise ValueError(f"scores must be a 2-D array, got shape {scores.shape}")
-    k = min(_check_k(k), scores.shape[1])
-    if k < scores.shape[1]:
-        # argpartition is O(n) per row; only the k survivors get sorted.
-        candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        # A tie at the cut could leave out a lower column: widen to everything >= the k-th value.
-        kth = np.take_along_axis(scores, candidates, axis=1).min(axis=1, keepdims=True)
+    top_n = min(top_n, scores.shape[1])
+    if top_n < scores.shape[1]:
+        # argpartition is O(n) per row; only the top_n survivors get sorted.
+        survivors = np.argpartition(-scores, top_n - 1, axis=1)[:, :top_n]
+        # A tie at the cut could leave out a lower column: widen to everything >= the last value.
+        last = np.take_along_axis(scores, survivors, axis=1).min(axis=1, keepdims=True)
         rows = []
-        for row, threshold in zip(scores, kth[:, 0], strict=True):
+        for row, threshold in zip(scores, last[:, 0], strict=True):
             keep = np.flatnonzero(row >= threshold)
-            order = keep[np.argsort(-row[keep], kind="stable")][:k]
-            rows.append(order)
+            rows.append(keep[np.argsort(-row[keep], kind="stable")][:top_n])
         positions = np.stack(rows)
     else:
         positions = np.argsort(-scores, axis=1, kind="stable")
     return positions, np.take_along_axis(scores, positions, axis=1)
 
 
-def _embed(
-    encoder: Embedder | Callable[[list[str]], Any], texts: list[str], name: str
-) -> np.ndarray:
-    embed = getattr(encoder, "embed", encoder)
-    if not callable(embed):
-        raise TypeError("encoder must have an embed(texts) method or be a callable")
+def _embed(embed: Callable[[list[str]], Any], texts: list[str], name: str) -> np.ndarray:
     vectors = np.asarray(embed(texts), dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(texts):
         raise ValueError(
@@ -274,21 +271,22 @@ def _embed(
 
 
 def _embed_with_progress(
-    encoder: Embedder | Callable[[list[str]], Any], texts: list[str], step: int
+    embed: Callable[[list[str]], Any], texts: list[str], step: int
 ) -> np.ndarray:
     tqdm = require("tqdm", "eval").tqdm
     parts = []
     with tqdm(total=len(texts), desc="embedding corpus", unit="doc", leave=False) as bar:
         for start in range(0, len(texts), step):
-            parts.append(_embed(encoder, texts[start : start + step], "documents"))
+            parts.append(_embed(embed, texts[start : start + step], "documents"))
             bar.update(len(parts[-1]))
     return np.concatenate(parts, axis=0)
 
 
+@renamed_arguments(k="top_n")
 def dense_search(
     corpus: Mapping[Any, str] | Sequence[str],
     queries: Mapping[Any, str] | Sequence[str],
-    k: int = 100,
+    top_n: int = 100,
     *,
     encoder: Embedder | Callable[[list[str]], Any],
     corpus_embeddings: np.ndarray | None = None,
@@ -300,7 +298,7 @@ def dense_search(
     Args:
         corpus: ``{doc_id: text}`` or a sequence of texts (ids are positions).
         queries: ``{query_id: text}`` or a sequence of texts.
-        k: Hits per query.
+        top_n: Hits per query.
         encoder: An ``EmbeddingReranker`` (anything with ``embed(texts)``) or a callable
             ``texts -> (n, dim)`` array; vectors must be L2-normalised.
         corpus_embeddings: Precomputed corpus vectors in corpus order (skip re-encoding a
@@ -312,21 +310,27 @@ def dense_search(
     Returns:
         ``{query_id: {doc_id: cosine}}``, each inner dict best first.
 
+    Raises:
+        TypeError: ``corpus``/``queries``/``encoder`` of the wrong type, or ``k=`` (renamed
+            ``top_n``).
+        ValueError: An empty corpus, ``top_n`` below 1, or vectors of the wrong shape.
+
     Example (``docs``, ``queries``: ``{id: text}``; ``path``: a bi-encoder folder)::
 
         from rerankkit import EmbeddingReranker
 
-        dense_search(docs, queries, k=10, encoder=EmbeddingReranker(path))
+        dense_search(docs, queries, top_n=10, encoder=EmbeddingReranker(path))
     """
-    k = _check_k(k)
-    doc_ids, doc_texts = _split(corpus, "corpus")
+    top_n = check_int(top_n, "top_n", minimum=1)
+    doc_ids, doc_texts = _split(corpus, "corpus", at_least_one=True)
     query_ids, query_texts = _split(queries, "queries")
-    if not doc_texts:
-        raise ValueError("corpus must contain at least one document")
+    embed = getattr(encoder, "embed", encoder)
+    if not callable(embed):
+        raise TypeError("encoder must have an embed(texts) method or be a callable")
     if corpus_embeddings is None and progress:
-        doc_vectors = _embed_with_progress(encoder, doc_texts, batch_size)
+        doc_vectors = _embed_with_progress(embed, doc_texts, batch_size)
     elif corpus_embeddings is None:
-        doc_vectors = _embed(encoder, doc_texts, "documents")
+        doc_vectors = _embed(embed, doc_texts, "documents")
     else:
         doc_vectors = np.asarray(corpus_embeddings, dtype=np.float32)
         if doc_vectors.ndim != 2 or doc_vectors.shape[0] != len(doc_texts):
@@ -336,18 +340,15 @@ def dense_search(
     run: Run = {}
     for start in range(0, len(query_texts), batch_size):
         batch = query_texts[start : start + batch_size]
-        query_vectors = _embed(encoder, batch, "queries")
+        query_vectors = _embed(embed, batch, "queries")
         if query_vectors.shape[1] != doc_vectors.shape[1]:
             raise ValueError(
                 f"query vectors have dim {query_vectors.shape[1]}, corpus vectors "
                 f"{doc_vectors.shape[1]}"
             )
-        positions, scores = top_k(query_vectors @ doc_vectors.T, k)
+        positions, scores = top_n_columns(query_vectors @ doc_vectors.T, top_n)
         for offset, (row_positions, row_scores) in enumerate(zip(positions, scores, strict=True)):
             run[query_ids[start + offset]] = {
                 doc_ids[int(p)]: float(s) for p, s in zip(row_positions, row_scores, strict=True)
             }
     return run
-
-
-__all__ = ["BM25Index", "Embedder", "Run", "bm25_search", "dense_search", "top_k"]

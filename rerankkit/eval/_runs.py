@@ -1,11 +1,11 @@
 """First-stage runs and reranking them: candidates, one reranker over a whole run, timing.
 
 A run is ``{query id: {document id: score}}``. :func:`first_stage_run` builds one with BM25,
-dense search or their fusion; :func:`candidates` cuts each query's top ``depth`` as trec_eval
+dense search or their fusion; :func:`candidates` cuts each query's top ``top_n`` as trec_eval
 ranks them; :func:`rerank_run` reorders those candidates with a reranker and times it.
 
 Example:
-    >>> from rerankkit.eval._datasets import Dataset
+    >>> from rerankkit.eval import Dataset
     >>> from rerankkit.testing import KeywordReranker
     >>> data = Dataset("toy", corpus={"d1": "red apple", "d2": "green pear"},
     ...                queries={"q1": "pear"}, qrels={"q1": {"d2": 1}})
@@ -22,14 +22,16 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rerankkit._base import Reranker
 from rerankkit._optional import require
+from rerankkit._renamed import renamed_arguments
 from rerankkit._validation import check_choice, check_int
 from rerankkit.eval._datasets import Dataset, Run
+from rerankkit.eval._retrieval import bm25_search, dense_search
 
 logger = logging.getLogger(__name__)
 
@@ -43,22 +45,23 @@ _LOWEST, _HIGHEST = -1e30, 1e30
 # --------------------------------------------------------------------------- first stage
 
 
+@renamed_arguments(k="top_n")
 def first_stage_run(
     dataset: Dataset,
     method: str,
-    k: int = 100,
+    top_n: int = 100,
     *,
     bm25_language: str | None = "english",
     encoder: Any = None,
     progress: bool | None = None,
 ) -> Run:
-    """Retrieve ``k`` candidates per judged query with BM25, dense search, or their RRF.
+    """Retrieve ``top_n`` candidates per judged query with BM25, dense search, or their RRF.
 
     Args:
         dataset: The collection (only its judged queries are searched).
         method: ``"bm25"`` (bm25s), ``"dense"`` (bi-encoder, exact cosine), or ``"hybrid"``
             (reciprocal rank fusion of both, k=60).
-        k: Candidates per query.
+        top_n: Candidates per query.
         bm25_language: Analyser language for BM25 (``None``: a plain regex tokenizer with no
             stemming or stopwords, the right choice for Korean and other unsupported scripts).
         encoder: Anything with ``embed(texts)`` for dense search; default the packaged
@@ -66,50 +69,54 @@ def first_stage_run(
         progress: A progress bar over the corpus embedding of dense search; ``None`` shows
             one when stderr is a terminal.
 
-    Example (``data`` from :func:`rerankkit.eval._datasets.load_beir`)::
+    Raises:
+        ValueError: An unknown ``method`` or a ``top_n`` below 1.
+        TypeError: ``k=`` (renamed ``top_n``).
+
+    Example (``data`` from :func:`rerankkit.eval.load_beir`)::
 
         run = first_stage_run(data, "bm25", 100)
     """
     check_choice(method, "method", FIRST_STAGES)
-    from rerankkit.eval._retrieval import bm25_search, dense_search
-
     queries = {qid: dataset.queries[qid] for qid in dataset.judged_query_ids}
     runs: list[Any] = []  # retrieval's runs are keyed by the ids we pass: str here
     if method in ("bm25", "hybrid"):
-        runs.append(bm25_search(dataset.corpus, queries, k, language=bm25_language))
+        runs.append(bm25_search(dataset.corpus, queries, top_n, language=bm25_language))
     if method in ("dense", "hybrid"):
         if encoder is None:
             from rerankkit._specs import build_reranker
 
             encoder = build_reranker("embedding:")
-        runs.append(
-            dense_search(
-                dataset.corpus, queries, k, encoder=encoder, progress=_progress_enabled(progress)
-            )
-        )
+        shown = _progress_enabled(progress)
+        runs.append(dense_search(dataset.corpus, queries, top_n, encoder=encoder, progress=shown))
     if len(runs) == 1:
         return runs[0]  # type: ignore[no-any-return]
     from rerankkit.compose._fusion import fuse_runs
 
-    return fuse_runs(runs, top_n=k)  # type: ignore[return-value]
+    return fuse_runs(runs, top_n=top_n)  # type: ignore[return-value]
 
 
-def candidates(run: Mapping[str, Mapping[str, float]], depth: int) -> dict[str, list[str]]:
-    """Each query's top ``depth`` document ids, best first.
+@renamed_arguments(depth="top_n")
+def candidates(run: Mapping[str, Mapping[str, float]], top_n: int) -> dict[str, list[str]]:
+    """Each query's top ``top_n`` document ids, best first.
 
     Ties are broken as trec_eval does (document id descending), so the candidate set is the
     one the first stage is evaluated on.
+
+    Raises:
+        TypeError: ``top_n`` is not an int (or ``depth=``, renamed ``top_n``).
+        ValueError: ``top_n`` is below 1.
 
     Example:
         >>> candidates({"q": {"a": 1.0, "b": 3.0, "c": 1.0}}, 2)
         {'q': ['b', 'c']}
     """
-    depth = check_int(depth, "depth", minimum=1)
+    top_n = check_int(top_n, "top_n", minimum=1)
     ranked: dict[str, list[str]] = {}
     for qid, scores in run.items():
         order = sorted(scores, reverse=True)  # doc id descending ...
         order.sort(key=lambda doc_id: scores[doc_id], reverse=True)  # ... then score (stable)
-        ranked[qid] = order[:depth]
+        ranked[qid] = order[:top_n]
     return ranked
 
 
@@ -172,9 +179,9 @@ def _progress_enabled(progress: bool | None) -> bool:
     return sys.stderr.isatty() if progress is None else progress
 
 
-def _progress_bar(total: int, desc: str, unit: str = "query") -> Any:
+def _progress_bar(total: int, desc: str) -> Any:
     tqdm = require("tqdm", "eval").tqdm
-    return tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr)
+    return tqdm(total=total, desc=desc, unit="query", leave=False, file=sys.stderr)
 
 
 def progress_slices(count: int, steps: int) -> list[tuple[int, int]]:
@@ -187,13 +194,6 @@ def progress_slices(count: int, steps: int) -> list[tuple[int, int]]:
     parts = max(1, min(steps, count))
     edges = [count * k // parts for k in range(parts + 1)]
     return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
-
-
-def _progress(items: Sequence[str], enabled: bool, desc: str) -> Iterable[str]:
-    if not enabled:
-        return items
-    tqdm = require("tqdm", "eval").tqdm
-    return tqdm(items, desc=desc, unit="query", leave=False, file=sys.stderr)  # type: ignore[no-any-return]
 
 
 def rerank_groups(
@@ -242,18 +242,19 @@ def scored_run(
     }
 
 
+@renamed_arguments(depth="top_n")
 def rerank_run(
     reranker: Reranker,
     dataset: Dataset,
     run: Mapping[str, Mapping[str, float]],
     *,
-    depth: int = 100,
+    top_n: int = 100,
     only_judged: bool = True,
     batch_queries: bool | None = None,
     progress: bool | None = None,
     desc: str = "rerank",
 ) -> tuple[Run, Timing]:
-    """Rerank each query's top ``depth`` candidates of ``run``.
+    """Rerank each query's top ``top_n`` candidates of ``run``.
 
     With ``only_judged`` (the default) queries without judgments are skipped: they cannot
     change any metric.
@@ -271,7 +272,7 @@ def rerank_run(
         reranker: Any reranker.
         dataset: The collection: query and document texts, and the qrels.
         run: The first-stage run to rerank.
-        depth: Candidates reranked per query (trec_eval's order; see :func:`candidates`).
+        top_n: Candidates reranked per query (trec_eval's order; see :func:`candidates`).
         only_judged: Skip queries without judgments.
         batch_queries: ``None`` (batch when pointwise), ``True`` (batch; the reranker must
             be pointwise) or ``False`` (one call per query).
@@ -281,23 +282,24 @@ def rerank_run(
         desc: The label for the progress bar and the log line.
 
     Returns:
-        The reranked run ``{qid: {docid: score}}`` (only the ``depth`` reranked documents;
+        The reranked run ``{qid: {docid: score}}`` (only the ``top_n`` reranked documents;
         a ``-inf`` score becomes ``-1e30`` and ``+inf`` ``1e30`` for pytrec_eval) and its
         :class:`Timing`.
 
     Raises:
-        TypeError: ``batch_queries=True`` for a reranker that is not pointwise.
-        ValueError: A bad ``depth`` or ``batch_queries``.
+        TypeError: ``batch_queries=True`` for a reranker that is not pointwise, a ``top_n``
+            that is not an int, or ``depth=`` (renamed ``top_n``).
+        ValueError: A bad ``top_n`` or ``batch_queries``.
 
     Example:
-        >>> from rerankkit.eval._datasets import Dataset
+        >>> from rerankkit.eval import Dataset
         >>> from rerankkit.testing import FixedScoreReranker
         >>> data = Dataset("toy", {"a": "x", "b": "y"}, {"q": "x"}, {"q": {"b": 1}})
         >>> run, timing = rerank_run(FixedScoreReranker([0.1, 0.9]), data, {"q": {"a": 2, "b": 1}})
         >>> run, timing.batched
         ({'q': {'a': 0.1, 'b': 0.9}}, False)
     """
-    ranked = candidates(run, depth)
+    ranked = candidates(run, top_n)
     batch_queries = check_choice(batch_queries, "batch_queries", (None, True, False))
     batched = reranker.pointwise if batch_queries is None else batch_queries
     if batched and not reranker.pointwise:
@@ -307,30 +309,30 @@ def rerank_run(
             "so it is scored per query"
         )
     query_ids, groups = rerank_groups(dataset, ranked, only_judged=only_judged)
+    shown = _progress_enabled(progress)
+    # Batched: one score_many call, or with a progress bar a few (each slice still shares
+    # batches across its queries, and a pair's score does not depend on its batch).
+    # Otherwise one call per query, each timed: the latency one RAG request pays.
     if batched:
-        # One score_many call, or with a progress bar a few: each slice still shares batches
-        # across its queries, and a pair's score does not depend on its batch.
-        shown = _progress_enabled(progress)
-        bar = _progress_bar(len(groups), desc) if shown else None
-        scores = []
+        slices = progress_slices(len(groups), _PROGRESS_STEPS if shown else 1)
+    else:
+        slices = [(i, i + 1) for i in range(len(groups))]
+    bar = _progress_bar(len(groups), desc) if shown else None
+    scores: list[list[float]] = []
+    slice_seconds: list[float] = []
+    for first, last in slices:
         start = time.perf_counter()
-        for first, last in progress_slices(len(groups), _PROGRESS_STEPS if shown else 1):
-            scores.extend(reranker.score_many(groups[first:last]))
-            if bar is not None:
-                bar.update(last - first)
-        seconds = time.perf_counter() - start
+        scores.extend(reranker.score_many(groups[first:last]))
+        slice_seconds.append(time.perf_counter() - start)
         if bar is not None:
-            bar.close()
+            bar.update(last - first)
+    if bar is not None:
+        bar.close()
+    seconds = sum(slice_seconds)
+    if batched:
         latencies = (seconds * 1000.0 / max(1, len(query_ids)),) * len(query_ids)
     else:
-        scores, per_query = [], []
-        by_id = dict(zip(query_ids, groups, strict=True))
-        for qid in _progress(query_ids, _progress_enabled(progress), desc):
-            start = time.perf_counter()
-            scores.extend(reranker.score_many([by_id[qid]]))
-            per_query.append((time.perf_counter() - start) * 1000.0)
-        seconds, latencies = sum(per_query) / 1000.0, tuple(per_query)
-    out = scored_run(ranked, query_ids, scores)
+        latencies = tuple(1000.0 * part for part in slice_seconds)
     pairs = sum(len(row) for row in scores)
     timing = Timing(len(query_ids), pairs, seconds, latencies, batched=batched)
     logger.info(
@@ -341,16 +343,4 @@ def rerank_run(
         timing.pairs_per_second,
         " (batched across queries)" if batched else "",
     )
-    return out, timing
-
-
-__all__ = [
-    "FIRST_STAGES",
-    "Timing",
-    "candidates",
-    "first_stage_run",
-    "progress_slices",
-    "rerank_groups",
-    "rerank_run",
-    "scored_run",
-]
+    return scored_run(ranked, query_ids, scores), timing

@@ -65,8 +65,7 @@ def score_model(
     reranker = CrossEncoderReranker(
         str(model), max_length=settings.max_length, dtype=settings.dtype
     )
-    # TODO(issue 21): depth= becomes top_n= when eval renames it
-    return rerank_run(reranker, dataset, run, depth=settings.top_n, progress=progress, desc=desc)
+    return rerank_run(reranker, dataset, run, top_n=settings.top_n, progress=progress, desc=desc)
 
 
 def before_after(
@@ -82,8 +81,8 @@ def before_after(
         all_runs[name] = run
         if timing is not None:
             timings[name] = timing
-    return evaluate_runs(  # TODO(issue 21): depth= becomes top_n= when eval renames it
-        dataset, all_runs, first_stage=settings.first_stage, depth=settings.top_n, timings=timings
+    return evaluate_runs(
+        dataset, all_runs, first_stage=settings.first_stage, top_n=settings.top_n, timings=timings
     )
 
 
