@@ -15,7 +15,7 @@ comparable within one model, not across models.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rerankkit.remote._base import RemoteReranker
 
@@ -49,6 +49,7 @@ class CohereReranker(RemoteReranker):
     api_key_env = ("CO_API_KEY", "COHERE_API_KEY")
     requires_api_key = True
     path = "/v2/rerank"
+    option_names = ("max_tokens_per_doc",)
 
     def __init__(
         self,
@@ -59,11 +60,6 @@ class CohereReranker(RemoteReranker):
     ) -> None:
         super().__init__(model=model, **connection)
         self.max_tokens_per_doc = max_tokens_per_doc
-
-    def _options(self) -> dict[str, Any]:
-        if self.max_tokens_per_doc is None:
-            return {}
-        return {"max_tokens_per_doc": self.max_tokens_per_doc}
 
 
 class CohereV1Reranker(RemoteReranker):
@@ -82,9 +78,7 @@ class CohereV1Reranker(RemoteReranker):
     api_key_env = ("CO_API_KEY", "COHERE_API_KEY")
     requires_api_key = True
     path = "/v1/rerank"
+    fixed_options: ClassVar[dict[str, Any]] = {"return_documents": False}
 
     def __init__(self, model: str = "rerank-english-v3.0", **connection: Any) -> None:
         super().__init__(model=model, **connection)
-
-    def _options(self) -> dict[str, Any]:
-        return {"return_documents": False}

@@ -14,7 +14,7 @@ cross-encoder's logit, in [0, 1]; with ``raw_scores=True`` the raw logit.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rerankkit.remote._base import RemoteReranker
 
@@ -36,6 +36,8 @@ class InfinityReranker(RemoteReranker):
 
     service = "infinity"
     document_limit = 2048
+    fixed_options: ClassVar[dict[str, Any]] = {"return_documents": False}
+    option_names = ("raw_scores",)
 
     def __init__(
         self,
@@ -47,6 +49,3 @@ class InfinityReranker(RemoteReranker):
     ) -> None:
         super().__init__(base_url=base_url, model=model, **connection)
         self.raw_scores = bool(raw_scores)
-
-    def _options(self) -> dict[str, Any]:
-        return {"return_documents": False, "raw_scores": self.raw_scores}

@@ -13,7 +13,7 @@ v2 rerankers answer values in [0, 1]); comparable within one model only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rerankkit.remote._base import RemoteReranker
 
@@ -36,11 +36,10 @@ class JinaReranker(RemoteReranker):
     api_key_env = ("JINA_API_KEY",)
     requires_api_key = True
     path = "/v1/rerank"
+    # Jina's request is Cohere-v1-shaped
+    fixed_options: ClassVar[dict[str, Any]] = {"return_documents": False}
 
     def __init__(
         self, model: str = "jina-reranker-v2-base-multilingual", **connection: Any
     ) -> None:
         super().__init__(model=model, **connection)
-
-    def _options(self) -> dict[str, Any]:  # Jina's request is Cohere-v1-shaped
-        return {"return_documents": False}

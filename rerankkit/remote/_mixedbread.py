@@ -14,7 +14,7 @@ Score scale: ``score`` as the model gives it; comparable within one model only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rerankkit.remote._base import RemoteReranker
 
@@ -42,11 +42,9 @@ class MixedbreadReranker(RemoteReranker):
     cut_field = "top_k"
     results_key = "data"
     score_key = "score"
+    fixed_options: ClassVar[dict[str, Any]] = {"return_input": False}
 
     def __init__(
         self, model: str = "mixedbread-ai/mxbai-rerank-large-v2", **connection: Any
     ) -> None:
         super().__init__(model=model, **connection)
-
-    def _options(self) -> dict[str, Any]:
-        return {"return_input": False}

@@ -14,7 +14,7 @@ in [0, 1]; with ``raw_scores=True`` the raw logit.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rerankkit.remote._base import RemoteReranker
 
@@ -41,6 +41,8 @@ class TEIReranker(RemoteReranker):
     cut_field = None
     results_key = None
     score_key = "score"
+    fixed_options: ClassVar[dict[str, Any]] = {"return_text": False}
+    option_names = ("raw_scores", "truncate")
 
     def __init__(
         self, base_url: str, *, raw_scores: bool = False, truncate: bool = False, **connection: Any
@@ -48,6 +50,3 @@ class TEIReranker(RemoteReranker):
         super().__init__(base_url=base_url, **connection)
         self.raw_scores = bool(raw_scores)
         self.truncate = bool(truncate)
-
-    def _options(self) -> dict[str, Any]:
-        return {"raw_scores": self.raw_scores, "return_text": False, "truncate": self.truncate}

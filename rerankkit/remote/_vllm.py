@@ -18,7 +18,6 @@ from typing import Any
 
 from rerankkit._validation import check_choice
 from rerankkit.remote._base import RemoteReranker
-from rerankkit.remote._merge import scores_by_index
 
 
 class VLLMReranker(RemoteReranker):
@@ -49,17 +48,10 @@ class VLLMReranker(RemoteReranker):
     ) -> None:
         super().__init__(base_url=base_url, model=model, **connection)
         self.endpoint = check_choice(endpoint, "endpoint", ("rerank", "score"))
-
-    def _path(self) -> str:
-        return self.path if self.endpoint == "rerank" else "/score"
-
-    def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
-        if self.endpoint == "rerank":
-            return super()._body(query, documents)
-        model = {} if self.model is None else {"model": self.model}
-        return {**model, "text_1": query, "text_2": documents}
-
-    def _scores(self, answer: Any, count: int) -> list[float]:
-        if self.endpoint == "rerank":
-            return super()._scores(answer, count)
-        return scores_by_index(answer, count, results_key="data", score_key="score")
+        if self.endpoint == "score":  # {"model", "text_1", "text_2"} -> {"data": [{"score"}]}
+            self.path = "/score"
+            self.query_field = "text_1"
+            self.documents_field = "text_2"
+            self.cut_field = None
+            self.results_key = "data"
+            self.score_key = "score"

@@ -11,7 +11,7 @@ within one model only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rerankkit.remote._base import RemoteReranker
 
@@ -38,12 +38,11 @@ class VoyageReranker(RemoteReranker):
     path = "/v1/rerank"
     cut_field = "top_k"
     results_key = "data"
+    fixed_options: ClassVar[dict[str, Any]] = {"return_documents": False}
+    option_names = ("truncation",)
 
     def __init__(
         self, model: str = "rerank-2.5", *, truncation: bool = True, **connection: Any
     ) -> None:
         super().__init__(model=model, **connection)
         self.truncation = bool(truncation)
-
-    def _options(self) -> dict[str, Any]:
-        return {"return_documents": False, "truncation": self.truncation}

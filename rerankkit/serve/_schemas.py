@@ -187,9 +187,7 @@ class DocumentText(BaseModel):
     text: str
 
 
-class V1Result(BaseModel):
-    index: int
-    relevance_score: Score
+class V1Result(CohereV2Result):
     document: DocumentText | None = None
 
 
