@@ -25,7 +25,7 @@ from rerankkit._retry import RetryPolicy
 from rerankkit._validation import check_int
 from rerankkit.errors import RemoteServiceError
 from rerankkit.remote._http import ServiceClient, check_base_url
-from rerankkit.remote._merge import AnswerShapeError, chunk_ranges, scores_by_index
+from rerankkit.remote._merge import AnswerShapeError, scores_by_index
 
 
 def secret_from_env(names: Sequence[str]) -> SecretStr | None:
@@ -207,16 +207,17 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
     def _score_many_with_details(
         self, groups: list[Group]
     ) -> list[tuple[Sequence[float], Details]]:
+        size = self.max_documents
         jobs = [
-            (group, part)
+            (group, start)  # the chunk documents[start : start + size] of groups[group]
             for group, (_, documents) in enumerate(groups)
-            for part in chunk_ranges(len(documents), self.max_documents)
+            for start in range(0, len(documents), size)
         ]
 
-        def run(job: tuple[int, range]) -> list[float]:
-            group, part = job
+        def run(job: tuple[int, int]) -> list[float]:
+            group, start = job
             query, documents = groups[group]
-            return self._score_chunk(query, documents[part.start : part.stop])
+            return self._score_chunk(query, documents[start : start + size])
 
         if len(jobs) == 1:
             parts = [run(jobs[0])]
@@ -236,9 +237,10 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
     async def _ascore_with_details(
         self, query: str, documents: list[str]
     ) -> tuple[Sequence[float], Details]:
+        size = self.max_documents
         tasks = [
-            asyncio.ensure_future(self._ascore_chunk(query, documents[part.start : part.stop]))
-            for part in chunk_ranges(len(documents), self.max_documents)
+            asyncio.ensure_future(self._ascore_chunk(query, documents[start : start + size]))
+            for start in range(0, len(documents), size)
         ]
         try:
             parts = await asyncio.gather(*tasks)

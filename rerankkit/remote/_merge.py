@@ -1,4 +1,4 @@
-"""Pure helpers: cut an input to a service's per-request limit, read scores back by index.
+"""Read a service's answer back into scores in request order (pure, no I/O).
 
 A service answers with ``(index, score)`` items in its own order (best first, usually). We
 refuse to guess: an answer that omits, repeats or invents an index, or whose score is not a
@@ -15,18 +15,6 @@ from typing import Any
 
 class AnswerShapeError(ValueError):
     """A service's answer does not cover the request's documents exactly once."""
-
-
-def chunk_ranges(count: int, limit: int) -> list[range]:
-    """Consecutive position ranges of at most ``limit`` documents covering ``0..count-1``.
-
-    Example:
-        >>> chunk_ranges(5, 2)
-        [range(0, 2), range(2, 4), range(4, 5)]
-        >>> chunk_ranges(0, 2)
-        []
-    """
-    return [range(start, min(start + limit, count)) for start in range(0, count, limit)]
 
 
 def scores_by_index(
