@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rerankkit._optional import require
 from rerankkit._specs import RerankerSpec, build_reranker, parse_spec
-from rerankkit._validation import check_int, check_number, check_top_n
+from rerankkit._validation import check_instance, check_int, check_number, check_top_n
 from rerankkit.distributed._rows import rerank_rows
 
 if TYPE_CHECKING:
@@ -91,18 +91,17 @@ def _check_columns(schema: Any, query_column: str, documents_column: str) -> Non
         )
 
 
-def _compute(concurrency: Any) -> Any:
-    """``concurrency`` as Ray Data's actor pool strategy (``None``: Ray's autoscaling default)."""
-    actor_pool = require("ray.data", "ray").ActorPoolStrategy
+def _check_concurrency(concurrency: Any) -> Any:
+    """``concurrency`` as Ray Data takes it: an actor count, a ``(min, max)`` autoscaling
+    range, or ``None`` (Ray's autoscaling default)."""
     if concurrency is None:
         return None
     if isinstance(concurrency, Sequence) and not isinstance(concurrency, (str, bytes)):
         if len(concurrency) != 2:
             raise ValueError(f"concurrency must be an int or a (min, max) pair, got {concurrency}")
         low = check_int(concurrency[0], "concurrency[0]", minimum=1)
-        high = check_int(concurrency[1], "concurrency[1]", minimum=low)
-        return actor_pool(min_size=low, max_size=high)
-    return actor_pool(size=check_int(concurrency, "concurrency", minimum=1))
+        return low, check_int(concurrency[1], "concurrency[1]", minimum=low)
+    return check_int(concurrency, "concurrency", minimum=1)
 
 
 def rerank_dataset(
@@ -186,19 +185,15 @@ def rerank_dataset(
     spec = parse_spec(reranker_spec) if isinstance(reranker_spec, str) else reranker_spec
     if not isinstance(spec, RerankerSpec):
         raise TypeError(f"reranker_spec must be a spec string, got {type(reranker_spec).__name__}")
-    for argument, column in (
-        ("query_column", query_column),
-        ("documents_column", documents_column),
-    ):
-        if not isinstance(column, str):
-            raise TypeError(f"{argument} must be a str, got {type(column).__name__}")
+    check_instance(query_column, str, "query_column")
+    check_instance(documents_column, str, "documents_column")
     if query_column == documents_column:
         raise ValueError(f"query_column and documents_column are both {query_column!r}")
     top_n = check_top_n(top_n)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     num_cpus = check_number(num_cpus, "num_cpus", minimum=0)
     num_gpus = check_number(num_gpus, "num_gpus", minimum=0)
-    compute = _compute(concurrency)
+    concurrency = _check_concurrency(concurrency)
     if not isinstance(dataset, require("ray.data", "ray").Dataset):
         raise TypeError(f"dataset must be a ray.data.Dataset, got {type(dataset).__name__}")
     schema = dataset.schema()
@@ -206,15 +201,10 @@ def rerank_dataset(
         _check_columns(schema, query_column, documents_column)
     reranked: ray.data.Dataset = dataset.map_batches(
         RerankBatches,
-        fn_constructor_kwargs={
-            "spec": spec,
-            "query_column": query_column,
-            "documents_column": documents_column,
-            "top_n": top_n,
-        },
+        fn_constructor_args=(spec, query_column, documents_column, top_n),
         batch_size=batch_size,
         batch_format="pyarrow",
-        compute=compute,
+        concurrency=concurrency,
         num_cpus=num_cpus,
         num_gpus=num_gpus,
         udf_modifying_row_count=False,

@@ -111,7 +111,7 @@ def rerank_rows(
     """
     if len(queries) != len(documents):
         raise ValueError(f"{len(queries)} queries for {len(documents)} rows of documents")
-    outcomes: list[RowOutcome | None] = [None] * len(queries)
+    outcomes: dict[int, RowOutcome] = {}
     valid: dict[int, tuple[str, list[str]]] = {}
     for row, (query, docs) in enumerate(zip(queries, documents, strict=True)):
         try:
@@ -127,7 +127,7 @@ def rerank_rows(
             for row, row_scores in zip(valid, scores, strict=True):
                 outcomes[row] = _ranked(rank(row_scores, top_n=top_n))
     for row, (query, docs) in valid.items():
-        if outcomes[row] is not None:
+        if row in outcomes:
             continue
         try:
             results = reranker.rerank(query, docs, top_n=top_n)
@@ -135,7 +135,4 @@ def rerank_rows(
             outcomes[row] = _failed(error)
         else:
             outcomes[row] = _ranked(results)
-    done = [outcome for outcome in outcomes if outcome is not None]
-    if len(done) != len(outcomes):  # every row is either invalid or scored above
-        raise RuntimeError(f"{len(outcomes) - len(done)} rows got no outcome")
-    return done
+    return [outcomes[row] for row in range(len(queries))]  # each row: invalid, or scored above

@@ -20,7 +20,7 @@ from typing import Any
 
 from rerankkit._optional import require
 from rerankkit._specs import RerankerSpec, build_reranker, parse_spec
-from rerankkit._validation import check_int
+from rerankkit._validation import check_instance, check_int
 from rerankkit.serve._settings import ServeSettings
 
 
@@ -99,8 +99,7 @@ def rerank_deployment(
     if not isinstance(parsed, RerankerSpec):
         raise TypeError(f"spec must be a spec string, got {type(spec).__name__}")
     settings = ServeSettings(model_name=parsed.label) if settings is None else settings
-    if not isinstance(settings, ServeSettings):
-        raise TypeError(f"settings must be a ServeSettings, got {type(settings).__name__}")
+    check_instance(settings, ServeSettings, "settings")
     if num_replicas is not None and autoscaling_config is not None:
         raise ValueError("give num_replicas or autoscaling_config, not both")
     options: dict[str, Any] = {
@@ -112,21 +111,17 @@ def rerank_deployment(
         ),
     }
     if autoscaling_config is not None:
-        if not isinstance(autoscaling_config, Mapping):
-            raise TypeError(
-                f"autoscaling_config must be a mapping, got {type(autoscaling_config).__name__}"
-            )
-        options["autoscaling_config"] = dict(autoscaling_config)
+        options["autoscaling_config"] = dict(
+            check_instance(autoscaling_config, Mapping, "autoscaling_config")
+        )
     else:
         options["num_replicas"] = check_int(
             1 if num_replicas is None else num_replicas, "num_replicas", minimum=1
         )
     if ray_actor_options is not None:
-        if not isinstance(ray_actor_options, Mapping):
-            raise TypeError(
-                f"ray_actor_options must be a mapping, got {type(ray_actor_options).__name__}"
-            )
-        options["ray_actor_options"] = dict(ray_actor_options)
+        options["ray_actor_options"] = dict(
+            check_instance(ray_actor_options, Mapping, "ray_actor_options")
+        )
     serve = require("ray.serve", "ray")
     return serve.deployment(_ingress_class(), **options).bind(parsed, settings)
 

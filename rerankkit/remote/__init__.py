@@ -33,13 +33,16 @@ Example:
 from __future__ import annotations
 
 from rerankkit.remote._base import RemoteReranker
-from rerankkit.remote._cohere import CohereReranker, CohereV1Reranker
-from rerankkit.remote._infinity import InfinityReranker
-from rerankkit.remote._jina import JinaReranker
-from rerankkit.remote._mixedbread import MixedbreadReranker
-from rerankkit.remote._tei import TEIReranker
-from rerankkit.remote._vllm import VLLMReranker
-from rerankkit.remote._voyage import VoyageReranker
+from rerankkit.remote._services import (
+    CohereReranker,
+    CohereV1Reranker,
+    InfinityReranker,
+    JinaReranker,
+    MixedbreadReranker,
+    TEIReranker,
+    VLLMReranker,
+    VoyageReranker,
+)
 
 __all__ = [
     "CohereReranker",

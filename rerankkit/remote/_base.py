@@ -1,9 +1,9 @@
 """``RemoteReranker``: a ``Reranker`` whose scores come from a rerank service over HTTP.
 
-Each service module only says where to send a chunk and how to read the answer (``path``,
-``documents_field``, ``cut_field``, ``_options``, ``results_key``, ``score_key``; ``_path``,
-``_body`` and ``_scores`` for a shape of its own); splitting, concurrency, retries, validation
-of the answer and mapping back to the caller's positions live here and in ``_http``/``_merge``.
+Each service module only declares where to send a chunk and how to read the answer (``path``,
+``query_field``, ``documents_field``, ``cut_field``, ``fixed_options``, ``option_names``,
+``results_key``, ``score_key``); splitting, concurrency, retries, validation of the answer and
+mapping back to the caller's positions live here and in ``_http``/``_merge``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from rerankkit._retry import RetryPolicy
 from rerankkit._validation import check_int
 from rerankkit.errors import RemoteServiceError
 from rerankkit.remote._http import ServiceClient, check_base_url
-from rerankkit.remote._merge import AnswerShapeError, chunk_ranges, scores_by_index
+from rerankkit.remote._merge import AnswerShapeError, scores_by_index
 
 
 def secret_from_env(names: Sequence[str]) -> SecretStr | None:
@@ -41,9 +41,11 @@ def secret_from_env(names: Sequence[str]) -> SecretStr | None:
 class RemoteReranker(RebuiltOnUnpickle, Reranker):
     """Base of the HTTP clients in ``rerankkit.remote`` (see the package docstring).
 
-    A subclass sets the class attributes (the request is ``{"query", documents_field,
-    "model" (unless None), cut_field (the chunk's length), **_options()}``); it may override
-    ``_path``, ``_body`` and ``_scores`` for a different shape.
+    A subclass declares its request and answer shape in class attributes: the request is
+    ``{query_field: query, documents_field: documents, "model" (unless None), cut_field (the
+    chunk's length), **fixed_options, **options}``, where ``options`` are the attributes named
+    in ``option_names`` that are not None; the answer's ``results_key`` list holds
+    ``{"index", score_key}`` items. An instance may change its shape (vLLM's ``/score``).
 
     Connection options, accepted by every client:
         base_url: The service's root URL (default: the service's public endpoint).
@@ -86,11 +88,14 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
     api_key_env: ClassVar[tuple[str, ...]] = ()
     requires_api_key: ClassVar[bool] = False
     document_limit: ClassVar[int] = 1000
-    path: ClassVar[str] = "/rerank"
-    documents_field: ClassVar[str] = "documents"
-    cut_field: ClassVar[str | None] = "top_n"
-    results_key: ClassVar[str | None] = "results"
-    score_key: ClassVar[str] = "relevance_score"
+    path: str = "/rerank"
+    query_field: str = "query"
+    documents_field: str = "documents"
+    cut_field: str | None = "top_n"
+    fixed_options: ClassVar[dict[str, Any]] = {}
+    option_names: ClassVar[tuple[str, ...]] = ()
+    results_key: str | None = "results"
+    score_key: str = "relevance_score"
     not_recorded: ClassVar[frozenset[str]] = frozenset({"api_key", "transport", "async_transport"})
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
@@ -146,28 +151,20 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
             async_transport=async_transport,
         )
 
-    # ---- what a service module provides ------------------------------------------------
-    def _path(self) -> str:
-        return self.path
-
+    # ---- one chunk -------------------------------------------------------------------------
     def _body(self, query: str, documents: list[str]) -> dict[str, Any]:
-        body: dict[str, Any] = {"query": query, self.documents_field: documents}
+        body: dict[str, Any] = {self.query_field: query, self.documents_field: documents}
         if self.model is not None:
             body["model"] = self.model
         if self.cut_field is not None:  # every score: top_n is applied by us after merging
             body[self.cut_field] = len(documents)
-        return {**body, **self._options()}
+        body.update(self.fixed_options)
+        for name in self.option_names:
+            value = getattr(self, name)
+            if value is not None:  # an option left to the service's default is not sent
+                body[name] = value
+        return body
 
-    def _options(self) -> dict[str, Any]:
-        """The service's other request fields (the same for every request)."""
-        return {}
-
-    def _scores(self, answer: Any, count: int) -> list[float]:
-        return scores_by_index(
-            answer, count, results_key=self.results_key, score_key=self.score_key
-        )
-
-    # ---- one chunk -------------------------------------------------------------------------
     def _check_api_key(self) -> None:
         # Checked here, not on construction: an unpickled or config-built copy on a machine
         # without the variable must build, and fail only when it calls the service.
@@ -181,19 +178,21 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
 
     def _read(self, answer: Any, count: int) -> list[float]:
         try:
-            return self._scores(answer, count)
+            return scores_by_index(
+                answer, count, results_key=self.results_key, score_key=self.score_key
+            )
         except AnswerShapeError as error:
             text = json.dumps(answer, ensure_ascii=False, default=str)
-            raise self.client.error(200, text, reason=f"POST {self._path()}: {error}") from None
+            raise self.client.error(200, text, reason=f"POST {self.path}: {error}") from None
 
     def _score_chunk(self, query: str, documents: list[str]) -> list[float]:
         self._check_api_key()
-        answer = self.client.post_json(self._path(), self._body(query, documents))
+        answer = self.client.post_json(self.path, self._body(query, documents))
         return self._read(answer, len(documents))
 
     async def _ascore_chunk(self, query: str, documents: list[str]) -> list[float]:
         self._check_api_key()
-        answer = await self.client.apost_json(self._path(), self._body(query, documents))
+        answer = await self.client.apost_json(self.path, self._body(query, documents))
         return self._read(answer, len(documents))
 
     # ---- Reranker hooks -------------------------------------------------------------------
@@ -208,16 +207,17 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
     def _score_many_with_details(
         self, groups: list[Group]
     ) -> list[tuple[Sequence[float], Details]]:
+        size = self.max_documents
         jobs = [
-            (group, part)
+            (group, start)  # the chunk documents[start : start + size] of groups[group]
             for group, (_, documents) in enumerate(groups)
-            for part in chunk_ranges(len(documents), self.max_documents)
+            for start in range(0, len(documents), size)
         ]
 
-        def run(job: tuple[int, range]) -> list[float]:
-            group, part = job
+        def run(job: tuple[int, int]) -> list[float]:
+            group, start = job
             query, documents = groups[group]
-            return self._score_chunk(query, documents[part.start : part.stop])
+            return self._score_chunk(query, documents[start : start + size])
 
         if len(jobs) == 1:
             parts = [run(jobs[0])]
@@ -237,9 +237,10 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
     async def _ascore_with_details(
         self, query: str, documents: list[str]
     ) -> tuple[Sequence[float], Details]:
+        size = self.max_documents
         tasks = [
-            asyncio.ensure_future(self._ascore_chunk(query, documents[part.start : part.stop]))
-            for part in chunk_ranges(len(documents), self.max_documents)
+            asyncio.ensure_future(self._ascore_chunk(query, documents[start : start + size]))
+            for start in range(0, len(documents), size)
         ]
         try:
             parts = await asyncio.gather(*tasks)
@@ -275,9 +276,9 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
     def cache_key(self) -> str:
         """Equal for two clients of the same service, address, model and request options."""
         body = self._body("", [])
-        options = {k: v for k, v in body.items() if not isinstance(v, list) and k != "query"}
-        settings = json.dumps(options, sort_keys=True)
-        return f"{self.service}:{self.client.base_url}{self._path()}:{settings}"
+        del body[self.query_field], body[self.documents_field]
+        settings = json.dumps(body, sort_keys=True)
+        return f"{self.service}:{self.client.base_url}{self.path}:{settings}"
 
     def __repr__(self) -> str:
         model = f"model={self.model!r}, " if self.model is not None else ""

@@ -90,16 +90,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
-def is_retryable_status(status: int) -> bool:
-    """HTTP statuses worth resending: 408 (timeout), 429 (rate limit) and every 5xx.
-
-    Example:
-        >>> [is_retryable_status(s) for s in (200, 400, 408, 429, 500, 503)]
-        [False, False, True, True, True, True]
-    """
-    return status in (408, 429) or 500 <= status <= 599
-
-
 class ServiceClient:
     """Pooled, retrying JSON-over-HTTP client of one service (see the module docstring).
 
@@ -212,7 +202,7 @@ class ServiceClient:
 
     def _decode(self, response: httpx.Response, path: str) -> Any:
         status = response.status_code
-        if status >= 400 and is_retryable_status(status):
+        if status in (408, 429) or 500 <= status <= 599:  # timeout, rate limit, server error
             wait = parse_retry_after(response.headers.get("Retry-After"))
             if wait is not None and wait > self.policy.max_retry_after:
                 raise self.error(

@@ -1,4 +1,4 @@
-"""Pure helpers: cut an input to a service's per-request limit, read scores back by index.
+"""Read a service's answer back into scores in request order (pure, no I/O).
 
 A service answers with ``(index, score)`` items in its own order (best first, usually). We
 refuse to guess: an answer that omits, repeats or invents an index, or whose score is not a
@@ -9,7 +9,7 @@ with an excerpt of the answer), so no document is ever lost or counted twice.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -17,32 +17,8 @@ class AnswerShapeError(ValueError):
     """A service's answer does not cover the request's documents exactly once."""
 
 
-def chunk_ranges(count: int, limit: int) -> list[range]:
-    """Consecutive position ranges of at most ``limit`` documents covering ``0..count-1``.
-
-    Example:
-        >>> chunk_ranges(5, 2)
-        [range(0, 2), range(2, 4), range(4, 5)]
-        >>> chunk_ranges(0, 2)
-        []
-    """
-    return [range(start, min(start + limit, count)) for start in range(0, count, limit)]
-
-
-def _item_list(answer: Any, results_key: str | None) -> Sequence[Any]:
-    items = answer if results_key is None else None
-    if results_key is not None:
-        if not isinstance(answer, Mapping):
-            raise AnswerShapeError(f"expected a JSON object with {results_key!r}")
-        items = answer.get(results_key)
-    if not isinstance(items, list):
-        where = f"{results_key!r}" if results_key else "the answer"
-        raise AnswerShapeError(f"{where} must be a JSON list, got {type(items).__name__}")
-    return items
-
-
 def scores_by_index(
-    answer: Any, count: int, *, results_key: str | None, score_key: str, index_key: str = "index"
+    answer: Any, count: int, *, results_key: str | None, score_key: str
 ) -> list[float]:
     """Scores in request order from an answer's ``[{index, score}, ...]`` list.
 
@@ -51,8 +27,8 @@ def scores_by_index(
         count: Documents in the request; every index ``0..count-1`` must appear once.
         results_key: Key of the list in the answer object; ``None`` when the answer is the
             list itself (TEI).
-        score_key: Key of the score in each item (``relevance_score``, ``score``).
-        index_key: Key of the position in each item.
+        score_key: Key of the score in each item (``relevance_score``, ``score``); the
+            position is under ``index``.
 
     Raises:
         AnswerShapeError: Not a list of objects, an index missing, repeated, out of range or
@@ -68,14 +44,21 @@ def scores_by_index(
         ...
         rerankkit.remote._merge.AnswerShapeError: index 1 missing from the answer (2 documents sent)
     """
-    items = _item_list(answer, results_key)
+    items = answer
+    if results_key is not None:
+        if not isinstance(answer, Mapping):
+            raise AnswerShapeError(f"expected a JSON object with {results_key!r}")
+        items = answer.get(results_key)
+    if not isinstance(items, list):
+        where = repr(results_key) if results_key else "the answer"
+        raise AnswerShapeError(f"{where} must be a JSON list, got {type(items).__name__}")
     scores: list[float | None] = [None] * count
     for position, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise AnswerShapeError(f"item {position} is not a JSON object")
-        index, score = item.get(index_key), item.get(score_key)
+        index, score = item.get("index"), item.get(score_key)
         if not isinstance(index, int) or isinstance(index, bool):
-            raise AnswerShapeError(f"item {position}: {index_key!r} is not an integer: {index!r}")
+            raise AnswerShapeError(f"item {position}: 'index' is not an integer: {index!r}")
         if not 0 <= index < count:
             raise AnswerShapeError(
                 f"item {position}: invented index {index} ({count} documents sent)"

@@ -31,8 +31,7 @@ import asyncio
 import hmac
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -40,32 +39,36 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rerankkit._base import Reranker
 from rerankkit._result import RerankResult
+from rerankkit._validation import check_instance
 from rerankkit.compose._batching import BatchingReranker
-from rerankkit.serve import _wire as wire
-from rerankkit.serve._metrics import CONTENT_TYPE, ServeMetrics
+from rerankkit.serve._metrics import ServeMetrics
 from rerankkit.serve._schemas import (
     CohereV1Request,
     CohereV2Request,
     CohereV2Response,
+    CohereV2Result,
+    DocumentText,
     ErrorBody,
     Health,
     InfinityResponse,
+    InfinityResult,
     SelfHostedRequest,
     TeiResult,
+    Usage,
     V1Response,
+    V1Result,
 )
 from rerankkit.serve._settings import ServeSettings
-from rerankkit.serve._wire import RequestError
 
 logger = logging.getLogger(__name__)
 
-RERANK_ROUTES = ("/v2/rerank", "/v1/rerank", "/rerank")
-ROUTES = (*RERANK_ROUTES, "/health", "/metrics")
+ROUTES = ("/v2/rerank", "/v1/rerank", "/rerank", "/health", "/metrics")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in (
@@ -83,17 +86,70 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _BEARER = HTTPBearer(auto_error=False, description="The server's --api-key")
 
 
-def _error(error: RequestError) -> JSONResponse:
-    body = ErrorBody(error=error.message, error_type=error.error_type, message=error.message)
-    return JSONResponse(body.model_dump(), status_code=error.status, headers=error.headers)
+class RequestError(StarletteHTTPException):
+    """A request the server refuses: HTTP ``status``, a short ``error_type``, a message."""
+
+    def __init__(
+        self, status: int, error_type: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status, message, dict(headers or {}))
+        self.error_type = error_type
 
 
-def _validation_message(error: RequestValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
-        parts.append(f"{location or 'body'}: {item.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
+def _error(status: int, error_type: str, message: str, headers: Any = None) -> JSONResponse:
+    body = ErrorBody(error=message, error_type=error_type, message=message)
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def check_limits(query: str, texts: list[str], settings: ServeSettings) -> None:
+    """Raise a 413 ``RequestError`` when the request exceeds the server's limits.
+
+    Raises:
+        RequestError: Too many documents, a document (named by position) or the query
+            longer than allowed.
+
+    Example:
+        >>> settings = ServeSettings(max_documents=2, max_document_chars=5)
+        >>> try:
+        ...     check_limits("q", ["short", "too long"], settings)
+        ... except RequestError as error:
+        ...     print(error.status_code, error.detail)
+        413 documents[1] has 8 characters, more than max_document_chars=5
+    """
+    if len(texts) > settings.max_documents:
+        raise RequestError(
+            413,
+            "too_many_documents",
+            f"documents: {len(texts)} documents, more than max_documents="
+            f"{settings.max_documents}; split the request",
+        )
+    if len(query) > settings.max_query_chars:
+        raise RequestError(
+            413,
+            "query_too_long",
+            f"query has {len(query)} characters, more than max_query_chars="
+            f"{settings.max_query_chars}",
+        )
+    for position, text in enumerate(texts):
+        if len(text) > settings.max_document_chars:
+            raise RequestError(
+                413,
+                "document_too_long",
+                f"documents[{position}] has {len(text)} characters, more than "
+                f"max_document_chars={settings.max_document_chars}",
+            )
+
+
+def first_words(text: str, count: int) -> str:
+    """The first ``count`` whitespace-separated words of ``text`` (joined by single spaces
+    when it is cut; unchanged when it is not).
+
+    Example:
+        >>> first_words("one  two three", 2), first_words("one two", 5)
+        ('one two', 'one two')
+    """
+    words = text.split()
+    return text if len(words) <= count else " ".join(words[:count])
 
 
 class _MetricsMiddleware:
@@ -171,11 +227,9 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
         >>> asyncio.run(ask())
         (200, [{'index': 1, 'relevance_score': 2.0}, {'index': 2, 'relevance_score': 1.0}])
     """
-    if not isinstance(reranker, Reranker):
-        raise TypeError(f"reranker must be a Reranker, got {type(reranker).__name__}")
+    check_instance(reranker, Reranker, "reranker")
     settings = ServeSettings() if settings is None else settings
-    if not isinstance(settings, ServeSettings):
-        raise TypeError(f"settings must be a ServeSettings, got {type(settings).__name__}")
+    check_instance(settings, ServeSettings, "settings")
     served, owned = _served(reranker, settings)
     batcher = served if isinstance(served, BatchingReranker) else None
     # Rerank requests admitted (scored or waiting): only touched on the server's event loop
@@ -204,21 +258,20 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     app.state.metrics = metrics
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
 
-    @app.exception_handler(RequestError)
-    async def _request_error(_: Request, error: RequestError) -> JSONResponse:
-        return _error(error)
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        error_type = error.error_type if isinstance(error, RequestError) else "http_error"
+        return _error(error.status_code, error_type, str(error.detail), error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        return _error(RequestError(422, "invalid_request", _validation_message(error)))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return _error(
-            RequestError(
-                error.status_code, "http_error", str(error.detail), dict(error.headers or {})
-            )
-        )
+        parts = []
+        for item in error.errors():
+            location = ".".join(str(part) for part in item["loc"] if part != "body")
+            parts.append(f"{location or 'body'}: {item['msg']}")
+        kinds = {item["type"] for item in error.errors()}
+        error_type = "unsupported_option" if kinds == {"unsupported_option"} else "invalid_request"
+        return _error(422, error_type, "; ".join(parts))
 
     async def require_key(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
@@ -243,10 +296,12 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     }
 
     async def rerank(
-        route: str, query: str, texts: list[str], top_n: int | None
+        route: str, query: str, texts: list[str], top_n: int | None, max_words: int | None = None
     ) -> list[RerankResult]:
         nonlocal in_flight
-        wire.check_limits(query, texts, settings)
+        check_limits(query, texts, settings)  # limits apply to what was sent
+        if max_words is not None:
+            texts = [first_words(text, max_words) for text in texts]
         if in_flight >= settings.max_queue:
             raise RequestError(
                 503,
@@ -269,25 +324,30 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     @app.post("/v2/rerank", response_model=CohereV2Response, tags=["Cohere v2"], **guarded)
     async def rerank_v2(body: CohereV2Request) -> CohereV2Response:
         """Cohere v2 rerank (``cohere.ClientV2(base_url=...).rerank(...)``)."""
-        texts = body.documents
-        if body.max_tokens_per_doc is not None:
-            wire.check_limits(body.query, texts, settings)  # limits apply to what was sent
-            texts = [wire.first_words(text, body.max_tokens_per_doc) for text in texts]
-        results = await rerank("/v2/rerank", body.query, texts, body.top_n)
-        return wire.cohere_v2(results, str(uuid.uuid4()))
+        results = await rerank(
+            "/v2/rerank", body.query, body.documents, body.top_n, body.max_tokens_per_doc
+        )
+        return CohereV2Response(
+            results=[CohereV2Result(index=r.index, relevance_score=r.score) for r in results]
+        )
 
     @app.post("/v1/rerank", response_model=V1Response, tags=["Cohere v1 / Jina"], **guarded)
     async def rerank_v1(body: CohereV1Request) -> V1Response:
         """Cohere v1 and Jina rerank: one superset response that both clients read."""
-        texts = wire.v1_texts(body)
+        texts = body.document_texts
         results = await rerank("/v1/rerank", body.query, texts, body.top_n)
-        return wire.v1(
-            results,
-            body.query,
-            texts,
+        with_documents = body.return_documents is not False  # Jina's default: included
+        return V1Response(
             model=settings.model_name,
-            request_id=str(uuid.uuid4()),
-            return_documents=body.return_documents,
+            results=[
+                V1Result(
+                    index=r.index,
+                    relevance_score=r.score,
+                    document=DocumentText(text=texts[r.index]) if with_documents else None,
+                )
+                for r in results
+            ],
+            usage=Usage.of(body.query, texts),
         )
 
     @app.post(
@@ -298,18 +358,26 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     )
     async def rerank_self_hosted(body: SelfHostedRequest) -> list[TeiResult] | InfinityResponse:
         """TEI (``texts`` -> a list) or Infinity (``documents`` -> an object)."""
-        texts = wire.self_hosted_texts(body)
+        texts = body.document_texts
         results = await rerank("/rerank", body.query, texts, body.top_n)
-        if body.tei:
-            return wire.tei(results, texts, return_text=body.return_text)
-        return wire.infinity(
-            results,
-            body.query,
-            texts,
+        if body.texts is not None:  # TEI's shape: a list
+            return [
+                TeiResult(
+                    index=r.index, score=r.score, text=texts[r.index] if body.return_text else None
+                )
+                for r in results
+            ]
+        return InfinityResponse(
+            results=[
+                InfinityResult(
+                    relevance_score=r.score,
+                    index=r.index,
+                    document=texts[r.index] if body.return_documents else None,
+                )
+                for r in results
+            ],
             model=settings.model_name,
-            request_id=f"rerankkit-{uuid.uuid4()}",
-            created=int(time.time()),
-            return_documents=body.return_documents,
+            usage=Usage.of(body.query, texts),
         )
 
     @app.get("/health", response_model=Health, tags=["Operations"])
@@ -320,6 +388,6 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     @app.get("/metrics", tags=["Operations"], response_class=Response)
     async def prometheus_metrics() -> Response:
         """Prometheus text exposition (requests, latency, documents, queue depth)."""
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app

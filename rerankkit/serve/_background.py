@@ -37,9 +37,7 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", timeout_s: float = 30.
         ...     httpx.get(f"{url}/health").json()["status"]
         'ok'
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock = socket.create_server((host, 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(

@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # Seconds; a rerank request on CPU takes milliseconds (cached, tiny) to seconds (100 long
 # documents through a cross-encoder), so the buckets span both.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class ServeMetrics:

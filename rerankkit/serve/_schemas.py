@@ -14,17 +14,52 @@ Field names and defaults follow each service's public API reference:
   created}``, ``document`` a plain string.
 
 Unknown request fields are ignored (clients add optional fields over time); fields that
-would change what is returned and that this server cannot honour answer 422 (see
-``rerankkit.serve._wire``).
+would change what is returned and that this server cannot honour answer 422. Response scores
+are always finite (:func:`json_safe`); ids, ``meta`` and ``created`` are filled by default.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic_core import PydanticCustomError
 
 from rerankkit._validation import check_query
+
+
+def json_safe(score: float) -> float:
+    """``score`` as a finite float: ``±inf`` (a NaN or failed score ranked last) becomes the
+    largest finite float of that sign, so JSON can carry it and the order is kept.
+
+    Example:
+        >>> json_safe(0.25), json_safe(float("-inf")) == -sys.float_info.max
+        (0.25, True)
+    """
+    if math.isfinite(score):
+        return float(score)
+    if math.isnan(score):  # the core turns NaN into -inf already; stay safe anyway
+        return -sys.float_info.max
+    return math.copysign(sys.float_info.max, score)
+
+
+Score = Annotated[float, AfterValidator(json_safe)]
+
+
+def _unsupported(why: str) -> AfterValidator:
+    """A request field this server cannot honour: set (truthy), it answers 422 with ``why``."""
+
+    def refuse(value: Any) -> Any:
+        if value:
+            raise PydanticCustomError("unsupported_option", why)
+        return value
+
+    return AfterValidator(refuse)
 
 
 class _Request(BaseModel):
@@ -66,11 +101,19 @@ class CohereV1Request(_Request):
     return_documents: bool | None = None
     """Include each result's document. Default: included (Jina's default; Cohere v1 clients
     read it as optional)."""
-    rank_fields: list[str] | None = None
+    rank_fields: Annotated[
+        list[str] | None,
+        _unsupported("structured documents are not supported; send texts"),
+    ] = None
     """Not supported (answers 422 when given)."""
     max_chunks_per_doc: int | None = None
     """Ignored: long documents are handled by the served reranker's own settings (truncation
     or chunking, see its spec)."""
+
+    @property
+    def document_texts(self) -> list[str]:
+        """The documents' texts, in request order."""
+        return [d if isinstance(d, str) else d.text for d in self.documents]
 
 
 class SelfHostedRequest(_Request):
@@ -80,7 +123,13 @@ class SelfHostedRequest(_Request):
     """TEI: candidate texts."""
     documents: list[str] | None = None
     """Infinity: candidate texts."""
-    raw_scores: bool = False
+    raw_scores: Annotated[
+        bool,
+        _unsupported(
+            "scores are always on the served reranker's scale; serve "
+            "'cross-encoder:MODEL?activation=\"none\"' for raw logits"
+        ),
+    ] = False
     """Not supported when true (answers 422): scores are always on the served reranker's own
     scale; serve cross-encoder:...?activation="none" for raw logits."""
     return_text: bool = False
@@ -101,9 +150,9 @@ class SelfHostedRequest(_Request):
         return self
 
     @property
-    def tei(self) -> bool:
-        """Whether the request has the TEI shape (and gets the TEI response)."""
-        return self.texts is not None
+    def document_texts(self) -> list[str]:
+        """The candidate texts, whichever field carries them."""
+        return self.texts if self.texts is not None else self.documents or []
 
 
 # --------------------------------------------------------------------------- responses
@@ -119,53 +168,67 @@ class Meta(BaseModel):
     api_version: _Version
 
 
+def _request_id() -> str:
+    return str(uuid.uuid4())
+
+
 class CohereV2Result(BaseModel):
     index: int
-    relevance_score: float
+    relevance_score: Score
 
 
 class CohereV2Response(BaseModel):
-    id: str
+    id: str = Field(default_factory=_request_id)
     results: list[CohereV2Result]
-    meta: Meta
+    meta: Meta = Meta(api_version=_Version(version="2"))
 
 
 class DocumentText(BaseModel):
     text: str
 
 
-class V1Result(BaseModel):
-    index: int
-    relevance_score: float
+class V1Result(CohereV2Result):
     document: DocumentText | None = None
 
 
 class Usage(BaseModel):
-    """Approximate token counts: whitespace-separated words of the query and documents."""
+    """Approximate token counts: whitespace-separated words of the query (once per document)
+    and the documents. The server does not know every reranker's tokenizer."""
 
     prompt_tokens: int
     total_tokens: int
+
+    @classmethod
+    def of(cls, query: str, texts: Sequence[str]) -> Usage:
+        """The usage of scoring ``texts`` for ``query``.
+
+        Example:
+            >>> Usage.of("two words", ["a b c", "d"]).total_tokens
+            8
+        """
+        words = len(query.split()) * len(texts) + sum(len(t.split()) for t in texts)
+        return cls(prompt_tokens=words, total_tokens=words)
 
 
 class V1Response(BaseModel):
     """Cohere v1 and Jina in one: ``id``, ``results``, ``meta`` (Cohere), ``model``, ``usage``
     (Jina)."""
 
-    id: str
+    id: str = Field(default_factory=_request_id)
     model: str
     results: list[V1Result]
-    meta: Meta
+    meta: Meta = Meta(api_version=_Version(version="1"))
     usage: Usage
 
 
 class TeiResult(BaseModel):
     index: int
-    score: float
+    score: Score
     text: str | None = None
 
 
 class InfinityResult(BaseModel):
-    relevance_score: float
+    relevance_score: Score
     index: int
     document: str | None = None
 
@@ -175,8 +238,8 @@ class InfinityResponse(BaseModel):
     results: list[InfinityResult]
     model: str
     usage: Usage
-    id: str
-    created: int
+    id: str = Field(default_factory=lambda: f"rerankkit-{uuid.uuid4()}")
+    created: int = Field(default_factory=lambda: int(time.time()))
 
 
 class Health(BaseModel):

@@ -64,6 +64,3 @@ retry_after_s=1, batching=True, max_batch_pairs=512, max_wait_ms=5.0)
     """(query, document) pairs per merged model call"""
     max_wait_ms: float = Field(5.0, ge=0, allow_inf_nan=False)
     """longest wait, in milliseconds, of a request for others to merge with"""
-
-
-__all__ = ["API_KEY_ENV", "ServeSettings"]
