@@ -19,8 +19,6 @@ from rerankkit._validation import (
     check_top_n,
 )
 
-__all__ = ["Details", "Group", "GroupBatchedReranker", "Reranker", "split_by_group"]
-
 Group = tuple[str, list[str]]
 """One validated ``(query, documents)`` pair handed to ``_score_many_with_details``."""
 T = TypeVar("T")

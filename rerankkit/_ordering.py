@@ -23,15 +23,17 @@ logger = logging.getLogger(__name__)
 Details = Sequence[Mapping[str, Any]] | None
 
 
-def check_count(values: Sequence[Any], expected: int, what: str = "scores") -> None:
+def check_count(
+    values: Sequence[Any], expected: int, what: str = "scores", of: str = "documents"
+) -> None:
     """Refuse a backend answer of the wrong length (a backend bug; we never guess which
-    document a score belongs to).
+    document a score belongs to, or which group a score list).
 
     Raises:
         RuntimeError: ``len(values) != expected``.
     """
     if len(values) != expected:
-        raise RuntimeError(f"backend returned {len(values)} {what} for {expected} documents")
+        raise RuntimeError(f"backend returned {len(values)} {what} for {expected} {of}")
 
 
 def finite_scores(

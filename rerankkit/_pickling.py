@@ -34,8 +34,6 @@ T = TypeVar("T")
 _LOCK_TYPES = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
 _LOCKS_KEY = "__rerankkit_locks__"
 
-__all__ = ["LocksDropped", "RebuiltOnUnpickle"]
-
 
 def _construct(cls: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
     return cls(*args, **kwargs)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rerankkit._base import Group, Reranker
-from rerankkit._ordering import Details
+from rerankkit._ordering import Details, check_count
 from rerankkit._validation import check_instance, check_int, check_number
 
 logger = logging.getLogger(__name__)
@@ -257,8 +257,7 @@ class BatchingReranker(Reranker):
         try:
             groups = [(r.query, r.documents) for r in requests]
             scored = self.reranker._score_many_with_details(groups)
-            if len(scored) != len(requests):
-                raise RuntimeError(f"backend returned {len(scored)} score lists for {len(groups)}")
+            check_count(scored, len(requests), "score lists", "groups")
         except Exception as error:
             if len(requests) == 1:
                 requests[0].future.set_exception(error)

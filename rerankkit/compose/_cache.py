@@ -246,8 +246,7 @@ class CachedReranker(Reranker):
         todo = [g for g, (_, _, missing) in enumerate(plans) if missing]
         uncached = [(groups[g][0], [groups[g][1][i] for i in plans[g][2]]) for g in todo]
         fresh = self.reranker._score_many_with_details(uncached) if todo else []
-        if len(fresh) != len(todo):
-            raise RuntimeError(f"backend returned {len(fresh)} score lists for {len(todo)} groups")
+        check_count(fresh, len(todo), "score lists", "groups")
         scored = dict(zip(todo, fresh, strict=True))
         return [
             self._complete(keys, entries, missing, *scored.get(g, _NOTHING))

@@ -35,8 +35,6 @@ Ranking = Sequence[H] | Mapping[H, float]
 """Ids best first, or ``{id: score}`` (ranked by descending score; ties keep mapping order)."""
 
 Normalization = Literal["minmax", "zscore"]
-_NORMALIZATIONS = ("minmax", "zscore")
-_METHODS = ("rrf", "score")
 
 
 def _check_weights(weights: Sequence[float] | None, count: int) -> list[float]:
@@ -146,7 +144,8 @@ def normalize_scores(scores: Sequence[float], normalization: Normalization) -> l
     LlamaIndex's relative-score fusion does, so a single candidate keeps full weight);
     ``"zscore"`` subtracts the mean and divides by the population standard deviation (all
     equal: 0.0). Infinite scores stay infinite and do not enter the statistics
-    (``FusionReranker`` leaves failed documents out before normalising).
+    (``FusionReranker`` leaves failed documents out before normalising). ``normalization``
+    is trusted: ``FusionReranker`` checked it.
 
     Example:
         >>> normalize_scores([2.0, 4.0, 3.0], "minmax")
@@ -154,10 +153,6 @@ def normalize_scores(scores: Sequence[float], normalization: Normalization) -> l
         >>> normalize_scores([1.0, 3.0], "zscore")
         [-1.0, 1.0]
     """
-    return _normalized(scores, check_choice(normalization, "normalization", _NORMALIZATIONS))
-
-
-def _normalized(scores: Sequence[float], normalization: Normalization) -> list[float]:
     values = [float(score) for score in scores]
     finite = [value for value in values if math.isfinite(value)]
     if not finite:
@@ -184,31 +179,18 @@ def fuse_scores(
 ) -> list[float]:
     """Weighted sum of per-document scores from several scorers, each normalised first.
 
-    All lists score the same documents in the same order.
+    All lists score the same documents in the same order; ``weights`` has one entry per list
+    (``None``: all 1). The arguments are trusted: ``FusionReranker`` checked them.
 
     Example:
         >>> fuse_scores([[0.0, 10.0, 5.0], [1.0, 0.0, 0.5]], "minmax", weights=[1, 3])
         [3.0, 1.0, 2.0]
     """
-    checked_weights = _check_weights(weights, len(score_lists))
-    if normalization is not None:
-        check_choice(normalization, "normalization", _NORMALIZATIONS)
-    lengths = {len(scores) for scores in score_lists}
-    if len(lengths) > 1:
-        raise ValueError(f"score lists have different lengths: {sorted(lengths)}")
-    return _weighted_sum(score_lists, normalization, checked_weights)
-
-
-def _weighted_sum(
-    score_lists: Sequence[Sequence[float]],
-    normalization: Normalization | None,
-    weights: Sequence[float],
-) -> list[float]:
-    """:func:`fuse_scores` over checked arguments (lists of one length, one weight each)."""
     normalized = [
-        _normalized(scores, normalization) if normalization else [float(s) for s in scores]
+        normalize_scores(scores, normalization) if normalization else [float(s) for s in scores]
         for scores in score_lists
     ]
+    weights = weights or [1.0] * len(normalized)
     count = len(normalized[0]) if normalized else 0
     return [
         math.fsum(w * column[i] for w, column in zip(weights, normalized, strict=True))
@@ -255,8 +237,10 @@ class FusionReranker(Reranker):
         self.rerankers = check_sequence(rerankers, Reranker, "rerankers")
         if not self.rerankers:
             raise ValueError("rerankers must not be empty")
-        self.method = check_choice(method, "method", _METHODS)
-        self.normalization = check_choice(normalization, "normalization", (*_NORMALIZATIONS, None))
+        self.method = check_choice(method, "method", ("rrf", "score"))
+        self.normalization = check_choice(
+            normalization, "normalization", ("minmax", "zscore", None)
+        )
         self.weights = _check_weights(weights, len(self.rerankers))
         self.k = check_number(k, "k", minimum=0)
 
@@ -286,7 +270,7 @@ class FusionReranker(Reranker):
         if kept:
             kept_lists = [[scores[i] for i in kept] for scores in score_lists]
             if self.method == "score":
-                kept_fused = _weighted_sum(kept_lists, self.normalization, self.weights)
+                kept_fused = fuse_scores(kept_lists, self.normalization, self.weights)
             else:
                 rankings = [  # best first; a stable sort keeps ties in input order
                     sorted(range(len(kept)), key=scores.__getitem__, reverse=True)
