@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -33,12 +34,8 @@ def split_by_group(values: Sequence[T], groups: Sequence[Group]) -> list[Sequenc
         >>> split_by_group([0.1, 0.2, 0.3], [("q1", ["a", "b"]), ("q2", ["c"])])
         [[0.1, 0.2], [0.3]]
     """
-    slices: list[Sequence[T]] = []
-    first = 0
-    for _, documents in groups:
-        slices.append(values[first : first + len(documents)])
-        first += len(documents)
-    return slices
+    bounds = [0, *itertools.accumulate(len(documents) for _, documents in groups)]
+    return [values[start:end] for start, end in itertools.pairwise(bounds)]
 
 
 _NONE: tuple[Sequence[float], Details] = ([], None)
@@ -313,12 +310,9 @@ class Reranker(LocksDropped, ABC):
         is unique to this instance; a backend whose scores depend only on its settings may
         override it (model path, revision, max_length, ...) so equal instances share entries.
         """
-        key: str | None = self.__dict__.get("_rerankkit_cache_key")
-        if key is None:  # setdefault: two threads racing here still agree on one key
-            key = self.__dict__.setdefault(
-                "_rerankkit_cache_key", f"{type(self).__qualname__}:{uuid.uuid4().hex}"
-            )
-        return key
+        # setdefault: the first key made stays, so two threads racing here agree on one key
+        unique = f"{type(self).__qualname__}:{uuid.uuid4().hex}"
+        return str(self.__dict__.setdefault("_rerankkit_cache_key", unique))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -46,7 +46,8 @@ class LLMListwiseReranker(Reranker):
     under ``llm_window_errors``: no document is ever lost or duplicated.
 
     Scores: the document at final rank ``r`` (0-based) scores ``1 / (r + 1)``, so the best is
-    1.0 and ``score_threshold=1/k`` keeps the top ``k``.
+    1.0 and ``score_threshold=1/k`` keeps the top ``k``. Not ``pointwise``: a document's score
+    is its rank among the documents of the same call.
 
     Args:
         llm: An object with ``complete(prompt)``, a callable ``prompt -> str``, or a
@@ -114,11 +115,6 @@ class LLMListwiseReranker(Reranker):
             max_backoff=max_backoff,
             retry_on=retry_on,
         )
-
-    @property
-    def pointwise(self) -> bool:
-        """``False``: a document's score is its rank among the documents of the same call."""
-        return False
 
     def num_calls(self, n: int) -> int:
         """LLM calls a rerank of ``n`` documents makes."""
