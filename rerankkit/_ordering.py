@@ -69,14 +69,11 @@ def finite_scores(
     for position, raw in enumerate(scores):
         value = float(raw)
         if math.isnan(value):
-            extra = flagged[position]
-            if not extra.get(ERROR_KEY):
+            error = flagged[position].get(ERROR_KEY)
+            if not error:
                 unexplained.append(position)
-            flagged[position] = {
-                **extra,
-                FAILED_KEY: True,
-                ERROR_KEY: extra.get(ERROR_KEY) or "the model returned NaN",
-            }
+            error = error or "the model returned NaN"
+            flagged[position] = {**flagged[position], FAILED_KEY: True, ERROR_KEY: error}
             value = LOWEST_SCORE
         cleaned.append(min(max(value, LOWEST_SCORE), HIGHEST_SCORE))
     if unexplained:  # a backend that explains its failures has already logged them

@@ -238,18 +238,15 @@ class BatchingReranker(Reranker):
     def _work(self) -> None:
         while (batch := self._next_batch()) is not None:
             try:
-                self._run(batch)
+                live = [r for r in batch if r.future.set_running_or_notify_cancel()]
+                if live:  # a cancelled caller's request is skipped
+                    self.model_calls += 1
+                    self._resolve(live)
             except BaseException as error:  # e.g. KeyboardInterrupt in the model: no caller hangs
                 for request in batch:
                     if not request.future.done():
                         request.future.set_exception(error)
                 raise
-
-    def _run(self, batch: list[_Request]) -> None:
-        live = [r for r in batch if r.future.set_running_or_notify_cancel()]
-        if live:
-            self.model_calls += 1
-            self._resolve(live)
 
     def _resolve(self, requests: list[_Request]) -> None:
         """Score ``requests`` in one call and resolve their futures. When a merged call fails,

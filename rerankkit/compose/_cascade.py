@@ -27,13 +27,8 @@ def _check_stages(stages: Any) -> list[Stage]:
     for position, stage in enumerate(stages):
         if not isinstance(stage, tuple) or len(stage) != 2:
             raise TypeError(f"stages[{position}] must be a (reranker, top_n) pair, got {stage!r}")
-        reranker, top_n = stage
-        checked.append(
-            (
-                check_instance(reranker, Reranker, f"stages[{position}][0]"),
-                check_top_n(top_n, f"stages[{position}] top_n"),
-            )
-        )
+        reranker = check_instance(stage[0], Reranker, f"stages[{position}][0]")
+        checked.append((reranker, check_top_n(stage[1], f"stages[{position}] top_n")))
     return checked
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import statistics
+from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -58,18 +59,14 @@ def _ordered_ids(ranking: Any, position: int) -> list[Any]:
         )
     else:
         ids = list(ranking)
-        seen: set[Hashable] = set()
-        for doc_id in ids:
-            if doc_id in seen:
-                raise ValueError(f"rankings[{position}] lists {doc_id!r} more than once")
-            seen.add(doc_id)
+        repeated = [doc_id for doc_id, count in Counter(ids).items() if count > 1]
+        if repeated:
+            raise ValueError(f"rankings[{position}] lists {repeated[0]!r} more than once")
     return ids
 
 
 def reciprocal_rank_fusion(
-    rankings: Sequence[Ranking[H]],
-    k: float = 60,
-    weights: Sequence[float] | None = None,
+    rankings: Sequence[Ranking[H]], k: float = 60, weights: Sequence[float] | None = None
 ) -> dict[H, float]:
     """Reciprocal rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009).
 
@@ -104,8 +101,7 @@ def fuse_ids(id_lists: Sequence[Sequence[H]], k: float, weights: Sequence[float]
     for ids, weight in zip(id_lists, weights, strict=True):
         for rank, doc_id in enumerate(ids, start=1):
             fused[doc_id] = fused.get(doc_id, 0.0) + weight / (k + rank)
-    order = sorted(fused, key=lambda doc_id: -fused[doc_id])  # stable: first-met order on ties
-    return {doc_id: fused[doc_id] for doc_id in order}
+    return dict(sorted(fused.items(), key=lambda item: -item[1]))  # stable: ties first-met
 
 
 def fuse_runs(
@@ -126,11 +122,8 @@ def fuse_runs(
     top_n = check_top_n(top_n)
     k = check_number(k, "k", minimum=0)
     checked_weights = _check_weights(weights, len(runs))
-    query_ids: dict[Hashable, None] = {}
-    for run in runs:
-        query_ids.update(dict.fromkeys(run))
     fused_run: dict[Hashable, dict[Hashable, float]] = {}
-    for qid in query_ids:
+    for qid in dict.fromkeys(qid for run in runs for qid in run):  # each query, first met first
         rankings = [_ordered_ids(run.get(qid, {}), i) for i, run in enumerate(runs)]
         fused = fuse_ids(rankings, k, checked_weights)
         fused_run[qid] = dict(list(fused.items())[:top_n])
@@ -267,19 +260,18 @@ class FusionReranker(Reranker):
                     errors[i] = f"rerankers[{stage}]: {extra.get(ERROR_KEY, 'failed')}"
         kept = [i for i in range(count) if i not in errors]
         fused = [math.nan] * count  # NaN: the base ranks it last and flags it (errors below)
-        if kept:
-            kept_lists = [[scores[i] for i in kept] for scores in score_lists]
-            if self.method == "score":
-                kept_fused = fuse_scores(kept_lists, self.normalization, self.weights)
-            else:
-                rankings = [  # best first; a stable sort keeps ties in input order
-                    sorted(range(len(kept)), key=scores.__getitem__, reverse=True)
-                    for scores in kept_lists
-                ]
-                by_position = fuse_ids(rankings, self.k, self.weights)
-                kept_fused = [by_position[i] for i in range(len(kept))]
-            for i, value in zip(kept, kept_fused, strict=True):
-                fused[i] = value
+        kept_lists = [[scores[i] for i in kept] for scores in score_lists]
+        if self.method == "score":
+            kept_fused = fuse_scores(kept_lists, self.normalization, self.weights)
+        else:
+            rankings = [  # best first; a stable sort keeps ties in input order
+                sorted(range(len(kept)), key=scores.__getitem__, reverse=True)
+                for scores in kept_lists
+            ]
+            by_position = fuse_ids(rankings, self.k, self.weights)
+            kept_fused = [by_position[i] for i in range(len(kept))]
+        for i, value in zip(kept, kept_fused, strict=True):
+            fused[i] = value
         details = [
             {"fusion_scores": tuple(scores[i] for scores in score_lists)}
             | ({ERROR_KEY: errors[i]} if i in errors else {})

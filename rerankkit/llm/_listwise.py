@@ -106,7 +106,7 @@ class LLMListwiseReranker(Reranker):
             max_passage_chars, "max_passage_chars", minimum=1, optional=True
         )
         self.llm = as_llm(llm)
-        self.prompt = check_template(prompt, {"query", "passages"}, {"num"}, name="prompt")
+        self.prompt = check_template(prompt, {"query", "passages"}, {"num"})
         self.policy = RetryPolicy(
             max_concurrency=1,
             timeout=timeout,

@@ -123,12 +123,8 @@ class LLMPointwiseReranker(Reranker):
         default, scale_fields = (
             (YES_NO_PROMPT, set()) if method == "yes_no" else (RATING_PROMPT, {"low", "high"})
         )
-        self.prompt = check_template(
-            default if prompt is None else prompt,
-            {"query", "document"},
-            scale_fields,
-            name="prompt",
-        )
+        prompt = default if prompt is None else prompt
+        self.prompt = check_template(prompt, {"query", "document"}, scale_fields)
 
     def build_prompt(self, query: str, document: str) -> str:
         """The exact prompt sent for one document."""
