@@ -339,3 +339,22 @@ class GroupBatchedReranker(Reranker):
         self, groups: list[Group]
     ) -> list[tuple[Sequence[float], Details]]:
         """Scores (and details) of every group, in order; see ``Reranker``."""
+
+
+class WrappingReranker(Reranker):
+    """A reranker around another, ``self.reranker`` (a cache, a batcher): it scores what the
+    wrapped one scores, so its capability flags and its cache identity are the wrapped one's.
+    It implements ``_score_with_details`` (and its async and many-groups twins as it needs)."""
+
+    reranker: Reranker
+
+    @property
+    def pointwise(self) -> bool:
+        return self.reranker.pointwise
+
+    @property
+    def cache_key(self) -> str:
+        return self.reranker.cache_key
+
+    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
+        return self._score_with_details(query, documents)[0]

@@ -30,7 +30,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from rerankkit._base import Group, Reranker
+from rerankkit._base import Group, Reranker, WrappingReranker
 from rerankkit._ordering import Details, check_count
 from rerankkit._validation import check_instance, check_int, check_number
 
@@ -96,7 +96,7 @@ class _Request:
     future: Future[Scored] = field(default_factory=Future)
 
 
-class BatchingReranker(Reranker):
+class BatchingReranker(WrappingReranker):
     """Merges concurrent calls of a pointwise reranker into shared model calls.
 
     ``rerank``/``score`` from several threads and ``arerank``/``ascore`` from any number of
@@ -157,17 +157,6 @@ class BatchingReranker(Reranker):
         self._worker: threading.Thread | None = None
         self._closed = False
 
-    # ----------------------------------------------------------------- capability flags
-
-    @property
-    def pointwise(self) -> bool:
-        """The wrapped reranker's flag (merging happens only when it is ``True``)."""
-        return self.reranker.pointwise
-
-    @property
-    def cache_key(self) -> str:
-        return self.reranker.cache_key
-
     @property
     def queued_requests(self) -> int:
         """Requests waiting for a merged call (not counting the one being scored)."""
@@ -181,9 +170,6 @@ class BatchingReranker(Reranker):
             return self._queued_pairs
 
     # ----------------------------------------------------------------- Reranker hooks
-
-    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
-        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(self, query: str, documents: list[str]) -> Scored:
         if not self.reranker.pointwise:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from rerankkit._base import Group, Reranker
+from rerankkit._base import Group, Reranker, WrappingReranker
 from rerankkit._ordering import Details, check_count
 from rerankkit._pickling import LocksDropped
 from rerankkit._result import _NO_DETAILS, ERROR_KEY, FAILED_KEY
@@ -142,13 +142,14 @@ def _failed(entry: Entry) -> bool:
     return math.isnan(score) or bool(details.get(FAILED_KEY) or details.get(ERROR_KEY))
 
 
-class CachedReranker(Reranker):
+class CachedReranker(WrappingReranker):
     """Wraps a pointwise reranker with a score cache; only uncached documents reach the model.
 
     Duplicate documents within one call are scored once. Backend details (e.g. a long
     document's best chunk span) are cached with the score. A failure is never cached (a NaN
     score, or details flagging ``rerank_failed``/``rerank_error``): the next call asks the
-    model again.
+    model again. Its ``pointwise`` flag and ``cache_key`` are the wrapped reranker's (always
+    pointwise: others are refused).
 
     Args:
         reranker: The reranker to cache (pointwise; see the module docstring).
@@ -184,15 +185,6 @@ class CachedReranker(Reranker):
             ScoreCache(maxsize) if cache is None else check_instance(cache, ScoreCache, "cache")
         )
 
-    @property
-    def cache_key(self) -> str:
-        return self.reranker.cache_key
-
-    @property
-    def pointwise(self) -> bool:
-        """The wrapped reranker's flag (always ``True``: others are refused)."""
-        return self.reranker.pointwise
-
     def _plan(
         self, query: str, documents: list[str]
     ) -> tuple[list[CacheKey], list[Entry | None], list[int]]:
@@ -227,9 +219,6 @@ class CachedReranker(Reranker):
             for key, entry in zip(keys, entries, strict=True)
         ]
         return [score for score, _ in filled], [extra for _, extra in filled]
-
-    def _score(self, query: str, documents: list[str]) -> list[float]:
-        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         keys, entries, missing = self._plan(query, documents)
