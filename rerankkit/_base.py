@@ -318,16 +318,29 @@ class Reranker(LocksDropped, ABC):
         return f"{type(self).__name__}()"
 
 
-class GroupBatchedReranker(Reranker):
+class DetailedReranker(Reranker):
+    """A reranker whose hook is ``_score_with_details`` (scores and details in one answer):
+    its ``_score`` is that answer's scores. The composites (fusion, cascade, cache, batching)
+    and the LLM rerankers are these."""
+
+    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
+        return self._score_with_details(query, documents)[0]
+
+    @abstractmethod
+    def _score_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[Sequence[float], Details]:
+        """Scores (finite or NaN) and details of ``documents``, in input order."""
+
+
+class GroupBatchedReranker(DetailedReranker):
     """A backend whose one batched pass scores every group: it implements only
     ``_score_many_with_details``, and a single query is scored as a group of one.
 
     The model backends (cross-encoder, bi-encoder, causal LM, late interaction) batch across
-    queries this way, so their per-query and ``score_many`` scores come from the same code.
+    queries this way, and the pointwise LLM judge sends every group's prompts to one pool of
+    calls, so their per-query and ``score_many`` scores come from the same code.
     """
-
-    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
-        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(
         self, query: str, documents: list[str]
@@ -341,7 +354,7 @@ class GroupBatchedReranker(Reranker):
         """Scores (and details) of every group, in order; see ``Reranker``."""
 
 
-class WrappingReranker(Reranker):
+class WrappingReranker(DetailedReranker):
     """A reranker around another, ``self.reranker`` (a cache, a batcher): it scores what the
     wrapped one scores, so its capability flags and its cache identity are the wrapped one's.
     It implements ``_score_with_details`` (and its async and many-groups twins as it needs)."""
@@ -355,6 +368,3 @@ class WrappingReranker(Reranker):
     @property
     def cache_key(self) -> str:
         return self.reranker.cache_key
-
-    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
-        return self._score_with_details(query, documents)[0]

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
-from rerankkit._base import Reranker
+from rerankkit._base import DetailedReranker, Reranker
 from rerankkit._ordering import Details
 from rerankkit._result import ERROR_KEY, FAILED_KEY
 from rerankkit._validation import (
@@ -191,7 +191,7 @@ def fuse_scores(
     ]
 
 
-class FusionReranker(Reranker):
+class FusionReranker(DetailedReranker):
     """Several rerankers as one: reciprocal rank fusion or normalised score fusion.
 
     Each reranker scores every document; ``method="rrf"`` fuses their rankings (no scale
@@ -278,9 +278,6 @@ class FusionReranker(Reranker):
             for i in range(count)
         ]
         return fused, details
-
-    def _score(self, query: str, documents: list[str]) -> list[float]:
-        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         # _judge, not score: the fusion needs each reranker's failure flags

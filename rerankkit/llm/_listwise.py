@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from rerankkit._base import Reranker
+from rerankkit._base import DetailedReranker
 from rerankkit._ordering import Details
 from rerankkit._renamed import refuse_renamed_arguments, refuse_renamed_value
 from rerankkit._retry import RetryPolicy, is_transient
@@ -32,7 +32,7 @@ ranking in the answer): one ``"window 1-20: reason"`` string per such window. Th
 kept its place in that window; it is not ``rerank_failed`` (its score is its final rank)."""
 
 
-class LLMListwiseReranker(Reranker):
+class LLMListwiseReranker(DetailedReranker):
     """Asks an LLM to order passages, window by window, from the bottom of the list to the top.
 
     One pass makes ``count_windows(n, window_size, stride)`` calls (9 for 100 documents with
@@ -191,9 +191,6 @@ class LLMListwiseReranker(Reranker):
                 for i in range(len(documents))
             ]
         return rank_scores(ranking), details
-
-    def _score(self, query: str, documents: list[str]) -> list[float]:
-        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         return run_sync(lambda: self._arank(query, documents, use_async=False))
