@@ -17,11 +17,7 @@ import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import (
-    AsyncCallbackManager,
-    CallbackManager,
-    Callbacks,
-)
+from langchain_core.callbacks import AsyncCallbackManager, CallbackManager, Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.runnables.config import set_config_context
 from langchain_core.runnables.utils import coro_with_context
@@ -129,10 +125,7 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         return cls.from_rerankkit_llm(as_rerankkit_llm(llm), **options)
 
     def compress_documents(
-        self,
-        documents: Sequence[Document],
-        query: str,
-        callbacks: Callbacks | None = None,
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[Document]:
         """Rerank ``documents`` for ``query``.
 
@@ -165,10 +158,7 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         return [_new_document(kept) for kept in outcome.kept]
 
     async def acompress_documents(
-        self,
-        documents: Sequence[Document],
-        query: str,
-        callbacks: Callbacks | None = None,
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[Document]:
         """Async ``compress_documents``: model work runs off the event loop (``arerank``);
         the run and its LLM child runs are reported as in the sync call."""

@@ -20,10 +20,10 @@ Every error rerankkit raises on purpose is a :class:`RerankkitError` (see
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rerankkit._base import Reranker
+from rerankkit._optional import lazy_exports
 from rerankkit._result import RerankResult, result_metadata
 from rerankkit.errors import (
     DatasetError,
@@ -35,23 +35,32 @@ from rerankkit.errors import (
     TransientLLMError,
 )
 
-if TYPE_CHECKING:
-    from rerankkit._specs import build_reranker, reranker_spec
-    from rerankkit.backends._causal_lm import CausalLMReranker
-    from rerankkit.backends._cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
-    from rerankkit.backends._embedding import EmbeddingReranker
-    from rerankkit.backends._late_interaction import LateInteractionReranker
-    from rerankkit.backends._token_store import TokenEmbeddingStore
-    from rerankkit.compose._batching import BatchingReranker
-    from rerankkit.compose._cache import CachedReranker, ScoreCache
-    from rerankkit.compose._cascade import CascadeReranker
-    from rerankkit.compose._fusion import FusionReranker, reciprocal_rank_fusion
-    from rerankkit.compose._reorder import lost_in_the_middle
-    from rerankkit.eval._calibration import score_distribution
-    from rerankkit.llm._factory import llm_reranker
-    from rerankkit.llm._listwise import LLMListwiseReranker
-    from rerankkit.llm._pointwise import LLMPointwiseReranker
-    from rerankkit.llm._protocol import AsyncCompletionLLM, Completion, CompletionLLM, FunctionLLM
+if TYPE_CHECKING:  # what _LAZY loads, for type checkers (``X as X``: an explicit re-export)
+    from rerankkit._specs import build_reranker as build_reranker
+    from rerankkit._specs import reranker_spec as reranker_spec
+    from rerankkit.backends._causal_lm import CausalLMReranker as CausalLMReranker
+    from rerankkit.backends._cross_encoder import DEFAULT_CROSS_ENCODER as DEFAULT_CROSS_ENCODER
+    from rerankkit.backends._cross_encoder import CrossEncoderReranker as CrossEncoderReranker
+    from rerankkit.backends._embedding import EmbeddingReranker as EmbeddingReranker
+    from rerankkit.backends._late_interaction import (
+        LateInteractionReranker as LateInteractionReranker,
+    )
+    from rerankkit.backends._token_store import TokenEmbeddingStore as TokenEmbeddingStore
+    from rerankkit.compose._batching import BatchingReranker as BatchingReranker
+    from rerankkit.compose._cache import CachedReranker as CachedReranker
+    from rerankkit.compose._cache import ScoreCache as ScoreCache
+    from rerankkit.compose._cascade import CascadeReranker as CascadeReranker
+    from rerankkit.compose._fusion import FusionReranker as FusionReranker
+    from rerankkit.compose._fusion import reciprocal_rank_fusion as reciprocal_rank_fusion
+    from rerankkit.compose._reorder import lost_in_the_middle as lost_in_the_middle
+    from rerankkit.eval._calibration import score_distribution as score_distribution
+    from rerankkit.llm._factory import llm_reranker as llm_reranker
+    from rerankkit.llm._listwise import LLMListwiseReranker as LLMListwiseReranker
+    from rerankkit.llm._pointwise import LLMPointwiseReranker as LLMPointwiseReranker
+    from rerankkit.llm._protocol import AsyncCompletionLLM as AsyncCompletionLLM
+    from rerankkit.llm._protocol import Completion as Completion
+    from rerankkit.llm._protocol import CompletionLLM as CompletionLLM
+    from rerankkit.llm._protocol import FunctionLLM as FunctionLLM
 
 # Public name -> module that defines it. Resolved on first access (PEP 562) so that
 # `import rerankkit` never imports a backend's dependencies.
@@ -82,52 +91,19 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
-    "DEFAULT_CROSS_ENCODER",
-    "AsyncCompletionLLM",
-    "BatchingReranker",
-    "CachedReranker",
-    "CascadeReranker",
-    "CausalLMReranker",
-    "Completion",
-    "CompletionLLM",
-    "CrossEncoderReranker",
     "DatasetError",
-    "EmbeddingReranker",
-    "FunctionLLM",
-    "FusionReranker",
     "LLMCallError",
-    "LLMListwiseReranker",
-    "LLMPointwiseReranker",
-    "LateInteractionReranker",
     "MissingExtraError",
     "ModelLoadError",
     "RemoteServiceError",
     "RerankResult",
     "Reranker",
     "RerankkitError",
-    "ScoreCache",
-    "TokenEmbeddingStore",
     "TransientLLMError",
-    "build_reranker",
-    "llm_reranker",
-    "lost_in_the_middle",
-    "reciprocal_rank_fusion",
-    "reranker_spec",
     "result_metadata",
-    "score_distribution",
+    *_LAZY,  # loaded on first use
 ]
 
 __version__ = "0.1.0"
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rerankkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -19,8 +20,6 @@ from rerankkit._validation import (
     check_top_n,
 )
 
-__all__ = ["Details", "Group", "GroupBatchedReranker", "Reranker", "split_by_group"]
-
 Group = tuple[str, list[str]]
 """One validated ``(query, documents)`` pair handed to ``_score_many_with_details``."""
 T = TypeVar("T")
@@ -35,12 +34,8 @@ def split_by_group(values: Sequence[T], groups: Sequence[Group]) -> list[Sequenc
         >>> split_by_group([0.1, 0.2, 0.3], [("q1", ["a", "b"]), ("q2", ["c"])])
         [[0.1, 0.2], [0.3]]
     """
-    slices: list[Sequence[T]] = []
-    first = 0
-    for _, documents in groups:
-        slices.append(values[first : first + len(documents)])
-        first += len(documents)
-    return slices
+    bounds = [0, *itertools.accumulate(len(documents) for _, documents in groups)]
+    return [values[start:end] for start, end in itertools.pairwise(bounds)]
 
 
 _NONE: tuple[Sequence[float], Details] = ([], None)
@@ -315,27 +310,37 @@ class Reranker(LocksDropped, ABC):
         is unique to this instance; a backend whose scores depend only on its settings may
         override it (model path, revision, max_length, ...) so equal instances share entries.
         """
-        key: str | None = self.__dict__.get("_rerankkit_cache_key")
-        if key is None:  # setdefault: two threads racing here still agree on one key
-            key = self.__dict__.setdefault(
-                "_rerankkit_cache_key", f"{type(self).__qualname__}:{uuid.uuid4().hex}"
-            )
-        return key
+        # setdefault: the first key made stays, so two threads racing here agree on one key
+        unique = f"{type(self).__qualname__}:{uuid.uuid4().hex}"
+        return str(self.__dict__.setdefault("_rerankkit_cache_key", unique))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
-class GroupBatchedReranker(Reranker):
+class DetailedReranker(Reranker):
+    """A reranker whose hook is ``_score_with_details`` (scores and details in one answer):
+    its ``_score`` is that answer's scores. The composites (fusion, cascade, cache, batching)
+    and the LLM rerankers are these."""
+
+    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
+        return self._score_with_details(query, documents)[0]
+
+    @abstractmethod
+    def _score_with_details(
+        self, query: str, documents: list[str]
+    ) -> tuple[Sequence[float], Details]:
+        """Scores (finite or NaN) and details of ``documents``, in input order."""
+
+
+class GroupBatchedReranker(DetailedReranker):
     """A backend whose one batched pass scores every group: it implements only
     ``_score_many_with_details``, and a single query is scored as a group of one.
 
     The model backends (cross-encoder, bi-encoder, causal LM, late interaction) batch across
-    queries this way, so their per-query and ``score_many`` scores come from the same code.
+    queries this way, and the pointwise LLM judge sends every group's prompts to one pool of
+    calls, so their per-query and ``score_many`` scores come from the same code.
     """
-
-    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
-        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(
         self, query: str, documents: list[str]
@@ -347,3 +352,19 @@ class GroupBatchedReranker(Reranker):
         self, groups: list[Group]
     ) -> list[tuple[Sequence[float], Details]]:
         """Scores (and details) of every group, in order; see ``Reranker``."""
+
+
+class WrappingReranker(DetailedReranker):
+    """A reranker around another, ``self.reranker`` (a cache, a batcher): it scores what the
+    wrapped one scores, so its capability flags and its cache identity are the wrapped one's.
+    It implements ``_score_with_details`` (and its async and many-groups twins as it needs)."""
+
+    reranker: Reranker
+
+    @property
+    def pointwise(self) -> bool:
+        return self.reranker.pointwise
+
+    @property
+    def cache_key(self) -> str:
+        return self.reranker.cache_key

@@ -23,15 +23,17 @@ logger = logging.getLogger(__name__)
 Details = Sequence[Mapping[str, Any]] | None
 
 
-def check_count(values: Sequence[Any], expected: int, what: str = "scores") -> None:
+def check_count(
+    values: Sequence[Any], expected: int, what: str = "scores", of: str = "documents"
+) -> None:
     """Refuse a backend answer of the wrong length (a backend bug; we never guess which
-    document a score belongs to).
+    document a score belongs to, or which group a score list).
 
     Raises:
         RuntimeError: ``len(values) != expected``.
     """
     if len(values) != expected:
-        raise RuntimeError(f"backend returned {len(values)} {what} for {expected} documents")
+        raise RuntimeError(f"backend returned {len(values)} {what} for {expected} {of}")
 
 
 def finite_scores(
@@ -67,14 +69,11 @@ def finite_scores(
     for position, raw in enumerate(scores):
         value = float(raw)
         if math.isnan(value):
-            extra = flagged[position]
-            if not extra.get(ERROR_KEY):
+            error = flagged[position].get(ERROR_KEY)
+            if not error:
                 unexplained.append(position)
-            flagged[position] = {
-                **extra,
-                FAILED_KEY: True,
-                ERROR_KEY: extra.get(ERROR_KEY) or "the model returned NaN",
-            }
+            error = error or "the model returned NaN"
+            flagged[position] = {**flagged[position], FAILED_KEY: True, ERROR_KEY: error}
             value = LOWEST_SCORE
         cleaned.append(min(max(value, LOWEST_SCORE), HIGHEST_SCORE))
     if unexplained:  # a backend that explains its failures has already logged them

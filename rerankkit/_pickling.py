@@ -25,20 +25,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
-
-T = TypeVar("T")
+from typing import Any, ClassVar
 
 _LOCK_TYPES = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
 _LOCKS_KEY = "__rerankkit_locks__"
-
-__all__ = ["LocksDropped", "RebuiltOnUnpickle"]
-
-
-def _construct(cls: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-    return cls(*args, **kwargs)
 
 
 class LocksDropped:
@@ -53,23 +45,19 @@ class LocksDropped:
     """
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        locks = {}
-        for name, value in self.__dict__.items():
-            make = _LOCK_TYPES.get(type(value))
-            if make is not None:
-                locks[name] = "rlock" if make is threading.RLock else "lock"
-                del state[name]
-        if locks:
-            state[_LOCKS_KEY] = locks
-        return state
+        # each lock is left out, and the factory that makes a new one of its kind goes instead
+        locks = {
+            name: _LOCK_TYPES[type(v)] for name, v in vars(self).items() if type(v) in _LOCK_TYPES
+        }
+        state = {name: value for name, value in vars(self).items() if name not in locks}
+        return {**state, _LOCKS_KEY: locks} if locks else state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         locks = state.pop(_LOCKS_KEY, {})
         self.__dict__.update(state)
-        for name, kind in locks.items():
-            setattr(self, name, threading.RLock() if kind == "rlock" else threading.Lock())
+        for name, make in locks.items():
+            setattr(self, name, make())
 
 
 class RebuiltOnUnpickle:
@@ -92,7 +80,7 @@ class RebuiltOnUnpickle:
 
     def __reduce__(self) -> tuple[Any, ...]:
         args, kwargs = self.init_arguments
-        return (_construct, (type(self), args, kwargs))
+        return functools.partial(type(self), **kwargs), args
 
     def __copy__(self) -> Any:
         # copy.copy would go through __reduce__ and load the model again: share it instead.

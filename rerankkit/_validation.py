@@ -61,14 +61,9 @@ def _check_kind(value: Any, argument: str, kind: type, noun: str, optional: bool
 
 
 def check_int(
-    value: Any,
-    argument: str,
-    *,
-    minimum: int | None = None,
-    maximum: int | None = None,
-    optional: bool = False,
+    value: Any, argument: str, *, minimum: int | None = None, optional: bool = False
 ) -> Any:
-    """``value`` as a plain ``int`` within ``[minimum, maximum]`` (``None`` too if ``optional``).
+    """``value`` as a plain ``int``, ``>= minimum`` when given (``None`` too if ``optional``).
 
     Any ``numbers.Integral`` is accepted (``numpy.int64`` from a config or a data frame) except
     ``bool``, which is almost always a mistake for a count.
@@ -92,17 +87,11 @@ def check_int(
     number = int(_check_kind(value, argument, Integral, "an int", optional))
     if minimum is not None and number < minimum:
         raise ValueError(f"{argument} must be >= {minimum}, got {number}")
-    if maximum is not None and number > maximum:
-        raise ValueError(f"{argument} must be <= {maximum}, got {number}")
     return number
 
 
 def check_number(
-    value: Any,
-    argument: str,
-    *,
-    minimum: float | None = None,
-    optional: bool = False,
+    value: Any, argument: str, *, minimum: float | None = None, optional: bool = False
 ) -> Any:
     """``value`` as a finite ``float`` (``>= minimum`` when given; ``None`` too if ``optional``).
 

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 __all__ = [
@@ -136,11 +137,6 @@ class RemoteServiceError(RerankkitError, RuntimeError):
         self.body_excerpt = body_excerpt
         self.reason = reason
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _rebuild_remote_error, (self.service, self.status, self.body_excerpt, self.reason)
-
-
-def _rebuild_remote_error(
-    service: str, status: int | None, body_excerpt: str, reason: str
-) -> RemoteServiceError:
-    return RemoteServiceError(service, status, body_excerpt, reason=reason)
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes
+        rebuild = functools.partial(RemoteServiceError, reason=self.reason)
+        return rebuild, (self.service, self.status, self.body_excerpt)

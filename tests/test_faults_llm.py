@@ -23,7 +23,6 @@ from rerankkit import LLMListwiseReranker, LLMPointwiseReranker, llm_reranker
 from rerankkit.adapting import RerankSettings
 from rerankkit.llm._listwise import WINDOW_ERRORS_KEY
 from rerankkit.llm._parsing import parse_permutation, parse_rating
-from rerankkit.llm._windows import count_windows, plan_windows
 from rerankkit.testing import OracleLLM, ScriptedLLM
 
 REFUSAL = "None of the 3 passages answer the question."
@@ -277,11 +276,6 @@ def test_impossible_windows_are_refused_everywhere(
         llm_reranker(llm, "listwise", **options)
     with pytest.raises(error, match=message):
         RerankSettings.from_rerankkit_llm(llm, **options)  # what both adapters' from_llm call
-    if stride is not None:
-        with pytest.raises(error, match=message):
-            plan_windows(30, window_size, stride)
-        with pytest.raises(error, match=message):
-            count_windows(30, window_size, stride)
 
 
 def test_adapters_from_llm_refuse_a_stride_equal_to_the_window() -> None:

@@ -122,8 +122,6 @@ def test_zscore_normalization_matches_statistics_module() -> None:
     mean, std = statistics.fmean(scores), statistics.pstdev(scores)
     assert normalize_scores(scores, "zscore") == pytest.approx([(s - mean) / std for s in scores])
     assert normalize_scores([7.0, 7.0, 7.0], "zscore") == [0.0, 0.0, 0.0]
-    with pytest.raises(ValueError, match="normalization"):
-        normalize_scores([1.0], "softmax")  # type: ignore[arg-type]
 
 
 @given(st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=20))
@@ -143,8 +141,6 @@ def test_fuse_scores() -> None:
         pytest.approx([2.0, 1.0, 1.5])
     )
     assert fuse_scores([[1.0, 2.0], [10.0, 0.0]], None) == [11.0, 2.0]
-    with pytest.raises(ValueError, match="different lengths"):
-        fuse_scores([[1.0], [1.0, 2.0]])
 
 
 DOCS = ["a cat sat on the mat", "cat", "dog", "the cat and the other cat"]

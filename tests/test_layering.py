@@ -120,14 +120,13 @@ COMPUTED = "computed module name: use a literal so the layering can be checked"
 # written) -> why. Each resolves a table whose strings are dotted constants naming our modules,
 # checked as table entries, or is the optional-import helper itself, whose callers are checked.
 COMPUTED_IMPORT_ALLOWED: dict[tuple[str, str, str], str] = {
-    ("rerankkit", "__getattr__", "module"): "PEP 562 facade: resolves _LAZY (entries checked)",
     ("rerankkit._specs", "_kind_class", "kind.module"): "resolves _KINDS (entries checked)",
-    ("rerankkit.adapting._extras", "lazy_exports.__getattr__", "module"): (
-        "resolves the adapters' lazy tables (entries checked in the adapter modules)"
+    ("rerankkit._optional", "lazy_exports.__getattr__", "module"): (
+        "PEP 562 for the facade's _LAZY and the adapters' lazy tables (entries checked in the "
+        "modules that hold them)"
     ),
-    ("rerankkit._optional", "require", "module"): "the helper itself: each call is checked",
-    ("rerankkit.adapting._extras", "require_extra", "module"): (
-        "the adapters' helper itself (forwards to require): each call is checked"
+    ("rerankkit._optional", "require", "module"): (
+        "the helper itself (adapting's require_extra): each call is checked"
     ),
 }
 

@@ -56,8 +56,6 @@ def test_window_plan_known_cases() -> None:
 @pytest.mark.parametrize(("window", "stride"), [(1, 1), (5, 0), (5, 6), (True, 1), (5, 2.0)])
 def test_window_parameters_are_validated(window: object, stride: object) -> None:
     with pytest.raises((ValueError, TypeError)):
-        plan_windows(10, window, stride)  # type: ignore[arg-type]
-    with pytest.raises((ValueError, TypeError)):
         LLMListwiseReranker(lambda p: "", window_size=window, stride=stride)  # type: ignore[arg-type]
 
 
@@ -169,8 +167,6 @@ def test_well_formed_answers_parse_exactly(perm: list[int], bracketed: bool) -> 
 def test_strip_reasoning_and_helpers() -> None:
     assert strip_reasoning("<THINK>a</THINK>b<think>c</think>d").split() == ["b", "d"]
     assert apply_window([5, 6, 7, 8], 1, 4, [2, 0, 1]) == [5, 8, 6, 7]
-    with pytest.raises(ValueError, match="permutation"):
-        apply_window([5, 6, 7], 0, 2, [0, 0])
     scores = rank_scores([3, 1, 0, 2])
     assert scores == [1 / 3, 1 / 2, 1 / 4, 1.0]
 

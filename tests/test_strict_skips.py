@@ -199,12 +199,12 @@ def test_every_invocation_gets_the_policy_once(tmp_path: Path, cwd: str, args: l
 def test_this_repository_loads_the_policy_for_a_doctest_only_run() -> None:
     """``CI=true pytest rerankkit/<module>.py`` in this checkout, with its real configuration."""
     done = pytest_in(
-        ROOT, "--collect-only", "-q", "--trace-config", "rerankkit/adapting/_extras.py",
+        ROOT, "--collect-only", "-q", "--trace-config", "rerankkit/_optional.py",
         ci="true", autoload=True,
     )  # fmt: skip
     out = done.stdout + done.stderr
     assert done.returncode == pytest.ExitCode.OK, out
-    assert "rerankkit/adapting/_extras.py::rerankkit.adapting._extras" in out, out  # doctests
+    assert "rerankkit/_optional.py::rerankkit._optional" in out, out  # doctests
     registered = [
         line for line in out.splitlines() if "PLUGIN registered" in line and "StrictSkips" in line
     ]

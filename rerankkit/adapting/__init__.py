@@ -29,8 +29,9 @@ Example:
     [('a cat', {'relevance_score': 1.0})]
 """
 
+from rerankkit._optional import is_installed, lazy_exports
+from rerankkit._optional import require as require_extra
 from rerankkit._validation import check_sequence as check_items
-from rerankkit.adapting._extras import is_installed, lazy_exports, require_extra
 from rerankkit.adapting._hybrid import FusionFields, StageOptions, fuse_items, fusion_fields
 from rerankkit.adapting._pairs import score_pairs
 from rerankkit.adapting._rerank import KeptItem, RerankOutcome, arerank_items, rerank_items

@@ -40,9 +40,9 @@ from rerankkit.llm._factory import LLMMethod
 from rerankkit.llm._factory import llm_reranker as build_llm_reranker
 from rerankkit.llm._protocol import Completion, CompletionLLM
 
-_NAMES: ContextVar[Mapping[str, str] | None] = ContextVar("argument_names", default=None)
-"""Field name -> the caller's name for it, for error messages (set by ``from_stages``; a
-pydantic validation context would not reach a subclass with its own ``__init__``)."""
+_TOP_N_NAME: ContextVar[str] = ContextVar("top_n_name", default="top_n")
+"""The caller's name for ``top_n``, for error messages (set by ``from_stages``; a pydantic
+validation context would not reach a subclass with its own ``__init__``)."""
 
 
 def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
@@ -128,13 +128,8 @@ PointwiseRerankerField = Annotated[RerankerField, AfterValidator(_pointwise)]
 """A :data:`RerankerField` whose reranker is pointwise (scores each pair alone)."""
 
 
-def _argument(info: ValidationInfo) -> str:
-    """The caller's name for the field being validated (see :meth:`RerankSettings.from_stages`)."""
-    return (_NAMES.get() or {}).get(str(info.field_name), str(info.field_name))
-
-
-def _top_n(value: Any, info: ValidationInfo) -> int | None:
-    return check_top_n(value, _argument(info))
+def _top_n(value: Any) -> int | None:
+    return check_top_n(value, _TOP_N_NAME.get())  # as the caller named it (see from_stages)
 
 
 def _one_of(*choices: str, renamed: Mapping[str, str] | None = None) -> BeforeValidator:
@@ -298,18 +293,18 @@ class RerankSettings(BaseModel):
         stage = _llm_stage(llm_reranker)
         if stage is None:
             values = {"top_n": rerank_top_n, "reranker": reranker}
-            names = {"top_n": "rerank_top_n"}
+            top_n_name = "rerank_top_n"
         else:
             first_top_n = check_top_n(rerank_top_n, "rerank_top_n")  # before a model loads
             # The LLM stage ranks every survivor; the adapter's top_n (llm_top_n) keeps the best.
             stages = [(as_reranker(reranker), first_top_n), (stage, None)]
             values = {"top_n": llm_top_n, "reranker": CascadeReranker._of_checked(stages)}
-            names = {"top_n": "llm_top_n"}
-        token = _NAMES.set(names)
+            top_n_name = "llm_top_n"
+        token = _TOP_N_NAME.set(top_n_name)
         try:
             return cls(**fields, **values)
         finally:
-            _NAMES.reset(token)
+            _TOP_N_NAME.reset(token)
 
 
 def _llm_stage(llm_reranker: Any) -> Reranker | None:

@@ -30,8 +30,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from rerankkit._base import Group, Reranker
-from rerankkit._ordering import Details
+from rerankkit._base import Group, Reranker, WrappingReranker
+from rerankkit._ordering import Details, check_count
 from rerankkit._validation import check_instance, check_int, check_number
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class _Request:
     future: Future[Scored] = field(default_factory=Future)
 
 
-class BatchingReranker(Reranker):
+class BatchingReranker(WrappingReranker):
     """Merges concurrent calls of a pointwise reranker into shared model calls.
 
     ``rerank``/``score`` from several threads and ``arerank``/``ascore`` from any number of
@@ -157,17 +157,6 @@ class BatchingReranker(Reranker):
         self._worker: threading.Thread | None = None
         self._closed = False
 
-    # ----------------------------------------------------------------- capability flags
-
-    @property
-    def pointwise(self) -> bool:
-        """The wrapped reranker's flag (merging happens only when it is ``True``)."""
-        return self.reranker.pointwise
-
-    @property
-    def cache_key(self) -> str:
-        return self.reranker.cache_key
-
     @property
     def queued_requests(self) -> int:
         """Requests waiting for a merged call (not counting the one being scored)."""
@@ -181,9 +170,6 @@ class BatchingReranker(Reranker):
             return self._queued_pairs
 
     # ----------------------------------------------------------------- Reranker hooks
-
-    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
-        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(self, query: str, documents: list[str]) -> Scored:
         if not self.reranker.pointwise:
@@ -238,18 +224,15 @@ class BatchingReranker(Reranker):
     def _work(self) -> None:
         while (batch := self._next_batch()) is not None:
             try:
-                self._run(batch)
+                live = [r for r in batch if r.future.set_running_or_notify_cancel()]
+                if live:  # a cancelled caller's request is skipped
+                    self.model_calls += 1
+                    self._resolve(live)
             except BaseException as error:  # e.g. KeyboardInterrupt in the model: no caller hangs
                 for request in batch:
                     if not request.future.done():
                         request.future.set_exception(error)
                 raise
-
-    def _run(self, batch: list[_Request]) -> None:
-        live = [r for r in batch if r.future.set_running_or_notify_cancel()]
-        if live:
-            self.model_calls += 1
-            self._resolve(live)
 
     def _resolve(self, requests: list[_Request]) -> None:
         """Score ``requests`` in one call and resolve their futures. When a merged call fails,
@@ -257,8 +240,7 @@ class BatchingReranker(Reranker):
         try:
             groups = [(r.query, r.documents) for r in requests]
             scored = self.reranker._score_many_with_details(groups)
-            if len(scored) != len(requests):
-                raise RuntimeError(f"backend returned {len(scored)} score lists for {len(groups)}")
+            check_count(scored, len(requests), "score lists", "groups")
         except Exception as error:
             if len(requests) == 1:
                 requests[0].future.set_exception(error)

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from rerankkit._base import Group, Reranker
+from rerankkit._base import Group, Reranker, WrappingReranker
 from rerankkit._ordering import Details, check_count
 from rerankkit._pickling import LocksDropped
 from rerankkit._result import _NO_DETAILS, ERROR_KEY, FAILED_KEY
@@ -142,13 +142,14 @@ def _failed(entry: Entry) -> bool:
     return math.isnan(score) or bool(details.get(FAILED_KEY) or details.get(ERROR_KEY))
 
 
-class CachedReranker(Reranker):
+class CachedReranker(WrappingReranker):
     """Wraps a pointwise reranker with a score cache; only uncached documents reach the model.
 
     Duplicate documents within one call are scored once. Backend details (e.g. a long
     document's best chunk span) are cached with the score. A failure is never cached (a NaN
     score, or details flagging ``rerank_failed``/``rerank_error``): the next call asks the
-    model again.
+    model again. Its ``pointwise`` flag and ``cache_key`` are the wrapped reranker's (always
+    pointwise: others are refused).
 
     Args:
         reranker: The reranker to cache (pointwise; see the module docstring).
@@ -183,15 +184,6 @@ class CachedReranker(Reranker):
         self.cache: ScoreCache = (
             ScoreCache(maxsize) if cache is None else check_instance(cache, ScoreCache, "cache")
         )
-
-    @property
-    def cache_key(self) -> str:
-        return self.reranker.cache_key
-
-    @property
-    def pointwise(self) -> bool:
-        """The wrapped reranker's flag (always ``True``: others are refused)."""
-        return self.reranker.pointwise
 
     def _plan(
         self, query: str, documents: list[str]
@@ -228,9 +220,6 @@ class CachedReranker(Reranker):
         ]
         return [score for score, _ in filled], [extra for _, extra in filled]
 
-    def _score(self, query: str, documents: list[str]) -> list[float]:
-        return self._score_with_details(query, documents)[0]
-
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         keys, entries, missing = self._plan(query, documents)
         todo = [documents[i] for i in missing]
@@ -246,8 +235,7 @@ class CachedReranker(Reranker):
         todo = [g for g, (_, _, missing) in enumerate(plans) if missing]
         uncached = [(groups[g][0], [groups[g][1][i] for i in plans[g][2]]) for g in todo]
         fresh = self.reranker._score_many_with_details(uncached) if todo else []
-        if len(fresh) != len(todo):
-            raise RuntimeError(f"backend returned {len(fresh)} score lists for {len(todo)} groups")
+        check_count(fresh, len(todo), "score lists", "groups")
         scored = dict(zip(todo, fresh, strict=True))
         return [
             self._complete(keys, entries, missing, *scored.get(g, _NOTHING))

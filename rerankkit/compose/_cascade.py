@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rerankkit._base import Reranker
+from rerankkit._base import DetailedReranker, Reranker
 from rerankkit._ordering import Details
 from rerankkit._result import ERROR_KEY, FAILED_KEY, LOWEST_SCORE, RerankResult
 from rerankkit._validation import check_instance, check_top_n
@@ -27,13 +27,8 @@ def _check_stages(stages: Any) -> list[Stage]:
     for position, stage in enumerate(stages):
         if not isinstance(stage, tuple) or len(stage) != 2:
             raise TypeError(f"stages[{position}] must be a (reranker, top_n) pair, got {stage!r}")
-        reranker, top_n = stage
-        checked.append(
-            (
-                check_instance(reranker, Reranker, f"stages[{position}][0]"),
-                check_top_n(top_n, f"stages[{position}] top_n"),
-            )
-        )
+        reranker = check_instance(stage[0], Reranker, f"stages[{position}][0]")
+        checked.append((reranker, check_top_n(stage[1], f"stages[{position}] top_n")))
     return checked
 
 
@@ -63,7 +58,7 @@ class _Run:
         self.alive = sorted(survivors)
 
 
-class CascadeReranker(Reranker):
+class CascadeReranker(DetailedReranker):
     """Rerank in stages; each stage reranks only the survivors of the one before.
 
     The last stage's score is the result score. Every result's ``details`` (copied into
@@ -127,9 +122,6 @@ class CascadeReranker(Reranker):
             if run.alive:
                 run.record(await reranker._arerank_checked(query, run.candidates(), top_n, None))
         return run
-
-    def _score(self, query: str, documents: list[str]) -> list[float]:
-        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         return self._as_scores(self._cascade(query, documents))

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import math
 import statistics
+from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
-from rerankkit._base import Reranker
+from rerankkit._base import DetailedReranker, Reranker
 from rerankkit._ordering import Details
 from rerankkit._result import ERROR_KEY, FAILED_KEY
 from rerankkit._validation import (
@@ -35,8 +36,6 @@ Ranking = Sequence[H] | Mapping[H, float]
 """Ids best first, or ``{id: score}`` (ranked by descending score; ties keep mapping order)."""
 
 Normalization = Literal["minmax", "zscore"]
-_NORMALIZATIONS = ("minmax", "zscore")
-_METHODS = ("rrf", "score")
 
 
 def _check_weights(weights: Sequence[float] | None, count: int) -> list[float]:
@@ -60,18 +59,14 @@ def _ordered_ids(ranking: Any, position: int) -> list[Any]:
         )
     else:
         ids = list(ranking)
-        seen: set[Hashable] = set()
-        for doc_id in ids:
-            if doc_id in seen:
-                raise ValueError(f"rankings[{position}] lists {doc_id!r} more than once")
-            seen.add(doc_id)
+        repeated = [doc_id for doc_id, count in Counter(ids).items() if count > 1]
+        if repeated:
+            raise ValueError(f"rankings[{position}] lists {repeated[0]!r} more than once")
     return ids
 
 
 def reciprocal_rank_fusion(
-    rankings: Sequence[Ranking[H]],
-    k: float = 60,
-    weights: Sequence[float] | None = None,
+    rankings: Sequence[Ranking[H]], k: float = 60, weights: Sequence[float] | None = None
 ) -> dict[H, float]:
     """Reciprocal rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009).
 
@@ -106,8 +101,7 @@ def fuse_ids(id_lists: Sequence[Sequence[H]], k: float, weights: Sequence[float]
     for ids, weight in zip(id_lists, weights, strict=True):
         for rank, doc_id in enumerate(ids, start=1):
             fused[doc_id] = fused.get(doc_id, 0.0) + weight / (k + rank)
-    order = sorted(fused, key=lambda doc_id: -fused[doc_id])  # stable: first-met order on ties
-    return {doc_id: fused[doc_id] for doc_id in order}
+    return dict(sorted(fused.items(), key=lambda item: -item[1]))  # stable: ties first-met
 
 
 def fuse_runs(
@@ -128,11 +122,8 @@ def fuse_runs(
     top_n = check_top_n(top_n)
     k = check_number(k, "k", minimum=0)
     checked_weights = _check_weights(weights, len(runs))
-    query_ids: dict[Hashable, None] = {}
-    for run in runs:
-        query_ids.update(dict.fromkeys(run))
     fused_run: dict[Hashable, dict[Hashable, float]] = {}
-    for qid in query_ids:
+    for qid in dict.fromkeys(qid for run in runs for qid in run):  # each query, first met first
         rankings = [_ordered_ids(run.get(qid, {}), i) for i, run in enumerate(runs)]
         fused = fuse_ids(rankings, k, checked_weights)
         fused_run[qid] = dict(list(fused.items())[:top_n])
@@ -146,7 +137,8 @@ def normalize_scores(scores: Sequence[float], normalization: Normalization) -> l
     LlamaIndex's relative-score fusion does, so a single candidate keeps full weight);
     ``"zscore"`` subtracts the mean and divides by the population standard deviation (all
     equal: 0.0). Infinite scores stay infinite and do not enter the statistics
-    (``FusionReranker`` leaves failed documents out before normalising).
+    (``FusionReranker`` leaves failed documents out before normalising). ``normalization``
+    is trusted: ``FusionReranker`` checked it.
 
     Example:
         >>> normalize_scores([2.0, 4.0, 3.0], "minmax")
@@ -154,10 +146,6 @@ def normalize_scores(scores: Sequence[float], normalization: Normalization) -> l
         >>> normalize_scores([1.0, 3.0], "zscore")
         [-1.0, 1.0]
     """
-    return _normalized(scores, check_choice(normalization, "normalization", _NORMALIZATIONS))
-
-
-def _normalized(scores: Sequence[float], normalization: Normalization) -> list[float]:
     values = [float(score) for score in scores]
     finite = [value for value in values if math.isfinite(value)]
     if not finite:
@@ -184,31 +172,18 @@ def fuse_scores(
 ) -> list[float]:
     """Weighted sum of per-document scores from several scorers, each normalised first.
 
-    All lists score the same documents in the same order.
+    All lists score the same documents in the same order; ``weights`` has one entry per list
+    (``None``: all 1). The arguments are trusted: ``FusionReranker`` checked them.
 
     Example:
         >>> fuse_scores([[0.0, 10.0, 5.0], [1.0, 0.0, 0.5]], "minmax", weights=[1, 3])
         [3.0, 1.0, 2.0]
     """
-    checked_weights = _check_weights(weights, len(score_lists))
-    if normalization is not None:
-        check_choice(normalization, "normalization", _NORMALIZATIONS)
-    lengths = {len(scores) for scores in score_lists}
-    if len(lengths) > 1:
-        raise ValueError(f"score lists have different lengths: {sorted(lengths)}")
-    return _weighted_sum(score_lists, normalization, checked_weights)
-
-
-def _weighted_sum(
-    score_lists: Sequence[Sequence[float]],
-    normalization: Normalization | None,
-    weights: Sequence[float],
-) -> list[float]:
-    """:func:`fuse_scores` over checked arguments (lists of one length, one weight each)."""
     normalized = [
-        _normalized(scores, normalization) if normalization else [float(s) for s in scores]
+        normalize_scores(scores, normalization) if normalization else [float(s) for s in scores]
         for scores in score_lists
     ]
+    weights = weights or [1.0] * len(normalized)
     count = len(normalized[0]) if normalized else 0
     return [
         math.fsum(w * column[i] for w, column in zip(weights, normalized, strict=True))
@@ -216,7 +191,7 @@ def _weighted_sum(
     ]
 
 
-class FusionReranker(Reranker):
+class FusionReranker(DetailedReranker):
     """Several rerankers as one: reciprocal rank fusion or normalised score fusion.
 
     Each reranker scores every document; ``method="rrf"`` fuses their rankings (no scale
@@ -255,8 +230,10 @@ class FusionReranker(Reranker):
         self.rerankers = check_sequence(rerankers, Reranker, "rerankers")
         if not self.rerankers:
             raise ValueError("rerankers must not be empty")
-        self.method = check_choice(method, "method", _METHODS)
-        self.normalization = check_choice(normalization, "normalization", (*_NORMALIZATIONS, None))
+        self.method = check_choice(method, "method", ("rrf", "score"))
+        self.normalization = check_choice(
+            normalization, "normalization", ("minmax", "zscore", None)
+        )
         self.weights = _check_weights(weights, len(self.rerankers))
         self.k = check_number(k, "k", minimum=0)
 
@@ -283,28 +260,24 @@ class FusionReranker(Reranker):
                     errors[i] = f"rerankers[{stage}]: {extra.get(ERROR_KEY, 'failed')}"
         kept = [i for i in range(count) if i not in errors]
         fused = [math.nan] * count  # NaN: the base ranks it last and flags it (errors below)
-        if kept:
-            kept_lists = [[scores[i] for i in kept] for scores in score_lists]
-            if self.method == "score":
-                kept_fused = _weighted_sum(kept_lists, self.normalization, self.weights)
-            else:
-                rankings = [  # best first; a stable sort keeps ties in input order
-                    sorted(range(len(kept)), key=scores.__getitem__, reverse=True)
-                    for scores in kept_lists
-                ]
-                by_position = fuse_ids(rankings, self.k, self.weights)
-                kept_fused = [by_position[i] for i in range(len(kept))]
-            for i, value in zip(kept, kept_fused, strict=True):
-                fused[i] = value
+        kept_lists = [[scores[i] for i in kept] for scores in score_lists]
+        if self.method == "score":
+            kept_fused = fuse_scores(kept_lists, self.normalization, self.weights)
+        else:
+            rankings = [  # best first; a stable sort keeps ties in input order
+                sorted(range(len(kept)), key=scores.__getitem__, reverse=True)
+                for scores in kept_lists
+            ]
+            by_position = fuse_ids(rankings, self.k, self.weights)
+            kept_fused = [by_position[i] for i in range(len(kept))]
+        for i, value in zip(kept, kept_fused, strict=True):
+            fused[i] = value
         details = [
             {"fusion_scores": tuple(scores[i] for scores in score_lists)}
             | ({ERROR_KEY: errors[i]} if i in errors else {})
             for i in range(count)
         ]
         return fused, details
-
-    def _score(self, query: str, documents: list[str]) -> list[float]:
-        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         # _judge, not score: the fusion needs each reranker's failure flags

@@ -13,10 +13,10 @@ import asyncio
 import contextvars
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import tenacity
 
@@ -98,16 +98,12 @@ def sync_calls(
         executor.shutdown(wait=False, cancel_futures=True)
 
 
-def run_sync(make: Callable[[], Awaitable[T]]) -> T:
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion from sync code, even inside a running loop (notebooks)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(_as_coroutine(make))
+        return asyncio.run(make())
     context = contextvars.copy_context()  # the caller's tracing context, as in _attempt
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rerankkit-loop") as pool:
-        return pool.submit(context.run, lambda: asyncio.run(_as_coroutine(make))).result()
-
-
-async def _as_coroutine(make: Callable[[], Awaitable[T]]) -> T:
-    return await make()
+        return pool.submit(context.run, lambda: asyncio.run(make())).result()

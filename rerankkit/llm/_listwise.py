@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from rerankkit._base import Reranker
+from rerankkit._base import DetailedReranker
 from rerankkit._ordering import Details
 from rerankkit._renamed import refuse_renamed_arguments, refuse_renamed_value
 from rerankkit._retry import RetryPolicy, is_transient
@@ -32,7 +32,7 @@ ranking in the answer): one ``"window 1-20: reason"`` string per such window. Th
 kept its place in that window; it is not ``rerank_failed`` (its score is its final rank)."""
 
 
-class LLMListwiseReranker(Reranker):
+class LLMListwiseReranker(DetailedReranker):
     """Asks an LLM to order passages, window by window, from the bottom of the list to the top.
 
     One pass makes ``count_windows(n, window_size, stride)`` calls (9 for 100 documents with
@@ -46,7 +46,8 @@ class LLMListwiseReranker(Reranker):
     under ``llm_window_errors``: no document is ever lost or duplicated.
 
     Scores: the document at final rank ``r`` (0-based) scores ``1 / (r + 1)``, so the best is
-    1.0 and ``score_threshold=1/k`` keeps the top ``k``.
+    1.0 and ``score_threshold=1/k`` keeps the top ``k``. Not ``pointwise``: a document's score
+    is its rank among the documents of the same call.
 
     Args:
         llm: An object with ``complete(prompt)``, a callable ``prompt -> str``, or a
@@ -105,7 +106,7 @@ class LLMListwiseReranker(Reranker):
             max_passage_chars, "max_passage_chars", minimum=1, optional=True
         )
         self.llm = as_llm(llm)
-        self.prompt = check_template(prompt, {"query", "passages"}, {"num"}, name="prompt")
+        self.prompt = check_template(prompt, {"query", "passages"}, {"num"})
         self.policy = RetryPolicy(
             max_concurrency=1,
             timeout=timeout,
@@ -114,11 +115,6 @@ class LLMListwiseReranker(Reranker):
             max_backoff=max_backoff,
             retry_on=retry_on,
         )
-
-    @property
-    def pointwise(self) -> bool:
-        """``False``: a document's score is its rank among the documents of the same call."""
-        return False
 
     def num_calls(self, n: int) -> int:
         """LLM calls a rerank of ``n`` documents makes."""
@@ -195,9 +191,6 @@ class LLMListwiseReranker(Reranker):
                 for i in range(len(documents))
             ]
         return rank_scores(ranking), details
-
-    def _score(self, query: str, documents: list[str]) -> list[float]:
-        return self._score_with_details(query, documents)[0]
 
     def _score_with_details(self, query: str, documents: list[str]) -> tuple[list[float], Details]:
         return run_sync(lambda: self._arank(query, documents, use_async=False))

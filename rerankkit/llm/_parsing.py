@@ -182,8 +182,6 @@ def parse_permutation(answer: str, n: int) -> ParsedPermutation:
         >>> parse_permutation("None of the 3 passages answer the question.", 3)
         ParsedPermutation(order=(0, 1, 2), parsed=0, dropped=0)
     """
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
     text = unicodedata.normalize("NFKC", strip_reasoning(answer))
     seen: set[int] = set()
     ranked: list[int] = []
@@ -288,8 +286,6 @@ def parse_rating(answer: str, low: float = 0, high: float = 10) -> float | None:
         >>> parse_rating("On a scale from 0 to 10, I'd give it 8.")
         8.0
     """
-    if not low < high:
-        raise ValueError(f"rating scale needs low < high, got ({low}, {high})")
     text = unicodedata.normalize("NFKC", strip_reasoning(answer))
     text = _RANGE.sub(
         lambda m: " " if (float(m.group(1)), float(m.group(2))) == (low, high) else m.group(0),

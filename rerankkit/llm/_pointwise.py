@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
-from rerankkit._base import Group, Reranker, split_by_group
+from rerankkit._base import Group, GroupBatchedReranker, split_by_group
 from rerankkit._ordering import Details
 from rerankkit._result import ERROR_KEY, FAILED_KEY
 from rerankkit._retry import RetryPolicy, is_transient
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 PointwiseMethod = Literal["yes_no", "rating"]
 
 
-class LLMPointwiseReranker(Reranker):
+class LLMPointwiseReranker(GroupBatchedReranker):
     """Scores each document with its own LLM call.
 
     ``method="yes_no"`` asks whether the passage is relevant. When the LLM returns next-token
@@ -123,12 +123,8 @@ class LLMPointwiseReranker(Reranker):
         default, scale_fields = (
             (YES_NO_PROMPT, set()) if method == "yes_no" else (RATING_PROMPT, {"low", "high"})
         )
-        self.prompt = check_template(
-            default if prompt is None else prompt,
-            {"query", "document"},
-            scale_fields,
-            name="prompt",
-        )
+        prompt = default if prompt is None else prompt
+        self.prompt = check_template(prompt, {"query", "document"}, scale_fields)
 
     def build_prompt(self, query: str, document: str) -> str:
         """The exact prompt sent for one document."""
@@ -189,9 +185,6 @@ class LLMPointwiseReranker(Reranker):
         """``True``: each document is judged in its own prompt."""
         return True
 
-    def _score(self, query: str, documents: list[str]) -> Sequence[float]:
-        return self._score_with_details(query, documents)[0]
-
     def _score_many_with_details(
         self, groups: list[Group]
     ) -> list[tuple[Sequence[float], Details]]:
@@ -200,11 +193,6 @@ class LLMPointwiseReranker(Reranker):
         prompts = [self.build_prompt(query, doc) for query, docs in groups for doc in docs]
         answers = run_sync(lambda: complete_all(self.llm, prompts, self.policy, use_async=False))
         return [self._collect(group) for group in split_by_group(answers, groups)]
-
-    def _score_with_details(
-        self, query: str, documents: list[str]
-    ) -> tuple[Sequence[float], Details]:
-        return self._score_many_with_details([(query, documents)])[0]
 
     async def _ascore_with_details(
         self, query: str, documents: list[str]

@@ -75,7 +75,9 @@ def template_fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
 
 
-def check_template(template: object, required: set[str], optional: set[str], *, name: str) -> str:
+def check_template(
+    template: object, required: set[str], optional: set[str], *, name: str = "prompt"
+) -> str:
     """Validate a prompt template: a str holding every required field and no unknown one.
 
     Raises:
