@@ -634,16 +634,3 @@ def run_demo(
             file=out,
         )
     return 0
-
-
-__all__ = [
-    "add_parser",
-    "demo_results",
-    "display_width",
-    "first_relevant_rank",
-    "fit_width",
-    "load_sample_corpus",
-    "load_sample_queries",
-    "resolve_reranker",
-    "run_demo",
-]

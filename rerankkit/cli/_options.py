@@ -188,14 +188,3 @@ def model_from_args(model: type[Model], args: argparse.Namespace, **values: Any)
         return model.model_validate({**given, **values}, strict=False)
     except ValidationError as error:
         raise CliError(_one_line(error)) from None
-
-
-__all__ = [
-    "CliError",
-    "add_model_options",
-    "argparse_type",
-    "checked_spec",
-    "flag",
-    "model_from_args",
-    "positive_int",
-]

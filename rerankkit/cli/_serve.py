@@ -150,6 +150,3 @@ def run_serve(args: argparse.Namespace) -> int:
     app = create_app(build_reranker(spec), settings)
     uvicorn.run(app, host=listen.host, port=listen.port, log_level="warning")
     return 0
-
-
-__all__ = ["add_parser", "run_serve"]

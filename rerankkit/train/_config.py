@@ -169,6 +169,3 @@ class TrainConfig(BaseModel):
                 "or train with loss='marginmse'"
             )
         return self
-
-
-__all__ = ["FirstStage", "Loss", "PathText", "Sampling", "TrainConfig", "TrainingError"]

@@ -266,14 +266,3 @@ def load_training_data(
     if path.is_file():
         return load_training_jsonl(path), None
     raise DatasetError(f"training data not found: {path} (a BEIR folder or a JSONL file)")
-
-
-__all__ = [
-    "TrainQuery",
-    "count_pairs",
-    "load_training_data",
-    "load_training_jsonl",
-    "parse_training_jsonl",
-    "positives_of",
-    "queries_from_beir",
-]

@@ -85,6 +85,3 @@ def before_after(
     return evaluate_runs(  # TODO(issue 21): depth= becomes top_n= when eval renames it
         dataset, all_runs, first_stage=settings.first_stage, depth=settings.top_n, timings=timings
     )
-
-
-__all__ = ["EvalSettings", "before_after", "load_test", "score_model"]

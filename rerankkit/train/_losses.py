@@ -155,6 +155,3 @@ def columns_for(name: Loss) -> Sequence[str]:
         "marginmse": ("query", "positive", "negative", "label"),
         "listwise": ("query", "documents", "labels"),
     }[name]
-
-
-__all__ = ["LOSSES", "MarginRankingLoss", "build_loss", "columns_for", "hinge"]

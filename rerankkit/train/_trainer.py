@@ -640,29 +640,3 @@ def train(
         record["evaluation"] = evaluation
         write_record(output, record)
     return TrainResult(output, record, report)
-
-
-__all__ = [
-    "CHECKPOINTS",
-    "RUN_SETTINGS",
-    "Prepared",
-    "TrainConfig",
-    "TrainResult",
-    "changed_settings",
-    "check_start",
-    "check_trainable",
-    "evaluate",
-    "evaluation_record",
-    "evaluation_settings",
-    "evaluation_table",
-    "fit",
-    "non_finite_to_null",
-    "prepare",
-    "run_settings",
-    "sample_queries",
-    "saved_checkpoints",
-    "train",
-    "training_record",
-    "use_bf16",
-    "write_record",
-]
