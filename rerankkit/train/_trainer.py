@@ -194,37 +194,31 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
             check_spec(spec)
         except ValueError as error:
             raise TrainingError(f"teacher: {error}") from None
-    if config.eval_split is not None:
-        if config.eval_data is not None and not Path(config.eval_data).is_dir():
-            raise TrainingError(
-                f"eval_data must be a BEIR folder, got {config.eval_data!r} (not a folder)"
-            )
-        settings = evaluation_settings(config)
-        data = Path(config.data)
-        if (
-            settings is not None
-            and data.is_dir()
-            and Path(settings.data).resolve() == data.resolve()
-            and settings.split == config.split
-        ):
+    settings = evaluation_settings(config)  # None: no evaluation, or eval_data not a folder
+    if settings is None and config.eval_split is not None and config.eval_data is not None:
+        raise TrainingError(
+            f"eval_data must be a BEIR folder, got {config.eval_data!r} (not a folder)"
+        )
+    if settings is not None:
+        same_data = Path(settings.data).resolve() == Path(config.data).resolve()
+        if same_data and settings.split == config.split:
             raise TrainingError(
                 f"eval_split {settings.split!r} is the training split of {config.data!r}: "
                 "before/after would be measured on the queries the model is trained on; "
                 "evaluate on another split or data (eval_split, eval_data), or turn the "
                 "evaluation off (eval_split=None, rerankkit train --no-eval)"
             )
-        if settings is not None:
-            missing = missing_beir_files(settings.data, settings.split)
-            if missing:
-                raise TrainingError(
-                    f"eval_split {settings.split!r}: the before/after evaluation needs "
-                    f"{', '.join(missing)}; choose another eval_split or eval_data, or turn "
-                    "the evaluation off (eval_split=None, rerankkit train --no-eval)"
-                )
-            try:
-                resolve_dtype(settings.dtype, "cpu", bf16=False)
-            except ValueError as error:
-                raise TrainingError(f"eval_dtype: {error}") from None
+        missing = missing_beir_files(settings.data, settings.split)
+        if missing:
+            raise TrainingError(
+                f"eval_split {settings.split!r}: the before/after evaluation needs "
+                f"{', '.join(missing)}; choose another eval_split or eval_data, or turn "
+                "the evaluation off (eval_split=None, rerankkit train --no-eval)"
+            )
+        try:
+            resolve_dtype(settings.dtype, "cpu", bf16=False)
+        except ValueError as error:
+            raise TrainingError(f"eval_dtype: {error}") from None
     if config.bf16:
         _device_bf16(config.bf16)  # forced bf16 on a device without it: refused now, not later
     return stale
@@ -284,7 +278,7 @@ def prepare(config: TrainConfig) -> Prepared:
     info["counts"] = count_pairs(queries)
     check_trainable(config, queries, beir=dataset is not None)
     teacher = None
-    if config.teacher and config.loss == "marginmse":
+    if config.teacher:  # TrainConfig allows one with loss marginmse only
         started = time.perf_counter()
         teacher = teacher_scores(build_teacher(config.teacher), queries)
         info["teacher"] = {
@@ -292,10 +286,8 @@ def prepare(config: TrainConfig) -> Prepared:
             "fusion": "z-scored sum per query" if len(config.teacher) > 1 else None,
             "seconds": round(time.perf_counter() - started, 1),
         }
-    rows = rows_for(config.loss, queries, teacher=teacher)
+    rows = rows_for(config.loss, queries, teacher=teacher)  # check_trainable: at least one
     info["rows"] = len(rows["query"])
-    if not rows["query"]:  # check_trainable catches every known cause first
-        raise TrainingError(f"no training rows for loss {config.loss!r}")
     return Prepared(queries, rows, info)
 
 
@@ -411,6 +403,7 @@ def fit(
     import torch
 
     use_cpu = not torch.cuda.is_available()
+    progress = sys.stderr.isatty() if config.progress is None else config.progress
     output = Path(config.output)
     args = CrossEncoderTrainingArguments(
         output_dir=str(output / CHECKPOINTS),
@@ -429,7 +422,7 @@ def fit(
         save_total_limit=2,
         logging_steps=max(1, min(10, config.save_steps)),
         report_to="none",
-        disable_tqdm=not _show_progress(config.progress),
+        disable_tqdm=not progress,
         dataloader_drop_last=False,
     )
     trainer = CrossEncoderTrainer(
@@ -458,10 +451,6 @@ def fit(
         "bf16": bf16,
         "resumed": bool(resume),
     }
-
-
-def _show_progress(progress: bool | None) -> bool:
-    return sys.stderr.isatty() if progress is None else progress
 
 
 @dataclass
