@@ -22,12 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rerankkit.cli._options import (
-    add_model_options,
-    checked_spec,
-    flag,
-    model_from_args,
-)
+from rerankkit.cli._options import add_model_options, checked_spec, flag, model_from_args
 from rerankkit.serve._settings import ServeSettings
 
 _CONFIG = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)

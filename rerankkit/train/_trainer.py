@@ -156,7 +156,6 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
             "overwritten: choose a new or empty folder"
         )
     saved = saved_checkpoints(output)
-    stale: list[Path] = []
     if resume is True and not saved:
         raise TrainingError(
             f"resume: no checkpoint in {str(output / CHECKPOINTS)!r} to continue from "
@@ -188,7 +187,6 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
                 f"{saved[-1].name}): continue it with resume (rerankkit train --resume), or "
                 f"delete {str(output / CHECKPOINTS)!r} or choose another output to start anew"
             )
-        stale = saved
     for spec in config.teacher:
         try:
             check_spec(spec)
@@ -221,7 +219,7 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
             raise TrainingError(f"eval_dtype: {error}") from None
     if config.bf16:
         _device_bf16(config.bf16)  # forced bf16 on a device without it: refused now, not later
-    return stale
+    return [] if resume else saved  # a fresh run replaces a finished run's checkpoints
 
 
 @dataclass
@@ -466,12 +464,7 @@ class TrainResult:
         return evaluation_table(self.record.get("evaluation"))
 
 
-def evaluate(
-    config: TrainConfig,
-    *,
-    before: Any = None,
-    progress: bool | None = None,
-) -> tuple[Any, dict[str, Any] | None]:
+def evaluate(config: TrainConfig, *, before: Any = None) -> tuple[Any, dict[str, Any] | None]:
     """Before/after on the test split; ``before``: a reranked run already scored for the
     starting model (``(run, timing)``), to share it across runs of one benchmark."""
     settings = evaluation_settings(config)
@@ -483,10 +476,10 @@ def evaluate(
         runs["before"] = before
     elif not config.new_head:  # a new head ranks at random: nothing to compare with
         runs["before"] = score_model(
-            config.model, dataset, first, settings, progress=progress, desc="before"
+            config.model, dataset, first, settings, progress=config.progress, desc="before"
         )
     runs["after"] = score_model(
-        config.output, dataset, first, settings, progress=progress, desc="after"
+        config.output, dataset, first, settings, progress=config.progress, desc="after"
     )
     report = before_after(dataset, first, runs, settings)
     return report, evaluation_record(report, settings)
@@ -624,7 +617,7 @@ def train(
     record = training_record(config, command=command, data=prepared.data, training=facts)
     output = Path(config.output)
     write_record(output, record)
-    report, evaluation = evaluate(config, before=before, progress=config.progress)
+    report, evaluation = evaluate(config, before=before)
     if evaluation is not None:
         record["evaluation"] = evaluation
         write_record(output, record)
