@@ -180,10 +180,7 @@ def _in_hf_cache(repo_id: str) -> bool:
     """Whether ``repo_id``'s config is in the local Hugging Face cache (no network)."""
     from huggingface_hub import try_to_load_from_cache
 
-    try:
-        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
-    except ValueError:  # not a valid repo id
-        return False
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
 def packaged_bi_encoder_path() -> Path:
@@ -410,29 +407,20 @@ def _print_query(
     k: int,
     passages: Mapping[str, Passage],
 ) -> None:
+    def cell(hits: Sequence[Hit], rank: int, with_score: bool) -> str:
+        if rank >= len(hits):
+            return fit_width("", 47)
+        hit = hits[rank]
+        mark = "*" if hit.id in query.relevant else " "
+        score = f"{hit.score:6.3f} " if with_score else ""
+        return fit_width(f"{mark} {hit.id:<13}{score}{passages[hit.id].text}", 47)
+
     moved = f"answer: {_answer_rank(before, query)} -> {_answer_rank(after, query)}"
     print(f"\n{query.id}  {fit_width(query.text, 62)}  {moved}", file=out)
     print(f"     {fit_width('before: BM25', 47)}  after: reranked", file=out)
     for rank in range(k):
-        left = _cell(before, rank, query, passages, with_score=False)
-        right = _cell(after, rank, query, passages, with_score=True)
+        left, right = cell(before, rank, with_score=False), cell(after, rank, with_score=True)
         print(f"  {rank + 1}  {left}  {right}".rstrip(), file=out)
-
-
-def _cell(
-    hits: Sequence[Hit],
-    rank: int,
-    query: DemoQuery,
-    passages: Mapping[str, Passage],
-    *,
-    with_score: bool,
-) -> str:
-    if rank >= len(hits):
-        return fit_width("", 47)
-    hit = hits[rank]
-    mark = "*" if hit.id in query.relevant else " "
-    score = f"{hit.score:6.3f} " if with_score else ""
-    return fit_width(f"{mark} {hit.id:<13}{score}{passages[hit.id].text}", 47)
 
 
 def _print_summary(

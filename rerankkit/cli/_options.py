@@ -90,12 +90,12 @@ def argparse_type(
     return parse
 
 
-def checked_spec(text: str, option: str = "--reranker") -> RerankerSpec:
+def checked_spec(text: str) -> RerankerSpec:
     """Parse a reranker spec given on the command line and check its options, loading
     nothing, so a typo fails before minutes of work.
 
     Raises:
-        CliError: A bad spec or option, naming ``option``.
+        CliError: A bad spec or option, naming ``--reranker``.
         MissingExtraError: The kind needs an extra that is not installed.
     """
     from rerankkit._specs import check_spec
@@ -103,7 +103,7 @@ def checked_spec(text: str, option: str = "--reranker") -> RerankerSpec:
     try:
         return check_spec(text)
     except ValueError as error:
-        raise CliError(f"argument {option}: {error}") from None
+        raise CliError(f"argument --reranker: {error}") from None
 
 
 def _bare(annotation: Any) -> Any:

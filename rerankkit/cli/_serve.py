@@ -70,8 +70,7 @@ class _RayServe(BaseModel):
 
     @model_validator(mode="after")
     def _fits_together(self) -> _RayServe:
-        ray_only = ("replicas", "min_replicas", "max_replicas", "replica_cpus")
-        given = [name for name in ray_only if getattr(self, name) is not None]
+        given = [name for name, value in self if name != "ray" and value is not None]
         if given and not self.ray:  # refused rather than silently ignored
             raise ValueError(f"{flag(given[0])} needs --ray")
         if self.replicas is not None and self._autoscales():

@@ -23,7 +23,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -67,13 +67,11 @@ def evaluation_settings(config: TrainConfig) -> EvalSettings | None:
     )
 
 
-def saved_checkpoints(output: str | Path) -> list[Path]:
-    """The ``checkpoint-N`` folders in ``output/checkpoints``, oldest step first."""
-    folder = Path(output) / CHECKPOINTS
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir() if p.is_dir() and _CHECKPOINT.fullmatch(p.name)]
-    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
+def saved_checkpoints(output: Path) -> list[Path]:
+    """The ``checkpoint-N`` folders in ``output/checkpoints`` (if any), oldest step first."""
+    found = (output / CHECKPOINTS).glob("checkpoint-*")
+    ours = [p for p in found if p.is_dir() and _CHECKPOINT.fullmatch(p.name)]
+    return sorted(ours, key=lambda p: int(p.name.rsplit("-", 1)[1]))
 
 
 def _written_at(checkpoint: Path) -> float:
@@ -400,7 +398,6 @@ def fit(
     bf16 = _device_bf16(config.bf16)
     import torch
 
-    use_cpu = not torch.cuda.is_available()
     progress = sys.stderr.isatty() if config.progress is None else config.progress
     output = Path(config.output)
     args = CrossEncoderTrainingArguments(
@@ -414,7 +411,7 @@ def fit(
         seed=config.seed,
         data_seed=config.seed,
         bf16=bf16,
-        use_cpu=use_cpu,
+        use_cpu=not torch.cuda.is_available(),
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,
@@ -581,7 +578,6 @@ def train(
     before: Any = None,
     command: str | None = None,
     callbacks: Sequence[Any] = (),
-    on_prepared: Callable[[Prepared], None] | None = None,
 ) -> TrainResult:
     """Prepare the rows, train, save, evaluate before/after, and write the card.
 
@@ -591,7 +587,6 @@ def train(
         before: The starting model's reranked test run ``(run, timing)``, if already scored.
         command: The command line, recorded in the card (as given: redact secrets first).
         callbacks: Extra ``transformers.TrainerCallback`` objects.
-        on_prepared: Called with the prepared rows before training (logging, tests).
 
     Returns:
         The output folder, the record written to ``training.json`` and the evaluation report.
@@ -604,8 +599,6 @@ def train(
     stale = check_start(config, resume=resume)
     starting_config(config.model, new_head=config.new_head)
     prepared = prepare(config)
-    if on_prepared is not None:
-        on_prepared(prepared)
     for checkpoint in stale:  # a finished earlier run's, replaced by this one's
         logger.info("removing %s (a finished earlier run's checkpoint)", checkpoint)
         shutil.rmtree(checkpoint)
