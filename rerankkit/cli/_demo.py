@@ -400,13 +400,10 @@ def _answer_rank(hits: Sequence[Hit], query: DemoQuery) -> str:
 
 
 def _print_query(
-    out: TextIO,
-    query: DemoQuery,
-    before: Sequence[Hit],
-    after: Sequence[Hit],
-    k: int,
-    passages: Mapping[str, Passage],
+    out: TextIO, query: DemoQuery, result: DemoResult, k: int, passages: Mapping[str, Passage]
 ) -> None:
+    """One query of the LangChain section: BM25's top ``k`` beside the reranked top ``k``."""
+
     def cell(hits: Sequence[Hit], rank: int, with_score: bool) -> str:
         if rank >= len(hits):
             return fit_width("", 47)
@@ -415,6 +412,7 @@ def _print_query(
         score = f"{hit.score:6.3f} " if with_score else ""
         return fit_width(f"{mark} {hit.id:<13}{score}{passages[hit.id].text}", 47)
 
+    before, after = result.first_stage[query.id], result.langchain[query.id]
     moved = f"answer: {_answer_rank(before, query)} -> {_answer_rank(after, query)}"
     print(f"\n{query.id}  {fit_width(query.text, 62)}  {moved}", file=out)
     print(f"     {fit_width('before: BM25', 47)}  after: reranked", file=out)
@@ -546,8 +544,7 @@ def run_demo(
     )
     print("  (* = a known answer; after-scores are the reranker's relevance_score)", file=out)
     for query in queries:
-        before, after = result.first_stage[query.id], result.langchain[query.id]
-        _print_query(out, query, before, after, top_n, passages)
+        _print_query(out, query, result, top_n, passages)
 
     print(
         "\n=== LlamaIndex: RetrieverQueryEngine(BM25 retriever, "
