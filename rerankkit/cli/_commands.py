@@ -211,7 +211,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         check_output_dir(options.output)  # before the run, not after it
     dataset = load_beir(options.data, split=options.split)
     check_evaluable(dataset)
-    progress = options.progress
     if args.run is not None:
         first_name = args.run.stem
         raw = load_trec_run(args.run)
@@ -227,7 +226,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             args.first_stage,
             max(options.top_n, FIRST_STAGE_MIN_DEPTH),
             bm25_language=language,
-            progress=progress,
+            progress=options.progress,
         )
     runs: dict[str, Any] = {first_name: first}
     timings = {}
@@ -246,7 +245,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 dataset,
                 first,
                 top_n=options.top_n,
-                progress=progress,
+                progress=options.progress,
                 desc=name,
                 batch_queries=False if options.per_query else None,
             )
@@ -285,12 +284,10 @@ def check_output_dir(path: Path) -> None:
     Raises:
         CliError: ``path`` (or a parent) is an existing file.
     """
-    for folder in (path, *path.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                what = "is" if folder == path else f"is inside {folder}, which is"
-                raise CliError(f"--output {path} {what} an existing file, not a folder")
-            return
+    existing = next(folder for folder in (path, *path.parents) if folder.exists())
+    if not existing.is_dir():
+        what = "is" if existing == path else f"is inside {existing}, which is"
+        raise CliError(f"--output {path} {what} an existing file, not a folder")
 
 
 # --------------------------------------------------------------------------- rerank
@@ -351,7 +348,7 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
     results = reranker.rerank(
         args.query, texts, top_n=args.top_n, score_threshold=args.score_threshold
     )
-    lines = [
+    text = "".join(
         # relevance_score plus the result's details (rerank_failed, empty_document, ...);
         # scores are always finite, so this is strict JSON
         json.dumps(
@@ -359,9 +356,9 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
             ensure_ascii=False,
             allow_nan=False,
         )
+        + "\n"
         for r in results
-    ]
-    text = "".join(line + "\n" for line in lines)
+    )
     if args.output == "-":
         sys.stdout.write(text)
     else:

@@ -34,14 +34,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from rerankkit._base import Reranker
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import quiet_transformers
-from rerankkit.cli._options import positive_int
+from rerankkit.cli._options import add_model_options, model_from_args
 from rerankkit.eval._metrics import ranking_metrics
-
-CORPUS_FILE = "demo_corpus.jsonl"
-QUERIES_FILE = "demo_queries.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,22 +76,22 @@ class DemoResult:
     """Everything the demo printed, for programmatic use (tests, notebooks).
 
     Attributes:
-        reranker: How the reranker was described in the header.
         first_stage: ``{query_id: hits}``, the BM25 candidates best first.
         langchain: ``{query_id: hits}`` after ``ContextualCompressionRetriever``.
         llamaindex: ``{query_id: hits}`` after the query engine's postprocessor.
         metrics: ``{system: {measure: value}}`` for ``"first stage"``, ``"langchain"`` and
             ``"llamaindex"``; measures ``hit@1``, ``hit@k``, ``MRR`` (over the candidates).
+        mrr_by_lang: ``{system: {language: MRR}}`` over each language's queries.
         reused_scores: Scores the LlamaIndex pass took from the score cache the LangChain
             pass filled (0 when the reranker is not cached).
     """
 
-    reranker: str
     first_stage: dict[str, list[Hit]]
     langchain: dict[str, list[Hit]]
     llamaindex: dict[str, list[Hit]]
     metrics: dict[str, dict[str, float]]
-    reused_scores: int = 0
+    mrr_by_lang: dict[str, dict[str, float]]
+    reused_scores: int
 
 
 def _read_jsonl(name: str) -> list[dict[str, Any]]:
@@ -109,7 +108,9 @@ def load_sample_corpus() -> list[Passage]:
         >>> len(passages), sorted({p.lang for p in passages})
         (60, ['en', 'ko'])
     """
-    return [Passage(r["id"], r["lang"], r["topic"], r["text"]) for r in _read_jsonl(CORPUS_FILE)]
+    return [
+        Passage(r["id"], r["lang"], r["topic"], r["text"]) for r in _read_jsonl("demo_corpus.jsonl")
+    ]
 
 
 def load_sample_queries() -> list[DemoQuery]:
@@ -121,7 +122,7 @@ def load_sample_queries() -> list[DemoQuery]:
     """
     return [
         DemoQuery(r["id"], r["lang"], r["text"], tuple(r["relevant"]))
-        for r in _read_jsonl(QUERIES_FILE)
+        for r in _read_jsonl("demo_queries.jsonl")
     ]
 
 
@@ -179,18 +180,7 @@ def _in_hf_cache(repo_id: str) -> bool:
     """Whether ``repo_id``'s config is in the local Hugging Face cache (no network)."""
     from huggingface_hub import try_to_load_from_cache
 
-    try:
-        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
-    except ValueError:  # not a valid repo id
-        return False
-
-
-def _is_spec(reranker: str) -> bool:
-    """``KIND:...`` with a known reranker spec kind (``embedding:``, ``keyword:``, ...)."""
-    from rerankkit._specs import spec_kinds
-
-    kind, colon, _ = reranker.partition(":")
-    return bool(colon) and kind in spec_kinds()
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
 def packaged_bi_encoder_path() -> Path:
@@ -225,44 +215,41 @@ def resolve_reranker(
         OSError: an explicit ``reranker`` cannot be found or loaded.
         ValueError: an explicit reranker spec is malformed.
     """
+    from rerankkit._specs import build_reranker, spec_kinds
     from rerankkit.backends._cross_encoder import DEFAULT_CROSS_ENCODER, CrossEncoderReranker
 
-    if reranker is not None and _is_spec(reranker):
-        from rerankkit._specs import build_reranker
-
-        with quiet_transformers():
-            built = build_reranker(reranker)
-        return built, f"{type(built).__name__} (spec {reranker})", None
-    if reranker is not None:
-        # A local folder loads as is; a hub id from the local cache first, then the hub
-        # unless HF_HUB_OFFLINE is set (CrossEncoderReranker's local_files_only=None).
-        with quiet_transformers():
+    with quiet_transformers():
+        if reranker is not None:
+            kind, colon, _ = reranker.partition(":")
+            if colon and kind in spec_kinds():  # a spec: embedding:, keyword:, ...
+                built = build_reranker(reranker)
+                return built, f"{type(built).__name__} (spec {reranker})", None
+            # A local folder loads as is; a hub id from the local cache first, then the hub
+            # unless HF_HUB_OFFLINE is set (CrossEncoderReranker's local_files_only=None).
             built = CrossEncoderReranker(reranker, device=device)
-        return built, f"CrossEncoderReranker({reranker})", None
+            return built, f"CrossEncoderReranker({reranker})", None
 
-    if _in_hf_cache(DEFAULT_CROSS_ENCODER):
-        try:
-            with quiet_transformers():
+        if _in_hf_cache(DEFAULT_CROSS_ENCODER):
+            try:
                 built = CrossEncoderReranker(
                     DEFAULT_CROSS_ENCODER, device=device, local_files_only=True
                 )
-            return built, f"CrossEncoderReranker({DEFAULT_CROSS_ENCODER})", None
-        except OSError as error:  # a partial or broken cache entry
-            reason = f"cannot be loaded from the local cache ({type(error).__name__})"
-    else:
-        reason = "is not in the local Hugging Face cache (offline or never downloaded)"
-    note = (
-        f"note: the default cross-encoder {DEFAULT_CROSS_ENCODER} {reason}; using the "
-        "packaged bi-encoder all-MiniLM-L6-v2 instead (pass --reranker to choose)."
-    )
-    if on_note is not None:
-        on_note(note)
+                return built, f"CrossEncoderReranker({DEFAULT_CROSS_ENCODER})", None
+            except OSError as error:  # a partial or broken cache entry
+                reason = f"cannot be loaded from the local cache ({type(error).__name__})"
+        else:
+            reason = "is not in the local Hugging Face cache (offline or never downloaded)"
+        note = (
+            f"note: the default cross-encoder {DEFAULT_CROSS_ENCODER} {reason}; using the "
+            "packaged bi-encoder all-MiniLM-L6-v2 instead (pass --reranker to choose)."
+        )
+        if on_note is not None:
+            on_note(note)
 
-    from rerankkit.backends._embedding import EmbeddingReranker
+        from rerankkit.backends._embedding import EmbeddingReranker
 
-    with quiet_transformers():
         built = EmbeddingReranker(str(packaged_bi_encoder_path()), device=device)
-    return built, "EmbeddingReranker(all-MiniLM-L6-v2, packaged bi-encoder)", note
+        return built, "EmbeddingReranker(all-MiniLM-L6-v2, packaged bi-encoder)", note
 
 
 # ---------------------------------------------------------------- first stage + adapters
@@ -359,62 +346,90 @@ def _llamaindex_rankings(
     return out
 
 
+def demo_results(reranker: Reranker, *, top_n: int = 3, first_stage_top_n: int = 10) -> DemoResult:
+    """Run the demo's pipelines without printing.
+
+    Example:
+        >>> from rerankkit.testing import KeywordReranker
+        >>> demo_results(KeywordReranker()).metrics["langchain"]["MRR"] >= 0.0
+        True
+    """
+    from rerankkit.compose._cache import CachedReranker, ScoreCache
+
+    queries = load_sample_queries()
+    first_stage = _FirstStage(load_sample_corpus(), first_stage_top_n)
+    before = {q.id: first_stage.search(q.text) for q in queries}
+    # Both adapters see the same (query, passage) pairs: a score cache lets the second one
+    # reuse the model's scores instead of running the model twice. Only scores per document
+    # (reranker.pointwise) are cached; anything else (a listwise LLM spec, a fusion) runs twice.
+    cache = ScoreCache()
+    scorer = CachedReranker(reranker, cache=cache) if reranker.pointwise else reranker
+    # Both adapters return every candidate (their top_n = first_stage_top_n) so MRR sees the
+    # full reranked list; the printout shows the top top_n of each.
+    after_lc = _langchain_rankings(first_stage, scorer, queries, first_stage_top_n)
+    hits_before = cache.info().hits
+    after_li = _llamaindex_rankings(first_stage, scorer, queries, first_stage_top_n)
+    systems = {"first stage": before, "langchain": after_lc, "llamaindex": after_li}
+    ranked = {
+        name: {qid: [hit.id for hit in hits] for qid, hits in run.items()}
+        for name, run in systems.items()
+    }
+    relevant = {q.id: q.relevant for q in queries}
+    mrr_by_lang: dict[str, dict[str, float]] = {name: {} for name in systems}
+    for lang in sorted({q.lang for q in queries}):
+        subset = {q.id: q.relevant for q in queries if q.lang == lang}
+        for name, ids in ranked.items():
+            mrr_by_lang[name][lang] = ranking_metrics(ids, subset, top_n)["MRR"]
+    return DemoResult(
+        first_stage=before,
+        langchain=after_lc,
+        llamaindex=after_li,
+        metrics={name: ranking_metrics(ids, relevant, top_n) for name, ids in ranked.items()},
+        mrr_by_lang=mrr_by_lang,
+        reused_scores=cache.info().hits - hits_before,
+    )
+
+
 # ---------------------------------------------------------------- printing
 
 
-def _print_query(
-    out: TextIO,
-    query: DemoQuery,
-    before: Sequence[Hit],
-    after: Sequence[Hit],
-    k: int,
-    passages: Mapping[str, Passage],
-) -> None:
-    before_rank = first_relevant_rank([h.id for h in before], query.relevant)
-    after_rank = first_relevant_rank([h.id for h in after], query.relevant)
-    moved = f"answer: {_rank_label(before_rank)} -> {_rank_label(after_rank)}"
-    print(f"\n{query.id}  {fit_width(query.text, 62)}  {moved}", file=out)
-    print(f"     {fit_width('before: BM25', 47)}  after: reranked", file=out)
-    for rank in range(k):
-        left = _cell(before, rank, query, passages, with_score=False)
-        right = _cell(after, rank, query, passages, with_score=True)
-        print(f"  {rank + 1}  {left}  {right}".rstrip(), file=out)
-
-
-def _rank_label(rank: int | None) -> str:
+def _answer_rank(hits: Sequence[Hit], query: DemoQuery) -> str:
+    """Where the first known answer of ``query`` is in ``hits``: ``#rank``, or ``missed``."""
+    rank = first_relevant_rank([hit.id for hit in hits], query.relevant)
     return f"#{rank}" if rank is not None else "missed"
 
 
-def _cell(
-    hits: Sequence[Hit],
-    rank: int,
-    query: DemoQuery,
-    passages: Mapping[str, Passage],
-    *,
-    with_score: bool,
-) -> str:
-    if rank >= len(hits):
-        return fit_width("", 47)
-    hit = hits[rank]
-    mark = "*" if hit.id in query.relevant else " "
-    score = f"{hit.score:6.3f} " if with_score else ""
-    return fit_width(f"{mark} {hit.id:<13}{score}{passages[hit.id].text}", 47)
+def _print_query(
+    out: TextIO, query: DemoQuery, result: DemoResult, k: int, passages: Mapping[str, Passage]
+) -> None:
+    """One query of the LangChain section: BM25's top ``k`` beside the reranked top ``k``."""
+
+    def cell(hits: Sequence[Hit], rank: int, with_score: bool) -> str:
+        if rank >= len(hits):
+            return fit_width("", 47)
+        hit = hits[rank]
+        mark = "*" if hit.id in query.relevant else " "
+        score = f"{hit.score:6.3f} " if with_score else ""
+        return fit_width(f"{mark} {hit.id:<13}{score}{passages[hit.id].text}", 47)
+
+    before, after = result.first_stage[query.id], result.langchain[query.id]
+    moved = f"answer: {_answer_rank(before, query)} -> {_answer_rank(after, query)}"
+    print(f"\n{query.id}  {fit_width(query.text, 62)}  {moved}", file=out)
+    print(f"     {fit_width('before: BM25', 47)}  after: reranked", file=out)
+    for rank in range(k):
+        left, right = cell(before, rank, with_score=False), cell(after, rank, with_score=True)
+        print(f"  {rank + 1}  {left}  {right}".rstrip(), file=out)
 
 
 def _print_summary(
-    out: TextIO,
-    metrics: Mapping[str, Mapping[str, float]],
-    by_lang: Mapping[str, Mapping[str, float]],
-    k: int,
-    n_queries: int,
-    candidates: int,
+    out: TextIO, result: DemoResult, k: int, n_queries: int, candidates: int
 ) -> None:
     print(
         f"\nSummary over {n_queries} queries (hit@k: an answer in the top k; "
         f"MRR over the top {candidates} candidates; ir-measures)",
         file=out,
     )
-    langs = sorted(next(iter(by_lang.values())))
+    langs = sorted(result.mrr_by_lang["first stage"])
     header = f"  {'':<26}{'hit@1':>7}{f'hit@{k}':>7}{'MRR':>7}" + "".join(
         f"{'MRR ' + lang:>9}" for lang in langs
     )
@@ -425,66 +440,29 @@ def _print_summary(
         "llamaindex": "reranked, LlamaIndex",
     }
     for system, label in labels.items():
-        row = metrics[system]
+        row = result.metrics[system]
         cells = f"{row['hit@1']:>7.2f}{row[f'hit@{k}']:>7.2f}{row['MRR']:>7.3f}"
-        cells += "".join(f"{by_lang[system][lang]:>9.3f}" for lang in langs)
+        cells += "".join(f"{result.mrr_by_lang[system][lang]:>9.3f}" for lang in langs)
         print(f"  {label:<26}{cells}", file=out)
 
 
-# ---------------------------------------------------------------- main job
+# ---------------------------------------------------------------- command
 
 
-def _ids(run: Mapping[str, Sequence[Hit]]) -> dict[str, list[str]]:
-    return {qid: [hit.id for hit in hits] for qid, hits in run.items()}
+class _DemoOptions(BaseModel):
+    """The options of ``rerankkit demo``: the arguments of :func:`run_demo`."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-def _with_score_cache(reranker: Reranker) -> Reranker:
-    """``reranker`` behind a ``CachedReranker`` when its scores are per document
-    (``reranker.pointwise``); anything else (a listwise LLM spec, a fusion) is used as is."""
-    from rerankkit.compose._cache import CachedReranker
-
-    return CachedReranker(reranker) if reranker.pointwise else reranker
-
-
-def _cache_hits(reranker: Reranker) -> int:
-    cache = getattr(reranker, "cache", None)
-    return int(cache.info().hits) if cache is not None else 0
-
-
-def demo_results(
-    reranker: Reranker, *, top_n: int = 3, first_stage_top_n: int = 10, description: str = ""
-) -> tuple[DemoResult, dict[str, dict[str, float]]]:
-    """Run the demo's pipelines without printing: results and MRR per language.
-
-    Example:
-        >>> from rerankkit.testing import KeywordReranker
-        >>> result, _ = demo_results(KeywordReranker())
-        >>> result.metrics["langchain"]["MRR"] >= 0.0
-        True
-    """
-    passages = load_sample_corpus()
-    queries = load_sample_queries()
-    first_stage = _FirstStage(passages, first_stage_top_n)
-    before = {q.id: first_stage.search(q.text) for q in queries}
-    # Both adapters see the same (query, passage) pairs: a score cache lets the second one
-    # reuse the model's scores instead of running the model twice.
-    scorer = _with_score_cache(reranker)
-    # Both adapters return every candidate (their top_n = first_stage_top_n) so MRR sees the
-    # full reranked list; the printout shows the top top_n of each.
-    after_lc = _langchain_rankings(first_stage, scorer, queries, first_stage_top_n)
-    hits_before = _cache_hits(scorer)
-    after_li = _llamaindex_rankings(first_stage, scorer, queries, first_stage_top_n)
-    reused = _cache_hits(scorer) - hits_before
-    systems = {"first stage": before, "langchain": after_lc, "llamaindex": after_li}
-    relevant = {q.id: q.relevant for q in queries}
-    metrics = {name: ranking_metrics(_ids(run), relevant, top_n) for name, run in systems.items()}
-    by_lang: dict[str, dict[str, float]] = {name: {} for name in systems}
-    for lang in sorted({q.lang for q in queries}):
-        subset = {q.id: q.relevant for q in queries if q.lang == lang}
-        for name, run in systems.items():
-            by_lang[name][lang] = ranking_metrics(_ids(run), subset, top_n)["MRR"]
-    result = DemoResult(description, before, after_lc, after_li, metrics, reused)
-    return result, by_lang
+    reranker: str | None = Field(None, json_schema_extra={"metavar": ["SPEC_OR_MODEL"]})
+    """reranker spec, or cross-encoder hub id or local folder (default: the default
+    cross-encoder if cached, else the packaged bi-encoder)"""
+    top_n: int = Field(3, ge=1)
+    """passages shown per query"""
+    first_stage_top_n: int = Field(10, ge=1)
+    """BM25 candidates per query handed to the reranker"""
+    device: str | None = None
+    """torch device (default: cuda > mps > cpu)"""
 
 
 def add_parser(commands: Any) -> None:
@@ -495,33 +473,12 @@ def add_parser(commands: Any) -> None:
         description="Run a first-stage retriever over the packaged sample corpus, rerank, and "
         "print before/after rankings.",
     )
-    demo.add_argument(
-        "--reranker",
-        default=None,
-        metavar="SPEC_OR_MODEL",
-        help="reranker spec, or cross-encoder hub id or local folder (default: the default "
-        "cross-encoder if cached, else the packaged bi-encoder)",
-    )
-    demo.add_argument(
-        "--top-n", type=positive_int, default=3, help="passages shown per query (default: 3)"
-    )
-    demo.add_argument(
-        "--first-stage-top-n",
-        type=positive_int,
-        default=10,
-        help="BM25 candidates per query handed to the reranker (default: 10)",
-    )
-    demo.add_argument("--device", default=None, help="torch device (default: cuda > mps > cpu)")
+    add_model_options(demo, _DemoOptions)
     demo.set_defaults(handler=_run_command)
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    return run_demo(
-        reranker=args.reranker,
-        top_n=args.top_n,
-        first_stage_top_n=args.first_stage_top_n,
-        device=args.device,
-    )
+    return run_demo(**model_from_args(_DemoOptions, args).model_dump())
 
 
 def run_demo(
@@ -559,9 +516,9 @@ def run_demo(
         print(f"rerankkit demo: {error}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    passages = load_sample_corpus()
+    passages = {p.id: p for p in load_sample_corpus()}
     queries = load_sample_queries()
-    langs = {lang: sum(p.lang == lang for p in passages) for lang in ("en", "ko")}
+    langs = {lang: sum(p.lang == lang for p in passages.values()) for lang in ("en", "ko")}
     print(
         f"rerankkit demo: {len(passages)} sample passages ("
         + ", ".join(f"{n} {lang}" for lang, n in langs.items())
@@ -579,11 +536,7 @@ def run_demo(
     print(f"first stage: BM25 (bm25s), {first_stage_top_n} candidates per query", file=out)
     print(f"reranker:    {description}", file=out)
 
-    result, by_lang = demo_results(
-        model, top_n=top_n, first_stage_top_n=first_stage_top_n, description=description
-    )
-    by_id = {p.id: p for p in passages}
-
+    result = demo_results(model, top_n=top_n, first_stage_top_n=first_stage_top_n)
     print(
         "\n=== LangChain: ContextualCompressionRetriever(base_compressor=RerankKitCompressor, "
         "base_retriever=BM25) ===",
@@ -591,9 +544,7 @@ def run_demo(
     )
     print("  (* = a known answer; after-scores are the reranker's relevance_score)", file=out)
     for query in queries:
-        _print_query(
-            out, query, result.first_stage[query.id], result.langchain[query.id], top_n, by_id
-        )
+        _print_query(out, query, result, top_n, passages)
 
     print(
         "\n=== LlamaIndex: RetrieverQueryEngine(BM25 retriever, "
@@ -608,18 +559,16 @@ def run_demo(
         )
     print(f"  {'':<5}{'answer: BM25 -> now':<22}top {top_n} after reranking", file=out)
     for query in queries:
-        hits = result.llamaindex[query.id][:top_n]
-        before = first_relevant_rank([h.id for h in result.first_stage[query.id]], query.relevant)
-        after = first_relevant_rank([h.id for h in result.llamaindex[query.id]], query.relevant)
-        same = [h.id for h in hits] == [h.id for h in result.langchain[query.id][:top_n]]
-        top = "  ".join(f"{h.id} {h.score:.3f}" for h in hits)
+        before, hits = result.first_stage[query.id], result.llamaindex[query.id]
+        moved = f"{_answer_rank(before, query)} -> {_answer_rank(hits, query)}"
+        top = "  ".join(f"{h.id} {h.score:.3f}" for h in hits[:top_n])
+        same = [h.id for h in hits[:top_n]] == [h.id for h in result.langchain[query.id][:top_n]]
         print(
-            f"  {query.id:<5}{_rank_label(before) + ' -> ' + _rank_label(after):<22}{top}"
-            + ("" if same else "  (differs from LangChain)"),
+            f"  {query.id:<5}{moved:<22}{top}" + ("" if same else "  (differs from LangChain)"),
             file=out,
         )
 
-    _print_summary(out, result.metrics, by_lang, top_n, len(queries), first_stage_top_n)
+    _print_summary(out, result, top_n, len(queries), first_stage_top_n)
     gain = result.metrics["langchain"]["MRR"] - result.metrics["first stage"]["MRR"]
     print(
         f"\nReranking changed MRR from {result.metrics['first stage']['MRR']:.3f} to "
@@ -627,23 +576,10 @@ def run_demo(
         f"{time.perf_counter() - started:.1f} s.",
         file=out,
     )
-    if "ko" in langs and "Embedding" in description:
+    if "Embedding" in description:  # and the sample corpus is partly Korean
         print(
             "all-MiniLM-L6-v2 is an English model: for Korean, pass a multilingual "
             "cross-encoder, e.g. --reranker BAAI/bge-reranker-v2-m3.",
             file=out,
         )
     return 0
-
-
-__all__ = [
-    "add_parser",
-    "demo_results",
-    "display_width",
-    "first_relevant_rank",
-    "fit_width",
-    "load_sample_corpus",
-    "load_sample_queries",
-    "resolve_reranker",
-    "run_demo",
-]

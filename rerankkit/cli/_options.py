@@ -28,16 +28,7 @@ from __future__ import annotations
 import argparse
 import types
 from collections.abc import Callable, Collection
-from typing import (
-    TYPE_CHECKING,
-    Annotated,
-    Any,
-    Literal,
-    TypeVar,
-    Union,
-    get_args,
-    get_origin,
-)
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
@@ -99,12 +90,12 @@ def argparse_type(
     return parse
 
 
-def checked_spec(text: str, option: str = "--reranker") -> RerankerSpec:
+def checked_spec(text: str) -> RerankerSpec:
     """Parse a reranker spec given on the command line and check its options, loading
     nothing, so a typo fails before minutes of work.
 
     Raises:
-        CliError: A bad spec or option, naming ``option``.
+        CliError: A bad spec or option, naming ``--reranker``.
         MissingExtraError: The kind needs an extra that is not installed.
     """
     from rerankkit._specs import check_spec
@@ -112,7 +103,7 @@ def checked_spec(text: str, option: str = "--reranker") -> RerankerSpec:
     try:
         return check_spec(text)
     except ValueError as error:
-        raise CliError(f"argument {option}: {error}") from None
+        raise CliError(f"argument --reranker: {error}") from None
 
 
 def _bare(annotation: Any) -> Any:
@@ -188,14 +179,3 @@ def model_from_args(model: type[Model], args: argparse.Namespace, **values: Any)
         return model.model_validate({**given, **values}, strict=False)
     except ValidationError as error:
         raise CliError(_one_line(error)) from None
-
-
-__all__ = [
-    "CliError",
-    "add_model_options",
-    "argparse_type",
-    "checked_spec",
-    "flag",
-    "model_from_args",
-    "positive_int",
-]

@@ -22,12 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rerankkit.cli._options import (
-    add_model_options,
-    checked_spec,
-    flag,
-    model_from_args,
-)
+from rerankkit.cli._options import add_model_options, checked_spec, flag, model_from_args
 from rerankkit.serve._settings import ServeSettings
 
 _CONFIG = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
@@ -75,8 +70,7 @@ class _RayServe(BaseModel):
 
     @model_validator(mode="after")
     def _fits_together(self) -> _RayServe:
-        ray_only = ("replicas", "min_replicas", "max_replicas", "replica_cpus")
-        given = [name for name in ray_only if getattr(self, name) is not None]
+        given = [name for name, value in self if name != "ray" and value is not None]
         if given and not self.ray:  # refused rather than silently ignored
             raise ValueError(f"{flag(given[0])} needs --ray")
         if self.replicas is not None and self._autoscales():
@@ -150,6 +144,3 @@ def run_serve(args: argparse.Namespace) -> int:
     app = create_app(build_reranker(spec), settings)
     uvicorn.run(app, host=listen.host, port=listen.port, log_level="warning")
     return 0
-
-
-__all__ = ["add_parser", "run_serve"]

@@ -118,6 +118,3 @@ def run_train(args: argparse.Namespace) -> int:
     result = train(config, resume=args.resume, command=command)
     sys.stdout.write(f"{result.summary()}\n\nwrote {result.output}\n")
     return 0
-
-
-__all__ = ["add_parser", "recorded_command", "refuse_ignored_options", "run_train"]

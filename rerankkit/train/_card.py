@@ -69,6 +69,3 @@ def model_card(record: dict[str, Any], evaluation_table: str) -> str:
     if record.get("command"):
         lines[4:4] = ["Command:", "", "```", str(record["command"]), "```", ""]
     return "\n".join(lines)
-
-
-__all__ = ["LOSS_FORMULAS", "model_card"]

@@ -21,14 +21,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from rerankkit._renamed import refuse_renamed_arguments
 from rerankkit.errors import RerankkitError
@@ -169,6 +162,3 @@ class TrainConfig(BaseModel):
                 "or train with loss='marginmse'"
             )
         return self
-
-
-__all__ = ["FirstStage", "Loss", "PathText", "Sampling", "TrainConfig", "TrainingError"]

@@ -122,8 +122,7 @@ def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -
         Traceback (most recent call last):
         rerankkit.errors.DatasetError: train.jsonl:1: passage 'p' is given as relevant (line 1) and as non-relevant (line 1) for query 'q'
     """  # noqa: E501 (the real message)
-    order: list[str] = []
-    positives: dict[str, dict[str, int]] = {}  # query -> {passage: highest grade}
+    positives: dict[str, dict[str, int]] = {}  # query -> {passage: highest grade}, in order
     negatives: dict[str, list[str]] = {}
     first_line: dict[str, int] = {}
     seen: dict[tuple[str, str, bool], int] = {}  # (query, passage, relevant) -> first line
@@ -150,7 +149,6 @@ def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -
             )
         query = _text_field(record, "query", source, lineno)
         if query not in positives:
-            order.append(query)
             positives[query], negatives[query] = {}, []
             first_line[query] = lineno
         triple = "positive" in record or "negative" in record
@@ -192,8 +190,8 @@ def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -
                 f'{{"query", "passage", "label"}}, got keys {sorted(record)}'
             )
     out = []
-    for query in order:
-        if not positives[query]:
+    for query, graded in positives.items():
+        if not graded:
             raise DatasetError(
                 f"{source}:{first_line[query]}: query {query[:60]!r} has no relevant passage "
                 "(label > 0); every training query needs one"
@@ -201,10 +199,10 @@ def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -
         out.append(
             TrainQuery(
                 query=query,
-                positives=tuple(positives[query]),
+                positives=tuple(graded),
                 negatives=tuple(dict.fromkeys(negatives[query])),
                 query_id=query,
-                grades=tuple(positives[query].values()),
+                grades=tuple(graded.values()),
             )
         )
     return out
@@ -266,14 +264,3 @@ def load_training_data(
     if path.is_file():
         return load_training_jsonl(path), None
     raise DatasetError(f"training data not found: {path} (a BEIR folder or a JSONL file)")
-
-
-__all__ = [
-    "TrainQuery",
-    "count_pairs",
-    "load_training_data",
-    "load_training_jsonl",
-    "parse_training_jsonl",
-    "positives_of",
-    "queries_from_beir",
-]

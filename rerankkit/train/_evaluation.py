@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rerankkit.backends._cross_encoder import CrossEncoderReranker
 from rerankkit.eval._datasets import Dataset, load_beir
@@ -75,15 +74,8 @@ def before_after(
     settings: EvalSettings,
 ) -> EvalReport:
     """One report: the first stage, then each named reranked run (e.g. ``before``, ``after``)."""
-    all_runs: dict[str, Any] = {settings.first_stage: first}
-    timings = {}
-    for name, (run, timing) in runs.items():
-        all_runs[name] = run
-        if timing is not None:
-            timings[name] = timing
+    all_runs = {settings.first_stage: first} | {name: run for name, (run, _) in runs.items()}
+    timings = {name: timing for name, (_, timing) in runs.items() if timing is not None}
     return evaluate_runs(
         dataset, all_runs, first_stage=settings.first_stage, top_n=settings.top_n, timings=timings
     )
-
-
-__all__ = ["EvalSettings", "before_after", "load_test", "score_model"]

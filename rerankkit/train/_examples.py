@@ -79,6 +79,3 @@ def rows_for(
     if loss == "marginmse":
         triples["label"] = margins
     return triples
-
-
-__all__ = ["rows_for"]

@@ -55,12 +55,13 @@ class MarginRankingLoss(nn.Module):
     prompt=None, task=None)``; ``labels`` are ignored and may be ``None``), so
     ``CrossEncoderTrainer`` uses it unchanged.
 
-    Args:
-        model: The ``CrossEncoder`` being trained; must have one output label.
-        margin: The gap in logits a positive must keep over a negative (default 1.0).
+    Built by :func:`build_loss` from checked values: a 1-logit model
+    (:func:`rerankkit.train._model.load_student`) and ``TrainConfig.margin`` (>= 0); the
+    trainer hands it the three columns of :func:`columns_for`.
 
-    Raises:
-        ValueError: ``model`` has more than one output label, or ``margin`` < 0.
+    Args:
+        model: The ``CrossEncoder`` being trained, with one output label.
+        margin: The gap in logits a positive must keep over a negative (default 1.0).
 
     Example:
         >>> import torch
@@ -72,14 +73,8 @@ class MarginRankingLoss(nn.Module):
 
     def __init__(self, model: CrossEncoder, margin: float = 1.0) -> None:
         super().__init__()
-        if model.num_labels != 1:
-            raise ValueError(
-                f"MarginRankingLoss needs a model with 1 output label, got {model.num_labels}"
-            )
-        if not margin >= 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
         self.model = model
-        self.margin = float(margin)
+        self.margin = margin
 
     def forward(
         self,
@@ -88,11 +83,6 @@ class MarginRankingLoss(nn.Module):
         prompt: str | None = None,
         task: str | None = None,
     ) -> Tensor:
-        if len(inputs) < 3:
-            raise ValueError(
-                "MarginRankingLoss expects (query, positive, negative, ...) columns, got "
-                f"{len(inputs)} column(s)"
-            )
         queries, positives, negatives = inputs[0], inputs[1], inputs[2:]
         positive_scores = self._logits(list(zip(queries, positives, strict=True)), prompt, task)
         negative_scores = torch.stack(
@@ -155,6 +145,3 @@ def columns_for(name: Loss) -> Sequence[str]:
         "marginmse": ("query", "positive", "negative", "label"),
         "listwise": ("query", "documents", "labels"),
     }[name]
-
-
-__all__ = ["LOSSES", "MarginRankingLoss", "build_loss", "columns_for", "hinge"]

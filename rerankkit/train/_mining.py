@@ -86,6 +86,3 @@ def add_negatives(
                 texts.append(corpus[doc_id])
         out.append(replace(query, negatives=tuple(texts), negative_ids=tuple(ids)))
     return out
-
-
-__all__ = ["add_negatives", "mine_negatives"]

@@ -108,6 +108,3 @@ def load_student(model: str, *, new_head: bool, max_length: int) -> Any:
         return CrossEncoder(model, max_length=max_length, **kwargs)
     except OSError as error:
         raise ModelLoadError(f"cannot load starting model {model!r}: {error}") from error
-
-
-__all__ = ["is_cross_encoder", "load_student", "starting_config"]

@@ -56,6 +56,3 @@ def teacher_scores(teacher: Reranker, queries: Sequence[TrainQuery]) -> list[lis
             )
         out.append(values)
     return out
-
-
-__all__ = ["build_teacher", "teacher_scores"]

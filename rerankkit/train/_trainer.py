@@ -23,7 +23,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -67,13 +67,11 @@ def evaluation_settings(config: TrainConfig) -> EvalSettings | None:
     )
 
 
-def saved_checkpoints(output: str | Path) -> list[Path]:
-    """The ``checkpoint-N`` folders in ``output/checkpoints``, oldest step first."""
-    folder = Path(output) / CHECKPOINTS
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir() if p.is_dir() and _CHECKPOINT.fullmatch(p.name)]
-    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
+def saved_checkpoints(output: Path) -> list[Path]:
+    """The ``checkpoint-N`` folders in ``output/checkpoints`` (if any), oldest step first."""
+    found = (output / CHECKPOINTS).glob("checkpoint-*")
+    ours = [p for p in found if p.is_dir() and _CHECKPOINT.fullmatch(p.name)]
+    return sorted(ours, key=lambda p: int(p.name.rsplit("-", 1)[1]))
 
 
 def _written_at(checkpoint: Path) -> float:
@@ -156,7 +154,6 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
             "overwritten: choose a new or empty folder"
         )
     saved = saved_checkpoints(output)
-    stale: list[Path] = []
     if resume is True and not saved:
         raise TrainingError(
             f"resume: no checkpoint in {str(output / CHECKPOINTS)!r} to continue from "
@@ -188,46 +185,39 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
                 f"{saved[-1].name}): continue it with resume (rerankkit train --resume), or "
                 f"delete {str(output / CHECKPOINTS)!r} or choose another output to start anew"
             )
-        stale = saved
     for spec in config.teacher:
         try:
             check_spec(spec)
         except ValueError as error:
             raise TrainingError(f"teacher: {error}") from None
-    if config.eval_split is not None:
-        if config.eval_data is not None and not Path(config.eval_data).is_dir():
-            raise TrainingError(
-                f"eval_data must be a BEIR folder, got {config.eval_data!r} (not a folder)"
-            )
-        settings = evaluation_settings(config)
-        data = Path(config.data)
-        if (
-            settings is not None
-            and data.is_dir()
-            and Path(settings.data).resolve() == data.resolve()
-            and settings.split == config.split
-        ):
+    settings = evaluation_settings(config)  # None: no evaluation, or eval_data not a folder
+    if settings is None and config.eval_split is not None and config.eval_data is not None:
+        raise TrainingError(
+            f"eval_data must be a BEIR folder, got {config.eval_data!r} (not a folder)"
+        )
+    if settings is not None:
+        same_data = Path(settings.data).resolve() == Path(config.data).resolve()
+        if same_data and settings.split == config.split:
             raise TrainingError(
                 f"eval_split {settings.split!r} is the training split of {config.data!r}: "
                 "before/after would be measured on the queries the model is trained on; "
                 "evaluate on another split or data (eval_split, eval_data), or turn the "
                 "evaluation off (eval_split=None, rerankkit train --no-eval)"
             )
-        if settings is not None:
-            missing = missing_beir_files(settings.data, settings.split)
-            if missing:
-                raise TrainingError(
-                    f"eval_split {settings.split!r}: the before/after evaluation needs "
-                    f"{', '.join(missing)}; choose another eval_split or eval_data, or turn "
-                    "the evaluation off (eval_split=None, rerankkit train --no-eval)"
-                )
-            try:
-                resolve_dtype(settings.dtype, "cpu", bf16=False)
-            except ValueError as error:
-                raise TrainingError(f"eval_dtype: {error}") from None
+        missing = missing_beir_files(settings.data, settings.split)
+        if missing:
+            raise TrainingError(
+                f"eval_split {settings.split!r}: the before/after evaluation needs "
+                f"{', '.join(missing)}; choose another eval_split or eval_data, or turn "
+                "the evaluation off (eval_split=None, rerankkit train --no-eval)"
+            )
+        try:
+            resolve_dtype(settings.dtype, "cpu", bf16=False)
+        except ValueError as error:
+            raise TrainingError(f"eval_dtype: {error}") from None
     if config.bf16:
         _device_bf16(config.bf16)  # forced bf16 on a device without it: refused now, not later
-    return stale
+    return [] if resume else saved  # a fresh run replaces a finished run's checkpoints
 
 
 @dataclass
@@ -284,7 +274,7 @@ def prepare(config: TrainConfig) -> Prepared:
     info["counts"] = count_pairs(queries)
     check_trainable(config, queries, beir=dataset is not None)
     teacher = None
-    if config.teacher and config.loss == "marginmse":
+    if config.teacher:  # TrainConfig allows one with loss marginmse only
         started = time.perf_counter()
         teacher = teacher_scores(build_teacher(config.teacher), queries)
         info["teacher"] = {
@@ -292,10 +282,8 @@ def prepare(config: TrainConfig) -> Prepared:
             "fusion": "z-scored sum per query" if len(config.teacher) > 1 else None,
             "seconds": round(time.perf_counter() - started, 1),
         }
-    rows = rows_for(config.loss, queries, teacher=teacher)
+    rows = rows_for(config.loss, queries, teacher=teacher)  # check_trainable: at least one
     info["rows"] = len(rows["query"])
-    if not rows["query"]:  # check_trainable catches every known cause first
-        raise TrainingError(f"no training rows for loss {config.loss!r}")
     return Prepared(queries, rows, info)
 
 
@@ -410,7 +398,7 @@ def fit(
     bf16 = _device_bf16(config.bf16)
     import torch
 
-    use_cpu = not torch.cuda.is_available()
+    progress = sys.stderr.isatty() if config.progress is None else config.progress
     output = Path(config.output)
     args = CrossEncoderTrainingArguments(
         output_dir=str(output / CHECKPOINTS),
@@ -423,13 +411,13 @@ def fit(
         seed=config.seed,
         data_seed=config.seed,
         bf16=bf16,
-        use_cpu=use_cpu,
+        use_cpu=not torch.cuda.is_available(),
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,
         logging_steps=max(1, min(10, config.save_steps)),
         report_to="none",
-        disable_tqdm=not _show_progress(config.progress),
+        disable_tqdm=not progress,
         dataloader_drop_last=False,
     )
     trainer = CrossEncoderTrainer(
@@ -460,10 +448,6 @@ def fit(
     }
 
 
-def _show_progress(progress: bool | None) -> bool:
-    return sys.stderr.isatty() if progress is None else progress
-
-
 @dataclass
 class TrainResult:
     """What :func:`train` did: the output folder, the training facts and the evaluation."""
@@ -477,12 +461,7 @@ class TrainResult:
         return evaluation_table(self.record.get("evaluation"))
 
 
-def evaluate(
-    config: TrainConfig,
-    *,
-    before: Any = None,
-    progress: bool | None = None,
-) -> tuple[Any, dict[str, Any] | None]:
+def evaluate(config: TrainConfig, *, before: Any = None) -> tuple[Any, dict[str, Any] | None]:
     """Before/after on the test split; ``before``: a reranked run already scored for the
     starting model (``(run, timing)``), to share it across runs of one benchmark."""
     settings = evaluation_settings(config)
@@ -494,10 +473,10 @@ def evaluate(
         runs["before"] = before
     elif not config.new_head:  # a new head ranks at random: nothing to compare with
         runs["before"] = score_model(
-            config.model, dataset, first, settings, progress=progress, desc="before"
+            config.model, dataset, first, settings, progress=config.progress, desc="before"
         )
     runs["after"] = score_model(
-        config.output, dataset, first, settings, progress=progress, desc="after"
+        config.output, dataset, first, settings, progress=config.progress, desc="after"
     )
     report = before_after(dataset, first, runs, settings)
     return report, evaluation_record(report, settings)
@@ -599,7 +578,6 @@ def train(
     before: Any = None,
     command: str | None = None,
     callbacks: Sequence[Any] = (),
-    on_prepared: Callable[[Prepared], None] | None = None,
 ) -> TrainResult:
     """Prepare the rows, train, save, evaluate before/after, and write the card.
 
@@ -609,7 +587,6 @@ def train(
         before: The starting model's reranked test run ``(run, timing)``, if already scored.
         command: The command line, recorded in the card (as given: redact secrets first).
         callbacks: Extra ``transformers.TrainerCallback`` objects.
-        on_prepared: Called with the prepared rows before training (logging, tests).
 
     Returns:
         The output folder, the record written to ``training.json`` and the evaluation report.
@@ -622,8 +599,6 @@ def train(
     stale = check_start(config, resume=resume)
     starting_config(config.model, new_head=config.new_head)
     prepared = prepare(config)
-    if on_prepared is not None:
-        on_prepared(prepared)
     for checkpoint in stale:  # a finished earlier run's, replaced by this one's
         logger.info("removing %s (a finished earlier run's checkpoint)", checkpoint)
         shutil.rmtree(checkpoint)
@@ -635,34 +610,8 @@ def train(
     record = training_record(config, command=command, data=prepared.data, training=facts)
     output = Path(config.output)
     write_record(output, record)
-    report, evaluation = evaluate(config, before=before, progress=config.progress)
+    report, evaluation = evaluate(config, before=before)
     if evaluation is not None:
         record["evaluation"] = evaluation
         write_record(output, record)
     return TrainResult(output, record, report)
-
-
-__all__ = [
-    "CHECKPOINTS",
-    "RUN_SETTINGS",
-    "Prepared",
-    "TrainConfig",
-    "TrainResult",
-    "changed_settings",
-    "check_start",
-    "check_trainable",
-    "evaluate",
-    "evaluation_record",
-    "evaluation_settings",
-    "evaluation_table",
-    "fit",
-    "non_finite_to_null",
-    "prepare",
-    "run_settings",
-    "sample_queries",
-    "saved_checkpoints",
-    "train",
-    "training_record",
-    "use_bf16",
-    "write_record",
-]
