@@ -224,7 +224,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         first = first_stage_run(
             dataset,
             args.first_stage,
-            max(options.top_n, FIRST_STAGE_MIN_DEPTH),
+            max(options.top_n, FIRST_STAGE_MIN_TOP_N),
             bm25_language=language,
             progress=options.progress,
         )
@@ -275,7 +275,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-FIRST_STAGE_MIN_DEPTH = 10  # the deepest fixed cut-off of the report (nDCG@10, MRR@10)
+FIRST_STAGE_MIN_TOP_N = 10  # the deepest fixed cut-off of the report (nDCG@10, MRR@10)
 
 
 def check_output_dir(path: Path) -> None:
