@@ -32,10 +32,13 @@ from rerankkit.errors import (
     ModelLoadError,
     RemoteServiceError,
     RerankkitError,
+    SpecError,
+    TrainingError,
     TransientLLMError,
 )
 
 if TYPE_CHECKING:  # what _LAZY loads, for type checkers (``X as X``: an explicit re-export)
+    from rerankkit._retry import RetryPolicy as RetryPolicy
     from rerankkit._specs import build_reranker as build_reranker
     from rerankkit._specs import reranker_spec as reranker_spec
     from rerankkit.backends._causal_lm import CausalLMReranker as CausalLMReranker
@@ -65,6 +68,7 @@ if TYPE_CHECKING:  # what _LAZY loads, for type checkers (``X as X``: an explici
 # Public name -> module that defines it. Resolved on first access (PEP 562) so that
 # `import rerankkit` never imports a backend's dependencies.
 _LAZY: dict[str, str] = {
+    "RetryPolicy": "rerankkit._retry",
     "build_reranker": "rerankkit._specs",
     "reranker_spec": "rerankkit._specs",
     "CrossEncoderReranker": "rerankkit.backends._cross_encoder",
@@ -99,6 +103,8 @@ __all__ = [
     "RerankResult",
     "Reranker",
     "RerankkitError",
+    "SpecError",
+    "TrainingError",
     "TransientLLMError",
     "result_metadata",
     *_LAZY,  # loaded on first use

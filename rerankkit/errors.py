@@ -10,12 +10,14 @@ which also subclasses the built-in a caller would reach for first::
     RerankkitError                      catch-all for rerankkit's own failures
     ├── MissingExtraError  (ImportError)   an optional dependency is not installed
     ├── DatasetError       (ValueError)    a dataset file is missing or malformed
+    ├── SpecError          (ValueError)    a reranker spec string cannot be parsed or built
+    ├── TrainingError      (ValueError)    a training run is refused before it mines or trains
     ├── ModelLoadError     (OSError)       a model cannot be found or loaded
     ├── LLMCallError       (RuntimeError)  an LLM call failed for good (``on_error="raise"``)
     │   └── TransientLLMError              raise it from your own LLM wrapper to ask for a retry
     └── RemoteServiceError (RuntimeError)  a rerank service (Cohere, TEI, ...) failed for good
 
-The command line reports its own usage mistakes with ``rerankkit.cli._commands.CliError``, a
+The command line reports its own usage mistakes with ``rerankkit.cli._options.CliError``, a
 ``RerankkitError`` and ``ValueError`` that never leaves the ``rerankkit`` command.
 
 Example:
@@ -39,6 +41,8 @@ __all__ = [
     "ModelLoadError",
     "RemoteServiceError",
     "RerankkitError",
+    "SpecError",
+    "TrainingError",
     "TransientLLMError",
 ]
 
@@ -80,6 +84,19 @@ class DatasetError(RerankkitError, ValueError):
         ...     print(error)
         queries.jsonl:2: invalid JSON: Expecting property name enclosed in double quotes (column 2)
     """
+
+
+class SpecError(RerankkitError, ValueError):
+    """A reranker spec string (``KIND:TARGET?OPTION=VALUE``) cannot be parsed or built: bad
+    syntax, an unknown kind or option, or an option value the reranker refuses (its own
+    ``TypeError``/``ValueError`` chained as ``__cause__``). The message quotes the spec."""
+
+
+class TrainingError(RerankkitError, ValueError):
+    """A training run refused, before it mines or trains wherever it can be known then: the
+    output folder, a checkpoint, the evaluation data or the starting model does not fit the
+    configuration, or the data gives the loss nothing to train on. The message names the
+    setting and what to do instead."""
 
 
 class ModelLoadError(RerankkitError, OSError):

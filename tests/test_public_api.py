@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+from pathlib import Path
 
 import pytest
 
@@ -31,8 +33,11 @@ PUBLIC = {
         "RerankResult",
         "Reranker",
         "RerankkitError",
+        "RetryPolicy",
         "ScoreCache",
+        "SpecError",
         "TokenEmbeddingStore",
+        "TrainingError",
         "TransientLLMError",
         "build_reranker",
         "llm_reranker",
@@ -70,6 +75,8 @@ PUBLIC = {
         "ModelLoadError",
         "RemoteServiceError",
         "RerankkitError",
+        "SpecError",
+        "TrainingError",
         "TransientLLMError",
     ],
     "rerankkit.eval": [
@@ -107,6 +114,10 @@ PUBLIC = {
     ],
     "rerankkit.distributed": ["rerank_dataset", "rerank_deployment"],
     "rerankkit.llm": [],
+    "rerankkit.backends": [],  # the backends are exported from rerankkit
+    "rerankkit.compose": [],  # so are fusion, cascade, cache, batching, reordering
+    "rerankkit.cli": ["main"],
+    "rerankkit.train": ["TrainConfig", "TrainResult", "train"],
     "rerankkit.serve": ["ServeSettings", "create_app", "serve_in_thread"],
     "rerankkit.testing": [
         "ConcurrencyRecordingLLM",
@@ -141,6 +152,29 @@ def test_all_is_pinned_and_resolves(module_name: str) -> None:
     assert len(set(module.__all__)) == len(module.__all__)
     for name in module.__all__:
         assert getattr(module, name) is not None, name
+
+
+def test_every_package_and_public_module_is_pinned() -> None:
+    """Every importable name that is not ``_private``: the packages and the public modules."""
+    root = Path(__file__).resolve().parent.parent
+    public = set()
+    for package in ("rerankkit", "langchain_rerankkit", "llamaindex_rerankkit"):
+        for path in (root / package).rglob("*.py"):
+            parts = path.relative_to(root).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            if not any(part.startswith("_") for part in parts):
+                public.add(".".join(parts))
+    assert public == set(PUBLIC)
+
+
+def test_public_names_are_not_private_modules_helpers() -> None:
+    """What a public ``__all__`` lists is public: no ``_name``, no module object."""
+    for module_name, names in PUBLIC.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            assert not name.startswith("_"), (module_name, name)
+            assert not inspect.ismodule(getattr(module, name)), (module_name, name)
 
 
 def test_every_public_error_is_importable_from_rerankkit() -> None:

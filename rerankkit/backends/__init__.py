@@ -17,3 +17,5 @@ Each backend's constructor checks its arguments once; the helpers trust what the
 Backends import the core and ``rerankkit.llm`` (prompts) only; nothing is imported eagerly, so
 torch loads only when a backend is built.
 """
+
+__all__: list[str] = []

@@ -10,3 +10,5 @@
 Everything here works on any :class:`rerankkit.Reranker` through its public methods and
 capability flags; this layer imports only the core.
 """
+
+__all__: list[str] = []

@@ -24,18 +24,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from rerankkit._renamed import refuse_renamed_arguments
-from rerankkit.errors import RerankkitError
+from rerankkit.errors import TrainingError
 
 Loss = Literal["bce", "margin", "marginmse", "listwise"]
 FirstStage = Literal["bm25", "dense", "hybrid"]
 Sampling = Literal["top", "random"]
-
-
-class TrainingError(RerankkitError, ValueError):
-    """A training run refused, before it mines or trains wherever it can be known then: the
-    output folder, a checkpoint, the evaluation data or the starting model does not fit the
-    configuration, or the data gives the loss nothing to train on. The message names the
-    setting and what to do instead."""
 
 
 def _path_text(value: Any) -> Any:

@@ -20,7 +20,7 @@ from rerankkit._optional import require
 from rerankkit.backends._hf import Source, load_pretrained
 from rerankkit.backends._loading import check_trained, untrained_weights
 from rerankkit.errors import ModelLoadError
-from rerankkit.train._config import TrainingError
+from rerankkit.errors import TrainingError
 
 EXTRA = "train"
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from rerankkit._base import Reranker
 from rerankkit._specs import build_reranker
 from rerankkit.compose._fusion import FusionReranker
-from rerankkit.train._config import TrainingError
+from rerankkit.errors import TrainingError
 from rerankkit.train._data import TrainQuery
 
 

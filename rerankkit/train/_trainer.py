@@ -36,7 +36,8 @@ from rerankkit.errors import DatasetError
 from rerankkit.eval._datasets import missing_beir_files
 from rerankkit.eval._runs import first_stage_run
 from rerankkit.train._card import model_card
-from rerankkit.train._config import TrainConfig, TrainingError
+from rerankkit.train._config import TrainConfig
+from rerankkit.errors import TrainingError
 from rerankkit.train._data import TrainQuery, count_pairs, load_training_data
 from rerankkit.train._evaluation import EvalSettings, before_after, load_test, score_model
 from rerankkit.train._examples import rows_for
@@ -300,7 +301,7 @@ def check_trainable(config: TrainConfig, queries: Sequence[TrainQuery], *, beir:
         >>> config = TrainConfig(model="m", data="t.jsonl", output="o", loss="margin")
         >>> check_trainable(config, [TrainQuery("q", ("p",))], beir=False)
         Traceback (most recent call last):
-        rerankkit.train._config.TrainingError: loss 'margin' compares positives with negatives, but t.jsonl has none (JSONL data is never mined): add triples {"query", "positive", "negative"} or pairs with "label": 0, or use loss 'bce'
+        rerankkit.errors.TrainingError: loss 'margin' compares positives with negatives, but t.jsonl has none (JSONL data is never mined): add triples {"query", "positive", "negative"} or pairs with "label": 0, or use loss 'bce'
     """  # noqa: E501 (the real message)
     if not queries:
         raise DatasetError(
