@@ -289,7 +289,7 @@ class CrossEncoderReranker(ModelReranker):
         self.cpu_path: str | None = None
         self._forward: Runner  # the only place that runs the network: replaceable
         if order is not None:
-            chosen = pick_cpu_path(
+            self.cpu_path, self._forward = pick_cpu_path(
                 order,
                 model.eval(),
                 model_dir=_local_dir(source),
@@ -298,8 +298,10 @@ class CrossEncoderReranker(ModelReranker):
                 num_threads=self.num_threads,
                 trust_remote_code=trust_remote_code,
             )
-            self.cpu_path, self.model, self.dtype = chosen.name, chosen.model, chosen.dtype
-            self.backend, self._forward = chosen.name.split("-")[0], chosen.forward
+            self.backend = self.cpu_path.split("-")[0]
+            # ONNX Runtime and OpenVINO hold their own weights; a torch path runs its module.
+            self.model = self._forward.model if isinstance(self._forward, TorchForward) else None
+            self.dtype = torch.bfloat16 if self.cpu_path.endswith("bfloat16") else torch.float32
         elif self.backend == "onnx":
             self.model = None  # ONNX Runtime holds the weights
             path = ensure_onnx_model(

@@ -243,26 +243,15 @@ def auto_load(source: Source, auto_class: str, what: str, **kwargs: Any) -> Any:
     return load_pretrained(source, functools.partial(load, **kwargs), what)
 
 
-def _hash_file(digest: Any, path: Path) -> None:
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of one file's bytes (what a cached fidelity verdict is keyed by)."""
-    digest = hashlib.sha256()
-    _hash_file(digest, Path(path))
-    return digest.hexdigest()
-
-
 def files_digest(folder: Path, paths: Sequence[Path]) -> str:
     """SHA-256 over each file's path relative to ``folder`` and its bytes, in order (what a
     converted model or stored embeddings are keyed by, so they follow the weights)."""
     digest = hashlib.sha256()
     for path in paths:
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        _hash_file(digest, path)
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
