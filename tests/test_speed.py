@@ -8,8 +8,8 @@ from rerankkit.backends._speed import (
     available_cpu_count,
     check_speed_options,
     count_physical_cores,
-    cpu_auto_dtype,
     cpu_description,
+    cpu_has_fast_bf16,
     parse_cpu_flags,
     physical_core_count,
 )
@@ -23,15 +23,15 @@ GRAVITON = "processor : 0\nFeatures : fp asimd bf16 i8mm\n"
 @pytest.mark.parametrize(
     ("cpuinfo", "expected"),
     [
-        (SAPPHIRE_RAPIDS, "bfloat16"),  # AMX
-        (ZEN4, "bfloat16"),  # AVX512-BF16
-        (SKYLAKE, "float32"),  # AVX-512 without bf16: emulated bf16 is slower than fp32
-        (GRAVITON, "float32"),  # arm "bf16" is not one of the x86 flags the rule trusts
-        ("", "float32"),  # no /proc/cpuinfo (macOS, Windows)
+        (SAPPHIRE_RAPIDS, True),  # AMX: dtype="auto" is bfloat16
+        (ZEN4, True),  # AVX512-BF16
+        (SKYLAKE, False),  # AVX-512 without bf16: emulated bf16 is slower than fp32
+        (GRAVITON, False),  # arm "bf16" is not one of the x86 flags the rule trusts
+        ("", False),  # no /proc/cpuinfo (macOS, Windows)
     ],
 )
-def test_auto_dtype_rule_on_fake_cpus(cpuinfo: str, expected: str) -> None:
-    assert cpu_auto_dtype(parse_cpu_flags(cpuinfo)) == expected
+def test_auto_dtype_rule_on_fake_cpus(cpuinfo: str, expected: bool) -> None:
+    assert cpu_has_fast_bf16(parse_cpu_flags(cpuinfo)) is expected
 
 
 def test_parse_cpu_flags_reads_the_flags_line_only() -> None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from rerankkit._base import Group, split_by_group
 from rerankkit._optional import require
-from rerankkit._validation import check_choice, check_int
+from rerankkit._validation import check_choice, check_instance, check_int
 from rerankkit.backends._cpu_paths import pick_cpu_path
 from rerankkit.backends._fast_path import CONVERTIBLE_MODEL_TYPES, constructor_path_order
 from rerankkit.backends._hf import (
@@ -37,7 +37,6 @@ from rerankkit.backends._hf import (
     Scored,
     Source,
     TorchForward,
-    activation_name,
     auto_load,
     capped_max_length,
     logits_output,
@@ -46,7 +45,7 @@ from rerankkit.backends._hf import (
     pick_device_and_dtype,
     relevance_logits,
     run_batched,
-    st_activation_path,
+    st_activation,
 )
 from rerankkit.backends._loading import check_trained, ensure_pad_token, untrained_weights
 from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, local_model_dir
@@ -81,14 +80,8 @@ def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
     positive-class probability, and ``"none"`` gives the logit difference ``l1 - l0``.
     """
     raw = relevance_logits(logits)
-    if activation == "sigmoid":
-        # Split by sign so large |x| neither overflows nor loses precision.
-        positive = raw >= 0
-        out = np.empty_like(raw)
-        out[positive] = 1.0 / (1.0 + np.exp(-raw[positive]))
-        e = np.exp(raw[~positive])
-        out[~positive] = e / (1.0 + e)
-        return out
+    if activation == "sigmoid":  # torch's: large |x| neither overflows nor loses precision
+        return np.asarray(require("torch", EXTRA).from_numpy(raw).sigmoid().numpy())
     if activation == "tanh":
         return np.asarray(np.tanh(raw))
     return raw
@@ -224,9 +217,8 @@ class CrossEncoderReranker(ModelReranker):
         max_length = check_int(max_length, "max_length", minimum=8, optional=True)
         self.chunk_size = check_int(chunk_size, "chunk_size", minimum=1, optional=True)
         self.chunk_overlap = check_int(chunk_overlap, "chunk_overlap", minimum=0)
-        for name, flag in (("allow_untrained_head", allow_untrained_head), ("exact", exact)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+        check_instance(allow_untrained_head, bool, "allow_untrained_head")
+        check_instance(exact, bool, "exact")
         backend, self.quantize, self.num_threads = check_speed_options(
             backend, quantize, num_threads
         )
@@ -242,7 +234,7 @@ class CrossEncoderReranker(ModelReranker):
                 "cross-encoder reranker needs 1 (relevance logit) or 2 (negative, positive)"
             )
         self.tokenizer = auto_load(source, "AutoTokenizer", "tokenizer of")
-        pad_id = ensure_pad_token(config, self.tokenizer)  # decoder-style classifiers lack one
+        self._pad_id = ensure_pad_token(config, self.tokenizer)  # decoder classifiers lack one
         # ONNX Runtime judges its own device (onnxruntime-gpu may run CUDA under a CPU torch).
         self.device, self.dtype = pick_device_and_dtype(device, dtype, check=backend != "onnx")
         # On CPU with dtype None/"auto": the fastest path that passes a fidelity probe
@@ -323,10 +315,8 @@ class CrossEncoderReranker(ModelReranker):
                 f"max_length={self.max_length} leaves no room for a query and document"
             )
         self._uses_types = "token_type_ids" in self.tokenizer.model_input_names
-        self._pad_id = 0 if pad_id is None else pad_id
-        self._left_pad = getattr(self.tokenizer, "padding_side", "right") == "left"
         if activation == "auto":
-            recorded = activation_name(st_activation_path(model_file(source, ST_CONFIG), config))
+            recorded = st_activation(model_file(source, ST_CONFIG), config)
             # A 2-logit model's score is its positive-class probability whatever ST recorded
             # (ST saves Identity for them and returns both logits instead of one score).
             activation = "sigmoid" if self.num_labels == 2 else recorded or "sigmoid"
@@ -384,7 +374,7 @@ class CrossEncoderReranker(ModelReranker):
             rows,
             batch_size=self.batch_size,
             pad_id=self._pad_id,
-            left=self._left_pad,
+            left=tok.padding_side == "left",
             types=types if self._uses_types else None,
         )
         scores, best = aggregate_chunks(

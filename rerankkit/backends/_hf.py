@@ -277,32 +277,27 @@ def model_file(source: Source, filename: str) -> Any:
         return None
 
 
-def st_activation_path(st_config: Mapping[str, Any] | None, config: Any) -> str | None:
-    """The sentence-transformers activation recorded for a cross-encoder, if any.
+def st_activation(st_config: Mapping[str, Any] | None, config: Any) -> str | None:
+    """The activation sentence-transformers recorded for a cross-encoder: ``"sigmoid"``,
+    ``"none"`` or ``"tanh"``; ``None`` when none is recorded (or one not supported, logged).
 
     Newer sentence-transformers writes ``activation_fn`` in ``config_sentence_transformers.json``;
-    older versions put it in ``config.json`` under ``sentence_transformers``.
+    older versions put it in ``config.json`` under ``sentence_transformers`` (or as
+    ``sbert_ce_default_activation_function``).
 
     Example:
-        >>> st_activation_path({"activation_fn": "torch.nn.modules.activation.Sigmoid"}, None)
-        'torch.nn.modules.activation.Sigmoid'
+        >>> st_activation({"activation_fn": "torch.nn.modules.activation.Sigmoid"}, None)
+        'sigmoid'
+        >>> st_activation(None, None) is None
+        True
     """
-    if st_config and isinstance(st_config.get("activation_fn"), str):
-        return str(st_config["activation_fn"])
     legacy = getattr(config, "sentence_transformers", None)
-    if isinstance(legacy, Mapping) and isinstance(legacy.get("activation_fn"), str):
-        return str(legacy["activation_fn"])
-    old = getattr(config, "sbert_ce_default_activation_function", None)
-    return old if isinstance(old, str) else None
-
-
-def activation_name(path: str | None) -> str | None:
-    """Map a sentence-transformers activation path to ``"sigmoid"``/``"none"``/``"tanh"``.
-
-    Example:
-        >>> activation_name("torch.nn.modules.linear.Identity"), activation_name(None)
-        ('none', None)
-    """
+    recorded = (
+        (st_config or {}).get("activation_fn"),
+        legacy.get("activation_fn") if isinstance(legacy, Mapping) else None,
+        getattr(config, "sbert_ce_default_activation_function", None),
+    )
+    path = next((value for value in recorded if isinstance(value, str)), None)
     if path is None:
         return None
     leaf = path.rsplit(".", 1)[-1].lower()

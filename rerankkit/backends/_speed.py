@@ -1,12 +1,12 @@
-"""Speed helpers for the cross-encoder: option check, CPU feature detection, dtype choice, threads.
+"""Speed helpers for the cross-encoder: option check, CPU feature detection, threads.
 
 Everything here is a pure function of its arguments except the few readers of the running machine
 (``cpu_flags``, ``physical_core_count``, ``cpu_description``), so the rules are tested on fake
 CPU descriptions.
 
 Example:
-    >>> cpu_auto_dtype(frozenset({"avx2", "avx512_bf16"}))
-    'bfloat16'
+    >>> cpu_has_fast_bf16(frozenset({"avx2", "avx512_bf16"}))
+    True
     >>> check_speed_options("auto", None, None)
     ('auto', None, None)
 """
@@ -16,16 +16,12 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 from rerankkit._validation import check_choice, check_int
 
-DType = Literal["float32", "bfloat16", "float16"]
-Backend = Literal["auto", "torch", "onnx", "openvino"]
-Quantize = Literal["int8"]
-
-BACKENDS: tuple[str, ...] = get_args(Backend)
-QUANTIZATIONS: tuple[str, ...] = get_args(Quantize)
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "openvino")
+QUANTIZATIONS: tuple[str, ...] = ("int8",)
 
 # CPU flags (Linux /proc/cpuinfo names) that make bfloat16 matmuls fast on x86. Without one of
 # them oneDNN emulates bf16 and it is slower than fp32, so "auto" must not pick it.
@@ -33,33 +29,23 @@ BF16_CPU_FLAGS: frozenset[str] = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def cpu_has_fast_bf16(flags: frozenset[str]) -> bool:
-    """Whether the CPU flags include native bfloat16 matmul support (AVX512-BF16 or AMX).
+    """Whether the CPU flags include native bfloat16 matmul support (AVX512-BF16 or AMX): what
+    makes ``dtype="auto"`` bfloat16 on a CPU.
+
+    On such a CPU (AVX512-BF16) bf16 ran a MiniLM-L6 cross-encoder 2-3x faster than float32 with
+    a per-query Spearman of 0.998 on average against float32 on DL19 (BENCHMARKS.md). Elsewhere
+    bf16 is emulated and slower than float32, so float32.
 
     Example:
-        >>> cpu_has_fast_bf16(frozenset({"amx_bf16", "avx2"}))
-        True
+        >>> [cpu_has_fast_bf16(frozenset(flags)) for flags in ({"amx_bf16", "avx2"}, {"avx2"})]
+        [True, False]
     """
     return bool(flags & BF16_CPU_FLAGS)
 
 
-def cpu_auto_dtype(flags: frozenset[str]) -> DType:
-    """What ``dtype="auto"`` means on a CPU with these flags.
-
-    ``bfloat16`` where the CPU multiplies bf16 natively: on such a CPU (AVX512-BF16) it ran a
-    MiniLM-L6 cross-encoder 2-3x faster than float32 with a per-query Spearman of 0.998 on
-    average against float32 on DL19 (BENCHMARKS.md). Elsewhere bf16 is emulated and slower than
-    float32, so float32.
-
-    Example:
-        >>> cpu_auto_dtype(frozenset({"avx2", "avx512_bf16"})), cpu_auto_dtype(frozenset({"avx2"}))
-        ('bfloat16', 'float32')
-    """
-    return "bfloat16" if cpu_has_fast_bf16(flags) else "float32"
-
-
 def check_speed_options(
     backend: Any, quantize: Any, num_threads: Any
-) -> tuple[Backend, Quantize | None, int | None]:
+) -> tuple[str, str | None, int | None]:
     """The cross-encoder's ``backend``, ``quantize`` and ``num_threads``, checked together.
 
     ``backend`` is ``"auto"``, ``"torch"``, ``"onnx"`` or ``"openvino"``; ``quantize`` is

@@ -11,8 +11,8 @@ Example:
     >>> notice = TruncationNotice("CrossEncoderReranker('ce')", "long_documents='chunk'")
     >>> notice.report([True, False, True], "documents", "max_length=512")
     [{'truncated': True}, {}, {'truncated': True}]
-    >>> notice.warned, notice.truncated
-    (True, 2)
+    >>> notice.warned
+    True
 """
 
 from __future__ import annotations
@@ -36,14 +36,12 @@ class TruncationNotice:
 
     Attributes:
         warned: Whether the warning was logged.
-        truncated: Inputs cut over the reranker's life.
     """
 
     def __init__(self, owner: str, remedy: str) -> None:
         self.owner = owner
         self.remedy = remedy
         self.warned = False
-        self.truncated = 0
 
     def report(self, cuts: Sequence[bool], what: str, limit: str) -> list[dict[str, Any]]:
         """Record which ``what`` (``"documents"``) exceeded ``limit``; returns their details."""
@@ -64,7 +62,6 @@ class TruncationNotice:
                 TRUNCATED_KEY,
                 self.remedy,
             )
-        self.truncated += cut
         return truncation_details(cuts)
 
 
