@@ -14,7 +14,6 @@ from rerankkit._base import Group, split_by_group
 from rerankkit._optional import require
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import (
-    EXTRA,
     ModelReranker,
     Scored,
     Source,
@@ -120,7 +119,6 @@ class CausalLMReranker(ModelReranker):
         self.model_name_or_path = str(model_name_or_path)
         self.gguf_file = gguf_file
 
-        require("torch", EXTRA)
         if gguf_file is not None:
             require("gguf", "gguf")
         self.device, self.dtype = pick_device_and_dtype(device, dtype)

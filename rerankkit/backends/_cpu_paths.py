@@ -244,7 +244,6 @@ def _probe_batches(
 
 def _raw_scores(forward: Runner, batches: list[dict[str, np.ndarray]]) -> list[float]:
     """Each pair's raw relevance logit (the positive - negative logit of a 2-logit model)."""
-    out: list[float] = []
-    for batch in batches:
-        out.extend(relevance_logits(np.asarray(forward(batch), dtype=np.float64)).tolist())
-    return out
+    logits = [np.asarray(forward(batch), dtype=np.float64) for batch in batches]
+    scores: list[float] = relevance_logits(np.concatenate(logits)).tolist()
+    return scores

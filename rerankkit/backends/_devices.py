@@ -69,12 +69,11 @@ def check_device(device: str) -> None:
         parsed = torch.device(device)
     except (RuntimeError, TypeError, ValueError) as error:
         raise ValueError(f"device={device!r} is not a torch device string: {error}") from None
-    mps_backend = getattr(torch.backends, "mps", None)
     problem = device_problem(
         str(parsed),
         cuda_count=torch.cuda.device_count() if torch.cuda.is_available() else 0,
         cuda_built=torch.backends.cuda.is_built(),
-        mps=bool(mps_backend and mps_backend.is_available()),
+        mps=torch.backends.mps.is_available(),
         torch_version=str(torch.__version__),
     )
     if problem is not None:

@@ -42,6 +42,7 @@ from rerankkit.backends._pairs import (
     restore_order,
     template_from_probe,
 )
+from rerankkit.backends._speed import installed
 from rerankkit.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -117,10 +118,8 @@ def pick_device_and_dtype(
             (ONNX Runtime) will judge.
     """
     torch = require("torch", EXTRA)
-    mps = getattr(torch.backends, "mps", None)
-    resolved = resolve_device(
-        device, cuda=torch.cuda.is_available(), mps=bool(mps and mps.is_available())
-    )
+    mps = torch.backends.mps.is_available()
+    resolved = resolve_device(device, cuda=torch.cuda.is_available(), mps=mps)
     if check:
         check_device(resolved)
     bf16 = (
@@ -182,13 +181,10 @@ def quiet_transformers() -> Iterator[None]:
 
     Library code should not draw on the user's terminal; ``-v`` (INFO) brings them back.
     """
-    try:
-        hf_logging = require("transformers.utils.logging", EXTRA)
-    except ImportError:  # nothing to quieten
-        hf_logging = None
-    if hf_logging is None or logging.getLogger("rerankkit").isEnabledFor(logging.INFO):
-        yield
+    if not installed("transformers") or logging.getLogger("rerankkit").isEnabledFor(logging.INFO):
+        yield  # nothing to quieten, or asked to show
         return
+    hf_logging = require("transformers.utils.logging", EXTRA)
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -512,8 +508,7 @@ def pooling_modes(config: Mapping[str, Any] | None) -> tuple[str, ...]:
         >>> pooling_modes(None)
         ('mean',)
     """
-    if not config:
-        return ("mean",)
+    config = config or {}
     mode = config.get("pooling_mode")
     if mode is None:
         modes = tuple(name for key, name in _LEGACY_POOLING.items() if config.get(key))

@@ -39,7 +39,6 @@ ONNX_OPSET = 17
 # Bump when the export or quantisation recipe changes, so stale cache entries are not reused.
 _RECIPE_VERSION = 2
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".index.json")
-_HASHED_NAMES = ("config.json",)
 ONNX_FILES: dict[str | None, str] = {None: "model.onnx", "int8": "model.int8.onnx"}
 """File name of the model in a cache entry, by quantisation (``None``: float32)."""
 # Inputs a BERT-like classifier takes, in the order the exported graph receives them.
@@ -88,7 +87,7 @@ def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
     files = sorted(
         p
         for p in folder.iterdir()
-        if p.is_file() and (p.name in _HASHED_NAMES or p.name.endswith(_WEIGHT_SUFFIXES))
+        if p.is_file() and (p.name == "config.json" or p.name.endswith(_WEIGHT_SUFFIXES))
     )
     names = {p.name for p in files}
     if "config.json" not in names or names == {"config.json"}:
