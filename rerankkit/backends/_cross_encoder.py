@@ -59,7 +59,7 @@ from rerankkit.backends._pairs import (
     truncate_pair,
 )
 from rerankkit.backends._precision import head_in_float32
-from rerankkit.backends._speed import check_speed_options, cpu_flags, installed
+from rerankkit.backends._speed import cpu_flags, installed
 from rerankkit.backends._truncation import TruncationNotice
 from rerankkit.errors import ModelLoadError
 
@@ -68,6 +68,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_CROSS_ENCODER = "cross-encoder/ms-marco-MiniLM-L6-v2"
 ACTIVATIONS: tuple[str, ...] = ("auto", "sigmoid", "none")
 LONG_DOCUMENTS: tuple[str, ...] = ("truncate", "chunk")
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "openvino")
+QUANTIZE: tuple[str | None, ...] = (None, "int8")
 # Document tokens per window in chunk mode (see ``_pairs.chunk_window`` for why 192).
 DEFAULT_CHUNK_SIZE = 192
 
@@ -219,9 +221,13 @@ class CrossEncoderReranker(ModelReranker):
         self.chunk_overlap = check_int(chunk_overlap, "chunk_overlap", minimum=0)
         check_instance(allow_untrained_head, bool, "allow_untrained_head")
         check_instance(exact, bool, "exact")
-        backend, self.quantize, self.num_threads = check_speed_options(
-            backend, quantize, num_threads
-        )
+        check_choice(backend, "backend", BACKENDS)
+        self.quantize = check_choice(quantize, "quantize", QUANTIZE)
+        if quantize is not None and backend not in ("onnx", "auto"):
+            raise ValueError(
+                f"quantize={quantize!r} needs backend='onnx' (got backend={backend!r})"
+            )
+        self.num_threads = check_int(num_threads, "num_threads", minimum=1, optional=True)
         torch = require("torch", EXTRA)
         source = Source(
             str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code

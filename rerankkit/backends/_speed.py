@@ -1,4 +1,4 @@
-"""Speed helpers for the cross-encoder: option check, CPU feature detection, threads.
+"""Speed helpers for the cross-encoder: CPU feature detection, threads.
 
 Everything here is a pure function of its arguments except the few readers of the running machine
 (``cpu_flags``, ``physical_core_count``, ``cpu_description``), so the rules are tested on fake
@@ -7,8 +7,6 @@ CPU descriptions.
 Example:
     >>> cpu_has_fast_bf16(frozenset({"avx2", "avx512_bf16"}))
     True
-    >>> check_speed_options("auto", None, None)
-    ('auto', None, None)
 """
 
 from __future__ import annotations
@@ -16,12 +14,6 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
-
-from rerankkit._validation import check_choice, check_int
-
-BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "openvino")
-QUANTIZATIONS: tuple[str, ...] = ("int8",)
 
 # CPU flags (Linux /proc/cpuinfo names) that make bfloat16 matmuls fast on x86. Without one of
 # them oneDNN emulates bf16 and it is slower than fp32, so "auto" must not pick it.
@@ -41,36 +33,6 @@ def cpu_has_fast_bf16(flags: frozenset[str]) -> bool:
         [True, False]
     """
     return bool(flags & BF16_CPU_FLAGS)
-
-
-def check_speed_options(
-    backend: Any, quantize: Any, num_threads: Any
-) -> tuple[str, str | None, int | None]:
-    """The cross-encoder's ``backend``, ``quantize`` and ``num_threads``, checked together.
-
-    ``backend`` is ``"auto"``, ``"torch"``, ``"onnx"`` or ``"openvino"``; ``quantize`` is
-    ``None`` or ``"int8"``, the latter only with ONNX (``backend="auto"`` then means ONNX);
-    ``num_threads`` is ``None`` (decide automatically) or an int >= 1.
-
-    Raises:
-        ValueError: A value outside those, naming the argument.
-        TypeError: ``num_threads`` is not an int.
-
-    Example:
-        >>> check_speed_options("onnx", "int8", 4)
-        ('onnx', 'int8', 4)
-        >>> check_speed_options("torch", "int8", None)
-        Traceback (most recent call last):
-        ValueError: quantize='int8' needs backend='onnx' (got backend='torch')
-    """
-    check_choice(backend, "backend", BACKENDS)
-    if quantize is not None:
-        check_choice(quantize, "quantize", QUANTIZATIONS)
-        if backend not in ("onnx", "auto"):
-            raise ValueError(
-                f"quantize={quantize!r} needs backend='onnx' (got backend={backend!r})"
-            )
-    return backend, quantize, check_int(num_threads, "num_threads", minimum=1, optional=True)
 
 
 def installed(module: str) -> bool:
