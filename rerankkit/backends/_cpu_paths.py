@@ -84,8 +84,9 @@ def pick_cpu_path(
         num_threads: ONNX Runtime / OpenVINO threads (``None``: physical cores).
         trust_remote_code: Passed to the ONNX export's model loading.
     """
-    root = default_cache_dir()
-    entry = root / cache_entry_name(model_files_digest(model_dir)) if model_dir else None
+    entry = (
+        default_cache_dir() / cache_entry_name(model_files_digest(model_dir)) if model_dir else None
+    )
 
     def convert(name: str) -> Path:
         assert model_dir is not None and entry is not None  # else only torch paths are tried
@@ -98,10 +99,7 @@ def pick_cpu_path(
                 entry,
             )
         return ensure_onnx_model(
-            model_dir,
-            quantize=_QUANTIZE.get(name),
-            cache_dir=root,
-            trust_remote_code=trust_remote_code,
+            model_dir, quantize=_QUANTIZE.get(name), trust_remote_code=trust_remote_code
         )
 
     candidates = [name for name in order if name.startswith("torch") or entry is not None]

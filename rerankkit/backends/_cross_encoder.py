@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rerankkit._base import Group, split_by_group
+from rerankkit._base import Group
 from rerankkit._optional import require
 from rerankkit._validation import check_choice, check_instance, check_int
 from rerankkit.backends._cpu_paths import pick_cpu_path
@@ -38,6 +38,7 @@ from rerankkit.backends._hf import (
     Source,
     TorchForward,
     auto_load,
+    by_group,
     capped_max_length,
     logits_output,
     model_file,
@@ -394,9 +395,7 @@ class CrossEncoderReranker(ModelReranker):
                 details[doc]["chunk_span"] = (
                     (int(offsets[start][0]), int(offsets[end - 1][1])) if end > start else (0, 0)
                 )
-        return list(
-            zip(split_by_group(scores, groups), split_by_group(details, groups), strict=True)
-        )
+        return by_group(scores, details, groups)
 
 
 def _local_dir(source: Source) -> Path | None:

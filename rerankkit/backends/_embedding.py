@@ -112,12 +112,10 @@ class EmbeddingReranker(ModelReranker):
             str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
         )
         config = auto_load(source, "AutoConfig", "encoder")
-        pooling_path = st_modules(model_file(source, "modules.json")).get("Pooling")
-        pooling_config = (
-            model_file(source, str(PurePosixPath(pooling_path) / "config.json"))
-            if pooling_path
-            else None
-        )
+        pooling_folder = st_modules(model_file(source, "modules.json")).get("Pooling")
+        pooling_config = None
+        if pooling_folder:
+            pooling_config = model_file(source, str(PurePosixPath(pooling_folder, "config.json")))
         self.pooling = pooling_modes(pooling_config)
         self.tokenizer = auto_load(source, "AutoTokenizer", "tokenizer of")
         self.device, self.dtype = pick_device_and_dtype(device, dtype)

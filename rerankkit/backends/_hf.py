@@ -24,14 +24,14 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from rerankkit._base import Group, GroupBatchedReranker
+from rerankkit._base import Group, GroupBatchedReranker, split_by_group
 from rerankkit._optional import require
 from rerankkit._ordering import Details
 from rerankkit._pickling import RebuiltOnUnpickle
@@ -91,12 +91,8 @@ def resolve_dtype(requested: Any, device: str, *, bf16: bool) -> str:
         ('float32', 'float16')
     """
     if requested is None or requested == "auto":
-        kind = device.split(":")[0]
-        if kind == "cuda":
-            return "bfloat16" if bf16 else "float16"
-        if kind == "mps":
-            return "float16"
-        return "float32"
+        by_kind = {"cuda": "bfloat16" if bf16 else "float16", "mps": "float16"}
+        return by_kind.get(device.split(":")[0], "float32")
     name = str(requested).removeprefix("torch.")
     name = _DTYPE_ALIASES.get(name, name)
     if name not in DTYPES:
@@ -166,10 +162,9 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return True
     hub = require("huggingface_hub", EXTRA)
     url = urlsplit(hub.constants.ENDPOINT)
+    address = (url.hostname or "huggingface.co", url.port or 443)
     try:
-        with socket.create_connection(
-            (url.hostname or "huggingface.co", url.port or 443), timeout=timeout
-        ):
+        with socket.create_connection(address, timeout=timeout):
             return True
     except OSError:
         return False
@@ -393,30 +388,22 @@ def run_batched(
     return np.concatenate(outputs, axis=0)[inverse]
 
 
+@dataclass(repr=False)
 class TorchForward:
     """A forward pass over numpy inputs returning float32 numpy (the swappable runner seam).
 
     A module-level class, not a closure, so a backend holding one pickles.
-
-    Args:
-        model: A loaded transformers model in eval mode on ``device``.
-        device: Where the inputs go.
-        output: ``(model_output, torch_inputs) -> tensor``, e.g. the logits or a pooling; a
-            module-level function (or a ``functools.partial`` of one) so it pickles.
-        options: Further keyword arguments of every forward call (``logits_to_keep=1``).
     """
 
-    def __init__(
-        self,
-        model: Any,
-        device: str,
-        output: Callable[[Any, dict[str, Any]], Any],
-        **options: Any,
-    ) -> None:
-        self.model = model
-        self.device = device
-        self.output = output
-        self.options = options
+    model: Any
+    """A loaded transformers model in eval mode on ``device``."""
+    device: str
+    """Where the inputs go."""
+    output: Callable[[Any, dict[str, Any]], Any]
+    """``(model_output, torch_inputs) -> tensor``, e.g. the logits or a pooling; a module-level
+    function (or a ``functools.partial`` of one) so it pickles."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Further keyword arguments of every forward call (``{"logits_to_keep": 1}``)."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         torch = require("torch", EXTRA)
@@ -428,6 +415,11 @@ class TorchForward:
 
 Scored = list[tuple[Sequence[float], Details]]
 """Each group's scores and details, in order: what ``_score_many_with_details`` returns."""
+
+
+def by_group(scores: Sequence[float], details: list[dict[str, Any]], groups: list[Group]) -> Scored:
+    """Per-document scores and details of all groups, concatenated, as each group's own."""
+    return list(zip(split_by_group(scores, groups), split_by_group(details, groups), strict=True))
 
 
 class ModelReranker(RebuiltOnUnpickle, GroupBatchedReranker):

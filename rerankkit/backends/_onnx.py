@@ -308,21 +308,19 @@ class OnnxRunner:
         ort = require("onnxruntime", "onnx")
         from rerankkit.backends._speed import physical_core_count
 
+        available = ort.get_available_providers()
         if device == "auto":
-            device = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
-        kind, _, index = str(device).partition(":")
-        providers: list[Any]
+            device = "cuda" if "CUDAExecutionProvider" in available else "cpu"
+        kind, _, index = device.partition(":")
+        providers: list[Any] = ["CPUExecutionProvider"]
         if kind == "cuda" and (index == "" or index.isdigit()):
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
+            if "CUDAExecutionProvider" not in available:
                 raise ValueError(
                     f"device={device!r} with backend='onnx' needs onnxruntime-gpu "
                     "(CUDAExecutionProvider is not available)"
                 )
-            cuda = ("CUDAExecutionProvider", {"device_id": int(index or 0)})
-            providers = [cuda, "CPUExecutionProvider"]
-        elif device == "cpu":
-            providers = ["CPUExecutionProvider"]
-        else:
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(index or 0)}))
+        elif device != "cpu":
             raise ValueError(
                 f"device must be 'cpu' or 'cuda[:N]' with backend='onnx'; got {device!r}"
             )

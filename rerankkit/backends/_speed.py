@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 from pathlib import Path
 
 # CPU flags (Linux /proc/cpuinfo names) that make bfloat16 matmuls fast on x86. Without one of
@@ -54,11 +55,17 @@ def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
         >>> sorted(parse_cpu_flags("processor : 0\\nflags : fpu avx2 avx512_bf16\\n"))
         ['avx2', 'avx512_bf16', 'fpu']
     """
+    flags = _first_field(cpuinfo, {"flags", "Features"})  # "Features" on Linux/arm64
+    return frozenset((flags or "").split())
+
+
+def _first_field(cpuinfo: str, keys: set[str]) -> str | None:
+    """The value of the first ``key : value`` line of ``cpuinfo`` whose key is in ``keys``."""
     for line in cpuinfo.splitlines():
         key, sep, value = line.partition(":")
-        if sep and key.strip() in {"flags", "Features"}:  # "Features" on Linux/arm64
-            return frozenset(value.split())
-    return frozenset()
+        if sep and key.strip() in keys:
+            return value.strip()
+    return None
 
 
 def count_physical_cores(cpuinfo: str) -> int | None:
@@ -116,16 +123,8 @@ def physical_core_count() -> int:
 
 def cpu_description() -> str:
     """CPU model name and core counts, for benchmark reports and logs."""
-    model = "unknown CPU"
-    for line in _cpuinfo().splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() == "model name":
-            model = value.strip()
-            break
-    else:
-        import platform
-
-        model = platform.processor() or platform.machine() or model
+    name = _first_field(_cpuinfo(), {"model name"})
+    model = name or platform.processor() or platform.machine() or "unknown CPU"
     return (
         f"{model}, {physical_core_count()} physical cores / {available_cpu_count()} logical CPUs "
         f"available"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -27,21 +28,16 @@ TRUNCATED_KEY = "truncated"
 """Result ``details`` key: ``True`` when the model did not read the whole document (or query)."""
 
 
+@dataclass
 class TruncationNotice:
-    """One reranker's truncation report: a WARNING the first time, DEBUG after.
+    """One reranker's truncation report: a WARNING the first time, DEBUG after."""
 
-    Args:
-        owner: The reranker, as the message names it.
-        remedy: What avoids the cut (``"long_documents='chunk'"``, ``"a larger max_length"``).
-
-    Attributes:
-        warned: Whether the warning was logged.
-    """
-
-    def __init__(self, owner: str, remedy: str) -> None:
-        self.owner = owner
-        self.remedy = remedy
-        self.warned = False
+    owner: str
+    """The reranker, as the message names it."""
+    remedy: str
+    """What avoids the cut (``"long_documents='chunk'"``, ``"a larger max_length"``)."""
+    warned: bool = False
+    """Whether the warning was logged."""
 
     def report(self, cuts: Sequence[bool], what: str, limit: str) -> list[dict[str, Any]]:
         """Record which ``what`` (``"documents"``) exceeded ``limit``; returns their details."""
