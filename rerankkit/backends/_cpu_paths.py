@@ -17,6 +17,7 @@ Example (``fp32``: a loaded float32 sequence classifier)::
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from copy import deepcopy
@@ -104,8 +105,7 @@ def pick_cpu_path(
 
     candidates = [name for name in order if name.startswith("torch") or entry is not None]
     reference: list[float] | None = None
-    for position, name in enumerate(candidates):
-        following = candidates[position + 1] if position + 1 < len(candidates) else ""
+    for name, following in zip(candidates, [*candidates[1:], ""], strict=True):
         exact = not following or name in EXACT_PATHS
         verdict = None if exact or entry is None else _cached_verdict(name, entry)
         if verdict is None or verdict.passed:
@@ -192,15 +192,13 @@ def _cached_verdict(name: str, entry: Path) -> ProbeVerdict | None:
 
 def _verdict_key(name: str, entry: Path) -> str:
     """What a verdict is valid for: the path, the converted file's bytes, the runtime version."""
-    if name.startswith("torch"):
-        content, runtime = "weights", f"torch-{require('torch', 'transformers').__version__}"
+    runtime = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino"}[name.split("-")[0]]
+    version = importlib.import_module(runtime).__version__  # installed: it made the candidate
+    if runtime == "torch":
+        content = "weights"
     else:
         content = files_digest(entry, [_converted_file(entry, name)])[:16]
-        if name.startswith("openvino"):
-            runtime = f"openvino-{require('openvino', 'openvino').__version__}"
-        else:
-            runtime = f"onnxruntime-{require('onnxruntime', 'onnx').__version__}"
-    return f"{name}|{content}|{runtime}|probe{_PROBE_VERSION}"
+    return f"{name}|{content}|{runtime}-{version}|probe{_PROBE_VERSION}"
 
 
 _VERDICTS = TypeAdapter(dict[str, ProbeVerdict])

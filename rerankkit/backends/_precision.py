@@ -81,11 +81,10 @@ class _AnswerRowsInFloat32:
 
     def __init__(self, layer: Any, token_ids: Sequence[int]) -> None:
         torch = require("torch", "transformers")
-        rows = torch.as_tensor(list(token_ids), device=layer.weight.device)
-        self.token_ids = rows
-        self.weight = layer.weight.detach()[rows].float()
+        self.token_ids = torch.as_tensor(list(token_ids), device=layer.weight.device)
+        self.weight = layer.weight.detach()[self.token_ids].float()
         bias = getattr(layer, "bias", None)
-        self.bias = None if bias is None else bias.detach()[rows].float()
+        self.bias = None if bias is None else bias.detach()[self.token_ids].float()
 
     def __call__(self, _module: Any, args: tuple[Any, ...], output: Any) -> Any:
         hidden = args[0].float()
