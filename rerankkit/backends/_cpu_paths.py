@@ -17,7 +17,6 @@ Example (``fp32``: a loaded float32 sequence classifier)::
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Sequence
 from copy import deepcopy
@@ -192,13 +191,13 @@ def _cached_verdict(name: str, entry: Path) -> ProbeVerdict | None:
 
 def _verdict_key(name: str, entry: Path) -> str:
     """What a verdict is valid for: the path, the converted file's bytes, the runtime version."""
-    runtime = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino"}[name.split("-")[0]]
-    version = importlib.import_module(runtime).__version__  # installed: it made the candidate
-    if runtime == "torch":
-        content = "weights"
+    if name.startswith("torch"):
+        content, runtime = "weights", require("torch", "transformers")
     else:
         content = files_digest(entry, [_converted_file(entry, name)])[:16]
-    return f"{name}|{content}|{runtime}-{version}|probe{_PROBE_VERSION}"
+        openvino = name.startswith("openvino")
+        runtime = require("openvino", "openvino") if openvino else require("onnxruntime", "onnx")
+    return f"{name}|{content}|{runtime.__name__}-{runtime.__version__}|probe{_PROBE_VERSION}"
 
 
 _VERDICTS = TypeAdapter(dict[str, ProbeVerdict])
