@@ -157,10 +157,11 @@ def test_pooling_ignores_padding_on_either_side(mode):
 def test_auto_dtype_on_cpu_follows_the_cpu_and_keeps_the_embeddings(reranker):
     import torch
 
-    from rerankkit.backends._speed import cpu_auto_dtype, cpu_flags
+    from rerankkit.backends._speed import cpu_flags, cpu_has_fast_bf16
 
     auto = EmbeddingReranker(MODEL, device="cpu", dtype="auto")
-    assert auto.dtype == getattr(torch, cpu_auto_dtype(cpu_flags()))
+    bf16 = cpu_has_fast_bf16(cpu_flags())
+    assert auto.dtype == (torch.bfloat16 if bf16 else torch.float32)
     assert reranker.dtype == torch.float32  # dtype=None: exact fp32 on CPU
     cosines = (auto.embed(TEXTS) * reranker.embed(TEXTS)).sum(axis=1)
     assert cosines.min() > 0.999

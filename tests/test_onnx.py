@@ -187,6 +187,20 @@ def test_bad_speed_options_raise_naming_the_argument(
         CrossEncoderReranker(tiny_cross_encoder, device="cpu", **kwargs)
 
 
+def test_documented_speed_options_are_accepted(
+    tiny_cross_encoder: Path, isolated_cache: Path
+) -> None:
+    from rerankkit import CrossEncoderReranker
+
+    plain = CrossEncoderReranker(tiny_cross_encoder, device="cpu", backend="torch", max_length=64)
+    assert (plain.backend, plain.quantize, plain.num_threads) == ("torch", None, None)
+    for backend, threads in (("onnx", 3), ("auto", None)):  # quantize="int8": "auto" is ONNX
+        int8 = CrossEncoderReranker(
+            tiny_cross_encoder, backend=backend, quantize="int8", num_threads=threads, max_length=64
+        )
+        assert (int8.backend, int8.quantize, int8.num_threads) == ("onnx", "int8", threads)
+
+
 def test_auto_dtype_follows_the_cpu_rule_and_float32_stays_exact(tiny_cross_encoder: Path) -> None:
     from rerankkit import CrossEncoderReranker
     from rerankkit.backends._fast_path import cpu_path_order

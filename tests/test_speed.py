@@ -1,15 +1,16 @@
-"""Pure speed helpers: CPU flag parsing, the dtype="auto" rule, thread and option checks."""
+"""Pure speed helpers: CPU flag parsing, the dtype="auto" rule, threads; and the cross-encoder's
+speed options, refused before any model is loaded."""
 
 from __future__ import annotations
 
 import pytest
 
+from rerankkit import CrossEncoderReranker
 from rerankkit.backends._speed import (
     available_cpu_count,
-    check_speed_options,
     count_physical_cores,
-    cpu_auto_dtype,
     cpu_description,
+    cpu_has_fast_bf16,
     parse_cpu_flags,
     physical_core_count,
 )
@@ -18,20 +19,21 @@ SAPPHIRE_RAPIDS = "processor\t: 0\nmodel name\t: Xeon\nflags\t\t: fpu avx2 avx51
 ZEN4 = "processor : 0\nflags : fpu avx2 avx512f avx512_bf16 avx512_vnni\n"
 SKYLAKE = "processor : 0\nflags : fpu avx2 avx512f avx512bw avx512_vnni\n"
 GRAVITON = "processor : 0\nFeatures : fp asimd bf16 i8mm\n"
+NEVER_LOADED = "no/such/model"  # options are refused before the model is looked for
 
 
 @pytest.mark.parametrize(
     ("cpuinfo", "expected"),
     [
-        (SAPPHIRE_RAPIDS, "bfloat16"),  # AMX
-        (ZEN4, "bfloat16"),  # AVX512-BF16
-        (SKYLAKE, "float32"),  # AVX-512 without bf16: emulated bf16 is slower than fp32
-        (GRAVITON, "float32"),  # arm "bf16" is not one of the x86 flags the rule trusts
-        ("", "float32"),  # no /proc/cpuinfo (macOS, Windows)
+        (SAPPHIRE_RAPIDS, True),  # AMX: dtype="auto" is bfloat16
+        (ZEN4, True),  # AVX512-BF16
+        (SKYLAKE, False),  # AVX-512 without bf16: emulated bf16 is slower than fp32
+        (GRAVITON, False),  # arm "bf16" is not one of the x86 flags the rule trusts
+        ("", False),  # no /proc/cpuinfo (macOS, Windows)
     ],
 )
-def test_auto_dtype_rule_on_fake_cpus(cpuinfo: str, expected: str) -> None:
-    assert cpu_auto_dtype(parse_cpu_flags(cpuinfo)) == expected
+def test_auto_dtype_rule_on_fake_cpus(cpuinfo: str, expected: bool) -> None:
+    assert cpu_has_fast_bf16(parse_cpu_flags(cpuinfo)) is expected
 
 
 def test_parse_cpu_flags_reads_the_flags_line_only() -> None:
@@ -58,27 +60,25 @@ def test_this_machine_thread_default_is_within_the_available_cpus() -> None:
     assert "physical cores" in cpu_description()
 
 
-def test_option_checks_accept_the_documented_values() -> None:
-    assert check_speed_options("torch", None, None) == ("torch", None, None)
-    assert check_speed_options("onnx", "int8", 3) == ("onnx", "int8", 3)
-    assert check_speed_options("auto", "int8", None) == ("auto", "int8", None)
+# The speed options are checked by the constructor before anything is loaded (the accepted
+# values are built in test_onnx.py, test_documented_speed_options_are_accepted).
 
 
 @pytest.mark.parametrize("bad", ["tensorrt", "ONNX", None, 1])
 def test_bad_backend_names_the_argument(bad: object) -> None:
     with pytest.raises(ValueError, match="backend"):
-        check_speed_options(bad, None, None)
+        CrossEncoderReranker(NEVER_LOADED, backend=bad)
 
 
 @pytest.mark.parametrize("bad", ["int4", "INT8", True, 8])
 def test_bad_quantize_names_the_argument(bad: object) -> None:
     with pytest.raises(ValueError, match="quantize"):
-        check_speed_options("onnx", bad, None)
+        CrossEncoderReranker(NEVER_LOADED, backend="onnx", quantize=bad)
 
 
 def test_quantize_needs_the_onnx_backend() -> None:
     with pytest.raises(ValueError, match=r"quantize='int8' needs backend='onnx'"):
-        check_speed_options("torch", "int8", None)
+        CrossEncoderReranker(NEVER_LOADED, backend="torch", quantize="int8")
 
 
 @pytest.mark.parametrize(
@@ -87,4 +87,4 @@ def test_quantize_needs_the_onnx_backend() -> None:
 )
 def test_bad_num_threads_names_the_argument(bad: object, error: type[Exception]) -> None:
     with pytest.raises(error, match="num_threads"):
-        check_speed_options("auto", None, bad)
+        CrossEncoderReranker(NEVER_LOADED, num_threads=bad)

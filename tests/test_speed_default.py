@@ -134,15 +134,19 @@ def test_probe_error_is_the_mean_relative_rms_per_group() -> None:
         probe_error([1.0, 2.0], [1.0], [2])
 
 
-def test_verdicts_round_trip_through_json_and_a_damaged_one_is_ignored() -> None:
+def test_verdicts_round_trip_through_json_and_a_damaged_one_is_ignored(tmp_path: Path) -> None:
+    from rerankkit.backends._cpu_paths import VERDICTS_FILE, read_verdicts
+
     verdict = ProbeVerdict.judge("onnx-int8", math.nan, pairs=60)
     assert not verdict.passed and verdict.error == math.inf
-    data = json.loads(json.dumps(verdict.to_json()))  # JSON-safe: inf is written as null
-    assert ProbeVerdict.from_json(data) == verdict
+    data = json.loads(verdict.model_dump_json())  # JSON-safe: inf is written as null
+    assert data["error"] is None
+    assert ProbeVerdict.model_validate(data) == verdict
     assert ProbeVerdict.judge("torch-bfloat16", 0.01, pairs=60).passed
     assert not ProbeVerdict.judge("torch-bfloat16", PROBE_MAX_ERROR * 1.01, pairs=60).passed
-    assert ProbeVerdict.from_json({"path": "x"}) is None
-    assert ProbeVerdict.from_json("garbage") is None
+    for damaged in ('{"key": {"path": "x"}}', "garbage"):
+        (tmp_path / VERDICTS_FILE).write_text(damaged)
+        assert read_verdicts(tmp_path) == {}
 
 
 def test_the_packaged_probe_has_a_few_dozen_pairs() -> None:

@@ -10,16 +10,16 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rerankkit._base import Group, split_by_group
+from rerankkit._base import Group
 from rerankkit._optional import require
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import (
-    EXTRA,
     ModelReranker,
     Scored,
     Source,
     TorchForward,
     auto_load,
+    by_group,
     pick_device_and_dtype,
     run_batched,
 )
@@ -120,7 +120,6 @@ class CausalLMReranker(ModelReranker):
         self.model_name_or_path = str(model_name_or_path)
         self.gguf_file = gguf_file
 
-        require("torch", EXTRA)
         if gguf_file is not None:
             require("gguf", "gguf")
         self.device, self.dtype = pick_device_and_dtype(device, dtype)
@@ -163,7 +162,7 @@ class CausalLMReranker(ModelReranker):
             self.model,
             self.device,
             functools.partial(_p_yes, answers=answers),
-            **({"logits_to_keep": 1} if keeps_logits else {}),
+            {"logits_to_keep": 1} if keeps_logits else {},
         )
         self._truncation = TruncationNotice(
             f"{type(self).__name__}({self.model_name_or_path!r})", "a larger max_length"
@@ -271,6 +270,4 @@ class CausalLMReranker(ModelReranker):
                 left=True,
                 positions=True,
             ).tolist()
-        return list(
-            zip(split_by_group(scores, groups), split_by_group(details, groups), strict=True)
-        )
+        return by_group(scores, details, groups)

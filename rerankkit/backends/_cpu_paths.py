@@ -10,23 +10,21 @@ is logged (WARNING) and the next one is tried; the last candidate is exact and n
 
 Example (``fp32``: a loaded float32 sequence classifier)::
 
-    chosen = pick_cpu_path(("onnx-int8", "torch-float32"), fp32, model_dir=..., tokenizer=...,
-                           max_length=512)
-    chosen.name  # 'onnx-int8' when its probe passed, else 'torch-float32'
+    name, runner = pick_cpu_path(("onnx-int8", "torch-float32"), fp32, model_dir=...,
+                                 tokenizer=..., max_length=512)
+    name  # 'onnx-int8' when its probe passed, else 'torch-float32'
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from rerankkit._optional import require
 from rerankkit.backends._fast_path import (
@@ -39,7 +37,7 @@ from rerankkit.backends._fast_path import (
 from rerankkit.backends._hf import (
     Runner,
     TorchForward,
-    file_digest,
+    files_digest,
     logits_output,
     relevance_logits,
 )
@@ -58,17 +56,7 @@ logger = logging.getLogger(__name__)
 VERDICTS_FILE = "verdicts.json"
 # Bump when the probe pairs or the error measure change, so old verdicts are not trusted.
 _PROBE_VERSION = 1
-_QUANTIZE: dict[str, str | None] = {"onnx-int8": "int8", "onnx-float32": None}
-
-
-@dataclass
-class ChosenPath:
-    """The path a reranker runs: its name, runner, torch model (``None`` for ONNX) and dtype."""
-
-    name: str
-    forward: Runner
-    model: Any
-    dtype: Any
+_QUANTIZE: dict[str, str | None] = {"onnx-int8": "int8"}  # the others run the float32 file
 
 
 def pick_cpu_path(
@@ -80,10 +68,10 @@ def pick_cpu_path(
     max_length: int,
     num_threads: int | None = None,
     trust_remote_code: bool = False,
-    cache_dir: str | os.PathLike[str] | None = None,
-    max_error: float = PROBE_MAX_ERROR,
-) -> ChosenPath:
-    """The first path of ``order`` that builds and passes the probe (the last is taken as is).
+) -> tuple[str, Runner]:
+    """The first path of ``order`` that builds and passes the probe (the last is taken as is),
+    and its runner: a :class:`TorchForward` (its ``model`` the float32 or a bf16 copy),
+    ``OnnxRunner`` or ``OpenVinoRunner``.
 
     Args:
         order: From ``_fast_path.cpu_path_order``; its last entry is an exact path.
@@ -93,17 +81,16 @@ def pick_cpu_path(
             none, which leaves only the torch paths.
         tokenizer: The model's tokenizer (encodes the probe pairs).
         max_length: Probe pairs are truncated to this many tokens.
-        num_threads: ONNX Runtime intra-op threads (``None``: physical cores).
+        num_threads: ONNX Runtime / OpenVINO threads (``None``: physical cores).
         trust_remote_code: Passed to the ONNX export's model loading.
-        cache_dir: ONNX cache root (default ``_onnx.default_cache_dir()``).
-        max_error: The probe's bar (``_fast_path.PROBE_MAX_ERROR``).
     """
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    entry = root / cache_entry_name(model_files_digest(model_dir)) if model_dir else None
+    entry = (
+        default_cache_dir() / cache_entry_name(model_files_digest(model_dir)) if model_dir else None
+    )
 
-    def convert(name: str, quantize: str | None) -> Path:
+    def convert(name: str) -> Path:
         assert model_dir is not None and entry is not None  # else only torch paths are tried
-        if not (entry / ONNX_FILES[quantize]).is_file():
+        if not _converted_file(entry, name).is_file():
             logger.warning(
                 "rerankkit: first use of %s on this machine: converting it for the %s path "
                 "(once; cached in %s) and checking it against float32 on probe pairs",
@@ -112,20 +99,18 @@ def pick_cpu_path(
                 entry,
             )
         return ensure_onnx_model(
-            model_dir, quantize=quantize, cache_dir=root, trust_remote_code=trust_remote_code
+            model_dir, quantize=_QUANTIZE.get(name), trust_remote_code=trust_remote_code
         )
 
     candidates = [name for name in order if name.startswith("torch") or entry is not None]
     reference: list[float] | None = None
-    for position, name in enumerate(candidates):
-        following = candidates[position + 1] if position + 1 < len(candidates) else ""
+    for name, following in zip(candidates, [*candidates[1:], ""], strict=True):
         exact = not following or name in EXACT_PATHS
-        verdict = None if exact or entry is None else _cached_verdict(name, entry, max_error)
+        verdict = None if exact or entry is None else _cached_verdict(name, entry)
         if verdict is None or verdict.passed:
             try:
                 # A copy while the probe may still reject it: bf16 -> fp32 would not restore.
-                copy_weights = not exact and verdict is None
-                chosen = _build(name, model, convert, num_threads, copy_weights)
+                runner = _build(name, model, convert, num_threads, not exact and verdict is None)
             except Exception as error:  # any failure of a converter or runtime: use the next
                 if not following:
                     raise
@@ -139,13 +124,13 @@ def pick_cpu_path(
                 continue
             if exact:
                 logger.info("rerankkit: running the %s path (exact or as requested)", name)
-                return chosen
+                return name, runner
             if verdict is None:
                 if reference is None:
                     batches, sizes = _probe_batches(tokenizer, max_length)
                     reference = _raw_scores(TorchForward(model, "cpu", logits_output), batches)
-                value = probe_error(reference, _raw_scores(chosen.forward, batches), sizes)
-                verdict = ProbeVerdict.judge(name, value, pairs=sum(sizes), max_error=max_error)
+                value = probe_error(reference, _raw_scores(runner, batches), sizes)
+                verdict = ProbeVerdict.judge(name, value, pairs=sum(sizes))
                 if entry is not None:
                     _write_verdict(entry, _verdict_key(name, entry), verdict)
             if verdict.passed:
@@ -157,7 +142,7 @@ def pick_cpu_path(
                     verdict.max_error,
                     verdict.pairs,
                 )
-                return chosen
+                return name, runner
         logger.warning(
             "rerankkit: the %s path failed its fidelity probe against float32 (error %.4g > "
             "%.4g on %d pairs); falling back to %s. dtype='float32' selects the exact path "
@@ -172,70 +157,65 @@ def pick_cpu_path(
 
 
 def _build(
-    name: str,
-    model: Any,
-    convert: Callable[[str, str | None], Path],
-    num_threads: int | None,
-    copy_weights: bool,
-) -> ChosenPath:
-    torch = require("torch", "transformers")
+    name: str, model: Any, convert: Callable[[str], Path], num_threads: int | None, copy: bool
+) -> Runner:
     if name == "torch-float32":
-        return ChosenPath(name, TorchForward(model, "cpu", logits_output), model, torch.float32)
+        return TorchForward(model, "cpu", logits_output)
     if name == "torch-bfloat16":
         from rerankkit.backends._precision import head_in_float32
 
-        low = (copy.deepcopy(model) if copy_weights else model).to(torch.bfloat16)
+        torch = require("torch", "transformers")
+        low = (deepcopy(model) if copy else model).to(torch.bfloat16)
         head_in_float32(low)  # bf16 logits would tie distinct documents
-        return ChosenPath(name, TorchForward(low, "cpu", logits_output), low, torch.bfloat16)
-    path = convert(name, _QUANTIZE.get(name))
+        return TorchForward(low, "cpu", logits_output)
     if name.startswith("openvino"):
         from rerankkit.backends._openvino import OpenVinoRunner
 
         precision = "bf16" if name == "openvino-bfloat16" else "f32"
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        runner = OpenVinoRunner(path, precision=precision, num_threads=num_threads)
-        return ChosenPath(name, runner, None, dtype)
-    return ChosenPath(name, OnnxRunner(path, num_threads=num_threads), None, torch.float32)
+        return OpenVinoRunner(convert(name), precision=precision, num_threads=num_threads)
+    return OnnxRunner(convert(name), num_threads=num_threads)
 
 
-def _cached_verdict(name: str, entry: Path, max_error: float) -> ProbeVerdict | None:
+def _converted_file(entry: Path, name: str) -> Path:
+    """The ONNX file a converted path runs (OpenVINO compiles the float32 one)."""
+    return entry / ONNX_FILES[_QUANTIZE.get(name)]
+
+
+def _cached_verdict(name: str, entry: Path) -> ProbeVerdict | None:
     """The stored verdict for ``name`` if it is still valid (same file, runtime, bar)."""
-    if not name.startswith("torch") and not (entry / ONNX_FILES[_QUANTIZE.get(name)]).is_file():
+    if not name.startswith("torch") and not _converted_file(entry, name).is_file():
         return None  # not converted yet (or removed): nothing to trust
-    verdict = _read_verdicts(entry).get(_verdict_key(name, entry))
-    return verdict if verdict is not None and verdict.max_error == max_error else None
+    verdict = read_verdicts(entry).get(_verdict_key(name, entry))
+    return verdict if verdict is not None and verdict.max_error == PROBE_MAX_ERROR else None
 
 
 def _verdict_key(name: str, entry: Path) -> str:
     """What a verdict is valid for: the path, the converted file's bytes, the runtime version."""
     if name.startswith("torch"):
-        content, runtime = "weights", f"torch-{require('torch', 'transformers').__version__}"
+        content, runtime = "weights", require("torch", "transformers")
     else:
-        content = file_digest(entry / ONNX_FILES[_QUANTIZE.get(name)])[:16]
-        if name.startswith("openvino"):
-            runtime = f"openvino-{require('openvino', 'openvino').__version__}"
-        else:
-            runtime = f"onnxruntime-{require('onnxruntime', 'onnx').__version__}"
-    return f"{name}|{content}|{runtime}|probe{_PROBE_VERSION}"
+        content = files_digest(entry, [_converted_file(entry, name)])[:16]
+        openvino = name.startswith("openvino")
+        runtime = require("openvino", "openvino") if openvino else require("onnxruntime", "onnx")
+    return f"{name}|{content}|{runtime.__name__}-{runtime.__version__}|probe{_PROBE_VERSION}"
 
 
-def _read_verdicts(entry: Path) -> dict[str, ProbeVerdict]:
+_VERDICTS = TypeAdapter(dict[str, ProbeVerdict])
+
+
+def read_verdicts(entry: Path) -> dict[str, ProbeVerdict]:
+    """The verdicts cached in a converted model's folder (``{}`` for a missing or damaged file:
+    every path is then probed again)."""
     try:
-        data = json.loads((entry / VERDICTS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return _VERDICTS.validate_json((entry / VERDICTS_FILE).read_bytes())
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
         return {}
-    if not isinstance(data, dict):
-        return {}
-    verdicts = {key: ProbeVerdict.from_json(value) for key, value in data.items()}
-    return {key: verdict for key, verdict in verdicts.items() if verdict is not None}
 
 
 def _write_verdict(entry: Path, key: str, verdict: ProbeVerdict) -> None:
     entry.mkdir(parents=True, exist_ok=True)
-    data = {k: v.to_json() for k, v in _read_verdicts(entry).items()}
-    data[key] = verdict.to_json()
-    text = json.dumps(data, indent=1, sort_keys=True)
-    atomic_write(entry / VERDICTS_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    text = _VERDICTS.dump_json({**read_verdicts(entry), key: verdict}, indent=1)
+    atomic_write(entry / VERDICTS_FILE, lambda tmp: tmp.write_bytes(text))
 
 
 def _probe_batches(
@@ -259,7 +239,6 @@ def _probe_batches(
 
 def _raw_scores(forward: Runner, batches: list[dict[str, np.ndarray]]) -> list[float]:
     """Each pair's raw relevance logit (the positive - negative logit of a 2-logit model)."""
-    out: list[float] = []
-    for batch in batches:
-        out.extend(relevance_logits(np.asarray(forward(batch), dtype=np.float64)).tolist())
-    return out
+    logits = [np.asarray(forward(batch), dtype=np.float64) for batch in batches]
+    scores: list[float] = relevance_logits(np.concatenate(logits)).tolist()
+    return scores

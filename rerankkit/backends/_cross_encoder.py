@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from rerankkit._base import Group, split_by_group
+from rerankkit._base import Group
 from rerankkit._optional import require
-from rerankkit._validation import check_choice, check_int
+from rerankkit._validation import check_choice, check_instance, check_int
 from rerankkit.backends._cpu_paths import pick_cpu_path
 from rerankkit.backends._fast_path import CONVERTIBLE_MODEL_TYPES, constructor_path_order
 from rerankkit.backends._hf import (
@@ -37,8 +37,8 @@ from rerankkit.backends._hf import (
     Scored,
     Source,
     TorchForward,
-    activation_name,
     auto_load,
+    by_group,
     capped_max_length,
     logits_output,
     model_file,
@@ -46,7 +46,7 @@ from rerankkit.backends._hf import (
     pick_device_and_dtype,
     relevance_logits,
     run_batched,
-    st_activation_path,
+    st_activation,
 )
 from rerankkit.backends._loading import check_trained, ensure_pad_token, untrained_weights
 from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, local_model_dir
@@ -60,7 +60,7 @@ from rerankkit.backends._pairs import (
     truncate_pair,
 )
 from rerankkit.backends._precision import head_in_float32
-from rerankkit.backends._speed import check_speed_options, cpu_flags, installed
+from rerankkit.backends._speed import cpu_flags, installed
 from rerankkit.backends._truncation import TruncationNotice
 from rerankkit.errors import ModelLoadError
 
@@ -69,6 +69,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_CROSS_ENCODER = "cross-encoder/ms-marco-MiniLM-L6-v2"
 ACTIVATIONS: tuple[str, ...] = ("auto", "sigmoid", "none")
 LONG_DOCUMENTS: tuple[str, ...] = ("truncate", "chunk")
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "openvino")
+QUANTIZE: tuple[str | None, ...] = (None, "int8")
 # Document tokens per window in chunk mode (see ``_pairs.chunk_window`` for why 192).
 DEFAULT_CHUNK_SIZE = 192
 
@@ -81,14 +83,8 @@ def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
     positive-class probability, and ``"none"`` gives the logit difference ``l1 - l0``.
     """
     raw = relevance_logits(logits)
-    if activation == "sigmoid":
-        # Split by sign so large |x| neither overflows nor loses precision.
-        positive = raw >= 0
-        out = np.empty_like(raw)
-        out[positive] = 1.0 / (1.0 + np.exp(-raw[positive]))
-        e = np.exp(raw[~positive])
-        out[~positive] = e / (1.0 + e)
-        return out
+    if activation == "sigmoid":  # torch's: large |x| neither overflows nor loses precision
+        return np.asarray(require("torch", EXTRA).from_numpy(raw).sigmoid().numpy())
     if activation == "tanh":
         return np.asarray(np.tanh(raw))
     return raw
@@ -224,12 +220,15 @@ class CrossEncoderReranker(ModelReranker):
         max_length = check_int(max_length, "max_length", minimum=8, optional=True)
         self.chunk_size = check_int(chunk_size, "chunk_size", minimum=1, optional=True)
         self.chunk_overlap = check_int(chunk_overlap, "chunk_overlap", minimum=0)
-        for name, flag in (("allow_untrained_head", allow_untrained_head), ("exact", exact)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
-        backend, self.quantize, self.num_threads = check_speed_options(
-            backend, quantize, num_threads
-        )
+        check_instance(allow_untrained_head, bool, "allow_untrained_head")
+        check_instance(exact, bool, "exact")
+        check_choice(backend, "backend", BACKENDS)
+        self.quantize = check_choice(quantize, "quantize", QUANTIZE)
+        if quantize is not None and backend not in ("onnx", "auto"):
+            raise ValueError(
+                f"quantize={quantize!r} needs backend='onnx' (got backend={backend!r})"
+            )
+        self.num_threads = check_int(num_threads, "num_threads", minimum=1, optional=True)
         torch = require("torch", EXTRA)
         source = Source(
             str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
@@ -242,7 +241,7 @@ class CrossEncoderReranker(ModelReranker):
                 "cross-encoder reranker needs 1 (relevance logit) or 2 (negative, positive)"
             )
         self.tokenizer = auto_load(source, "AutoTokenizer", "tokenizer of")
-        pad_id = ensure_pad_token(config, self.tokenizer)  # decoder-style classifiers lack one
+        self._pad_id = ensure_pad_token(config, self.tokenizer)  # decoder classifiers lack one
         # ONNX Runtime judges its own device (onnxruntime-gpu may run CUDA under a CPU torch).
         self.device, self.dtype = pick_device_and_dtype(device, dtype, check=backend != "onnx")
         # On CPU with dtype None/"auto": the fastest path that passes a fidelity probe
@@ -289,7 +288,7 @@ class CrossEncoderReranker(ModelReranker):
         self.cpu_path: str | None = None
         self._forward: Runner  # the only place that runs the network: replaceable
         if order is not None:
-            chosen = pick_cpu_path(
+            self.cpu_path, self._forward = pick_cpu_path(
                 order,
                 model.eval(),
                 model_dir=_local_dir(source),
@@ -298,8 +297,10 @@ class CrossEncoderReranker(ModelReranker):
                 num_threads=self.num_threads,
                 trust_remote_code=trust_remote_code,
             )
-            self.cpu_path, self.model, self.dtype = chosen.name, chosen.model, chosen.dtype
-            self.backend, self._forward = chosen.name.split("-")[0], chosen.forward
+            self.backend = self.cpu_path.split("-")[0]
+            # ONNX Runtime and OpenVINO hold their own weights; a torch path runs its module.
+            self.model = self._forward.model if isinstance(self._forward, TorchForward) else None
+            self.dtype = torch.bfloat16 if self.cpu_path.endswith("bfloat16") else torch.float32
         elif self.backend == "onnx":
             self.model = None  # ONNX Runtime holds the weights
             path = ensure_onnx_model(
@@ -321,10 +322,8 @@ class CrossEncoderReranker(ModelReranker):
                 f"max_length={self.max_length} leaves no room for a query and document"
             )
         self._uses_types = "token_type_ids" in self.tokenizer.model_input_names
-        self._pad_id = 0 if pad_id is None else pad_id
-        self._left_pad = getattr(self.tokenizer, "padding_side", "right") == "left"
         if activation == "auto":
-            recorded = activation_name(st_activation_path(model_file(source, ST_CONFIG), config))
+            recorded = st_activation(model_file(source, ST_CONFIG), config)
             # A 2-logit model's score is its positive-class probability whatever ST recorded
             # (ST saves Identity for them and returns both logits instead of one score).
             activation = "sigmoid" if self.num_labels == 2 else recorded or "sigmoid"
@@ -382,7 +381,7 @@ class CrossEncoderReranker(ModelReranker):
             rows,
             batch_size=self.batch_size,
             pad_id=self._pad_id,
-            left=self._left_pad,
+            left=tok.padding_side == "left",
             types=types if self._uses_types else None,
         )
         scores, best = aggregate_chunks(
@@ -396,9 +395,7 @@ class CrossEncoderReranker(ModelReranker):
                 details[doc]["chunk_span"] = (
                     (int(offsets[start][0]), int(offsets[end - 1][1])) if end > start else (0, 0)
                 )
-        return list(
-            zip(split_by_group(scores, groups), split_by_group(details, groups), strict=True)
-        )
+        return by_group(scores, details, groups)
 
 
 def _local_dir(source: Source) -> Path | None:

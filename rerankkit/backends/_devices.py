@@ -17,16 +17,6 @@ from __future__ import annotations
 from rerankkit._optional import require
 
 
-def available_devices(*, cuda_count: int, mps: bool) -> list[str]:
-    """Device strings this machine can run on, ``"cpu"`` first.
-
-    Example:
-        >>> available_devices(cuda_count=2, mps=False)
-        ['cpu', 'cuda:0', 'cuda:1']
-    """
-    return ["cpu", *(f"cuda:{i}" for i in range(cuda_count)), *(["mps"] if mps else [])]
-
-
 def device_problem(
     requested: str, *, cuda_count: int, cuda_built: bool, mps: bool, torch_version: str = ""
 ) -> str | None:
@@ -47,7 +37,6 @@ def device_problem(
         "device='cuda' is not available: this torch build (2.5+cpu) has no CUDA support; available: cpu"
     """  # noqa: E501 (the real message)
     kind, _, index = requested.partition(":")
-    available = ", ".join(available_devices(cuda_count=cuda_count, mps=mps))
     why = None
     if kind == "cuda":
         if not cuda_built:
@@ -64,7 +53,8 @@ def device_problem(
         why = "Apple MPS is not available on this machine"
     if why is None:
         return None
-    return f"device={requested!r} is not available: {why}; available: {available}"
+    devices = ["cpu", *(f"cuda:{i}" for i in range(cuda_count)), *(["mps"] if mps else [])]
+    return f"device={requested!r} is not available: {why}; available: {', '.join(devices)}"
 
 
 def check_device(device: str) -> None:
@@ -79,12 +69,11 @@ def check_device(device: str) -> None:
         parsed = torch.device(device)
     except (RuntimeError, TypeError, ValueError) as error:
         raise ValueError(f"device={device!r} is not a torch device string: {error}") from None
-    mps_backend = getattr(torch.backends, "mps", None)
     problem = device_problem(
         str(parsed),
         cuda_count=torch.cuda.device_count() if torch.cuda.is_available() else 0,
         cuda_built=torch.backends.cuda.is_built(),
-        mps=bool(mps_backend and mps_backend.is_available()),
+        mps=torch.backends.mps.is_available(),
         torch_version=str(torch.__version__),
     )
     if problem is not None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from rerankkit._base import Group
 from rerankkit._optional import require
-from rerankkit._validation import check_int, check_sequence
+from rerankkit._validation import check_instance, check_int, check_sequence
 from rerankkit.backends._hf import (
     EXTRA,
     ModelReranker,
@@ -43,7 +43,7 @@ from rerankkit.backends._hf import (
     st_modules,
     unique_texts,
 )
-from rerankkit.backends._speed import cpu_auto_dtype, cpu_flags
+from rerankkit.backends._speed import cpu_flags, cpu_has_fast_bf16
 from rerankkit.backends._truncation import TruncationNotice, truncation_details
 
 logger = logging.getLogger(__name__)
@@ -105,38 +105,30 @@ class EmbeddingReranker(ModelReranker):
     ) -> None:
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         max_length = check_int(max_length, "max_length", minimum=2, optional=True)
-        for name, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
-            if not isinstance(value, str):
-                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+        self.query_prefix = check_instance(query_prefix, str, "query_prefix")
+        self.document_prefix = check_instance(document_prefix, str, "document_prefix")
         torch = require("torch", EXTRA)
         source = Source(
             str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
         )
         config = auto_load(source, "AutoConfig", "encoder")
-        pooling_path = st_modules(model_file(source, "modules.json")).get("Pooling")
-        pooling_config = (
-            model_file(source, str(PurePosixPath(pooling_path) / "config.json"))
-            if pooling_path
-            else None
-        )
+        pooling_folder = st_modules(model_file(source, "modules.json")).get("Pooling")
+        pooling_config = None
+        if pooling_folder:
+            pooling_config = model_file(source, str(PurePosixPath(pooling_folder, "config.json")))
         self.pooling = pooling_modes(pooling_config)
         self.tokenizer = auto_load(source, "AutoTokenizer", "tokenizer of")
         self.device, self.dtype = pick_device_and_dtype(device, dtype)
         if dtype == "auto" and self.device == "cpu":
             # Same rule as CrossEncoderReranker: bf16 where the CPU multiplies it natively.
             # all-MiniLM-L6-v2 on 300 SciFact passages: 2.3x docs/s, cosine to fp32 >= 0.9999.
-            self.dtype = getattr(torch, cpu_auto_dtype(cpu_flags()))
+            self.dtype = torch.bfloat16 if cpu_has_fast_bf16(cpu_flags()) else torch.float32
         model = auto_load(source, "AutoModel", "encoder", config=config, dtype=self.dtype)
         self.model = model.to(self.device).eval()
         self.model_name_or_path = source.name
         self.normalize = bool(normalize)
-        self.query_prefix = query_prefix
-        self.document_prefix = document_prefix
         st_config = model_file(source, "sentence_bert_config.json") or {}
         self.max_length = capped_max_length(config, max_length or st_config.get("max_seq_length"))
-        self._uses_types = "token_type_ids" in self.tokenizer.model_input_names
-        self._pad_id = self.tokenizer.pad_token_id or 0
-        self._left_pad = getattr(self.tokenizer, "padding_side", "right") == "left"
         self.dimension = int(config.hidden_size) * len(self.pooling)
         self._truncation = TruncationNotice(
             f"{type(self).__name__}({source.name!r})", "a larger max_length or shorter texts"
@@ -171,9 +163,9 @@ class EmbeddingReranker(ModelReranker):
             self._forward,
             encoded["input_ids"],
             batch_size=self.batch_size,
-            pad_id=self._pad_id,
-            left=self._left_pad,
-            types=encoded.get("token_type_ids") if self._uses_types else None,
+            pad_id=self.tokenizer.pad_token_id or 0,
+            left=self.tokenizer.padding_side == "left",
+            types=encoded.get("token_type_ids"),  # present when the model takes them
         )
         if self.normalize:
             norms = np.linalg.norm(embeddings, axis=1, keepdims=True)

@@ -32,20 +32,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from rerankkit.backends._speed import cpu_has_fast_bf16
 
-CPU_PATHS: tuple[str, ...] = (
-    "openvino-bfloat16",
-    "torch-bfloat16",
-    "onnx-int8",
-    "openvino-float32",
-    "onnx-float32",
-    "torch-float32",
-)
 # Exact: the same scores as PyTorch float32 up to float rounding (never probed).
 EXACT_PATHS: frozenset[str] = frozenset({"openvino-float32", "onnx-float32", "torch-float32"})
 
@@ -183,31 +177,34 @@ def probe_error(
             f"probe sizes {list(sizes)} do not match {len(reference)} reference and "
             f"{len(candidate)} candidate scores"
         )
-    errors, start = [], 0
-    for size in sizes:
-        ref = reference[start : start + size]
-        got = candidate[start : start + size]
-        start += size
-        mean = sum(ref) / size
-        spread = math.sqrt(sum((r - mean) ** 2 for r in ref) / size)
-        rms = math.sqrt(sum((g - r) ** 2 for g, r in zip(got, ref, strict=True)) / size)
-        errors.append(rms / spread if spread > 0 else rms)
-    error = sum(errors) / len(errors)
+    bounds = np.cumsum(sizes)[:-1]
+    references = np.split(np.asarray(reference), bounds)
+    differences = np.split(np.subtract(candidate, reference), bounds)
+    errors = []
+    for ref, difference in zip(references, differences, strict=True):
+        rms = np.sqrt(np.mean(difference**2))
+        errors.append(rms / ref.std() if ref.std() > 0 else rms)
+    error = float(np.mean(errors))
     return round(error, 6) if math.isfinite(error) else math.inf
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeVerdict:
+class ProbeVerdict(BaseModel):
     """Whether a fast path kept the float32 scores on the probe, with the measured error.
+
+    Stored as JSON beside the converted model (an infinite error is written as ``null``).
 
     Example:
         >>> ProbeVerdict.judge("onnx-int8", 0.02, pairs=60).passed
         True
     """
 
+    model_config = ConfigDict(frozen=True)
+
     path: str
-    error: float
+    error: Annotated[float, BeforeValidator(lambda value: math.inf if value is None else value)]
+    """The probe error (``probe_error``); infinite when the path gave NaN or infinite scores."""
     max_error: float
+    """The bar the error was judged against."""
     pairs: int
     passed: bool
 
@@ -216,29 +213,14 @@ class ProbeVerdict:
         cls, path: str, error: float, *, pairs: int, max_error: float = PROBE_MAX_ERROR
     ) -> ProbeVerdict:
         """The verdict for ``error`` against ``max_error`` (NaN/inf fail)."""
-        passed = math.isfinite(error) and error <= max_error
-        return cls(path, error if math.isfinite(error) else math.inf, max_error, pairs, passed)
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON-safe dict (an infinite error is written as ``null``)."""
-        data = asdict(self)
-        data["error"] = self.error if math.isfinite(self.error) else None
-        return data
-
-    @classmethod
-    def from_json(cls, data: Any) -> ProbeVerdict | None:
-        """The verdict in ``data``, or ``None`` when it is not one (a damaged cache file)."""
-        try:
-            error = math.inf if data["error"] is None else float(data["error"])
-            return cls(
-                str(data["path"]),
-                error,
-                float(data["max_error"]),
-                int(data["pairs"]),
-                bool(data["passed"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
+        finite = math.isfinite(error)
+        return cls(
+            path=path,
+            error=error if finite else math.inf,
+            max_error=max_error,
+            pairs=pairs,
+            passed=finite and error <= max_error,
+        )
 
 
 def probe_groups() -> list[tuple[str, list[str]]]:

@@ -24,14 +24,14 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from rerankkit._base import Group, GroupBatchedReranker
+from rerankkit._base import Group, GroupBatchedReranker, split_by_group
 from rerankkit._optional import require
 from rerankkit._ordering import Details
 from rerankkit._pickling import RebuiltOnUnpickle
@@ -42,6 +42,7 @@ from rerankkit.backends._pairs import (
     restore_order,
     template_from_probe,
 )
+from rerankkit.backends._speed import installed
 from rerankkit.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -90,12 +91,8 @@ def resolve_dtype(requested: Any, device: str, *, bf16: bool) -> str:
         ('float32', 'float16')
     """
     if requested is None or requested == "auto":
-        kind = device.split(":")[0]
-        if kind == "cuda":
-            return "bfloat16" if bf16 else "float16"
-        if kind == "mps":
-            return "float16"
-        return "float32"
+        by_kind = {"cuda": "bfloat16" if bf16 else "float16", "mps": "float16"}
+        return by_kind.get(device.split(":")[0], "float32")
     name = str(requested).removeprefix("torch.")
     name = _DTYPE_ALIASES.get(name, name)
     if name not in DTYPES:
@@ -117,10 +114,8 @@ def pick_device_and_dtype(
             (ONNX Runtime) will judge.
     """
     torch = require("torch", EXTRA)
-    mps = getattr(torch.backends, "mps", None)
-    resolved = resolve_device(
-        device, cuda=torch.cuda.is_available(), mps=bool(mps and mps.is_available())
-    )
+    mps = torch.backends.mps.is_available()
+    resolved = resolve_device(device, cuda=torch.cuda.is_available(), mps=mps)
     if check:
         check_device(resolved)
     bf16 = (
@@ -167,10 +162,9 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return True
     hub = require("huggingface_hub", EXTRA)
     url = urlsplit(hub.constants.ENDPOINT)
+    address = (url.hostname or "huggingface.co", url.port or 443)
     try:
-        with socket.create_connection(
-            (url.hostname or "huggingface.co", url.port or 443), timeout=timeout
-        ):
+        with socket.create_connection(address, timeout=timeout):
             return True
     except OSError:
         return False
@@ -182,13 +176,10 @@ def quiet_transformers() -> Iterator[None]:
 
     Library code should not draw on the user's terminal; ``-v`` (INFO) brings them back.
     """
-    try:
-        hf_logging = require("transformers.utils.logging", EXTRA)
-    except ImportError:  # nothing to quieten
-        hf_logging = None
-    if hf_logging is None or logging.getLogger("rerankkit").isEnabledFor(logging.INFO):
-        yield
+    if not installed("transformers") or logging.getLogger("rerankkit").isEnabledFor(logging.INFO):
+        yield  # nothing to quieten, or asked to show
         return
+    hf_logging = require("transformers.utils.logging", EXTRA)
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -243,26 +234,15 @@ def auto_load(source: Source, auto_class: str, what: str, **kwargs: Any) -> Any:
     return load_pretrained(source, functools.partial(load, **kwargs), what)
 
 
-def _hash_file(digest: Any, path: Path) -> None:
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of one file's bytes (what a cached fidelity verdict is keyed by)."""
-    digest = hashlib.sha256()
-    _hash_file(digest, Path(path))
-    return digest.hexdigest()
-
-
 def files_digest(folder: Path, paths: Sequence[Path]) -> str:
     """SHA-256 over each file's path relative to ``folder`` and its bytes, in order (what a
     converted model or stored embeddings are keyed by, so they follow the weights)."""
     digest = hashlib.sha256()
     for path in paths:
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        _hash_file(digest, path)
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -288,32 +268,27 @@ def model_file(source: Source, filename: str) -> Any:
         return None
 
 
-def st_activation_path(st_config: Mapping[str, Any] | None, config: Any) -> str | None:
-    """The sentence-transformers activation recorded for a cross-encoder, if any.
+def st_activation(st_config: Mapping[str, Any] | None, config: Any) -> str | None:
+    """The activation sentence-transformers recorded for a cross-encoder: ``"sigmoid"``,
+    ``"none"`` or ``"tanh"``; ``None`` when none is recorded (or one not supported, logged).
 
     Newer sentence-transformers writes ``activation_fn`` in ``config_sentence_transformers.json``;
-    older versions put it in ``config.json`` under ``sentence_transformers``.
+    older versions put it in ``config.json`` under ``sentence_transformers`` (or as
+    ``sbert_ce_default_activation_function``).
 
     Example:
-        >>> st_activation_path({"activation_fn": "torch.nn.modules.activation.Sigmoid"}, None)
-        'torch.nn.modules.activation.Sigmoid'
+        >>> st_activation({"activation_fn": "torch.nn.modules.activation.Sigmoid"}, None)
+        'sigmoid'
+        >>> st_activation(None, None) is None
+        True
     """
-    if st_config and isinstance(st_config.get("activation_fn"), str):
-        return str(st_config["activation_fn"])
     legacy = getattr(config, "sentence_transformers", None)
-    if isinstance(legacy, Mapping) and isinstance(legacy.get("activation_fn"), str):
-        return str(legacy["activation_fn"])
-    old = getattr(config, "sbert_ce_default_activation_function", None)
-    return old if isinstance(old, str) else None
-
-
-def activation_name(path: str | None) -> str | None:
-    """Map a sentence-transformers activation path to ``"sigmoid"``/``"none"``/``"tanh"``.
-
-    Example:
-        >>> activation_name("torch.nn.modules.linear.Identity"), activation_name(None)
-        ('none', None)
-    """
+    recorded = (
+        (st_config or {}).get("activation_fn"),
+        legacy.get("activation_fn") if isinstance(legacy, Mapping) else None,
+        getattr(config, "sbert_ce_default_activation_function", None),
+    )
+    path = next((value for value in recorded if isinstance(value, str)), None)
     if path is None:
         return None
     leaf = path.rsplit(".", 1)[-1].lower()
@@ -413,30 +388,22 @@ def run_batched(
     return np.concatenate(outputs, axis=0)[inverse]
 
 
+@dataclass(repr=False)
 class TorchForward:
     """A forward pass over numpy inputs returning float32 numpy (the swappable runner seam).
 
     A module-level class, not a closure, so a backend holding one pickles.
-
-    Args:
-        model: A loaded transformers model in eval mode on ``device``.
-        device: Where the inputs go.
-        output: ``(model_output, torch_inputs) -> tensor``, e.g. the logits or a pooling; a
-            module-level function (or a ``functools.partial`` of one) so it pickles.
-        options: Further keyword arguments of every forward call (``logits_to_keep=1``).
     """
 
-    def __init__(
-        self,
-        model: Any,
-        device: str,
-        output: Callable[[Any, dict[str, Any]], Any],
-        **options: Any,
-    ) -> None:
-        self.model = model
-        self.device = device
-        self.output = output
-        self.options = options
+    model: Any
+    """A loaded transformers model in eval mode on ``device``."""
+    device: str
+    """Where the inputs go."""
+    output: Callable[[Any, dict[str, Any]], Any]
+    """``(model_output, torch_inputs) -> tensor``, e.g. the logits or a pooling; a module-level
+    function (or a ``functools.partial`` of one) so it pickles."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Further keyword arguments of every forward call (``{"logits_to_keep": 1}``)."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         torch = require("torch", EXTRA)
@@ -448,6 +415,11 @@ class TorchForward:
 
 Scored = list[tuple[Sequence[float], Details]]
 """Each group's scores and details, in order: what ``_score_many_with_details`` returns."""
+
+
+def by_group(scores: Sequence[float], details: list[dict[str, Any]], groups: list[Group]) -> Scored:
+    """Per-document scores and details of all groups, concatenated, as each group's own."""
+    return list(zip(split_by_group(scores, groups), split_by_group(details, groups), strict=True))
 
 
 class ModelReranker(RebuiltOnUnpickle, GroupBatchedReranker):
@@ -528,8 +500,7 @@ def pooling_modes(config: Mapping[str, Any] | None) -> tuple[str, ...]:
         >>> pooling_modes(None)
         ('mean',)
     """
-    if not config:
-        return ("mean",)
+    config = config or {}
     mode = config.get("pooling_mode")
     if mode is None:
         modes = tuple(name for key, name in _LEGACY_POOLING.items() if config.get(key))

@@ -126,8 +126,7 @@ class LateInteractionReranker(ModelReranker):
         def load(name: str, *, cache_dir: Any, **kwargs: Any) -> Any:
             return st.MultiVectorEncoder(name, device=self.device, cache_folder=cache_dir, **kwargs)
 
-        self.model = load_pretrained(source, load, "multi-vector model")
-        self.model.eval()
+        self.model = load_pretrained(source, load, "multi-vector model").eval()
         self.model_name_or_path = source.name
         self.length_normalize = bool(length_normalize)
         self.dimension = int(self.model.get_embedding_dimension())

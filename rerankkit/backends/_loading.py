@@ -102,7 +102,7 @@ def check_trained(
     )
 
 
-def ensure_pad_token(config: Any, tokenizer: Any) -> int | None:
+def ensure_pad_token(config: Any, tokenizer: Any) -> int:
     """Make the config and the tokenizer agree on a padding token id, and return it.
 
     Decoder-style sequence classifiers find each row's last real token by looking for
@@ -113,7 +113,8 @@ def ensure_pad_token(config: Any, tokenizer: Any) -> int | None:
     are updated in place.
 
     Returns:
-        The padding id, or ``None`` when neither object names a pad or end-of-sequence token.
+        The padding id; 0 (and neither object changed) when neither names a usable pad or
+        end-of-sequence token.
     """
     vocab = getattr(config, "vocab_size", None)
     eos = getattr(config, "eos_token_id", None)
@@ -131,7 +132,7 @@ def ensure_pad_token(config: Any, tokenizer: Any) -> int | None:
         if isinstance(i, int) and i >= 0 and (not isinstance(vocab, int) or i < vocab)
     ]
     if not usable:
-        return None
+        return 0
     pad = usable[0]
     if getattr(config, "pad_token_id", None) is None:
         config.pad_token_id = pad

@@ -39,7 +39,6 @@ ONNX_OPSET = 17
 # Bump when the export or quantisation recipe changes, so stale cache entries are not reused.
 _RECIPE_VERSION = 2
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".index.json")
-_HASHED_NAMES = ("config.json",)
 ONNX_FILES: dict[str | None, str] = {None: "model.onnx", "int8": "model.int8.onnx"}
 """File name of the model in a cache entry, by quantisation (``None``: float32)."""
 # Inputs a BERT-like classifier takes, in the order the exported graph receives them.
@@ -88,7 +87,7 @@ def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
     files = sorted(
         p
         for p in folder.iterdir()
-        if p.is_file() and (p.name in _HASHED_NAMES or p.name.endswith(_WEIGHT_SUFFIXES))
+        if p.is_file() and (p.name == "config.json" or p.name.endswith(_WEIGHT_SUFFIXES))
     )
     names = {p.name for p in files}
     if "config.json" not in names or names == {"config.json"}:
@@ -96,14 +95,14 @@ def model_files_digest(model_dir: str | os.PathLike[str]) -> str:
     return files_digest(folder, files)
 
 
-def cache_entry_name(digest: str, opset: int = ONNX_OPSET) -> str:
+def cache_entry_name(digest: str) -> str:
     """Folder name of a cache entry; the quantisation picks the file inside it.
 
     Example:
-        >>> cache_entry_name("ab" * 32, 17)
+        >>> cache_entry_name("ab" * 32)
         'abababababababababababab-opset17-r2'
     """
-    return f"{digest[:24]}-opset{opset}-r{_RECIPE_VERSION}"
+    return f"{digest[:24]}-opset{ONNX_OPSET}-r{_RECIPE_VERSION}"
 
 
 def ensure_onnx_model(
@@ -111,7 +110,6 @@ def ensure_onnx_model(
     *,
     quantize: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
-    opset: int = ONNX_OPSET,
     trust_remote_code: bool = False,
 ) -> Path:
     """Path of the ONNX file for the model in ``model_dir``, exporting it on a cache miss.
@@ -124,7 +122,6 @@ def ensure_onnx_model(
         model_dir: local Hugging Face sequence-classification folder (config, weights, tokenizer).
         quantize: ``None`` (float32) or ``"int8"`` (dynamic, per-channel weights).
         cache_dir: cache root; defaults to ``default_cache_dir()``.
-        opset: ONNX opset of the export.
         trust_remote_code: passed to transformers when the model has to be loaded for export.
 
     Raises:
@@ -132,7 +129,7 @@ def ensure_onnx_model(
     """
     model_dir = Path(model_dir)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    entry = root / cache_entry_name(model_files_digest(model_dir), opset)
+    entry = root / cache_entry_name(model_files_digest(model_dir))
     target = entry / ONNX_FILES[quantize]
     if target.is_file():
         logger.debug("ONNX cache hit: %s", target)
@@ -140,7 +137,7 @@ def ensure_onnx_model(
     entry.mkdir(parents=True, exist_ok=True)
     fp32 = entry / ONNX_FILES[None]
     if not fp32.is_file():
-        atomic_write(fp32, lambda tmp: _export(model_dir, tmp, opset, trust_remote_code))
+        atomic_write(fp32, lambda tmp: _export(model_dir, tmp, trust_remote_code))
     if quantize == "int8":
         atomic_write(target, lambda tmp: quantize_int8(fp32, tmp))
     return target
@@ -175,7 +172,7 @@ def _logits_module(model: torch.nn.Module, names: Sequence[str]) -> Any:
     return LogitsOnly().eval()
 
 
-def _export(model_dir: Path, path: Path, opset: int, trust_remote_code: bool) -> None:
+def _export(model_dir: Path, path: Path, trust_remote_code: bool) -> None:
     torch = require("torch", "onnx")
     transformers = require("transformers", "onnx")
 
@@ -200,7 +197,7 @@ def _export(model_dir: Path, path: Path, opset: int, trust_remote_code: bool) ->
     inputs = tuple(example[name] for name in names)
     axes: dict[str, dict[int, str]] = {name: {0: "batch", 1: "sequence"} for name in names}
     axes["logits"] = {0: "batch"}
-    logger.info("Exporting %s to ONNX (opset %d): %s", model_dir, opset, path)
+    logger.info("Exporting %s to ONNX (opset %d): %s", model_dir, ONNX_OPSET, path)
     with warnings.catch_warnings():
         # The legacy TorchScript exporter is used on purpose (the dynamo one needs onnxscript and
         # is slower to run); the tracer warns about transformers' padding-length check, which is a
@@ -215,7 +212,7 @@ def _export(model_dir: Path, path: Path, opset: int, trust_remote_code: bool) ->
                 input_names=names,
                 output_names=["logits"],
                 dynamic_axes=axes,
-                opset_version=opset,
+                opset_version=ONNX_OPSET,
                 do_constant_folding=True,
                 dynamo=False,
             )
@@ -311,21 +308,19 @@ class OnnxRunner:
         ort = require("onnxruntime", "onnx")
         from rerankkit.backends._speed import physical_core_count
 
+        available = ort.get_available_providers()
         if device == "auto":
-            device = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
-        kind, _, index = str(device).partition(":")
-        providers: list[Any]
+            device = "cuda" if "CUDAExecutionProvider" in available else "cpu"
+        kind, _, index = device.partition(":")
+        providers: list[Any] = ["CPUExecutionProvider"]
         if kind == "cuda" and (index == "" or index.isdigit()):
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
+            if "CUDAExecutionProvider" not in available:
                 raise ValueError(
                     f"device={device!r} with backend='onnx' needs onnxruntime-gpu "
                     "(CUDAExecutionProvider is not available)"
                 )
-            cuda = ("CUDAExecutionProvider", {"device_id": int(index or 0)})
-            providers = [cuda, "CPUExecutionProvider"]
-        elif device == "cpu":
-            providers = ["CPUExecutionProvider"]
-        else:
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(index or 0)}))
+        elif device != "cpu":
             raise ValueError(
                 f"device must be 'cpu' or 'cuda[:N]' with backend='onnx'; got {device!r}"
             )
@@ -334,7 +329,6 @@ class OnnxRunner:
         options.intra_op_num_threads = num_threads or physical_core_count()
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.path = Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         self.input_names: tuple[str, ...] = tuple(i.name for i in self.session.get_inputs())
 

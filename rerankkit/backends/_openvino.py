@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,8 +55,6 @@ class OpenVinoRunner:
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": int(num_threads or physical_core_count()),
         }
-        self.path = Path(path)
-        self.precision = precision
         self.compiled: Any = core.compile_model(str(path), "CPU", config)
         self.request: Any = self.compiled.create_infer_request()
         # One infer request is one set of buffers: a second thread's infer() while it runs

@@ -12,14 +12,18 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
-Aggregate = Literal["max", "mean", "first"]
-AGGREGATES: tuple[str, ...] = ("max", "mean", "first")
+_AGGREGATE: dict[str, Callable[[list[float]], float]] = {
+    "max": max,
+    "mean": lambda values: sum(values) / len(values),
+    "first": lambda values: values[0],
+}
+AGGREGATES: tuple[str, ...] = tuple(_AGGREGATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +239,7 @@ def restore_order(batches: Sequence[Sequence[int]], values: Sequence[T]) -> list
 
 
 def aggregate_chunks(
-    scores: Sequence[float], owners: Sequence[int], n_documents: int, method: Aggregate
+    scores: Sequence[float], owners: Sequence[int], n_documents: int, method: str
 ) -> tuple[list[float], list[int]]:
     """Per-document scores from chunk scores, and each document's best chunk.
 
@@ -261,10 +265,5 @@ def aggregate_chunks(
         values = [float(scores[p]) for p in group]
         top = max(range(len(group)), key=lambda k: (values[k], -k))
         best.append(group[top])
-        if method == "max":
-            doc_scores.append(values[top])
-        elif method == "mean":
-            doc_scores.append(sum(values) / len(values))
-        else:
-            doc_scores.append(values[0])
+        doc_scores.append(_AGGREGATE[method](values))
     return doc_scores, best

@@ -36,8 +36,9 @@ def _inputs_to_float32(
     )
 
 
-def head_in_float32(model: Any) -> list[str]:
-    """Run a sequence classifier's head in float32 (weights and inputs); returns its modules.
+def head_in_float32(model: Any) -> None:
+    """Run a sequence classifier's head in float32 (weights and inputs); a float32 model is
+    left as it is.
 
     The head is every direct child of the model except its base model (``classifier`` of
     BERT/RoBERTa/XLM-R, ``score`` of Qwen2/Llama, ``pooler`` + ``classifier`` of DeBERTa,
@@ -48,38 +49,31 @@ def head_in_float32(model: Any) -> list[str]:
     Args:
         model: A loaded ``*ForSequenceClassification`` model.
 
-    Returns:
-        The names of the modules now computed in float32 (``[]`` for a float32 model).
-
     Example (``model`` loaded with ``dtype=torch.bfloat16``)::
 
-        head_in_float32(model)  # ['bert.pooler', 'classifier'] for a BERT cross-encoder
+        head_in_float32(model)  # bert.pooler and classifier for a BERT cross-encoder
         model(**inputs).logits.dtype  # torch.float32
     """
     torch = require("torch", "transformers")
     if getattr(model, "dtype", torch.float32) == torch.float32:
-        return []
+        return
     prefix = getattr(model, "base_model_prefix", "")
     base = getattr(model, prefix, None) if prefix else None
-    parts: list[tuple[str, Any]] = []
+    parts = [child for child in model.children() if child is not base]
     pooler = getattr(base, "pooler", None)
     if isinstance(pooler, torch.nn.Module):
-        parts.append((f"{prefix}.pooler", pooler))
-    parts += [(name, child) for name, child in model.named_children() if child is not base]
+        parts.append(pooler)
     shared = (
         {id(p) for n, p in base.named_parameters() if not n.startswith("pooler.")}
         if isinstance(base, torch.nn.Module)
         else set()
     )
-    done = []
-    for name, module in parts:
+    for module in parts:
         params = list(module.parameters())
         if not any(p.is_floating_point() for p in params) or any(id(p) in shared for p in params):
             continue
         module.float()
         module.register_forward_pre_hook(_inputs_to_float32, with_kwargs=True)
-        done.append(name)
-    return done
 
 
 class _AnswerRowsInFloat32:
@@ -87,11 +81,10 @@ class _AnswerRowsInFloat32:
 
     def __init__(self, layer: Any, token_ids: Sequence[int]) -> None:
         torch = require("torch", "transformers")
-        rows = torch.as_tensor(list(token_ids), device=layer.weight.device)
-        self.token_ids = rows
-        self.weight = layer.weight.detach()[rows].float()
+        self.token_ids = torch.as_tensor(list(token_ids), device=layer.weight.device)
+        self.weight = layer.weight.detach()[self.token_ids].float()
         bias = getattr(layer, "bias", None)
-        self.bias = None if bias is None else bias.detach()[rows].float()
+        self.bias = None if bias is None else bias.detach()[self.token_ids].float()
 
     def __call__(self, _module: Any, args: tuple[Any, ...], output: Any) -> Any:
         hidden = args[0].float()
@@ -103,21 +96,16 @@ class _AnswerRowsInFloat32:
         return out
 
 
-def answer_logits_in_float32(model: Any, token_ids: Sequence[int]) -> bool:
+def answer_logits_in_float32(model: Any, token_ids: Sequence[int]) -> None:
     """Compute a causal LM's logits of ``token_ids`` (e.g. "yes"/"no") in float32.
 
     The output layer stays in the model's dtype (its full float32 copy could be hundreds of
     MB and may be tied to the input embeddings); a hook recomputes only the answer columns
     from the layer's input with float32 copies of their weight rows, and returns the logits
     as float32, so whatever the model applies after (scaling, soft-capping) runs in float32.
-
-    Returns:
-        Whether a hook was installed (``False`` for a float32 model or one without an output
-        layer).
+    Nothing is done to a float32 model or one without an output layer.
     """
     torch = require("torch", "transformers")
     layer = model.get_output_embeddings()
-    if getattr(model, "dtype", torch.float32) == torch.float32 or layer is None:
-        return False
-    layer.register_forward_hook(_AnswerRowsInFloat32(layer, token_ids))
-    return True
+    if getattr(model, "dtype", torch.float32) != torch.float32 and layer is not None:
+        layer.register_forward_hook(_AnswerRowsInFloat32(layer, token_ids))

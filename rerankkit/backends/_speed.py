@@ -1,31 +1,20 @@
-"""Speed helpers for the cross-encoder: option check, CPU feature detection, dtype choice, threads.
+"""Speed helpers for the cross-encoder: CPU feature detection, threads.
 
 Everything here is a pure function of its arguments except the few readers of the running machine
 (``cpu_flags``, ``physical_core_count``, ``cpu_description``), so the rules are tested on fake
 CPU descriptions.
 
 Example:
-    >>> cpu_auto_dtype(frozenset({"avx2", "avx512_bf16"}))
-    'bfloat16'
-    >>> check_speed_options("auto", None, None)
-    ('auto', None, None)
+    >>> cpu_has_fast_bf16(frozenset({"avx2", "avx512_bf16"}))
+    True
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import platform
 from pathlib import Path
-from typing import Any, Literal, get_args
-
-from rerankkit._validation import check_choice, check_int
-
-DType = Literal["float32", "bfloat16", "float16"]
-Backend = Literal["auto", "torch", "onnx", "openvino"]
-Quantize = Literal["int8"]
-
-BACKENDS: tuple[str, ...] = get_args(Backend)
-QUANTIZATIONS: tuple[str, ...] = get_args(Quantize)
 
 # CPU flags (Linux /proc/cpuinfo names) that make bfloat16 matmuls fast on x86. Without one of
 # them oneDNN emulates bf16 and it is slower than fp32, so "auto" must not pick it.
@@ -33,58 +22,18 @@ BF16_CPU_FLAGS: frozenset[str] = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def cpu_has_fast_bf16(flags: frozenset[str]) -> bool:
-    """Whether the CPU flags include native bfloat16 matmul support (AVX512-BF16 or AMX).
+    """Whether the CPU flags include native bfloat16 matmul support (AVX512-BF16 or AMX): what
+    makes ``dtype="auto"`` bfloat16 on a CPU.
+
+    On such a CPU (AVX512-BF16) bf16 ran a MiniLM-L6 cross-encoder 2-3x faster than float32 with
+    a per-query Spearman of 0.998 on average against float32 on DL19 (BENCHMARKS.md). Elsewhere
+    bf16 is emulated and slower than float32, so float32.
 
     Example:
-        >>> cpu_has_fast_bf16(frozenset({"amx_bf16", "avx2"}))
-        True
+        >>> [cpu_has_fast_bf16(frozenset(flags)) for flags in ({"amx_bf16", "avx2"}, {"avx2"})]
+        [True, False]
     """
     return bool(flags & BF16_CPU_FLAGS)
-
-
-def cpu_auto_dtype(flags: frozenset[str]) -> DType:
-    """What ``dtype="auto"`` means on a CPU with these flags.
-
-    ``bfloat16`` where the CPU multiplies bf16 natively: on such a CPU (AVX512-BF16) it ran a
-    MiniLM-L6 cross-encoder 2-3x faster than float32 with a per-query Spearman of 0.998 on
-    average against float32 on DL19 (BENCHMARKS.md). Elsewhere bf16 is emulated and slower than
-    float32, so float32.
-
-    Example:
-        >>> cpu_auto_dtype(frozenset({"avx2", "avx512_bf16"})), cpu_auto_dtype(frozenset({"avx2"}))
-        ('bfloat16', 'float32')
-    """
-    return "bfloat16" if cpu_has_fast_bf16(flags) else "float32"
-
-
-def check_speed_options(
-    backend: Any, quantize: Any, num_threads: Any
-) -> tuple[Backend, Quantize | None, int | None]:
-    """The cross-encoder's ``backend``, ``quantize`` and ``num_threads``, checked together.
-
-    ``backend`` is ``"auto"``, ``"torch"``, ``"onnx"`` or ``"openvino"``; ``quantize`` is
-    ``None`` or ``"int8"``, the latter only with ONNX (``backend="auto"`` then means ONNX);
-    ``num_threads`` is ``None`` (decide automatically) or an int >= 1.
-
-    Raises:
-        ValueError: A value outside those, naming the argument.
-        TypeError: ``num_threads`` is not an int.
-
-    Example:
-        >>> check_speed_options("onnx", "int8", 4)
-        ('onnx', 'int8', 4)
-        >>> check_speed_options("torch", "int8", None)
-        Traceback (most recent call last):
-        ValueError: quantize='int8' needs backend='onnx' (got backend='torch')
-    """
-    check_choice(backend, "backend", BACKENDS)
-    if quantize is not None:
-        check_choice(quantize, "quantize", QUANTIZATIONS)
-        if backend not in ("onnx", "auto"):
-            raise ValueError(
-                f"quantize={quantize!r} needs backend='onnx' (got backend={backend!r})"
-            )
-    return backend, quantize, check_int(num_threads, "num_threads", minimum=1, optional=True)
 
 
 def installed(module: str) -> bool:
@@ -106,11 +55,17 @@ def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
         >>> sorted(parse_cpu_flags("processor : 0\\nflags : fpu avx2 avx512_bf16\\n"))
         ['avx2', 'avx512_bf16', 'fpu']
     """
+    flags = _first_field(cpuinfo, {"flags", "Features"})  # "Features" on Linux/arm64
+    return frozenset((flags or "").split())
+
+
+def _first_field(cpuinfo: str, keys: set[str]) -> str | None:
+    """The value of the first ``key : value`` line of ``cpuinfo`` whose key is in ``keys``."""
     for line in cpuinfo.splitlines():
         key, sep, value = line.partition(":")
-        if sep and key.strip() in {"flags", "Features"}:  # "Features" on Linux/arm64
-            return frozenset(value.split())
-    return frozenset()
+        if sep and key.strip() in keys:
+            return value.strip()
+    return None
 
 
 def count_physical_cores(cpuinfo: str) -> int | None:
@@ -168,16 +123,8 @@ def physical_core_count() -> int:
 
 def cpu_description() -> str:
     """CPU model name and core counts, for benchmark reports and logs."""
-    model = "unknown CPU"
-    for line in _cpuinfo().splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() == "model name":
-            model = value.strip()
-            break
-    else:
-        import platform
-
-        model = platform.processor() or platform.machine() or model
+    name = _first_field(_cpuinfo(), {"model name"})
+    model = name or platform.processor() or platform.machine() or "unknown CPU"
     return (
         f"{model}, {physical_core_count()} physical cores / {available_cpu_count()} logical CPUs "
         f"available"

@@ -131,12 +131,11 @@ class TokenEmbeddingStore(RebuiltOnUnpickle):
                 array = self._disk.get(key)
                 if array is not None:  # another store (process, dtype) may have written it
                     array = self._keep(key, array, to_disk=False)
-            with self._lock:
-                if array is None:
-                    self._misses += 1
-                else:
-                    self._hits += 1
             found.append(array)
+        with self._lock:
+            hits = sum(array is not None for array in found)
+            self._hits += hits
+            self._misses += len(found) - hits
         return found
 
     def put_many(

@@ -11,14 +11,15 @@ Example:
     >>> notice = TruncationNotice("CrossEncoderReranker('ce')", "long_documents='chunk'")
     >>> notice.report([True, False, True], "documents", "max_length=512")
     [{'truncated': True}, {}, {'truncated': True}]
-    >>> notice.warned, notice.truncated
-    (True, 2)
+    >>> notice.warned
+    True
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -27,23 +28,16 @@ TRUNCATED_KEY = "truncated"
 """Result ``details`` key: ``True`` when the model did not read the whole document (or query)."""
 
 
+@dataclass
 class TruncationNotice:
-    """One reranker's truncation report: a WARNING the first time, DEBUG after.
+    """One reranker's truncation report: a WARNING the first time, DEBUG after."""
 
-    Args:
-        owner: The reranker, as the message names it.
-        remedy: What avoids the cut (``"long_documents='chunk'"``, ``"a larger max_length"``).
-
-    Attributes:
-        warned: Whether the warning was logged.
-        truncated: Inputs cut over the reranker's life.
-    """
-
-    def __init__(self, owner: str, remedy: str) -> None:
-        self.owner = owner
-        self.remedy = remedy
-        self.warned = False
-        self.truncated = 0
+    owner: str
+    """The reranker, as the message names it."""
+    remedy: str
+    """What avoids the cut (``"long_documents='chunk'"``, ``"a larger max_length"``)."""
+    warned: bool = False
+    """Whether the warning was logged."""
 
     def report(self, cuts: Sequence[bool], what: str, limit: str) -> list[dict[str, Any]]:
         """Record which ``what`` (``"documents"``) exceeded ``limit``; returns their details."""
@@ -64,7 +58,6 @@ class TruncationNotice:
                 TRUNCATED_KEY,
                 self.remedy,
             )
-        self.truncated += cut
         return truncation_details(cuts)
 
 
