@@ -24,7 +24,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from rerankkit._renamed import refuse_renamed_arguments
-from rerankkit.errors import TrainingError
 
 Loss = Literal["bce", "margin", "marginmse", "listwise"]
 FirstStage = Literal["bm25", "dense", "hybrid"]

@@ -19,8 +19,7 @@ from typing import Any
 from rerankkit._optional import require
 from rerankkit.backends._hf import Source, load_pretrained
 from rerankkit.backends._loading import check_trained, untrained_weights
-from rerankkit.errors import ModelLoadError
-from rerankkit.errors import TrainingError
+from rerankkit.errors import ModelLoadError, TrainingError
 
 EXTRA = "train"
 

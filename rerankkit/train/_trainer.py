@@ -32,12 +32,11 @@ from rerankkit._optional import require
 from rerankkit._specs import check_spec, redact_spec
 from rerankkit.backends._hf import resolve_dtype
 from rerankkit.backends._speed import cpu_flags, cpu_has_fast_bf16
-from rerankkit.errors import DatasetError
+from rerankkit.errors import DatasetError, TrainingError
 from rerankkit.eval._datasets import missing_beir_files
 from rerankkit.eval._runs import first_stage_run
 from rerankkit.train._card import model_card
 from rerankkit.train._config import TrainConfig
-from rerankkit.errors import TrainingError
 from rerankkit.train._data import TrainQuery, count_pairs, load_training_data
 from rerankkit.train._evaluation import EvalSettings, before_after, load_test, score_model
 from rerankkit.train._examples import rows_for
