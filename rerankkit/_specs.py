@@ -147,22 +147,20 @@ _RENAMED_OPTIONS = {
     "step": "stride",
 }
 
-SECRET_OPTIONS = frozenset({"api_key"})
-"""Spec options whose values are shown as ``***`` (messages, ``label``, ``repr``)."""
-
 _SECRET_NAMES = frozenset({"key", "token", "secret", "password", "accesstoken", "authtoken"})
 
 
 def _is_secret(name: str) -> bool:
-    """``api_key``, or a name that looks like a misspelt one (``API_KEY``, ``api-key``,
-    ``apikey``, ``token``): its value is hidden in the message that refuses the option too.
+    """Whether an option's value is shown as ``***`` (messages, ``label``, ``repr``) and never
+    read as anything but text: ``api_key``, or a name that looks like a misspelt one
+    (``API_KEY``, ``api-key``, ``apikey``, ``token``), hidden in the message that refuses it.
 
     Example:
         >>> [_is_secret(n) for n in ["api_key", "API-Key", "auth_token", "yes_token"]]
         [True, True, True, False]
     """
     letters = "".join(c for c in name.lower() if c.isalpha())
-    return name in SECRET_OPTIONS or "apikey" in letters or letters in _SECRET_NAMES
+    return "apikey" in letters or letters in _SECRET_NAMES
 
 
 def redact_spec(spec: str) -> str:
@@ -232,6 +230,9 @@ def spec_kinds() -> dict[str, str]:
     return {name: kind.help for name, kind in _KINDS.items()}
 
 
+_WORDS = {"true": True, "false": False, "none": None, "null": None}  # any case
+
+
 def _unquoted(value: str) -> str:
     """``value`` without the double quotes around it, if it has them."""
     return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
@@ -248,10 +249,8 @@ def _coerce(value: str) -> Any:
     if text != value:
         return text  # "none", "true", "32" stay strings
     lowered = value.strip().lower()
-    if lowered in {"true", "false"}:
-        return lowered == "true"
-    if lowered in {"none", "null"}:
-        return None
+    if lowered in _WORDS:
+        return _WORDS[lowered]
     for parse in (int, float):
         try:
             return parse(value)
@@ -303,7 +302,7 @@ def parse_spec(spec: str) -> RerankerSpec:
         if key in options:
             raise ValueError(f"reranker spec {shown!r}: option {key!r} given twice")
         # a key stays a str; quotes are dropped as for any value
-        options[key] = _unquoted(value) if key in SECRET_OPTIONS else _coerce(value)
+        options[key] = _unquoted(value) if _is_secret(key) else _coerce(value)
     return RerankerSpec(kind=kind_name, target=target, options=options, text=shown)
 
 
@@ -346,43 +345,6 @@ def _takes_none(parameter: inspect.Parameter) -> bool:
     return "None" in text or "Any" in text or "Optional" in text
 
 
-def _check_options(spec: RerankerSpec, cls: type) -> None:
-    kind = _KINDS[spec.kind]
-    target = None
-    if kind.target != "none":  # the first parameter is the target: an option must not repeat it
-        target = next(iter(inspect.signature(cls).parameters))
-        if target in spec.options:
-            raise ValueError(
-                f"reranker spec {spec.text!r}: option {target} is the target; give it after "
-                f"'{spec.kind}:' ({kind.needs}), not as an option"
-            )
-    accepted = _accepted_options(cls)
-    if accepted is None:
-        return
-    if target is not None:
-        accepted.pop(target, None)
-    unknown = sorted(set(spec.options) - set(accepted))
-    for old in unknown:
-        if _RENAMED_OPTIONS.get(old) in accepted:
-            raise ValueError(
-                f"reranker spec {spec.text!r}: option {old} was renamed {_RENAMED_OPTIONS[old]}"
-            )
-    if unknown:
-        raise ValueError(
-            f"reranker spec {spec.text!r}: unknown option{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(unknown)} for {cls.__name__} "
-            f"(accepted: {', '.join(sorted(accepted)) or 'none'})"
-        )
-    for name, value in spec.options.items():
-        if value is None and not _takes_none(accepted[name]):
-            wanted = accepted[name].annotation
-            hint = f'; for the text none write {name}="none"' if "str" in str(wanted) else ""
-            raise ValueError(
-                f"reranker spec {spec.text!r}: option {name}=none reads as None, which "
-                f"{cls.__name__} does not take ({name}: {wanted}){hint}"
-            )
-
-
 def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
     """Parse ``spec`` and check its options against the kind's constructor, loading nothing.
 
@@ -400,7 +362,38 @@ def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
         ValueError: reranker spec 'keyword:?x=1': unknown option x for KeywordReranker (accepted: none)
     """  # noqa: E501 (the real message)
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
-    _check_options(parsed, _kind_class(parsed.kind))
+    kind, cls, shown = _KINDS[parsed.kind], _kind_class(parsed.kind), parsed.text
+    # the first parameter is the target ("" when the kind takes none): no option may repeat it
+    target = "" if kind.target == "none" else next(iter(inspect.signature(cls).parameters))
+    if target in parsed.options:
+        raise ValueError(
+            f"reranker spec {shown!r}: option {target} is the target; give it after "
+            f"'{parsed.kind}:' ({kind.needs}), not as an option"
+        )
+    accepted = _accepted_options(cls)
+    if accepted is None:
+        return parsed
+    accepted.pop(target, None)
+    unknown = sorted(set(parsed.options) - set(accepted))
+    for old in unknown:
+        if _RENAMED_OPTIONS.get(old) in accepted:
+            raise ValueError(
+                f"reranker spec {shown!r}: option {old} was renamed {_RENAMED_OPTIONS[old]}"
+            )
+    if unknown:
+        raise ValueError(
+            f"reranker spec {shown!r}: unknown option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)} for {cls.__name__} "
+            f"(accepted: {', '.join(sorted(accepted)) or 'none'})"
+        )
+    for name, value in parsed.options.items():
+        if value is None and not _takes_none(accepted[name]):
+            wanted = accepted[name].annotation
+            hint = f'; for the text none write {name}="none"' if "str" in str(wanted) else ""
+            raise ValueError(
+                f"reranker spec {shown!r}: option {name}=none reads as None, which "
+                f"{cls.__name__} does not take ({name}: {wanted}){hint}"
+            )
     return parsed
 
 
@@ -479,10 +472,8 @@ def reranker_spec(reranker: Reranker) -> str:
         TypeError: FixedScoreReranker cannot be described as a spec string (kinds: ...); pickle it instead
     """  # noqa: E501
     cls = type(reranker)
-    name = next(
-        (n for n, k in _KINDS.items() if (k.module, k.cls) == (cls.__module__, cls.__qualname__)),
-        None,
-    )
+    where = (cls.__module__, cls.__qualname__)
+    name = next((name for name, kind in _KINDS.items() if (kind.module, kind.cls) == where), None)
     if name is None:
         raise TypeError(
             f"{cls.__name__} cannot be described as a spec string (kinds: {', '.join(_KINDS)}); "
@@ -510,7 +501,7 @@ def reranker_spec(reranker: Reranker) -> str:
     options = "&".join(
         f"{key}={_option_text(name, key, value)}"
         for key, value in bound.items()
-        if key not in SECRET_OPTIONS  # never written; remote rerankers do not record it anyway
+        if not _is_secret(key)  # never written; remote rerankers do not record it anyway
     )
     # parse_spec strips the spec's ends: a "?" keeps a target's trailing whitespace in it
     keep_end = target != target.rstrip()

@@ -34,7 +34,7 @@ from rerankkit._result import LOWEST_SCORE
 from rerankkit.cli._commands import main
 from rerankkit.eval._calibration import score_distribution
 from rerankkit.eval._datasets import Dataset
-from rerankkit.eval._experiment import evaluate
+from rerankkit.eval._metrics import evaluate
 from rerankkit.eval._report import EvalReport, SystemResult
 from rerankkit.eval._runs import Timing
 from rerankkit.testing import FunctionReranker, KeywordReranker, ScriptedLLM

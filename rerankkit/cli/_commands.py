@@ -192,7 +192,7 @@ def _unique_names(labels: Sequence[str]) -> list[str]:
 
 
 def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, options: _Eval) -> Any:
-    from rerankkit.eval._ray_run import rerank_run_on_ray
+    from rerankkit.eval._runs import rerank_run_on_ray
 
     return rerank_run_on_ray(
         spec, dataset, first, top_n=options.top_n, concurrency=options.ray_actors, desc=name
@@ -202,7 +202,7 @@ def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, options: _Eva
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rerankkit._specs import build_reranker
     from rerankkit.eval._datasets import check_evaluable, check_run, load_beir, load_trec_run
-    from rerankkit.eval._experiment import evaluate_runs
+    from rerankkit.eval._metrics import evaluate_runs
     from rerankkit.eval._runs import first_stage_run, rerank_run
 
     options = model_from_args(_Eval, args)

@@ -28,8 +28,7 @@ Example:
 
 from rerankkit.eval._calibration import ScoreDistribution, score_distribution, summarize_scores
 from rerankkit.eval._datasets import Dataset, check_run, load_beir, load_trec_run
-from rerankkit.eval._experiment import evaluate, evaluate_runs
-from rerankkit.eval._metrics import per_query_metrics, ranking_metrics
+from rerankkit.eval._metrics import evaluate, evaluate_runs, per_query_metrics, ranking_metrics
 from rerankkit.eval._report import EvalReport, SystemResult
 from rerankkit.eval._retrieval import BM25Index, bm25_search, dense_search
 from rerankkit.eval._runs import Timing, candidates, first_stage_run, rerank_run

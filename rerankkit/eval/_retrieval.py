@@ -74,6 +74,20 @@ def _stopword_list(language: str) -> list[str] | None:
         return None
 
 
+def _stemmer(language: str, has_stopwords: bool) -> Callable[[list[str]], list[str]] | None:
+    """PyStemmer's ``stemWords`` for ``language``; ``None`` for a language bm25s only has a
+    stopword list for (korean, chinese); else a ValueError naming the way out."""
+    stemmer_module = require("Stemmer", "eval")  # PyStemmer
+    if language in stemmer_module.algorithms():
+        return stemmer_module.Stemmer(language).stemWords  # type: ignore[no-any-return]
+    if has_stopwords:
+        return None
+    raise ValueError(
+        f"language {language!r} has neither a PyStemmer stemmer nor a bm25s stopword list; "
+        "use language=None for a plain regex tokenizer"
+    )
+
+
 class BM25Index:
     """A BM25 index (bm25s) built once over ``corpus``, searched many times.
 
@@ -109,12 +123,21 @@ class BM25Index:
         b: float = 0.75,
         method: str = "lucene",
     ) -> None:
+        if isinstance(stopwords, str):
+            raise TypeError("stopwords must be a bool or a sequence of words, not a str")
         bm25s = require("bm25s", "eval")
         self.doc_ids, texts = _split(corpus, "corpus", at_least_one=True)
         self.language = language
         self.token_pattern = token_pattern
-        self._stemmer = self._make_stemmer(language) if stem else None
-        self._stopwords = self._pick_stopwords(language, stopwords)
+        if language is None:  # a plain regex tokenizer
+            known, self._stemmer = None, None
+        else:
+            known = _stopword_list(language)
+            self._stemmer = _stemmer(language, known is not None) if stem else None
+        if isinstance(stopwords, bool):
+            self._stopwords = (known or []) if stopwords else []
+        else:
+            self._stopwords = list(stopwords)
         logger.debug(
             "BM25 analyser: language=%s stemmer=%s stopwords=%d",
             language,
@@ -123,33 +146,6 @@ class BM25Index:
         )
         self._bm25 = bm25s.BM25(k1=k1, b=b, method=method)
         self._bm25.index(self._tokenize(texts), show_progress=False)
-
-    @staticmethod
-    def _make_stemmer(language: str | None) -> Callable[[list[str]], list[str]] | None:
-        if language is None:
-            return None
-        stemmer_module = require("Stemmer", "eval")  # PyStemmer
-        if language in stemmer_module.algorithms():
-            stem_words: Callable[[list[str]], list[str]] = stemmer_module.Stemmer(
-                language
-            ).stemWords
-            return stem_words
-        if _stopword_list(language) is not None:
-            return None  # e.g. korean, chinese: stopwords only
-        raise ValueError(
-            f"language {language!r} has neither a PyStemmer stemmer nor a bm25s stopword list; "
-            "use language=None for a plain regex tokenizer"
-        )
-
-    @staticmethod
-    def _pick_stopwords(language: str | None, stopwords: bool | Sequence[str]) -> list[str]:
-        if isinstance(stopwords, str):
-            raise TypeError("stopwords must be a bool or a sequence of words, not a str")
-        if not isinstance(stopwords, bool):
-            return list(stopwords)
-        if not stopwords or language is None:
-            return []
-        return _stopword_list(language) or []
 
     def _tokenize(self, texts: list[str]) -> list[list[str]]:
         import bm25s
@@ -180,23 +176,16 @@ class BM25Index:
             TypeError: ``queries`` is not a sequence of str, or ``k=`` (renamed ``top_n``).
             ValueError: ``top_n`` is below 1.
         """
-        top_n = min(check_int(top_n, "top_n", minimum=1), len(self.doc_ids))
+        top_n = check_int(top_n, "top_n", minimum=1)
         _, texts = _split(queries, "queries")
-        if not texts:
-            return []
         results: list[list[tuple[Hashable, float]]] = []
         for tokens in self._tokenize(texts):
             # bm25s.retrieve breaks ties at the top_n-th place arbitrarily; top_n_columns keeps
             # corpus order, so runs are reproducible across platforms and bm25s versions.
             scores = self._bm25.get_scores_from_ids(self._bm25.get_tokens_ids(tokens))
             positions, values = top_n_columns(scores[np.newaxis, :], top_n)
-            results.append(
-                [
-                    (self.doc_ids[p], s)
-                    for p, s in zip(positions[0].tolist(), values[0].tolist(), strict=True)
-                    if s > 0.0
-                ]
-            )
+            hits = zip(positions[0].tolist(), values[0].tolist(), strict=True)
+            results.append([(self.doc_ids[p], s) for p, s in hits if s > 0.0])
         return results
 
 

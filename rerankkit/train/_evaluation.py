@@ -2,7 +2,7 @@
 
 The same flow as ``rerankkit eval``: a first stage (BM25, dense or hybrid) over the test
 split, each model reranking every judged query's top ``top_n`` candidates, metrics from
-:func:`rerankkit.eval._experiment.evaluate_runs`.
+:func:`rerankkit.eval._metrics.evaluate_runs`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rerankkit.backends._cross_encoder import CrossEncoderReranker
 from rerankkit.eval._datasets import Dataset, load_beir
-from rerankkit.eval._experiment import evaluate_runs
+from rerankkit.eval._metrics import evaluate_runs
 from rerankkit.eval._report import EvalReport
 from rerankkit.eval._runs import Timing, first_stage_run, rerank_run
 
