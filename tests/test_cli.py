@@ -178,6 +178,12 @@ def test_rerank_errors_exit_2_with_one_line(
         assert f"--output: cannot write {output}: " in capsys.readouterr().err
     assert main(["rerank", "--query", "q", "--docs", str(bad), "--reranker", "nope:x"]) == 2
     assert "unknown kind 'nope'" in capsys.readouterr().err
+    # an option value the reranker's constructor refuses (checked before any model load)
+    spec = "cross-encoder:/no/such/model?batch_size=0"
+    assert main(["rerank", "--query", "q", "--docs", str(good), "--reranker", spec]) == 2
+    err = capsys.readouterr().err
+    assert f"reranker spec '{spec}': batch_size must be >= 1, got 0" in err
+    assert "Traceback" not in err
 
 
 def test_eval_refuses_a_misspelt_spec_option_before_reading_any_data(
