@@ -155,12 +155,22 @@ def dl19() -> DL19Inputs:
 
 
 @pytest.fixture(scope="session")
-def trained_ce_exact() -> Any:
-    """The shared cross-encoder on its exact path (float32, torch, max_length 512: the
-    figures of its SOURCE.md), loaded once per session."""
+def trained_ce_float32() -> Any:
+    """The shared cross-encoder in PyTorch float32 (sentence-transformers parity), max_length
+    512 (the figures of its SOURCE.md), loaded once per session."""
     from rerankkit import CrossEncoderReranker
 
     return CrossEncoderReranker(TRAINED_CE, device="cpu", dtype="float32", max_length=512)
+
+
+@pytest.fixture(scope="session")
+def trained_ce_exact(conversion_cache_dir: Path) -> Any:
+    """The shared cross-encoder on its fastest exact path (``exact=True``: OpenVINO, else ONNX
+    Runtime, float32; PyTorch float32's scores within ~1e-6), max_length 512. Converted once
+    into the session's conversion cache, which the default paths of other tests reuse."""
+    from rerankkit import CrossEncoderReranker
+
+    return CrossEncoderReranker(TRAINED_CE, max_length=512, exact=True)
 
 
 @pytest.fixture(scope="session")
@@ -168,8 +178,9 @@ def dl19_ce_scores(dl19: DL19Inputs, trained_ce_exact: Any) -> dict[str, dict[st
     """The shared cross-encoder's exact scores of every DL19 BM25 top-100 candidate,
     ``{qid: {docid: sigmoid score}}`` in candidate order: the whole run reranked the way
     ``rerankkit eval`` does it (``rerank_run``: one ``score_many`` call, pairs of all queries
-    in shared length-sorted batches). 4,300 pairs, the most expensive input of the suite:
-    computed once per session and reused by every test that needs the exact reference."""
+    in shared length-sorted batches) on the exact path. 4,300 pairs, the most expensive input
+    of the suite: computed once per session and reused by every test that needs the exact
+    reference (test_dl19_reproduction checks it against PyTorch float32, query by query)."""
     from rerankkit.eval._runs import rerank_run
 
     assert trained_ce_exact.pointwise

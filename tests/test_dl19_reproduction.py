@@ -3,9 +3,10 @@
 SOURCE.md of the model reports nDCG@10 = 0.6187 for sentence-transformers reranking the BM25
 top-100 of all 43 DL19 queries (max_length 512), evaluated against the full official qrels.
 Scoring 4,300 pairs is the most expensive input of the suite, so it is computed once per
-session (``dl19_ce_scores`` in conftest.py: the evaluator's batched path) and shared with the
-other tests that compare a path with the exact one; five queries are rescored one at a time here
-to show the batched scores equal per-query ``score``. The inputs and figures are read here with
+session (``dl19_ce_scores`` in conftest.py: the evaluator's batched path, on the exact path
+``exact=True``) and shared with the other tests that compare a path with the exact one; five
+queries are rescored one at a time here in PyTorch float32 (sentence-transformers parity) to
+show the batched exact scores equal per-query ``score``. The inputs and figures are read here with
 plain file readers and ir-measures, independently of the package's loaders and evaluator.
 """
 
@@ -92,11 +93,14 @@ def test_cross_encoder_rerank_reproduces_sentence_transformers_ndcg(files, reran
     assert _measure(qrels, reranked, RR(rel=2) @ 10) == pytest.approx(0.7592, abs=1e-3)
 
 
-def test_batched_scores_equal_one_query_at_a_time(files, reranked, trained_ce_exact):
+def test_batched_scores_equal_one_query_at_a_time(files, reranked, trained_ce_float32):
+    """The shared run (exact path, batched across queries) against PyTorch float32 scoring
+    each query alone: batching changes no score, and the exact path is float32's."""
     queries, corpus, _qrels, bm25 = files
     for qid in sorted(bm25)[:5]:  # 500 pairs: enough to see any batching/padding effect
         docids = list(bm25[qid])
-        alone = trained_ce_exact.score(queries[qid]["text"], [corpus[d]["text"] for d in docids])
+        texts = [corpus[d]["text"] for d in docids]
+        alone = trained_ce_float32.score(queries[qid]["text"], texts)
         assert list(reranked[qid]) == docids
         assert list(reranked[qid].values()) == pytest.approx(alone, abs=1e-5)
 

@@ -180,7 +180,7 @@ def _ranking_fidelity(reference: list[np.ndarray], got: list[np.ndarray]) -> tup
 def test_default_and_onnx_auto_paths_keep_the_ranking_of_the_trained_ce(
     cache: Path,
     dl19: DL19Inputs,
-    trained_ce_exact: Any,
+    trained_ce_float32: Any,
     dl19_ce_scores: dict[str, dict[str, float]],
 ) -> None:
     from rerankkit import CrossEncoderReranker
@@ -188,8 +188,8 @@ def test_default_and_onnx_auto_paths_keep_the_ranking_of_the_trained_ce(
     from rerankkit.backends._speed import cpu_flags
 
     cases = dl19.first_judged(3, 50)
-    # The exact path (float32, max_length 512): its scores are computed once per session.
-    assert trained_ce_exact.cpu_path == "torch-float32"
+    # The exact scores (float32, max_length 512) are computed once per session.
+    assert trained_ce_float32.cpu_path == "torch-float32"  # dtype="float32": PyTorch's
     reference = [np.asarray([dl19_ce_scores[qid][d] for d in ids]) for qid, ids in cases]
     default = CrossEncoderReranker(TRAINED_CE, max_length=512)
     assert default.cpu_path in cpu_path_order(cpu_flags(), onnx=True, openvino=True)
