@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 DATA = SHARED / "data"
 TRAINED_CE = SHARED / "models" / "minilm-l6-msmarco-ce"
+DL19 = DATA / "trec-dl-2019-passage"
 
 requires_shared = pytest.mark.skipif(
     not DATA.is_dir(),
@@ -118,6 +120,111 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_two_label_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random 2-logit cross-encoder folder (built once per session)."""
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-ce-2"), num_labels=2, seed=1)
+
+
+# --------------------------------------------------------------------------- session-wide work
+# The expensive inputs are computed once per session and shared: the conversion cache, the
+# DL19 collection and its BM25 candidates, and the shared cross-encoder's exact scores of them.
+# A test that compares another path with the exact one computes its own path and takes only
+# the common reference from here.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def conversion_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One ``RERANKKIT_CACHE`` (ONNX/OpenVINO conversions and their probe verdicts) for the
+    whole session, so each model is converted once: by the first test that needs it, then
+    reused by every later test and by the notebooks, whose kernels inherit the environment.
+
+    A ``RERANKKIT_CACHE`` set by the caller is used as it is (CI points it at an empty
+    folder); otherwise a fresh folder keeps the session away from the user's own cache.
+    Tests of the cache itself still pass folders of their own.
+    """
+    given = os.environ.get("RERANKKIT_CACHE")
+    if given:
+        yield Path(given)
+        return
+    folder = tmp_path_factory.mktemp("rerankkit-cache")
+    os.environ["RERANKKIT_CACHE"] = str(folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop("RERANKKIT_CACHE", None)
+
+
+@pytest.fixture
+def conversion_cache(conversion_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The session's conversion cache, pinned in the environment for one test."""
+    monkeypatch.setenv("RERANKKIT_CACHE", str(conversion_cache_dir))
+    return conversion_cache_dir
+
+
+@dataclass(frozen=True)
+class DL19Inputs:
+    """TREC DL 2019 passage as ``rerankkit eval`` loads it (``load_beir``, ``load_trec_run``).
+
+    Attributes:
+        dataset: The collection (43 judged queries, 4,297 passages, the complete qrels).
+        bm25: The BM25 run file ``{qid: {docid: score}}``.
+        top100: Each query's BM25 top-100 ids, best first (``candidates(bm25, 100)``).
+    """
+
+    dataset: Any
+    bm25: dict[str, dict[str, float]]
+    top100: dict[str, list[str]]
+
+    def first_judged(self, queries: int, top_n: int) -> list[tuple[str, list[str]]]:
+        """``(qid, top-top_n ids)`` of the first judged queries in the dataset's order
+        (no pick)."""
+        qids = [qid for qid in self.dataset.judged_query_ids if qid in self.top100][:queries]
+        return [(qid, self.top100[qid][:top_n]) for qid in qids]
+
+    def texts(self, qid: str, doc_ids: list[str]) -> tuple[str, list[str]]:
+        """The query's text and the documents' texts."""
+        return self.dataset.queries[qid], [self.dataset.corpus[d] for d in doc_ids]
+
+
+@pytest.fixture(scope="session")
+def dl19() -> DL19Inputs:
+    """DL19 and its BM25 top-100, loaded once per session (tests mark ``requires_shared``)."""
+    from rerankkit.eval import candidates, load_beir, load_trec_run
+
+    bm25 = load_trec_run(DL19 / "runs" / "bm25-top100.trec")
+    return DL19Inputs(load_beir(DL19), bm25, candidates(bm25, 100))
+
+
+@pytest.fixture(scope="session")
+def trained_ce_float32() -> Any:
+    """The shared cross-encoder in PyTorch float32 (sentence-transformers parity), max_length
+    512 (the figures of its SOURCE.md), loaded once per session."""
+    from rerankkit import CrossEncoderReranker
+
+    return CrossEncoderReranker(TRAINED_CE, device="cpu", dtype="float32", max_length=512)
+
+
+@pytest.fixture(scope="session")
+def trained_ce_exact(conversion_cache_dir: Path) -> Any:
+    """The shared cross-encoder on its fastest exact path (``exact=True``: OpenVINO, else ONNX
+    Runtime, float32; PyTorch float32's scores within ~1e-6), max_length 512. Converted once
+    into the session's conversion cache, which the default paths of other tests reuse."""
+    from rerankkit import CrossEncoderReranker
+
+    return CrossEncoderReranker(TRAINED_CE, max_length=512, exact=True)
+
+
+@pytest.fixture(scope="session")
+def dl19_ce_scores(dl19: DL19Inputs, trained_ce_exact: Any) -> dict[str, dict[str, float]]:
+    """The shared cross-encoder's exact scores of every DL19 BM25 top-100 candidate,
+    ``{qid: {docid: sigmoid score}}`` in candidate order: the whole run reranked the way
+    ``rerankkit eval`` does it (``rerank_run``: one ``score_many`` call, pairs of all queries
+    in shared length-sorted batches) on the exact path. 4,300 pairs, the most expensive input
+    of the suite: computed once per session and reused by every test that needs the exact
+    reference (test_dl19_reproduction checks it against PyTorch float32, query by query)."""
+    from rerankkit.eval import rerank_run
+
+    assert trained_ce_exact.pointwise
+    run, timing = rerank_run(trained_ce_exact, dl19.dataset, dl19.bm25, top_n=100, progress=False)
+    assert timing.batched and (timing.queries, timing.pairs) == (43, 4300)
+    return run
 
 
 NOTEBOOKS_NEEDING_SHARED = ("04_evaluation_trec_dl.ipynb", "05_korean_retrieval.ipynb")

@@ -2,9 +2,12 @@
 
 SOURCE.md of the model reports nDCG@10 = 0.6187 for sentence-transformers reranking the BM25
 top-100 of all 43 DL19 queries (max_length 512), evaluated against the full official qrels.
-Scoring 4,300 pairs is the most expensive test in this file set, so it runs once per session,
-through the evaluator's batched path; five queries are rescored one at a time to show the batched
-scores equal per-query ``score``.
+Scoring 4,300 pairs is the most expensive input of the suite, so it is computed once per
+session (``dl19_ce_scores`` in conftest.py: the evaluator's batched path, on the exact path
+``exact=True``) and shared with the other tests that compare a path with the exact one; five
+queries are rescored one at a time here in PyTorch float32 (sentence-transformers parity) to
+show the batched exact scores equal per-query ``score``. The inputs and figures are read here with
+plain file readers and ir-measures, independently of the package's loaders and evaluator.
 """
 
 from __future__ import annotations
@@ -15,9 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce
-
-DL19 = DATA / "trec-dl-2019-passage"
+from conftest import DL19, requires_shared, requires_trained_ce
 
 pytestmark = [pytest.mark.slow, requires_shared, requires_trained_ce]
 
@@ -53,7 +54,7 @@ def _measure(qrels, run, measure):
 
 
 @pytest.fixture(scope="module")
-def dl19():
+def files():
     return (
         _read_jsonl(DL19 / "queries.jsonl"),
         _read_jsonl(DL19 / "corpus.jsonl"),
@@ -63,77 +64,56 @@ def dl19():
 
 
 @pytest.fixture(scope="module")
-def reranker():
-    from rerankkit import CrossEncoderReranker
-
-    return CrossEncoderReranker(TRAINED_CE, device="cpu", dtype="float32", max_length=512)
-
-
-@pytest.fixture(scope="module")
-def dataset(dl19):
-    """The same collection ``rerankkit eval`` loads with ``load_beir``."""
-    from rerankkit.eval import Dataset
-
-    queries, corpus, qrels, _bm25 = dl19
-    return Dataset(
-        "dl19",
-        {doc_id: row["text"] for doc_id, row in corpus.items()},
-        {qid: row["text"] for qid, row in queries.items()},
-        qrels,
-    )
-
-
-@pytest.fixture(scope="module")
-def reranked(dl19, dataset, reranker) -> dict[str, dict[str, float]]:
+def reranked(dl19_ce_scores) -> dict[str, dict[str, float]]:
     """The whole run reranked the way ``rerankkit eval`` does it: batched across queries."""
-    from rerankkit.eval import rerank_run
-
-    bm25 = dl19[3]
-    assert reranker.pointwise
-    run, timing = rerank_run(reranker, dataset, bm25, top_n=100, progress=False)
-    assert timing.batched and (timing.queries, timing.pairs) == (43, 4300)
-    return run
+    return dl19_ce_scores
 
 
-def test_dl19_inputs_are_complete(dl19):
-    queries, corpus, qrels, bm25 = dl19
+def test_dl19_inputs_are_complete(files):
+    queries, corpus, qrels, bm25 = files
     assert len(bm25) == 43 and set(bm25) <= set(queries) and set(bm25) <= set(qrels)
     assert all(len(candidates) == 100 for candidates in bm25.values())
     assert all(d in corpus for candidates in bm25.values() for d in candidates)
 
 
-def test_bm25_run_reproduces_the_published_figure(dl19):
+def test_bm25_run_reproduces_the_published_figure(files):
     from ir_measures import nDCG
 
-    _queries, _corpus, qrels, bm25 = dl19
+    _queries, _corpus, qrels, bm25 = files
     assert _measure(qrels, bm25, nDCG @ 10) == pytest.approx(0.5058, abs=5e-4)
 
 
-def test_cross_encoder_rerank_reproduces_sentence_transformers_ndcg(dl19, reranked):
+def test_cross_encoder_rerank_reproduces_sentence_transformers_ndcg(files, reranked):
     from ir_measures import RR, nDCG
 
-    _queries, _corpus, qrels, bm25 = dl19
+    _queries, _corpus, qrels, bm25 = files
     assert set(reranked) == set(bm25)
     assert all(set(reranked[q]) == set(bm25[q]) for q in bm25)  # no candidate lost or added
     assert _measure(qrels, reranked, nDCG @ 10) == pytest.approx(0.6187, abs=1e-3)
     assert _measure(qrels, reranked, RR(rel=2) @ 10) == pytest.approx(0.7592, abs=1e-3)
 
 
-def test_batched_scores_equal_one_query_at_a_time(dl19, reranked, reranker):
-    queries, corpus, _qrels, bm25 = dl19
+def test_batched_scores_equal_one_query_at_a_time(files, reranked, trained_ce_float32):
+    """The shared run (exact path, batched across queries) against PyTorch float32 scoring
+    each query alone: batching changes no score, and the exact path is float32's."""
+    queries, corpus, _qrels, bm25 = files
     for qid in sorted(bm25)[:5]:  # 500 pairs: enough to see any batching/padding effect
         docids = list(bm25[qid])
-        alone = reranker.score(queries[qid]["text"], [corpus[d]["text"] for d in docids])
+        texts = [corpus[d]["text"] for d in docids]
+        alone = trained_ce_float32.score(queries[qid]["text"], texts)
         assert list(reranked[qid]) == docids
         assert list(reranked[qid].values()) == pytest.approx(alone, abs=1e-5)
 
 
-def test_the_eval_report_shows_the_same_figures(dl19, dataset, reranked):
+def test_the_eval_report_shows_the_same_figures(dl19, reranked):
     from rerankkit.eval import evaluate_runs
 
-    bm25 = dl19[3]
     report = evaluate_runs(
-        dataset, {"bm25": bm25, "ce": reranked}, first_stage="bm25", top_n=100, relevance_level=1
+        dl19.dataset,
+        {"bm25": dl19.bm25, "ce": reranked},
+        first_stage="bm25",
+        top_n=100,
+        relevance_level=1,
     )
     assert round(report.system("bm25").metrics["nDCG@10"], 4) == 0.5058
     assert round(report.system("ce").metrics["nDCG@10"], 4) == 0.6187

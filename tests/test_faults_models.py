@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from conftest import (
-    DATA,
     TINY,
     TRAINED_CE,
+    DL19Inputs,
     _minilm_tokenizer_dir,
     build_tiny_bert,
     build_tiny_llama,
@@ -57,27 +57,21 @@ def _ties(fp32: np.ndarray, low: np.ndarray, margin: float = 1e-3) -> int:
 @pytest.mark.slow
 @requires_shared
 @requires_trained_ce
-def test_bf16_ties_no_documents_that_fp32_tells_apart_on_dl19() -> None:
-    from rerankkit.eval._datasets import load_beir, load_trec_run
-    from rerankkit.eval._runs import candidates
-
-    data = DATA / "trec-dl-2019-passage"
-    dataset = load_beir(data)
-    top = candidates(load_trec_run(data / "runs" / "bm25-top100.trec"), 100)
-    qids = [qid for qid in dataset.judged_query_ids if qid in top][:4]  # the first four
-    cases = [(dataset.queries[q], [dataset.corpus[d] for d in top[q]]) for q in qids]
-    exact = CrossEncoderReranker(
-        TRAINED_CE, device="cpu", dtype="float32", max_length=128, activation="none"
-    )  # 128 tokens hold 87% of these passages whole; the head's rounding does not care
-    low = CrossEncoderReranker(TRAINED_CE, device="cpu", dtype="bfloat16", max_length=128)
+def test_bf16_ties_no_documents_that_fp32_tells_apart_on_dl19(
+    dl19: DL19Inputs, dl19_ce_scores: dict[str, dict[str, float]]
+) -> None:
+    low = CrossEncoderReranker(TRAINED_CE, device="cpu", dtype="bfloat16", max_length=512)
     rounded_ties = ties = 0
-    for query, docs in cases:
-        logits = np.asarray(exact.score(query, docs), dtype=np.float64)
-        fp32 = 1.0 / (1.0 + np.exp(-logits))  # the sigmoid, computed here
+    for qid, ids in dl19.first_judged(4, 100):  # the first four
+        # The exact float32 sigmoid scores (max_length 512), computed once per session, and
+        # the logits they come from (float64 arithmetic: far finer than bfloat16's steps).
+        fp32 = np.asarray([dl19_ce_scores[qid][d] for d in ids], dtype=np.float64)
+        with np.errstate(divide="ignore"):  # a score of exactly 1.0 is an infinite logit
+            logits = np.log(fp32) - np.log1p(-fp32)
         # What a bf16 head outputs: the same logits rounded to bfloat16 before the sigmoid.
         as_bf16 = torch.tensor(logits, dtype=torch.float32).bfloat16().double().numpy()
         rounded_ties += _ties(fp32, 1.0 / (1.0 + np.exp(-as_bf16)))
-        ties += _ties(fp32, np.asarray(low.score(query, docs)))
+        ties += _ties(fp32, np.asarray(low.score(*dl19.texts(qid, ids))))
     assert rounded_ties > 0  # these candidates do contain pairs a bf16 output would merge
     assert ties == 0
 

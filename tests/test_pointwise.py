@@ -6,7 +6,6 @@ import asyncio
 import logging
 import math
 import threading
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -254,16 +253,21 @@ def test_retry_predicate_recognises_provider_errors() -> None:
 
 
 def test_timeout_per_call(caplog: pytest.LogCaptureFixture) -> None:
+    release, slow_finished = threading.Event(), threading.Event()
+
     def answer(prompt: str) -> str:
         if _passage(prompt) == "slow":
-            time.sleep(1.5)
+            release.wait(60)  # hangs until the test lets it go (60 s: only if it never does)
+            slow_finished.set()
         return "yes"
 
     reranker = LLMPointwiseReranker(answer, timeout=0.1, max_retries=0, max_concurrency=2)
-    started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="rerankkit.llm._pointwise"):
-        scores = reranker.score("q", ["fast", "slow", "fast"])
-    assert time.monotonic() - started < 1.0
+    try:
+        with caplog.at_level(logging.WARNING, logger="rerankkit.llm._pointwise"):
+            scores = reranker.score("q", ["fast", "slow", "fast"])
+        assert not slow_finished.is_set()  # the scores came while the slow call still hung
+    finally:
+        release.set()
     assert scores == [1.0, LOWEST_SCORE, 1.0] and "TimeoutError" in caplog.text
 
 
@@ -322,23 +326,27 @@ async def test_async_semaphore_respects_the_limit_with_native_acomplete() -> Non
 
 async def test_async_with_a_sync_llm_keeps_the_loop_free() -> None:
     recorder = ConcurrencyRecordingLLM("yes", delay=0.1)
-    llm = FunctionLLM(recorder.complete)  # no native async: runs in the thread pool
-    ticks = 0
+    in_flight, loop_ran = threading.Event(), threading.Event()
+    loop_seen: list[bool] = []
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
+    def complete(prompt: str) -> Completion:
+        in_flight.set()
+        # A call holds its thread until the event loop has run (60 s: only if it never does).
+        loop_seen.append(loop_ran.wait(60))
+        return recorder.complete(prompt)
 
-    task = asyncio.create_task(ticker())
-    try:
-        scores = await LLMPointwiseReranker(llm, max_concurrency=2).ascore("q", ["a"] * 6)
-    finally:
-        task.cancel()
+    async def run_on_the_loop_while_a_call_is_in_flight() -> None:
+        await asyncio.to_thread(in_flight.wait, 60)
+        loop_ran.set()  # runs on the loop's thread: only possible if no call blocks it
+
+    llm = FunctionLLM(complete)  # no native async: runs in the thread pool
+    scores, _ = await asyncio.gather(
+        LLMPointwiseReranker(llm, max_concurrency=2).ascore("q", ["a"] * 6),
+        run_on_the_loop_while_a_call_is_in_flight(),
+    )
     assert scores == [1.0] * 6
     assert recorder.max_concurrency == 2
-    assert ticks >= 10  # the loop kept running while the calls were in flight
+    assert loop_seen == [True] * 6  # the loop kept running while the calls were in flight
 
 
 async def test_sync_rerank_works_inside_a_running_loop() -> None:

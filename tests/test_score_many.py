@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce
+from conftest import TRAINED_CE, DL19Inputs, requires_shared, requires_trained_ce
 from rerankkit import Reranker
 from rerankkit._result import LOWEST_SCORE
 from rerankkit.compose._cache import CachedReranker
@@ -144,17 +144,8 @@ def test_the_fusion_flag_is_honest_about_normalisation() -> None:
 # ------------------------------------------------------------------ real models
 
 
-def _dl19_groups(queries: int, top_n: int) -> list[tuple[str, list[str]]]:
-    from rerankkit.eval._datasets import load_beir, load_trec_run
-    from rerankkit.eval._runs import candidates
-
-    data = load_beir(DATA / "trec-dl-2019-passage")
-    run = load_trec_run(DATA / "trec-dl-2019-passage" / "runs" / "bm25-top100.trec")
-    ranked = candidates(run, top_n)
-    return [
-        (data.queries[qid], [data.corpus[doc] for doc in ranked[qid]])
-        for qid in sorted(ranked)[:queries]
-    ]
+def _dl19_groups(dl19: DL19Inputs, queries: int, top_n: int) -> list[tuple[str, list[str]]]:
+    return [dl19.texts(qid, dl19.top100[qid][:top_n]) for qid in sorted(dl19.top100)[:queries]]
 
 
 def _assert_equal_per_group(reranker: Reranker, groups: list[tuple[str, list[str]]]) -> None:
@@ -167,10 +158,10 @@ def _assert_equal_per_group(reranker: Reranker, groups: list[tuple[str, list[str
 @pytest.mark.slow
 @requires_shared
 @requires_trained_ce
-def test_cross_encoder_score_many_equals_per_query_scores_on_dl19() -> None:
+def test_cross_encoder_score_many_equals_per_query_scores_on_dl19(dl19: DL19Inputs) -> None:
     from rerankkit import CrossEncoderReranker
 
-    groups = _dl19_groups(queries=6, top_n=25)
+    groups = _dl19_groups(dl19, queries=6, top_n=25)
     reranker = CrossEncoderReranker(TRAINED_CE, device="cpu", dtype="float32", batch_size=16)
     assert reranker.pointwise
     _assert_equal_per_group(reranker, [*groups[:3], (groups[3][0], []), *groups[3:]])

@@ -8,11 +8,12 @@ import logging
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from conftest import DATA, TRAINED_CE, requires_shared, requires_trained_ce
+from conftest import TRAINED_CE, DL19Inputs, requires_shared, requires_trained_ce
 from rerankkit.backends._fast_path import (
     PROBE_MAX_ERROR,
     ProbeVerdict,
@@ -159,27 +160,10 @@ def test_the_packaged_probe_has_a_few_dozen_pairs() -> None:
 # --------------------------------------------------------------------------- real model
 
 
-@pytest.fixture(scope="module")
-def speed_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One converted-model cache for the module: the trained model is converted once."""
-    return tmp_path_factory.mktemp("rerankkit-cache")
-
-
 @pytest.fixture
-def cache(speed_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RERANKKIT_CACHE", str(speed_cache))
-    return speed_cache
-
-
-def _dl19_cases(n_queries: int, top_n: int) -> list[tuple[str, list[str]]]:
-    from rerankkit.eval._datasets import load_beir, load_trec_run
-    from rerankkit.eval._runs import candidates
-
-    data = DATA / "trec-dl-2019-passage"
-    dataset = load_beir(data)
-    top = candidates(load_trec_run(data / "runs" / "bm25-top100.trec"), top_n)
-    qids = [qid for qid in dataset.judged_query_ids if qid in top][:n_queries]  # no pick
-    return [(dataset.queries[q], [dataset.corpus[d] for d in top[q]]) for q in qids]
+def cache(conversion_cache: Path) -> Path:
+    """The session's conversion cache: the trained model is converted once per session."""
+    return conversion_cache
 
 
 def _ranking_fidelity(reference: list[np.ndarray], got: list[np.ndarray]) -> tuple[float, float]:
@@ -197,25 +181,32 @@ def _ranking_fidelity(reference: list[np.ndarray], got: list[np.ndarray]) -> tup
 @pytest.mark.slow
 @requires_shared
 @requires_trained_ce
-def test_default_and_onnx_auto_paths_keep_the_ranking_of_the_trained_ce(cache: Path) -> None:
+def test_default_and_onnx_auto_paths_keep_the_ranking_of_the_trained_ce(
+    cache: Path,
+    dl19: DL19Inputs,
+    trained_ce_float32: Any,
+    dl19_ce_scores: dict[str, dict[str, float]],
+) -> None:
     from rerankkit import CrossEncoderReranker
+    from rerankkit.backends._onnx import cache_entry_name, model_files_digest
     from rerankkit.backends._speed import cpu_flags
 
-    cases = _dl19_cases(3, 50)
-    exact = CrossEncoderReranker(TRAINED_CE, dtype="float32", max_length=256)
-    assert exact.cpu_path == "torch-float32"
-    reference = [np.asarray(exact.score(q, docs)) for q, docs in cases]
-    default = CrossEncoderReranker(TRAINED_CE, max_length=256)
+    cases = dl19.first_judged(3, 50)
+    # The exact scores (float32, max_length 512) are computed once per session.
+    assert trained_ce_float32.cpu_path == "torch-float32"  # dtype="float32": PyTorch's
+    reference = [np.asarray([dl19_ce_scores[qid][d] for d in ids]) for qid, ids in cases]
+    default = CrossEncoderReranker(TRAINED_CE, max_length=512)
     assert default.cpu_path in cpu_path_order(cpu_flags(), onnx=True, openvino=True)
     # The ONNX candidates (what a CPU without native bf16 tries): int8 if its probe passes.
-    onnx_auto = CrossEncoderReranker(TRAINED_CE, backend="onnx", max_length=256)
+    onnx_auto = CrossEncoderReranker(TRAINED_CE, backend="onnx", max_length=512)
     assert onnx_auto.cpu_path in ("onnx-int8", "onnx-float32")
     for reranker in (default, onnx_auto):
-        got = [np.asarray(reranker.score(q, docs)) for q, docs in cases]
+        got = [np.asarray(reranker.score(*dl19.texts(qid, ids))) for qid, ids in cases]
         spearman, top10 = _ranking_fidelity(reference, got)
         assert spearman >= 0.99, reranker.cpu_path
         assert top10 >= 0.95, reranker.cpu_path
-    verdicts = json.loads(next(cache.rglob("verdicts.json")).read_text())
+    entry = cache / "onnx" / cache_entry_name(model_files_digest(TRAINED_CE))
+    verdicts = json.loads((entry / "verdicts.json").read_text())
     assert {v["path"] for v in verdicts.values()} >= {"onnx-int8"}
 
 
@@ -228,6 +219,7 @@ def test_fallback_engages_when_the_converted_model_fails_its_probe(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    dl19: DL19Inputs,
 ) -> None:
     from rerankkit import CrossEncoderReranker
     from rerankkit.backends._onnx import cache_entry_name, ensure_onnx_model, model_files_digest
@@ -247,7 +239,7 @@ def test_fallback_engages_when_the_converted_model_fails_its_probe(
     assert reranker.cpu_path == "onnx-float32"  # the exact ONNX path took over
     assert "failed its fidelity probe" in caplog.text
     exact = CrossEncoderReranker(TRAINED_CE, dtype="float32", max_length=128)
-    query, docs = _dl19_cases(1, 20)[0]
+    query, docs = dl19.texts(*dl19.first_judged(1, 20)[0])
     np.testing.assert_allclose(reranker.score(query, docs), exact.score(query, docs), atol=1e-4)
     failed = [
         v for v in json.loads((entry / "verdicts.json").read_text()).values() if not v["passed"]
