@@ -82,8 +82,8 @@ def evaluate(
     config: TrainConfig, *, before: tuple[Run, Timing | None] | None = None
 ) -> tuple[EvalReport | None, dict[str, Any] | None]:
     """Before/after on the test split: the first stage, the starting model (``before``) and the
-    trained one (``after``) reranking its top ``eval_top_n``; ``None`` when there is nothing
-    to evaluate on (both ``None``).
+    trained one (``after``) reranking its top ``eval_top_n``; ``(None, None)`` when there is
+    nothing to evaluate on.
 
     Args:
         config: The run, trained (its ``output`` holds the model).
