@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from rerankkit.backends._cross_encoder import CrossEncoderReranker
     from rerankkit.eval import candidates, evaluate_runs, rerank_run
-    from rerankkit.train._evaluation import EvalSettings, load_test
-    from rerankkit.train._trainer import TrainConfig, evaluation_record, train, write_record
+    from rerankkit.train._evaluation import EvalSettings, evaluation_record, load_test
+    from rerankkit.train._trainer import TrainConfig, train, write_record
 
     args.out.mkdir(parents=True, exist_ok=True)
     stages = sorted(set(args.stages))

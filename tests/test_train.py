@@ -22,7 +22,8 @@ pytest.importorskip("sentence_transformers")
 from rerankkit.eval._datasets import load_beir
 from rerankkit.eval._runs import first_stage_run
 from rerankkit.train._data import parse_training_jsonl, queries_from_beir
-from rerankkit.train._losses import LOSSES, build_loss, columns_for
+from rerankkit.train._examples import columns_for
+from rerankkit.train._losses import LOSSES, build_loss
 from rerankkit.train._mining import add_negatives, mine_negatives
 from rerankkit.train._trainer import CHECKPOINTS, TrainConfig, prepare, train
 

@@ -3,7 +3,7 @@
 Example:
     >>> record = {"config": {"model": "base", "loss": "margin", "margin": 1.0},
     ...           "training": {"steps": 3}, "data": {"source": "triples.jsonl"}}
-    >>> print(model_card(record, "(no evaluation)").splitlines()[0])
+    >>> print(model_card(record).splitlines()[0])
     # Cross-encoder fine-tuned from base with the margin loss
 """
 
@@ -26,7 +26,37 @@ def _json_block(value: Any) -> str:
     return "```json\n" + json.dumps(value, indent=2) + "\n```"
 
 
-def model_card(record: dict[str, Any], evaluation_table: str) -> str:
+def evaluation_table(evaluation: dict[str, Any] | None) -> str:
+    """Markdown table of an evaluation record (one row per system).
+
+    Example:
+        >>> record = {"settings": {"top_n": 10}, "systems": [
+        ...     {"name": "bm25", "metrics": {"nDCG@10": 0.5}},
+        ...     {"name": "after", "metrics": {"nDCG@10": 0.75},
+        ...      "vs_first_stage": {"wins": 3, "losses": 1, "ties": 2}}]}
+        >>> print(evaluation_table(record))
+        | system | nDCG@10 | wins/losses vs first stage |
+        |---|---|---|
+        | bm25 | 0.5000 | - |
+        | after | 0.7500 | 3/1 (2 ties) |
+    """
+    if not evaluation:
+        return "No before/after evaluation (no BEIR test folder given, or it was turned off)."
+    systems = evaluation["systems"]
+    names = list(systems[0]["metrics"])
+    lines = [
+        "| system | " + " | ".join(names) + " | wins/losses vs first stage |",
+        "|---|" + "---|" * len(names) + "---|",
+    ]
+    for system in systems:
+        versus = system.get("vs_first_stage")
+        wl = f"{versus['wins']}/{versus['losses']} ({versus['ties']} ties)" if versus else "-"
+        values = " | ".join(f"{system['metrics'][n]:.4f}" for n in names)
+        lines.append(f"| {system['name']} | {values} | {wl} |")
+    return "\n".join(lines)
+
+
+def model_card(record: dict[str, Any]) -> str:
     """Markdown card: starting model, data, loss and formula, steps, hyper-parameters,
     the before/after table and how to load the model."""
     config = record.get("config", {})
@@ -55,7 +85,7 @@ def model_card(record: dict[str, Any], evaluation_table: str) -> str:
         "",
         "## Evaluation before and after",
         "",
-        evaluation_table,
+        evaluation_table(record.get("evaluation")),
         "",
         "## Load",
         "",

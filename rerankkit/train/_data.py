@@ -60,17 +60,6 @@ class TrainQuery:
         return self.grades if self.grades else (1,) * len(self.positives)
 
 
-def positives_of(judged: Mapping[str, int]) -> list[str]:
-    """Document ids graded > 0, highest grade first (ties keep qrels order).
-
-    Example:
-        >>> positives_of({"a": 1, "b": 0, "c": 2})
-        ['c', 'a']
-    """
-    relevant = [doc_id for doc_id, grade in judged.items() if grade > 0]
-    return sorted(relevant, key=lambda doc_id: -judged[doc_id])
-
-
 def queries_from_beir(dataset: Dataset) -> list[TrainQuery]:
     """One :class:`TrainQuery` per judged query with at least one positive.
 
@@ -81,7 +70,8 @@ def queries_from_beir(dataset: Dataset) -> list[TrainQuery]:
     out = []
     for qid in dataset.judged_query_ids:
         judged = dataset.qrels[qid]
-        positives = [doc_id for doc_id in positives_of(judged) if doc_id in dataset.corpus]
+        relevant = [d for d, grade in judged.items() if grade > 0 and d in dataset.corpus]
+        positives = sorted(relevant, key=lambda d: -judged[d])  # highest grade first, ties in order
         if not positives:
             continue
         negative_ids = [d for d, grade in judged.items() if grade <= 0 and d in dataset.corpus]
@@ -107,6 +97,41 @@ def _text_field(record: Mapping[str, Any], key: str, source: str, lineno: int) -
 
 _TRIPLE = frozenset({"query", "positive", "negative"})
 _PAIR = frozenset({"query", "passage", "label"})
+_TRIPLE_KEYS = '{"query", "positive", "negative"}'  # as the messages write them
+_PAIR_KEYS = '{"query", "passage", "label"}'
+
+
+def _graded_passages(record: dict[str, Any], source: str, lineno: int) -> list[tuple[str, int]]:
+    """A line's ``(passage, grade)`` pairs: a triple's positive (1) and negative (0), or a
+    labelled pair's passage and label."""
+    triple = "positive" in record or "negative" in record
+    pair = "passage" in record or "label" in record
+    if triple and pair:
+        raise DatasetError(
+            f"{source}:{lineno}: a line is either a triple {_TRIPLE_KEYS} or a labelled pair "
+            f"{_PAIR_KEYS}, not both (got keys {sorted(record)})"
+        )
+    if not (triple or pair):
+        raise DatasetError(
+            f"{source}:{lineno}: expected {_TRIPLE_KEYS} or {_PAIR_KEYS}, got keys {sorted(record)}"
+        )
+    extra = sorted(set(record) - (_TRIPLE if triple else _PAIR))
+    if extra:  # e.g. "negatives": [...] would be dropped unread
+        holds = f"{_TRIPLE_KEYS} (one line per negative)" if triple else _PAIR_KEYS
+        raise DatasetError(
+            f"{source}:{lineno}: unknown key{'s' if len(extra) > 1 else ''} "
+            f"{', '.join(map(repr, extra))}: a line holds exactly {holds}"
+        )
+    if triple:
+        positive = _text_field(record, "positive", source, lineno)
+        return [(positive, 1), (_text_field(record, "negative", source, lineno), 0)]
+    passage = _text_field(record, "passage", source, lineno)
+    label = record.get("label")
+    if isinstance(label, bool) or not isinstance(label, int):
+        raise DatasetError(
+            f'{source}:{lineno}: "label" must be an integer grade (> 0 relevant), got {label!r}'
+        )
+    return [(passage, label)]
 
 
 def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -> list[TrainQuery]:
@@ -114,97 +139,46 @@ def parse_training_jsonl(lines: Iterable[str], *, source: str = "train.jsonl") -
 
     Raises:
         DatasetError: Invalid JSON, a line that is neither a triple nor a labelled pair (or is
-            both, or has other keys, which would be dropped unread), a non-integer label, a passage both relevant and non-relevant for one query,
-            or a query with no relevant passage, naming file and line.
+            both, or has other keys, which would be dropped unread), a non-integer label, a
+            passage both relevant and non-relevant for one query, or a query with no relevant
+            passage, naming file and line.
 
     Example:
         >>> parse_training_jsonl(['{"query": "q", "positive": "p", "negative": "p"}'])
         Traceback (most recent call last):
         rerankkit.errors.DatasetError: train.jsonl:1: passage 'p' is given as relevant (line 1) and as non-relevant (line 1) for query 'q'
     """  # noqa: E501 (the real message)
-    positives: dict[str, dict[str, int]] = {}  # query -> {passage: highest grade}, in order
-    negatives: dict[str, list[str]] = {}
-    first_line: dict[str, int] = {}
-    seen: dict[tuple[str, str, bool], int] = {}  # (query, passage, relevant) -> first line
-
-    def add(query: str, passage: str, grade: int, lineno: int) -> None:
-        relevant = grade > 0
-        other = seen.get((query, passage, not relevant))
-        if other is not None:
-            lines = (lineno, other) if relevant else (other, lineno)
-            raise DatasetError(
-                f"{source}:{lineno}: passage {passage[:60]!r} is given as relevant (line "
-                f"{lines[0]}) and as non-relevant (line {lines[1]}) for query {query[:60]!r}"
-            )
-        seen.setdefault((query, passage, relevant), lineno)
-        if relevant:
-            positives[query][passage] = max(grade, positives[query].get(passage, grade))
-        else:
-            negatives[query].append(passage)
-
+    # query -> {passage: (highest grade, first line)}, both in order of first appearance; a
+    # passage is relevant (grade > 0) or not for its query, never both
+    gathered: dict[str, dict[str, tuple[int, int]]] = {}
     for lineno, record in json_lines(lines, source):
         if not isinstance(record, dict):
             raise DatasetError(
                 f"{source}:{lineno}: expected a JSON object, got {type(record).__name__}"
             )
         query = _text_field(record, "query", source, lineno)
-        if query not in positives:
-            positives[query], negatives[query] = {}, []
-            first_line[query] = lineno
-        triple = "positive" in record or "negative" in record
-        pair = "passage" in record or "label" in record
-        if triple and pair:
-            raise DatasetError(
-                f'{source}:{lineno}: a line is either a triple {{"query", "positive", '
-                f'"negative"}} or a labelled pair {{"query", "passage", "label"}}, not both '
-                f"(got keys {sorted(record)})"
-            )
-        extra = sorted(set(record) - (_TRIPLE if triple else _PAIR))
-        if (triple or pair) and extra:  # e.g. "negatives": [...] would be dropped unread
-            raise DatasetError(
-                f"{source}:{lineno}: unknown key{'s' if len(extra) > 1 else ''} "
-                f"{', '.join(map(repr, extra))}: a line holds exactly "
-                + (
-                    '{"query", "positive", "negative"} (one line per negative)'
-                    if triple
-                    else '{"query", "passage", "label"}'
-                )
-            )
-        if triple:
-            positive = _text_field(record, "positive", source, lineno)
-            negative = _text_field(record, "negative", source, lineno)
-            add(query, positive, 1, lineno)
-            add(query, negative, 0, lineno)
-        elif pair:
-            passage = _text_field(record, "passage", source, lineno)
-            label = record.get("label")
-            if isinstance(label, bool) or not isinstance(label, int):
+        passages = gathered.setdefault(query, {})
+        for passage, grade in _graded_passages(record, source, lineno):
+            earlier_grade, earlier_line = passages.get(passage, (grade, lineno))
+            if (grade > 0) != (earlier_grade > 0):
+                relevant, other = (lineno, earlier_line) if grade > 0 else (earlier_line, lineno)
                 raise DatasetError(
-                    f'{source}:{lineno}: "label" must be an integer grade (> 0 relevant), '
-                    f"got {label!r}"
+                    f"{source}:{lineno}: passage {passage[:60]!r} is given as relevant (line "
+                    f"{relevant}) and as non-relevant (line {other}) for query {query[:60]!r}"
                 )
-            add(query, passage, label, lineno)
-        else:
-            raise DatasetError(
-                f'{source}:{lineno}: expected {{"query", "positive", "negative"}} or '
-                f'{{"query", "passage", "label"}}, got keys {sorted(record)}'
-            )
+            passages[passage] = (max(grade, earlier_grade), earlier_line)
     out = []
-    for query, graded in positives.items():
-        if not graded:
+    for query, passages in gathered.items():
+        positives = {passage: grade for passage, (grade, _) in passages.items() if grade > 0}
+        if not positives:
+            first_line = min(line for _, line in passages.values())
             raise DatasetError(
-                f"{source}:{first_line[query]}: query {query[:60]!r} has no relevant passage "
+                f"{source}:{first_line}: query {query[:60]!r} has no relevant passage "
                 "(label > 0); every training query needs one"
             )
-        out.append(
-            TrainQuery(
-                query=query,
-                positives=tuple(graded),
-                negatives=tuple(dict.fromkeys(negatives[query])),
-                query_id=query,
-                grades=tuple(graded.values()),
-            )
-        )
+        negatives = tuple(passage for passage, (grade, _) in passages.items() if grade <= 0)
+        grades = tuple(positives.values())
+        out.append(TrainQuery(query, tuple(positives), negatives, query_id=query, grades=grades))
     return out
 
 

@@ -27,13 +27,25 @@ from rerankkit.train._config import Loss
 from rerankkit.train._data import TrainQuery
 
 
+def columns_for(loss: Loss) -> tuple[str, ...]:
+    """The dataset columns, in order, that the loss ``loss`` reads (the keys of :func:`rows_for`).
+
+    Example:
+        >>> columns_for("listwise")
+        ('query', 'documents', 'labels')
+    """
+    return {
+        "bce": ("query", "passage", "label"),
+        "margin": ("query", "positive", "negative"),
+        "marginmse": ("query", "positive", "negative", "label"),
+        "listwise": ("query", "documents", "labels"),
+    }[loss]
+
+
 def rows_for(
-    loss: Loss,
-    queries: Sequence[TrainQuery],
-    *,
-    teacher: Sequence[Sequence[float]] | None = None,
+    loss: Loss, queries: Sequence[TrainQuery], *, teacher: Sequence[Sequence[float]] = ()
 ) -> dict[str, list[Any]]:
-    """The columns (as :func:`rerankkit.train._losses.columns_for` names them) for ``loss``.
+    """The columns of :func:`columns_for` for ``loss``, one row per example.
 
     Queries without negatives give ``bce`` rows for their positives only and no rows for the
     pairwise and listwise losses (they have nothing to compare with). ``listwise`` labels are
@@ -47,35 +59,26 @@ def rows_for(
             negatives (see :func:`rerankkit.train._teacher.teacher_scores`).
 
     """
-    if loss == "bce":
-        bce: dict[str, list[Any]] = {"query": [], "passage": [], "label": []}
-        for q in queries:
+    rows: dict[str, list[Any]] = {name: [] for name in columns_for(loss)}
+
+    def add(*row: Any) -> None:
+        for column, value in zip(rows.values(), row, strict=True):
+            column.append(value)
+
+    for position, q in enumerate(queries):
+        if loss == "bce":
             for passages, label in ((q.positives, 1.0), (q.negatives, 0.0)):
                 for passage in passages:
-                    bce["query"].append(q.query)
-                    bce["passage"].append(passage)
-                    bce["label"].append(label)
-        return bce
-    if loss == "listwise":
-        listwise: dict[str, list[Any]] = {"query": [], "documents": [], "labels": []}
-        for q in queries:
-            if q.negatives:
-                listwise["query"].append(q.query)
-                listwise["documents"].append([*q.positives, *q.negatives])
-                grades = [float(g) for g in q.positive_grades()]
-                listwise["labels"].append(grades + [0.0] * len(q.negatives))
-        return listwise
-    triples: dict[str, list[Any]] = {"query": [], "positive": [], "negative": []}
-    margins: list[float] = []
-    for position, q in enumerate(queries):
-        for i, positive in enumerate(q.positives):
-            for j, negative in enumerate(q.negatives):
-                triples["query"].append(q.query)
-                triples["positive"].append(positive)
-                triples["negative"].append(negative)
-                if teacher is not None and loss == "marginmse":
-                    scores = teacher[position]
-                    margins.append(float(scores[i]) - float(scores[len(q.positives) + j]))
-    if loss == "marginmse":
-        triples["label"] = margins
-    return triples
+                    add(q.query, passage, label)
+        elif loss == "listwise" and q.negatives:
+            grades = [float(g) for g in q.positive_grades()]
+            add(q.query, [*q.positives, *q.negatives], grades + [0.0] * len(q.negatives))
+        elif loss in ("margin", "marginmse"):  # every (positive, negative) pair of the query
+            for i, positive in enumerate(q.positives):
+                for j, negative in enumerate(q.negatives):
+                    if loss == "margin":
+                        add(q.query, positive, negative)
+                    else:  # label: the teacher's margin, t(q, positive) - t(q, negative)
+                        scores = teacher[position]
+                        add(q.query, positive, negative, scores[i] - scores[len(q.positives) + j])
+    return rows

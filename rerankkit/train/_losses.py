@@ -25,7 +25,6 @@ logistic form, ``log(1 + exp(-(s+ - s-)))``, which never stops pushing).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, get_args
 
 import torch
@@ -57,7 +56,7 @@ class MarginRankingLoss(nn.Module):
 
     Built by :func:`build_loss` from checked values: a 1-logit model
     (:func:`rerankkit.train._model.load_student`) and ``TrainConfig.margin`` (>= 0); the
-    trainer hands it the three columns of :func:`columns_for`.
+    trainer hands it the three columns of :func:`rerankkit.train._examples.columns_for`.
 
     Args:
         model: The ``CrossEncoder`` being trained, with one output label.
@@ -83,20 +82,15 @@ class MarginRankingLoss(nn.Module):
         prompt: str | None = None,
         task: str | None = None,
     ) -> Tensor:
-        queries, positives, negatives = inputs[0], inputs[1], inputs[2:]
-        positive_scores = self._logits(list(zip(queries, positives, strict=True)), prompt, task)
-        negative_scores = torch.stack(
-            [
-                self._logits(list(zip(queries, column, strict=True)), prompt, task)
-                for column in negatives
-            ],
-            dim=1,
-        )
-        return hinge(
-            positive_scores.unsqueeze(1).expand_as(negative_scores), negative_scores, self.margin
-        )
+        queries, *columns = inputs  # the positives, then one column per negative
+        scores = [self._logits(queries, column, prompt, task) for column in columns]
+        negative = torch.stack(scores[1:], dim=1)
+        return hinge(scores[0].unsqueeze(1).expand_as(negative), negative, self.margin)
 
-    def _logits(self, pairs: list[tuple[str, str]], prompt: str | None, task: str | None) -> Tensor:
+    def _logits(
+        self, queries: list[str], passages: list[str], prompt: str | None, task: str | None
+    ) -> Tensor:
+        pairs = list(zip(queries, passages, strict=True))
         features = batch_to_device(
             self.model.preprocess(pairs, prompt=prompt, task=task), self.model.device
         )
@@ -135,13 +129,3 @@ def build_loss(name: Loss, model: CrossEncoder, *, margin: float = 1.0) -> nn.Mo
         "listwise": st_losses.LambdaLoss,
     }
     return others[name](model)  # type: ignore[no-any-return]
-
-
-def columns_for(name: Loss) -> Sequence[str]:
-    """The dataset columns, in order, that the loss ``name`` reads."""
-    return {
-        "bce": ("query", "passage", "label"),
-        "margin": ("query", "positive", "negative"),
-        "marginmse": ("query", "positive", "negative", "label"),
-        "listwise": ("query", "documents", "labels"),
-    }[name]

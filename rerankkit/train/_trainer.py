@@ -24,7 +24,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,12 @@ from rerankkit.backends._speed import cpu_flags, cpu_has_fast_bf16
 from rerankkit.errors import DatasetError, TrainingError
 from rerankkit.eval._datasets import missing_beir_files
 from rerankkit.eval._runs import first_stage_run
-from rerankkit.train._card import model_card
+from rerankkit.train._card import evaluation_table, model_card
 from rerankkit.train._config import TrainConfig
 from rerankkit.train._data import TrainQuery, count_pairs, load_training_data
-from rerankkit.train._evaluation import EvalSettings, before_after, load_test, score_model
+from rerankkit.train._evaluation import evaluate, evaluation_settings
 from rerankkit.train._examples import rows_for
-from rerankkit.train._losses import build_loss, columns_for
+from rerankkit.train._losses import build_loss
 from rerankkit.train._mining import add_negatives, mine_negatives
 from rerankkit.train._model import EXTRA, load_student, starting_config
 from rerankkit.train._teacher import build_teacher, teacher_scores
@@ -49,22 +49,6 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 _CHECKPOINT = re.compile(r"checkpoint-\d+")
-
-
-def evaluation_settings(config: TrainConfig) -> EvalSettings | None:
-    """The before/after settings, or ``None`` when there is nothing to evaluate on."""
-    data = config.eval_data if config.eval_data is not None else config.data
-    if config.eval_split is None or not Path(data).is_dir():
-        return None
-    return EvalSettings(
-        data=data,
-        split=config.eval_split,
-        first_stage=config.first_stage,
-        top_n=config.eval_top_n,
-        max_length=config.max_length,
-        dtype=config.eval_dtype,
-        bm25_language=config.bm25_language,
-    )
 
 
 def saved_checkpoints(output: Path) -> list[Path]:
@@ -80,15 +64,9 @@ def _written_at(checkpoint: Path) -> float:
 
 
 RUN_SETTINGS = "run.json"  # in checkpoints/: the settings the checkpoints were trained with
-_MAY_CHANGE_ON_RESUME = {
-    "output",
-    "eval_data",
-    "eval_split",
-    "eval_top_n",
-    "eval_dtype",
-    "progress",
-    "save_steps",
-}
+_MAY_CHANGE_ON_RESUME = frozenset(  # where the model goes, its evaluation, progress, saving
+    {"output", "eval_data", "eval_split", "eval_top_n", "eval_dtype", "progress", "save_steps"}
+)
 
 
 def run_settings(config: TrainConfig) -> dict[str, Any]:
@@ -99,7 +77,7 @@ def run_settings(config: TrainConfig) -> dict[str, Any]:
         >>> settings["loss"], settings["ranks"], "output" in settings
         ('bce', [10, 100], False)
     """
-    return config.model_dump(mode="json", exclude=_MAY_CHANGE_ON_RESUME)
+    return config.model_dump(mode="json", exclude=set(_MAY_CHANGE_ON_RESUME))
 
 
 def changed_settings(saved: dict[str, Any], config: TrainConfig) -> list[str]:
@@ -190,11 +168,7 @@ def check_start(config: TrainConfig, *, resume: bool | str = False) -> list[Path
             check_spec(spec)
         except ValueError as error:
             raise TrainingError(f"teacher: {error}") from None
-    settings = evaluation_settings(config)  # None: no evaluation, or eval_data not a folder
-    if settings is None and config.eval_split is not None and config.eval_data is not None:
-        raise TrainingError(
-            f"eval_data must be a BEIR folder, got {config.eval_data!r} (not a folder)"
-        )
+    settings = evaluation_settings(config)  # refuses an eval_data that is not a folder
     if settings is not None:
         same_data = Path(settings.data).resolve() == Path(config.data).resolve()
         if same_data and settings.split == config.split:
@@ -273,7 +247,7 @@ def prepare(config: TrainConfig) -> Prepared:
         logger.info("mined negatives for %d queries", len(mined))
     info["counts"] = count_pairs(queries)
     check_trainable(config, queries, beir=dataset is not None)
-    teacher = None
+    teacher: list[list[float]] = []
     if config.teacher:  # TrainConfig allows one with loss marginmse only
         started = time.perf_counter()
         teacher = teacher_scores(build_teacher(config.teacher), queries)
@@ -302,10 +276,10 @@ def check_trainable(config: TrainConfig, queries: Sequence[TrainQuery], *, beir:
         Traceback (most recent call last):
         rerankkit.errors.TrainingError: loss 'margin' compares positives with negatives, but t.jsonl has none (JSONL data is never mined): add triples {"query", "positive", "negative"} or pairs with "label": 0, or use loss 'bce'
     """  # noqa: E501 (the real message)
-    if not queries:
+    if not queries:  # BEIR only: a JSONL query without a relevant passage is refused on reading
         raise DatasetError(
-            f"{config.data}: no training query with a relevant document in the corpus"
-            + (f" (qrels/{config.split}.tsv)" if beir else "")
+            f"{config.data}: no training query with a relevant document in the corpus "
+            f"(qrels/{config.split}.tsv)"
         )
     if config.loss == "bce" or any(q.negatives for q in queries):
         return
@@ -359,12 +333,8 @@ def _device_bf16(requested: bool | None) -> bool:
     import torch
 
     cuda = torch.cuda.is_available()
-    return use_bf16(
-        requested,
-        cuda=cuda,
-        cuda_bf16=cuda and torch.cuda.is_bf16_supported(),
-        flags=cpu_flags(),
-    )
+    cuda_bf16 = cuda and torch.cuda.is_bf16_supported()
+    return use_bf16(requested, cuda=cuda, cuda_bf16=cuda_bf16, flags=cpu_flags())
 
 
 def fit(
@@ -393,8 +363,7 @@ def fit(
 
     set_seed(config.seed)  # the new head, if any, is initialised under the seed
     model = load_student(config.model, new_head=config.new_head, max_length=config.max_length)
-    columns = columns_for(config.loss)
-    train_rows = datasets.Dataset.from_dict({name: rows[name] for name in columns})
+    train_rows = datasets.Dataset.from_dict(rows)  # the loss's columns, in its order
     bf16 = _device_bf16(config.bf16)
     import torch
 
@@ -461,83 +430,6 @@ class TrainResult:
         return evaluation_table(self.record.get("evaluation"))
 
 
-def evaluate(config: TrainConfig, *, before: Any = None) -> tuple[Any, dict[str, Any] | None]:
-    """Before/after on the test split; ``before``: a reranked run already scored for the
-    starting model (``(run, timing)``), to share it across runs of one benchmark."""
-    settings = evaluation_settings(config)
-    if settings is None:
-        return None, None
-    dataset, first = load_test(settings)
-    runs: dict[str, Any] = {}
-    if before is not None:
-        runs["before"] = before
-    elif not config.new_head:  # a new head ranks at random: nothing to compare with
-        runs["before"] = score_model(
-            config.model, dataset, first, settings, progress=config.progress, desc="before"
-        )
-    runs["after"] = score_model(
-        config.output, dataset, first, settings, progress=config.progress, desc="after"
-    )
-    report = before_after(dataset, first, runs, settings)
-    return report, evaluation_record(report, settings)
-
-
-def evaluation_record(report: Any, settings: EvalSettings) -> dict[str, Any]:
-    """The JSON-safe part of a before/after report the card shows."""
-    return {
-        "settings": asdict(settings),
-        "queries": len(report.query_ids),
-        "systems": [s.to_dict(per_query=False) for s in report.systems],
-    }
-
-
-def evaluation_table(evaluation: dict[str, Any] | None) -> str:
-    """Markdown table of an evaluation record (one row per system).
-
-    Example:
-        >>> record = {"settings": {"top_n": 10}, "systems": [
-        ...     {"name": "bm25", "metrics": {"nDCG@10": 0.5}},
-        ...     {"name": "after", "metrics": {"nDCG@10": 0.75},
-        ...      "vs_first_stage": {"wins": 3, "losses": 1, "ties": 2}}]}
-        >>> print(evaluation_table(record))
-        | system | nDCG@10 | wins/losses vs first stage |
-        |---|---|---|
-        | bm25 | 0.5000 | - |
-        | after | 0.7500 | 3/1 (2 ties) |
-    """
-    if not evaluation:
-        return "No before/after evaluation (no BEIR test folder given, or it was turned off)."
-    systems = evaluation["systems"]
-    names = list(systems[0]["metrics"])
-    lines = [
-        "| system | " + " | ".join(names) + " | wins/losses vs first stage |",
-        "|---|" + "---|" * len(names) + "---|",
-    ]
-    for system in systems:
-        versus = system.get("vs_first_stage")
-        wl = f"{versus['wins']}/{versus['losses']} ({versus['ties']} ties)" if versus else "-"
-        values = " | ".join(f"{system['metrics'][n]:.4f}" for n in names)
-        lines.append(f"| {system['name']} | {values} | {wl} |")
-    return "\n".join(lines)
-
-
-def non_finite_to_null(value: Any) -> Any:
-    """``value`` with every non-finite float (a diverged loss: NaN, inf) made ``None``, so
-    ``json.dumps(..., allow_nan=False)`` writes standard JSON that every parser reads.
-
-    Example:
-        >>> non_finite_to_null({"train_loss": float("nan"), "steps": [1, float("inf"), 0.5]})
-        {'train_loss': None, 'steps': [1, None, 0.5]}
-    """
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: non_finite_to_null(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [non_finite_to_null(item) for item in value]
-    return value
-
-
 def training_record(
     config: TrainConfig,
     *,
@@ -563,12 +455,10 @@ def write_record(output: Path, record: dict[str, Any]) -> None:
     """Write ``training.json`` and the model card ``README.md`` into ``output`` (standard
     JSON: a non-finite number, e.g. the loss of a diverged run, is written as ``null``)."""
     output.mkdir(parents=True, exist_ok=True)
-    record = non_finite_to_null(record)
+    record = json.loads(json.dumps(record), parse_constant=lambda nan_or_inf: None)
     text = json.dumps(record, indent=2, allow_nan=False)
     (output / "training.json").write_text(text + "\n", encoding="utf-8")
-    (output / "README.md").write_text(
-        model_card(record, evaluation_table(record.get("evaluation"))), encoding="utf-8"
-    )
+    (output / "README.md").write_text(model_card(record), encoding="utf-8")
 
 
 def train(
