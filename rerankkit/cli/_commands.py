@@ -118,11 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--query", required=True, type=argparse_type(check_query), help="the query")
     rr.add_argument("--docs", required=True, help="JSONL file of documents ('-' for stdin)")
     rr.add_argument("--reranker", required=True, metavar="SPEC", help="reranker spec")
-    rr.add_argument("--top-n", type=positive_int, default=None, help="keep the best N")
+    rr.add_argument("--top-n", type=positive_int, help="keep the best N")
     rr.add_argument(
         "--score-threshold",
         type=argparse_type(check_score_threshold, float),
-        default=None,
         help="keep documents scoring at least this (applied before --top-n)",
     )
     rr.add_argument(
