@@ -32,13 +32,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from rerankkit._result import result_metadata
 from rerankkit._validation import check_query, check_score_threshold
 from rerankkit.cli import _demo, _serve, _train
 from rerankkit.cli._options import (
     CliError,
+    Options,
     add_model_options,
     argparse_type,
     checked_spec,
@@ -67,16 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     from rerankkit._specs import spec_kinds
 
     kinds = "\n".join(f"  {name:<14} {text}" for name, text in spec_kinds().items())
-    spec_help = (
-        "reranker specs look like KIND:TARGET?OPTION=VALUE&..., e.g.\n"
+    spec_help: dict[str, Any] = {  # the epilog of the commands that take --reranker SPEC
+        "epilog": "reranker specs look like KIND:TARGET?OPTION=VALUE&..., e.g.\n"
         "  cross-encoder:cross-encoder/ms-marco-MiniLM-L6-v2?max_length=256&dtype=bfloat16\n"
-        f"kinds:\n{kinds}"
-    )
+        f"kinds:\n{kinds}",
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
     parser = argparse.ArgumentParser(
         prog="rerankkit",
         description="Rerank documents and measure rerankers on your own data.",
-        epilog=spec_help,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **spec_help,
     )
     parser.add_argument("--version", action="version", version=f"rerankkit {__version__}")
     verbosity = parser.add_mutually_exclusive_group()
@@ -91,8 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate rerankers on a BEIR-layout test collection",
         description="Rerank a first-stage run with each reranker and report nDCG@10, MRR@10, "
         "Recall@top-n, per-query wins/losses against the first stage, latency and pairs/s.",
-        epilog=spec_help,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **spec_help,
     )
     first = ev.add_mutually_exclusive_group(required=True)
     first.add_argument(
@@ -113,17 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read documents as JSONL (one JSON string, or an object with a text field, a "
         'line) and write the ranked documents as JSONL: {"index", "relevance_score", "document"} '
         "with index = position in the input, best first.",
-        epilog=spec_help,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **spec_help,
     )
     rr.add_argument("--query", required=True, type=argparse_type(check_query), help="the query")
     rr.add_argument("--docs", required=True, help="JSONL file of documents ('-' for stdin)")
     rr.add_argument("--reranker", required=True, metavar="SPEC", help="reranker spec")
-    rr.add_argument("--top-n", type=positive_int, default=None, help="keep the best N")
+    rr.add_argument("--top-n", type=positive_int, help="keep the best N")
     rr.add_argument(
         "--score-threshold",
         type=argparse_type(check_score_threshold, float),
-        default=None,
         help="keep documents scoring at least this (applied before --top-n)",
     )
     rr.add_argument(
@@ -142,11 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- eval
 
 
-class _Eval(BaseModel):
+class _Eval(Options):
     """The options of ``rerankkit eval`` (besides its first stage: ``--run`` or
     ``--first-stage``, argparse's required choice of one)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     data: Path
     """folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv"""
@@ -183,27 +179,16 @@ class _Eval(BaseModel):
 
 
 def _unique_names(labels: Sequence[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    names = []
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-        names.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
-    return names
-
-
-def _rerank_on_ray(spec: Any, dataset: Any, first: Any, name: str, options: _Eval) -> Any:
-    from rerankkit.eval._runs import rerank_run_on_ray
-
-    return rerank_run_on_ray(
-        spec, dataset, first, top_n=options.top_n, concurrency=options.ray_actors, desc=name
-    )
+    """Each label, numbered from its second use on: ``["a", "a"]`` -> ``["a", "a #2"]``."""
+    counts = [labels[: i + 1].count(label) for i, label in enumerate(labels)]
+    return [label if n == 1 else f"{label} #{n}" for label, n in zip(labels, counts, strict=True)]
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rerankkit._specs import build_reranker
     from rerankkit.eval._datasets import check_evaluable, check_run, load_beir, load_trec_run
     from rerankkit.eval._metrics import evaluate_runs
-    from rerankkit.eval._runs import first_stage_run, rerank_run
+    from rerankkit.eval._runs import first_stage_run, rerank_run, rerank_run_on_ray
 
     options = model_from_args(_Eval, args)
     specs = [checked_spec(text) for text in options.reranker]  # fail before any loading
@@ -236,20 +221,26 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             name = f"{name} (reranker)"
         try:  # one reranker failing to load or run must not lose the others' results
             if options.ray:
-                runs[name], timings[name] = _rerank_on_ray(spec, dataset, first, name, options)
-                continue
-            logger.info("loading %s", spec.text)
-            reranker = build_reranker(spec)
-            runs[name], timings[name] = rerank_run(
-                reranker,
-                dataset,
-                first,
-                top_n=options.top_n,
-                progress=options.progress,
-                desc=name,
-                batch_queries=False if options.per_query else None,
-            )
-            del reranker  # free the model before loading the next one
+                runs[name], timings[name] = rerank_run_on_ray(
+                    spec,
+                    dataset,
+                    first,
+                    top_n=options.top_n,
+                    concurrency=options.ray_actors,
+                    desc=name,
+                )
+            else:
+                logger.info("loading %s", spec.text)
+                # nothing keeps the model once its run is done: freed before the next one loads
+                runs[name], timings[name] = rerank_run(
+                    build_reranker(spec),
+                    dataset,
+                    first,
+                    top_n=options.top_n,
+                    progress=options.progress,
+                    desc=name,
+                    batch_queries=False if options.per_query else None,
+                )
         except Exception as error:  # reported after the report of the others is written
             logger.debug("reranker %s failed", spec.text, exc_info=True)
             logger.error("reranker %s failed: %s", spec.text, error)

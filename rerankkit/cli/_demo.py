@@ -24,6 +24,7 @@ Example (prints the before/after tables and the summary; see the README)::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -34,12 +35,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from rerankkit._base import Reranker
 from rerankkit._validation import check_int
 from rerankkit.backends._hf import quiet_transformers
-from rerankkit.cli._options import add_model_options, model_from_args
+from rerankkit.cli._options import Options, add_model_options, model_from_args
 from rerankkit.eval._metrics import ranking_metrics
 
 
@@ -75,20 +76,20 @@ class Hit:
 class DemoResult:
     """Everything the demo printed, for programmatic use (tests, notebooks).
 
+    Each mapping is keyed by system: ``"first stage"`` (BM25), ``"langchain"`` (after
+    ``ContextualCompressionRetriever``), ``"llamaindex"`` (after the query engine's
+    postprocessor).
+
     Attributes:
-        first_stage: ``{query_id: hits}``, the BM25 candidates best first.
-        langchain: ``{query_id: hits}`` after ``ContextualCompressionRetriever``.
-        llamaindex: ``{query_id: hits}`` after the query engine's postprocessor.
-        metrics: ``{system: {measure: value}}`` for ``"first stage"``, ``"langchain"`` and
-            ``"llamaindex"``; measures ``hit@1``, ``hit@k``, ``MRR`` (over the candidates).
+        rankings: ``{system: {query_id: hits}}``, best first.
+        metrics: ``{system: {measure: value}}``; measures ``hit@1``, ``hit@k``, ``MRR`` (over
+            the candidates).
         mrr_by_lang: ``{system: {language: MRR}}`` over each language's queries.
         reused_scores: Scores the LlamaIndex pass took from the score cache the LangChain
             pass filled (0 when the reranker is not cached).
     """
 
-    first_stage: dict[str, list[Hit]]
-    langchain: dict[str, list[Hit]]
-    llamaindex: dict[str, list[Hit]]
+    rankings: dict[str, dict[str, list[Hit]]]
     metrics: dict[str, dict[str, float]]
     mrr_by_lang: dict[str, dict[str, float]]
     reused_scores: int
@@ -108,9 +109,7 @@ def load_sample_corpus() -> list[Passage]:
         >>> len(passages), sorted({p.lang for p in passages})
         (60, ['en', 'ko'])
     """
-    return [
-        Passage(r["id"], r["lang"], r["topic"], r["text"]) for r in _read_jsonl("demo_corpus.jsonl")
-    ]
+    return [Passage(**row) for row in _read_jsonl("demo_corpus.jsonl")]
 
 
 def load_sample_queries() -> list[DemoQuery]:
@@ -255,23 +254,23 @@ def resolve_reranker(
 # ---------------------------------------------------------------- first stage + adapters
 
 
-class _FirstStage:
+Candidates = Callable[[str], list[tuple[Passage, float]]]  # query -> BM25's passages, scores
+Pipeline = Callable[[str], list[Hit]]  # query -> its ranked hits
+
+
+def _bm25(passages: Sequence[Passage], top_n: int) -> Candidates:
     """BM25 over the sample corpus; English stemming, Korean words pass through unchanged."""
+    from rerankkit.eval._retrieval import BM25Index
 
-    def __init__(self, passages: Sequence[Passage], top_n: int) -> None:
-        from rerankkit.eval._retrieval import BM25Index
-
-        self.passages = {p.id: p for p in passages}
-        self.top_n = top_n
-        self._index = BM25Index({p.id: p.text for p in passages}, language="english")
-
-    def search(self, query: str) -> list[Hit]:
-        return [Hit(str(doc), score) for doc, score in self._index.search([query], self.top_n)[0]]
+    by_id = {p.id: p for p in passages}
+    index = BM25Index({p.id: p.text for p in passages}, language="english")
+    return lambda query: [
+        (by_id[str(doc)], score) for doc, score in index.search([query], top_n)[0]
+    ]
 
 
-def _langchain_rankings(
-    first_stage: _FirstStage, reranker: Reranker, queries: Sequence[DemoQuery], top_n: int
-) -> dict[str, list[Hit]]:
+def _langchain_pipeline(bm25: Candidates, reranker: Reranker, top_n: int) -> Pipeline:
+    """BM25 inside LangChain's ``ContextualCompressionRetriever``."""
     from langchain_classic.retrievers import ContextualCompressionRetriever
     from langchain_core.callbacks import CallbackManagerForRetrieverRun
     from langchain_core.documents import Document
@@ -286,28 +285,21 @@ def _langchain_rankings(
             self, query: str, *, run_manager: CallbackManagerForRetrieverRun
         ) -> list[Document]:
             return [
-                Document(
-                    page_content=first_stage.passages[hit.id].text,
-                    id=hit.id,
-                    metadata={"bm25": hit.score, "lang": first_stage.passages[hit.id].lang},
-                )
-                for hit in first_stage.search(query)
+                Document(page_content=p.text, id=p.id, metadata={"bm25": score, "lang": p.lang})
+                for p, score in bm25(query)
             ]
 
     retriever = ContextualCompressionRetriever(
         base_compressor=RerankKitCompressor(reranker=reranker, top_n=top_n),
         base_retriever=SampleBM25Retriever(),
     )
-    out = {}
-    for query in queries:
-        docs = retriever.invoke(query.text)
-        out[query.id] = [Hit(str(d.id), float(d.metadata["relevance_score"])) for d in docs]
-    return out
+    return lambda query: [
+        Hit(str(doc.id), float(doc.metadata["relevance_score"])) for doc in retriever.invoke(query)
+    ]
 
 
-def _llamaindex_rankings(
-    first_stage: _FirstStage, reranker: Reranker, queries: Sequence[DemoQuery], top_n: int
-) -> dict[str, list[Hit]]:
+def _llamaindex_pipeline(bm25: Candidates, reranker: Reranker, top_n: int) -> Pipeline:
+    """BM25 inside a LlamaIndex query engine with a node postprocessor."""
     from llama_index.core import QueryBundle
     from llama_index.core.llms import MockLLM
     from llama_index.core.query_engine import RetrieverQueryEngine
@@ -320,30 +312,30 @@ def _llamaindex_rankings(
         """The demo's first stage as a LlamaIndex retriever."""
 
         def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-            nodes = []
-            for hit in first_stage.search(query_bundle.query_str):
-                passage = first_stage.passages[hit.id]
-                node = TextNode(
-                    id_=hit.id,
-                    text=passage.text,
-                    metadata={"lang": passage.lang, "topic": passage.topic},
-                    # The reranker reads the EMBED view; keep it to the passage text so both
-                    # adapters score exactly the same strings.
-                    excluded_embed_metadata_keys=["lang", "topic"],
+            # The reranker reads the EMBED view; keep it to the passage text so both adapters
+            # score exactly the same strings.
+            return [
+                NodeWithScore(
+                    node=TextNode(
+                        id_=p.id,
+                        text=p.text,
+                        metadata={"lang": p.lang, "topic": p.topic},
+                        excluded_embed_metadata_keys=["lang", "topic"],
+                    ),
+                    score=score,
                 )
-                nodes.append(NodeWithScore(node=node, score=hit.score))
-            return nodes
+                for p, score in bm25(query_bundle.query_str)
+            ]
 
     engine = RetrieverQueryEngine.from_args(
         SampleBM25Retriever(),
         llm=MockLLM(),
         node_postprocessors=[RerankKitPostprocessor(reranker=reranker, top_n=top_n)],
     )
-    out = {}
-    for query in queries:
-        nodes = engine.retrieve(QueryBundle(query.text))
-        out[query.id] = [Hit(n.node.node_id, float(n.score or 0.0)) for n in nodes]
-    return out
+    return lambda query: [
+        Hit(node.node.node_id, float(node.score or 0.0))
+        for node in engine.retrieve(QueryBundle(query))
+    ]
 
 
 def demo_results(reranker: Reranker, *, top_n: int = 3, first_stage_top_n: int = 10) -> DemoResult:
@@ -357,37 +349,35 @@ def demo_results(reranker: Reranker, *, top_n: int = 3, first_stage_top_n: int =
     from rerankkit.compose._cache import CachedReranker, ScoreCache
 
     queries = load_sample_queries()
-    first_stage = _FirstStage(load_sample_corpus(), first_stage_top_n)
-    before = {q.id: first_stage.search(q.text) for q in queries}
+    bm25 = _bm25(load_sample_corpus(), first_stage_top_n)
     # Both adapters see the same (query, passage) pairs: a score cache lets the second one
     # reuse the model's scores instead of running the model twice. Only scores per document
     # (reranker.pointwise) are cached; anything else (a listwise LLM spec, a fusion) runs twice.
     cache = ScoreCache()
     scorer = CachedReranker(reranker, cache=cache) if reranker.pointwise else reranker
+
+    def ranking(pipeline: Pipeline) -> dict[str, list[Hit]]:
+        return {query.id: pipeline(query.text) for query in queries}
+
     # Both adapters return every candidate (their top_n = first_stage_top_n) so MRR sees the
     # full reranked list; the printout shows the top top_n of each.
-    after_lc = _langchain_rankings(first_stage, scorer, queries, first_stage_top_n)
-    hits_before = cache.info().hits
-    after_li = _llamaindex_rankings(first_stage, scorer, queries, first_stage_top_n)
-    systems = {"first stage": before, "langchain": after_lc, "llamaindex": after_li}
-    ranked = {
-        name: {qid: [hit.id for hit in hits] for qid, hits in run.items()}
-        for name, run in systems.items()
+    rankings = {
+        "first stage": ranking(lambda query: [Hit(p.id, score) for p, score in bm25(query)]),
+        "langchain": ranking(_langchain_pipeline(bm25, scorer, first_stage_top_n)),
     }
+    hits_before = cache.info().hits
+    rankings["llamaindex"] = ranking(_llamaindex_pipeline(bm25, scorer, first_stage_top_n))
     relevant = {q.id: q.relevant for q in queries}
-    mrr_by_lang: dict[str, dict[str, float]] = {name: {} for name in systems}
-    for lang in sorted({q.lang for q in queries}):
-        subset = {q.id: q.relevant for q in queries if q.lang == lang}
-        for name, ids in ranked.items():
-            mrr_by_lang[name][lang] = ranking_metrics(ids, subset, top_n)["MRR"]
-    return DemoResult(
-        first_stage=before,
-        langchain=after_lc,
-        llamaindex=after_li,
-        metrics={name: ranking_metrics(ids, relevant, top_n) for name, ids in ranked.items()},
-        mrr_by_lang=mrr_by_lang,
-        reused_scores=cache.info().hits - hits_before,
-    )
+    langs = sorted({q.lang for q in queries})
+    by_lang = {lang: {q.id: q.relevant for q in queries if q.lang == lang} for lang in langs}
+    metrics, mrr_by_lang = {}, {}
+    for system, run in rankings.items():
+        ids = {qid: [hit.id for hit in hits] for qid, hits in run.items()}
+        metrics[system] = ranking_metrics(ids, relevant, top_n)
+        mrr_by_lang[system] = {
+            lang: ranking_metrics(ids, judged, top_n)["MRR"] for lang, judged in by_lang.items()
+        }
+    return DemoResult(rankings, metrics, mrr_by_lang, cache.info().hits - hits_before)
 
 
 # ---------------------------------------------------------------- printing
@@ -399,9 +389,9 @@ def _answer_rank(hits: Sequence[Hit], query: DemoQuery) -> str:
     return f"#{rank}" if rank is not None else "missed"
 
 
-def _print_query(
-    out: TextIO, query: DemoQuery, result: DemoResult, k: int, passages: Mapping[str, Passage]
-) -> None:
+def _langchain_rows(
+    query: DemoQuery, result: DemoResult, k: int, passages: Mapping[str, Passage]
+) -> list[str]:
     """One query of the LangChain section: BM25's top ``k`` beside the reranked top ``k``."""
 
     def cell(hits: Sequence[Hit], rank: int, with_score: bool) -> str:
@@ -412,28 +402,33 @@ def _print_query(
         score = f"{hit.score:6.3f} " if with_score else ""
         return fit_width(f"{mark} {hit.id:<13}{score}{passages[hit.id].text}", 47)
 
-    before, after = result.first_stage[query.id], result.langchain[query.id]
+    before, after = result.rankings["first stage"][query.id], result.rankings["langchain"][query.id]
     moved = f"answer: {_answer_rank(before, query)} -> {_answer_rank(after, query)}"
-    print(f"\n{query.id}  {fit_width(query.text, 62)}  {moved}", file=out)
-    print(f"     {fit_width('before: BM25', 47)}  after: reranked", file=out)
+    rows = [f"\n{query.id}  {fit_width(query.text, 62)}  {moved}"]
+    rows.append(f"     {fit_width('before: BM25', 47)}  after: reranked")
     for rank in range(k):
         left, right = cell(before, rank, with_score=False), cell(after, rank, with_score=True)
-        print(f"  {rank + 1}  {left}  {right}".rstrip(), file=out)
+        rows.append(f"  {rank + 1}  {left}  {right}".rstrip())
+    return rows
 
 
-def _print_summary(
-    out: TextIO, result: DemoResult, k: int, n_queries: int, candidates: int
-) -> None:
-    print(
+def _llamaindex_row(query: DemoQuery, result: DemoResult, k: int) -> str:
+    """One query of the LlamaIndex section: where its answer moved, and the top ``k``."""
+    before, hits = result.rankings["first stage"][query.id], result.rankings["llamaindex"][query.id]
+    moved = f"{_answer_rank(before, query)} -> {_answer_rank(hits, query)}"
+    top = "  ".join(f"{h.id} {h.score:.3f}" for h in hits[:k])
+    same = [h.id for h in hits[:k]] == [h.id for h in result.rankings["langchain"][query.id][:k]]
+    return f"  {query.id:<5}{moved:<22}{top}" + ("" if same else "  (differs from LangChain)")
+
+
+def _summary_rows(result: DemoResult, k: int, n_queries: int, candidates: int) -> list[str]:
+    langs = sorted(result.mrr_by_lang["first stage"])
+    rows = [
         f"\nSummary over {n_queries} queries (hit@k: an answer in the top k; "
         f"MRR over the top {candidates} candidates; ir-measures)",
-        file=out,
-    )
-    langs = sorted(result.mrr_by_lang["first stage"])
-    header = f"  {'':<26}{'hit@1':>7}{f'hit@{k}':>7}{'MRR':>7}" + "".join(
-        f"{'MRR ' + lang:>9}" for lang in langs
-    )
-    print(header, file=out)
+        f"  {'':<26}{'hit@1':>7}{f'hit@{k}':>7}{'MRR':>7}"
+        + "".join(f"{'MRR ' + lang:>9}" for lang in langs),
+    ]
     labels = {
         "first stage": "BM25 first stage",
         "langchain": "reranked, LangChain",
@@ -443,16 +438,15 @@ def _print_summary(
         row = result.metrics[system]
         cells = f"{row['hit@1']:>7.2f}{row[f'hit@{k}']:>7.2f}{row['MRR']:>7.3f}"
         cells += "".join(f"{result.mrr_by_lang[system][lang]:>9.3f}" for lang in langs)
-        print(f"  {label:<26}{cells}", file=out)
+        rows.append(f"  {label:<26}{cells}")
+    return rows
 
 
 # ---------------------------------------------------------------- command
 
 
-class _DemoOptions(BaseModel):
+class _DemoOptions(Options):
     """The options of ``rerankkit demo``: the arguments of :func:`run_demo`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     reranker: str | None = Field(None, json_schema_extra={"metavar": ["SPEC_OR_MODEL"]})
     """reranker spec, or cross-encoder hub id or local folder (default: the default
@@ -509,6 +503,7 @@ def run_demo(
         run_demo(top_n=3)  # 0
     """
     out = out if out is not None else sys.stdout
+    say = functools.partial(print, file=out)
     try:
         check_int(top_n, "top_n", minimum=1)
         check_int(first_stage_top_n, "first_stage_top_n", minimum=1)
@@ -519,67 +514,53 @@ def run_demo(
     passages = {p.id: p for p in load_sample_corpus()}
     queries = load_sample_queries()
     langs = {lang: sum(p.lang == lang for p in passages.values()) for lang in ("en", "ko")}
-    print(
-        f"rerankkit demo: {len(passages)} sample passages ("
-        + ", ".join(f"{n} {lang}" for lang, n in langs.items())
-        + f"), {len(queries)} queries with known answers",
-        file=out,
+    sizes = ", ".join(f"{n} {lang}" for lang, n in langs.items())
+    say(
+        f"rerankkit demo: {len(passages)} sample passages ({sizes}), "
+        f"{len(queries)} queries with known answers"
     )
     try:
         model, description, _ = resolve_reranker(
-            reranker, device=device, on_note=lambda note: print(note, file=out, flush=True)
+            reranker, device=device, on_note=lambda note: say(note, flush=True)
         )
     except (OSError, ValueError, ImportError) as error:  # ImportError: a missing extra
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"rerankkit demo: cannot load reranker {reranker!r}: {message}", file=sys.stderr)
         return 2
-    print(f"first stage: BM25 (bm25s), {first_stage_top_n} candidates per query", file=out)
-    print(f"reranker:    {description}", file=out)
+    say(f"first stage: BM25 (bm25s), {first_stage_top_n} candidates per query")
+    say(f"reranker:    {description}")
 
     result = demo_results(model, top_n=top_n, first_stage_top_n=first_stage_top_n)
-    print(
+    say(
         "\n=== LangChain: ContextualCompressionRetriever(base_compressor=RerankKitCompressor, "
-        "base_retriever=BM25) ===",
-        file=out,
+        "base_retriever=BM25) ==="
     )
-    print("  (* = a known answer; after-scores are the reranker's relevance_score)", file=out)
+    say("  (* = a known answer; after-scores are the reranker's relevance_score)")
     for query in queries:
-        _print_query(out, query, result, top_n, passages)
+        say(*_langchain_rows(query, result, top_n, passages), sep="\n")
 
-    print(
+    say(
         "\n=== LlamaIndex: RetrieverQueryEngine(BM25 retriever, "
-        "node_postprocessors=[RerankKitPostprocessor]) ===",
-        file=out,
+        "node_postprocessors=[RerankKitPostprocessor]) ==="
     )
     if result.reused_scores:
-        print(
+        say(
             f"  ({result.reused_scores} scores reused from the LangChain pass through "
-            "rerankkit.CachedReranker: the model ran once)",
-            file=out,
+            "rerankkit.CachedReranker: the model ran once)"
         )
-    print(f"  {'':<5}{'answer: BM25 -> now':<22}top {top_n} after reranking", file=out)
+    say(f"  {'':<5}{'answer: BM25 -> now':<22}top {top_n} after reranking")
     for query in queries:
-        before, hits = result.first_stage[query.id], result.llamaindex[query.id]
-        moved = f"{_answer_rank(before, query)} -> {_answer_rank(hits, query)}"
-        top = "  ".join(f"{h.id} {h.score:.3f}" for h in hits[:top_n])
-        same = [h.id for h in hits[:top_n]] == [h.id for h in result.langchain[query.id][:top_n]]
-        print(
-            f"  {query.id:<5}{moved:<22}{top}" + ("" if same else "  (differs from LangChain)"),
-            file=out,
-        )
+        say(_llamaindex_row(query, result, top_n))
 
-    _print_summary(out, result, top_n, len(queries), first_stage_top_n)
-    gain = result.metrics["langchain"]["MRR"] - result.metrics["first stage"]["MRR"]
-    print(
-        f"\nReranking changed MRR from {result.metrics['first stage']['MRR']:.3f} to "
-        f"{result.metrics['langchain']['MRR']:.3f} ({gain:+.3f}) in "
-        f"{time.perf_counter() - started:.1f} s.",
-        file=out,
+    say(*_summary_rows(result, top_n, len(queries), first_stage_top_n), sep="\n")
+    mrr_before, mrr_after = result.metrics["first stage"]["MRR"], result.metrics["langchain"]["MRR"]
+    say(
+        f"\nReranking changed MRR from {mrr_before:.3f} to {mrr_after:.3f} "
+        f"({mrr_after - mrr_before:+.3f}) in {time.perf_counter() - started:.1f} s."
     )
     if "Embedding" in description:  # and the sample corpus is partly Korean
-        print(
+        say(
             "all-MiniLM-L6-v2 is an English model: for Korean, pass a multilingual "
-            "cross-encoder, e.g. --reranker BAAI/bge-reranker-v2-m3.",
-            file=out,
+            "cross-encoder, e.g. --reranker BAAI/bge-reranker-v2-m3."
         )
     return 0

@@ -30,7 +30,7 @@ import types
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -45,6 +45,12 @@ T = TypeVar("T")
 
 class CliError(RerankkitError, ValueError):
     """A user error reported as one line (exit status 2)."""
+
+
+class Options(BaseModel):
+    """The base of a command's own options model: each field's docstring is its help."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 def flag(name: str) -> str:

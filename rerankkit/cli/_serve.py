@@ -20,18 +20,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from rerankkit.cli._options import add_model_options, checked_spec, flag, model_from_args
+from rerankkit.cli._options import Options, add_model_options, checked_spec, flag, model_from_args
 from rerankkit.serve._settings import ServeSettings
 
-_CONFIG = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-
-class _Listen(BaseModel):
+class _Listen(Options):
     """What to serve and where."""
-
-    model_config = _CONFIG
 
     reranker: str = Field(json_schema_extra={"metavar": ["SPEC"]})
     """reranker spec, e.g. cross-encoder:PATH"""
@@ -41,7 +37,7 @@ class _Listen(BaseModel):
     """TCP port, 0-65535"""
 
 
-class _RayServe(BaseModel):
+class _RayServe(Options):
     """Scale out: the same app on Ray Serve replicas.
 
     Example:
@@ -53,8 +49,6 @@ class _RayServe(BaseModel):
         pydantic_core._pydantic_core.ValidationError: 1 validation error for _RayServe
           Value error, --replicas needs --ray ...
     """
-
-    model_config = _CONFIG
 
     ray: bool = False
     """serve on Ray Serve (a local Ray, or the cluster RAY_ADDRESS names; pip install
@@ -73,26 +67,20 @@ class _RayServe(BaseModel):
         given = [name for name, value in self if name != "ray" and value is not None]
         if given and not self.ray:  # refused rather than silently ignored
             raise ValueError(f"{flag(given[0])} needs --ray")
-        if self.replicas is not None and self._autoscales():
+        low, high = self.min_replicas, self.max_replicas
+        if self.replicas is not None and (low is not None or high is not None):
             raise ValueError("--replicas is a fixed count; it cannot go with --min/--max-replicas")
-        low, high = self._autoscale_range()
-        if high < low:
+        if low is not None and high is not None and high < low:
             raise ValueError(f"--min-replicas {low} and --max-replicas {high}: need min <= max")
         return self
 
-    def _autoscales(self) -> bool:
-        return self.min_replicas is not None or self.max_replicas is not None
-
-    def _autoscale_range(self) -> tuple[int, int]:
-        low = 1 if self.min_replicas is None else self.min_replicas
-        return low, max(low, 1) if self.max_replicas is None else self.max_replicas
-
     def deployment(self) -> dict[str, Any]:
-        """``rerank_deployment`` keyword arguments: the replica count or autoscaling range,
-        and the CPUs per replica."""
+        """``rerank_deployment`` keyword arguments: the replica count or autoscaling range
+        (from 1 and up to the minimum when either end is not given), and the CPUs per replica."""
         options: dict[str, Any] = {}
-        if self._autoscales():
-            low, high = self._autoscale_range()
+        if self.min_replicas is not None or self.max_replicas is not None:
+            low = 1 if self.min_replicas is None else self.min_replicas
+            high = max(low, 1) if self.max_replicas is None else self.max_replicas
             options["autoscaling_config"] = {"min_replicas": low, "max_replicas": high}
         elif self.replicas is not None:
             options["num_replicas"] = self.replicas
