@@ -482,7 +482,7 @@ for name, run in runs.items():
 Read the numbers, not the hype. all-MiniLM-L6-v2 vector search is already strong on these
 short English passages, and the small MiniLM cross-encoder in `../shared` (trained briefly for
 this project's tests) does not beat it here; over BM25 candidates the same cross-encoder
-helps a lot (`rerankkit demo --model ../shared/models/minilm-l6-msmarco-ce`). Which stack
+helps a lot (`rerankkit demo --reranker ../shared/models/minilm-l6-msmarco-ce`). Which stack
 wins depends on your first stage and your data: `rerankkit eval` runs this comparison on a
 BEIR-style folder of your own."""),
 ]

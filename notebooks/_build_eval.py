@@ -220,7 +220,7 @@ The command-line equivalent of sections 2-3:
 
 ```bash
 rerankkit eval --data ../shared/data/autorag-retrieval-ko --first-stage bm25 \\
-    --bm25-language none --depth 10 --reranker embedding: \\
+    --bm25-language none --top-n 10 --reranker embedding: \\
     --reranker "cross-encoder:../shared/models/minilm-l6-msmarco-ce?max_length=256"
 ```"""),
     C(SETUP.format(dataset="autorag-retrieval-ko")),
@@ -317,7 +317,7 @@ reranker = CrossEncoderReranker("BAAI/bge-reranker-v2-m3")   # multilingual, Kor
 
 ```bash
 rerankkit eval --data ../shared/data/autorag-retrieval-ko --first-stage bm25 --bm25-language none \\
-    --depth 20 --reranker cross-encoder:BAAI/bge-reranker-v2-m3
+    --top-n 20 --reranker cross-encoder:BAAI/bge-reranker-v2-m3
 ```
 
 or an LLM reranker (`LLMListwiseReranker`, `CausalLMReranker`) on a model that reads Korean. Those
