@@ -25,7 +25,7 @@ keep a value a string (``?activation="none"``: the text ``"none"``, not ``None``
 and options are rejected with the spec in the message, before any model is loaded; an option
 renamed in the API (``max_in_flight`` -> ``max_concurrency``) is refused naming the new name. An
 ``api_key`` option is shown as ``***`` wherever a spec is printed (messages, ``label``,
-``repr``); prefer the service's environment variable (README, Remote APIs).
+``repr``); prefer the service's environment variable (docs/remote.md).
 
 Example:
     >>> spec = parse_spec("cross-encoder:models/ce?max_length=256&dtype=bfloat16")

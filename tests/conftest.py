@@ -143,11 +143,7 @@ def conversion_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     if given:
         yield Path(given)
         return
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # one folder for all workers of the run
-        folder = tmp_path_factory.getbasetemp().parent / "rerankkit-cache"
-        folder.mkdir(exist_ok=True)
-    else:
-        folder = tmp_path_factory.mktemp("rerankkit-cache")
+    folder = tmp_path_factory.mktemp("rerankkit-cache")
     os.environ["RERANKKIT_CACHE"] = str(folder)
     try:
         yield folder
@@ -234,16 +230,8 @@ def dl19_ce_scores(dl19: DL19Inputs, trained_ce_exact: Any) -> dict[str, dict[st
 NOTEBOOKS_NEEDING_SHARED = ("04_evaluation_trec_dl.ipynb", "05_korean_retrieval.ipynb")
 
 
-SHARED_EXACT_REFERENCE = frozenset({"dl19_ce_scores", "trained_ce_exact"})
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of the exact DL19 reference run on one worker under ``pytest -n`` (``--dist
-    loadgroup``), so it is computed once; notebooks (nbmake) that read ../shared skip with a
-    reason without it."""
-    for item in items:
-        if SHARED_EXACT_REFERENCE & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("dl19-exact-reference"))
+    """Notebooks run as tests (nbmake); those that read ../shared skip with a reason without it."""
     if DATA.is_dir():
         return
     skip = pytest.mark.skip(reason=f"{SHARED} (test data beside the checkout) is absent")

