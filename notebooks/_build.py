@@ -12,6 +12,7 @@ and the stored outputs always come from a fresh top-to-bottom run (nbclient, lik
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -516,6 +517,8 @@ def build(name: str, cells: list, *, execute: bool, timeout: int = 300) -> Path:
         print(f"executed {name} in {time.perf_counter() - started:.1f} s")
     nbformat.validate(notebook)
     nbformat.write(notebook, path)
+    # the cells are stored as CI checks them (`ruff format --check`); outputs are left as run
+    subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", str(path)], check=True)
     return path
 
 
