@@ -27,6 +27,7 @@ from rerankkit._optional import lazy_exports
 from rerankkit._result import RerankResult, result_metadata
 from rerankkit.errors import (
     DatasetError,
+    InvalidTextError,
     LLMCallError,
     MissingExtraError,
     ModelLoadError,
@@ -96,6 +97,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "DatasetError",
+    "InvalidTextError",
     "LLMCallError",
     "MissingExtraError",
     "ModelLoadError",

@@ -16,9 +16,9 @@ from rerankkit._validation import (
     check_documents,
     check_query,
     check_score_threshold,
-    check_sequence,
     check_top_n,
 )
+from rerankkit.errors import InvalidTextError
 
 Group = tuple[str, list[str]]
 """One validated ``(query, documents)`` pair handed to ``_score_many_with_details``."""
@@ -75,9 +75,13 @@ def _check_groups(groups: Any) -> list[Group]:
         query, documents = group
         try:
             query = check_query(query)
+        except InvalidTextError as error:
+            raise InvalidTextError(
+                f"groups[{position}] query", error.offset, error.character
+            ) from None
         except (TypeError, ValueError) as error:
             raise type(error)(f"groups[{position}]: {error}") from None
-        checked.append((query, check_sequence(documents, str, f"groups[{position}] documents")))
+        checked.append((query, check_documents(documents, f"groups[{position}] documents")))
     return checked
 
 

@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
 from typing import Any
 
+from rerankkit.errors import InvalidTextError
 
-def check_query(query: Any) -> str:
-    """Return ``query`` if it is a non-empty string, else raise naming ``query``."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(text: str, argument: str) -> str:
+    """``text`` if it is valid Unicode, else :class:`InvalidTextError` naming ``argument`` and
+    the offset of its first lone surrogate (the one rule for every entry point, shared
+    decision of issues 24/25: refuse, never replace silently).
+
+    Example:
+        >>> check_text("caf\u00e9", "query")
+        'café'
+        >>> check_text("ok \\ud835 Paris", "documents[4]")
+        Traceback (most recent call last):
+        rerankkit.errors.InvalidTextError: documents[4] is not valid Unicode: lone surrogate \
+U+D835 at character 3
+    """
+    if not text.isascii() and (found := _SURROGATE.search(text)) is not None:
+        raise InvalidTextError(argument, found.start(), found.group())
+    return text
+
+
+def check_query(query: Any, argument: str = "query") -> str:
+    """Return ``query`` if it is a non-empty string of valid Unicode, else raise naming
+    ``argument`` (:class:`InvalidTextError` for a lone surrogate)."""
     if not isinstance(query, str):
-        raise TypeError(f"query must be a str, got {type(query).__name__}")
+        raise TypeError(f"{argument} must be a str, got {type(query).__name__}")
     if not query.strip():
-        raise ValueError("query must be a non-empty string")
-    return query
+        raise ValueError(f"{argument} must be a non-empty string")
+    return check_text(query, argument)
 
 
 def check_instance(value: Any, expected: type[object], argument: str) -> Any:
@@ -47,9 +71,13 @@ def check_sequence(items: Any, expected: type[object], argument: str) -> list[An
     return [check_instance(item, expected, f"{argument}[{i}]") for i, item in enumerate(items)]
 
 
-def check_documents(documents: Any) -> list[str]:
-    """Return ``documents`` as a new list of strings, else raise naming the bad position."""
-    return check_sequence(documents, str, "documents")
+def check_documents(documents: Any, argument: str = "documents") -> list[str]:
+    """Return ``documents`` as a new list of strings of valid Unicode, else raise naming
+    ``argument`` and the bad position (:class:`InvalidTextError` for a lone surrogate)."""
+    texts = check_sequence(documents, str, argument)
+    for position, text in enumerate(texts):
+        check_text(text, f"{argument}[{position}]")
+    return texts
 
 
 def _check_kind(value: Any, argument: str, kind: type, noun: str, optional: bool) -> Any:

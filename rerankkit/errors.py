@@ -9,6 +9,7 @@ which also subclasses the built-in a caller would reach for first::
 
     RerankkitError                      catch-all for rerankkit's own failures
     ├── MissingExtraError  (ImportError)   an optional dependency is not installed
+    ├── InvalidTextError   (ValueError)    a query or document is not valid Unicode
     ├── DatasetError       (ValueError)    a dataset file is missing or malformed
     ├── SpecError          (ValueError, TypeError)  a reranker spec cannot be parsed or built
     ├── TrainingError      (ValueError)    a training run is refused before it mines or trains
@@ -36,6 +37,7 @@ from typing import Any
 
 __all__ = [
     "DatasetError",
+    "InvalidTextError",
     "LLMCallError",
     "MissingExtraError",
     "ModelLoadError",
@@ -70,6 +72,39 @@ class MissingExtraError(RerankkitError, ImportError):
 
     def __reduce__(self) -> tuple[type[MissingExtraError], tuple[str, str]]:
         return type(self), (self.name or "", self.extra)  # picklable across processes
+
+
+class InvalidTextError(RerankkitError, ValueError):
+    """A query or document holds a lone UTF-16 surrogate (U+D800-U+DFFF, common in text
+    extracted from PDFs), which is not valid Unicode: no tokenizer, JSON encoder or HTTP client
+    can carry it. Refused where the text enters rerankkit, before any model or service call;
+    the message names the argument (``query``, ``documents[i]``) and the character offset.
+    Clean the text first, e.g. ``text.encode("utf-8", "replace").decode("utf-8")``.
+
+    Attributes:
+        argument: ``"query"``, ``"documents[3]"``, ...
+        offset: Position of the first lone surrogate in the text, in characters.
+
+    Example:
+        >>> from rerankkit.testing import KeywordReranker
+        >>> try:
+        ...     KeywordReranker().rerank("paris", ["fine", "a \\ud800 b"])
+        ... except InvalidTextError as error:
+        ...     print(error)
+        documents[1] is not valid Unicode: lone surrogate U+D800 at character 2
+    """
+
+    def __init__(self, argument: str, offset: int, character: str) -> None:
+        super().__init__(
+            f"{argument} is not valid Unicode: lone surrogate U+{ord(character):04X} at "
+            f"character {offset}"
+        )
+        self.argument = argument
+        self.offset = offset
+        self.character = character
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes
+        return type(self), (self.argument, self.offset, self.character)
 
 
 class DatasetError(RerankkitError, ValueError):

@@ -23,6 +23,7 @@ PUBLIC = {
         "EmbeddingReranker",
         "FunctionLLM",
         "FusionReranker",
+        "InvalidTextError",
         "LLMCallError",
         "LLMListwiseReranker",
         "LLMPointwiseReranker",
@@ -70,6 +71,7 @@ PUBLIC = {
     ],
     "rerankkit.errors": [
         "DatasetError",
+        "InvalidTextError",
         "LLMCallError",
         "MissingExtraError",
         "ModelLoadError",

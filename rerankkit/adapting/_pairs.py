@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rerankkit._base import Reranker
-from rerankkit._validation import check_query
+from rerankkit._validation import check_query, check_text
 from rerankkit.adapting._rerank import warn_unranked
 
 UNRANKED_PAIR_SCORE = 0.0
@@ -37,6 +37,7 @@ def score_pairs(
 
     Raises:
         TypeError: A pair is not two strings (its position named).
+        InvalidTextError: A query or document holds a lone surrogate (position named).
         ValueError: A blank query with ``on_empty_query="raise"``.
     """
     groups: dict[str, list[int]] = {}
@@ -47,6 +48,8 @@ def score_pairs(
         query, document = pair
         if not isinstance(query, str) or not isinstance(document, str):
             raise TypeError(f"text_pairs[{position}] must hold two str")
+        check_text(query, f"text_pairs[{position}] query")
+        check_text(document, f"text_pairs[{position}] document")
         if query.strip():
             groups.setdefault(query, []).append(position)
         else:

@@ -28,7 +28,8 @@ from typing import Any
 from rerankkit._base import Reranker
 from rerankkit._ordering import rank
 from rerankkit._result import RerankResult
-from rerankkit._validation import check_query, check_sequence
+from rerankkit._validation import check_documents, check_query
+from rerankkit.errors import InvalidTextError
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +64,11 @@ def _check_row(
 ) -> tuple[str, list[str]]:
     try:
         query = check_query(query)
+    except InvalidTextError as error:
+        raise InvalidTextError(query_column, error.offset, error.character) from None
     except (TypeError, ValueError) as error:  # name the column: the caller knows it
         raise type(error)(f"{query_column}: {error}") from None
-    return query, check_sequence(documents, str, documents_column)
+    return query, check_documents(documents, documents_column)
 
 
 def rerank_rows(
