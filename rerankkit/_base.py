@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from rerankkit._abandon import in_thread
 from rerankkit._ordering import Details, finite_scores, live_positions, rank, with_empty_documents
 from rerankkit._pickling import LocksDropped
 from rerankkit._result import RerankResult
@@ -131,8 +131,9 @@ class Reranker(LocksDropped, ABC):
     async def _ascore_with_details(
         self, query: str, documents: list[str]
     ) -> tuple[Sequence[float], Details]:
-        # Model work runs in a worker thread so the caller's event loop keeps serving.
-        return await asyncio.to_thread(self._score_with_details, query, documents)
+        # Model work runs in a worker thread so the caller's event loop keeps serving; a
+        # cancelled caller stops it at the next model batch.
+        return await in_thread(self._score_with_details, query, documents)
 
     def _score_many_with_details(
         self, groups: list[Group]

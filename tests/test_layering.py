@@ -60,6 +60,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "rerankkit._pickling",
         "rerankkit._renamed",
         "rerankkit._retry",
+        "rerankkit._abandon",
     ),
     "llm": ("rerankkit.llm.*",),
     "testing": ("rerankkit.testing",),  # fakes for users' tests: rerankers and LLMs

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from rerankkit._abandon import stop_if_abandoned
 from rerankkit._base import Group, GroupBatchedReranker, split_by_group
 from rerankkit._optional import require
 from rerankkit._ordering import Details
@@ -377,6 +378,7 @@ def run_batched(
     plan = length_sorted_batches([len(row) for row in ids], batch_size)
     outputs = []
     for batch in plan:
+        stop_if_abandoned()  # a caller that went away wastes at most one batch
         input_ids, mask = pad_batch([ids[i] for i in batch], pad_id, left=left)
         inputs = {"input_ids": input_ids, "attention_mask": mask}
         if types is not None:

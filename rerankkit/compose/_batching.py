@@ -30,6 +30,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from rerankkit._abandon import AbandonedError, abandoned_when
 from rerankkit._base import Group, Reranker, WrappingReranker
 from rerankkit._ordering import Details, check_count
 from rerankkit._validation import check_instance, check_int, check_number
@@ -94,6 +95,8 @@ class _Request:
     documents: list[str]
     arrived: float
     future: Future[Scored] = field(default_factory=Future)
+    abandoned: bool = False
+    """Its async caller was cancelled: drop it from the queue, or stop its model call."""
 
 
 class BatchingReranker(WrappingReranker):
@@ -109,7 +112,12 @@ class BatchingReranker(WrappingReranker):
 
     Failure isolation: when a merged call raises, each of its requests is scored again on
     its own, so only the request that fails gets the error and no other caller loses its
-    documents. A cancelled caller's request is skipped if it has not started.
+    documents.
+
+    Abandoned work is not done: when an async caller is cancelled (its HTTP client went
+    away, its deadline passed), its request leaves the queue at once; when every request of
+    the running merged call is abandoned, the call stops at its next model batch. Counted in
+    ``abandoned``.
 
     A reranker that is not pointwise is not merged: every call goes straight through.
 
@@ -151,6 +159,9 @@ class BatchingReranker(WrappingReranker):
         self.max_wait_ms = float(check_number(max_wait_ms, "max_wait_ms", minimum=0.0))
         self.model_calls = 0
         """Merged calls made to the wrapped reranker (isolating retries not counted)."""
+        self.abandoned = 0
+        """Requests whose caller was cancelled before their scores came: dropped from the
+        queue, or stopped mid-call."""
         self._queue: deque[_Request] = deque()
         self._queued_pairs = 0
         self._changed = threading.Condition()
@@ -174,12 +185,17 @@ class BatchingReranker(WrappingReranker):
     def _score_with_details(self, query: str, documents: list[str]) -> Scored:
         if not self.reranker.pointwise:
             return self.reranker._score_with_details(query, documents)
-        return self._submit(query, documents).result()
+        return self._submit(query, documents).future.result()
 
     async def _ascore_with_details(self, query: str, documents: list[str]) -> Scored:
         if not self.reranker.pointwise:
             return await self.reranker._ascore_with_details(query, documents)
-        return await asyncio.wrap_future(self._submit(query, documents))
+        request = self._submit(query, documents)
+        try:
+            return await asyncio.wrap_future(request.future)
+        except asyncio.CancelledError:
+            self._abandon(request)
+            raise
 
     def _score_many_with_details(self, groups: list[Group]) -> list[Scored]:
         # Already one call for many groups: nothing to merge it with.
@@ -187,7 +203,7 @@ class BatchingReranker(WrappingReranker):
 
     # ----------------------------------------------------------------- the queue
 
-    def _submit(self, query: str, documents: list[str]) -> Future[Scored]:
+    def _submit(self, query: str, documents: list[str]) -> _Request:
         request = _Request(query, documents, time.monotonic())
         with self._changed:
             if self._closed:
@@ -200,7 +216,19 @@ class BatchingReranker(WrappingReranker):
                 )
                 self._worker.start()
             self._changed.notify()
-        return request.future
+        return request
+
+    def _abandon(self, request: _Request) -> None:
+        """Its caller has gone: out of the queue now, or its running call may stop early."""
+        with self._changed:
+            answered = request.future.done() and not request.future.cancelled()
+            if request.abandoned or answered:
+                return
+            request.abandoned = True
+            self.abandoned += 1
+            if request in self._queue:  # identity: _Request compares by id (eq=False)
+                self._queue.remove(request)
+                self._queued_pairs -= len(request.documents)
 
     def _next_batch(self) -> list[_Request] | None:
         """Block until a batch is due; ``None`` when closed and drained."""
@@ -239,8 +267,13 @@ class BatchingReranker(WrappingReranker):
         each request is scored again on its own, so only the one that fails gets the error."""
         try:
             groups = [(r.query, r.documents) for r in requests]
-            scored = self.reranker._score_many_with_details(groups)
+            with abandoned_when(lambda: all(r.abandoned for r in requests)):
+                scored = self.reranker._score_many_with_details(groups)
             check_count(scored, len(requests), "score lists", "groups")
+        except AbandonedError as error:  # every caller of this call has gone
+            for request in requests:
+                request.future.set_exception(error)
+            return
         except Exception as error:
             if len(requests) == 1:
                 requests[0].future.set_exception(error)
