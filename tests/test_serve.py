@@ -108,9 +108,20 @@ def test_infinity_shape(app: Any) -> None:
     ]
 
 
-def test_empty_documents_answer_no_results(app: Any) -> None:
-    data = call(app, "POST", "/v2/rerank", json={"model": "m", "query": "q", "documents": []})
-    assert data.status_code == 200 and data.json()["results"] == []
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v2/rerank", {"model": "m", "query": "q", "documents": []}),  # Cohere v2
+        ("/v1/rerank", {"model": "m", "query": "q", "documents": []}),  # Cohere v1 / Jina
+        ("/rerank", {"query": "q", "texts": []}),  # TEI
+        ("/rerank", {"query": "q", "documents": []}),  # Infinity
+    ],
+)
+def test_zero_documents_is_a_422_in_every_wire_shape(
+    app: Any, path: str, body: dict[str, Any]
+) -> None:
+    # Cohere answers 400 and TEI 422; an empty 200 hid a caller's bug (issue 24, item 6)
+    assert "at least 1 item" in error_of(call(app, "POST", path, json=body), 422)
 
 
 def test_scores_are_json_safe_and_the_failed_document_is_kept() -> None:

@@ -20,25 +20,32 @@ route                request -> response                                        
 Results are best first; ``index`` is the position in the request's documents; scores are the
 served reranker's own scale, always finite (a failed or NaN score, ranked last, is sent as
 the most negative finite float). Errors are JSON ``{"error", "error_type", "message"}``:
-401 (missing or wrong bearer key), 413 (a request limit), 422 (malformed request, empty
-query, ``top_n < 1``, an unsupported option), 503 with ``Retry-After`` (``max_queue``
-requests already admitted), 500 (the reranker failed; the message names the error).
+400 (a body that is not UTF-8), 401 (missing or wrong bearer key, checked before the body is
+read), 408 (the body did not arrive within ``read_timeout_s``), 413 (the body, a document,
+the query or the document count over its limit; the body's before it is read), 422
+(malformed request, empty query, zero documents, ``top_n < 1`` or not an integer, text that
+is not valid Unicode naming ``documents[i]``, an unsupported option), 503 with
+``Retry-After`` (the queue is full by requests or pairs, or the work ahead would pass the
+deadline; the header estimates when it will not be), 504 (not answered within
+``request_timeout_s``; its work was dropped), 500 (the reranker failed; the message names
+the error). A client that disconnects has its work dropped at whatever stage it is (queued,
+merged, running); ``/metrics`` counts it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,6 +54,9 @@ from rerankkit._base import Reranker
 from rerankkit._result import RerankResult
 from rerankkit._validation import check_instance
 from rerankkit.compose._batching import BatchingReranker
+from rerankkit.errors import InvalidTextError
+from rerankkit.serve._admission import LoadMeter
+from rerankkit.serve._guard import Guard, error_response
 from rerankkit.serve._metrics import ServeMetrics
 from rerankkit.serve._schemas import (
     CohereV1Request,
@@ -72,11 +82,23 @@ ROUTES = ("/v2/rerank", "/v1/rerank", "/rerank", "/health", "/metrics")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in (
+        (400, "The body is not UTF-8 text"),
         (401, "Missing or wrong bearer API key (only when the server has one)"),
-        (413, "Too many documents, or a document or the query too long"),
-        (422, "Malformed request, empty query, top_n < 1, or an unsupported option"),
+        (408, "The body did not arrive within read_timeout_s"),
+        (413, "The body, the document count, a document or the query over its limit"),
+        (
+            422,
+            "Malformed request, empty query, zero documents, top_n < 1 or not an integer, text "
+            "that is not valid Unicode (names documents[i] or query), or an unsupported option",
+        ),
         (500, "The reranker failed"),
-        (503, "Too many requests in progress: retry after Retry-After seconds"),
+        (
+            503,
+            "The queue is full (requests or pairs) or the work ahead would pass the "
+            "deadline: retry after Retry-After seconds (an estimate from the queue and the "
+            "measured throughput)",
+        ),
+        (504, "Not answered within request_timeout_s; its work was dropped"),
     )
 }
 
@@ -94,11 +116,6 @@ class RequestError(StarletteHTTPException):
     ) -> None:
         super().__init__(status, message, dict(headers or {}))
         self.error_type = error_type
-
-
-def _error(status: int, error_type: str, message: str, headers: Any = None) -> JSONResponse:
-    body = ErrorBody(error=message, error_type=error_type, message=message)
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
 def check_limits(query: str, texts: list[str], settings: ServeSettings) -> None:
@@ -163,7 +180,7 @@ class _MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start, status = time.perf_counter(), 500
+        start, status = time.perf_counter(), 499  # no answer sent: the client went away
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -232,13 +249,20 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     check_instance(settings, ServeSettings, "settings")
     served, owned = _served(reranker, settings)
     batcher = served if isinstance(served, BatchingReranker) else None
-    # Rerank requests admitted (scored or waiting): only touched on the server's event loop
-    # thread, so a plain counter is race-free.
-    in_flight = 0
+    # Admitted requests and pairs: only touched on the server's event loop thread.
+    meter = LoadMeter(
+        settings.max_queue,
+        settings.max_queue_pairs,
+        settings.request_timeout_s,
+        settings.retry_after_s,
+    )
     metrics = ServeMetrics(
-        queue_depth=lambda: in_flight,
+        queue_depth=lambda: meter.requests,
+        queue_pairs=lambda: meter.pairs,
+        pairs_per_s=lambda: meter.pairs_per_s or 0.0,
         queued_pairs=lambda: batcher.queued_pairs if batcher else 0,
         model_calls=lambda: batcher.model_calls if batcher else 0,
+        batch_abandoned=lambda: batcher.abandoned if batcher else 0,
     )
 
     @asynccontextmanager
@@ -256,12 +280,23 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     app.state.reranker = served
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.meter = meter
+    # Last added runs first: CORS (its headers on every answer), then metrics (every answer
+    # counted, refusals included), then the guard (key, body size and time, disconnects).
+    app.add_middleware(Guard, settings=settings, metrics=metrics)
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
+    if settings.cors_origin:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origin),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         error_type = error.error_type if isinstance(error, RequestError) else "http_error"
-        return _error(error.status_code, error_type, str(error.detail), error.headers)
+        return error_response(error.status_code, error_type, str(error.detail), error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -271,26 +306,12 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
             parts.append(f"{location or 'body'}: {item['msg']}")
         kinds = {item["type"] for item in error.errors()}
         error_type = "unsupported_option" if kinds == {"unsupported_option"} else "invalid_request"
-        return _error(422, error_type, "; ".join(parts))
-
-    async def require_key(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
-    ) -> None:
-        key = settings.api_key
-        if key is None:
-            return
-        given = credentials.credentials if credentials is not None else ""
-        expected = key.get_secret_value().encode("utf-8")
-        if not hmac.compare_digest(given.encode("utf-8"), expected):
-            raise RequestError(
-                401,
-                "unauthorized",
-                "missing or wrong API key: send the header 'Authorization: Bearer <key>'",
-                {"WWW-Authenticate": "Bearer"},
-            )
+        return error_response(422, error_type, "; ".join(parts))
 
     guarded: dict[str, Any] = {
-        "dependencies": [Depends(require_key)] if settings.api_key is not None else [],
+        # The key is checked by the Guard, before the body is read; the dependency only
+        # declares the scheme in the OpenAPI docs.
+        "dependencies": [Depends(_BEARER)] if settings.api_key is not None else [],
         "responses": _ERRORS,
         "response_model_exclude_none": True,
     }
@@ -298,28 +319,42 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     async def rerank(
         route: str, query: str, texts: list[str], top_n: int | None, max_words: int | None = None
     ) -> list[RerankResult]:
-        nonlocal in_flight
         check_limits(query, texts, settings)  # limits apply to what was sent
         if max_words is not None:
             texts = [first_words(text, max_words) for text in texts]
-        if in_flight >= settings.max_queue:
+        refused = meter.admit(len(texts))
+        if refused is not None:
+            seconds = refused.retry_after_s
             raise RequestError(
                 503,
                 "overloaded",
-                f"{settings.max_queue} requests are in progress (max_queue); retry later",
-                {"Retry-After": str(settings.retry_after_s)},
+                f"{refused.reason}; retry after {seconds} s",
+                {"Retry-After": str(seconds)},
             )
-        in_flight += 1
+        scored, deadline = False, asyncio.timeout(settings.request_timeout_s)
         try:
             metrics.documents.labels(route=route).inc(len(texts))
-            return await served.arerank(query, texts, top_n=top_n)
+            async with deadline:  # cancelling drops the work (see BatchingReranker)
+                results = await served.arerank(query, texts, top_n=top_n)
+            scored = True
+            return results
+        except InvalidTextError as error:  # refused by the core before any batching
+            raise RequestError(422, "invalid_text", str(error)) from error
         except Exception as error:
+            if isinstance(error, TimeoutError) and deadline.expired():
+                metrics.abandoned.labels(reason="deadline").inc()
+                raise RequestError(
+                    504,
+                    "deadline_exceeded",
+                    f"not answered within request_timeout_s={settings.request_timeout_s:g} "
+                    "s; its work was dropped",
+                ) from None
             logger.exception("reranking failed on %s", route)
             raise RequestError(
                 500, "reranker_error", f"the reranker failed: {type(error).__name__}: {error}"
             ) from error
         finally:
-            in_flight -= 1
+            meter.done(len(texts), scored=scored)
 
     @app.post("/v2/rerank", response_model=CohereV2Response, tags=["Cohere v2"], **guarded)
     async def rerank_v2(body: CohereV2Request) -> CohereV2Response:

@@ -14,7 +14,8 @@ Field names and defaults follow each service's public API reference:
   created}``, ``document`` a plain string.
 
 Unknown request fields are ignored (clients add optional fields over time); fields that
-would change what is returned and that this server cannot honour answer 422. Response scores
+would change what is returned and that this server cannot honour answer 422, as do zero
+documents (Cohere answers 400 and TEI 422 for them) and a count given as ``true``. Response scores
 are always finite (:func:`json_safe`); ids, ``meta`` and ``created`` are filled by default.
 """
 
@@ -77,9 +78,9 @@ class _Request(BaseModel):
 class CohereV2Request(_Request):
     """Cohere v2 rerank request (``co.rerank(model=..., query=..., documents=..., top_n=...)``)."""
 
-    documents: list[str]
-    """Candidate texts; results refer to their positions."""
-    max_tokens_per_doc: int | None = Field(default=None, ge=1)
+    documents: list[str] = Field(min_length=1)
+    """Candidate texts (at least one); results refer to their positions."""
+    max_tokens_per_doc: StrictInt | None = Field(default=None, ge=1)
     """Cut each document to its first N whitespace-separated words before scoring (an
     approximation of the model's tokens: the served model also truncates to its own
     max_length)."""
@@ -96,8 +97,8 @@ class TextDocument(BaseModel):
 class CohereV1Request(_Request):
     """Cohere v1 / Jina rerank request: documents are strings or ``{"text": ...}`` objects."""
 
-    documents: list[str | TextDocument]
-    """Candidate texts, as strings or {"text": ...} objects."""
+    documents: list[str | TextDocument] = Field(min_length=1)
+    """Candidate texts (at least one), as strings or {"text": ...} objects."""
     return_documents: bool | None = None
     """Include each result's document. Default: included (Jina's default; Cohere v1 clients
     read it as optional)."""
@@ -119,10 +120,10 @@ class CohereV1Request(_Request):
 class SelfHostedRequest(_Request):
     """``POST /rerank``: TEI (``texts``) or Infinity (``documents``), exactly one of them."""
 
-    texts: list[str] | None = None
-    """TEI: candidate texts."""
-    documents: list[str] | None = None
-    """Infinity: candidate texts."""
+    texts: list[str] | None = Field(default=None, min_length=1)
+    """TEI: candidate texts (at least one)."""
+    documents: list[str] | None = Field(default=None, min_length=1)
+    """Infinity: candidate texts (at least one)."""
     raw_scores: Annotated[
         bool,
         _unsupported(

@@ -1,4 +1,12 @@
-"""The settings of a rerank server: limits, the queue bound, authentication, batching."""
+"""The settings of a rerank server: limits, the queue bound, deadlines, authentication,
+batching, connections and shutdown.
+
+Defaults beside text-embeddings-inference's (TEI, ``text-embeddings-router --help``):
+``max_body_bytes`` 2 MB = TEI's ``--payload-limit``; ``max_queue`` 64 requests and
+``max_queue_pairs`` 4096 pairs where TEI bounds ``--max-concurrent-requests`` 512 and batches
+by ``--max-batch-tokens`` 16384; TEI has no per-request deadline, read timeout or shutdown
+timeout of its own (its HTTP layer's defaults apply).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +35,9 @@ class ServeSettings(BaseModel):
         >>> ServeSettings(api_key="secret", max_documents=100)
         ServeSettings(model_name='rerankkit', api_key=SecretStr('**********'), \
 max_documents=100, max_document_chars=20000, max_query_chars=4000, max_queue=64, \
-retry_after_s=1, batching=True, max_batch_pairs=512, max_wait_ms=5.0)
+max_queue_pairs=4096, request_timeout_s=30.0, retry_after_s=1, batching=True, \
+max_batch_pairs=512, max_wait_ms=5.0, max_body_bytes=2000000, max_header_bytes=16384, \
+read_timeout_s=10.0, max_connections=512, shutdown_timeout_s=10, cors_origin=())
         >>> ServeSettings(max_queue=0)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         pydantic_core._pydantic_core.ValidationError: 1 validation error for ServeSettings
@@ -55,8 +65,16 @@ retry_after_s=1, batching=True, max_batch_pairs=512, max_wait_ms=5.0)
     max_queue: int = Field(64, ge=1)
     """rerank requests admitted at once (being scored or waiting for the model); one more
     answers 503 with Retry-After"""
+    max_queue_pairs: int = Field(4096, ge=1)
+    """(query, document) pairs admitted at once; a request that would pass it answers 503
+    with Retry-After (a single larger request is admitted when the queue is empty)"""
+    request_timeout_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+    """deadline of a rerank request from its admission, in seconds: past it the request
+    answers 504 and its work is dropped; a request whose estimated wait (queued pairs /
+    measured throughput) passes it answers 503 at once"""
     retry_after_s: int = Field(1, ge=0)
-    """seconds sent in the Retry-After header of a 503"""
+    """smallest Retry-After of a 503, in seconds (sent as is until a throughput is
+    measured; then the time the queue needs to drain enough)"""
     batching: bool = True
     """merge concurrent requests into shared model calls (BatchingReranker; pointwise
     rerankers only)"""
@@ -64,3 +82,19 @@ retry_after_s=1, batching=True, max_batch_pairs=512, max_wait_ms=5.0)
     """(query, document) pairs per merged model call"""
     max_wait_ms: float = Field(5.0, ge=0, allow_inf_nan=False)
     """longest wait, in milliseconds, of a request for others to merge with"""
+    max_body_bytes: int = Field(2_000_000, ge=1)
+    """request body size, in bytes; larger answers 413 before it is read (Content-Length)
+    or as soon as it passes the limit"""
+    max_header_bytes: int = Field(16_384, ge=1024)
+    """request line and headers, in bytes (uvicorn h11's limit); larger answers 400"""
+    read_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False)
+    """longest time, in seconds, to receive a request's headers, and again its body: a
+    slower client is disconnected (headers) or answered 408 (body)"""
+    max_connections: int = Field(512, ge=1)
+    """open connections and requests in progress (uvicorn's limit_concurrency); past it a
+    request answers 503 and the server logs 'Exceeded concurrency limit'"""
+    shutdown_timeout_s: int = Field(10, ge=0)
+    """on SIGTERM/SIGINT: stop accepting, answer the requests in progress for up to this
+    many seconds, cancel the rest, exit"""
+    cors_origin: tuple[str, ...] = ()
+    """allow browser requests from this origin (repeatable; '*' for any); off by default"""
