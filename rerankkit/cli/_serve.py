@@ -22,7 +22,14 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from rerankkit.cli._options import Options, add_model_options, checked_spec, flag, model_from_args
+from rerankkit.cli._options import (
+    CliError,
+    Options,
+    add_model_options,
+    checked_spec,
+    flag,
+    model_from_args,
+)
 from rerankkit.serve._settings import ServeSettings
 
 
@@ -118,7 +125,7 @@ def run_serve(args: argparse.Namespace) -> int:
     name = {} if hasattr(args, "model_name") else {"model_name": spec.label}
     settings = model_from_args(ServeSettings, args, **name)
     ray = model_from_args(_RayServe, args)
-    uvicorn = require("uvicorn", "serve")
+    require("uvicorn", "serve")
     require("fastapi", "serve")
     require("prometheus_client", "serve")
     if ray.ray:
@@ -127,8 +134,31 @@ def run_serve(args: argparse.Namespace) -> int:
         app = rerank_deployment(spec, settings, **ray.deployment())
         run_on_ray(app, host=listen.host, port=listen.port)
         return 0
-    from rerankkit.serve._app import create_app
+    import logging
 
-    app = create_app(build_reranker(spec), settings)
-    uvicorn.run(app, host=listen.host, port=listen.port, log_level="warning")
+    from rerankkit.serve._app import create_app
+    from rerankkit.serve._server import bind, is_loopback, logger, run, start_lines
+
+    if not logging.getLogger().handlers:  # the start/stop lines and uvicorn's access log
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    logger.setLevel(logging.INFO)
+    try:  # before the model loads: a taken port fails now, not after a minute's load
+        sock = bind(listen.host, listen.port)
+    except OSError as error:
+        raise CliError(
+            f"argument --port: cannot listen on {listen.host}:{listen.port}: {error}"
+        ) from None
+    if not is_loopback(listen.host) and settings.api_key is None:
+        logger.warning(
+            "listening on %s without an API key: anyone who can reach this address can use "
+            "the server; set --api-key or RERANKKIT_API_KEY, or put it behind your own proxy",
+            listen.host,
+        )
+    with sock:
+        reranker = build_reranker(spec)
+        host, port = sock.getsockname()[:2]
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        path = getattr(reranker, "cpu_path", None)
+        banner = start_lines(url, settings.model_name, path, settings)
+        run(create_app(reranker, settings), settings, sock, banner=banner)
     return 0

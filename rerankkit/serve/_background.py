@@ -12,6 +12,9 @@ from typing import Any
 
 import uvicorn
 
+from rerankkit.serve._server import server_config
+from rerankkit.serve._settings import ServeSettings
+
 
 @contextmanager
 def serve_in_thread(app: Any, *, host: str = "127.0.0.1", timeout_s: float = 30.0) -> Iterator[str]:
@@ -39,7 +42,12 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", timeout_s: float = 30.
     """
     sock = socket.create_server((host, 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    if isinstance(settings, ServeSettings):  # a create_app app: its connection limits too
+        config = server_config(app, settings, access_log=False)
+    else:
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="rerankkit-serve", daemon=True
     )
