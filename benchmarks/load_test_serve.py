@@ -10,6 +10,17 @@ scores for the same requests.
     python benchmarks/load_test_serve.py                       # 128 requests, 16 clients
     python benchmarks/load_test_serve.py --requests 32 --clients 4   # a quick look
 
+Overload (issue 24): ``--overload`` drives closed-loop clients at concurrency 1/8/32/128 for
+``--seconds`` each, with 20- and 100-document requests, a fresh server per cell (so work
+abandoned in one cell cannot slow the next), and reports per cell: answered requests/s and
+pairs/s, p50/p95/p99 of the answered (200) requests, the refusals (503, 504), the client
+timeouts (the client gives up and disconnects), and pairs per CPU-second of the server
+process (its user+system time; the machine may be shared). ``--tree PATH`` serves another
+checkout (``main``) for the "before" column; ``--serve-args`` adds server options.
+
+    python benchmarks/load_test_serve.py --overload --tree ../main          # before
+    python benchmarks/load_test_serve.py --overload --serve-args "--request-timeout-s 5"
+
 Loopback only, at most 500 requests per mode, every wait bounded: it stops by itself.
 """
 
@@ -157,7 +168,7 @@ def run_mode(
 ) -> Outcome:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "rerankkit", "serve", spec, "--port", str(port)]
+    command = [sys.executable, "-m", "rerankkit", "serve", "--reranker", spec, "--port", str(port)]
     command += ["--max-queue", str(max(64, clients * 2))]
     if not batching:
         command.append("--no-batching")
@@ -183,6 +194,132 @@ def run_mode(
                     f"--- server log ({'batching' if batching else 'no batching'}):\n{tail}",
                     file=sys.stderr,
                 )
+
+
+@dataclass
+class Cell:
+    docs: int
+    clients: int
+    seconds: float = 0.0
+    ok_ms: list[float] = field(default_factory=list)
+    pairs: int = 0
+    refused: int = 0  # 503
+    deadline: int = 0  # 504
+    client_timeouts: int = 0
+    other: list[str] = field(default_factory=list)
+    cpu_s: float = 0.0
+    retry_after: list[float] = field(default_factory=list)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def closed_loop(
+    url: str, requests: list[tuple[str, list[str]]], cell: Cell, seconds: float, timeout: float
+) -> None:
+    """``cell.clients`` clients, each sending its next request when the last one is answered
+    (or refused: after Retry-After, at most 1 s), for ``seconds``; then waits for the answers
+    still due (each bounded by ``timeout``)."""
+    limits = httpx.Limits(max_connections=cell.clients + 2)
+    stop = time.monotonic() + seconds
+    async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as client:
+
+        async def one(worker: int) -> None:
+            i = worker
+            while time.monotonic() < stop:
+                query, documents = requests[i % len(requests)]
+                i += cell.clients
+                body = {"model": "m", "query": query, "documents": documents}
+                start = time.perf_counter()
+                try:
+                    response = await client.post("/v2/rerank", json=body)
+                except httpx.TimeoutException:
+                    cell.client_timeouts += 1
+                    continue
+                except httpx.HTTPError as error:
+                    cell.other.append(f"{type(error).__name__}: {error}")
+                    await asyncio.sleep(0.1)
+                    continue
+                elapsed = (time.perf_counter() - start) * 1000.0
+                if response.status_code == 200:
+                    assert len(response.json()["results"]) == len(documents)
+                    cell.ok_ms.append(elapsed)
+                    cell.pairs += len(documents)
+                elif response.status_code == 503:
+                    cell.refused += 1
+                    wait = float(response.headers.get("retry-after", "1"))
+                    cell.retry_after.append(wait)
+                    await asyncio.sleep(min(wait, 1.0))
+                elif response.status_code == 504:
+                    cell.deadline += 1
+                else:
+                    cell.other.append(f"HTTP {response.status_code} {response.text[:100]}")
+
+        begin = time.perf_counter()
+        await asyncio.gather(*(one(w) for w in range(cell.clients)))
+        cell.seconds = time.perf_counter() - begin
+
+
+def run_overload(args: argparse.Namespace) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if args.tree:
+        env["PYTHONPATH"] = str(Path(args.tree).resolve())
+    if args.torch_threads is not None:
+        env["OMP_NUM_THREADS"] = str(args.torch_threads)
+    cells = []
+    for docs in (20, 100):
+        requests = load_requests(64, docs, docs, args.seed)
+        for clients in (1, 8, 32, 128):
+            cell = Cell(docs, clients)
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            command = [sys.executable, "-m", "rerankkit", "serve", "--reranker", args.spec]
+            command += ["--port", str(port), *args.serve_args.split()]
+            with (
+                tempfile.TemporaryFile() as log,
+                subprocess.Popen(command, env=env, stdout=log, stderr=log) as process,
+            ):
+                try:
+                    asyncio.run(wait_healthy(url, process, timeout_s=300))
+                    with httpx.Client(base_url=url, timeout=60) as warm:  # first-call costs
+                        query, documents = requests[0]
+                        body = {"model": "m", "query": query, "documents": documents}
+                        warm.post("/v2/rerank", json=body)
+                    before = cpu_seconds(process.pid)
+                    asyncio.run(closed_loop(url, requests, cell, args.seconds, args.timeout))
+                    cell.cpu_s = cpu_seconds(process.pid) - before
+                finally:
+                    process.terminate()
+                    try:
+                        process.wait(30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        cell.other.append("server did not exit within 30 s of SIGTERM")
+            print(overload_row(cell), file=sys.stderr, flush=True)
+            cells.append(cell)
+    header = [
+        f"`{args.spec.replace(str(ROOT.parent), '..')}`, tree `{args.tree or ROOT}`, server "
+        f"options `{args.serve_args or '(defaults)'}`; {args.seconds:g} s per cell, client "
+        f"timeout {args.timeout:g} s",
+        "",
+        "| docs | clients | answered/s | pairs/s | p50 ms | p95 ms | p99 ms | 503 | 504 "
+        "| client timeouts | other errors | pairs per CPU-s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    return "\n".join(header + [overload_row(cell) for cell in cells])
+
+
+def overload_row(c: Cell) -> str:
+    seconds = max(c.seconds, 1e-9)
+    return (
+        f"| {c.docs} | {c.clients} | {len(c.ok_ms) / seconds:.2f} | {c.pairs / seconds:.0f} | "
+        f"{percentile(c.ok_ms, 50):.0f} | {percentile(c.ok_ms, 95):.0f} | "
+        f"{percentile(c.ok_ms, 99):.0f} | {c.refused} | {c.deadline} | {c.client_timeouts} | "
+        f"{len(c.other)} | {c.pairs / c.cpu_s if c.cpu_s else float('nan'):.0f} |"
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -254,7 +391,19 @@ def main() -> int:
     parser.add_argument(
         "--modes", default="batching,no-batching", help="comma-separated: batching, no-batching"
     )
+    parser.add_argument("--overload", action="store_true", help="the overload table (issue 24)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="--overload: seconds per cell")
+    parser.add_argument(
+        "--timeout", type=float, default=15.0, help="--overload: client timeout, seconds"
+    )
+    parser.add_argument("--tree", default="", help="--overload: serve this checkout (PYTHONPATH)")
+    parser.add_argument("--serve-args", default="", help="--overload: extra server options")
     args = parser.parse_args()
+    if args.overload:
+        if not 1 <= args.seconds <= 60 or not 1 <= args.timeout <= 120:
+            parser.error("--seconds must be in [1, 60] and --timeout in [1, 120]")
+        print(run_overload(args))
+        return 0
     if not 1 <= args.requests <= MAX_REQUESTS:
         parser.error(f"--requests must be in [1, {MAX_REQUESTS}]")
     requests = load_requests(args.requests, args.min_docs, args.max_docs, args.seed)
