@@ -322,3 +322,20 @@ def test_pickles_without_the_key(fresh: FaultServer, monkeypatch: pytest.MonkeyP
     with pickle.loads(cohere_data) as copy:
         copy.rerank(QUERY, DOCS)
     assert fresh.seen[-1].headers["Authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_text_that_is_not_valid_unicode_is_refused_before_sending(
+    fresh: FaultServer, name: str
+) -> None:
+    # A lone surrogate (PDF extraction) used to reach the encoder as a raw UnicodeEncodeError
+    # (issue 25, item 2): the core's boundary refuses it, naming the document and offset.
+    from rerankkit.errors import InvalidTextError
+
+    factory, _, _ = CLIENTS[name]
+    with factory(fresh.url) as reranker, pytest.raises(InvalidTextError) as caught:
+        reranker.rerank(QUERY, [DOCS[0], "\ud835 Paris is the capital"])
+    assert str(caught.value) == (
+        "documents[1] is not valid Unicode: lone surrogate U+D835 at character 0"
+    )
+    assert fresh.seen == []  # nothing sent, so nothing retried

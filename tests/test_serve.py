@@ -375,7 +375,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def cli_server(tmp_path: Any) -> Iterator[str]:
+def cli_server(tmp_path: Any) -> Iterator[tuple[str, Any]]:
     port = free_port()
     env = {**os.environ, "RERANKKIT_API_KEY": "from-env"}
     command = [sys.executable, "-m", "rerankkit", "serve", "--reranker", "keyword:"]
@@ -398,22 +398,27 @@ def cli_server(tmp_path: Any) -> Iterator[str]:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            yield url
+            yield url, log
         finally:
             process.terminate()
             process.wait(30)
 
 
-def test_the_command_serves_on_loopback(cli_server: str) -> None:
+def test_the_command_serves_on_loopback(cli_server: tuple[str, Any]) -> None:
+    url, log = cli_server
     auth = {"Authorization": "Bearer from-env"}
-    health = httpx.get(f"{cli_server}/health").json()
+    health = httpx.get(f"{url}/health").json()
     assert health == {"status": "ok", "model": "keyword", "batching": True}
     body = {"model": "keyword", "query": "red apple", "documents": ["pear", "red apple"]}
-    response = httpx.post(f"{cli_server}/v2/rerank", json=body, headers=auth)
+    response = httpx.post(f"{url}/v2/rerank", json=body, headers=auth)
     assert [r["index"] for r in response.json()["results"]] == [1, 0]
-    assert httpx.post(f"{cli_server}/v2/rerank", json=body).status_code == 401
+    assert httpx.post(f"{url}/v2/rerank", json=body).status_code == 401
     five = {**body, "documents": ["a"] * 5}
-    assert httpx.post(f"{cli_server}/v2/rerank", json=five, headers=auth).status_code == 413
+    assert httpx.post(f"{url}/v2/rerank", json=five, headers=auth).status_code == 413
+    started = log.read_text()  # the start lines, then one access-log line per request
+    assert f"serving keyword (cpu_path n/a) on {url}" in started
+    assert "limits: 4 documents" in started and "API key on" in started
+    assert '"POST /v2/rerank HTTP/1.1" 413' in started
 
 
 @pytest.mark.parametrize(

@@ -270,6 +270,8 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
         yield
         if owned is not None:  # serves what is queued, then stops its worker thread
             await asyncio.to_thread(owned.close)
+        # Here, not after uvicorn returns: uvicorn re-raises SIGTERM once it has shut down.
+        logger.info("stopped serving %s", settings.model_name)
 
     app = FastAPI(
         title="rerankkit",

@@ -2,6 +2,8 @@
 
 For each ``POST`` to a rerank route, before anything is parsed:
 
+0. the header bytes (any route): 431 past ``max_header_bytes`` (uvicorn's h11 limit only
+   applies to headers that arrive in pieces);
 1. the API key: 401 before a byte of the body is read;
 2. the body size: 413 from ``Content-Length`` without reading, or as soon as a body sent in
    chunks passes ``max_body_bytes``;
@@ -58,6 +60,16 @@ def key_matches(authorization: str | None, key: str) -> bool:
     return hmac.compare_digest(given.strip().encode("utf-8"), key.encode("utf-8"))
 
 
+def header_bytes(scope: Scope) -> int:
+    """Bytes of a request's header names and values (as sent, without separators).
+
+    Example:
+        >>> header_bytes({"headers": [(b"host", b"x"), (b"x-big", b"a" * 10)]})
+        20
+    """
+    return sum(len(name) + len(value) for name, value in scope.get("headers", ()))
+
+
 def _declared_length(headers: Headers) -> int:
     """``Content-Length`` as sent (0 when absent or not a number: the read counts anyway)."""
     value = headers.get("content-length", "")
@@ -97,6 +109,16 @@ class Guard:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and header_bytes(scope) > self.settings.max_header_bytes:
+            # h11 bounds only headers that arrive in pieces; this bounds them all
+            too_large = error_response(
+                431,
+                "headers_too_large",
+                f"the request headers are larger than max_header_bytes="
+                f"{self.settings.max_header_bytes}",
+            )
+            await too_large(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in GUARDED:
             await self.app(scope, receive, send)
             return

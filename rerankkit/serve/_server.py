@@ -127,12 +127,9 @@ def start_lines(url: str, model: str, path: str | None, settings: ServeSettings)
 
 
 def run(app: Any, settings: ServeSettings, sock: socket.socket, *, banner: list[str]) -> None:
-    """Serve ``app`` on the bound ``sock`` until SIGTERM/SIGINT; logs ``banner`` at start and
-    a line at stop."""
+    """Serve ``app`` on the bound ``sock`` until SIGTERM/SIGINT, logging ``banner`` first (a
+    ``create_app`` app logs its stop line when it shuts down)."""
     server = uvicorn.Server(server_config(app, settings))
     for line in banner:
         logger.info("%s", line)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        logger.info("stopped")
+    server.run(sockets=[sock])
