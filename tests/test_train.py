@@ -310,8 +310,11 @@ def test_cli_output_round_trips_through_both_loaders(
 
     query = "how do cats purr"
     docs = [TOPICS["cats"], TOPICS["bread"], "cats history"]
-    ours = CrossEncoderReranker(str(output), dtype="float32", max_length=48).score(query, docs)
-    theirs = CrossEncoder(str(output), max_length=48).predict([(query, d) for d in docs])
+    # the training length is saved (tokenizer model_max_length) and is both loaders' default
+    reloaded = CrossEncoderReranker(str(output), dtype="float32")
+    assert reloaded.max_length == 48
+    ours = reloaded.score(query, docs)
+    theirs = CrossEncoder(str(output)).predict([(query, d) for d in docs])
     assert ours == pytest.approx([float(s) for s in theirs], abs=1e-5)
     before = CrossEncoderReranker(str(tiny), dtype="float32", max_length=48).score(query, docs)
     assert ours != pytest.approx(before, abs=1e-6)  # the weights did change
