@@ -7,12 +7,14 @@ from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
 from typing import Any
 
+from rerankkit._blank import is_blank
+
 
 def check_query(query: Any) -> str:
     """Return ``query`` if it is a non-empty string, else raise naming ``query``."""
     if not isinstance(query, str):
         raise TypeError(f"query must be a str, got {type(query).__name__}")
-    if not query.strip():
+    if is_blank(query):
         raise ValueError("query must be a non-empty string")
     return query
 

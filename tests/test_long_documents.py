@@ -40,8 +40,9 @@ DOCUMENTS = [
 # The trained cross-encoder was fine-tuned on pairs of at most 256 tokens (SOURCE.md): in a
 # 512-token window the one relevant sentence is drowned by ~470 tokens of filler and scores
 # low. Chunk mode's windows have their own size (chunk_size, default 192 document tokens),
-# so the DEFAULT settings (max_length=None: the declared 256) find it. The default overlap (64 tokens) is longer
-# than ANSWER, so some window holds the whole sentence wherever the boundaries fall.
+# so the DEFAULT settings (max_length=None: the declared 256) find it. The default overlap
+# (64 tokens) is longer than ANSWER, so some window holds the whole sentence wherever the
+# boundaries fall.
 CHUNK_LENGTH = 256
 DEFAULT_WINDOW = 192
 

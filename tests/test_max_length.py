@@ -17,10 +17,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from test_long_documents import ANSWER, FILLER, QUERY
 
 from conftest import TRAINED_CE, build_tiny_llama, requires_trained_ce
 from rerankkit.backends._max_length import position_limit, resolve_max_length
-from test_long_documents import ANSWER, FILLER, QUERY
 
 _WORDS = " ".join([FILLER] * 3).split()
 # 201 filler tokens, the answer, filler up to 373 document tokens: at the declared 256 tokens

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rerankkit._base import Reranker
+from rerankkit._blank import is_blank
 from rerankkit._validation import check_query
 from rerankkit.adapting._rerank import warn_unranked
 
@@ -47,7 +48,7 @@ def score_pairs(
         query, document = pair
         if not isinstance(query, str) or not isinstance(document, str):
             raise TypeError(f"text_pairs[{position}] must hold two str")
-        if query.strip():
+        if not is_blank(query):
             groups.setdefault(query, []).append(position)
         else:
             blank.append(position)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rerankkit._blank import is_blank
 from rerankkit.errors import DatasetError
 from rerankkit.eval._datasets import Dataset, json_lines, load_beir
 
@@ -90,7 +91,7 @@ def queries_from_beir(dataset: Dataset) -> list[TrainQuery]:
 
 def _text_field(record: Mapping[str, Any], key: str, source: str, lineno: int) -> str:
     value = record.get(key)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or is_blank(value):
         raise DatasetError(f'{source}:{lineno}: "{key}" must be a non-empty string, got {value!r}')
     return value
 
