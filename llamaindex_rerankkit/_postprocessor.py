@@ -129,7 +129,7 @@ class RerankKitPostprocessor(adapting.RerankSettings, BaseNodePostprocessor):
         # A node without content of its own (an ImageNode, an empty chunk) is an empty
         # document even where metadata_mode would render its metadata: the core never sends
         # it to the model and ranks it last, flagged empty_document.
-        if not node.node.get_content(metadata_mode=MetadataMode.NONE).strip():
+        if adapting.is_blank(node.node.get_content(metadata_mode=MetadataMode.NONE)):
             return ""
         return node.node.get_content(metadata_mode=self.metadata_mode)
 

@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rerankkit._blank import is_blank
 from rerankkit._result import (
     _NO_DETAILS,
     EMPTY_KEY,
@@ -86,13 +87,14 @@ def finite_scores(
 
 
 def live_positions(documents: Sequence[str]) -> list[int]:
-    """Positions of the documents a model should see: those with non-whitespace text.
+    """Positions of the documents a model should see: those that are not blank (whitespace
+    and invisible format characters only, see ``rerankkit._blank``).
 
     Example:
-        >>> live_positions(["a", "", "  \\n", "b"])
-        [0, 3]
+        >>> live_positions(["a", "", "  \\n", "\\u200b\\ufeff", "b"])
+        [0, 4]
     """
-    return [position for position, text in enumerate(documents) if text.strip()]
+    return [position for position, text in enumerate(documents) if not is_blank(text)]
 
 
 def with_empty_documents(

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
 from typing import Any
 
+from rerankkit._blank import is_blank
 from rerankkit.errors import InvalidTextError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -36,7 +37,7 @@ def check_query(query: Any, argument: str = "query") -> str:
     ``argument`` (:class:`InvalidTextError` for a lone surrogate)."""
     if not isinstance(query, str):
         raise TypeError(f"{argument} must be a str, got {type(query).__name__}")
-    if not query.strip():
+    if is_blank(query):
         raise ValueError(f"{argument} must be a non-empty string")
     return check_text(query, argument)
 

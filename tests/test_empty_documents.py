@@ -201,3 +201,66 @@ def test_llamaindex_image_and_empty_nodes() -> None:
             "empty_document": True,
         }
     assert recorder.seen == ["a cat", "dog"] * 2
+
+
+# --------------------------------------------------------------------------- issue 25, kind 3
+# Documents of invisible characters only (PDF/HTML extraction leftovers) are empty too: the
+# rule is on the text (whitespace and Unicode categories Cc/Cf), so every backend flags the
+# same documents whether or not it has a tokenizer (see rerankkit._blank).
+
+INVISIBLE = [
+    "\u200b",  # zero width space
+    "\ufeff",  # byte order mark
+    "\u00ad",  # soft hyphen
+    "\u2060",  # word joiner
+    "\u200e\u200f\u061c",  # bidi marks (LRM, RLM, ALM)
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",  # bidi embeddings/isolates
+    " \u200b\n\ufeff\t\u00ad ",
+]
+
+
+def test_documents_of_invisible_characters_are_flagged_empty_and_never_scored() -> None:
+    recorder = Recorder()
+    docs = ["a cat", *INVISIBLE, "cat\u200bcat", "\u00adcat"]
+    results = recorder.rerank("cat", docs)
+    empty = list(range(1, 1 + len(INVISIBLE)))
+    assert sorted(r.index for r in results[:3]) == [0, len(docs) - 2, len(docs) - 1]
+    assert [r.index for r in results[3:]] == empty
+    assert [dict(r.details) for r in results[3:]] == [EMPTY] * len(INVISIBLE)
+    assert recorder.seen == ["a cat", "cat\u200bcat", "\u00adcat"]  # visible text is text
+    for query in ("\u200b", "\ufeff \u2060"):
+        with pytest.raises(ValueError, match="query must be a non-empty string"):
+            recorder.rerank(query, ["a cat"])
+
+
+@pytest.mark.slow
+def test_the_text_rule_agrees_with_a_wordpiece_tokenizer_and_the_cross_encoder(
+    tiny_cross_encoder: Path,
+) -> None:
+    from rerankkit import CrossEncoderReranker
+
+    ours = CrossEncoderReranker(tiny_cross_encoder, device="cpu", dtype="float32")
+    tokens = ours.tokenizer(INVISIBLE, add_special_tokens=False)["input_ids"]
+    assert tokens == [[]] * len(INVISIBLE)  # the model would have read nothing
+    scores = ours.score("how do tides depend on the moon", ["The moon makes tides.", *INVISIBLE])
+    assert scores[1:] == [LOWEST_SCORE] * len(INVISIBLE) and scores[0] != LOWEST_SCORE
+
+
+def test_adapters_flag_invisible_text_as_empty() -> None:
+    from langchain_core.documents import Document
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from langchain_rerankkit import RerankKitCompressor
+    from llamaindex_rerankkit import RerankKitPostprocessor
+
+    docs = [Document("a cat", id="cat"), Document("\u200b\ufeff", id="zw")]
+    out = RerankKitCompressor(reranker=Recorder(), top_n=None).compress_documents(docs, "cat")
+    assert [(d.id, d.metadata.get("empty_document")) for d in out] == [("cat", None), ("zw", True)]
+    nodes = [
+        NodeWithScore(node=TextNode(text="\u00ad\u2060", metadata={"file": "cat.txt"}, id_="zw")),
+        NodeWithScore(node=TextNode(text="a cat", id_="cat")),
+    ]
+    post = RerankKitPostprocessor(reranker=Recorder(), top_n=None)
+    out_nodes = post.postprocess_nodes(nodes, query_str="cat")
+    assert [(n.node.node_id, n.score) for n in out_nodes] == [("cat", 1.0), ("zw", LOWEST_SCORE)]
+    assert out_nodes[1].node.metadata["empty_document"] is True

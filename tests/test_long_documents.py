@@ -40,8 +40,9 @@ DOCUMENTS = [
 # The trained cross-encoder was fine-tuned on pairs of at most 256 tokens (SOURCE.md): in a
 # 512-token window the one relevant sentence is drowned by ~470 tokens of filler and scores
 # low. Chunk mode's windows have their own size (chunk_size, default 192 document tokens),
-# so the DEFAULT settings (max_length=512) find it. The default overlap (64 tokens) is longer
-# than ANSWER, so some window holds the whole sentence wherever the boundaries fall.
+# so the DEFAULT settings (max_length=None: the declared 256) find it. The default overlap
+# (64 tokens) is longer than ANSWER, so some window holds the whole sentence wherever the
+# boundaries fall.
 CHUNK_LENGTH = 256
 DEFAULT_WINDOW = 192
 
@@ -69,7 +70,7 @@ def test_chunk_mode_ranks_the_long_relevant_document_first(trained_chunk):
     assert chunked[0].index == 2
     start, end = chunked[0].details["chunk_span"]
     assert start <= at and at + len(ANSWER) <= end  # the best window holds the answer
-    assert trained_chunk.max_length == 512  # the default: the window is not max_length's
+    assert trained_chunk.max_length == 256  # the declared length: the window is its own size
     assert chunked[0].details["chunks"] == len(chunk_windows(len(tokens), DEFAULT_WINDOW, 64))
     assert result_metadata(chunked[0])["chunk_span"] == (start, end)
     # short documents are one chunk whose span is the whole text, scored as in truncate mode

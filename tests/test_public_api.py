@@ -62,6 +62,7 @@ PUBLIC = {
         "check_items",
         "fuse_items",
         "fusion_fields",
+        "is_blank",
         "is_installed",
         "lazy_exports",
         "require_extra",

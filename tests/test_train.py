@@ -198,6 +198,37 @@ def test_scifact_train_negatives_never_include_a_judged_positive() -> None:
     assert positives_in_top > 400  # the window held positives, and they were skipped
 
 
+def test_copies_of_a_positive_are_never_negatives_mined_or_judged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 25, kind 6: a corpus copy of a positive under another id, mined (q1) or judged 0
+    in the qrels (q2), is skipped and counted, not trained on as (q, P, 0.0)."""
+    import logging
+
+    root = _write_beir(tmp_path / "beir")
+    with (root / "corpus.jsonl").open("a") as corpus:
+        for topic in ("cats", "rockets"):  # same title and text as the judged positive
+            corpus.write(
+                json.dumps({"_id": f"{topic}-copy", "title": topic, "text": TOPICS[topic]})
+            )
+            corpus.write("\n")
+    with (root / "qrels" / "train.tsv").open("a") as qrels:
+        qrels.write("q2\trockets-copy\t0\n")
+    config = _config(Path("unused-model"), root, tmp_path / "out", loss="margin", negatives=5)
+    with caplog.at_level(logging.WARNING, logger="rerankkit"):
+        prepared = prepare(config)
+    by_id = {q.query_id: q for q in prepared.queries}
+    assert "cats-copy" not in by_id["q1"].negative_ids  # in BM25's top 6: mined, skipped
+    assert "rockets-copy" not in by_id["q2"].negative_ids  # judged 0: skipped
+    for query in prepared.queries:
+        assert not set(query.positives) & set(query.negatives)
+        assert len(query.negatives) == len(query.negative_ids)
+    for row in zip(*prepared.rows.values(), strict=True):
+        assert row[1] != row[2]  # (query, positive, negative): never the same passage
+    assert prepared.data["counts"]["negatives_equal_to_a_positive_skipped"] == 2
+    assert "skipped 2 negatives whose text equals one of their query's positives" in caplog.text
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -310,8 +341,11 @@ def test_cli_output_round_trips_through_both_loaders(
 
     query = "how do cats purr"
     docs = [TOPICS["cats"], TOPICS["bread"], "cats history"]
-    ours = CrossEncoderReranker(str(output), dtype="float32", max_length=48).score(query, docs)
-    theirs = CrossEncoder(str(output), max_length=48).predict([(query, d) for d in docs])
+    # the training length is saved (tokenizer model_max_length) and is both loaders' default
+    reloaded = CrossEncoderReranker(str(output), dtype="float32")
+    assert reloaded.max_length == 48
+    ours = reloaded.score(query, docs)
+    theirs = CrossEncoder(str(output)).predict([(query, d) for d in docs])
     assert ours == pytest.approx([float(s) for s in theirs], abs=1e-5)
     before = CrossEncoderReranker(str(tiny), dtype="float32", max_length=48).score(query, docs)
     assert ours != pytest.approx(before, abs=1e-6)  # the weights did change

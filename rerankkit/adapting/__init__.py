@@ -12,7 +12,9 @@ decided here and in :class:`rerankkit.Reranker`, once, so every adapter behaves 
 
 The rest: :class:`RerankerField` / :class:`PointwiseRerankerField` / :data:`UnrankedField`
 (field types for other pydantic models, such as a cross-encoder interface, with
-:func:`score_pairs`); :func:`reranker_name` (for traces and events); the hybrid stack's fusion
+:func:`score_pairs`); :func:`reranker_name` (for traces and events); :func:`is_blank` (the
+core's test of an empty document or query: whitespace and invisible format characters only);
+the hybrid stack's fusion
 (:func:`fusion_fields` once, :func:`fuse_items` per query; :class:`StageOptions` and
 ``RerankSettings.from_stages`` for the reranking stages); optional framework parts with an
 install hint (:func:`require_extra`, :func:`is_installed`, :func:`lazy_exports`).
@@ -29,6 +31,7 @@ Example:
     [('a cat', {'relevance_score': 1.0})]
 """
 
+from rerankkit._blank import is_blank
 from rerankkit._optional import is_installed, lazy_exports
 from rerankkit._optional import require as require_extra
 from rerankkit._validation import check_sequence as check_items
@@ -58,6 +61,7 @@ __all__ = [
     "check_items",
     "fuse_items",
     "fusion_fields",
+    "is_blank",
     "is_installed",
     "lazy_exports",
     "require_extra",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rerankkit._base import Reranker
+from rerankkit._blank import is_blank
 from rerankkit._validation import check_query, check_text
 from rerankkit.adapting._rerank import warn_unranked
 
@@ -50,7 +51,7 @@ def score_pairs(
             raise TypeError(f"text_pairs[{position}] must hold two str")
         check_text(query, f"text_pairs[{position}] query")
         check_text(document, f"text_pairs[{position}] document")
-        if query.strip():
+        if not is_blank(query):
             groups.setdefault(query, []).append(position)
         else:
             blank.append(position)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from rerankkit._blank import is_blank
 from rerankkit._result import RerankResult, result_metadata
 from rerankkit._validation import check_documents, check_query
 from rerankkit.compose._reorder import lost_in_the_middle
@@ -119,7 +120,7 @@ def _prepare(
     settings: RerankSettings, query: Any, items: Sequence[T], text: Callable[[T], str]
 ) -> tuple[str, list[str]] | RerankOutcome[T]:
     """The checked query and texts, or the outcome of a blank query."""
-    if isinstance(query, str) and not query.strip() and settings.on_empty_query == "unranked":
+    if isinstance(query, str) and is_blank(query) and settings.on_empty_query == "unranked":
         return _unranked(settings, items)
     return check_query(query), check_documents([text(item) for item in items])
 

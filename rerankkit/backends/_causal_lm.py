@@ -24,6 +24,7 @@ from rerankkit.backends._hf import (
     run_batched,
 )
 from rerankkit.backends._loading import check_trained, untrained_weights
+from rerankkit.backends._max_length import resolve_max_length
 from rerankkit.backends._precision import answer_logits_in_float32
 from rerankkit.backends._truncation import TruncationNotice
 from rerankkit.llm._prompts import (
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 # can be tokenized once per query and the document's own tokens truncated on their own.
 _SLOT = "\u2063rerankkit-document\u2063"
 _MIN_DOCUMENT_TOKENS = 16
+DEFAULT_MAX_LENGTH = 1024
+"""Tokens per prompt when ``max_length=None`` and the model allows that many (speed: P(yes)
+rarely needs a whole long document)."""
 
 
 def _p_yes(output: Any, inputs: dict[str, Any], *, answers: list[int]) -> Any:
@@ -75,7 +79,10 @@ class CausalLMReranker(ModelReranker):
             ``{"enable_thinking": False}`` for Qwen3.
         yes_token, no_token: The answer tokens (must each be one token). ``None`` picks
             ``"yes"``/``"no"`` after a chat template, ``" yes"``/``" no"`` after plain text.
-        batch_size, max_length: Batching and the token limit per prompt.
+        batch_size: Prompts per forward pass.
+        max_length: Token limit per prompt. ``None``: 1024, or less when the model declares
+            less (tokenizer ``model_max_length``) or addresses fewer positions. Above the
+            declared length: a WARNING; above the position limit: lowered to it, with a WARNING.
         device, dtype: ``None``/``"auto"`` picks cuda > mps > cpu and fp16/bf16 on GPU.
         revision, local_files_only, cache_dir, trust_remote_code: Passed to ``from_pretrained``.
 
@@ -103,7 +110,7 @@ class CausalLMReranker(ModelReranker):
         yes_token: str | None = None,
         no_token: str | None = None,
         batch_size: int = 8,
-        max_length: int = 1024,
+        max_length: int | None = None,
         device: Any = None,
         dtype: Any = None,
         revision: str | None = None,
@@ -112,7 +119,7 @@ class CausalLMReranker(ModelReranker):
         trust_remote_code: bool = False,
     ) -> None:
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        self.max_length = check_int(max_length, "max_length", minimum=1)
+        max_length = check_int(max_length, "max_length", minimum=1, optional=True)
         self.prompt = check_template(prompt, {"query", "document"}, {"instruction"}, name="prompt")
         self.instruction = instruction
         self.system_prompt = system_prompt
@@ -139,6 +146,14 @@ class CausalLMReranker(ModelReranker):
         # A base model (no LM head) would answer yes/no with random weights.
         check_trained(untrained_weights(info), model=self.model_name_or_path, what="causal LM")
         self.model = model.to(self.device).eval()
+        self.max_length = resolve_max_length(
+            getattr(model, "config", None),
+            declared=getattr(self.tokenizer, "model_max_length", None),
+            wanted=max_length,
+            owner=f"{type(self).__name__}({self.model_name_or_path!r})",
+            fallback=DEFAULT_MAX_LENGTH,
+            ceiling=DEFAULT_MAX_LENGTH,
+        )
         self._lock = threading.Lock()
 
         has_template = bool(getattr(self.tokenizer, "chat_template", None))

@@ -39,7 +39,6 @@ from rerankkit.backends._hf import (
     TorchForward,
     auto_load,
     by_group,
-    capped_max_length,
     logits_output,
     model_file,
     pair_template,
@@ -49,6 +48,7 @@ from rerankkit.backends._hf import (
     st_activation,
 )
 from rerankkit.backends._loading import check_trained, ensure_pad_token, untrained_weights
+from rerankkit.backends._max_length import resolve_max_length
 from rerankkit.backends._onnx import OnnxRunner, ensure_onnx_model, local_model_dir
 from rerankkit.backends._pairs import (
     AGGREGATES,
@@ -116,8 +116,13 @@ class CrossEncoderReranker(ModelReranker):
             ``"float32"`` is the exact PyTorch mode (sentence-transformers parity, no
             conversion); ``exact=True`` the fastest exact path.
         batch_size: Pairs per forward pass.
-        max_length: Most tokens per pair, special tokens included; capped at the model's
-            position limit. ``None`` uses that limit.
+        max_length: Most tokens per pair, special tokens included. ``None`` (default) is the
+            length the model declares (the tokenizer's ``model_max_length``, where
+            sentence-transformers saves a cross-encoder's ``max_length``), capped at its
+            position limit, else that limit: sentence-transformers' rule, so scores match
+            ``CrossEncoder.predict``. A value above the declared length logs a WARNING; one
+            above the position limit is lowered to it with a WARNING
+            (``rerankkit.backends._max_length``).
         activation: ``"auto"``, ``"sigmoid"`` or ``"none"`` (raw logit; for 2-logit models the
             logit difference ``positive - negative``). Always computed in float32.
         long_documents: ``"truncate"`` cuts each document to fit (the query only when it alone
@@ -196,7 +201,7 @@ class CrossEncoderReranker(ModelReranker):
         device: Any = None,
         dtype: Any = None,
         batch_size: int = 32,
-        max_length: int | None = 512,
+        max_length: int | None = None,
         activation: str = "auto",
         long_documents: str = "truncate",
         chunk_size: int | None = DEFAULT_CHUNK_SIZE,
@@ -242,6 +247,12 @@ class CrossEncoderReranker(ModelReranker):
             )
         self.tokenizer = auto_load(source, "AutoTokenizer", "tokenizer of")
         self._pad_id = ensure_pad_token(config, self.tokenizer)  # decoder classifiers lack one
+        self.max_length = resolve_max_length(
+            config,
+            declared=getattr(self.tokenizer, "model_max_length", None),
+            wanted=max_length,
+            owner=f"{type(self).__name__}({source.name!r})",
+        )
         # ONNX Runtime judges its own device (onnxruntime-gpu may run CUDA under a CPU torch).
         self.device, self.dtype = pick_device_and_dtype(device, dtype, check=backend != "onnx")
         # On CPU with dtype None/"auto": the fastest path that passes a fidelity probe
@@ -293,7 +304,7 @@ class CrossEncoderReranker(ModelReranker):
                 model.eval(),
                 model_dir=_local_dir(source),
                 tokenizer=self.tokenizer,
-                max_length=max_length or 512,
+                max_length=self.max_length,
                 num_threads=self.num_threads,
                 trust_remote_code=trust_remote_code,
             )
@@ -313,7 +324,6 @@ class CrossEncoderReranker(ModelReranker):
             self.model = model.to(self.device).eval()
             self._forward = TorchForward(self.model, self.device, logits_output)
         self.model_name_or_path = source.name
-        self.max_length = capped_max_length(config, max_length)
         self.allow_untrained_head = allow_untrained_head
         self.exact = exact
         self._template = pair_template(self.tokenizer)

@@ -34,7 +34,6 @@ from rerankkit.backends._hf import (
     Source,
     TorchForward,
     auto_load,
-    capped_max_length,
     model_file,
     pick_device_and_dtype,
     pooled_output,
@@ -43,6 +42,7 @@ from rerankkit.backends._hf import (
     st_modules,
     unique_texts,
 )
+from rerankkit.backends._max_length import resolve_max_length
 from rerankkit.backends._speed import cpu_flags, cpu_has_fast_bf16
 from rerankkit.backends._truncation import TruncationNotice, truncation_details
 
@@ -68,8 +68,10 @@ class EmbeddingReranker(ModelReranker):
             ``None`` is fp32 (sentence-transformers parity) and ``"auto"`` is bf16 where the CPU
             multiplies bf16 natively (about 2x faster for corpus embedding), else fp32.
         batch_size: Texts per forward pass.
-        max_length: Most tokens per text; ``None`` uses the folder's sentence-transformers
-            ``max_seq_length``, else the model's position limit.
+        max_length: Most tokens per text; ``None`` uses the length the model declares (the
+            folder's sentence-transformers ``max_seq_length``, else the tokenizer's
+            ``model_max_length``) capped at its position limit, else that limit. Above the
+            declared length: a WARNING; above the position limit: lowered to it, with a WARNING.
         normalize: L2-normalise embeddings (cosine similarity).
         query_prefix: Prepended to the query (e.g. ``"query: "`` for E5 models).
         document_prefix: Prepended to each document (e.g. ``"passage: "``).
@@ -128,7 +130,12 @@ class EmbeddingReranker(ModelReranker):
         self.model_name_or_path = source.name
         self.normalize = bool(normalize)
         st_config = model_file(source, "sentence_bert_config.json") or {}
-        self.max_length = capped_max_length(config, max_length or st_config.get("max_seq_length"))
+        self.max_length = resolve_max_length(
+            config,
+            declared=st_config.get("max_seq_length", self.tokenizer.model_max_length),
+            wanted=max_length,
+            owner=f"{type(self).__name__}({source.name!r})",
+        )
         self.dimension = int(config.hidden_size) * len(self.pooling)
         self._truncation = TruncationNotice(
             f"{type(self).__name__}({source.name!r})", "a larger max_length or shorter texts"

@@ -308,27 +308,6 @@ def pair_template(tokenizer: Any) -> PairTemplate:
     return template_from_probe(pair["input_ids"], pair.get("token_type_ids"), q, d)
 
 
-def capped_max_length(config: Any, wanted: int | None) -> int:
-    """``wanted`` tokens (``None``: as many as the model's position embeddings allow, else 512),
-    capped at that position limit when the config states one.
-
-    Example:
-        >>> from types import SimpleNamespace
-        >>> bert = SimpleNamespace(max_position_embeddings=512, model_type="bert")
-        >>> [capped_max_length(bert, 4096), capped_max_length(bert, None)]
-        [512, 512]
-        >>> capped_max_length(None, 64), capped_max_length(None, None)
-        (64, 512)
-    """
-    limit = getattr(config, "max_position_embeddings", None)
-    if not isinstance(limit, int) or limit <= 0:
-        return wanted or 512
-    # RoBERTa-family position ids start after the padding index.
-    if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert", "longformer"}:
-        limit -= (getattr(config, "pad_token_id", 1) or 1) + 1
-    return min(wanted or limit, limit)
-
-
 def pad_batch(
     rows: Sequence[Sequence[int]], pad_id: int, *, left: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:

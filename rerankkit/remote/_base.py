@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -22,20 +21,11 @@ from rerankkit._ordering import Details
 from rerankkit._pickling import RebuiltOnUnpickle
 from rerankkit._renamed import refuse_renamed_arguments
 from rerankkit._retry import RetryPolicy
+from rerankkit._secrets import clean_api_key, secret_from_env
 from rerankkit._validation import check_int
 from rerankkit.errors import RemoteServiceError
 from rerankkit.remote._http import ServiceClient, check_base_url
 from rerankkit.remote._merge import AnswerShapeError, scores_by_index
-
-
-def secret_from_env(names: Sequence[str]) -> SecretStr | None:
-    """The first non-empty environment variable of ``names``, as a ``SecretStr``.
-
-    Example:
-        >>> secret_from_env(["RERANKKIT_NO_SUCH_VARIABLE"]) is None
-        True
-    """
-    return next((SecretStr(os.environ[name]) for name in names if os.environ.get(name)), None)
 
 
 class RemoteReranker(RebuiltOnUnpickle, Reranker):
@@ -51,7 +41,11 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
         base_url: The service's root URL (default: the service's public endpoint).
         api_key: Sent as ``Authorization: Bearer`` (a ``str`` or ``pydantic.SecretStr``);
             default: the service's environment variable(s) (``api_key_env``), read on
-            construction. Never logged, never in ``repr``, errors, pickles or spec strings.
+            construction. Surrounding whitespace is stripped (a key read from a file keeps
+            its newline); a key an HTTP header cannot carry (non-ASCII, control characters)
+            is refused on construction with a ``ValueError`` naming ``api_key`` or the
+            variable, never the key. Never logged, never in ``repr``, errors, pickles or
+            spec strings (nor escaped or percent-encoded forms of it).
             A service that needs a key and has none fails on the first request
             (``RemoteServiceError`` naming the variable), not on construction, so a copy
             can be rebuilt where the key is not set.
@@ -124,9 +118,7 @@ class RemoteReranker(RebuiltOnUnpickle, Reranker):
         url = base_url if base_url is not None else self.default_base_url
         if url is None:
             raise ValueError(f"{self.service}: base_url is required (the server's address)")
-        if api_key is not None and not isinstance(api_key, (str, SecretStr)):
-            raise TypeError(f"api_key must be a str or None, got {type(api_key).__name__}")
-        key = SecretStr(api_key) if isinstance(api_key, str) else api_key
+        key = clean_api_key(api_key, "api_key")
         self.model = model
         self.max_documents = check_int(
             self.document_limit if max_documents is None else max_documents,

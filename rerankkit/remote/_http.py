@@ -5,7 +5,9 @@ the decoded JSON answer, or raise ``RemoteServiceError``:
 
 * transport: one pooled ``httpx.Client`` for sync calls (thread-safe, shared by the threads
   that send a large input's chunks) and one ``httpx.AsyncClient`` per event loop (an httpx
-  async pool is bound to the loop it first ran on);
+  async pool is bound to the loop it first ran on), closed with its loop: ``asyncio.run``
+  closes it before closing the loop, so one ``asyncio.run(reranker.arerank(...))`` per
+  request (Flask, Celery) leaves no client, socket or loop behind;
 * ``timeout``: the longest wait of each step of an attempt (httpx's connect, read, write and
   pool timeouts: a server silent that long fails the attempt; one that keeps trickling bytes
   is not cut, as httpx has no whole-response deadline);
@@ -17,29 +19,35 @@ the decoded JSON answer, or raise ``RemoteServiceError``:
   times with exponential backoff and full jitter, or after the ``Retry-After`` the service
   asked for (seconds or an HTTP date). A ``Retry-After`` longer than ``max_retry_after`` is
   not waited for: the error is raised at once. Other statuses (400, 401, 404, 413, 422, ...)
-  and malformed JSON are not retried: resending cannot fix them.
+  and malformed JSON are not retried: resending cannot fix them, nor can a request httpx
+  refuses to write (``LocalProtocolError``: an illegal header value).
 
-The API key is a ``pydantic.SecretStr`` (its ``repr`` is ``SecretStr('**********')``), is sent
-only as an ``Authorization`` header (httpx masks it in ``repr(client.headers)``), and is cut
-out of every error message and log line, even when a service echoes it back.
+The API key is a ``pydantic.SecretStr`` (its ``repr`` is ``SecretStr('**********')``), cleaned
+and checked where it enters (``rerankkit._secrets``: surrounding whitespace stripped, a key an
+HTTP header cannot carry refused without showing it), is sent only as an ``Authorization``
+header (httpx masks it in ``repr(client.headers)``), and every form of it (as sent, escaped,
+percent-encoded) is cut out of every error message and log line, even when a service echoes
+it back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import math
 import threading
 import time
 import weakref
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import Any, NamedTuple
 
 from pydantic import SecretStr
 
 from rerankkit._retry import RetryPolicy
+from rerankkit._secrets import redact
 from rerankkit.errors import MissingExtraError, RemoteServiceError
 
 try:
@@ -52,6 +60,26 @@ logger = logging.getLogger(__name__)
 
 EXCERPT_CHARS = 500
 """Characters of an answer's body kept in ``RemoteServiceError.body_excerpt``."""
+
+
+class _LoopPool(NamedTuple):
+    """One event loop's async pool, its concurrency bound and the generator that closes it."""
+
+    client: httpx.AsyncClient
+    slots: asyncio.Semaphore
+    closer: AsyncGenerator[None, None]
+
+
+async def _close_with_loop(
+    client: httpx.AsyncClient, forget: Callable[[], object]
+) -> AsyncGenerator[None, None]:
+    """Suspends once; closed by the loop's ``shutdown_asyncgens`` (or ``aclose``), it forgets
+    the pool and closes ``client`` on its own loop."""
+    try:
+        yield
+    finally:
+        forget()
+        await client.aclose()
 
 
 class _Retryable(Exception):
@@ -129,10 +157,11 @@ class ServiceClient:
         self._sync: httpx.Client | None = None
         self._sync_lock = threading.Lock()
         self._sync_slots = threading.BoundedSemaphore(self.policy.max_concurrency)
-        # One async pool and one semaphore per event loop: both are bound to their loop.
-        self._loops: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, asyncio.Semaphore]
-        ] = weakref.WeakKeyDictionary()
+        # One async pool and one semaphore per event loop (both are bound to their loop), and
+        # the async generator whose closing closes that pool (see _async_client).
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @property
     def has_api_key(self) -> bool:
@@ -161,12 +190,25 @@ class ServiceClient:
                 weakref.finalize(self, self._sync.close)
             return self._sync
 
-    def _async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    async def _async_client(self) -> _LoopPool:
         loop = asyncio.get_running_loop()
-        if loop not in self._loops:
+        for stale in [other for other in self._loops if other.is_closed()]:
+            # A loop closed without shutdown_asyncgens (a hand-run loop.close()): its pool can
+            # no longer be awaited; drop it so the loop and its sockets can be collected.
+            del self._loops[stale]
+        pool = self._loops.get(loop)
+        if pool is None:
             client = httpx.AsyncClient(**self._client_options(), transport=self._async_transport)
-            self._loops[loop] = (client, asyncio.Semaphore(self.policy.max_concurrency))
-        return self._loops[loop]
+            # asyncio.run (and asyncio.Runner, uvloop, anyio) call loop.shutdown_asyncgens()
+            # before closing a loop: it closes every async generator started on the loop, so
+            # this one's ``finally`` awaits client.aclose() on the right loop. Without it, each
+            # asyncio.run(reranker.arerank(...)) (Flask, Celery) left a client, its open
+            # sockets and the dead loop behind.
+            closer = _close_with_loop(client, functools.partial(self._loops.pop, loop, None))
+            await closer.__anext__()
+            pool = _LoopPool(client, asyncio.Semaphore(self.policy.max_concurrency), closer)
+            self._loops[loop] = pool
+        return pool
 
     def close(self) -> None:
         """Close the sync connection pool (async pools: ``aclose`` on their loop)."""
@@ -177,28 +219,32 @@ class ServiceClient:
 
     async def aclose(self) -> None:
         """Close the current loop's async pool and the sync pool."""
-        pair = self._loops.pop(asyncio.get_running_loop(), None)
-        if pair is not None:
-            await pair[0].aclose()
+        pool = self._loops.get(asyncio.get_running_loop())
+        if pool is not None:
+            await pool.closer.aclose()  # pops the pool and closes its client
         self.close()
 
     # ---- one attempt -----------------------------------------------------------------------
-    def _redact(self, text: str) -> str:
-        if self._api_key is None:
-            return text
-        return text.replace(self._api_key.get_secret_value(), "***")
-
     def error(self, status: int | None, body: str = "", reason: str = "") -> RemoteServiceError:
         """The ``RemoteServiceError`` for a failure, with the key cut out of body and reason."""
-        excerpt = self._redact(body)[:EXCERPT_CHARS]
-        return RemoteServiceError(self.service, status, excerpt, reason=self._redact(reason))
+        excerpt = redact(body, self._api_key)[:EXCERPT_CHARS]
+        return RemoteServiceError(
+            self.service, status, excerpt, reason=redact(reason, self._api_key)
+        )
 
-    def _transport_error(self, error: httpx.TransportError, path: str) -> _Retryable:
+    def _transport_error(
+        self, error: httpx.TransportError, path: str
+    ) -> _Retryable | RemoteServiceError:
         if isinstance(error, httpx.TimeoutException):
             detail = f"no answer within {self.policy.timeout:g} s"
         else:
             detail = str(error)
-        return _Retryable(self.error(None, reason=f"POST {path}: {type(error).__name__}: {detail}"))
+        failure = self.error(None, reason=f"POST {path}: {type(error).__name__}: {detail}")
+        # A request httpx/h11 refused to write (an illegal header) or cannot send (an
+        # unsupported scheme) fails the same way every time: raised, not retried.
+        if isinstance(error, (httpx.LocalProtocolError, httpx.UnsupportedProtocol)):
+            return failure
+        return _Retryable(failure)
 
     def _decode(self, response: httpx.Response, path: str) -> Any:
         status = response.status_code
@@ -250,7 +296,7 @@ class ServiceClient:
 
     async def apost_json(self, path: str, body: Mapping[str, Any]) -> Any:
         """Async ``post_json`` on the running loop's pool."""
-        client, slots = self._async_client()
+        client, slots, _ = await self._async_client()
 
         async def attempt() -> Any:
             async with slots:

@@ -11,15 +11,27 @@ timeout of its own (its HTTP layer's defaults apply).
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+
+from rerankkit._secrets import clean_api_key
 
 API_KEY_ENV = "RERANKKIT_API_KEY"
 
 
+def _server_key(value: object, source: str) -> SecretStr | None:
+    """A server key cleaned like a client's (``rerankkit._secrets``), but a set key that is
+    blank is refused: treating it as unset would open a server its operator meant to close."""
+    key = clean_api_key(value, source)  # type: ignore[arg-type]  # TypeError names the rest
+    if key is None and value is not None:
+        raise ValueError(f"{source} is set but blank (whitespace only); give the key or unset it")
+    return key
+
+
 def _api_key_from_env() -> SecretStr | None:
-    key = os.environ.get(API_KEY_ENV)
-    return SecretStr(key) if key else None
+    value = os.environ.get(API_KEY_ENV)
+    return _server_key(value, f"${API_KEY_ENV}") if value else None
 
 
 class ServeSettings(BaseModel):
@@ -46,15 +58,22 @@ read_timeout_s=10.0, max_connections=512, shutdown_timeout_s=10, cors_origin=())
     """
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        use_attribute_docstrings=True,
+        hide_input_in_errors=True,  # an error about api_key must not print the key
     )
 
     model_name: str = Field("rerankkit", min_length=1)
     """name reported as `model` in responses and on /health (a request's `model` field is
     accepted and not checked: one server serves one reranker)"""
-    api_key: SecretStr | None = Field(default_factory=_api_key_from_env, min_length=1, strict=False)
+    api_key: Annotated[
+        SecretStr | None, BeforeValidator(lambda value: _server_key(value, "api_key"))
+    ] = Field(default_factory=_api_key_from_env, strict=False)
     """require 'Authorization: Bearer KEY' on the rerank routes, 401 otherwise; /health,
-    /metrics and the docs stay open (default: $RERANKKIT_API_KEY; the environment keeps the key
+    /metrics and the docs stay open; surrounding whitespace is stripped, a key that is blank
+    or not printable ASCII is refused (default: $RERANKKIT_API_KEY; the environment keeps the key
     out of the process list)"""
     max_documents: int = Field(1000, ge=1)
     """documents per request; more answers 413"""

@@ -21,10 +21,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rerankkit._blank import is_blank
 from rerankkit.errors import DatasetError
 from rerankkit.eval._datasets import Dataset, json_lines, load_beir
 
@@ -90,7 +91,7 @@ def queries_from_beir(dataset: Dataset) -> list[TrainQuery]:
 
 def _text_field(record: Mapping[str, Any], key: str, source: str, lineno: int) -> str:
     value = record.get(key)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or is_blank(value):
         raise DatasetError(f'{source}:{lineno}: "{key}" must be a non-empty string, got {value!r}')
     return value
 
@@ -217,6 +218,49 @@ def count_pairs(queries: Sequence[TrainQuery]) -> dict[str, int]:
         "positives": sum(len(q.positives) for q in queries),
         "negatives": sum(len(q.negatives) for q in queries),
     }
+
+
+def drop_positive_copies(queries: Sequence[TrainQuery]) -> tuple[list[TrainQuery], int]:
+    """The queries without the negatives whose text is one of their own positives; and how many
+    were dropped.
+
+    A corpus holding an exact copy of a judged positive under another id makes the copy a
+    negative (mined from the first stage, or judged 0 in the qrels): the model would be
+    trained on ``(q, P, 1.0)`` and ``(q, P, 0.0)``, and on margin triples whose negative is
+    the positive. Texts are compared after collapsing whitespace (a copy re-extracted with
+    other line breaks is still a copy). Every negative of every source passes through here
+    (judged, mined, JSONL), so the rule holds whatever built the negatives.
+
+    Example:
+        >>> q = TrainQuery("q", ("Paris is  the capital.",), ("Paris is the capital.", "Lyon"),
+        ...                negative_ids=("copy", "d2"))
+        >>> kept, dropped = drop_positive_copies([q])
+        >>> kept[0].negatives, kept[0].negative_ids, dropped
+        (('Lyon',), ('d2',), 1)
+    """
+    out, dropped = [], 0
+    for query in queries:
+        positives = {_normalized(text) for text in query.positives}
+        keep = [_normalized(text) not in positives for text in query.negatives]
+        if all(keep):
+            out.append(query)
+            continue
+        dropped += keep.count(False)
+        ids = query.negative_ids
+        out.append(
+            replace(
+                query,
+                negatives=tuple(t for t, k in zip(query.negatives, keep, strict=True) if k),
+                negative_ids=tuple(d for d, k in zip(ids, keep, strict=True) if k)
+                if len(ids) == len(keep)
+                else ids,
+            )
+        )
+    return out, dropped
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
 
 
 def load_training_data(

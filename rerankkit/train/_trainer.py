@@ -37,7 +37,12 @@ from rerankkit.eval._datasets import missing_beir_files
 from rerankkit.eval._runs import first_stage_run
 from rerankkit.train._card import evaluation_table, model_card
 from rerankkit.train._config import TrainConfig
-from rerankkit.train._data import TrainQuery, count_pairs, load_training_data
+from rerankkit.train._data import (
+    TrainQuery,
+    count_pairs,
+    drop_positive_copies,
+    load_training_data,
+)
 from rerankkit.train._evaluation import evaluate, evaluation_settings
 from rerankkit.train._examples import rows_for
 from rerankkit.train._losses import build_loss
@@ -245,7 +250,15 @@ def prepare(config: TrainConfig) -> Prepared:
             "seconds": round(time.perf_counter() - started, 1),
         }
         logger.info("mined negatives for %d queries", len(mined))
-    info["counts"] = count_pairs(queries)
+    queries, copies = drop_positive_copies(queries)
+    if copies:
+        logger.warning(
+            "skipped %d negatives whose text equals one of their query's positives (a copy of "
+            "a relevant document under another corpus id, mined or judged 0): training on them "
+            "would teach the model that the passage is both relevant and not",
+            copies,
+        )
+    info["counts"] = {**count_pairs(queries), "negatives_equal_to_a_positive_skipped": copies}
     check_trainable(config, queries, beir=dataset is not None)
     teacher: list[list[float]] = []
     if config.teacher:  # TrainConfig allows one with loss marginmse only
