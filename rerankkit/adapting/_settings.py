@@ -26,6 +26,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     PlainSerializer,
+    ValidationError,
     ValidationInfo,
     field_validator,
 )
@@ -128,8 +129,25 @@ PointwiseRerankerField = Annotated[RerankerField, AfterValidator(_pointwise)]
 """A :data:`RerankerField` whose reranker is pointwise (scores each pair alone)."""
 
 
+def _value_error(error: TypeError) -> ValueError:
+    """A core check's TypeError as a ValueError, so pydantic reports it like any bad value: a
+    setting's wrong type (``top_n="3"``) and wrong value (``top_n=0``) both raise one
+    ``ValidationError`` naming it, as pydantic's own fields do."""
+    return ValueError(str(error))
+
+
 def _top_n(value: Any) -> int | None:
-    return check_top_n(value, _TOP_N_NAME.get())  # as the caller named it (see from_stages)
+    try:
+        return check_top_n(value, _TOP_N_NAME.get())  # as the caller named it (see from_stages)
+    except TypeError as error:
+        raise _value_error(error) from None
+
+
+def _score_threshold(value: Any) -> float | None:
+    try:
+        return check_score_threshold(value)
+    except TypeError as error:
+        raise _value_error(error) from None
 
 
 def _one_of(*choices: str, renamed: Mapping[str, str] | None = None) -> BeforeValidator:
@@ -168,9 +186,10 @@ class RerankSettings(BaseModel):
     A bad setting fails before a model is loaded by name.
 
     Raises:
-        TypeError: A setting of the wrong type (``top_n=2.5``), or a bad ``reranker``.
-        pydantic.ValidationError: A bad value (a ``ValueError`` naming the setting), or an
-            unknown keyword argument.
+        TypeError: A bad ``reranker`` (not a reranker, a spec or a model name).
+        pydantic.ValidationError: A bad setting, of the wrong type (``top_n="3"``) or value
+            (``top_n=0``) alike (a ``ValueError`` naming the setting), or an unknown keyword
+            argument.
 
     Example:
         >>> from rerankkit.adapting import rerank_items
@@ -190,7 +209,7 @@ class RerankSettings(BaseModel):
     top_n: Annotated[int | None, BeforeValidator(_top_n)] = 3
     """Keep at most this many documents; ``None`` keeps all."""
 
-    score_threshold: Annotated[float | None, BeforeValidator(check_score_threshold)] = None
+    score_threshold: Annotated[float | None, BeforeValidator(_score_threshold)] = None
     """Keep only documents with ``relevance_score >= score_threshold`` (before ``top_n``);
     not NaN."""
 
@@ -295,7 +314,7 @@ class RerankSettings(BaseModel):
             values = {"top_n": rerank_top_n, "reranker": reranker}
             top_n_name = "rerank_top_n"
         else:
-            first_top_n = check_top_n(rerank_top_n, "rerank_top_n")  # before a model loads
+            first_top_n = _stage_top_n(rerank_top_n)  # before a model loads
             # The LLM stage ranks every survivor; the adapter's top_n (llm_top_n) keeps the best.
             stages = [(as_reranker(reranker), first_top_n), (stage, None)]
             values = {"top_n": llm_top_n, "reranker": CascadeReranker._of_checked(stages)}
@@ -305,6 +324,16 @@ class RerankSettings(BaseModel):
             return cls(**fields, **values)
         finally:
             _TOP_N_NAME.reset(token)
+
+
+def _stage_top_n(value: Any) -> int | None:
+    """``rerank_top_n`` of a cascade, refused as the field refuses ``top_n`` (one
+    ``ValidationError`` for a wrong type or value)."""
+    try:
+        return check_top_n(value, "rerank_top_n")
+    except (TypeError, ValueError) as error:
+        line = {"type": "value_error", "loc": ("top_n",), "input": value, "ctx": {"error": error}}
+        raise ValidationError.from_exception_data("RerankSettings", [line]) from None  # type: ignore[list-item]
 
 
 def _llm_stage(llm_reranker: Any) -> Reranker | None:
