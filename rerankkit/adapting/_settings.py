@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -34,7 +35,14 @@ from typing_extensions import Self
 
 from rerankkit._base import Reranker
 from rerankkit._renamed import refuse_renamed_value
-from rerankkit._specs import build_reranker, parse_spec, reranker_spec, spec_kinds
+from rerankkit._specs import (
+    build_reranker,
+    parse_spec,
+    reranker_spec,
+    shared,
+    shared_key,
+    spec_kinds,
+)
 from rerankkit._validation import check_choice, check_score_threshold, check_top_n
 from rerankkit.compose._cascade import CascadeReranker
 from rerankkit.llm._factory import LLMMethod
@@ -46,13 +54,19 @@ _TOP_N_NAME: ContextVar[str] = ContextVar("top_n_name", default="top_n")
 validation context would not reach a subclass with its own ``__init__``)."""
 
 
-def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
+def as_reranker(reranker: Reranker | str | os.PathLike[str], *, share: bool = True) -> Reranker:
     """A ``Reranker`` as given, built from a spec string, or a ``CrossEncoderReranker`` built
     from a model name or path (loaded once, here).
 
     A ``str`` whose text before the first ``:`` is a spec kind (``"cross-encoder:PATH?..."``,
     ``"keyword:"``, as ``model_dump`` / ``to_dict`` write it) is a spec; so is ``KIND:...``
     that is no folder, so a misspelt kind lists the kinds rather than failing a hub lookup.
+
+    One loaded model per process: with ``share`` (the default) a string names the reranker
+    already built from the same spec (kind, model, options: device and dtype included) while
+    anything still holds it, so two compressors, or a compressor and a postprocessor, given
+    the same string share one model in memory (``rerankkit._specs.shared``). ``share=False``,
+    or passing a ``Reranker`` you built yourself, gives a private copy.
 
     Raises:
         TypeError: ``reranker`` is neither.
@@ -77,10 +91,13 @@ def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
     kind, colon, _ = reranker.partition(":")
     # A hub id never holds ":"; C:\models has a one-letter drive, not a kind.
     if kind in spec_kinds() or (colon and len(kind) > 1 and not os.path.exists(reranker)):
-        return build_reranker(reranker)
+        spec = parse_spec(reranker)
+        build = functools.partial(build_reranker, spec)
+        return shared(shared_key(spec), build) if share else build()
     from rerankkit import CrossEncoderReranker  # imports torch: only when asked for
 
-    return CrossEncoderReranker(reranker)
+    build = functools.partial(CrossEncoderReranker, reranker)
+    return shared(("cross-encoder", reranker, ()), build) if share else build()
 
 
 def reranker_name(reranker: Reranker) -> str:

@@ -378,10 +378,15 @@ def _cli_logging(verbose: int, quiet: bool) -> Iterator[None]:
     package_logger.handlers[:] = [handler]
     package_logger.setLevel(level)
     package_logger.propagate = False
+    # Long work says how far along it is by default, also when stderr is a file (-q: not).
+    progress = logging.getLogger("rerankkit.progress")
+    saved_progress = progress.level
+    progress.setLevel(logging.ERROR if quiet else min(level, logging.INFO))
     try:
         yield
     finally:
         package_logger.handlers[:], package_logger.level, package_logger.propagate = saved
+        progress.setLevel(saved_progress)
 
 
 def refuse_renamed_flags(command: str, arguments: Sequence[str]) -> None:

@@ -95,7 +95,7 @@ def _numbered_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
 
 
 def utf8_lines(data: Iterable[bytes], source: str) -> Iterator[str]:
-    """Each line of ``data`` (a file opened in binary, ``sys.stdin.buffer``) decoded as strict
+    r"""Each line of ``data`` (a file opened in binary, ``sys.stdin.buffer``) decoded as strict
     UTF-8: a byte that is not UTF-8 stops the read, naming the file and the line, instead of
     being replaced (which would silently change the user's text).
 
