@@ -41,6 +41,9 @@ import importlib
 import inspect
 import math
 import os
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -427,6 +430,46 @@ def build_reranker(spec: str | RerankerSpec) -> Reranker:
         raise ModelLoadError(f"reranker spec {parsed.text!r}: {error}") from error
     except (ValueError, TypeError) as error:  # an option value the constructor refuses
         raise SpecError(f"reranker spec {parsed.text!r}: {error}") from error
+
+
+_SHARED: weakref.WeakValueDictionary[tuple[Any, ...], Reranker] = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.RLock()  # re-entrant: a composite spec may build its parts
+
+
+def shared(key: tuple[Any, ...], build: Callable[[], Reranker]) -> Reranker:
+    """The reranker alive in this process under ``key``, else ``build()`` kept under it.
+
+    Held weakly: once no adapter or caller references a shared reranker, its model is freed
+    and the next use loads it again. ``key`` is ``(kind, target, sorted options)`` (device and
+    precision are options), so two adapters given ``"cross-encoder:PATH"`` (or the bare model
+    name) share one loaded model, and ``"cross-encoder:PATH?dtype=float32"`` is another.
+
+    Example:
+        >>> from rerankkit.testing import KeywordReranker
+        >>> first = shared(("keyword", "", ()), KeywordReranker)
+        >>> shared(("keyword", "", ()), KeywordReranker) is first
+        True
+    """
+    try:
+        hash(key)
+    except TypeError:  # an option value that cannot be a key: nothing to share by
+        return build()
+    with _SHARED_LOCK:
+        reranker = _SHARED.get(key)
+        if reranker is None:
+            reranker = build()
+            _SHARED[key] = reranker
+        return reranker
+
+
+def shared_key(spec: RerankerSpec) -> tuple[Any, ...]:
+    """The :func:`shared` key of a parsed spec: kind, target and options, order-free.
+
+    Example:
+        >>> shared_key(parse_spec("cross-encoder:m?max_length=256&device=cpu"))
+        ('cross-encoder', 'm', (('device', 'cpu'), ('max_length', 256)))
+    """
+    return (spec.kind, spec.target, tuple(sorted(spec.options.items())))
 
 
 def _option_text(spec_kind: str, name: str, value: Any) -> str:

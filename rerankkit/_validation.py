@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
@@ -232,3 +233,47 @@ def check_score_threshold(score_threshold: Any) -> float | None:
     if math.isnan(value):
         raise ValueError("score_threshold must not be NaN")
     return value
+
+
+def check_model_name(value: Any, argument: str = "model_name_or_path") -> str:
+    """A hub id or a local folder, as a string; ``~`` expanded.
+
+    Raises:
+        TypeError: ``value`` is neither a ``str`` nor an ``os.PathLike`` (``None``), naming
+            ``argument``.
+        ValueError: ``value`` is empty or whitespace (which would load the current folder).
+
+    Example:
+        >>> check_model_name(None)
+        Traceback (most recent call last):
+        TypeError: model_name_or_path must be a str or os.PathLike (hub id or folder), got NoneType
+        >>> check_model_name(" ")
+        Traceback (most recent call last):
+        ValueError: model_name_or_path must be a hub id or a folder, got ' '
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"{argument} must be a str or os.PathLike (hub id or folder), "
+            f"got {type(value).__name__}"
+        )
+    name = os.fspath(value)
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{argument} must be a hub id or a folder, got {name!r}")
+    return name
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` can only be a local path, never a hub id (``org/model``): it starts
+    with ``/``, ``.`` or ``~``, holds a backslash or the platform's separator other than
+    ``/``, or has more than one ``/``.
+
+    Example:
+        >>> [looks_like_path(n) for n in ("BAAI/bge-reranker-v2-m3", "./m", "~/m", "a/b/c")]
+        [False, True, True, True]
+    """
+    return (
+        name.startswith(("/", ".", "~"))
+        or "\\" in name
+        or (os.sep != "/" and os.sep in name)
+        or name.count("/") > 1
+    )

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -26,6 +27,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     PlainSerializer,
+    ValidationError,
     ValidationInfo,
     field_validator,
 )
@@ -33,7 +35,14 @@ from typing_extensions import Self
 
 from rerankkit._base import Reranker
 from rerankkit._renamed import refuse_renamed_value
-from rerankkit._specs import build_reranker, parse_spec, reranker_spec, spec_kinds
+from rerankkit._specs import (
+    build_reranker,
+    parse_spec,
+    reranker_spec,
+    shared,
+    shared_key,
+    spec_kinds,
+)
 from rerankkit._validation import check_choice, check_score_threshold, check_top_n
 from rerankkit.compose._cascade import CascadeReranker
 from rerankkit.llm._factory import LLMMethod
@@ -45,13 +54,19 @@ _TOP_N_NAME: ContextVar[str] = ContextVar("top_n_name", default="top_n")
 validation context would not reach a subclass with its own ``__init__``)."""
 
 
-def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
+def as_reranker(reranker: Reranker | str | os.PathLike[str], *, share: bool = True) -> Reranker:
     """A ``Reranker`` as given, built from a spec string, or a ``CrossEncoderReranker`` built
     from a model name or path (loaded once, here).
 
     A ``str`` whose text before the first ``:`` is a spec kind (``"cross-encoder:PATH?..."``,
     ``"keyword:"``, as ``model_dump`` / ``to_dict`` write it) is a spec; so is ``KIND:...``
     that is no folder, so a misspelt kind lists the kinds rather than failing a hub lookup.
+
+    One loaded model per process: with ``share`` (the default) a string names the reranker
+    already built from the same spec (kind, model, options: device and dtype included) while
+    anything still holds it, so two compressors, or a compressor and a postprocessor, given
+    the same string share one model in memory (``rerankkit._specs.shared``). ``share=False``,
+    or passing a ``Reranker`` you built yourself, gives a private copy.
 
     Raises:
         TypeError: ``reranker`` is neither.
@@ -76,10 +91,13 @@ def as_reranker(reranker: Reranker | str | os.PathLike[str]) -> Reranker:
     kind, colon, _ = reranker.partition(":")
     # A hub id never holds ":"; C:\models has a one-letter drive, not a kind.
     if kind in spec_kinds() or (colon and len(kind) > 1 and not os.path.exists(reranker)):
-        return build_reranker(reranker)
+        spec = parse_spec(reranker)
+        build = functools.partial(build_reranker, spec)
+        return shared(shared_key(spec), build) if share else build()
     from rerankkit import CrossEncoderReranker  # imports torch: only when asked for
 
-    return CrossEncoderReranker(reranker)
+    build = functools.partial(CrossEncoderReranker, reranker)
+    return shared(("cross-encoder", reranker, ()), build) if share else build()
 
 
 def reranker_name(reranker: Reranker) -> str:
@@ -128,8 +146,25 @@ PointwiseRerankerField = Annotated[RerankerField, AfterValidator(_pointwise)]
 """A :data:`RerankerField` whose reranker is pointwise (scores each pair alone)."""
 
 
+def _value_error(error: TypeError) -> ValueError:
+    """A core check's TypeError as a ValueError, so pydantic reports it like any bad value: a
+    setting's wrong type (``top_n="3"``) and wrong value (``top_n=0``) both raise one
+    ``ValidationError`` naming it, as pydantic's own fields do."""
+    return ValueError(str(error))
+
+
 def _top_n(value: Any) -> int | None:
-    return check_top_n(value, _TOP_N_NAME.get())  # as the caller named it (see from_stages)
+    try:
+        return check_top_n(value, _TOP_N_NAME.get())  # as the caller named it (see from_stages)
+    except TypeError as error:
+        raise _value_error(error) from None
+
+
+def _score_threshold(value: Any) -> float | None:
+    try:
+        return check_score_threshold(value)
+    except TypeError as error:
+        raise _value_error(error) from None
 
 
 def _one_of(*choices: str, renamed: Mapping[str, str] | None = None) -> BeforeValidator:
@@ -168,9 +203,10 @@ class RerankSettings(BaseModel):
     A bad setting fails before a model is loaded by name.
 
     Raises:
-        TypeError: A setting of the wrong type (``top_n=2.5``), or a bad ``reranker``.
-        pydantic.ValidationError: A bad value (a ``ValueError`` naming the setting), or an
-            unknown keyword argument.
+        TypeError: A bad ``reranker`` (not a reranker, a spec or a model name).
+        pydantic.ValidationError: A bad setting, of the wrong type (``top_n="3"``) or value
+            (``top_n=0``) alike (a ``ValueError`` naming the setting), or an unknown keyword
+            argument.
 
     Example:
         >>> from rerankkit.adapting import rerank_items
@@ -190,7 +226,7 @@ class RerankSettings(BaseModel):
     top_n: Annotated[int | None, BeforeValidator(_top_n)] = 3
     """Keep at most this many documents; ``None`` keeps all."""
 
-    score_threshold: Annotated[float | None, BeforeValidator(check_score_threshold)] = None
+    score_threshold: Annotated[float | None, BeforeValidator(_score_threshold)] = None
     """Keep only documents with ``relevance_score >= score_threshold`` (before ``top_n``);
     not NaN."""
 
@@ -295,7 +331,7 @@ class RerankSettings(BaseModel):
             values = {"top_n": rerank_top_n, "reranker": reranker}
             top_n_name = "rerank_top_n"
         else:
-            first_top_n = check_top_n(rerank_top_n, "rerank_top_n")  # before a model loads
+            first_top_n = _stage_top_n(rerank_top_n)  # before a model loads
             # The LLM stage ranks every survivor; the adapter's top_n (llm_top_n) keeps the best.
             stages = [(as_reranker(reranker), first_top_n), (stage, None)]
             values = {"top_n": llm_top_n, "reranker": CascadeReranker._of_checked(stages)}
@@ -305,6 +341,16 @@ class RerankSettings(BaseModel):
             return cls(**fields, **values)
         finally:
             _TOP_N_NAME.reset(token)
+
+
+def _stage_top_n(value: Any) -> int | None:
+    """``rerank_top_n`` of a cascade, refused as the field refuses ``top_n`` (one
+    ``ValidationError`` for a wrong type or value)."""
+    try:
+        return check_top_n(value, "rerank_top_n")
+    except (TypeError, ValueError) as error:
+        line = {"type": "value_error", "loc": ("top_n",), "input": value, "ctx": {"error": error}}
+        raise ValidationError.from_exception_data("RerankSettings", [line]) from None  # type: ignore[list-item]
 
 
 def _llm_stage(llm_reranker: Any) -> Reranker | None:

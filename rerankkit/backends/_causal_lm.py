@@ -12,7 +12,7 @@ from typing import Any
 
 from rerankkit._base import Group
 from rerankkit._optional import require
-from rerankkit._validation import check_int
+from rerankkit._validation import check_int, check_model_name
 from rerankkit.backends._hf import (
     ModelReranker,
     Scored,
@@ -124,7 +124,7 @@ class CausalLMReranker(ModelReranker):
         self.instruction = instruction
         self.system_prompt = system_prompt
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
-        self.model_name_or_path = str(model_name_or_path)
+        self.model_name_or_path = check_model_name(model_name_or_path)
         self.gguf_file = gguf_file
 
         if gguf_file is not None:

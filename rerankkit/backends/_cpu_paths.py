@@ -50,9 +50,14 @@ from rerankkit.backends._onnx import (
     ensure_onnx_model,
     model_files_digest,
 )
+from rerankkit.backends._speed import installed
 
 logger = logging.getLogger(__name__)
 
+FASTER_CPU_PATH_HINT = (
+    '. pip install "rerankkit[openvino]" for a faster CPU path (OpenVINO ran 2.4-4.4x '
+    "PyTorch float32 on the MiniLM-L6 benchmark, BENCHMARKS.md)"
+)
 VERDICTS_FILE = "verdicts.json"
 # Bump when the probe pairs or the error measure change, so old verdicts are not trusted.
 _PROBE_VERSION = 1
@@ -88,15 +93,22 @@ def pick_cpu_path(
         default_cache_dir() / cache_entry_name(model_files_digest(model_dir)) if model_dir else None
     )
 
+    # First use takes seconds to minutes (a conversion, a probe): say so, and name the faster
+    # runtime when it is not installed.
+    faster = "" if installed("openvino") else FASTER_CPU_PATH_HINT
+    noted: list[str] = []
+
     def convert(name: str) -> Path:
         assert model_dir is not None and entry is not None  # else only torch paths are tried
         if not _converted_file(entry, name).is_file():
+            noted.append(name)
             logger.warning(
                 "rerankkit: first use of %s on this machine: converting it for the %s path "
-                "(once; cached in %s) and checking it against float32 on probe pairs",
+                "(once; cached in %s) and checking it against float32 on probe pairs%s",
                 model_dir,
                 name,
                 entry,
+                faster,
             )
         return ensure_onnx_model(
             model_dir, quantize=_QUANTIZE.get(name), trust_remote_code=trust_remote_code
@@ -107,6 +119,16 @@ def pick_cpu_path(
     for name, following in zip(candidates, [*candidates[1:], ""], strict=True):
         exact = not following or name in EXACT_PATHS
         verdict = None if exact or entry is None else _cached_verdict(name, entry)
+        if verdict is None and not exact and not noted and name.startswith("torch"):
+            noted.append(name)
+            logger.warning(
+                "rerankkit: first use of %s on this machine: checking the %s path against "
+                "float32 on probe pairs (once%s)%s",
+                model_dir or "this model",
+                name,
+                f"; the verdict is cached in {entry}" if entry else "",
+                faster,
+            )
         if verdict is None or verdict.passed:
             try:
                 # A copy while the probe may still reject it: bf16 -> fp32 would not restore.

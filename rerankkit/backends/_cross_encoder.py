@@ -26,7 +26,7 @@ import numpy as np
 
 from rerankkit._base import Group
 from rerankkit._optional import require
-from rerankkit._validation import check_choice, check_instance, check_int
+from rerankkit._validation import check_choice, check_instance, check_int, check_model_name
 from rerankkit.backends._cpu_paths import pick_cpu_path
 from rerankkit.backends._fast_path import CONVERTIBLE_MODEL_TYPES, constructor_path_order
 from rerankkit.backends._hf import (
@@ -235,8 +235,17 @@ class CrossEncoderReranker(ModelReranker):
             )
         self.num_threads = check_int(num_threads, "num_threads", minimum=1, optional=True)
         torch = require("torch", EXTRA)
+        # An asked-for runtime is required before any download, load or conversion message.
+        if backend == "onnx" or quantize is not None:
+            require("onnxruntime", "onnx")
+        if backend == "openvino":
+            require("openvino", "openvino")
         source = Source(
-            str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
+            check_model_name(model_name_or_path),
+            revision,
+            local_files_only,
+            cache_dir,
+            trust_remote_code,
         )
         config = auto_load(source, "AutoConfig", "cross-encoder")
         self.num_labels = int(getattr(config, "num_labels", 1))

@@ -26,7 +26,7 @@ import numpy as np
 
 from rerankkit._base import Group
 from rerankkit._optional import require
-from rerankkit._validation import check_instance, check_int, check_sequence
+from rerankkit._validation import check_instance, check_int, check_model_name, check_sequence
 from rerankkit.backends._hf import (
     EXTRA,
     ModelReranker,
@@ -111,7 +111,11 @@ class EmbeddingReranker(ModelReranker):
         self.document_prefix = check_instance(document_prefix, str, "document_prefix")
         torch = require("torch", EXTRA)
         source = Source(
-            str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
+            check_model_name(model_name_or_path),
+            revision,
+            local_files_only,
+            cache_dir,
+            trust_remote_code,
         )
         config = auto_load(source, "AutoConfig", "encoder")
         pooling_folder = st_modules(model_file(source, "modules.json")).get("Pooling")

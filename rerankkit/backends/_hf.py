@@ -36,6 +36,7 @@ from rerankkit._base import Group, GroupBatchedReranker, split_by_group
 from rerankkit._optional import require
 from rerankkit._ordering import Details
 from rerankkit._pickling import RebuiltOnUnpickle
+from rerankkit._validation import looks_like_path
 from rerankkit.backends._devices import check_device
 from rerankkit.backends._pairs import (
     PairTemplate,
@@ -202,6 +203,11 @@ def load_pretrained(source: Source, load: Callable[..., Any], what: str) -> Any:
         ModelLoadError: The model cannot be found; the message names it and says why.
     """
     name = str(Path(source.name).expanduser()) if source.is_local else source.name
+    if not source.is_local and looks_like_path(source.name):  # never a hub id: no network
+        raise ModelLoadError(
+            f"cannot load {what} {source.name!r}: no such folder (a path, not a hub id: the "
+            "hub was not tried)"
+        )
     offline = source.local_files_only is True or _hub_offline()
     attempts = [True] if offline or source.is_local else [True, False]
     if source.local_files_only is False and not _hub_offline():

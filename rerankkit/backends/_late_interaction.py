@@ -33,7 +33,7 @@ import numpy as np
 
 from rerankkit._base import Group
 from rerankkit._optional import require
-from rerankkit._validation import check_int
+from rerankkit._validation import check_int, check_model_name
 from rerankkit.backends._hf import (
     ModelReranker,
     Scored,
@@ -120,7 +120,11 @@ class LateInteractionReranker(ModelReranker):
         st = require("sentence_transformers", EXTRA)
         self.device, _ = pick_device_and_dtype(device, None)
         source = Source(
-            str(model_name_or_path), revision, local_files_only, cache_dir, trust_remote_code
+            check_model_name(model_name_or_path),
+            revision,
+            local_files_only,
+            cache_dir,
+            trust_remote_code,
         )
 
         def load(name: str, *, cache_dir: Any, **kwargs: Any) -> Any:

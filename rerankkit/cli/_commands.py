@@ -28,9 +28,9 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -285,7 +285,7 @@ def check_output_dir(path: Path) -> None:
 
 
 def read_documents(
-    lines: Sequence[str] | TextIO, *, text_field: str = "text", source: str = "docs"
+    lines: Iterable[str], *, text_field: str = "text", source: str = "docs"
 ) -> tuple[list[Any], list[str]]:
     """Parse JSONL documents: each line a JSON string or an object with ``text_field``.
 
@@ -323,14 +323,16 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
     from rerankkit._specs import build_reranker
 
     spec = checked_spec(args.reranker)  # a bad option fails before the documents are read
-    if args.docs == "-":
-        records, texts = read_documents(sys.stdin, text_field=args.text_field, source="<stdin>")
+    from rerankkit.eval._datasets import utf8_lines
+
+    if args.docs == "-":  # bytes: a non-UTF-8 byte is refused, never replaced
+        lines = utf8_lines(sys.stdin.buffer, "<stdin>")
+        records, texts = read_documents(lines, text_field=args.text_field, source="<stdin>")
     else:
         try:
-            with open(args.docs, encoding="utf-8-sig") as handle:  # a BOM is tolerated
-                records, texts = read_documents(
-                    handle, text_field=args.text_field, source=args.docs
-                )
+            with open(args.docs, "rb") as handle:  # a BOM is tolerated (read_documents)
+                lines = utf8_lines(handle, args.docs)
+                records, texts = read_documents(lines, text_field=args.text_field, source=args.docs)
         except FileNotFoundError:
             raise CliError(f"--docs: no such file: {args.docs}") from None
         except OSError as error:  # a folder, no permission, ...
@@ -376,10 +378,15 @@ def _cli_logging(verbose: int, quiet: bool) -> Iterator[None]:
     package_logger.handlers[:] = [handler]
     package_logger.setLevel(level)
     package_logger.propagate = False
+    # Long work says how far along it is by default, also when stderr is a file (-q: not).
+    progress = logging.getLogger("rerankkit.progress")
+    saved_progress = progress.level
+    progress.setLevel(logging.ERROR if quiet else min(level, logging.INFO))
     try:
         yield
     finally:
         package_logger.handlers[:], package_logger.level, package_logger.propagate = saved
+        progress.setLevel(saved_progress)
 
 
 def refuse_renamed_flags(command: str, arguments: Sequence[str]) -> None:

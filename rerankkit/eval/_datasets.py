@@ -94,6 +94,32 @@ def _numbered_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
             yield lineno, line
 
 
+def utf8_lines(data: Iterable[bytes], source: str) -> Iterator[str]:
+    r"""Each line of ``data`` (a file opened in binary, ``sys.stdin.buffer``) decoded as strict
+    UTF-8: a byte that is not UTF-8 stops the read, naming the file and the line, instead of
+    being replaced (which would silently change the user's text).
+
+    Raises:
+        DatasetError: A line is not UTF-8; the message names ``source``, the line and the
+            byte.
+
+    Example:
+        >>> list(utf8_lines([b"caf\xc3\xa9\n", b"ok"], "docs.jsonl"))
+        ['café\n', 'ok']
+        >>> list(utf8_lines([b"ok\n", b'"caf\xe9"\n'], "docs.jsonl"))
+        Traceback (most recent call last):
+        rerankkit.errors.DatasetError: docs.jsonl:2: not UTF-8 text (byte 0xe9 at column 5: invalid continuation byte); save it as UTF-8
+    """  # noqa: E501 (the real message)
+    for lineno, line in enumerate(data, start=1):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DatasetError(
+                f"{source}:{lineno}: not UTF-8 text (byte 0x{line[error.start]:02x} at column "
+                f"{error.start + 1}: {error.reason}); save it as UTF-8"
+            ) from None
+
+
 def json_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, Any]]:
     """``(line number, value)`` of each non-blank line of a JSON-lines file, 1-based.
 
@@ -288,14 +314,10 @@ def check_qrels(
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        with path.open(encoding="utf-8-sig") as handle:  # a byte order mark is tolerated
-            return handle.readlines()
+        with path.open("rb") as handle:  # a byte order mark is dropped by _numbered_lines
+            return list(utf8_lines(handle, str(path)))
     except FileNotFoundError:
         raise DatasetError(f"missing file: {path}") from None
-    except UnicodeDecodeError as error:
-        raise DatasetError(
-            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
-        ) from None
 
 
 def beir_files(folder: str | Path, split: str) -> dict[str, Path]:

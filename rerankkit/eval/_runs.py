@@ -188,6 +188,49 @@ def _progress_bar(total: int, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="query", leave=False, file=sys.stderr)
 
 
+PROGRESS_LOGGER = logging.getLogger("rerankkit.progress")
+"""Progress lines of long work when no progress bar is drawn (stderr is not a terminal):
+``rerankkit`` commands show this logger at INFO by default (``-q`` hides it)."""
+
+
+class ProgressLog:
+    """Logs ``DESC: DONE/TOTAL UNIT (P%), S s elapsed, ~R s left`` each time the work passes
+    another twentieth of ``total`` (and at the end): at most ~21 lines, whatever the length.
+
+    Example:
+        >>> log = ProgressLog("rerank", 40, "queries")
+        >>> [log.done(n) for n in (1, 2, 3)] and log.next_line
+        4
+    """
+
+    STEPS = 20
+
+    def __init__(self, desc: str, total: int, unit: str) -> None:
+        self.desc, self.total, self.unit = desc, total, unit
+        self.start = time.perf_counter()
+        self.next_line = max(1, math.ceil(total / self.STEPS))
+        PROGRESS_LOGGER.info("%s: %d %s to go", desc, total, unit)
+
+    def done(self, count: int) -> None:
+        """Record that ``count`` of ``total`` are done; log when a step is passed."""
+        if count < self.next_line and count < self.total:
+            return
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / count * (self.total - count) if count else 0.0
+        PROGRESS_LOGGER.info(
+            "%s: %d/%d %s (%d%%), %.0f s elapsed, ~%.0f s left",
+            self.desc,
+            count,
+            self.total,
+            self.unit,
+            100 * count // max(1, self.total),
+            elapsed,
+            left,
+        )
+        step = max(1, math.ceil(self.total / self.STEPS))
+        self.next_line = (count // step + 1) * step
+
+
 def progress_slices(count: int, steps: int) -> list[tuple[int, int]]:
     """``[start, end)`` ranges cutting ``count`` items into at most ``steps`` near-equal parts.
 
@@ -317,11 +360,14 @@ def rerank_run(
     # Batched: one score_many call, or with a progress bar a few (each slice still shares
     # batches across its queries, and a pair's score does not depend on its batch).
     # Otherwise one call per query, each timed: the latency one RAG request pays.
+    # Without a bar, the same steps go to the log (PROGRESS_LOGGER), so a run whose stderr is a
+    # file or a CI log still says how far along it is.
     if batched:
-        slices = progress_slices(len(groups), _PROGRESS_STEPS if shown else 1)
+        slices = progress_slices(len(groups), _PROGRESS_STEPS)
     else:
         slices = [(i, i + 1) for i in range(len(groups))]
     bar = _progress_bar(len(groups), desc) if shown else None
+    log = None if shown else ProgressLog(desc, len(groups), "queries")
     scores: list[list[float]] = []
     slice_seconds: list[float] = []
     for first, last in slices:
@@ -330,6 +376,8 @@ def rerank_run(
         slice_seconds.append(time.perf_counter() - start)
         if bar is not None:
             bar.update(last - first)
+        if log is not None:
+            log.done(last)
     if bar is not None:
         bar.close()
     seconds = sum(slice_seconds)

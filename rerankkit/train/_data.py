@@ -27,7 +27,7 @@ from typing import Any
 
 from rerankkit._blank import is_blank
 from rerankkit.errors import DatasetError
-from rerankkit.eval._datasets import Dataset, json_lines, load_beir
+from rerankkit.eval._datasets import Dataset, json_lines, load_beir, utf8_lines
 
 
 @dataclass(frozen=True)
@@ -192,15 +192,10 @@ def load_training_jsonl(path: str | Path) -> list[TrainQuery]:
     """
     path = Path(path)
     try:
-        with path.open(encoding="utf-8") as handle:
-            queries = parse_training_jsonl(handle, source=str(path))
+        with path.open("rb") as handle:
+            queries = parse_training_jsonl(utf8_lines(handle, str(path)), source=str(path))
     except FileNotFoundError:
         raise DatasetError(f"missing file: {path}") from None
-    except UnicodeDecodeError as error:
-        raise DatasetError(
-            f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); training data is "
-            "uncompressed JSONL"
-        ) from None
     if not queries:
         raise DatasetError(f"{path}: no training lines (the file is empty)")
     return queries

@@ -499,6 +499,8 @@ def train(
             :func:`fit`; the output folder, ``resume``, the teacher specs, the evaluation
             data and the starting model's config are checked before anything is mined.
     """
+    for module in ("transformers", "sentence_transformers", "datasets", "accelerate"):
+        require(module, EXTRA)  # the whole extra, before anything is written or mined
     stale = check_start(config, resume=resume)
     starting_config(config.model, new_head=config.new_head)
     prepared = prepare(config)
