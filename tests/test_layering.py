@@ -65,7 +65,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "testing": ("rerankkit.testing",),  # fakes for users' tests: rerankers and LLMs
     "compose": ("rerankkit.compose.*",),
     "backends": ("rerankkit.backends.*",),
-    "specs": ("rerankkit._specs",),
+    "specs": ("rerankkit._specs", "rerankkit._calibrated"),
     "eval": ("rerankkit.eval.*",),
     "adapting": ("rerankkit.adapting.*",),
     "remote": ("rerankkit.remote.*",),  # HTTP clients of rerank services (issue 12)
