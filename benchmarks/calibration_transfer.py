@@ -1,9 +1,10 @@
 """Calibrate three rerankers on TREC DL19, apply the maps to NovelEval: ECE before/after.
 
-    .venv/bin/python benchmarks/calibration_transfer.py      # writes reports/calibration_transfer.md
+    .venv/bin/python benchmarks/calibration_transfer.py  # -> reports/calibration_transfer.md
 
-For each reranker (the test cross-encoder ``../shared/models/minilm-l6-msmarco-ce``, the packaged
-bi-encoder ``embedding:`` = all-MiniLM-L6-v2, the late-interaction ``../shared/models/minilm-l6-colbert``)
+For each reranker (the test cross-encoder ``../shared/models/minilm-l6-msmarco-ce``, the
+packaged bi-encoder ``embedding:`` = all-MiniLM-L6-v2, the late-interaction model
+``../shared/models/minilm-l6-colbert``)
 the same steps run, through the library calls ``rerankkit calibrate`` makes:
 
 1. Score the BM25 top-100 of the 43 DL19 queries (``runs/bm25-top100.trec``) and fit the
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shlex
 import sys
 from pathlib import Path
 from typing import Any

@@ -192,5 +192,7 @@ def relevance_cut(
     kept = [result for result in ranked if result.score >= min_relevance]
     if not kept and on_no_relevant == "best" and ranked:
         best = ranked[0]
-        kept = [RerankResult(best.index, best.score, {**best.details, BELOW_MIN_RELEVANCE_KEY: True})]
+        kept = [
+            RerankResult(best.index, best.score, {**best.details, BELOW_MIN_RELEVANCE_KEY: True})
+        ]
     return kept if top_n is None else kept[:top_n]

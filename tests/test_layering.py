@@ -125,6 +125,9 @@ COMPUTED_IMPORT_ALLOWED: dict[tuple[str, str, str], str] = {
         "PEP 562 for the facade's _LAZY and the adapters' lazy tables (entries checked in the "
         "modules that hold them)"
     ),
+    ("rerankkit.cli._judge", "load_llm", "module"): (
+        "the user's own LLM, named by rerankkit judge --llm MODULE:NAME (not one of our modules)"
+    ),
     ("rerankkit._optional", "require", "module"): (
         "the helper itself (adapting's require_extra): each call is checked"
     ),

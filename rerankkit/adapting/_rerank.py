@@ -131,8 +131,10 @@ def _prepare(
 def _ranked(
     settings: RerankSettings, items: Sequence[T], results: list[RerankResult]
 ) -> RerankOutcome[T]:
-    abstained = settings.min_relevance is not None and bool(items) and (
-        not results or bool(results[0].details.get(BELOW_MIN_RELEVANCE_KEY))
+    abstained = (
+        settings.min_relevance is not None
+        and bool(items)
+        and (not results or bool(results[0].details.get(BELOW_MIN_RELEVANCE_KEY)))
     )
     if abstained:
         logger.info(

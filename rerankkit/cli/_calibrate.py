@@ -271,4 +271,3 @@ def _threshold_lines(rows: list[dict[str, Any]]) -> list[str]:
                 f"{row['recall']:.3f} | {row['kept']} |"
             )
     return lines
-

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import os
@@ -96,9 +97,9 @@ class Calibration:
             y = _numbers(self.parameters.get("y"), "y")
             if len(x) != len(y):
                 raise CalibrationError(f"isotonic calibration has {len(x)} x for {len(y)} y")
-            if any(b <= a for a, b in zip(x, x[1:], strict=False)):
+            if any(b <= a for a, b in itertools.pairwise(x)):
                 raise CalibrationError("isotonic calibration x must be strictly increasing")
-            if any(b < a for a, b in zip(y, y[1:], strict=False)) or not 0 <= y[0] <= y[-1] <= 1:
+            if any(b < a for a, b in itertools.pairwise(y)) or not 0 <= y[0] <= y[-1] <= 1:
                 raise CalibrationError("isotonic calibration y must be non-decreasing in [0, 1]")
         else:
             raise CalibrationError(
@@ -181,4 +182,3 @@ class Calibration:
         if not isinstance(data, dict):
             raise CalibrationError(f"calibration file {path} must hold a JSON object")
         return cls.from_dict(data, source=os.fspath(path))
-
