@@ -9,6 +9,11 @@ inside it, so each is a child run (``astream_events(version="v2")`` shows them a
 A reranker that raises (``on_reranker_error="unranked"``) ends this run with
 ``on_chain_error(error)`` and the documents still go back to the retriever, unranked and
 marked: as LangChain's ``with_fallbacks`` reports a failed runnable whose fallback answered.
+
+With ``min_relevance``, a call where no document reaches it (the compressor abstains) reports
+``"abstained": True`` in its outputs and dispatches the custom event ``rerankkit_abstained``
+(``{"query", "documents", "min_relevance", "on_no_relevant"}``; ``astream_events`` shows it
+as ``on_custom_event``), so a chain or agent can answer "I could not find it".
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ def _new_document(kept: adapting.KeptItem[Document]) -> Document:
     return kept.item.model_copy(update={"metadata": metadata})
 
 
+ABSTAINED_EVENT = "rerankkit_abstained"
+"""The custom event a call dispatches when no document reaches ``min_relevance``."""
+
+
 def _run_outputs(outcome: adapting.RerankOutcome[Document]) -> dict[str, Any]:
     """What the run reports: each kept document's id, input position and score."""
     summary = []
@@ -48,7 +57,7 @@ def _run_outputs(outcome: adapting.RerankOutcome[Document]) -> dict[str, Any]:
         if outcome.reranked:
             entry["relevance_score"] = kept.score
         summary.append(entry)
-    return {"documents": summary, "reranked": outcome.reranked}
+    return {"documents": summary, "reranked": outcome.reranked, "abstained": outcome.abstained}
 
 
 class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
@@ -74,6 +83,12 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
     ``on_reranker_error="raise"`` raises instead. The caller's own bad input (a non-``str``
     query, a non-``Document``) is checked first and always raises; ``KeyboardInterrupt`` and
     ``CancelledError`` are never caught (see ``rerankkit.adapting.rerank_items``).
+
+    ``min_relevance=p`` (with a calibrated reranker) keeps only documents with P(relevant)
+    >= p, ``top_n`` then a ceiling; when none reaches it the compressor abstains: no
+    documents (``on_no_relevant="empty"``) or the best one with
+    ``metadata["below_min_relevance"] = True`` (``"best"``), and the run reports it (outputs
+    ``abstained``, custom event ``rerankkit_abstained``).
 
     Tracing: each call is a run reported to the callbacks LangChain passes (see the module
     docstring). Serialization: the compressor pickles (the reranker too; a model is loaded
@@ -151,6 +166,10 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         except BaseException as error:
             run.on_chain_error(error)
             raise
+        if outcome.abstained:
+            run.get_child().on_custom_event(
+                ABSTAINED_EVENT, self._abstain_data(query, documents), run_id=run.run_id
+            )
         if outcome.error is not None:
             run.on_chain_error(outcome.error)
         else:
@@ -171,17 +190,31 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         except BaseException as error:
             await run.on_chain_error(error)
             raise
+        if outcome.abstained:
+            await run.get_child().on_custom_event(
+                ABSTAINED_EVENT, self._abstain_data(query, documents), run_id=run.run_id
+            )
         if outcome.error is not None:
             await run.on_chain_error(outcome.error)
         else:
             await run.on_chain_end(_run_outputs(outcome))
         return [_new_document(kept) for kept in outcome.kept]
 
+    def _abstain_data(self, query: str, documents: list[Document]) -> dict[str, Any]:
+        return {
+            "query": query,
+            "documents": len(documents),
+            "min_relevance": self.min_relevance,
+            "on_no_relevant": self.on_no_relevant,
+        }
+
     def _start_run(
         self, manager: Any, callbacks: Callbacks | None, documents: list[Document], query: str
     ) -> Any:
         """This call's run: ``on_chain_start`` of a (sync or async) callback manager."""
         metadata = {"reranker": adapting.reranker_name(self.reranker), "top_n": self.top_n}
+        if self.min_relevance is not None:
+            metadata["min_relevance"] = self.min_relevance
         inputs = {"query": query, "documents": len(documents)}
         configured = manager.configure(callbacks, local_metadata=metadata)
         return configured.on_chain_start(None, inputs, name=type(self).__name__)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 dispatcher = get_dispatcher(__name__)
 
 RETRIEVAL_SCORE_KEY = "retrieval_score"
+ABSTAINED_KEY = "abstained"
+"""In the RERANKING event's end payload when no node reached ``min_relevance``."""
 
 Finish = Callable[[adapting.RerankOutcome[NodeWithScore]], list[NodeWithScore]]
 
@@ -53,6 +55,12 @@ class RerankKitPostprocessor(adapting.RerankSettings, BaseNodePostprocessor):
     precedes the ``ReRankEndEvent``; ``on_reranker_error="raise"`` raises instead. The
     caller's own bad input (no query, a non-``NodeWithScore``) is checked first and always
     raises; ``KeyboardInterrupt`` and ``CancelledError`` are never caught.
+
+    ``min_relevance=p`` (with a calibrated reranker) keeps only nodes with P(relevant) >= p,
+    ``top_n`` then a ceiling; when none reaches it the postprocessor abstains: no nodes
+    (``on_no_relevant="empty"``; a query engine then answers "Empty Response") or the best
+    one with ``metadata["below_min_relevance"] = True`` (``"best"``), and the ``RERANKING``
+    callback event's end payload holds ``"abstained": True``.
 
     Example:
         >>> from llama_index.core.schema import TextNode
@@ -177,6 +185,8 @@ class RerankKitPostprocessor(adapting.RerankSettings, BaseNodePostprocessor):
             def finish(outcome: adapting.RerankOutcome[NodeWithScore]) -> list[NodeWithScore]:
                 new_nodes = [self._new_node(kept) for kept in outcome.kept]
                 end: dict[str, Any] = {EventPayload.NODES: new_nodes}
+                if outcome.abstained:
+                    end[ABSTAINED_KEY] = True
                 if outcome.error is not None:
                     end[EventPayload.EXCEPTION] = outcome.error
                     dispatcher.event(ExceptionEvent(exception=outcome.error))

@@ -26,6 +26,7 @@ from rerankkit._base import Reranker
 from rerankkit._optional import lazy_exports
 from rerankkit._result import RerankResult, result_metadata
 from rerankkit.errors import (
+    CalibrationError,
     DatasetError,
     InvalidTextError,
     LLMCallError,
@@ -39,6 +40,7 @@ from rerankkit.errors import (
 )
 
 if TYPE_CHECKING:  # what _LAZY loads, for type checkers (``X as X``: an explicit re-export)
+    from rerankkit._calibrated import CalibratedReranker as CalibratedReranker
     from rerankkit._retry import RetryPolicy as RetryPolicy
     from rerankkit._specs import build_reranker as build_reranker
     from rerankkit._specs import reranker_spec as reranker_spec
@@ -69,6 +71,7 @@ if TYPE_CHECKING:  # what _LAZY loads, for type checkers (``X as X``: an explici
 # Public name -> module that defines it. Resolved on first access (PEP 562) so that
 # `import rerankkit` never imports a backend's dependencies.
 _LAZY: dict[str, str] = {
+    "CalibratedReranker": "rerankkit._calibrated",
     "RetryPolicy": "rerankkit._retry",
     "build_reranker": "rerankkit._specs",
     "reranker_spec": "rerankkit._specs",
@@ -96,6 +99,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "CalibrationError",
     "DatasetError",
     "InvalidTextError",
     "LLMCallError",

@@ -9,11 +9,22 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from rerankkit._abandon import in_thread
-from rerankkit._ordering import Details, finite_scores, live_positions, rank, with_empty_documents
+from rerankkit._ordering import (
+    Details,
+    RelevanceCut,
+    finite_scores,
+    live_positions,
+    rank,
+    relevance_cut,
+    with_empty_documents,
+)
 from rerankkit._pickling import LocksDropped
 from rerankkit._result import RerankResult
 from rerankkit._validation import (
+    ON_NO_RELEVANT,
+    check_choice,
     check_documents,
+    check_min_relevance,
     check_query,
     check_score_threshold,
     check_top_n,
@@ -60,6 +71,32 @@ def _checked(
         check_top_n(top_n),
         check_score_threshold(score_threshold),
     )
+
+
+def check_relevance_cut(
+    reranker: Reranker, min_relevance: Any, on_no_relevant: Any
+) -> RelevanceCut | None:
+    """The checked adaptive cut (``None`` without ``min_relevance``).
+
+    Raises:
+        TypeError, ValueError: ``min_relevance`` is not a number in [0, 1], or
+            ``on_no_relevant`` is not ``"empty"`` or ``"best"``.
+        ValueError: ``reranker``'s scores are not probabilities (see
+            :attr:`Reranker.probability_scores`); the message says how to calibrate.
+    """
+    value = check_min_relevance(min_relevance)
+    mode = check_choice(on_no_relevant, "on_no_relevant", ON_NO_RELEVANT)
+    if value is None:
+        return None
+    if not reranker.probability_scores:
+        raise ValueError(
+            f"min_relevance needs scores that are probabilities, but {reranker!r} scores on "
+            "another scale (cosine, logit, MaxSim, rank or grade); calibrate it on judged "
+            "data: `rerankkit calibrate --data DIR --run RUN --reranker SPEC --output "
+            "cal.json`, then use CalibratedReranker(reranker, 'cal.json') or the spec "
+            "'SPEC?calibration=cal.json'"
+        )
+    return RelevanceCut(value, mode)
 
 
 def _check_groups(groups: Any) -> list[Group]:
@@ -190,6 +227,23 @@ class Reranker(LocksDropped, ABC):
         """
         return False
 
+    @property
+    def probability_scores(self) -> bool:
+        """Whether scores are meant as P(relevant), in [0, 1].
+
+        ``True`` for a :class:`rerankkit.CalibratedReranker` (fitted on judged data), a
+        cross-encoder with a sigmoid activation, a causal LM scored by P(yes) and a yes/no
+        LLM judge (probabilities by construction, not calibrated on your data). ``False``
+        for cosines, raw logits, MaxSim sums, ranks, fusion scores and LLM grades.
+        ``min_relevance`` is refused on a reranker without it.
+
+        Example:
+            >>> from rerankkit.testing import KeywordReranker
+            >>> KeywordReranker().probability_scores
+            False
+        """
+        return False
+
     def score(self, query: str, documents: Sequence[str]) -> list[float]:
         """Relevance of each document to ``query``, in input order.
 
@@ -254,6 +308,8 @@ class Reranker(LocksDropped, ABC):
         *,
         top_n: int | None = None,
         score_threshold: float | None = None,
+        min_relevance: float | None = None,
+        on_no_relevant: str = "empty",
     ) -> list[RerankResult]:
         """Documents' positions sorted by relevance, best first.
 
@@ -264,17 +320,28 @@ class Reranker(LocksDropped, ABC):
                 rank last and carry ``{"empty_document": True}`` in their details.
             top_n: Keep at most this many (``None`` keeps all).
             score_threshold: Keep only ``score >= score_threshold`` (applied before ``top_n``).
+            min_relevance: The adaptive cut: keep only documents with P(relevant) >=
+                ``min_relevance`` (in [0, 1]), then ``top_n`` as a ceiling. Needs
+                probability scores (:attr:`probability_scores`: calibrate first).
+            on_no_relevant: When no document reaches ``min_relevance``: ``"empty"``
+                returns ``[]`` (abstain), ``"best"`` the best one with
+                ``details["below_min_relevance"] = True``.
 
         Returns:
             Results best first; every score is finite. A document whose scoring failed
             scores ``LOWEST_SCORE``, ranks last and carries ``rerank_failed``/``rerank_error``.
+
+        Raises:
+            ValueError: ``min_relevance`` on a reranker whose scores are not probabilities
+                (the message says how to calibrate), or out of [0, 1].
 
         Example:
             >>> from rerankkit.testing import KeywordReranker
             >>> [r.index for r in KeywordReranker().rerank("cat", ["dog", "cat"])]
             [1, 0]
         """
-        return self._rerank_checked(*_checked(query, documents, top_n, score_threshold))
+        cut = check_relevance_cut(self, min_relevance, on_no_relevant)
+        return self._rerank_checked(*_checked(query, documents, top_n, score_threshold), cut)
 
     async def arerank(
         self,
@@ -283,22 +350,51 @@ class Reranker(LocksDropped, ABC):
         *,
         top_n: int | None = None,
         score_threshold: float | None = None,
+        min_relevance: float | None = None,
+        on_no_relevant: str = "empty",
     ) -> list[RerankResult]:
         """Async ``rerank``; never blocks the event loop."""
-        return await self._arerank_checked(*_checked(query, documents, top_n, score_threshold))
+        cut = check_relevance_cut(self, min_relevance, on_no_relevant)
+        checked = _checked(query, documents, top_n, score_threshold)
+        return await self._arerank_checked(*checked, cut)
 
     def _rerank_checked(
-        self, query: str, documents: list[str], top_n: int | None, score_threshold: float | None
+        self,
+        query: str,
+        documents: list[str],
+        top_n: int | None,
+        score_threshold: float | None,
+        cut: RelevanceCut | None = None,
     ) -> list[RerankResult]:
         """``rerank`` after its checks: the arguments are trusted (callers that checked them,
         such as a cascade's stages and the adapters, enter here)."""
-        return self._select(*self._judge(query, documents), top_n, score_threshold)
+        return self._cut(*self._judge(query, documents), top_n, score_threshold, cut)
 
     async def _arerank_checked(
-        self, query: str, documents: list[str], top_n: int | None, score_threshold: float | None
+        self,
+        query: str,
+        documents: list[str],
+        top_n: int | None,
+        score_threshold: float | None,
+        cut: RelevanceCut | None = None,
     ) -> list[RerankResult]:
         """Async ``_rerank_checked``."""
-        return self._select(*(await self._ajudge(query, documents)), top_n, score_threshold)
+        judged = await self._ajudge(query, documents)
+        return self._cut(*judged, top_n, score_threshold, cut)
+
+    def _cut(
+        self,
+        scores: list[float],
+        details: Details,
+        top_n: int | None,
+        threshold: float | None,
+        cut: RelevanceCut | None,
+    ) -> list[RerankResult]:
+        """``_select``, then the adaptive cut (``top_n`` applies after it, as a ceiling)."""
+        if cut is None:
+            return self._select(scores, details, top_n, threshold)
+        ranked = self._select(scores, details, None, threshold)
+        return relevance_cut(ranked, cut.min_relevance, cut.on_no_relevant, top_n)
 
     def _select(
         self, scores: list[float], details: Details, top_n: int | None, threshold: float | None
@@ -369,6 +465,10 @@ class WrappingReranker(DetailedReranker):
     @property
     def pointwise(self) -> bool:
         return self.reranker.pointwise
+
+    @property
+    def probability_scores(self) -> bool:
+        return self.reranker.probability_scores
 
     @property
     def cache_key(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from rerankkit._blank import is_blank
 from rerankkit._result import (
@@ -126,9 +126,14 @@ def rank(
     top_n: int | None = None,
     score_threshold: float | None = None,
     details: Sequence[Mapping[str, Any]] | None = None,
+    tie_break: Sequence[float] | None = None,
 ) -> list[RerankResult]:
     """Sort by descending score (ties keep input order, judged documents before unscored
     ones), keep ``score >= score_threshold``, then cut to ``top_n``.
+
+    ``tie_break`` (one value per document, higher first) orders equal scores before input
+    order: a calibrated reranker passes its raw scores, so a monotone map that makes two
+    different raw scores equal probabilities keeps the wrapped reranker's order.
 
     Arguments are assumed validated (see ``_validation``).
 
@@ -137,8 +142,9 @@ def rank(
         [1, 2, 3]
     """
 
-    def key(i: int) -> tuple[float, bool]:
-        return -scores[i], bool(details) and is_unscored(details[i])  # type: ignore[index]
+    def key(i: int) -> tuple[float, float, bool]:
+        second = -tie_break[i] if tie_break is not None else 0.0
+        return -scores[i], second, bool(details) and is_unscored(details[i])  # type: ignore[index]
 
     order = sorted(range(len(scores)), key=key)  # sorted() is stable
     if score_threshold is not None:
@@ -149,3 +155,46 @@ def rank(
         RerankResult(index=i, score=scores[i], details=details[i] if details else _NO_DETAILS)
         for i in order
     ]
+
+
+class RelevanceCut(NamedTuple):
+    """A checked adaptive cut: ``min_relevance`` in [0, 1] and ``on_no_relevant``."""
+
+    min_relevance: float
+    on_no_relevant: str
+
+
+BELOW_MIN_RELEVANCE_KEY = "below_min_relevance"
+"""Details key of the one document kept by ``on_no_relevant="best"`` when none reached
+``min_relevance``."""
+
+
+def relevance_cut(
+    ranked: Sequence[RerankResult],
+    min_relevance: float,
+    on_no_relevant: str,
+    top_n: int | None,
+) -> list[RerankResult]:
+    """The adaptive cut: keep ``score >= min_relevance`` (scores are P(relevant)), then at most
+    ``top_n``. When none is kept, ``on_no_relevant="empty"`` keeps nothing (abstain) and
+    ``"best"`` keeps the best one, flagged ``below_min_relevance: True``.
+
+    ``ranked`` is best first (after any ``score_threshold``); arguments are trusted.
+
+    Example:
+        >>> ranked = rank([0.2, 0.9, 0.6])
+        >>> [r.index for r in relevance_cut(ranked, 0.5, "empty", None)]
+        [1, 2]
+        >>> relevance_cut(ranked, 0.95, "empty", None)
+        []
+        >>> best = relevance_cut(ranked, 0.95, "best", None)
+        >>> best, dict(best[0].details)
+        ([RerankResult(index=1, score=0.9)], {'below_min_relevance': True})
+    """
+    kept = [result for result in ranked if result.score >= min_relevance]
+    if not kept and on_no_relevant == "best" and ranked:
+        best = ranked[0]
+        kept = [
+            RerankResult(best.index, best.score, {**best.details, BELOW_MIN_RELEVANCE_KEY: True})
+        ]
+    return kept if top_n is None else kept[:top_n]

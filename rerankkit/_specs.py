@@ -19,8 +19,10 @@ kind                 builds                                           target
 ``infinity``         :class:`rerankkit.remote.InfinityReranker`        server URL (``?model=``)
 ===================  ===============================================  =========================
 
-Options after ``?`` become constructor keyword arguments; values are read as ``true``/``false``,
-``none``, integers, floats, or else strings (``?max_length=256&dtype=bfloat16``); double quotes
+Every kind also takes ``?calibration=PATH``: the reranker wrapped in a
+:class:`rerankkit.CalibratedReranker` with the calibration file ``rerankkit calibrate`` wrote
+(scores become P(relevant)). Other options after ``?`` become constructor keyword arguments;
+values are read as ``true``/``false``, ``none``, integers, floats, or else strings (``?max_length=256&dtype=bfloat16``); double quotes
 keep a value a string (``?activation="none"``: the text ``"none"``, not ``None``). Unknown kinds
 and options are rejected with the spec in the message, before any model is loaded; an option
 renamed in the API (``max_in_flight`` -> ``max_concurrency``) is refused naming the new name. An
@@ -149,6 +151,9 @@ _RENAMED_OPTIONS = {
     "max_in_flight": "max_concurrency",
     "step": "stride",
 }
+
+CALIBRATION_OPTION = "calibration"
+"""The option every kind takes: a calibration file (see :class:`rerankkit.CalibratedReranker`)."""
 
 _SECRET_NAMES = frozenset({"key", "token", "secret", "password", "accesstoken", "authtoken"})
 
@@ -373,10 +378,16 @@ def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
             f"reranker spec {shown!r}: option {target} is the target; give it after "
             f"'{parsed.kind}:' ({kind.needs}), not as an option"
         )
+    calibration = parsed.options.get(CALIBRATION_OPTION, "path")
+    if not isinstance(calibration, str) or not calibration:
+        raise SpecError(f"reranker spec {shown!r}: calibration must be the path of a file")
     accepted = _accepted_options(cls)
     if accepted is None:
         return parsed
     accepted.pop(target, None)
+    accepted[CALIBRATION_OPTION] = inspect.Parameter(
+        CALIBRATION_OPTION, inspect.Parameter.KEYWORD_ONLY, annotation="str"
+    )
     unknown = sorted(set(parsed.options) - set(accepted))
     for old in unknown:
         if _RENAMED_OPTIONS.get(old) in accepted:
@@ -420,6 +431,12 @@ def build_reranker(spec: str | RerankerSpec) -> Reranker:
         'KeywordReranker'
     """
     parsed = check_spec(spec)
+    if CALIBRATION_OPTION in parsed.options:
+        from rerankkit._calibrated import CalibratedReranker  # it imports this module
+
+        options = {k: v for k, v in parsed.options.items() if k != CALIBRATION_OPTION}
+        base = build_reranker(RerankerSpec(parsed.kind, parsed.target, options, parsed.text))
+        return CalibratedReranker(base, parsed.options[CALIBRATION_OPTION])
     kind, cls = _KINDS[parsed.kind], _kind_class(parsed.kind)
     if kind.target == "none":
         return cls(**parsed.options)  # type: ignore[no-any-return]
@@ -514,6 +531,19 @@ def reranker_spec(reranker: Reranker) -> str:
         Traceback (most recent call last):
         TypeError: FixedScoreReranker cannot be described as a spec string (kinds: ...); pickle it instead
     """  # noqa: E501
+    from rerankkit._calibrated import CalibratedReranker  # it imports this module
+
+    if isinstance(reranker, CalibratedReranker):
+        source = reranker.calibration.source
+        if source is None:
+            raise TypeError(
+                "CalibratedReranker with a calibration not loaded from a file cannot be "
+                "described as a spec string; save it (calibration.save(path)) and build from "
+                "the path, or pickle it instead"
+            )
+        base = reranker_spec(reranker.reranker)
+        option = f"{CALIBRATION_OPTION}={_option_text('calibration', CALIBRATION_OPTION, source)}"
+        return f"{base}{'&' if '?' in base else '?'}{option}"
     cls = type(reranker)
     where = (cls.__module__, cls.__qualname__)
     name = next((name for name, kind in _KINDS.items() if (kind.module, kind.cls) == where), None)

@@ -277,3 +277,22 @@ def looks_like_path(name: str) -> bool:
         or (os.sep != "/" and os.sep in name)
         or name.count("/") > 1
     )
+
+
+ON_NO_RELEVANT = ("empty", "best")
+
+
+def check_min_relevance(min_relevance: Any) -> float | None:
+    """``None`` or a probability in [0, 1] (``min_relevance`` compares P(relevant)).
+
+    Example:
+        >>> check_min_relevance(1.5)
+        Traceback (most recent call last):
+        ValueError: min_relevance must lie in [0, 1] (a probability), got 1.5
+    """
+    if min_relevance is None:
+        return None
+    value = float(_check_kind(min_relevance, "min_relevance", Real, "a number", True))
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise ValueError(f"min_relevance must lie in [0, 1] (a probability), got {value}")
+    return value

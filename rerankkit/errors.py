@@ -12,6 +12,7 @@ which also subclasses the built-in a caller would reach for first::
     ├── InvalidTextError   (ValueError)    a query or document is not valid Unicode
     ├── DatasetError       (ValueError)    a dataset file is missing or malformed
     ├── SpecError          (ValueError, TypeError)  a reranker spec cannot be parsed or built
+    ├── CalibrationError   (ValueError)    a calibration file is malformed or for another reranker
     ├── TrainingError      (ValueError)    a training run is refused before it mines or trains
     ├── ModelLoadError     (OSError)       a model cannot be found or loaded
     ├── LLMCallError       (RuntimeError)  an LLM call failed for good (``on_error="raise"``)
@@ -36,6 +37,7 @@ import functools
 from typing import Any
 
 __all__ = [
+    "CalibrationError",
     "DatasetError",
     "InvalidTextError",
     "LLMCallError",
@@ -195,3 +197,8 @@ class RemoteServiceError(RerankkitError, RuntimeError):
     def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes
         rebuild = functools.partial(RemoteServiceError, reason=self.reason)
         return rebuild, (self.service, self.status, self.body_excerpt)
+
+
+class CalibrationError(RerankkitError, ValueError):
+    """A calibration file that cannot be read or used: malformed, of another format, a map
+    that is not monotone, or fitted for another reranker (the message says which)."""

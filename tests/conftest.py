@@ -227,7 +227,11 @@ def dl19_ce_scores(dl19: DL19Inputs, trained_ce_exact: Any) -> dict[str, dict[st
     return run
 
 
-NOTEBOOKS_NEEDING_SHARED = ("04_evaluation_trec_dl.ipynb", "05_korean_retrieval.ipynb")
+NOTEBOOKS_NEEDING_SHARED = (
+    "04_evaluation_trec_dl.ipynb",
+    "05_korean_retrieval.ipynb",
+    "07_calibrated_relevance.ipynb",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -66,7 +66,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "testing": ("rerankkit.testing",),  # fakes for users' tests: rerankers and LLMs
     "compose": ("rerankkit.compose.*",),
     "backends": ("rerankkit.backends.*",),
-    "specs": ("rerankkit._specs",),
+    "specs": ("rerankkit._specs", "rerankkit._calibrated"),
     "eval": ("rerankkit.eval.*",),
     "adapting": ("rerankkit.adapting.*",),
     "remote": ("rerankkit.remote.*",),  # HTTP clients of rerank services (issue 12)
@@ -125,6 +125,9 @@ COMPUTED_IMPORT_ALLOWED: dict[tuple[str, str, str], str] = {
     ("rerankkit._optional", "lazy_exports.__getattr__", "module"): (
         "PEP 562 for the facade's _LAZY and the adapters' lazy tables (entries checked in the "
         "modules that hold them)"
+    ),
+    ("rerankkit.cli._judge", "load_llm", "module"): (
+        "the user's own LLM, named by rerankkit judge --llm MODULE:NAME (not one of our modules)"
     ),
     ("rerankkit._optional", "require", "module"): (
         "the helper itself (adapting's require_extra): each call is checked"

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rerankkit._blank import is_blank
+from rerankkit._ordering import BELOW_MIN_RELEVANCE_KEY
 from rerankkit._result import RerankResult, result_metadata
 from rerankkit._validation import check_documents, check_query
 from rerankkit.compose._reorder import lost_in_the_middle
@@ -72,6 +73,9 @@ class RerankOutcome(Generic[T]):
     reranked: bool
     error: Exception | None = None
     """What the reranker raised, when the items came back unranked because of it."""
+    abstained: bool = False
+    """``min_relevance`` was set and no item reached it: ``kept`` is empty
+    (``on_no_relevant="empty"``) or holds the best item, marked ``below_min_relevance``."""
 
 
 def error_reason(error: BaseException) -> str:
@@ -128,10 +132,22 @@ def _prepare(
 def _ranked(
     settings: RerankSettings, items: Sequence[T], results: list[RerankResult]
 ) -> RerankOutcome[T]:
+    abstained = (
+        settings.min_relevance is not None
+        and bool(items)
+        and (not results or bool(results[0].details.get(BELOW_MIN_RELEVANCE_KEY)))
+    )
+    if abstained:
+        logger.info(
+            "no document of %d reaches min_relevance=%s (on_no_relevant=%r)",
+            len(items),
+            settings.min_relevance,
+            settings.on_no_relevant,
+        )
     if settings.reorder == "lost_in_the_middle":
         results = lost_in_the_middle(results)
     kept = [KeptItem(r.index, items[r.index], result_metadata(r), r.score) for r in results]
-    return RerankOutcome(kept, reranked=True)
+    return RerankOutcome(kept, reranked=True, abstained=abstained)
 
 
 def rerank_items(
@@ -167,7 +183,7 @@ def rerank_items(
         return prepared
     try:
         results = settings.reranker._rerank_checked(
-            *prepared, settings.top_n, settings.score_threshold
+            *prepared, settings.top_n, settings.score_threshold, settings.relevance_cut
         )
     except Exception as error:  # not BaseException: KeyboardInterrupt, CancelledError pass
         if settings.on_reranker_error == "raise":
@@ -195,7 +211,7 @@ async def arerank_items(
         return prepared
     try:
         results = await settings.reranker._arerank_checked(
-            *prepared, settings.top_n, settings.score_threshold
+            *prepared, settings.top_n, settings.score_threshold, settings.relevance_cut
         )
     except Exception as error:  # not BaseException: KeyboardInterrupt, CancelledError pass
         if settings.on_reranker_error == "raise":

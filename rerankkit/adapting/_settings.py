@@ -30,10 +30,12 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from typing_extensions import Self
 
-from rerankkit._base import Reranker
+from rerankkit._base import Reranker, check_relevance_cut
+from rerankkit._ordering import RelevanceCut
 from rerankkit._renamed import refuse_renamed_value
 from rerankkit._specs import (
     build_reranker,
@@ -43,7 +45,12 @@ from rerankkit._specs import (
     shared_key,
     spec_kinds,
 )
-from rerankkit._validation import check_choice, check_score_threshold, check_top_n
+from rerankkit._validation import (
+    check_choice,
+    check_min_relevance,
+    check_score_threshold,
+    check_top_n,
+)
 from rerankkit.compose._cascade import CascadeReranker
 from rerankkit.llm._factory import LLMMethod
 from rerankkit.llm._factory import llm_reranker as build_llm_reranker
@@ -188,7 +195,15 @@ UnrankedField = Annotated[
 ``"retrieval_order"`` and ``"fallback"`` are refused, naming ``"unranked"``."""
 
 
-_SETTINGS = ("top_n", "score_threshold", "reorder", "on_empty_query", "on_reranker_error")
+_SETTINGS = (
+    "top_n",
+    "score_threshold",
+    "reorder",
+    "on_empty_query",
+    "on_reranker_error",
+    "min_relevance",
+    "on_no_relevant",
+)
 
 
 class RerankSettings(BaseModel):
@@ -245,6 +260,17 @@ class RerankSettings(BaseModel):
     ``metadata["rerank_error"] = "<ExceptionType>: <message>"`` (one warning); ``"raise"``
     raises it."""
 
+    min_relevance: Annotated[float | None, BeforeValidator(check_min_relevance)] = None
+    """The adaptive cut: keep only documents with P(relevant) >= ``min_relevance`` (in
+    [0, 1]), then ``top_n`` as a ceiling. Needs a reranker whose scores are probabilities
+    (``reranker.probability_scores``: a ``CalibratedReranker``, spec ``...?calibration=PATH``,
+    or a sigmoid cross-encoder); refused otherwise, saying how to calibrate."""
+
+    on_no_relevant: Annotated[Literal["empty", "best"], _one_of("empty", "best")] = "empty"
+    """No document reaches ``min_relevance``: ``"empty"`` returns no documents (abstain; the
+    call's outcome and trace say ``abstained``); ``"best"`` keeps the best one, marked
+    ``metadata["below_min_relevance"] = True``."""
+
     reranker: RerankerField
     """The backend: a ``rerankkit.Reranker``, a spec string (``"cross-encoder:PATH"``) or a
     cross-encoder hub id / local folder (loaded once, as a ``CrossEncoderReranker``)."""
@@ -256,6 +282,18 @@ class RerankSettings(BaseModel):
         if isinstance(reranker, Reranker) or all(name in info.data for name in _SETTINGS):
             return reranker
         raise ValueError("not loaded while another setting is invalid")
+
+    @model_validator(mode="after")
+    def _probabilities_for_min_relevance(self) -> Self:
+        check_relevance_cut(self.reranker, self.min_relevance, self.on_no_relevant)
+        return self
+
+    @property
+    def relevance_cut(self) -> RelevanceCut | None:
+        """The checked adaptive cut handed to the reranker (``None`` without one)."""
+        if self.min_relevance is None:
+            return None
+        return RelevanceCut(self.min_relevance, self.on_no_relevant)
 
     @classmethod
     def from_rerankkit_llm(

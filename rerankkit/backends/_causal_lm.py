@@ -192,6 +192,11 @@ class CausalLMReranker(ModelReranker):
         adds_bos = tok.bos_token_id is not None and probe[:1] == [tok.bos_token_id] != bare[:1]
         self._bos = [tok.bos_token_id] if adds_bos else []
 
+    @property
+    def probability_scores(self) -> bool:
+        """``True``: P(yes) at the next token (uncalibrated)."""
+        return True
+
     def _single_token_id(self, token: str, name: str) -> int:
         ids = self._encode(token)
         if len(ids) != 1:

@@ -356,6 +356,12 @@ class CrossEncoderReranker(ModelReranker):
         )
         logger.debug("loaded %r (%s, activation=%s)", self, self.dtype, activation)
 
+    @property
+    def probability_scores(self) -> bool:
+        """``True`` with a sigmoid activation (scores in [0, 1], uncalibrated); raw logits
+        (``activation="none"``) are not probabilities."""
+        return self.activation == "sigmoid"
+
     def _score_many_with_details(self, groups: list[Group]) -> Scored:
         # Every pair of every group is tokenised, cut or chunked, then length-sorted and
         # batched together: one query's short passages share batches with another's, so

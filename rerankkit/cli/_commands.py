@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 
 from rerankkit._result import result_metadata
 from rerankkit._validation import check_query, check_score_threshold
-from rerankkit.cli import _demo, _serve, _train
+from rerankkit.cli import _calibrate, _demo, _judge, _serve, _train
 from rerankkit.cli._options import (
     CliError,
     Options,
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--output", default="-", help="output file ('-' for stdout, the default)")
     rr.set_defaults(handler=_cmd_rerank)
 
-    for module in (_demo, _serve, _train):
+    for module in (_calibrate, _demo, _judge, _serve, _train):
         module.add_parser(commands)
     return parser
 
@@ -148,6 +148,9 @@ class _Eval(Options):
     """folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv"""
     split: str = "test"
     """qrels split"""
+    qrels: Path | None = None
+    """judgments to use instead of the collection's (BEIR TSV: query-id, corpus-id, score),
+    e.g. rerankkit judge's"""
     reranker: tuple[str, ...] = Field((), json_schema_extra={"metavar": ["SPEC"]})
     """a reranker to evaluate (repeatable; none = first stage only)"""
     top_n: int = Field(100, ge=1)
@@ -186,7 +189,7 @@ def _unique_names(labels: Sequence[str]) -> list[str]:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rerankkit._specs import build_reranker
-    from rerankkit.eval._datasets import check_evaluable, check_run, load_beir, load_trec_run
+    from rerankkit.eval._datasets import check_evaluable, check_run, load_trec_run
     from rerankkit.eval._metrics import evaluate_runs
     from rerankkit.eval._runs import first_stage_run, rerank_run, rerank_run_on_ray
 
@@ -194,7 +197,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     specs = [checked_spec(text) for text in options.reranker]  # fail before any loading
     if options.output is not None:
         check_output_dir(options.output)  # before the run, not after it
-    dataset = load_beir(options.data, split=options.split)
+    dataset = _calibrate.load_judged(options.data, options.split, options.qrels)
     check_evaluable(dataset)
     if args.run is not None:
         first_name = args.run.stem

@@ -9,6 +9,9 @@
 - Metrics and reports: :func:`evaluate_runs` and :func:`evaluate` build an :class:`EvalReport`
   (one :class:`SystemResult` per system; JSON, markdown, PNG) from :func:`per_query_metrics`
   (ir-measures); :func:`ranking_metrics` (hit@1, hit@top_n, MRR of ranked id lists).
+- Calibration: :func:`fit_calibration` fits a :class:`Calibration` (scores -> P(relevant),
+  ``rerankkit calibrate``) measured by :func:`expected_calibration_error`, :func:`brier_score`
+  and :func:`threshold_table` (the ``min_relevance`` for a target precision or recall).
 - Thresholds: :func:`score_distribution` (also ``rerankkit.score_distribution``) and
   :func:`summarize_scores` give a :class:`ScoreDistribution`.
 
@@ -26,6 +29,13 @@ Example:
     [('first stage', 0.631), ('kw', 1.0)]
 """
 
+from rerankkit.compose._calibration import Calibration
+from rerankkit.eval._calibrate import (
+    brier_score,
+    expected_calibration_error,
+    fit_calibration,
+    threshold_table,
+)
 from rerankkit.eval._calibration import ScoreDistribution, score_distribution, summarize_scores
 from rerankkit.eval._datasets import Dataset, check_run, load_beir, load_trec_run
 from rerankkit.eval._metrics import evaluate, evaluate_runs, per_query_metrics, ranking_metrics
@@ -35,18 +45,22 @@ from rerankkit.eval._runs import Timing, candidates, first_stage_run, rerank_run
 
 __all__ = [
     "BM25Index",
+    "Calibration",
     "Dataset",
     "EvalReport",
     "ScoreDistribution",
     "SystemResult",
     "Timing",
     "bm25_search",
+    "brier_score",
     "candidates",
     "check_run",
     "dense_search",
     "evaluate",
     "evaluate_runs",
+    "expected_calibration_error",
     "first_stage_run",
+    "fit_calibration",
     "load_beir",
     "load_trec_run",
     "per_query_metrics",
@@ -54,4 +68,5 @@ __all__ = [
     "rerank_run",
     "score_distribution",
     "summarize_scores",
+    "threshold_table",
 ]

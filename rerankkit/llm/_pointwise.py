@@ -185,6 +185,11 @@ class LLMPointwiseReranker(GroupBatchedReranker):
         """``True``: each document is judged in its own prompt."""
         return True
 
+    @property
+    def probability_scores(self) -> bool:
+        """``True`` for ``method="yes_no"`` (P(yes)); a rating is a grade, not a probability."""
+        return self.method == "yes_no"
+
     def _score_many_with_details(
         self, groups: list[Group]
     ) -> list[tuple[Sequence[float], Details]]:
