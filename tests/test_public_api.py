@@ -17,6 +17,7 @@ PUBLIC = {
         "CausalLMReranker",
         "Completion",
         "CompletionLLM",
+        "ContextPruner",
         "CrossEncoderReranker",
         "DEFAULT_CROSS_ENCODER",
         "DatasetError",
@@ -29,6 +30,7 @@ PUBLIC = {
         "LateInteractionReranker",
         "MissingExtraError",
         "ModelLoadError",
+        "PrunedDocument",
         "RemoteServiceError",
         "RerankResult",
         "Reranker",
@@ -68,6 +70,7 @@ PUBLIC = {
         "reranker_name",
         "score_pairs",
     ],
+    "rerankkit.context": ["ContextPruner", "PrunedDocument", "approximate_tokens", "split_sentences"],
     "rerankkit.errors": [
         "DatasetError",
         "LLMCallError",
