@@ -2,9 +2,11 @@
 
 Each call is a LangChain run (a chain run named ``RerankKitCompressor``, a child of the
 retriever's run) reported through the callbacks it is given: inputs ``{"query", "documents":
-count}``, outputs ``{"documents": [{"id", "index", "relevance_score"}, ...], "reranked"}``,
-metadata ``{"reranker": name, "top_n"}``, and any error. LLM calls made by the reranker run
-inside it, so each is a child run (``astream_events(version="v2")`` shows them all).
+count}``, outputs ``{"documents": [{"id", "index", "relevance_score"}, ...], "reranked",
+"pruned"}`` (with ``prune``, each document also reports ``kept_tokens`` and
+``original_tokens``), metadata ``{"reranker": name, "top_n", "prune", "budget_tokens"}``, and
+any error. LLM calls made by the reranker run inside it, so each is a child run
+(``astream_events(version="v2")`` shows them all).
 
 A reranker that raises (``on_reranker_error="unranked"``) ends this run with
 ``on_chain_error(error)`` and the documents still go back to the retriever, unranked and
@@ -14,6 +16,8 @@ With ``min_relevance``, a call where no document reaches it (the compressor abst
 ``"abstained": True`` in its outputs and dispatches the custom event ``rerankkit_abstained``
 (``{"query", "documents", "min_relevance", "on_no_relevant"}``; ``astream_events`` shows it
 as ``on_custom_event``), so a chain or agent can answer "I could not find it".
+
+A pruner that raises ends it the same way; the documents come back reranked, unpruned.
 """
 
 from __future__ import annotations
@@ -42,7 +46,10 @@ def _new_document(kept: adapting.KeptItem[Document]) -> Document:
     # model_copy keeps id, type and any subclass fields; the metadata is a deep copy, so
     # nothing done to the result (nested lists included) reaches the caller's Document.
     metadata = {**copy.deepcopy(kept.item.metadata), **kept.metadata}
-    return kept.item.model_copy(update={"metadata": metadata})
+    update: dict[str, Any] = {"metadata": metadata}
+    if kept.text is not None:  # pruned (prune=...): the kept sentences only
+        update["page_content"] = kept.text
+    return kept.item.model_copy(update=update)
 
 
 ABSTAINED_EVENT = "rerankkit_abstained"
@@ -56,8 +63,16 @@ def _run_outputs(outcome: adapting.RerankOutcome[Document]) -> dict[str, Any]:
         entry: dict[str, Any] = {"id": kept.item.id, "index": kept.index}
         if outcome.reranked:
             entry["relevance_score"] = kept.score
+        if outcome.pruned:
+            entry["kept_tokens"] = kept.metadata["kept_tokens"]
+            entry["original_tokens"] = kept.metadata["original_tokens"]
         summary.append(entry)
-    return {"documents": summary, "reranked": outcome.reranked, "abstained": outcome.abstained}
+    return {
+        "documents": summary,
+        "reranked": outcome.reranked,
+        "abstained": outcome.abstained,
+        "pruned": outcome.pruned,
+    }
 
 
 class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
@@ -89,6 +104,11 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
     documents (``on_no_relevant="empty"``) or the best one with
     ``metadata["below_min_relevance"] = True`` (``"best"``), and the run reports it (outputs
     ``abstained``, custom event ``rerankkit_abstained``).
+
+    Context pruning: ``prune=True`` (or a ``rerankkit.ContextPruner``) and ``budget_tokens``
+    keep only the sentences that answer the query (see ``rerankkit.adapting.RerankSettings``):
+    the new documents' ``page_content`` is the pruned text, with ``metadata["kept_spans"]``,
+    ``["original_tokens"]`` and ``["kept_tokens"]``.
 
     Tracing: each call is a run reported to the callbacks LangChain passes (see the module
     docstring). Serialization: the compressor pickles (the reranker too; a model is loaded
@@ -170,8 +190,8 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
             run.get_child().on_custom_event(
                 ABSTAINED_EVENT, self._abstain_data(query, documents), run_id=run.run_id
             )
-        if outcome.error is not None:
-            run.on_chain_error(outcome.error)
+        if outcome.failure is not None:
+            run.on_chain_error(outcome.failure)
         else:
             run.on_chain_end(_run_outputs(outcome))
         return [_new_document(kept) for kept in outcome.kept]
@@ -194,8 +214,8 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
             await run.get_child().on_custom_event(
                 ABSTAINED_EVENT, self._abstain_data(query, documents), run_id=run.run_id
             )
-        if outcome.error is not None:
-            await run.on_chain_error(outcome.error)
+        if outcome.failure is not None:
+            await run.on_chain_error(outcome.failure)
         else:
             await run.on_chain_end(_run_outputs(outcome))
         return [_new_document(kept) for kept in outcome.kept]
@@ -212,7 +232,12 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         self, manager: Any, callbacks: Callbacks | None, documents: list[Document], query: str
     ) -> Any:
         """This call's run: ``on_chain_start`` of a (sync or async) callback manager."""
-        metadata = {"reranker": adapting.reranker_name(self.reranker), "top_n": self.top_n}
+        metadata = {
+            "reranker": adapting.reranker_name(self.reranker),
+            "top_n": self.top_n,
+            "prune": self.prune is not False,
+            "budget_tokens": self.budget_tokens,
+        }
         if self.min_relevance is not None:
             metadata["min_relevance"] = self.min_relevance
         inputs = {"query": query, "documents": len(documents)}

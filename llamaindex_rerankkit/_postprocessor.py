@@ -62,6 +62,13 @@ class RerankKitPostprocessor(adapting.RerankSettings, BaseNodePostprocessor):
     one with ``metadata["below_min_relevance"] = True`` (``"best"``), and the ``RERANKING``
     callback event's end payload holds ``"abstained": True``.
 
+    Context pruning: ``prune=True`` (or a ``rerankkit.ContextPruner``) and ``budget_tokens``
+    keep only the sentences of each node's own text that answer the query (see
+    ``rerankkit.adapting.RerankSettings``): the new node's text is the pruned text, its
+    metadata adds ``kept_spans``, ``original_tokens`` and ``kept_tokens``; the events run
+    around the pruning too, and a pruner that raises ends them as a reranker failure does,
+    with the reranked nodes unpruned (``pruned: False``).
+
     Example:
         >>> from llama_index.core.schema import TextNode
         >>> from rerankkit.testing import KeywordReranker
@@ -124,14 +131,19 @@ class RerankKitPostprocessor(adapting.RerankSettings, BaseNodePostprocessor):
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         with self._rerank_event(nodes, query_bundle) as (query, nodes, finish):
-            return finish(adapting.rerank_items(self, query, nodes, text=self._text))
+            return finish(
+                adapting.rerank_items(self, query, nodes, text=self._text, content=_content)
+            )
 
     @dispatcher.span
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         with self._rerank_event(nodes, query_bundle) as (query, nodes, finish):
-            return finish(await adapting.arerank_items(self, query, nodes, text=self._text))
+            outcome = await adapting.arerank_items(
+                self, query, nodes, text=self._text, content=_content
+            )
+            return finish(outcome)
 
     def _text(self, node: NodeWithScore) -> str:
         # A node without content of its own (an ImageNode, an empty chunk) is an empty
@@ -146,7 +158,10 @@ class RerankKitPostprocessor(adapting.RerankSettings, BaseNodePostprocessor):
         if self.keep_retrieval_score and kept.score is not None:
             added = {**added, RETRIEVAL_SCORE_KEY: kept.item.score}
         score = kept.item.score if kept.score is None else kept.score  # unranked: retriever's
-        return NodeWithScore(node=_with_metadata(kept.item.node, added), score=score)
+        node = _with_metadata(kept.item.node, added)
+        if kept.text is not None:  # pruned (prune=...): the kept sentences only
+            node.set_content(kept.text)  # on the copy
+        return NodeWithScore(node=node, score=score)
 
     @contextmanager
     def _rerank_event(
@@ -187,14 +202,19 @@ class RerankKitPostprocessor(adapting.RerankSettings, BaseNodePostprocessor):
                 end: dict[str, Any] = {EventPayload.NODES: new_nodes}
                 if outcome.abstained:
                     end[ABSTAINED_KEY] = True
-                if outcome.error is not None:
-                    end[EventPayload.EXCEPTION] = outcome.error
-                    dispatcher.event(ExceptionEvent(exception=outcome.error))
+                if outcome.failure is not None:
+                    end[EventPayload.EXCEPTION] = outcome.failure
+                    dispatcher.event(ExceptionEvent(exception=outcome.failure))
                 event.on_end(payload=end)
                 dispatcher.event(ReRankEndEvent(nodes=new_nodes))
                 return new_nodes
 
             yield query_bundle.query_str, nodes, finish
+
+
+def _content(node: NodeWithScore) -> str:
+    """What pruning cuts: the node's own text, without metadata (the new node carries it)."""
+    return node.node.get_content(metadata_mode=MetadataMode.NONE)
 
 
 def _with_metadata(inner: BaseNode, added: dict[str, Any]) -> BaseNode:

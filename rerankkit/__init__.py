@@ -59,6 +59,8 @@ if TYPE_CHECKING:  # what _LAZY loads, for type checkers (``X as X``: an explici
     from rerankkit.compose._fusion import FusionReranker as FusionReranker
     from rerankkit.compose._fusion import reciprocal_rank_fusion as reciprocal_rank_fusion
     from rerankkit.compose._reorder import lost_in_the_middle as lost_in_the_middle
+    from rerankkit.context._pruner import ContextPruner as ContextPruner
+    from rerankkit.context._pruner import PrunedDocument as PrunedDocument
     from rerankkit.eval._calibration import score_distribution as score_distribution
     from rerankkit.llm._factory import llm_reranker as llm_reranker
     from rerankkit.llm._listwise import LLMListwiseReranker as LLMListwiseReranker
@@ -86,6 +88,8 @@ _LAZY: dict[str, str] = {
     "FusionReranker": "rerankkit.compose._fusion",
     "ScoreCache": "rerankkit.compose._cache",
     "lost_in_the_middle": "rerankkit.compose._reorder",
+    "ContextPruner": "rerankkit.context._pruner",
+    "PrunedDocument": "rerankkit.context._pruner",
     "reciprocal_rank_fusion": "rerankkit.compose._fusion",
     "score_distribution": "rerankkit.eval._calibration",
     "AsyncCompletionLLM": "rerankkit.llm._protocol",

@@ -65,6 +65,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "llm": ("rerankkit.llm.*",),
     "testing": ("rerankkit.testing",),  # fakes for users' tests: rerankers and LLMs
     "compose": ("rerankkit.compose.*",),
+    "context": ("rerankkit.context.*",),  # sentence pruning and token packing (issue 22)
     "backends": ("rerankkit.backends.*",),
     "specs": ("rerankkit._specs", "rerankkit._calibrated"),
     "eval": ("rerankkit.eval.*",),
@@ -84,6 +85,7 @@ _BELOW_CLI = (
     "backends",
     "remote",
     "specs",
+    "context",
     "serve",
     "distributed",
     "eval",
@@ -101,9 +103,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "specs": frozenset(_MODELS),
     "serve": frozenset({*_MODELS, "specs"}),
     "distributed": frozenset({*_MODELS, "specs", "serve"}),
-    "eval": frozenset({*_MODELS, "specs", "distributed"}),
+    "context": frozenset({*_MODELS, "specs"}),
+    "eval": frozenset({*_MODELS, "specs", "distributed", "context"}),
     "train": frozenset({*_MODELS, "specs", "eval"}),
-    "adapting": frozenset({*_MODELS, "specs"}),
+    "adapting": frozenset({*_MODELS, "specs", "context"}),
     "cli": frozenset({*_BELOW_CLI, "facade"}),
     "facade": frozenset({*_BELOW_CLI, "cli"}),  # __init__ maps names lazily; __main__ -> cli
 }

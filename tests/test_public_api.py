@@ -19,6 +19,7 @@ PUBLIC = {
         "CausalLMReranker",
         "Completion",
         "CompletionLLM",
+        "ContextPruner",
         "CrossEncoderReranker",
         "DEFAULT_CROSS_ENCODER",
         "DatasetError",
@@ -32,6 +33,7 @@ PUBLIC = {
         "LateInteractionReranker",
         "MissingExtraError",
         "ModelLoadError",
+        "PrunedDocument",
         "RemoteServiceError",
         "RerankResult",
         "Reranker",
@@ -72,6 +74,7 @@ PUBLIC = {
         "reranker_name",
         "score_pairs",
     ],
+    "rerankkit.context": ["ContextPruner", "PrunedDocument", "approximate_tokens", "split_sentences"],
     "rerankkit.errors": [
         "CalibrationError",
         "DatasetError",

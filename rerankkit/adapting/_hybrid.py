@@ -92,6 +92,11 @@ class StageOptions(TypedDict, total=False):
     """Minimum last-stage score (default none)."""
     reorder: ReorderMode
     """Final ordering (default ``"none"``; ``"lost_in_the_middle"``)."""
+    prune: Any
+    """Prune the survivors to the sentences that answer (``True``: with the first
+    reranker, even after an LLM stage; or a ``rerankkit.ContextPruner``); default ``False``."""
+    budget_tokens: int | None
+    """With ``prune``: total tokens of the returned documents (default: adaptive)."""
 
 
 def fuse_items(

@@ -62,6 +62,9 @@ class KeptItem(Generic[T]):
     ``reranked: False`` (and ``rerank_error``) when it was not reranked."""
     score: float | None
     """The rerank score (finite); ``None`` when not reranked."""
+    text: str | None = None
+    """The pruned text the new object carries (``RerankSettings.prune``); ``None``: the
+    item's own."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,15 @@ class RerankOutcome(Generic[T]):
     abstained: bool = False
     """``min_relevance`` was set and no item reached it: ``kept`` is empty
     (``on_no_relevant="empty"``) or holds the best item, marked ``below_min_relevance``."""
+    pruned: bool = False
+    """Whether the items were pruned (``RerankSettings.prune``)."""
+    prune_error: Exception | None = None
+    """What the pruner raised, when the items came back unpruned because of it."""
+
+    @property
+    def failure(self) -> Exception | None:
+        """The error a trace should report: the reranker's, else the pruner's."""
+        return self.error or self.prune_error
 
 
 def error_reason(error: BaseException) -> str:
@@ -151,7 +163,12 @@ def _ranked(
 
 
 def rerank_items(
-    settings: RerankSettings, query: Any, items: Sequence[T], *, text: Callable[[T], str]
+    settings: RerankSettings,
+    query: Any,
+    items: Sequence[T],
+    *,
+    text: Callable[[T], str],
+    content: Callable[[T], str] | None = None,
 ) -> RerankOutcome[T]:
     """Rerank ``items`` by their text with ``settings`` (an adapter is its own settings).
 
@@ -164,6 +181,8 @@ def rerank_items(
         items: The caller's objects (documents, nodes, ...), already checked to be of the
             framework's type (:func:`rerankkit.adapting.check_items`).
         text: How to get the text the model reads from one item.
+        content: With ``prune``: how to get the text the new object will carry (what is
+            pruned; the kept spans are offsets into it); default ``text``.
 
     Raises:
         TypeError: ``query`` or a text is not a ``str`` (the position named ``documents[i]``).
@@ -189,11 +208,18 @@ def rerank_items(
         if settings.on_reranker_error == "raise":
             raise
         return _unranked(settings, items, error)
-    return _ranked(settings, items, results)
+    from rerankkit.adapting._pruning import prune_outcome  # the module imports this one
+
+    return prune_outcome(settings, prepared[0], _ranked(settings, items, results), content or text)
 
 
 async def arerank_items(
-    settings: RerankSettings, query: Any, items: Sequence[T], *, text: Callable[[T], str]
+    settings: RerankSettings,
+    query: Any,
+    items: Sequence[T],
+    *,
+    text: Callable[[T], str],
+    content: Callable[[T], str] | None = None,
 ) -> RerankOutcome[T]:
     """Async :func:`rerank_items`: model work runs off the event loop; cancelling the caller's
     task still cancels (``CancelledError`` is never caught).
@@ -217,4 +243,7 @@ async def arerank_items(
         if settings.on_reranker_error == "raise":
             raise
         return _unranked(settings, items, error)
-    return _ranked(settings, items, results)
+    from rerankkit.adapting._pruning import aprune_outcome  # the module imports this one
+
+    outcome = _ranked(settings, items, results)
+    return await aprune_outcome(settings, prepared[0], outcome, content or text)

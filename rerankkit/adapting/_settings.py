@@ -47,11 +47,13 @@ from rerankkit._specs import (
 )
 from rerankkit._validation import (
     check_choice,
+    check_int,
     check_min_relevance,
     check_score_threshold,
     check_top_n,
 )
 from rerankkit.compose._cascade import CascadeReranker
+from rerankkit.context import ContextPruner
 from rerankkit.llm._factory import LLMMethod
 from rerankkit.llm._factory import llm_reranker as build_llm_reranker
 from rerankkit.llm._protocol import Completion, CompletionLLM
@@ -195,6 +197,30 @@ UnrankedField = Annotated[
 ``"retrieval_order"`` and ``"fallback"`` are refused, naming ``"unranked"``."""
 
 
+def _prune(value: Any) -> bool | ContextPruner:
+    if isinstance(value, (bool, ContextPruner)):
+        return value
+    raise TypeError(
+        f"prune must be True, False or a rerankkit.ContextPruner, got {type(value).__name__}"
+    )
+
+
+def _prune_spec(value: bool | ContextPruner) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise TypeError(
+        "prune cannot be serialized: a ContextPruner has no dict/JSON form; use prune=True "
+        "(the reranker's own pruner) or pickle the adapter instead"
+    )
+
+
+PruneField = Annotated[
+    bool | ContextPruner, BeforeValidator(_prune), PlainSerializer(_prune_spec, return_type=bool)
+]
+"""``False``, ``True`` (a :class:`rerankkit.ContextPruner` over the adapter's own reranker) or a
+``ContextPruner``; serialized as a bool, or a TypeError for a ``ContextPruner``."""
+
+
 _SETTINGS = (
     "top_n",
     "score_threshold",
@@ -203,6 +229,8 @@ _SETTINGS = (
     "on_reranker_error",
     "min_relevance",
     "on_no_relevant",
+    "prune",
+    "budget_tokens",
 )
 
 
@@ -271,6 +299,22 @@ class RerankSettings(BaseModel):
     call's outcome and trace say ``abstained``); ``"best"`` keeps the best one, marked
     ``metadata["below_min_relevance"] = True``."""
 
+    prune: PruneField = False
+    """After reranking, prune the kept documents to the sentences that answer the query:
+    ``True`` scores sentences with the adapter's reranker (it must be pointwise), or give a
+    :class:`rerankkit.ContextPruner`. New documents carry the pruned text and
+    ``metadata["kept_spans"]`` (``[start, end]`` offsets into the original text),
+    ``["original_tokens"]`` and ``["kept_tokens"]``; a document with nothing kept is left out.
+    If pruning raises, the reranked documents come back unpruned, marked ``pruned: False`` and
+    ``prune_error`` (one warning)."""
+
+    budget_tokens: Annotated[
+        int | None,
+        BeforeValidator(lambda v: check_int(v, "budget_tokens", minimum=1, optional=True)),
+    ] = None
+    """With ``prune``: total tokens of all returned documents together (the best sentences
+    across documents first); ``None``: the pruner's adaptive default."""
+
     reranker: RerankerField
     """The backend: a ``rerankkit.Reranker``, a spec string (``"cross-encoder:PATH"``) or a
     cross-encoder hub id / local folder (loaded once, as a ``CrossEncoderReranker``)."""
@@ -294,6 +338,29 @@ class RerankSettings(BaseModel):
         if self.min_relevance is None:
             return None
         return RelevanceCut(self.min_relevance, self.on_no_relevant)
+
+    @model_validator(mode="after")
+    def _pruning(self) -> Self:
+        if self.budget_tokens is not None and self.prune is False:
+            raise ValueError("budget_tokens needs prune=True or prune=ContextPruner(...)")
+        if self.prune is True and not self.reranker.pointwise:
+            raise ValueError(
+                f"prune=True scores sentences with the reranker, which must be pointwise; "
+                f"{type(self.reranker).__name__} is not: pass prune=ContextPruner(a pointwise "
+                "reranker)"
+            )
+        return self
+
+    def pruner(self) -> ContextPruner | None:
+        """The pruner in use: ``None`` without ``prune``.
+
+        Example:
+            >>> RerankSettings(reranker="keyword:", prune=True).pruner()
+            ContextPruner(KeywordReranker(), context_sentences=0, margin=0.25, marker=' … ')
+        """
+        if self.prune is False:
+            return None
+        return ContextPruner(self.reranker) if self.prune is True else self.prune
 
     @classmethod
     def from_rerankkit_llm(
@@ -370,8 +437,11 @@ class RerankSettings(BaseModel):
             top_n_name = "rerank_top_n"
         else:
             first_top_n = _stage_top_n(rerank_top_n)  # before a model loads
+            first = as_reranker(reranker)
+            if fields.get("prune") is True and first.pointwise:  # an LLM cannot score sentences
+                fields = {**fields, "prune": ContextPruner(first)}
             # The LLM stage ranks every survivor; the adapter's top_n (llm_top_n) keeps the best.
-            stages = [(as_reranker(reranker), first_top_n), (stage, None)]
+            stages = [(first, first_top_n), (stage, None)]
             values = {"top_n": llm_top_n, "reranker": CascadeReranker._of_checked(stages)}
             top_n_name = "llm_top_n"
         token = _TOP_N_NAME.set(top_n_name)

@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 
 from rerankkit._result import result_metadata
 from rerankkit._validation import check_query, check_score_threshold
-from rerankkit.cli import _calibrate, _demo, _judge, _serve, _train
+from rerankkit.cli import _calibrate, _context, _demo, _judge, _serve, _train
 from rerankkit.cli._options import (
     CliError,
     Options,
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--output", default="-", help="output file ('-' for stdout, the default)")
     rr.set_defaults(handler=_cmd_rerank)
 
-    for module in (_calibrate, _demo, _judge, _serve, _train):
+    for module in (_calibrate, _context, _demo, _judge, _serve, _train):
         module.add_parser(commands)
     return parser
 

@@ -1,0 +1,122 @@
+"""``rerankkit eval-context``: rationale recall of context methods at token budgets.
+
+Example (from the project root, with the test collections beside it)::
+
+    rerankkit eval-context --data ../shared/data/scifact-rationales/train.jsonl \\
+        --reranker cross-encoder:../shared/models/minilm-l6-msmarco-ce \\
+        --budget 64 --budget 128 --budget 256 --output reports/context
+
+Methods: lead-k, a bi-encoder sentence pruner (``--bi-encoder``), a ``ContextPruner`` per
+``--reranker`` (and per ``--context-sentences``), and whole abstracts by rerank order cut at the
+budget (see :mod:`rerankkit.eval._context`). Writes ``report.json``, ``report.md`` and
+``report.png`` (recall against tokens kept) with ``--output``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from rerankkit.cli._options import Options, add_model_options, checked_spec, model_from_args
+
+
+class _EvalContext(Options):
+    """The options of ``rerankkit eval-context``."""
+
+    data: Path
+    """rationales JSONL (query_id, query, sentences, rationale per line; see
+    ../shared/data/scifact-rationales/SOURCE.md)"""
+    reranker: tuple[str, ...] = Field(..., min_length=1, json_schema_extra={"metavar": ["SPEC"]})
+    """a pointwise reranker spec scoring sentences (repeatable)"""
+    bi_encoder: str = "embedding:"
+    """bi-encoder spec of the sentence-optimizer baseline ('none' to skip; default: the
+    packaged all-MiniLM-L6-v2)"""
+    budget: tuple[int, ...] = Field((64, 128, 256), json_schema_extra={"metavar": ["TOKENS"]})
+    """total token budget per claim (repeatable)"""
+    context_sentences: tuple[int, ...] = Field((0,), json_schema_extra={"metavar": ["K"]})
+    """neighbours each side scored with a sentence (repeatable: one cross-encoder method each)"""
+    margin: tuple[float, ...] = Field((0.1, 0.25, 0.5), json_schema_extra={"metavar": ["M"]})
+    """margins of the adaptive default (no budget) to report (repeatable)"""
+    tokenizer: str | None = None
+    """tokenizer folder / hub id counting tokens (default: the first reranker's own)"""
+    max_claims: int | None = Field(None, ge=1, json_schema_extra={"metavar": ["N"]})
+    """a seeded sample of N claims (default: all)"""
+    seed: int = 0
+    """seed of --max-claims' sample"""
+    output: Path | None = Field(None, json_schema_extra={"metavar": ["DIR"]})
+    """write report.json, report.md and report.png into DIR"""
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``eval-context`` on the ``rerankkit`` command's subparsers."""
+    parser = commands.add_parser(
+        "eval-context",
+        help="measure context pruning: rationale recall at token budgets",
+        description="For each claim's evidence abstracts, report per method and budget the "
+        "share of annotated rationale sentences the kept text covers, tokens kept and pairs/s: "
+        "lead-k, a bi-encoder sentence pruner, the cross-encoder ContextPruner, and whole "
+        "abstracts by rerank order cut at the budget.",
+    )
+    add_model_options(parser, _EvalContext)
+    parser.set_defaults(handler=run_eval_context)
+
+
+def run_eval_context(args: argparse.Namespace) -> int:
+    from rerankkit._specs import build_reranker
+    from rerankkit.backends._speed import cpu_description, cpu_flags
+    from rerankkit.context import ContextPruner
+    from rerankkit.eval._context import evaluate_context, load_claims, plot, to_markdown
+
+    options = model_from_args(_EvalContext, args)
+    specs = [checked_spec(text) for text in options.reranker]  # fail before any loading
+    bi_spec = None if options.bi_encoder.lower() == "none" else checked_spec(options.bi_encoder)
+    claims = load_claims(options.data, max_claims=options.max_claims, seed=options.seed)
+    pruners = []
+    for spec in specs:
+        reranker = build_reranker(spec)
+        for k in options.context_sentences:
+            tokenizer = options.tokenizer if not pruners else pruners[0][1].count_tokens
+            name = f"pruner {spec.label}" + (f" ±{k}" if k else "")
+            pruners.append(
+                (name, ContextPruner(reranker, tokenizer=tokenizer, context_sentences=k))
+            )
+    count = pruners[0][1].count_tokens
+    bi = None
+    if bi_spec is not None:
+        bi = (
+            f"bi-encoder {bi_spec.label}",
+            ContextPruner(build_reranker(bi_spec), tokenizer=count),
+        )
+    rows = evaluate_context(
+        claims,
+        cross_encoders=pruners,
+        bi_encoder=bi,
+        budgets=sorted(set(options.budget)),
+        margins=options.margin,
+    )
+    table = to_markdown(rows, len(claims))
+    sys.stdout.write(table)
+    if options.output is not None:
+        options.output.mkdir(parents=True, exist_ok=True)
+        wanted = sorted(f for f in cpu_flags() if f.startswith(("avx512", "amx")))
+        report = {
+            "command": shlex.join(["rerankkit", *sys.argv[1:]]),
+            "claims": len(claims),
+            "cpu": f"{cpu_description()}; flags: {' '.join(wanted)}; "
+            f"load average {os.getloadavg()}",
+            "settings": json.loads(options.model_dump_json()),
+            "rows": [row.__dict__ for row in rows],
+        }
+        paths = [options.output / "report.json", options.output / "report.md"]
+        paths[0].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        paths[1].write_text(table, encoding="utf-8")
+        paths.append(plot(rows, options.output / "report.png"))
+        sys.stdout.write("\nwrote " + ", ".join(str(p) for p in paths) + "\n")
+    return 0

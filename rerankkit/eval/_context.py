@@ -1,0 +1,313 @@
+"""``rerankkit eval-context``: how much rationale evidence each context method keeps within a
+token budget, on SciFact-rationales-style data (``../shared/data/scifact-rationales``).
+
+One unit is a claim with its evidence abstracts (the abstract's annotated sentences joined by
+single spaces, so each annotated sentence has known character offsets). A method returns kept
+character spans per abstract; a rationale sentence counts as kept when one kept span covers it
+entirely (independent of how the method split sentences). Methods, each at every budget:
+
+- ``lead-k``: the first sentences, round-robin over the abstracts (sentence 1 of each, then 2,
+  ...) while the budget holds;
+- ``bi-encoder``: :class:`rerankkit.ContextPruner` over a bi-encoder's cosine scores (what
+  LlamaIndex's ``SentenceEmbeddingOptimizer`` does, packed into the budget);
+- ``cross-encoder``: :class:`rerankkit.ContextPruner` over the cross-encoder's sentence scores
+  (``±k``: scored with ``k`` neighbours each side);
+- ``whole documents``: the abstracts reranked by the same cross-encoder, concatenated best
+  first and cut at the budget (the last one mid-text).
+
+Every method counts tokens with the same tokenizer (the first cross-encoder's, or
+``--tokenizer``). Sentences are scored once per claim and packed at every budget; ``pairs/s``
+is sentence (or abstract) pairs scored per second of scoring.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rerankkit._optional import require
+from rerankkit.context import ContextPruner, PrunedDocument, split_sentences
+from rerankkit.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim, its evidence abstracts (as text) and the rationale sentences' spans."""
+
+    query: str
+    documents: list[str]
+    rationale: list[list[Span]]
+    """Per abstract, the ``(start, end)`` of each rationale sentence in its text."""
+
+
+def load_claims(path: str | Path, *, max_claims: int | None = None, seed: int = 0) -> list[Claim]:
+    """Claims of a rationales JSONL file (``query_id``, ``query``, ``sentences``,
+    ``rationale`` per line), abstracts in file order; ``max_claims``: a seeded sample.
+
+    Raises:
+        DatasetError: A missing file, bad JSON or a missing/ill-typed field (line named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"no rationales file at {path}")
+    grouped: dict[str, Claim] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            qid, query = str(row["query_id"]), row["query"]
+            sentences, rationale = row["sentences"], row["rationale"]
+            if not isinstance(query, str) or not all(isinstance(s, str) for s in sentences):
+                raise TypeError("query and sentences must be strings")
+            chosen = {int(i) for i in rationale}
+        except (ValueError, KeyError, TypeError) as error:
+            raise DatasetError(f"{path}:{number}: {type(error).__name__}: {error}") from None
+        claim = grouped.setdefault(qid, Claim(query, [], []))
+        text, spans, at = "", [], 0
+        for i, sentence in enumerate(sentences):
+            text += (" " if i else "") + sentence
+            at = len(text) - len(sentence)
+            if i in chosen:
+                spans.append((at, len(text)))
+        claim.documents.append(text)
+        claim.rationale.append(spans)
+    claims = list(grouped.values())
+    if max_claims is not None and max_claims < len(claims):
+        picked = sorted(random.Random(seed).sample(range(len(claims)), max_claims))
+        claims = [claims[i] for i in picked]
+    return claims
+
+
+def covered(kept: Sequence[Span], target: Span) -> bool:
+    """Whether one kept span holds ``target`` entirely.
+
+    Example:
+        >>> covered([(0, 10), (20, 30)], (22, 30)), covered([(0, 10), (10, 30)], (5, 15))
+        (True, False)
+    """
+    return any(start <= target[0] and target[1] <= end for start, end in kept)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What one method kept for one claim: spans per abstract index, and tokens."""
+
+    spans: dict[int, list[Span]]
+    tokens: int
+
+
+def from_pruned(pruned: Sequence[PrunedDocument]) -> Kept:
+    return Kept({p.index: list(p.spans) for p in pruned}, sum(p.tokens for p in pruned))
+
+
+def cut_documents(
+    documents: Sequence[str], order: Sequence[int], count: Callable[[str], int], budget: int
+) -> Kept:
+    """Whole documents in ``order`` while they fit, then the longest prefix of the next one
+    (at a space) that fits; nothing after it.
+
+    Example:
+        >>> cut_documents(["a b c d", "e f"], [1, 0], lambda t: len(t.split()), 4).spans
+        {1: [(0, 3)], 0: [(0, 3)]}
+    """
+    spans: dict[int, list[Span]] = {}
+    used = 0
+    for d in order:
+        text = documents[d]
+        size = count(text)
+        if used + size <= budget:
+            spans[d], used = [(0, len(text))], used + size
+            continue
+        cuts = [i for i, ch in enumerate(text) if ch == " "]
+        low, high = 0, len(cuts)  # the largest number of leading cuts whose prefix fits
+        while low < high:
+            middle = (low + high + 1) // 2
+            if used + count(text[: cuts[middle - 1]]) <= budget:
+                low = middle
+            else:
+                high = middle - 1
+        if low:
+            end = cuts[low - 1]
+            spans[d], used = [(0, end)], used + count(text[:end])
+        break
+    return Kept(spans, used)
+
+
+@dataclass
+class MethodScores:
+    """One scored method: per claim its sentence (or abstract) scores, and the scoring cost."""
+
+    name: str
+    pairs: int = 0
+    seconds: float = 0.0
+    scores: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class ContextRow:
+    """One line of the report."""
+
+    method: str
+    budget: int | None
+    recall: float
+    tokens: float
+    original_tokens: float
+    pairs_per_second: float | None
+    margin: float | None = None
+
+    def label(self) -> str:
+        return str(self.budget) if self.budget is not None else f"adaptive (margin {self.margin})"
+
+
+def _recall(claims: Sequence[Claim], kept: Sequence[Kept]) -> tuple[float, float]:
+    hits = total = tokens = 0
+    for claim, one in zip(claims, kept, strict=True):
+        for d, targets in enumerate(claim.rationale):
+            total += len(targets)
+            hits += sum(covered(one.spans.get(d, []), target) for target in targets)
+        tokens += one.tokens
+    return (hits / total if total else 0.0), tokens / max(1, len(claims))
+
+
+def score_sentences(pruner: ContextPruner, claims: Sequence[Claim], name: str) -> MethodScores:
+    """Every claim's sentence scores with ``pruner`` (timed)."""
+    scored = MethodScores(name)
+    for i, claim in enumerate(claims):
+        started = time.perf_counter()
+        scores = pruner.sentence_scores(claim.query, claim.documents)
+        scored.seconds += time.perf_counter() - started
+        scored.pairs += sum(len(s) for s in scores)
+        scored.scores.append(scores)
+        if (i + 1) % 50 == 0:
+            logger.info("%s: %d/%d claims", name, i + 1, len(claims))
+    return scored
+
+
+def score_documents(pruner: ContextPruner, claims: Sequence[Claim], name: str) -> MethodScores:
+    """Every claim's abstracts scored whole by the pruner's reranker (timed)."""
+    scored = MethodScores(name)
+    for claim in claims:
+        started = time.perf_counter()
+        scores = pruner.reranker.score(claim.query, claim.documents)
+        scored.seconds += time.perf_counter() - started
+        scored.pairs += len(scores)
+        scored.scores.append(scores)
+    return scored
+
+
+def evaluate_context(
+    claims: Sequence[Claim],
+    *,
+    cross_encoders: Sequence[tuple[str, ContextPruner]],
+    bi_encoder: tuple[str, ContextPruner] | None,
+    budgets: Sequence[int],
+    margins: Sequence[float] = (),
+) -> list[ContextRow]:
+    """Every method at every budget (and each cross-encoder pruner's adaptive default at each
+    of ``margins``). ``cross_encoders`` are ``(name, pruner)`` pairs; the first one's token
+    counter counts for every method."""
+    count = cross_encoders[0][1].count_tokens if cross_encoders else bi_encoder[1].count_tokens  # type: ignore[index]
+    original = sum(count(d) for c in claims for d in c.documents) / max(1, len(claims))
+    rows: list[ContextRow] = []
+
+    def add(
+        name: str, kept: list[Kept], budget: int | None, rate: float | None, **extra: Any
+    ) -> None:
+        recall, tokens = _recall(claims, kept)
+        rows.append(ContextRow(name, budget, recall, tokens, original, rate, **extra))
+
+    lead = cross_encoders[0][1] if cross_encoders else bi_encoder[1]  # type: ignore[index]
+    positions = [
+        [[-float(i) for i in range(len(split_sentences(d)))] for d in c.documents] for c in claims
+    ]
+    for budget in budgets:
+        kept = [
+            from_pruned(lead.select(c.documents, p, budget_tokens=budget))
+            for c, p in zip(claims, positions, strict=True)
+        ]
+        add("lead-k", kept, budget, None)
+    pruners = ([bi_encoder] if bi_encoder else []) + list(cross_encoders)
+    for name, pruner in pruners:
+        scored = score_sentences(pruner, claims, name)
+        rate = scored.pairs / scored.seconds if scored.seconds else None
+        for budget in budgets:
+            kept = [
+                from_pruned(pruner.select(c.documents, s, budget_tokens=budget))
+                for c, s in zip(claims, scored.scores, strict=True)
+            ]
+            add(name, kept, budget, rate)
+        for margin in margins if (name, pruner) in cross_encoders else ():
+            adaptive = ContextPruner(
+                pruner.reranker, tokenizer=count, margin=margin, marker=pruner.marker
+            )
+            kept = [
+                from_pruned(adaptive.select(c.documents, s))
+                for c, s in zip(claims, scored.scores, strict=True)
+            ]
+            add(name, kept, None, rate, margin=margin)
+    seen: set[int] = set()
+    for name, pruner in cross_encoders:
+        if id(pruner.reranker) in seen:
+            continue
+        seen.add(id(pruner.reranker))
+        label = "whole documents by " + name.removeprefix("pruner ").split(" ±")[0]
+        docs = score_documents(pruner, claims, label)
+        rate = docs.pairs / docs.seconds if docs.seconds else None
+        for budget in budgets:
+            kept = []
+            for claim, scores in zip(claims, docs.scores, strict=True):
+                order = sorted(range(len(scores)), key=lambda d: (-scores[d], d))
+                kept.append(cut_documents(claim.documents, order, count, budget))
+            add(label, kept, budget, rate)
+    return rows
+
+
+def to_markdown(rows: Sequence[ContextRow], claims: int) -> str:
+    """The report table (recall of rationale sentences, mean tokens kept per claim)."""
+    lines = [
+        "| method | budget (tokens) | rationale recall | tokens kept / claim | pairs/s |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        rate = "-" if row.pairs_per_second is None else f"{row.pairs_per_second:.0f}"
+        lines.append(
+            f"| {row.method} | {row.label()} | {row.recall:.3f} | {row.tokens:.1f} | {rate} |"
+        )
+    original = rows[0].original_tokens if rows else 0.0
+    lines.append("")
+    lines.append(f"{claims} claims; whole evidence abstracts: {original:.1f} tokens per claim.")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: Sequence[ContextRow], path: str | Path) -> Path:
+    """Recall against tokens kept, one line per method (matplotlib's Agg canvas)."""
+    require("matplotlib", "eval")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for method in dict.fromkeys(row.method for row in rows):
+        points = sorted((r.tokens, r.recall) for r in rows if r.method == method and r.budget)
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
+    ax.set_xlabel("tokens kept per claim (mean)")
+    ax.set_ylabel("rationale sentence recall")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110, format="png")
+    return path
