@@ -44,7 +44,7 @@ retry_after_s=1, batching=True, max_batch_pairs=512, max_wait_ms=5.0)
         Traceback (most recent call last):
         pydantic_core._pydantic_core.ValidationError: 1 validation error for ServeSettings
         max_queue
-          Input should be greater than or equal to 1 [type=greater_than_equal, ...
+          Input should be greater than or equal to 1 [type=greater_than_equal...
     """
 
     model_config = ConfigDict(
