@@ -236,14 +236,14 @@ def prepare(config: TrainConfig) -> Prepared:
         )
         # Unjudged copies of a positive are skipped like positives (the next document fills
         # the window); judged-0 copies are dropped below with every other negative source.
-        copies = positive_copies(run, queries, dataset.corpus, dataset.qrels)
+        copy_ids = positive_copies(run, queries, dataset.corpus, dataset.qrels)
         window = candidates(run, config.ranks[1])
         mined_copies = sum(
             len(ids & set(window.get(qid, [])[config.ranks[0] - 1 :]))
-            for qid, ids in copies.items()
+            for qid, ids in copy_ids.items()
         )
         skipped = {qid: dict(judged) for qid, judged in dataset.qrels.items()}
-        for qid, ids in copies.items():
+        for qid, ids in copy_ids.items():
             skipped.setdefault(qid, {}).update(dict.fromkeys(ids, 1))
         mined = mine_negatives(
             run,
