@@ -214,11 +214,14 @@ def test_copies_of_a_positive_are_never_negatives_mined_or_judged(
             corpus.write("\n")
     with (root / "qrels" / "train.tsv").open("a") as qrels:
         qrels.write("q2\trockets-copy\t0\n")
-    config = _config(Path("unused-model"), root, tmp_path / "out", loss="margin", negatives=5)
+    config = _config(
+        Path("unused-model"), root, tmp_path / "out", loss="margin", negatives=5, ranks=(1, 7)
+    )
     with caplog.at_level(logging.WARNING, logger="rerankkit"):
         prepared = prepare(config)
     by_id = {q.query_id: q for q in prepared.queries}
-    assert "cats-copy" not in by_id["q1"].negative_ids  # in BM25's top 6: mined, skipped
+    # in BM25's top 7 with q1's positive and 5 distractors: skipped, the window's next fills in
+    assert "cats-copy" not in by_id["q1"].negative_ids and len(by_id["q1"].negatives) == 5
     assert "rockets-copy" not in by_id["q2"].negative_ids  # judged 0: skipped
     for query in prepared.queries:
         assert not set(query.positives) & set(query.negatives)

@@ -54,7 +54,7 @@ read_timeout_s=10.0, max_connections=512, shutdown_timeout_s=10, cors_origin=())
         Traceback (most recent call last):
         pydantic_core._pydantic_core.ValidationError: 1 validation error for ServeSettings
         max_queue
-          Input should be greater than or equal to 1 [type=greater_than_equal, ...
+          Input should be greater than or equal to 1 [type=greater_than_equal...
     """
 
     model_config = ConfigDict(

@@ -65,6 +65,39 @@ def mine_negatives(
     return mined
 
 
+def positive_copies(
+    run: Mapping[str, Mapping[str, float]],
+    queries: Sequence[TrainQuery],
+    corpus: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]],
+) -> dict[str, set[str]]:
+    """Per training query, the unjudged documents of its run whose text equals one of its
+    positives (an exact copy under another corpus id; whitespace collapsed).
+
+    Marked relevant for mining, they are skipped like judged positives and the window's next
+    document takes their place; only the run's documents are compared, so a corpus of
+    millions costs no text index.
+
+    Example:
+        >>> q = TrainQuery("q", ("Paris is the capital.",), query_id="q")
+        >>> corpus = {"p": "Paris is the capital.", "copy": "Paris  is the capital.", "x": "Lyon"}
+        >>> positive_copies({"q": {"copy": 2.0, "x": 1.0}}, [q], corpus, {"q": {"p": 1}})
+        {'q': {'copy'}}
+    """
+    copies: dict[str, set[str]] = {}
+    for query in queries:
+        texts = {" ".join(text.split()) for text in query.positives}
+        judged = qrels.get(query.query_id, {})
+        found = {
+            doc_id
+            for doc_id in run.get(query.query_id, {})
+            if doc_id not in judged and " ".join(corpus[doc_id].split()) in texts
+        }
+        if found:
+            copies[query.query_id] = found
+    return copies
+
+
 def add_negatives(
     queries: Sequence[TrainQuery], mined: Mapping[str, Sequence[str]], corpus: Mapping[str, str]
 ) -> list[TrainQuery]:

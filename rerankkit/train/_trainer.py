@@ -34,7 +34,7 @@ from rerankkit.backends._hf import resolve_dtype
 from rerankkit.backends._speed import cpu_flags, cpu_has_fast_bf16
 from rerankkit.errors import DatasetError, TrainingError
 from rerankkit.eval._datasets import missing_beir_files
-from rerankkit.eval._runs import first_stage_run
+from rerankkit.eval._runs import candidates, first_stage_run
 from rerankkit.train._card import evaluation_table, model_card
 from rerankkit.train._config import TrainConfig
 from rerankkit.train._data import (
@@ -46,7 +46,7 @@ from rerankkit.train._data import (
 from rerankkit.train._evaluation import evaluate, evaluation_settings
 from rerankkit.train._examples import rows_for
 from rerankkit.train._losses import build_loss
-from rerankkit.train._mining import add_negatives, mine_negatives
+from rerankkit.train._mining import add_negatives, mine_negatives, positive_copies
 from rerankkit.train._model import EXTRA, load_student, starting_config
 from rerankkit.train._teacher import build_teacher, teacher_scores
 
@@ -224,6 +224,7 @@ def prepare(config: TrainConfig) -> Prepared:
     if config.max_queries is not None and config.max_queries < len(queries):
         info["sampled_queries"] = {"of": len(queries), "seed": config.seed}
         queries = sample_queries(queries, config.max_queries, config.seed)
+    mined_copies = 0
     if dataset is not None and config.negatives > 0:
         started = time.perf_counter()
         training_ids = {q.query_id for q in queries}  # not the sampled-out or positive-less ones
@@ -233,9 +234,20 @@ def prepare(config: TrainConfig) -> Prepared:
         run = first_stage_run(
             searched, config.first_stage, config.ranks[1], bm25_language=config.bm25_language
         )
+        # Unjudged copies of a positive are skipped like positives (the next document fills
+        # the window); judged-0 copies are dropped below with every other negative source.
+        copy_ids = positive_copies(run, queries, dataset.corpus, dataset.qrels)
+        window = candidates(run, config.ranks[1])
+        mined_copies = sum(
+            len(ids & set(window.get(qid, [])[config.ranks[0] - 1 :]))
+            for qid, ids in copy_ids.items()
+        )
+        skipped = {qid: dict(judged) for qid, judged in dataset.qrels.items()}
+        for qid, ids in copy_ids.items():
+            skipped.setdefault(qid, {}).update(dict.fromkeys(ids, 1))
         mined = mine_negatives(
             run,
-            dataset.qrels,
+            skipped,
             ranks=config.ranks,
             count=config.negatives,
             sampling=config.sampling,
@@ -251,6 +263,7 @@ def prepare(config: TrainConfig) -> Prepared:
         }
         logger.info("mined negatives for %d queries", len(mined))
     queries, copies = drop_positive_copies(queries)
+    copies += mined_copies
     if copies:
         logger.warning(
             "skipped %d negatives whose text equals one of their query's positives (a copy of "
