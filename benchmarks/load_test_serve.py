@@ -304,7 +304,7 @@ def run_overload(args: argparse.Namespace) -> str:
                     except subprocess.TimeoutExpired:
                         process.kill()
                         cell.other.append("server did not exit within 30 s of SIGTERM")
-            print(overload_row(cell), file=sys.stderr, flush=True)
+            print(overload_row(cell), *cell.other[:3], sep="\n", file=sys.stderr, flush=True)
             cells.append(cell)
     header = [
         f"`{args.spec.replace(str(ROOT.parent), '..')}`, tree `{args.tree or ROOT}`, server "
