@@ -16,7 +16,10 @@ abandoned in one cell cannot slow the next), and reports per cell: answered requ
 pairs/s, p50/p95/p99 of the answered (200) requests, the refusals (503, 504), the client
 timeouts (the client gives up and disconnects), and pairs per CPU-second of the server
 process (its user+system time; the machine may be shared). ``--tree PATH`` serves another
-checkout (``main``) for the "before" column; ``--serve-args`` adds server options.
+checkout (``main``) for the "before" column: the server runs with that tree as its working
+directory and on PYTHONPATH (``python -m`` puts the working directory first on ``sys.path``);
+``--serve-args`` adds server options. ``--burst`` reports the server's RSS around bursts of 16
+concurrent bodies of 1.9 MB and 50 MB.
 
     python benchmarks/load_test_serve.py --overload --tree ../main          # before
     python benchmarks/load_test_serve.py --overload --serve-args "--request-timeout-s 5"
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import socket
@@ -177,7 +181,7 @@ def run_mode(
         env["OMP_NUM_THREADS"] = str(torch_threads)  # torch's intra-op threads in the server
     with (
         tempfile.TemporaryFile() as log,
-        subprocess.Popen(command, env=env, stdout=log, stderr=log) as process,
+        subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=ROOT) as process,
     ):
         try:
             asyncio.run(wait_healthy(url, process, timeout_s=300))
@@ -280,7 +284,9 @@ def run_overload(args: argparse.Namespace) -> str:
             command += ["--port", str(port), *args.serve_args.split()]
             with (
                 tempfile.TemporaryFile() as log,
-                subprocess.Popen(command, env=env, stdout=log, stderr=log) as process,
+                subprocess.Popen(
+                    command, env=env, stdout=log, stderr=log, cwd=args.tree or ROOT
+                ) as process,
             ):
                 try:
                     asyncio.run(wait_healthy(url, process, timeout_s=300))
@@ -298,7 +304,7 @@ def run_overload(args: argparse.Namespace) -> str:
                     except subprocess.TimeoutExpired:
                         process.kill()
                         cell.other.append("server did not exit within 30 s of SIGTERM")
-            print(overload_row(cell), file=sys.stderr, flush=True)
+            print(overload_row(cell), *cell.other[:3], sep="\n", file=sys.stderr, flush=True)
             cells.append(cell)
     header = [
         f"`{args.spec.replace(str(ROOT.parent), '..')}`, tree `{args.tree or ROOT}`, server "
@@ -320,6 +326,63 @@ def overload_row(c: Cell) -> str:
         f"{percentile(c.ok_ms, 99):.0f} | {c.refused} | {c.deadline} | {c.client_timeouts} | "
         f"{len(c.other)} | {c.pairs / c.cpu_s if c.cpu_s else float('nan'):.0f} |"
     )
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """Resident and peak resident memory of a process, in MB (VmRSS, VmHWM)."""
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return tuple(float(status[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
+def run_burst(args: argparse.Namespace) -> str:
+    """Server RSS around bursts of 16 concurrent large bodies: near the 2 MB limit (scored),
+    and 50 MB (refused with 413 before they are read)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if args.tree:
+        env["PYTHONPATH"] = str(Path(args.tree).resolve())
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "rerankkit", "serve", "--reranker", args.spec]
+    command += ["--port", str(port), *args.serve_args.split()]
+    near = {"model": "m", "query": "q", "documents": ["word " * 380] * 990}  # ~1.9 MB
+    huge = json.dumps({"model": "m", "query": "q", "documents": ["word " * 10_000] * 1000})
+    lines = [f"`{args.spec}`, tree `{args.tree or ROOT}`", "", "| moment | RSS MB | peak MB |"]
+    lines.append("|---|---:|---:|")
+    with (
+        tempfile.TemporaryFile() as log,
+        subprocess.Popen(
+            command, env=env, stdout=log, stderr=log, cwd=args.tree or ROOT
+        ) as process,
+    ):
+        try:
+            asyncio.run(wait_healthy(url, process, timeout_s=300))
+            lines.append("| started | {:.0f} | {:.0f} |".format(*rss_mb(process.pid)))
+
+            async def burst(body: bytes) -> list[int]:
+                async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+                    headers = {"content-type": "application/json"}
+                    answers = await asyncio.gather(
+                        *(
+                            client.post("/v2/rerank", content=body, headers=headers)
+                            for _ in range(16)
+                        ),
+                        return_exceptions=True,
+                    )
+                return [a.status_code if isinstance(a, httpx.Response) else 0 for a in answers]
+
+            for name, body in (("1.9 MB", json.dumps(near).encode()), ("50 MB", huge.encode())):
+                codes = asyncio.run(burst(body))
+                time.sleep(2)
+                rss, peak = rss_mb(process.pid)
+                lines.append(
+                    f"| after 16 x {name} (HTTP {sorted(set(codes))}) | {rss:.0f} | {peak:.0f} |"
+                )
+        finally:
+            process.terminate()
+            process.wait(60)
+    return "\n".join(lines)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -398,7 +461,11 @@ def main() -> int:
     )
     parser.add_argument("--tree", default="", help="--overload: serve this checkout (PYTHONPATH)")
     parser.add_argument("--serve-args", default="", help="--overload: extra server options")
+    parser.add_argument("--burst", action="store_true", help="server RSS around body bursts")
     args = parser.parse_args()
+    if args.burst:
+        print(run_burst(args))
+        return 0
     if args.overload:
         if not 1 <= args.seconds <= 60 or not 1 <= args.timeout <= 120:
             parser.error("--seconds must be in [1, 60] and --timeout in [1, 120]")

@@ -101,3 +101,65 @@ def test_a_spec_option_of_the_wrong_type_is_a_type_error_as_in_the_constructor()
         build_reranker(spec)
     with pytest.raises(ValueError, match=r"reranker spec .*batch_size must be >= 1, got 0"):
         build_reranker("cross-encoder:/no/such/model?batch_size=0")
+
+
+# --------------------------------------------------------------------------- invalid Unicode
+# One rule at the core's boundary (issues 24/25): a lone surrogate is refused, naming the
+# argument and the character offset, before any model or service sees the text.
+
+
+def _entry_points() -> dict[str, Any]:
+    import asyncio
+
+    from rerankkit.adapting import score_pairs
+    from rerankkit.distributed._rows import rerank_rows
+
+    keyword = KeywordReranker()
+    return {
+        "rerank": lambda q, d: keyword.rerank(q, d),
+        "score": lambda q, d: keyword.score(q, d),
+        "arerank": lambda q, d: asyncio.run(keyword.arerank(q, d)),
+        "score_many": lambda q, d: keyword.score_many([("fine", ["ok"]), (q, d)]),
+        "score_pairs": lambda q, d: score_pairs(keyword, [(q, doc) for doc in d]),
+        "rerank_rows": lambda q, d: rerank_rows(keyword, [q], [d])[0].error,
+    }
+
+
+@pytest.mark.parametrize(
+    ("entry", "argument"),
+    [
+        ("rerank", "documents[1]"),
+        ("score", "documents[1]"),
+        ("arerank", "documents[1]"),
+        ("score_many", "groups[1] documents[1]"),
+        ("score_pairs", "text_pairs[1] document"),
+        ("rerank_rows", "documents[1]"),
+    ],
+)
+def test_a_lone_surrogate_is_refused_naming_the_document_and_offset(
+    entry: str, argument: str
+) -> None:
+    from rerankkit.errors import InvalidTextError
+
+    call = _entry_points()[entry]
+    message = f"{argument} is not valid Unicode: lone surrogate U+D835 at character 4"
+    if entry == "rerank_rows":  # a bad row fails alone, with the reason in its outcome
+        assert call("paris", ["fine", "ok. \ud835 Paris"]) == f"InvalidTextError: {message}"
+        return
+    with pytest.raises(InvalidTextError) as caught:
+        call("paris", ["fine", "ok. \ud835 Paris"])
+    assert str(caught.value) == message
+    assert isinstance(caught.value, ValueError) and caught.value.offset == 4
+
+
+def test_a_lone_surrogate_in_the_query_is_refused_and_valid_text_is_not() -> None:
+    from rerankkit.errors import InvalidTextError
+
+    keyword = KeywordReranker()
+    with pytest.raises(InvalidTextError, match=r"^query is not valid Unicode: .* U\+DC00 at "):
+        keyword.rerank("a\udc00", ["x"])
+    with pytest.raises(InvalidTextError, match=r"^groups\[0\] query is not valid Unicode"):
+        keyword.score_many([("\udc00", ["x"])])
+    # a surrogate pair written properly, emoji, accents: valid, scored as before
+    first, second = keyword.score("café 😀", ["café 😀", "\U0001d40faris"])
+    assert first > second

@@ -37,9 +37,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -77,6 +77,7 @@ from rerankkit.serve._schemas import (
 from rerankkit.serve._settings import ServeSettings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ROUTES = ("/v2/rerank", "/v1/rerank", "/rerank", "/health", "/metrics")
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -155,6 +156,29 @@ def check_limits(query: str, texts: list[str], settings: ServeSettings) -> None:
                 f"documents[{position}] has {len(text)} characters, more than "
                 f"max_document_chars={settings.max_document_chars}",
             )
+
+
+async def within_deadline(work: Awaitable[T], seconds: float) -> T | None:
+    """``await work``, or ``None`` once ``seconds`` have passed (the work is then cancelled,
+    which drops it from the batcher's queue or stops its model call). A ``TimeoutError``
+    raised by the work itself stays an error (``asyncio.wait_for`` would blur the two).
+
+    Example:
+        >>> async def slow():
+        ...     await asyncio.sleep(10)
+        >>> asyncio.run(within_deadline(slow(), 0.01)) is None
+        True
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    finally:
+        if not task.done():  # the deadline passed, or our own caller was cancelled
+            task.cancel()
+    if not done:
+        await asyncio.wait({task})  # let the cancellation land (it drops queued work)
+        return None
+    return task.result()
 
 
 def first_words(text: str, count: int) -> str:
@@ -298,7 +322,8 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         error_type = error.error_type if isinstance(error, RequestError) else "http_error"
-        return error_response(error.status_code, error_type, str(error.detail), error.headers)
+        headers = dict(error.headers or {})
+        return error_response(error.status_code, error_type, str(error.detail), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -333,24 +358,27 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
                 f"{refused.reason}; retry after {seconds} s",
                 {"Retry-After": str(seconds)},
             )
-        scored, deadline = False, asyncio.timeout(settings.request_timeout_s)
+        scored = False
         try:
             metrics.documents.labels(route=route).inc(len(texts))
-            async with deadline:  # cancelling drops the work (see BatchingReranker)
-                results = await served.arerank(query, texts, top_n=top_n)
-            scored = True
-            return results
-        except InvalidTextError as error:  # refused by the core before any batching
-            raise RequestError(422, "invalid_text", str(error)) from error
-        except Exception as error:
-            if isinstance(error, TimeoutError) and deadline.expired():
+            results = await within_deadline(
+                served.arerank(query, texts, top_n=top_n), settings.request_timeout_s
+            )
+            if results is None:
                 metrics.abandoned.labels(reason="deadline").inc()
                 raise RequestError(
                     504,
                     "deadline_exceeded",
                     f"not answered within request_timeout_s={settings.request_timeout_s:g} "
                     "s; its work was dropped",
-                ) from None
+                )
+            scored = True
+            return results
+        except InvalidTextError as error:  # refused by the core before any batching
+            raise RequestError(422, "invalid_text", str(error)) from error
+        except RequestError:
+            raise
+        except Exception as error:
             logger.exception("reranking failed on %s", route)
             raise RequestError(
                 500, "reranker_error", f"the reranker failed: {type(error).__name__}: {error}"

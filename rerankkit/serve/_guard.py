@@ -139,7 +139,7 @@ class Guard:
                 )
             except _TooLarge:
                 refusal = self._too_large()
-            except TimeoutError:
+            except asyncio.TimeoutError:  # TimeoutError from 3.11; a distinct class on 3.10
                 refusal = error_response(
                     408,
                     "request_timeout",
