@@ -212,7 +212,10 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         self, manager: Any, callbacks: Callbacks | None, documents: list[Document], query: str
     ) -> Any:
         """This call's run: ``on_chain_start`` of a (sync or async) callback manager."""
-        metadata = {"reranker": adapting.reranker_name(self.reranker), "top_n": self.top_n}
+        metadata: dict[str, Any] = {
+            "reranker": adapting.reranker_name(self.reranker),
+            "top_n": self.top_n,
+        }
         if self.min_relevance is not None:
             metadata["min_relevance"] = self.min_relevance
         inputs = {"query": query, "documents": len(documents)}

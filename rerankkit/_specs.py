@@ -364,7 +364,7 @@ def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
         'keyword'
         >>> check_spec("keyword:?x=1")
         Traceback (most recent call last):
-        rerankkit.errors.SpecError: reranker spec 'keyword:?x=1': unknown option x for KeywordReranker (accepted: none)
+        rerankkit.errors.SpecError: reranker spec 'keyword:?x=1': unknown option x for KeywordReranker (accepted: calibration)
     """  # noqa: E501 (the real message)
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     kind, cls, shown = _KINDS[parsed.kind], _kind_class(parsed.kind), parsed.text
