@@ -98,6 +98,10 @@ def transfer(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     calibrated_rows = [calibration.apply(row) for row in raw_rows]
     calibrated = [p for row in calibrated_rows for p in row]
     kept = [y for p, y in zip(calibrated, flat_labels, strict=True) if p >= 0.5]
+    from sklearn.metrics import roc_auc_score  # discrimination, pooled over all pairs
+
+    fit_flat = [s for row in scores for s in row], [y for row in labels for y in row]
+    auc = (roc_auc_score(fit_flat[1], fit_flat[0]), roc_auc_score(flat_labels, raw))
     abstained = sum(1 for row in calibrated_rows if max(row) < 0.5)
     return {
         "calibration": calibration,
@@ -112,6 +116,7 @@ def transfer(spec: str, args: argparse.Namespace) -> dict[str, Any]:
         "test_base_rate": sum(flat_labels) / len(flat_labels),
         "fit_base_rate": calibration.metrics["positives"] / calibration.metrics["pairs"],
         "reliability": reliability_table(calibrated, flat_labels),
+        "auc": auc,
     }
 
 
@@ -123,8 +128,8 @@ def markdown(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> st
         "",
         f"| reranker | map (held-out log-loss) | ECE on {fit}, held out | ECE on {test} "
         "before -> after | Brier before -> after | precision at min_relevance=0.5 (kept; "
-        "queries abstaining) |",
-        "|---|---|---:|---:|---:|---:|",
+        "queries abstaining) | ROC AUC fit -> test |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
         losses = r["calibration"].metrics["held_out_log_loss"]
@@ -134,7 +139,8 @@ def markdown(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> st
             f"| {name} | **{r['calibration'].method}** ({shown}) | {r['fit_held_out']['ece']:.3f}"
             f" | {r['before']['ece']:.3f} -> **{r['after']['ece']:.3f}** | "
             f"{r['before']['brier']:.3f} -> {r['after']['brier']:.3f} | {precision} "
-            f"({r['kept_at_0.5']}; {r['abstained_at_0.5']} of {r['queries']}) |"
+            f"({r['kept_at_0.5']}; {r['abstained_at_0.5']} of {r['queries']}) | "
+            f"{r['auc'][0]:.3f} -> {r['auc'][1]:.3f} |"
         )
     any_result = next(iter(results.values()))
     lines += [

@@ -12,8 +12,8 @@ A reranker that raises (``on_reranker_error="unranked"``) ends this run with
 ``on_chain_error(error)`` and the documents still go back to the retriever, unranked and
 marked: as LangChain's ``with_fallbacks`` reports a failed runnable whose fallback answered.
 
-With ``min_relevance``, a call where no document reaches it (the compressor abstains) reports
-``"abstained": True`` in its outputs and dispatches the custom event ``rerankkit_abstained``
+With ``min_relevance``, the outputs also say ``"abstained"``; a call where no document
+reaches it (the compressor abstains) dispatches the custom event ``rerankkit_abstained``
 (``{"query", "documents", "min_relevance", "on_no_relevant"}``; ``astream_events`` shows it
 as ``on_custom_event``), so a chain or agent can answer "I could not find it".
 
@@ -56,8 +56,9 @@ ABSTAINED_EVENT = "rerankkit_abstained"
 """The custom event a call dispatches when no document reaches ``min_relevance``."""
 
 
-def _run_outputs(outcome: adapting.RerankOutcome[Document]) -> dict[str, Any]:
-    """What the run reports: each kept document's id, input position and score."""
+def _run_outputs(outcome: adapting.RerankOutcome[Document], cut: bool) -> dict[str, Any]:
+    """What the run reports: each kept document's id, input position and score; with an
+    adaptive cut (``cut``), whether it abstained."""
     summary = []
     for kept in outcome.kept:
         entry: dict[str, Any] = {"id": kept.item.id, "index": kept.index}
@@ -67,12 +68,14 @@ def _run_outputs(outcome: adapting.RerankOutcome[Document]) -> dict[str, Any]:
             entry["kept_tokens"] = kept.metadata["kept_tokens"]
             entry["original_tokens"] = kept.metadata["original_tokens"]
         summary.append(entry)
-    return {
+    outputs: dict[str, Any] = {
         "documents": summary,
         "reranked": outcome.reranked,
-        "abstained": outcome.abstained,
         "pruned": outcome.pruned,
     }
+    if cut:
+        outputs["abstained"] = outcome.abstained
+    return outputs
 
 
 class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
@@ -193,7 +196,7 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         if outcome.failure is not None:
             run.on_chain_error(outcome.failure)
         else:
-            run.on_chain_end(_run_outputs(outcome))
+            run.on_chain_end(_run_outputs(outcome, self.min_relevance is not None))
         return [_new_document(kept) for kept in outcome.kept]
 
     async def acompress_documents(
@@ -217,7 +220,7 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         if outcome.failure is not None:
             await run.on_chain_error(outcome.failure)
         else:
-            await run.on_chain_end(_run_outputs(outcome))
+            await run.on_chain_end(_run_outputs(outcome, self.min_relevance is not None))
         return [_new_document(kept) for kept in outcome.kept]
 
     def _abstain_data(self, query: str, documents: list[Document]) -> dict[str, Any]:
@@ -232,7 +235,7 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         self, manager: Any, callbacks: Callbacks | None, documents: list[Document], query: str
     ) -> Any:
         """This call's run: ``on_chain_start`` of a (sync or async) callback manager."""
-        metadata = {
+        metadata: dict[str, Any] = {
             "reranker": adapting.reranker_name(self.reranker),
             "top_n": self.top_n,
             "prune": self.prune is not False,

@@ -22,9 +22,10 @@ kind                 builds                                           target
 Every kind also takes ``?calibration=PATH``: the reranker wrapped in a
 :class:`rerankkit.CalibratedReranker` with the calibration file ``rerankkit calibrate`` wrote
 (scores become P(relevant)). Other options after ``?`` become constructor keyword arguments;
-values are read as ``true``/``false``, ``none``, integers, floats, or else strings (``?max_length=256&dtype=bfloat16``); double quotes
-keep a value a string (``?activation="none"``: the text ``"none"``, not ``None``). Unknown kinds
-and options are rejected with the spec in the message, before any model is loaded; an option
+values are read as ``true``/``false``, ``none``, integers, floats, or else strings
+(``?max_length=256&dtype=bfloat16``); double quotes keep a value a string
+(``?activation="none"``: the text ``"none"``, not ``None``). Unknown kinds and options are
+rejected with the spec in the message, before any model is loaded; an option
 renamed in the API (``max_in_flight`` -> ``max_concurrency``) is refused naming the new name. An
 ``api_key`` option is shown as ``***`` wherever a spec is printed (messages, ``label``,
 ``repr``); prefer the service's environment variable (docs/remote.md).
@@ -367,7 +368,7 @@ def check_spec(spec: str | RerankerSpec) -> RerankerSpec:
         'keyword'
         >>> check_spec("keyword:?x=1")
         Traceback (most recent call last):
-        rerankkit.errors.SpecError: reranker spec 'keyword:?x=1': unknown option x for KeywordReranker (accepted: none)
+        rerankkit.errors.SpecError: reranker spec 'keyword:?x=1': unknown option x for KeywordReranker (accepted: calibration)
     """  # noqa: E501 (the real message)
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     kind, cls, shown = _KINDS[parsed.kind], _kind_class(parsed.kind), parsed.text

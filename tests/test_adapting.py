@@ -127,9 +127,13 @@ def test_settings_check_every_field_once_and_refuse_old_spellings() -> None:
         "reorder": "none",
         "on_empty_query": "unranked",
         "on_reranker_error": "unranked",
+        "min_relevance": None,
+        "on_no_relevant": "empty",
     }
     for fields, error, match in [
         ({"top_n": 0}, ValueError, "top_n must be >= 1"),
+        ({"min_relevance": 2}, ValueError, r"min_relevance must lie in \[0, 1\]"),
+        ({"on_no_relevant": "none"}, ValueError, "on_no_relevant must be one of"),
         ({"score_threshold": float("nan")}, ValueError, "NaN"),
         ({"reorder": "reverse"}, ValueError, "reorder must be one of"),
         ({"on_empty_query": "retrieval_order"}, ValueError, "renamed 'unranked'"),

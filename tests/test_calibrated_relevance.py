@@ -307,6 +307,19 @@ def test_langchain_keeps_relevant_documents_without_an_event() -> None:
     assert recorder.events == [] and recorder.outputs[-1]["abstained"] is False
 
 
+def test_adapters_with_a_calibration_file_serialize(tmp_path: Path) -> None:
+    spec = f"keyword:?calibration={PLATT.save(tmp_path / 'cal.json')}"
+    compressor = RerankKitCompressor(reranker=spec, min_relevance=0.5, on_no_relevant="best")
+    dumped = compressor.model_dump()
+    assert dumped["reranker"] == spec and dumped["min_relevance"] == 0.5
+    docs = [Document(t) for t in TEXTS]
+    expected = compressor.compress_documents(docs, "cat")
+    for copy in (RerankKitCompressor(**dumped), pickle.loads(pickle.dumps(compressor))):
+        assert copy.compress_documents(docs, "cat") == expected
+    post = RerankKitPostprocessor(spec, min_relevance=0.5)
+    assert pickle.loads(pickle.dumps(post)).min_relevance == 0.5
+
+
 def test_adapters_refuse_min_relevance_on_an_uncalibrated_scale() -> None:
     with pytest.raises(ValueError, match="calibrate"):
         RerankKitCompressor(reranker=KeywordReranker(), min_relevance=0.5)

@@ -153,3 +153,7 @@ def test_judge_command(
     assert report["costs"]["calls"] == 4 and report["agreement"]["pairs"] == 3
     assert report["agreement"]["kappa_binary"] == pytest.approx(1.0)
     assert main([*argv[:-4], "--llm", "nope", "--output", str(output)]) == 2
+    # the LLM's qrels feed rerankkit eval (and calibrate) in place of the collection's
+    evaluate = ["eval", "--data", str(data), "--run", str(run), "--reranker", "keyword:"]
+    assert main([*evaluate, "--qrels", str(output), "--relevance-level", "2"]) == 0
+    assert "keyword" in capsys.readouterr().out

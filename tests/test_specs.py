@@ -83,7 +83,7 @@ def test_build_keyword_fake_and_reject_unknown_options() -> None:
     reranker = build_reranker("keyword:")
     assert isinstance(reranker, KeywordReranker)
     assert reranker.score("red apple", ["apple", "red apple", "pear"]) == [1.0, 2.0, 0.0]
-    message = r"'keyword:\?x=1': unknown option x for KeywordReranker \(accepted: none\)"
+    message = r"'keyword:\?x=1': unknown option x for KeywordReranker \(accepted: calibration\)"
     with pytest.raises(ValueError, match=message):
         build_reranker("keyword:?x=1")
 

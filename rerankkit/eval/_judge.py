@@ -161,9 +161,9 @@ class RelevanceJudge:
         for field in ("{query}", "{passage}"):
             if field not in prompt:
                 raise ValueError(f"prompt must contain {field}")
-        base = llm if hasattr(llm, "complete") else FunctionLLM(llm)  # type: ignore[arg-type]
+        base = llm if hasattr(llm, "complete") else FunctionLLM(llm)
         self.costs = JudgeCosts()
-        self.llm = _Counting(base, self.costs)  # type: ignore[arg-type]
+        self.llm = _Counting(base, self.costs)
         self.prompt = prompt
         self.retry = retry or RetryPolicy()
         self.cache_path = Path(cache) if cache is not None else None
@@ -184,9 +184,7 @@ class RelevanceJudge:
                 todo[key] = pair
         self.costs.cached += sum(1 for key in keys if key in self._grades)
         prompts = [self.prompt.format(query=q, passage=d) for q, d in todo.values()]
-        answers = run_sync(
-            lambda: complete_all(self.llm, prompts, self.retry, use_async=False)  # type: ignore[arg-type]
-        )
+        answers = run_sync(lambda: complete_all(self.llm, prompts, self.retry, use_async=False))
         fresh: list[dict[str, Any]] = []
         for key, answer in zip(todo, answers, strict=True):
             if isinstance(answer, Exception):
