@@ -76,7 +76,8 @@ def test_only_empty_documents_call_no_model() -> None:
     recorder = Recorder()
     results = recorder.rerank("cat", ["", " ", "\n"])
     assert [(r.index, r.score, dict(r.details)) for r in results] == [
-        (i, 0.0, EMPTY) for i in range(3)  # nothing judged: 0.0
+        (i, 0.0, EMPTY)
+        for i in range(3)  # nothing judged: 0.0
     ]
     assert recorder.calls == 0
 
