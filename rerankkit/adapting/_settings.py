@@ -96,8 +96,8 @@ def as_reranker(reranker: Reranker | str | os.PathLike[str], *, share: bool = Tr
         return shared(shared_key(spec), build) if share else build()
     from rerankkit import CrossEncoderReranker  # imports torch: only when asked for
 
-    build = functools.partial(CrossEncoderReranker, reranker)
-    return shared(("cross-encoder", reranker, ()), build) if share else build()
+    model: Callable[[], Reranker] = functools.partial(CrossEncoderReranker, reranker)
+    return shared(("cross-encoder", reranker, ()), model) if share else model()
 
 
 def reranker_name(reranker: Reranker) -> str:
