@@ -86,3 +86,28 @@ class StrictSkips:
 def pytest_configure(config: pytest.Config) -> None:
     if _in_ci() and not config.pluginmanager.has_plugin(PLUGIN_NAME):
         config.pluginmanager.register(StrictSkips(), PLUGIN_NAME)
+
+
+# --- saying what the run is doing (issue 27) ---------------------------------------------------
+# ``pytest -q`` prints nothing until the first test ends, and collecting imports every module
+# (torch, transformers, the frameworks) and the notebooks: a minute of silence on 2 cores. One
+# line before collection and one after say what is happening; ``-qq`` hides them.
+
+
+def _say(config: pytest.Config, text: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and config.get_verbosity() > -2:
+        reporter.write_line(text)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    _say(session.config, "rerankkit: collecting tests, doctests and notebooks (imports torch)...")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _say(
+        session.config,
+        f"rerankkit: {len(session.items)} items collected; the first model-backed tests load "
+        "their models (session fixtures), so the first dots may take a while",
+    )

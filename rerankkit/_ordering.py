@@ -151,8 +151,9 @@ def rank(
         order = [i for i in order if scores[i] >= score_threshold]
     if top_n is not None:
         order = order[:top_n]
+    shown = floored(scores, details)
     return [
-        RerankResult(index=i, score=scores[i], details=details[i] if details else _NO_DETAILS)
+        RerankResult(index=i, score=shown[i], details=details[i] if details else _NO_DETAILS)
         for i in order
     ]
 
@@ -191,10 +192,40 @@ def relevance_cut(
         >>> best, dict(best[0].details)
         ([RerankResult(index=1, score=0.9)], {'below_min_relevance': True})
     """
-    kept = [result for result in ranked if result.score >= min_relevance]
+    # An unjudged (empty/failed) document shows the call's lowest judged score (``floored``):
+    # it never counts as reaching ``min_relevance``.
+    kept = [r for r in ranked if r.score >= min_relevance and not is_unscored(r.details)]
     if not kept and on_no_relevant == "best" and ranked:
         best = ranked[0]
         kept = [
             RerankResult(best.index, best.score, {**best.details, BELOW_MIN_RELEVANCE_KEY: True})
         ]
     return kept if top_n is None else kept[:top_n]
+
+
+def floored(scores: Sequence[float], details: Details) -> list[float]:
+    """``scores`` with each unjudged document's placeholder (``LOWEST_SCORE``, flagged failed
+    or empty) replaced by the lowest judged score of the call (``0.0`` when none was judged).
+
+    What a result carries: a value inside the model's own range, so a mean or a dashboard of
+    ``relevance_score`` is not dragged to -1e30, while the flag says the document was not
+    judged and :func:`rank` keeps it after every judged one (ties go to judged documents).
+    An explicit ``failure_score`` (pointwise LLM) is a real value and stays.
+
+    Example:
+        >>> floored([0.9, LOWEST_SCORE, 0.2], [{}, {"empty_document": True}, {}])
+        [0.9, 0.2, 0.2]
+        >>> floored([LOWEST_SCORE], [{"rerank_failed": True}])
+        [0.0]
+    """
+    if not details:
+        return list(scores)
+    unjudged = [
+        score == LOWEST_SCORE and is_unscored(extra)
+        for score, extra in zip(scores, details, strict=True)
+    ]
+    judged = [score for score, placeholder in zip(scores, unjudged, strict=True) if not placeholder]
+    floor = min(judged, default=0.0)
+    return [
+        floor if placeholder else score for score, placeholder in zip(scores, unjudged, strict=True)
+    ]

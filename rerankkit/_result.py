@@ -1,9 +1,11 @@
 """The one result type every backend returns, and the keys that flag unscored documents.
 
 Every score a user receives is a finite ``float`` in ``[LOWEST_SCORE, HIGHEST_SCORE]``, so
-``json.dumps(..., allow_nan=False)`` always works. A document the model did not judge is kept,
-scores ``LOWEST_SCORE`` and ranks after every judged document (after a judged one clipped to
-``LOWEST_SCORE`` too); its ``details`` say why:
+``json.dumps(..., allow_nan=False)`` always works. A document the model did not judge is kept
+and ranks after every judged document; ``score()`` gives it ``LOWEST_SCORE``, and a
+``RerankResult`` the lowest judged score of the same call (``0.0`` when none was judged: see
+``_ordering.floored``), so means and dashboards of ``relevance_score`` stay in the model's
+range. Its ``details`` say why:
 
 * ``FAILED_KEY`` (``"rerank_failed"``): ``True`` when scoring it failed (an LLM call that
   failed after retries or gave an unparseable answer, a NaN from a model, a failed stage of a
@@ -52,7 +54,8 @@ class RerankResult:
     Attributes:
         index: Position of the document in the caller's input sequence.
         score: Relevance score, higher is more relevant; always a finite plain Python
-            ``float`` (``LOWEST_SCORE`` for a document that failed or was empty).
+            ``float`` (for a document that failed or was empty, flagged in ``details``:
+            the lowest judged score of the call, ``0.0`` when none was judged).
         details: Backend extras that adapters copy into metadata (a cascade's per-stage
             scores, a long document's best chunk span, ``rerank_failed``/``rerank_error``/
             ``empty_document`` flags, ...). Empty for most backends and ignored by equality.

@@ -82,16 +82,30 @@ def check_documents(documents: Any, argument: str = "documents") -> list[str]:
     return texts
 
 
-def _check_kind(value: Any, argument: str, kind: type, noun: str, optional: bool) -> Any:
-    """``value`` if it is a ``kind`` (never a ``bool``), else a TypeError naming ``argument``."""
+def _check_kind(
+    value: Any,
+    argument: str,
+    kind: type,
+    noun: str,
+    optional: bool,
+    wrong_type: type[Exception] = TypeError,
+) -> Any:
+    """``value`` if it is a ``kind`` (never a ``bool``), else ``wrong_type`` naming ``argument``
+    (a pydantic field passes ``ValueError``, so a wrong type is a ``ValidationError`` as a
+    wrong value is)."""
     if isinstance(value, bool) or not isinstance(value, kind):
         expected = f"{noun} or None" if optional else noun
-        raise TypeError(f"{argument} must be {expected}, got {type(value).__name__}")
+        raise wrong_type(f"{argument} must be {expected}, got {type(value).__name__}")
     return value
 
 
 def check_int(
-    value: Any, argument: str, *, minimum: int | None = None, optional: bool = False
+    value: Any,
+    argument: str,
+    *,
+    minimum: int | None = None,
+    optional: bool = False,
+    wrong_type: type[Exception] = TypeError,
 ) -> Any:
     """``value`` as a plain ``int``, ``>= minimum`` when given (``None`` too if ``optional``).
 
@@ -114,7 +128,7 @@ def check_int(
     """
     if value is None and optional:
         return None
-    number = int(_check_kind(value, argument, Integral, "an int", optional))
+    number = int(_check_kind(value, argument, Integral, "an int", optional, wrong_type))
     if minimum is not None and number < minimum:
         raise ValueError(f"{argument} must be >= {minimum}, got {number}")
     return number
@@ -216,20 +230,28 @@ def _same_choice(value: Any, option: Any) -> bool:
     return isinstance(value, type(option)) and bool(value == option)
 
 
-def check_top_n(top_n: Any, argument: str = "top_n") -> int | None:
+def check_top_n(
+    top_n: Any, argument: str = "top_n", wrong_type: type[Exception] = TypeError
+) -> int | None:
     """``None`` (keep all) or an int ``>= 1``; see :func:`check_int`. ``argument`` names a
     cut-off the caller calls otherwise (``rerank_top_n``, ``stages[0] top_n``)."""
-    return check_int(top_n, argument, minimum=1, optional=True)  # type: ignore[no-any-return]
+    return check_int(  # type: ignore[no-any-return]
+        top_n, argument, minimum=1, optional=True, wrong_type=wrong_type
+    )
 
 
-def check_score_threshold(score_threshold: Any) -> float | None:
+def check_score_threshold(
+    score_threshold: Any, wrong_type: type[Exception] = TypeError
+) -> float | None:
     """``None`` or a real number; NaN is refused (it would keep nothing, silently).
 
     Infinite thresholds are allowed (``-inf`` keeps everything).
     """
     if score_threshold is None:
         return None
-    value = float(_check_kind(score_threshold, "score_threshold", Real, "a number", True))
+    value = float(
+        _check_kind(score_threshold, "score_threshold", Real, "a number", True, wrong_type)
+    )
     if math.isnan(value):
         raise ValueError("score_threshold must not be NaN")
     return value

@@ -267,11 +267,12 @@ async def test_empty_query_returns_unranked_in_retrieval_order_marked(
     [
         ({"top_n": 0}, ValueError, "top_n must be >= 1"),
         ({"top_n": -3}, ValueError, "top_n must be >= 1"),
-        ({"top_n": True}, TypeError, "top_n must be an int"),
-        ({"top_n": "3"}, TypeError, "top_n must be an int"),
-        ({"top_n": 2.5}, TypeError, "top_n must be an int"),
+        # a wrong type is a ValidationError like a wrong value (issue 27)
+        ({"top_n": True}, pydantic.ValidationError, "top_n must be an int"),
+        ({"top_n": "3"}, pydantic.ValidationError, "top_n must be an int"),
+        ({"top_n": 2.5}, pydantic.ValidationError, "top_n must be an int"),
         ({"score_threshold": math.nan}, ValueError, "score_threshold must not be NaN"),
-        ({"score_threshold": "high"}, TypeError, "score_threshold must be a number"),
+        ({"score_threshold": "high"}, pydantic.ValidationError, "score_threshold must be a number"),
         ({"reorder": "middle"}, ValueError, "reorder must be one of"),
     ],
 )
@@ -321,7 +322,9 @@ def raise_sites(error: BaseException) -> list[str]:
     return sites
 
 
-@pytest.mark.parametrize(("bad", "error"), [(0, ValueError), (2.5, TypeError)])
+@pytest.mark.parametrize(
+    ("bad", "error"), [(0, pydantic.ValidationError), (2.5, pydantic.ValidationError)]
+)
 def test_a_bad_top_n_has_one_raise_site(driver: Driver, bad: Any, error: type) -> None:
     with pytest.raises(error, match="top_n must be") as at_construction:
         driver.make(KeywordReranker(), top_n=bad)

@@ -13,6 +13,7 @@ from langchain_core.documents import Document
 from langchain_core.language_models import FakeListChatModel
 from llama_index.core.llms import MockLLM
 from llama_index.core.schema import NodeWithScore, TextNode
+from pydantic import ValidationError
 
 from langchain_rerankkit import RerankKitCompressor
 from llamaindex_rerankkit import RerankKitPostprocessor
@@ -166,7 +167,8 @@ def test_from_stages() -> None:
         RerankSettings.from_stages("no/such-model", rerank_top_n=0)
     with pytest.raises(ValueError, match="rerank_top_n must be >= 1"):
         RerankSettings.from_stages("no/such-model", llm_reranker=llm, rerank_top_n=0)
-    with pytest.raises(TypeError, match="llm_top_n must be an int or None"):
+    # a wrong type is one ValidationError like a wrong value (issue 27), not a bare TypeError
+    with pytest.raises(ValidationError, match="llm_top_n must be an int or None"):
         RerankSettings.from_stages(first, llm_reranker=llm, llm_top_n="3")
     with pytest.raises(TypeError, match="llm_reranker must be a rerankkit Reranker or an LLM"):
         RerankSettings.from_stages(first, llm_reranker="gpt-4o")

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from rerankkit import Reranker, RerankResult, result_metadata
 from rerankkit._ordering import rank
-from rerankkit._result import LOWEST_SCORE
 from rerankkit.testing import FixedScoreReranker, FunctionReranker, KeywordReranker
 
 scores_strategy = st.lists(
@@ -119,7 +118,8 @@ def test_input_sequence_is_not_mutated() -> None:
 def test_nan_scores_sink_but_are_kept(caplog: pytest.LogCaptureFixture) -> None:
     results = FixedScoreReranker([0.1, float("nan"), 0.3]).rerank("q", _docs(3))
     assert [r.index for r in results] == [2, 0, 1]
-    assert results[-1].score == LOWEST_SCORE
+    assert results[-1].score == 0.1  # unjudged: the lowest judged score, flagged
+    assert results[-1].details["rerank_failed"] is True
     assert "NaN" in caplog.text
 
 

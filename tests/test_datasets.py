@@ -182,7 +182,7 @@ def test_bad_json_in_a_folder_names_the_file_and_line(tmp_path: Path) -> None:
 def test_non_utf8_file_is_reported(tmp_path: Path) -> None:
     root = write_beir(tmp_path / "toy")
     (root / "queries.jsonl").write_bytes(b'{"_id": "q1", "text": "caf\xe9"}\n')
-    with pytest.raises(DatasetError, match=r"queries\.jsonl: not UTF-8"):
+    with pytest.raises(DatasetError, match=r"queries\.jsonl:1: not UTF-8 text \(byte 0xe9"):
         load_beir(root)
 
 

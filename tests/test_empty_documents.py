@@ -45,13 +45,16 @@ class Recorder(FunctionReranker):
 DOCS = ["a cat", "", "  \n\t", "dog", "cat cat"]
 # keyword overlap with "cat": 1, -, -, 0, 2; the two empty ones last, in input order
 ORDER = [4, 0, 3, 1, 2]
-SCORES = [1.0, LOWEST_SCORE, LOWEST_SCORE, 0.0, 2.0]
+SCORES = [1.0, LOWEST_SCORE, LOWEST_SCORE, 0.0, 2.0]  # score(): unjudged are LOWEST_SCORE
+# rerank results show an unjudged document the lowest judged score of the call (dog's 0.0)
+FLOOR = 0.0
+RESULT_SCORES = [1.0, FLOOR, FLOOR, 0.0, 2.0]
 
 
 def test_rerank_keeps_empty_documents_last_and_flagged_without_scoring_them() -> None:
     recorder = Recorder()
     results = recorder.rerank("cat", DOCS)
-    assert [(r.index, r.score) for r in results] == [(i, SCORES[i]) for i in ORDER]
+    assert [(r.index, r.score) for r in results] == [(i, RESULT_SCORES[i]) for i in ORDER]
     assert [dict(r.details) for r in results] == [{}, {}, {}, EMPTY, EMPTY]
     assert recorder.seen == ["a cat", "dog", "cat cat"]
     assert [r.index for r in recorder.rerank("cat", DOCS, top_n=3)] == [4, 0, 3]
@@ -73,7 +76,8 @@ def test_only_empty_documents_call_no_model() -> None:
     recorder = Recorder()
     results = recorder.rerank("cat", ["", " ", "\n"])
     assert [(r.index, r.score, dict(r.details)) for r in results] == [
-        (i, LOWEST_SCORE, EMPTY) for i in range(3)
+        (i, 0.0, EMPTY)
+        for i in range(3)  # nothing judged: 0.0
     ]
     assert recorder.calls == 0
 
@@ -82,7 +86,7 @@ def test_llm_rerankers_never_get_an_empty_passage() -> None:
     llm = ScriptedLLM(["yes", "no"])
     pointwise = LLMPointwiseReranker(llm, max_concurrency=1)
     results = pointwise.rerank("q", ["alpha", " ", "beta"])
-    assert [(r.index, r.score) for r in results] == [(0, 1.0), (2, 0.0), (1, LOWEST_SCORE)]
+    assert [(r.index, r.score) for r in results] == [(0, 1.0), (2, 0.0), (1, 0.0)]
     assert llm.calls == 2 and results[-1].details == EMPTY
     assert ["<passage>\nalpha\n</passage>" in llm.prompts[0], "beta" in llm.prompts[1]] == [
         True,
@@ -97,8 +101,8 @@ def test_llm_rerankers_never_get_an_empty_passage() -> None:
         (2, 1.0),
         (4, 0.5),
         (0, 1 / 3),
-        (1, LOWEST_SCORE),
-        (3, LOWEST_SCORE),
+        (1, 1 / 3),  # the lowest judged score, flagged empty
+        (3, 1 / 3),
     ]
 
 
@@ -120,7 +124,7 @@ def test_cascades_treat_empty_documents_as_ranked_last_by_every_stage() -> None:
     cascade = CascadeReranker([(first, None), (second, None)])
     results = cascade.rerank("cat", DOCS)
     assert [r.index for r in results] == ORDER
-    assert results[-1].details == {**EMPTY, "stage_scores": (LOWEST_SCORE, LOWEST_SCORE)}
+    assert results[-1].details == {**EMPTY, "stage_scores": (FLOOR, FLOOR)}
     assert "" not in first.seen + second.seen
     # a stage that keeps 3 cuts the two empty documents, as any last-ranked documents
     cut = CascadeReranker([(Recorder(), 3), (Recorder(), None)])
@@ -166,7 +170,7 @@ def test_langchain_documents_with_empty_page_content() -> None:
         asyncio.run(compressor.acompress_documents(documents, "cat")),
     ):
         assert [d.id for d in out] == [f"d{i}" for i in ORDER]
-        assert out[-1].metadata == {"relevance_score": LOWEST_SCORE, "empty_document": True}
+        assert out[-1].metadata == {"relevance_score": FLOOR, "empty_document": True}
         assert "empty_document" not in out[0].metadata
     assert "" not in recorder.seen
 
@@ -192,12 +196,12 @@ def test_llamaindex_image_and_empty_nodes() -> None:
         assert [(n.node.node_id, n.score) for n in out] == [
             ("text", 1.0),
             ("dog", 0.0),
-            ("image", LOWEST_SCORE),
-            ("empty", LOWEST_SCORE),
+            ("image", 0.0),  # the lowest judged score (dog's), flagged
+            ("empty", 0.0),
         ]
         assert out[2].node.metadata == {
             "file_name": "cat.png",
-            "relevance_score": LOWEST_SCORE,
+            "relevance_score": 0.0,
             "empty_document": True,
         }
     assert recorder.seen == ["a cat", "dog"] * 2

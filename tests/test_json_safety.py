@@ -3,8 +3,10 @@
 A failed pointwise LLM call scored ``-inf`` and a NaN from any backend became ``-inf``; both
 reached ``metadata["relevance_score"]`` / ``node.score``, so ``json.dumps(allow_nan=False)``
 (what FastAPI/Starlette do) raised and LlamaIndex's ``model_dump_json()`` wrote ``null``. Now
-a document that was not judged scores ``LOWEST_SCORE`` (-1e30), still ranks last, and is
-flagged ``rerank_failed`` with a ``rerank_error``, unlike a genuinely irrelevant document.
+a document that was not judged still ranks last and is flagged ``rerank_failed`` with a
+``rerank_error``, unlike a genuinely irrelevant document; ``score()`` gives it ``LOWEST_SCORE``
+(-1e30) and a rerank result the lowest judged score of the call (issue 27: -1e30 wrecked
+averages in metadata, node scores and the serve API).
 Every place a failure can occur is exercised below with scripted fakes that fail (and, marked
 slow, real tiny models whose weights are NaN).
 """
@@ -66,19 +68,20 @@ def failing_pointwise() -> LLMPointwiseReranker:
 
 
 DOCS = ["a", "b", "c", "d"]
-# Written by hand from the script above: yes=1.0, no=0.0, the two failures last in input order.
+# Written by hand from the script above: yes=1.0, no=0.0, the two failures last in input order,
+# scored the lowest judged score (no's 0.0).
 EXPECTED = [
     {"index": 0, "relevance_score": 1.0, "llm_answer": "yes"},
     {"index": 2, "relevance_score": 0.0, "llm_answer": "no"},
     {
         "index": 1,
-        "relevance_score": -1e30,
+        "relevance_score": 0.0,
         "rerank_failed": True,
         "rerank_error": "TimeoutError: provider down",
     },
     {
         "index": 3,
-        "relevance_score": -1e30,
+        "relevance_score": 0.0,
         "llm_answer": "I would rather not say",
         "rerank_failed": True,
         "rerank_error": "unparseable answer",
@@ -149,7 +152,7 @@ def test_fusion_leaves_a_failed_document_out_and_flags_it() -> None:
         {"index": 2, "relevance_score": 2 / 62, "fusion_scores": [3.0, 0.0]},
         {
             "index": 1,
-            "relevance_score": -1e30,
+            "relevance_score": 2 / 62,  # the lowest judged (fused) score
             "fusion_scores": [-1e30, 1.0],
             "rerank_error": "rerankers[0]: the model returned NaN",
             "rerank_failed": True,
@@ -166,14 +169,14 @@ def test_cascade_flags_describe_the_final_score() -> None:
     rows = _rows(rescued.rerank("cat", ["cat", "b cat"]))
     assert rows == [
         {"index": 0, "relevance_score": 1.0, "stage_scores": [1.0, 1.0]},
-        {"index": 1, "relevance_score": 1.0, "stage_scores": [-1e30, 1.0]},
+        {"index": 1, "relevance_score": 1.0, "stage_scores": [1.0, 1.0]},  # stage 0: floor
     ]
     last_stage_fails = CascadeReranker([(KeywordReranker(), None), (nan_for_b, None)])
     rows = _rows(last_stage_fails.rerank("cat", ["b cat", "cat"]))
     assert rows[1] == {
         "index": 0,
-        "relevance_score": -1e30,
-        "stage_scores": [1.0, -1e30],
+        "relevance_score": 1.0,  # the last stage's lowest judged score ("cat")
+        "stage_scores": [1.0, 1.0],
         "rerank_failed": True,
         "rerank_error": "the model returned NaN",
     }
@@ -242,12 +245,12 @@ def test_cli_rerank_output_is_strict_json_with_the_flags(
         {"index": 0, "relevance_score": 1.0, "document": "a cat"},
         {
             "index": 1,
-            "relevance_score": -1e30,
+            "relevance_score": 1.0,  # unjudged: the lowest judged score, flagged
             "rerank_failed": True,
             "rerank_error": "the model returned NaN",
             "document": "bad",
         },
-        {"index": 2, "relevance_score": -1e30, "empty_document": True, "document": ""},
+        {"index": 2, "relevance_score": 1.0, "empty_document": True, "document": ""},
     ]
 
 
@@ -293,8 +296,8 @@ def test_llamaindex_nodes_round_trip_after_failures() -> None:
         assert [(n.node.node_id, n.score) for n in out] == [
             ("n0", 1.0),
             ("n2", 0.0),
-            ("n1", -1e30),
-            ("n3", -1e30),
+            ("n1", 0.0),
+            ("n3", 0.0),
         ]
         for node in out:
             dumped = strict_loads(node.model_dump_json())
@@ -323,7 +326,7 @@ def test_a_cross_encoder_that_outputs_nan(tmp_path: Path, tiny_cross_encoder: Pa
     assert _rows(results) == [
         {
             "index": i,
-            "relevance_score": -1e30,
+            "relevance_score": 0.0,  # nothing judged
             "rerank_failed": True,
             "rerank_error": "the model returned NaN",
         }

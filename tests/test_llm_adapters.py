@@ -40,7 +40,6 @@ from llamaindex_rerankkit import RerankKitPostprocessor
 from llamaindex_rerankkit._llm import as_rerankkit_llm as li_llm
 from llamaindex_rerankkit._llm import top_logprobs_from_response
 from rerankkit import LLMListwiseReranker, LLMPointwiseReranker
-from rerankkit._result import LOWEST_SCORE
 
 
 class _Script:
@@ -268,7 +267,7 @@ def test_postprocessor_from_llm_listwise_and_rating() -> None:
         ("n1", 9.0),
         ("n2", 7.0),
         ("n0", 2.0),
-        ("n3", LOWEST_SCORE),
+        ("n3", 2.0),  # unparseable: the lowest judged rating, flagged
     ]
 
 

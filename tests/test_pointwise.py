@@ -195,8 +195,8 @@ def test_failed_and_unparseable_documents_sink_but_stay(caplog: pytest.LogCaptur
     assert [(r.index, r.score) for r in results] == [
         (0, 1.0),
         (3, 0.0),
-        (1, LOWEST_SCORE),
-        (2, LOWEST_SCORE),
+        (1, 0.0),  # unjudged: the lowest judged score, flagged
+        (2, 0.0),
     ]
     assert results[2].details == {
         "rerank_failed": True,

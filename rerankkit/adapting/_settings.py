@@ -105,8 +105,8 @@ def as_reranker(reranker: Reranker | str | os.PathLike[str], *, share: bool = Tr
         return shared(shared_key(spec), build) if share else build()
     from rerankkit import CrossEncoderReranker  # imports torch: only when asked for
 
-    build = functools.partial(CrossEncoderReranker, reranker)
-    return shared(("cross-encoder", reranker, ()), build) if share else build()
+    model: Callable[[], Reranker] = functools.partial(CrossEncoderReranker, reranker)
+    return shared(("cross-encoder", reranker, ()), model) if share else model()
 
 
 def reranker_name(reranker: Reranker) -> str:
@@ -155,25 +155,14 @@ PointwiseRerankerField = Annotated[RerankerField, AfterValidator(_pointwise)]
 """A :data:`RerankerField` whose reranker is pointwise (scores each pair alone)."""
 
 
-def _value_error(error: TypeError) -> ValueError:
-    """A core check's TypeError as a ValueError, so pydantic reports it like any bad value: a
-    setting's wrong type (``top_n="3"``) and wrong value (``top_n=0``) both raise one
-    ``ValidationError`` naming it, as pydantic's own fields do."""
-    return ValueError(str(error))
-
-
 def _top_n(value: Any) -> int | None:
-    try:
-        return check_top_n(value, _TOP_N_NAME.get())  # as the caller named it (see from_stages)
-    except TypeError as error:
-        raise _value_error(error) from None
+    # A wrong type is a ValueError here, so pydantic reports ``top_n="3"`` as it reports
+    # ``top_n=0``: one ValidationError naming the setting, as its own fields do.
+    return check_top_n(value, _TOP_N_NAME.get(), wrong_type=ValueError)  # the caller's name
 
 
 def _score_threshold(value: Any) -> float | None:
-    try:
-        return check_score_threshold(value)
-    except TypeError as error:
-        raise _value_error(error) from None
+    return check_score_threshold(value, wrong_type=ValueError)
 
 
 def _one_of(*choices: str, renamed: Mapping[str, str] | None = None) -> BeforeValidator:
@@ -455,8 +444,8 @@ def _stage_top_n(value: Any) -> int | None:
     """``rerank_top_n`` of a cascade, refused as the field refuses ``top_n`` (one
     ``ValidationError`` for a wrong type or value)."""
     try:
-        return check_top_n(value, "rerank_top_n")
-    except (TypeError, ValueError) as error:
+        return check_top_n(value, "rerank_top_n", wrong_type=ValueError)
+    except ValueError as error:
         line = {"type": "value_error", "loc": ("top_n",), "input": value, "ctx": {"error": error}}
         raise ValidationError.from_exception_data("RerankSettings", [line]) from None  # type: ignore[list-item]
 

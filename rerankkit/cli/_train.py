@@ -110,6 +110,9 @@ def recorded_command(argv: list[str]) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     """Build the :class:`~rerankkit.train._config.TrainConfig` from ``args`` and train."""
+    from rerankkit.train._model import require_train_extra
+
+    require_train_extra()  # before the trainer module imports sentence-transformers
     from rerankkit.train._trainer import train
 
     config = model_from_args(TrainConfig, args, **({"eval_split": None} if args.no_eval else {}))

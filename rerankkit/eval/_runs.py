@@ -360,14 +360,15 @@ def rerank_run(
     # Batched: one score_many call, or with a progress bar a few (each slice still shares
     # batches across its queries, and a pair's score does not depend on its batch).
     # Otherwise one call per query, each timed: the latency one RAG request pays.
-    # Without a bar, the same steps go to the log (PROGRESS_LOGGER), so a run whose stderr is a
-    # file or a CI log still says how far along it is.
+    # Without a bar, the same steps go to the log (PROGRESS_LOGGER) when it is listened to (the
+    # CLI shows it), so a run whose stderr is a file or a CI log says how far along it is.
+    logged = not shown and PROGRESS_LOGGER.isEnabledFor(logging.INFO)
     if batched:
-        slices = progress_slices(len(groups), _PROGRESS_STEPS)
+        slices = progress_slices(len(groups), _PROGRESS_STEPS if shown or logged else 1)
     else:
         slices = [(i, i + 1) for i in range(len(groups))]
     bar = _progress_bar(len(groups), desc) if shown else None
-    log = None if shown else ProgressLog(desc, len(groups), "queries")
+    log = ProgressLog(desc, len(groups), "queries") if logged else None
     scores: list[list[float]] = []
     slice_seconds: list[float] = []
     for first, last in slices:

@@ -24,6 +24,21 @@ from rerankkit.errors import ModelLoadError, TrainingError
 EXTRA = "train"
 
 
+def require_train_extra() -> None:
+    """Every module of ``rerankkit[train]``, before anything is read, mined or written.
+
+    Leaves first: sentence-transformers imports the others, and a module missing under it
+    would read as a broken install rather than a missing extra.
+
+    Raises:
+        MissingExtraError: One is missing (``pip install "rerankkit[train]"``).
+    """
+    require("datasets", EXTRA)
+    require("accelerate", EXTRA)
+    require("transformers", EXTRA)
+    require("sentence_transformers", EXTRA)
+
+
 def is_cross_encoder(architectures: Sequence[str] | None) -> bool:
     """Whether a ``config.json`` ``architectures`` list names a sequence classifier.
 

@@ -47,7 +47,7 @@ from rerankkit.train._evaluation import evaluate, evaluation_settings
 from rerankkit.train._examples import rows_for
 from rerankkit.train._losses import build_loss
 from rerankkit.train._mining import add_negatives, mine_negatives, positive_copies
-from rerankkit.train._model import EXTRA, load_student, starting_config
+from rerankkit.train._model import EXTRA, load_student, require_train_extra, starting_config
 from rerankkit.train._teacher import build_teacher, teacher_scores
 
 logger = logging.getLogger(__name__)
@@ -512,8 +512,7 @@ def train(
             :func:`fit`; the output folder, ``resume``, the teacher specs, the evaluation
             data and the starting model's config are checked before anything is mined.
     """
-    for module in ("transformers", "sentence_transformers", "datasets", "accelerate"):
-        require(module, EXTRA)  # the whole extra, before anything is written or mined
+    require_train_extra()  # the whole extra, before anything is written or mined
     stale = check_start(config, resume=resume)
     starting_config(config.model, new_head=config.new_head)
     prepared = prepare(config)
