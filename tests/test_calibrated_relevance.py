@@ -427,3 +427,13 @@ def test_calibrate_command_fits_then_checks_on_another_collection(
     wrong = other_model.save(tmp_path / "ce.cal.json")
     assert main([*base, "--data", str(other), "--calibration", str(wrong)]) == 2
     assert "was fitted for 'cross-encoder:/m/ce', not for 'keyword:'" in capsys.readouterr().err
+
+
+def test_an_unjudged_document_never_reaches_min_relevance() -> None:
+    """An empty document shows the call's lowest judged score (0.8 here), flagged; the
+    adaptive cut must not read that as P(relevant) = 0.8."""
+    from rerankkit._ordering import rank, relevance_cut
+
+    ranked = rank([0.8, -1e30], details=[{}, {"empty_document": True}])
+    assert [r.score for r in ranked] == [0.8, 0.8]
+    assert [r.index for r in relevance_cut(ranked, 0.5, "empty", None)] == [0]
