@@ -121,11 +121,15 @@ def physical_core_count() -> int:
     return max(1, min(available, physical)) if physical else available
 
 
+def cpu_model_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    name = _first_field(_cpuinfo(), {"model name"})
+    return name or platform.processor() or platform.machine() or "unknown CPU"
+
+
 def cpu_description() -> str:
     """CPU model name and core counts, for benchmark reports and logs."""
-    name = _first_field(_cpuinfo(), {"model name"})
-    model = name or platform.processor() or platform.machine() or "unknown CPU"
     return (
-        f"{model}, {physical_core_count()} physical cores / {available_cpu_count()} logical CPUs "
-        f"available"
+        f"{cpu_model_name()}, {physical_core_count()} physical cores / "
+        f"{available_cpu_count()} logical CPUs available"
     )
