@@ -16,8 +16,19 @@ of ``n`` tokens costs ``L * n * (8 H^2 + 4 H I + 4 H n)`` FLOP; MiniLM-L6 (L=6, 
 spends 21.2 MFLOP per token in its dense layers. Embeddings, softmax, LayerNorm and GELU are
 not counted, so the bound is optimistic. Tokens are real tokens (padding excluded).
 
+Besides throughput it measures the latency of one request (one query x 20/50/100 documents,
+p50/p90 over the queries and rounds) and the cold start of a new process (import, load, first
+1 x 20 result) with an empty and a warm conversion cache, with the process's peak RSS. Peers run
+the same weights: FlashRank and fastembed's ``TextCrossEncoder`` get rerankkit's ONNX export
+(float32; FlashRank also the int8 one), AnswerDotAI ``rerankers`` loads the folder with
+transformers; a peer that is not installed is left out and named in the report.
+
+The load average is read before and after every timed block; a run whose 1-minute load exceeded
+the CPUs this process may use (plus 0.5) is labelled "loaded machine" in the report, and
+``--require-quiet`` refuses to write ``--out`` from such a run (exit status 3).
+
 Usage:
-    python benchmarks/bench_cross_encoder.py --queries 8 --rounds 4 --out BENCHMARKS.md
+    python benchmarks/bench_cross_encoder.py --queries 8 --rounds 4 --require-quiet --out BENCHMARKS.md
     python benchmarks/bench_cross_encoder.py --quick        # 2 queries, 2 rounds: a smoke run
 
 ``--out`` rewrites everything above the marker comment of that file and keeps what is below.
@@ -26,6 +37,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform
@@ -46,6 +58,16 @@ MARKER = "<!-- Sections below this line are written by other benchmark scripts"
 ST = "sentence-transformers"
 ST_FAST = "sentence-transformers bf16"
 EXACT = "dtype=float32 (exact)"
+EXACT_TRUE = "exact=True"
+FLASHRANK, FLASHRANK_INT8 = "FlashRank fp32", "FlashRank int8"
+FASTEMBED, RERANKERS = "fastembed TextCrossEncoder", "AnswerDotAI rerankers"
+PEERS = {  # peer -> the module it needs
+    FLASHRANK: "flashrank",
+    FLASHRANK_INT8: "flashrank",
+    FASTEMBED: "fastembed",
+    RERANKERS: "rerankers",
+}
+LATENCY_SIZES = (20, 50, 100)
 
 # Path name -> (code shown in the report, CrossEncoderReranker keyword arguments or None for ST).
 PATHS: dict[str, tuple[str, dict[str, Any] | None]] = {
@@ -55,6 +77,7 @@ PATHS: dict[str, tuple[str, dict[str, Any] | None]] = {
         None,
     ),
     "default": ("CrossEncoderReranker(path)", {}),
+    EXACT_TRUE: ("CrossEncoderReranker(path, exact=True)", {"exact": True}),
     EXACT: ('CrossEncoderReranker(path, dtype="float32")', {"dtype": "float32"}),
     "openvino fp32 (exact)": (
         'CrossEncoderReranker(path, backend="openvino", dtype="float32")',
@@ -70,15 +93,19 @@ PATHS: dict[str, tuple[str, dict[str, Any] | None]] = {
         'CrossEncoderReranker(path, backend="onnx", quantize="int8")',
         {"backend": "onnx", "quantize": "int8"},
     ),
+    FLASHRANK: ("Ranker(<name>, cache_dir=<rerankkit's model.onnx>).rerank(request)", None),
+    FLASHRANK_INT8: ("Ranker(<name>, cache_dir=<rerankkit's model.int8.onnx>)", None),
+    FASTEMBED: ("TextCrossEncoder(<custom>, specific_model_path=<model.onnx>).rerank", None),
+    RERANKERS: ('Reranker(path, model_type="cross-encoder", dtype=float32).rank', None),
 }
 DEFAULT_PATHS = [
     ST,
     ST_FAST,
     "default",
+    EXACT_TRUE,
     EXACT,
-    "openvino fp32 (exact)",
-    "torch, auto",
     "onnx, auto",
+    *PEERS,
 ]
 
 
@@ -132,9 +159,80 @@ def pair_flops(n: int, layers: int, hidden: int, intermediate: int) -> int:
 # --------------------------------------------------------------------------- paths
 
 
+def peer_folder(model: Path, onnx_file: Path, name: str, file_name: str) -> Path:
+    """A folder holding ``onnx_file`` as ``file_name`` beside the model's tokenizer and config
+    files (symlinks), laid out as the peer expects its downloaded models."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-peer-")) / name
+    folder.mkdir()
+    for source in model.iterdir():
+        if source.suffix in {".json", ".txt", ".model"}:
+            (folder / source.name).symlink_to(source.resolve())
+    (folder / file_name).symlink_to(onnx_file.resolve())
+    if not (folder / "special_tokens_map.json").exists():  # transformers 5 no longer writes it
+        config = json.loads((model / "tokenizer_config.json").read_text(encoding="utf-8"))
+        special = {k: v for k, v in config.items() if k.endswith("_token") and v}
+        (folder / "special_tokens_map.json").write_text(json.dumps(special), encoding="utf-8")
+    return folder
+
+
+def make_peer(name: str, model: Path) -> tuple[Callable[[str, list[str]], list[float]], str]:
+    """A peer library running the same weights (see the module docstring)."""
+    from rerankkit.backends._onnx import ensure_onnx_model
+
+    if name in (FLASHRANK, FLASHRANK_INT8):
+        from flashrank import Ranker, RerankRequest
+        from flashrank.Config import model_file_map
+
+        # A known model name whose file is not downloaded because the folder exists: the file
+        # is rerankkit's export of this model (FlashRank reads any BERT-style ONNX classifier).
+        known = "ms-marco-TinyBERT-L-2-v2" if name == FLASHRANK else "ms-marco-MiniLM-L-12-v2"
+        onnx_file = ensure_onnx_model(model, quantize="int8" if name == FLASHRANK_INT8 else None)
+        folder = peer_folder(model, onnx_file, known, model_file_map[known])
+        ranker = Ranker(model_name=known, cache_dir=str(folder.parent), max_length=MAX_LENGTH)
+
+        def flashrank_score(query: str, docs: list[str]) -> list[float]:
+            passages = [{"id": i, "text": d} for i, d in enumerate(docs)]
+            ranked = ranker.rerank(RerankRequest(query=query, passages=passages))
+            by_id = {p["id"]: float(p["score"]) for p in ranked}
+            return [by_id[i] for i in range(len(docs))]
+
+        return flashrank_score, f"onnxruntime {'int8' if name == FLASHRANK_INT8 else 'float32'}"
+    if name == FASTEMBED:
+        from fastembed.common.model_description import ModelSource
+        from fastembed.rerank.cross_encoder import TextCrossEncoder
+
+        folder = peer_folder(model, ensure_onnx_model(model), "fastembed-local", "model.onnx")
+        TextCrossEncoder.add_custom_model(
+            model="local/minilm-ce", model_file="model.onnx", sources=ModelSource(hf="x/y")
+        )
+        encoder = TextCrossEncoder("local/minilm-ce", specific_model_path=str(folder))
+
+        def fastembed_score(query: str, docs: list[str]) -> list[float]:
+            return [float(s) for s in encoder.rerank(query, docs, batch_size=64)]
+
+        return fastembed_score, "onnxruntime float32 (raw logits)"
+    import torch
+    from rerankers import Reranker
+
+    ranker = Reranker(
+        str(model), model_type="cross-encoder", dtype=torch.float32, device="cpu", verbose=0
+    )
+
+    def rerankers_score(query: str, docs: list[str]) -> list[float]:
+        ranked = ranker.rank(query, docs, doc_ids=list(range(len(docs))))
+        by_id = {r.document.doc_id: float(r.score) for r in ranked.results}
+        return [by_id[i] for i in range(len(docs))]
+
+    return rerankers_score, "torch float32"
+
+
 def make_scorer(name: str, model: Path) -> tuple[Callable[[str, list[str]], list[float]], str]:
     """A ``score(query, docs)`` function for path ``name`` and what it runs (for the report)."""
     _, kwargs = PATHS[name]
+    if name in PEERS:
+        return make_peer(name, model)
     if kwargs is None:
         import torch
         from sentence_transformers import CrossEncoder
