@@ -23,7 +23,7 @@ BF16_CPU_FLAGS: frozenset[str] = frozenset({"avx512_bf16", "amx_bf16"})
 
 def cpu_has_fast_bf16(flags: frozenset[str]) -> bool:
     """Whether the CPU flags include native bfloat16 matmul support (AVX512-BF16 or AMX): what
-    makes ``dtype="auto"`` bfloat16 on a CPU.
+    makes bf16 a candidate of ``dtype="auto"`` on a CPU (measured against float32 before use).
 
     On such a CPU (AVX512-BF16) bf16 ran a MiniLM-L6 cross-encoder 2-3x faster than float32 with
     a per-query Spearman of 0.998 on average against float32 on DL19 (BENCHMARKS.md). Elsewhere
