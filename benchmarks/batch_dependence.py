@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             flat = iter(by[composition])
             per_query = {c["qid"]: [next(flat) for _ in c["docs"]] for c in cases}
             ndcgs.append(ndcg10(per_query, cases, qrels))
-        runs = reranker.cpu_path or f"{reranker.backend} {str(reranker.dtype).split('.')[-1]}"
+        precision = "int8" if reranker.quantize else str(reranker.dtype).split(".")[-1]
+        runs = reranker.cpu_path or f"{reranker.backend} {precision}"
         rows.append(
             f"| {name} | {runs} | {spread.max():.2g} | {spread.mean():.2g} "
             f"| {int((spread > 0).sum())} / {spread.size} | "
