@@ -168,7 +168,13 @@ def peer_folder(model: Path, onnx_file: Path, name: str, file_name: str) -> Path
     folder = Path(tempfile.mkdtemp(prefix="bench-peer-")) / name
     folder.mkdir()
     for source in model.iterdir():
-        if source.suffix in {".json", ".txt", ".model"}:
+        if source.name == "tokenizer_config.json":
+            # Both peers truncate at min(model_max_length, max_length) of this file (256 and
+            # 128 for the test model); every other path reads MAX_LENGTH tokens, so they do too.
+            config = json.loads(source.read_text(encoding="utf-8"))
+            config.update(model_max_length=MAX_LENGTH, max_length=MAX_LENGTH)
+            (folder / source.name).write_text(json.dumps(config), encoding="utf-8")
+        elif source.suffix in {".json", ".txt", ".model"}:
             (folder / source.name).symlink_to(source.resolve())
     (folder / file_name).symlink_to(onnx_file.resolve())
     if not (folder / "special_tokens_map.json").exists():  # transformers 5 no longer writes it
