@@ -117,3 +117,48 @@ def test_the_eval_report_shows_the_same_figures(dl19, reranked):
     )
     assert round(report.system("bm25").metrics["nDCG@10"], 4) == 0.5058
     assert round(report.system("ce").metrics["nDCG@10"], 4) == 0.6187
+
+
+def test_default_eval_prints_the_exact_paths_figure(tmp_path, dl19, reranked):
+    """``rerankkit eval`` without ``--fast`` runs the exact path on every machine (issue 25.7):
+    its nDCG@10 equals the one of the session's exact scores, computed here with ir-measures,
+    and the report names the path and its precision. A small collection (the first 4 judged
+    queries, their BM25 top-20) keeps it cheap: 80 pairs."""
+    from ir_measures import nDCG
+
+    from conftest import TRAINED_CE
+    from rerankkit.cli import main
+
+    cases = dl19.first_judged(4, 20)
+    docs = {d for _, ids in cases for d in ids}
+    qids = [qid for qid, _ in cases]
+    folder = tmp_path / "dl19-small"
+    (folder / "qrels").mkdir(parents=True)
+    with (folder / "queries.jsonl").open("w") as out:
+        for qid in qids:
+            out.write(json.dumps({"_id": qid, "text": dl19.dataset.queries[qid]}) + "\n")
+    with (folder / "corpus.jsonl").open("w") as out:
+        for d in sorted(docs):
+            out.write(json.dumps({"_id": d, "title": "", "text": dl19.dataset.corpus[d]}) + "\n")
+    qrels = {q: {d: g for d, g in dl19.dataset.qrels[q].items() if d in docs} for q in qids}
+    with (folder / "qrels" / "test.tsv").open("w") as out:
+        out.write("query-id\tcorpus-id\tscore\n")
+        out.writelines(f"{q}\t{d}\t{g}\n" for q in qids for d, g in qrels[q].items())
+    run_file = folder / "bm25.trec"
+    run_file.write_text(
+        "".join(
+            f"{qid} Q0 {d} {rank + 1} {dl19.bm25[qid][d]} bm25\n"
+            for qid, ids in cases
+            for rank, d in enumerate(ids)
+        )
+    )
+    spec = f"cross-encoder:{TRAINED_CE}?max_length=512"
+    argv = ["eval", "--data", str(folder), "--run", str(run_file), "--reranker", spec]
+    assert main([*argv, "--top-n", "20", "--output", str(tmp_path / "report")]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    printed = report["systems"][1]["metrics"]["nDCG@10"]
+    exact = {qid: {d: reranked[qid][d] for d in ids} for qid, ids in cases}
+    expected = _measure(qrels, exact, nDCG @ 10)
+    assert printed == pytest.approx(expected, abs=1e-4)
+    (note,) = [n for n in report["notes"] if n.startswith("ran on")]
+    assert note.endswith("-float32 (float32, exact)"), note

@@ -28,6 +28,7 @@ SAPPHIRE_RAPIDS = frozenset({"avx2", "avx512f", "amx_bf16", "amx_int8", "avx512_
 CASCADE_LAKE = frozenset({"avx2", "avx512f", "avx512_vnni"})
 HASWELL = frozenset({"avx2", "fma"})
 OLD = frozenset({"sse4_2"})
+OV_EXACT = ("openvino-float32", "onnx-float32", "torch-float32")
 
 
 # --------------------------------------------------------------------------- the rule
@@ -36,10 +37,10 @@ OLD = frozenset({"sse4_2"})
 @pytest.mark.parametrize(
     ("flags", "onnx", "openvino", "expected"),
     [
-        (ZEN4, True, True, ("openvino-bfloat16", "openvino-float32", "torch-float32")),
-        (SAPPHIRE_RAPIDS, True, True, ("openvino-bfloat16", "openvino-float32", "torch-float32")),
-        (CASCADE_LAKE, True, True, ("openvino-float32", "torch-float32")),
-        (HASWELL, True, True, ("openvino-float32", "torch-float32")),
+        (ZEN4, True, True, ("openvino-bfloat16", *OV_EXACT)),
+        (SAPPHIRE_RAPIDS, True, True, ("openvino-bfloat16", *OV_EXACT)),
+        (CASCADE_LAKE, True, True, OV_EXACT),
+        (HASWELL, True, True, OV_EXACT),
         (ZEN4, True, False, ("torch-bfloat16", "onnx-int8", "onnx-float32", "torch-float32")),
         (CASCADE_LAKE, True, False, ("onnx-int8", "onnx-float32", "torch-float32")),
         (HASWELL, True, False, ("onnx-int8", "onnx-float32", "torch-float32")),
@@ -54,7 +55,7 @@ def test_candidates_follow_the_cpu_flags_and_runtimes(
     assert cpu_path_order(flags, onnx=onnx, openvino=openvino) == expected
 
 
-AUTO = ("openvino-bfloat16", "openvino-float32", "torch-float32")
+AUTO = ("openvino-bfloat16", *OV_EXACT)
 
 
 @pytest.mark.parametrize(
@@ -85,7 +86,7 @@ def test_exact_keeps_only_exact_paths_and_unknown_families_keep_torch() -> None:
         options = {"onnx": True, "openvino": True, **kwargs}
         return constructor_path_order(backend, None, None, "cpu", ZEN4, **options)  # type: ignore[arg-type]
 
-    assert order("auto", exact=True) == ("openvino-float32", "torch-float32")
+    assert order("auto", exact=True) == OV_EXACT
     assert order("auto", exact=True, openvino=False) == ("onnx-float32", "torch-float32")
     assert order("onnx", exact=True) == ("onnx-float32",)
     assert order("openvino", exact=True) == ("openvino-float32",)
@@ -157,6 +158,76 @@ def test_the_packaged_probe_has_a_few_dozen_pairs() -> None:
     assert all(query and all(docs) for query, docs in groups)
 
 
+# --------------------------------------------------------------------------- the measured choice
+
+
+class _FakeCpu:
+    """Fake candidates with known costs: running one advances a fake clock by its cost."""
+
+    def __init__(self, costs: dict[str, float], errors: dict[str, float]) -> None:
+        self.costs, self.errors = costs, errors
+        self.now = 0.0
+        self.built: list[str] = []
+        self.runs = 0
+
+    def build(self, name: str) -> str:
+        if name not in self.costs:
+            raise RuntimeError(f"{name} cannot run here")
+        self.built.append(name)
+        return name
+
+    def check(self, name: str, runner: str) -> ProbeVerdict:
+        return ProbeVerdict.judge(name, self.errors[name], pairs=60)
+
+    def workload(self, runner: str) -> None:
+        self.runs += 1
+        self.now += self.costs[runner]
+
+    def choose(self, candidates: list[str], cache: Path, key: str = "cpu-a") -> Any:
+        from rerankkit.backends._chooser import choose_cpu_path
+
+        return choose_cpu_path(
+            candidates,
+            build=self.build,
+            check=self.check,
+            workload=self.workload,
+            pairs=30,
+            exact={"exact-slow", "exact-fast"},
+            cache=cache,
+            key=key,
+            clock=lambda: self.now,
+        )
+
+
+def test_the_chooser_takes_the_measured_fastest_and_reuses_its_cached_choice(
+    tmp_path: Path,
+) -> None:
+    costs = {"lossy": 0.5, "exact-slow": 2.0, "exact-fast": 1.0}  # seconds per workload
+    # Candidate order (the old flag rule's, lossy first) must not decide: speed does.
+    cpu = _FakeCpu(costs, errors={"lossy": 0.01})
+    choice, runner, cached = cpu.choose(["exact-slow", "lossy", "exact-fast", "absent"], tmp_path)
+    assert (choice.path, runner, cached) == ("lossy", "lossy", False)
+    assert choice.pairs_per_second == {"exact-slow": 15.0, "lossy": 60.0, "exact-fast": 30.0}
+    assert list(choice.failed) == ["absent"]
+    assert cpu.runs == 3 * 4  # a warm-up and three timed rounds each
+
+    # A later process: the cached choice is built alone, nothing is timed or probed.
+    later = _FakeCpu(costs, errors={})  # check() would raise KeyError if asked
+    again, runner, cached = later.choose(["exact-slow", "lossy", "exact-fast"], tmp_path)
+    assert (again, runner, cached) == (choice, "lossy", True)
+    assert later.built == ["lossy"] and later.runs == 0
+
+    # Another CPU (another key) is measured again; a lossy path that fails its probe is never
+    # used, and the exact path wins ties within the margin (0.98 s is not 5% faster than 1 s).
+    cpu = _FakeCpu({**costs, "lossy": 0.98}, errors={"lossy": 0.01})
+    choice, runner, cached = cpu.choose(["lossy", "exact-slow", "exact-fast"], tmp_path, "cpu-b")
+    assert (choice.path, cached) == ("exact-fast", False)
+    cpu = _FakeCpu(costs, errors={"lossy": 0.2})
+    choice, _, _ = cpu.choose(["lossy", "exact-slow", "exact-fast"], tmp_path, "cpu-c")
+    assert choice.path == "exact-fast" and choice.probe_errors == {"lossy": 0.2}
+    assert "lossy" not in choice.pairs_per_second
+
+
 # --------------------------------------------------------------------------- real model
 
 
@@ -222,6 +293,7 @@ def test_fallback_engages_when_the_converted_model_fails_its_probe(
     dl19: DL19Inputs,
 ) -> None:
     from rerankkit import CrossEncoderReranker
+    from rerankkit.backends._chooser import CHOICES_FILE
     from rerankkit.backends._onnx import cache_entry_name, ensure_onnx_model, model_files_digest
 
     # A private copy of the cache whose int8 file is replaced by another model's int8 export
@@ -233,6 +305,7 @@ def test_fallback_engages_when_the_converted_model_fails_its_probe(
     ensure_onnx_model(TRAINED_CE, quantize="int8")  # present whatever ran before
     wrong = ensure_onnx_model(tiny_cross_encoder, quantize="int8", cache_dir=tmp_path / "tiny")
     shutil.copyfile(wrong, entry / "model.int8.onnx")
+    (entry / CHOICES_FILE).unlink(missing_ok=True)  # an earlier test's choice: choose again
 
     with caplog.at_level(logging.WARNING, logger="rerankkit"):
         reranker = CrossEncoderReranker(TRAINED_CE, backend="onnx", max_length=128)
@@ -249,6 +322,7 @@ def test_fallback_engages_when_the_converted_model_fails_its_probe(
 
     # A file that is not a model at all: the path cannot be built, the next one is used.
     (entry / "model.int8.onnx").write_bytes(b"not an onnx model")
+    (entry / CHOICES_FILE).unlink()  # the cached choice (onnx-float32) would skip the build
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="rerankkit"):
         again = CrossEncoderReranker(TRAINED_CE, backend="onnx", max_length=128)

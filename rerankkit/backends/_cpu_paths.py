@@ -1,22 +1,30 @@
-"""Build the CPU path ``_fast_path.cpu_path_order`` proposes, after the fidelity probe approves it.
+"""Build the CPU paths ``_fast_path.cpu_path_order`` proposes and take the measured fastest
+(``_chooser``) among those that keep the ranking.
 
-For each candidate, fastest first: build it (ONNX export/quantisation on first use, cached by
-the weights' hash), score the packaged probe pairs with it and with the float32 model, and keep
-it when ``_fast_path.probe_error`` is within the bar. The verdict is cached beside the converted
-model, keyed by the converted file's hash (or the torch version for in-memory bf16) and the
-runtime version, so a later load of the same weights trusts it without probing, and a replaced
-or damaged converted file is probed again. A candidate that cannot be built or fails its probe
-is logged (WARNING) and the next one is tried; the last candidate is exact and never probed.
+Each candidate is built (ONNX export/quantisation on first use, cached by the weights' hash); a
+lossy one scores the packaged probe pairs and is kept when ``_fast_path.probe_error`` against
+the float32 model is within the bar (that verdict is cached beside the converted model, keyed by
+the converted file's hash or the torch version, and the runtime version); the kept ones are timed
+on the same 30 probe pairs in interleaved rounds and the fastest is taken (an exact path unless
+a lossy one is ``_chooser.MARGIN`` faster). The choice is cached in the same folder, keyed by the
+weights, the runtimes' versions, the CPU model and flags, the thread count and the candidates:
+a later process builds the chosen path alone. A candidate that cannot be built or fails its
+probe is logged (WARNING) and left out.
+
+First use costs the conversions plus about two seconds of probing and timing for MiniLM-L6 on
+two cores (each candidate runs the 30 timing pairs four times; lossy ones also the 60 probe
+pairs); a cached choice costs building one path.
 
 Example (``fp32``: a loaded float32 sequence classifier)::
 
-    name, runner = pick_cpu_path(("onnx-int8", "torch-float32"), fp32, model_dir=...,
-                                 tokenizer=..., max_length=512)
-    name  # 'onnx-int8' when its probe passed, else 'torch-float32'
+    name, runner, choice = pick_cpu_path(("openvino-float32", "torch-float32"), fp32,
+                                         model_dir=..., tokenizer=..., max_length=512)
+    name, choice.pairs_per_second  # 'openvino-float32', {'openvino-float32': 410.2, ...}
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from copy import deepcopy
@@ -27,6 +35,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from rerankkit._optional import require
+from rerankkit.backends._chooser import PathChoice, choice_key, choose_cpu_path
 from rerankkit.backends._fast_path import (
     EXACT_PATHS,
     PROBE_MAX_ERROR,
@@ -39,6 +48,7 @@ from rerankkit.backends._hf import (
     TorchForward,
     files_digest,
     logits_output,
+    pad_batch,
     relevance_logits,
 )
 from rerankkit.backends._onnx import (
@@ -50,7 +60,7 @@ from rerankkit.backends._onnx import (
     ensure_onnx_model,
     model_files_digest,
 )
-from rerankkit.backends._speed import installed
+from rerankkit.backends._speed import cpu_flags, cpu_model_name, installed, physical_core_count
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +71,8 @@ FASTER_CPU_PATH_HINT = (
 VERDICTS_FILE = "verdicts.json"
 # Bump when the probe pairs or the error measure change, so old verdicts are not trusted.
 _PROBE_VERSION = 1
+# Bump when the timing workload or the choosing rule change, so old choices are measured again.
+_CHOICE_VERSION = 1
 _QUANTIZE: dict[str, str | None] = {"onnx-int8": "int8"}  # the others run the float32 file
 
 
@@ -73,21 +85,28 @@ def pick_cpu_path(
     max_length: int,
     num_threads: int | None = None,
     trust_remote_code: bool = False,
-) -> tuple[str, Runner]:
-    """The first path of ``order`` that builds and passes the probe (the last is taken as is),
-    and its runner: a :class:`TorchForward` (its ``model`` the float32 or a bf16 copy),
-    ``OnnxRunner`` or ``OpenVinoRunner``.
+    batch_size: int = 32,
+) -> tuple[str, Runner, PathChoice | None]:
+    """The measured fastest path of ``order`` that builds and keeps the ranking, its runner (a
+    :class:`TorchForward` (its ``model`` the float32 or a bf16 copy), ``OnnxRunner`` or
+    ``OpenVinoRunner``) and the choice with its measured speeds (``None`` when ``order`` left
+    one candidate: nothing to choose, nothing measured or probed).
 
     Args:
-        order: From ``_fast_path.cpu_path_order``; its last entry is an exact path.
+        order: From ``_fast_path.cpu_path_order``; it holds at least one exact path.
         model: The float32 torch model (eval mode, on CPU): the probe's reference, and the
             weights of the torch paths (a bf16 candidate is a copy).
         model_dir: Local model folder (ONNX export and the cache key); ``None`` when there is
-            none, which leaves only the torch paths.
+            none, which leaves only the torch paths (measured each time: nothing to key a
+            cache by).
         tokenizer: The model's tokenizer (encodes the probe pairs).
         max_length: Probe pairs are truncated to this many tokens.
         num_threads: ONNX Runtime / OpenVINO threads (``None``: physical cores).
         trust_remote_code: Passed to the ONNX export's model loading.
+        batch_size: Pairs per forward pass of the timing workload (the reranker's).
+
+    Raises:
+        Exception: What building failed with, when no candidate could be built.
     """
     entry = (
         default_cache_dir() / cache_entry_name(model_files_digest(model_dir)) if model_dir else None
@@ -104,7 +123,7 @@ def pick_cpu_path(
             noted.append(name)
             logger.warning(
                 "rerankkit: first use of %s on this machine: converting it for the %s path "
-                "(once; cached in %s) and checking it against float32 on probe pairs%s",
+                "(once; cached in %s), then checking and timing the candidate paths%s",
                 model_dir,
                 name,
                 entry,
@@ -115,71 +134,83 @@ def pick_cpu_path(
         )
 
     candidates = [name for name in order if name.startswith("torch") or entry is not None]
-    reference: list[float] | None = None
-    for name, following in zip(candidates, [*candidates[1:], ""], strict=True):
-        exact = not following or name in EXACT_PATHS
-        verdict = None if exact or entry is None else _cached_verdict(name, entry)
-        if verdict is None and not exact and not noted and name.startswith("torch"):
-            noted.append(name)
-            logger.warning(
-                "rerankkit: first use of %s on this machine: checking the %s path against "
-                "float32 on probe pairs (once%s)%s",
-                model_dir or "this model",
-                name,
-                f"; the verdict is cached in {entry}" if entry else "",
-                faster,
-            )
-        if verdict is None or verdict.passed:
-            try:
-                # A copy while the probe may still reject it: bf16 -> fp32 would not restore.
-                runner = _build(name, model, convert, num_threads, not exact and verdict is None)
-            except Exception as error:  # any failure of a converter or runtime: use the next
-                if not following:
-                    raise
-                logger.warning(
-                    "rerankkit: the %s path could not be built (%s: %s); trying %s",
-                    name,
-                    type(error).__name__,
-                    error,
-                    following,
-                )
-                continue
-            if exact:
-                logger.info("rerankkit: running the %s path (exact or as requested)", name)
-                return name, runner
-            if verdict is None:
-                if reference is None:
-                    batches, sizes = _probe_batches(tokenizer, max_length)
-                    reference = _raw_scores(TorchForward(model, "cpu", logits_output), batches)
-                value = probe_error(reference, _raw_scores(runner, batches), sizes)
-                verdict = ProbeVerdict.judge(name, value, pairs=sum(sizes))
-                if entry is not None:
-                    _write_verdict(entry, _verdict_key(name, entry), verdict)
-            if verdict.passed:
-                logger.info(
-                    "rerankkit: running the %s path (fidelity probe: error %.4f <= %.4f on %d "
-                    "pairs against float32)",
-                    name,
-                    verdict.error,
-                    verdict.max_error,
-                    verdict.pairs,
-                )
-                return name, runner
-        logger.warning(
-            "rerankkit: the %s path failed its fidelity probe against float32 (error %.4g > "
-            "%.4g on %d pairs); falling back to %s. dtype='float32' selects the exact path "
-            "directly.",
-            name,
-            verdict.error,
-            verdict.max_error,
-            verdict.pairs,
-            following,
-        )
-    raise AssertionError("unreachable: the last path is always returned")  # pragma: no cover
+    if len(candidates) == 1:
+        (name,) = candidates
+        logger.info("rerankkit: running the %s path (the only candidate)", name)
+        return name, _build(name, model, convert, num_threads, copy=False), None
+    probe: list[Any] = []  # (batches, sizes, float32 reference), computed on first need
+
+    def check(name: str, runner: Runner) -> ProbeVerdict:
+        verdict = _cached_verdict(name, entry) if entry is not None else None
+        if verdict is None:
+            if not probe:
+                if not noted:  # no conversion said so: the probe is this first use's work
+                    noted.append(name)
+                    logger.warning(
+                        "rerankkit: first use of %s on this machine: checking the %s path "
+                        "against float32 on probe pairs and timing the candidate paths "
+                        "(once%s)%s",
+                        model_dir or "this model",
+                        name,
+                        f"; the choice is cached in {entry}" if entry else "",
+                        faster,
+                    )
+                batches, sizes = _probe_batches(tokenizer, max_length)
+                reference = _raw_scores(TorchForward(model, "cpu", logits_output), batches)
+                probe.extend((batches, sizes, reference))
+            batches, sizes, reference = probe
+            value = probe_error(reference, _raw_scores(runner, batches), sizes)
+            verdict = ProbeVerdict.judge(name, value, pairs=sum(sizes))
+            if entry is not None:
+                _write_verdict(entry, _verdict_key(name, entry), verdict)
+        return verdict
+
+    workload = _timing_batches(tokenizer, max_length, batch_size)
+    key = choice_key(
+        {
+            "candidates": ",".join(candidates),
+            "cpu": _cpu_identity(),
+            "threads": num_threads or physical_core_count(),
+            "runtimes": _runtime_versions(),
+            "batch_size": batch_size,
+            "max_length": max_length,
+            "version": _CHOICE_VERSION,
+        }
+    )
+    # A bf16 torch copy: the original float32 module stays the reference and a candidate.
+    copy = "torch-float32" in candidates
+    choice, runner, _cached = choose_cpu_path(
+        candidates,
+        build=lambda name: _build(name, model, convert, num_threads, copy=copy),
+        check=check,
+        workload=lambda runner: [runner(batch) for batch in workload],
+        pairs=sum(len(batch["input_ids"]) for batch in workload),
+        exact=EXACT_PATHS,
+        cache=entry,
+        key=key,
+        fingerprint=lambda name: _verdict_key(name, entry) if entry is not None else name,
+    )
+    return choice.path, runner, choice
+
+
+def _cpu_identity() -> str:
+    """The CPU model name and a short hash of its flags (VMs often report a bare family name
+    such as "AMD EPYC" for CPUs with different instruction sets)."""
+    flags = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12]
+    return f"{cpu_model_name()}/{flags}"
+
+
+def _runtime_versions() -> str:
+    """The versions of the runtimes that run the candidates (a new one may be faster)."""
+    versions = []
+    for module in ("torch", "onnxruntime", "openvino"):
+        if installed(module):
+            versions.append(f"{module}-{require(module, 'transformers').__version__}")
+    return ",".join(versions)
 
 
 def _build(
-    name: str, model: Any, convert: Callable[[str], Path], num_threads: int | None, copy: bool
+    name: str, model: Any, convert: Callable[[str], Path], num_threads: int | None, *, copy: bool
 ) -> Runner:
     if name == "torch-float32":
         return TorchForward(model, "cpu", logits_output)
@@ -257,6 +288,34 @@ def _probe_batches(
         batches.append({k: np.asarray(v, dtype=np.int64) for k, v in encoded.items()})
         sizes.append(len(documents))
     return batches, sizes
+
+
+def _timing_batches(
+    tokenizer: Any, max_length: int, batch_size: int
+) -> list[dict[str, np.ndarray]]:
+    """The timing workload: every second probe pair by length (30 pairs from 26 to 107 tokens
+    with the MiniLM tokenizer), length-sorted and padded in batches of ``batch_size``, as the
+    reranker batches real pairs."""
+    pairs = [(query, document) for query, documents in probe_groups() for document in documents]
+    encoded = tokenizer(
+        [q for q, _ in pairs],
+        [d for _, d in pairs],
+        truncation="longest_first",
+        max_length=max_length,
+    )
+    rows = sorted(
+        zip(encoded["input_ids"], encoded.get("token_type_ids", encoded["input_ids"]), strict=True),
+        key=lambda row: len(row[0]),
+    )[::2]
+    batches = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        ids, mask = pad_batch([ids for ids, _ in chunk], tokenizer.pad_token_id or 0)
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in encoded:
+            batch["token_type_ids"] = pad_batch([types for _, types in chunk], 0)[0]
+        batches.append(batch)
+    return batches
 
 
 def _raw_scores(forward: Runner, batches: list[dict[str, np.ndarray]]) -> list[float]:

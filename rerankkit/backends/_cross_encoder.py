@@ -105,16 +105,21 @@ class CrossEncoderReranker(ModelReranker):
         device: ``None`` picks cuda > mps > cpu; or any torch device string.
         dtype: ``None``, ``"auto"``, ``"float32"``, ``"bfloat16"``, ``"float16"`` or a
             ``torch.dtype``. On a GPU ``None``/``"auto"`` is bf16 (fp16 without bf16). On CPU
-            ``None``/``"auto"`` is the fastest path that keeps the ranking: candidates chosen
-            from the CPU flags and the installed runtimes (``_fast_path.cpu_path_order``:
-            OpenVINO bf16 where the CPU has native bf16, OpenVINO float32 otherwise, ONNX
-            Runtime int8 without OpenVINO), each fast one checked against float32 on 60 probe
-            pairs before use (falling back, with a WARNING, when it fails); the path taken is
-            ``cpu_path``. First use converts the model once (a WARNING says so; cached with
-            the verdict under ``$RERANKKIT_CACHE/onnx``). BERT-family models only
-            (``_fast_path.CONVERTIBLE_MODEL_TYPES``); others get the torch candidates.
-            ``"float32"`` is the exact PyTorch mode (sentence-transformers parity, no
-            conversion); ``exact=True`` the fastest exact path.
+            ``None``/``"auto"`` is the measured fastest path that keeps the ranking: the CPU
+            flags and the installed runtimes only prune the candidates
+            (``_fast_path.cpu_path_order``: OpenVINO/ONNX Runtime/PyTorch float32, OpenVINO
+            bf16 where the CPU has native bf16, ONNX Runtime int8 without OpenVINO); each lossy
+            one must match float32 on 60 probe pairs, and all are timed on 30 of them; an exact
+            path is kept unless a lossy one is 5% faster. The path taken is ``cpu_path``, the
+            measured pairs/s ``cpu_path_speeds``. First use converts the model and measures
+            (a WARNING says so; about two seconds besides the conversion for MiniLM-L6), and
+            caches the choice under ``$RERANKKIT_CACHE/onnx`` keyed by the weights, runtime
+            versions, CPU model and threads; later processes build the chosen path directly.
+            BERT-family models only (``_fast_path.CONVERTIBLE_MODEL_TYPES``); others get the
+            torch candidates. Low-precision scores depend slightly on which pairs share a
+            batch (BENCHMARKS.md); ``"float32"`` is the exact PyTorch mode
+            (sentence-transformers parity, no conversion); ``exact=True`` the fastest exact
+            path.
         batch_size: Pairs per forward pass.
         max_length: Most tokens per pair, special tokens included. ``None`` (default) is the
             length the model declares (the tokenizer's ``model_max_length``, where
@@ -165,9 +170,10 @@ class CrossEncoderReranker(ModelReranker):
             random, so scores are random until trained. Off by default: such a checkpoint
             raises ``ModelLoadError`` naming the missing weights.
 
-        exact: ``True`` runs the fastest exact CPU path (OpenVINO, else ONNX Runtime, fused
-            float32: the scores of PyTorch float32 within ~1e-6, converted once and cached),
-            never a probed bf16/int8 one; ``dtype="float32"`` alone is PyTorch float32.
+        exact: ``True`` runs the measured fastest exact CPU path (OpenVINO, ONNX Runtime or
+            PyTorch float32: the scores of PyTorch float32 within ~1e-6, converted once and
+            cached), never a probed bf16/int8 one, and float32 on a GPU; ``dtype="float32"``
+            alone is PyTorch float32.
 
     Raises:
         ModelLoadError: The model cannot be loaded, or lacks trained head weights (see
@@ -176,8 +182,11 @@ class CrossEncoderReranker(ModelReranker):
             lists the available ones).
 
     Attributes:
-        cpu_path: The CPU path chosen by the rule and probe (``"openvino-bfloat16"``,
-            ``"torch-float32"``, ...; ``None`` for an explicit torch/ONNX dtype or a GPU).
+        cpu_path: The CPU path chosen by measurement and probe (``"openvino-float32"``,
+            ``"openvino-bfloat16"``, ``"torch-float32"``, ...; ``None`` for an explicit
+            torch/ONNX dtype or a GPU).
+        cpu_path_speeds: Pairs/s each candidate reached on the timing pairs when the choice was
+            measured (cached with it); empty when there was nothing to choose.
         last_truncated: Documents (or queries) cut in the most recent call (also flagged in
             the results' details and logged: WARNING the first time, DEBUG after).
 
@@ -263,9 +272,12 @@ class CrossEncoderReranker(ModelReranker):
             owner=f"{type(self).__name__}({source.name!r})",
         )
         # ONNX Runtime judges its own device (onnxruntime-gpu may run CUDA under a CPU torch).
+        if exact and dtype in (None, "auto"):
+            dtype = "float32"  # on a GPU too, where None/"auto" would be bf16/fp16
         self.device, self.dtype = pick_device_and_dtype(device, dtype, check=backend != "onnx")
-        # On CPU with dtype None/"auto": the fastest path that passes a fidelity probe
-        # (_fast_path: the rule; _cpu_paths: the probe and its cached verdicts).
+        # On CPU with dtype None/"auto" (or exact=True): the measured fastest candidate that
+        # keeps the ranking (_fast_path: the candidates; _cpu_paths + _chooser: probe, timing,
+        # cached choice).
         order = constructor_path_order(
             backend,
             dtype,
@@ -306,9 +318,10 @@ class CrossEncoderReranker(ModelReranker):
             allowed=allow_untrained_head,
         )
         self.cpu_path: str | None = None
+        self.cpu_path_speeds: dict[str, float] = {}
         self._forward: Runner  # the only place that runs the network: replaceable
         if order is not None:
-            self.cpu_path, self._forward = pick_cpu_path(
+            self.cpu_path, self._forward, choice = pick_cpu_path(
                 order,
                 model.eval(),
                 model_dir=_local_dir(source),
@@ -316,7 +329,9 @@ class CrossEncoderReranker(ModelReranker):
                 max_length=self.max_length,
                 num_threads=self.num_threads,
                 trust_remote_code=trust_remote_code,
+                batch_size=self.batch_size,
             )
+            self.cpu_path_speeds = dict(choice.pairs_per_second) if choice else {}
             self.backend = self.cpu_path.split("-")[0]
             # ONNX Runtime and OpenVINO hold their own weights; a torch path runs its module.
             self.model = self._forward.model if isinstance(self._forward, TorchForward) else None

@@ -1,26 +1,31 @@
-"""Which CPU path a default ``CrossEncoderReranker`` takes, and the probe that must approve it.
+"""Which CPU paths a default ``CrossEncoderReranker`` considers, and the probe that must approve
+a lossy one.
 
-Pure rules, no I/O except reading the packaged probe pairs. The order of candidates comes from
-what the CPU multiplies natively (its flags), the runtimes installed and the speeds measured in
-BENCHMARKS.md; whether a candidate is trusted comes from a fidelity probe against float32 on the
-real weights, because how much bf16 or int8 disturbs a ranking depends on the model.
+Pure rules, no I/O except reading the packaged probe pairs. The CPU flags and the installed
+runtimes only *prune* the candidates (a path that cannot be fast here, or cannot run, is not
+tried); which candidate is taken is measured on the machine (``_chooser``), because the flags do
+not say which kernels are fast: on a Xeon with ``avx512_bf16`` OpenVINO bf16 ran at 0.6x
+OpenVINO float32 (issue 26). Whether a lossy candidate is trusted comes from a fidelity probe
+against float32 on the real weights, because how much bf16 or int8 disturbs a ranking depends
+on the model.
 
 Candidates:
 
 - ``openvino-bfloat16`` / ``torch-bfloat16``: bf16 matmuls (OpenVINO's precision hint; PyTorch
   bf16 weights with the head in float32), only where the CPU has native bf16 (AVX512-BF16 or
-  AMX): emulated bf16 is slower than float32. OpenVINO when installed: it was the faster one.
+  AMX): emulated bf16 is always slower than float32. OpenVINO when installed.
 - ``onnx-int8``: ONNX Runtime, int8 per-channel weights, dynamic activation scales, the FFN
   output projections and the head in float32 (``_onnx.quantize_int8``); for CPUs with int8 dot
-  products (AVX-512 VNNI, AVX-VNNI, AMX-INT8) or AVX2, when OpenVINO is not installed (its
-  float32 mode was faster than this int8 on the CPU measured, and exact).
+  products (AVX-512 VNNI, AVX-VNNI, AMX-INT8) or AVX2, when OpenVINO is not installed (with
+  OpenVINO it is not tried: quantising costs seconds at first use, and on the trained MiniLM-L6
+  it failed the probe and ran slower than OpenVINO float32, BENCHMARKS.md).
 - ``openvino-float32`` / ``onnx-float32``: fused float32 kernels, exact (max |score
-  difference| to PyTorch float32 ~1e-6), faster than PyTorch float32.
-- ``torch-float32``: the reference, always last (it cannot fail to build).
+  difference| to PyTorch float32 ~1e-6).
+- ``torch-float32``: the reference, always a candidate (it cannot fail to build).
 
 Example:
     >>> cpu_path_order(frozenset({"avx2", "avx512_bf16"}), onnx=True, openvino=True)
-    ('openvino-bfloat16', 'openvino-float32', 'torch-float32')
+    ('openvino-bfloat16', 'openvino-float32', 'onnx-float32', 'torch-float32')
     >>> cpu_path_order(frozenset({"avx2", "avx512_vnni"}), onnx=True, openvino=False)
     ('onnx-int8', 'onnx-float32', 'torch-float32')
     >>> cpu_path_order(frozenset(), onnx=False, openvino=False)
@@ -56,9 +61,9 @@ PROBE_MAX_ERROR = 0.05
 
 
 def cpu_path_order(flags: frozenset[str], *, onnx: bool, openvino: bool) -> tuple[str, ...]:
-    """Candidate paths for a CPU with ``flags``, in the order they are tried.
-
-    Fast paths (probed) come first, then the exact ones; ``torch-float32`` is always last.
+    """Candidate paths for a CPU with ``flags``: lossy ones (probed) first, then the exact ones;
+    ``torch-float32`` is always last. All are measured (``_chooser``); the order only breaks
+    ties.
 
     Args:
         flags: CPU feature flags (``_speed.cpu_flags()``).
@@ -67,7 +72,7 @@ def cpu_path_order(flags: frozenset[str], *, onnx: bool, openvino: bool) -> tupl
 
     Example:
         >>> cpu_path_order(frozenset({"avx2"}), onnx=True, openvino=True)
-        ('openvino-float32', 'torch-float32')
+        ('openvino-float32', 'onnx-float32', 'torch-float32')
     """
     openvino = openvino and onnx  # OpenVINO compiles the ONNX export
     fast: list[str] = []
@@ -75,7 +80,7 @@ def cpu_path_order(flags: frozenset[str], *, onnx: bool, openvino: bool) -> tupl
         fast.append("openvino-bfloat16" if openvino else "torch-bfloat16")
     if onnx and not openvino and flags & INT8_CPU_FLAGS:
         fast.append("onnx-int8")
-    exact = ["openvino-float32"] if openvino else ["onnx-float32"] if onnx else []
+    exact = (["openvino-float32"] if openvino else []) + (["onnx-float32"] if onnx else [])
     return (*fast, *exact, "torch-float32")
 
 
@@ -96,8 +101,8 @@ def constructor_path_order(
 
     ``dtype=None``/``"auto"`` on CPU means "the fastest path that keeps the ranking": the
     candidates of ``cpu_path_order`` restricted to ``backend`` (``"auto"``: all). ``exact=True``
-    keeps only the exact ones (the fastest exact path: fused OpenVINO/ONNX Runtime float32, no
-    probe needed). ``dtype="float32"`` alone is PyTorch float32 (sentence-transformers parity,
+    keeps only the exact ones (the fastest of them is measured, as for the default; no probe
+    needed). ``dtype="float32"`` alone is PyTorch float32 (sentence-transformers parity,
     no conversion). ``backend="openvino"`` always goes through here (one candidate when the
     dtype is explicit, never probed). ``convertible=False`` (a model family whose ONNX export is
     not known to work, e.g. decoder classifiers) leaves ``backend="auto"`` the torch paths.
@@ -114,7 +119,7 @@ def constructor_path_order(
         ('torch-bfloat16', 'torch-float32')
         >>> constructor_path_order("auto", None, None, "cpu", flags, onnx=True, openvino=True,
         ...                        exact=True)
-        ('openvino-float32', 'torch-float32')
+        ('openvino-float32', 'onnx-float32', 'torch-float32')
         >>> constructor_path_order("auto", "float32", None, "cpu", flags, onnx=True, openvino=True)
         ('torch-float32',)
     """

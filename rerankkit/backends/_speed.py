@@ -23,7 +23,7 @@ BF16_CPU_FLAGS: frozenset[str] = frozenset({"avx512_bf16", "amx_bf16"})
 
 def cpu_has_fast_bf16(flags: frozenset[str]) -> bool:
     """Whether the CPU flags include native bfloat16 matmul support (AVX512-BF16 or AMX): what
-    makes ``dtype="auto"`` bfloat16 on a CPU.
+    makes bf16 a candidate of ``dtype="auto"`` on a CPU (measured against float32 before use).
 
     On such a CPU (AVX512-BF16) bf16 ran a MiniLM-L6 cross-encoder 2-3x faster than float32 with
     a per-query Spearman of 0.998 on average against float32 on DL19 (BENCHMARKS.md). Elsewhere
@@ -121,11 +121,15 @@ def physical_core_count() -> int:
     return max(1, min(available, physical)) if physical else available
 
 
+def cpu_model_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    name = _first_field(_cpuinfo(), {"model name"})
+    return name or platform.processor() or platform.machine() or "unknown CPU"
+
+
 def cpu_description() -> str:
     """CPU model name and core counts, for benchmark reports and logs."""
-    name = _first_field(_cpuinfo(), {"model name"})
-    model = name or platform.processor() or platform.machine() or "unknown CPU"
     return (
-        f"{model}, {physical_core_count()} physical cores / {available_cpu_count()} logical CPUs "
-        f"available"
+        f"{cpu_model_name()}, {physical_core_count()} physical cores / "
+        f"{available_cpu_count()} logical CPUs available"
     )

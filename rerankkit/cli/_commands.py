@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
@@ -48,6 +49,9 @@ from rerankkit.cli._options import (
 )
 from rerankkit.errors import LLMCallError, RemoteServiceError, RerankkitError
 from rerankkit.eval._runs import FIRST_STAGES
+
+if TYPE_CHECKING:
+    from rerankkit._specs import RerankerSpec
 
 logger = logging.getLogger("rerankkit.cli")
 
@@ -173,6 +177,10 @@ class _Eval(Options):
     """write report.json, report.md and report.png into DIR"""
     progress: bool | None = None
     """progress bars (default: when stderr is a terminal)"""
+    fast: bool = False
+    """run cross-encoders on their measured fastest CPU path (bf16/int8 where it keeps the
+    ranking; figures may then differ by machine) instead of the exact float32 one, which
+    prints the same figures on every machine"""
 
     @model_validator(mode="after")
     def _per_query_in_process(self) -> _Eval:
@@ -194,7 +202,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from rerankkit.eval._runs import first_stage_run, rerank_run, rerank_run_on_ray
 
     options = model_from_args(_Eval, args)
-    specs = [checked_spec(text) for text in options.reranker]  # fail before any loading
+    given = [checked_spec(text) for text in options.reranker]  # fail before any loading
+    specs = given if options.fast else [exact_by_default(spec) for spec in given]
     if options.output is not None:
         check_output_dir(options.output)  # before the run, not after it
     dataset = _calibrate.load_judged(options.data, options.split, options.qrels)
@@ -219,11 +228,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     runs: dict[str, Any] = {first_name: first}
     timings = {}
     failures: list[str] = []
-    for name, spec in zip(_unique_names([s.label for s in specs]), specs, strict=True):
+    computed: list[str] = []  # what each reranker ran on, for the report
+    for name, spec in zip(_unique_names([s.label for s in given]), specs, strict=True):
         if name in runs:
             name = f"{name} (reranker)"
         try:  # one reranker failing to load or run must not lose the others' results
             if options.ray:
+                exact = spec.options.get("exact") is True
+                computed.append(
+                    f"{name}: {'the exact path' if exact else 'the path'} each Ray actor chose"
+                )
                 runs[name], timings[name] = rerank_run_on_ray(
                     spec,
                     dataset,
@@ -234,9 +248,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 )
             else:
                 logger.info("loading %s", spec.text)
+                reranker = build_reranker(spec)
                 # nothing keeps the model once its run is done: freed before the next one loads
                 runs[name], timings[name] = rerank_run(
-                    build_reranker(spec),
+                    reranker,
                     dataset,
                     first,
                     top_n=options.top_n,
@@ -244,6 +259,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                     desc=name,
                     batch_queries=False if options.per_query else None,
                 )
+                computed.append(f"{name}: {compute_path(reranker)}")
+                del reranker
         except Exception as error:  # reported after the report of the others is written
             logger.debug("reranker %s failed", spec.text, exc_info=True)
             logger.error("reranker %s failed: %s", spec.text, error)
@@ -256,6 +273,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         relevance_level=options.relevance_level,
         timings=timings,
     )
+    report.notes.extend(f"ran on {path}" for path in computed)
     report.notes.extend(f"not evaluated, failed: {failure}" for failure in failures)
     sys.stdout.write(report.to_markdown())
     if options.output is not None:
@@ -270,6 +288,50 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 FIRST_STAGE_MIN_TOP_N = 10  # the deepest fixed cut-off of the report (nDCG@10, MRR@10)
+
+
+def exact_by_default(spec: RerankerSpec) -> RerankerSpec:
+    """A cross-encoder spec with ``exact=True`` unless it names a precision (``dtype``,
+    ``quantize``, ``exact``): what ``rerankkit eval`` runs without ``--fast``, so the figures
+    it prints are float32's on every machine (a bf16 or int8 path moves nDCG@10 by about 0.003
+    and depends on the CPU; BENCHMARKS.md). Other kinds are returned as they are.
+
+    Example:
+        >>> from rerankkit._specs import parse_spec
+        >>> exact_by_default(parse_spec("cross-encoder:models/ce?max_length=256")).options
+        {'max_length': 256, 'exact': True}
+        >>> exact_by_default(parse_spec("cross-encoder:models/ce?dtype=bfloat16")).options
+        {'dtype': 'bfloat16'}
+    """
+    named = {"exact", "quantize"} & set(spec.options)
+    dtype = spec.options.get("dtype")
+    if spec.kind != "cross-encoder" or named or dtype not in (None, "auto"):
+        return spec
+    return dataclasses.replace(spec, options={**spec.options, "exact": True})
+
+
+def compute_path(reranker: Any) -> str:
+    """What a reranker computes with, for the report: the cross-encoder's CPU path and
+    precision, else its device and dtype where it has them.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> compute_path(SimpleNamespace(cpu_path="openvino-float32", exact=True))
+        'openvino-float32 (float32, exact)'
+        >>> compute_path(SimpleNamespace(cpu_path="openvino-bfloat16", exact=False))
+        'openvino-bfloat16 (bfloat16 where it kept the ranking on the probe; --fast)'
+        >>> compute_path(SimpleNamespace(device="cpu", dtype="torch.float32"))
+        'cpu, float32'
+    """
+    path = getattr(reranker, "cpu_path", None)
+    if path is not None:
+        precision = path.rsplit("-", 1)[-1]
+        if precision == "float32":
+            return f"{path} (float32, exact)"
+        return f"{path} ({precision} where it kept the ranking on the probe; --fast)"
+    device, dtype = getattr(reranker, "device", None), getattr(reranker, "dtype", None)
+    parts = [str(part).removeprefix("torch.") for part in (device, dtype) if part is not None]
+    return ", ".join(parts) or type(reranker).__name__
 
 
 def check_output_dir(path: Path) -> None:
