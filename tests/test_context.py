@@ -45,7 +45,7 @@ def check_provenance(documents: list[str], pruned: list[PrunedDocument], marker:
         assert p.text == marker.join(original[start:end] for start, end in p.spans)
         flat = [offset for span in p.spans for offset in span]
         assert flat == sorted(flat) and all(start < end for start, end in p.spans)
-        assert 0 <= flat[0] and flat[-1] <= len(original)
+        assert flat[0] >= 0 and flat[-1] <= len(original)
         assert p.tokens == approximate_tokens(p.text)
         assert p.original_tokens == approximate_tokens(original)
 
@@ -100,15 +100,14 @@ def test_budget_is_never_exceeded_and_spans_rebuild_the_text(
     assert sum(p.tokens for p in pruned) <= budget
     check_provenance(documents, pruned, " … ")
     assert len({p.index for p in pruned}) == len(pruned)
-    # greedy by score: no dropped sentence with a higher score than a kept one would still fit
-    # alone in an empty budget... at least the best sentence is kept when it fits alone
+    # greedy by score: the best sentence is kept whenever it fits alone
     scored = [
         (hashed(query, documents[d][a:b]), d, (a, b))
         for d in range(len(documents))
         for a, b in split_sentences(documents[d])
     ]
     if scored:
-        best, d, span = max(scored, key=lambda item: item[0])
+        _, d, span = max(scored, key=lambda item: item[0])
         if approximate_tokens(documents[d][span[0] : span[1]]) <= budget:
             assert any(p.index == d and covered(p.spans, span) for p in pruned)
 

@@ -70,7 +70,12 @@ PUBLIC = {
         "reranker_name",
         "score_pairs",
     ],
-    "rerankkit.context": ["ContextPruner", "PrunedDocument", "approximate_tokens", "split_sentences"],
+    "rerankkit.context": [
+        "ContextPruner",
+        "PrunedDocument",
+        "approximate_tokens",
+        "split_sentences",
+    ],
     "rerankkit.errors": [
         "DatasetError",
         "LLMCallError",
