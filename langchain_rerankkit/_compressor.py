@@ -2,8 +2,8 @@
 
 Each call is a LangChain run (a chain run named ``RerankKitCompressor``, a child of the
 retriever's run) reported through the callbacks it is given: inputs ``{"query", "documents":
-count}``, outputs ``{"documents": [{"id", "index", "relevance_score"}, ...], "reranked",
-"pruned"}`` (with ``prune``, each document also reports ``kept_tokens`` and
+count}``, outputs ``{"documents": [{"id", "index", "relevance_score"}, ...], "reranked"}``
+(with ``prune``, also ``"pruned"``, and each document reports ``kept_tokens`` and
 ``original_tokens``), metadata ``{"reranker": name, "top_n", "prune", "budget_tokens"}``, and
 any error. LLM calls made by the reranker run inside it, so each is a child run
 (``astream_events(version="v2")`` shows them all).
@@ -46,8 +46,9 @@ def _new_document(kept: adapting.KeptItem[Document]) -> Document:
     return kept.item.model_copy(update=update)
 
 
-def _run_outputs(outcome: adapting.RerankOutcome[Document]) -> dict[str, Any]:
-    """What the run reports: each kept document's id, input position and score."""
+def _run_outputs(outcome: adapting.RerankOutcome[Document], pruning: bool) -> dict[str, Any]:
+    """What the run reports: each kept document's id, input position and score (and, when
+    the compressor prunes, whether it did and each document's tokens)."""
     summary = []
     for kept in outcome.kept:
         entry: dict[str, Any] = {"id": kept.item.id, "index": kept.index}
@@ -57,7 +58,8 @@ def _run_outputs(outcome: adapting.RerankOutcome[Document]) -> dict[str, Any]:
             entry["kept_tokens"] = kept.metadata["kept_tokens"]
             entry["original_tokens"] = kept.metadata["original_tokens"]
         summary.append(entry)
-    return {"documents": summary, "reranked": outcome.reranked, "pruned": outcome.pruned}
+    outputs = {"documents": summary, "reranked": outcome.reranked}
+    return {**outputs, "pruned": outcome.pruned} if pruning else outputs
 
 
 class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
@@ -168,7 +170,7 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         if outcome.failure is not None:
             run.on_chain_error(outcome.failure)
         else:
-            run.on_chain_end(_run_outputs(outcome))
+            run.on_chain_end(_run_outputs(outcome, self.prune is not False))
         return [_new_document(kept) for kept in outcome.kept]
 
     async def acompress_documents(
@@ -188,7 +190,7 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         if outcome.failure is not None:
             await run.on_chain_error(outcome.failure)
         else:
-            await run.on_chain_end(_run_outputs(outcome))
+            await run.on_chain_end(_run_outputs(outcome, self.prune is not False))
         return [_new_document(kept) for kept in outcome.kept]
 
     def _start_run(

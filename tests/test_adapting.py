@@ -127,6 +127,8 @@ def test_settings_check_every_field_once_and_refuse_old_spellings() -> None:
         "reorder": "none",
         "on_empty_query": "unranked",
         "on_reranker_error": "unranked",
+        "prune": False,
+        "budget_tokens": None,
     }
     for fields, error, match in [
         ({"top_n": 0}, ValueError, "top_n must be >= 1"),
