@@ -39,7 +39,7 @@ from rerankkit.testing import KeywordReranker
 RATIONALES = ROOT.parent / "shared" / "data" / "scifact-rationales" / "train.jsonl"
 if TRAINED_CE.is_dir() and RATIONALES.is_file():
     reranker = CrossEncoderReranker(str(TRAINED_CE))
-    rows = [json.loads(line) for line in RATIONALES.read_text().splitlines()[:40]]
+    rows = [json.loads(line) for line in RATIONALES.read_text().splitlines()]
     by_claim = {}
     for row in rows:  # a claim's evidence abstracts, once each
         by_claim.setdefault(row["query_id"], {}).setdefault(row["doc_id"], row)
