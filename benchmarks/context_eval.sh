@@ -2,7 +2,7 @@
 # The context step on the SciFact rationale train split (issue 22): `rerankkit eval-context`
 # with the test cross-encoder and with a cross-encoder fine-tuned on SciFact train.
 #
-#   bash benchmarks/context_eval.sh [MAX_CLAIMS] [OUT]      (defaults: 120, reports/context)
+#   bash benchmarks/context_eval.sh [MAX_CLAIMS] [OUT]      (defaults: 30, reports/context)
 #
 # 1. The fine-tuned model (kept outside the repository; skipped when it exists):
 #      rerankkit train --model ../shared/models/minilm-l6-msmarco-ce --data ../shared/data/scifact \
@@ -19,7 +19,7 @@
 # Bounded: MAX_CLAIMS seeded claims of 505 (0 = all). Each run writes report.{json,md,png}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-claims="${1:-120}"
+claims="${1:-30}"
 out="${2:-reports/context}"
 shared="${SHARED:-../shared}"
 finetuned="${FINETUNED:-../models/scifact-ce}"
