@@ -73,7 +73,7 @@ for budget in (48, 96):
 cited. Here we check the annotated rationale sentences against the kept spans."""),
     C("""\
 kept = {d.index: d for d in pruner.prune(query, documents, budget_tokens=96)}
-for i, (document, abstract) in enumerate(zip(documents, abstracts)):
+for i, (document, abstract) in enumerate(zip(documents, abstracts, strict=True)):
     if i not in kept:
         print(f"[{i}] left out")
         continue
@@ -111,8 +111,8 @@ from llamaindex_rerankkit import RerankKitPostprocessor
 docs = [Document(text, id=f"doc{i}") for i, text in enumerate(documents)]
 compressor = RerankKitCompressor(reranker=reranker, top_n=3, prune=True, budget_tokens=64)
 for doc in compressor.compress_documents(docs, query):
-    meta = doc.metadata
-    print(doc.id, meta["kept_tokens"], "of", meta["original_tokens"], "tokens:", doc.page_content[:90])
+    tokens = f'{doc.metadata["kept_tokens"]} of {doc.metadata["original_tokens"]} tokens'
+    print(doc.id, tokens + ":", doc.page_content[:90])
 
 nodes = [NodeWithScore(node=TextNode(text=text), score=1.0) for text in documents]
 post = RerankKitPostprocessor(reranker, top_n=3, prune=True, budget_tokens=64)
