@@ -259,3 +259,17 @@ def test_whole_documents_are_cut_at_the_budget() -> None:
     words = len  # one token per character keeps the arithmetic visible
     kept = cut_documents(["aaaa bbbb", "cc dd"], [1, 0], words, 9)
     assert kept.spans == {1: [(0, 5)], 0: [(0, 4)]} and kept.tokens == 9
+
+
+def test_a_pruner_and_an_adapter_holding_it_pickle() -> None:
+    import pickle
+
+    from langchain_rerankkit import RerankKitCompressor
+
+    pruner = ContextPruner(KeywordReranker(), tokenizer=len)
+    again = pickle.loads(pickle.dumps(pruner))
+    assert again.prune("cats", ["Dogs bark. Cats purr."]) == pruner.prune(
+        "cats", ["Dogs bark. Cats purr."]
+    )
+    compressor = RerankKitCompressor(reranker=KeywordReranker(), prune=pruner, budget_tokens=20)
+    assert pickle.loads(pickle.dumps(compressor)).budget_tokens == 20
