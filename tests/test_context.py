@@ -273,3 +273,20 @@ def test_a_pruner_and_an_adapter_holding_it_pickle() -> None:
     )
     compressor = RerankKitCompressor(reranker=KeywordReranker(), prune=pruner, budget_tokens=20)
     assert pickle.loads(pickle.dumps(compressor)).budget_tokens == 20
+
+
+def test_evaluate_context_compares_the_methods_on_the_rationale(tmp_path: Path) -> None:
+    from rerankkit.eval._context import evaluate_context
+
+    row = {"query_id": 1, "query": "cats", "sentences": ["Dogs bark.", "Cats purr."]}
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({**row, "rationale": [1]}) + "\n")
+    pruner = ContextPruner(KeywordReranker())  # 3 approximate tokens per sentence
+    rows = evaluate_context(
+        load_claims(path), cross_encoders=[("pruner", pruner)], bi_encoder=None, budgets=[3, 6]
+    )
+    got = {(r.method, r.budget): (r.recall, r.tokens) for r in rows}
+    assert got[("lead-k", 3)] == (0.0, 3.0)  # the first sentence only
+    assert got[("pruner", 3)] == (1.0, 3.0)  # the rationale sentence
+    assert got[("lead-k", 6)] == got[("pruner", 6)] == (1.0, 6.0)  # both sentences
+    assert got[("whole documents by pruner", 3)][0] == 0.0  # the abstract's first 3 tokens
