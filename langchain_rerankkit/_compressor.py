@@ -2,8 +2,8 @@
 
 Each call is a LangChain run (a chain run named ``RerankKitCompressor``, a child of the
 retriever's run) reported through the callbacks it is given: inputs ``{"query", "documents":
-count}``, outputs ``{"documents": [{"id", "index", "relevance_score"}, ...], "reranked",
-"pruned"}`` (with ``prune``, each document also reports ``kept_tokens`` and
+count}``, outputs ``{"documents": [{"id", "index", "relevance_score"}, ...], "reranked"}``
+(with ``prune``, also ``"pruned"``, and each document reports ``kept_tokens`` and
 ``original_tokens``), metadata ``{"reranker": name, "top_n", "prune", "budget_tokens"}``, and
 any error. LLM calls made by the reranker run inside it, so each is a child run
 (``astream_events(version="v2")`` shows them all).
@@ -56,9 +56,12 @@ ABSTAINED_EVENT = "rerankkit_abstained"
 """The custom event a call dispatches when no document reaches ``min_relevance``."""
 
 
-def _run_outputs(outcome: adapting.RerankOutcome[Document], cut: bool) -> dict[str, Any]:
+def _run_outputs(
+    outcome: adapting.RerankOutcome[Document], cut: bool, pruning: bool
+) -> dict[str, Any]:
     """What the run reports: each kept document's id, input position and score; with an
-    adaptive cut (``cut``), whether it abstained."""
+    adaptive cut (``cut``), whether it abstained; when the compressor prunes (``pruning``),
+    whether it did and each document's tokens."""
     summary = []
     for kept in outcome.kept:
         entry: dict[str, Any] = {"id": kept.item.id, "index": kept.index}
@@ -68,11 +71,9 @@ def _run_outputs(outcome: adapting.RerankOutcome[Document], cut: bool) -> dict[s
             entry["kept_tokens"] = kept.metadata["kept_tokens"]
             entry["original_tokens"] = kept.metadata["original_tokens"]
         summary.append(entry)
-    outputs: dict[str, Any] = {
-        "documents": summary,
-        "reranked": outcome.reranked,
-        "pruned": outcome.pruned,
-    }
+    outputs: dict[str, Any] = {"documents": summary, "reranked": outcome.reranked}
+    if pruning:
+        outputs["pruned"] = outcome.pruned
     if cut:
         outputs["abstained"] = outcome.abstained
     return outputs
@@ -196,7 +197,9 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         if outcome.failure is not None:
             run.on_chain_error(outcome.failure)
         else:
-            run.on_chain_end(_run_outputs(outcome, self.min_relevance is not None))
+            run.on_chain_end(
+                _run_outputs(outcome, self.min_relevance is not None, self.prune is not False)
+            )
         return [_new_document(kept) for kept in outcome.kept]
 
     async def acompress_documents(
@@ -220,7 +223,9 @@ class RerankKitCompressor(adapting.RerankSettings, BaseDocumentCompressor):
         if outcome.failure is not None:
             await run.on_chain_error(outcome.failure)
         else:
-            await run.on_chain_end(_run_outputs(outcome, self.min_relevance is not None))
+            await run.on_chain_end(
+                _run_outputs(outcome, self.min_relevance is not None, self.prune is not False)
+            )
         return [_new_document(kept) for kept in outcome.kept]
 
     def _abstain_data(self, query: str, documents: list[Document]) -> dict[str, Any]:

@@ -130,6 +130,8 @@ def test_settings_check_every_field_once_and_refuse_old_spellings() -> None:
         "on_reranker_error": "unranked",
         "min_relevance": None,
         "on_no_relevant": "empty",
+        "prune": False,
+        "budget_tokens": None,
     }
     for fields, error, match in [
         ({"top_n": 0}, ValueError, "top_n must be >= 1"),

@@ -45,7 +45,7 @@ def check_provenance(documents: list[str], pruned: list[PrunedDocument], marker:
         assert p.text == marker.join(original[start:end] for start, end in p.spans)
         flat = [offset for span in p.spans for offset in span]
         assert flat == sorted(flat) and all(start < end for start, end in p.spans)
-        assert 0 <= flat[0] and flat[-1] <= len(original)
+        assert flat[0] >= 0 and flat[-1] <= len(original)
         assert p.tokens == approximate_tokens(p.text)
         assert p.original_tokens == approximate_tokens(original)
 
@@ -100,15 +100,14 @@ def test_budget_is_never_exceeded_and_spans_rebuild_the_text(
     assert sum(p.tokens for p in pruned) <= budget
     check_provenance(documents, pruned, " … ")
     assert len({p.index for p in pruned}) == len(pruned)
-    # greedy by score: no dropped sentence with a higher score than a kept one would still fit
-    # alone in an empty budget... at least the best sentence is kept when it fits alone
+    # greedy by score: the best sentence is kept whenever it fits alone
     scored = [
         (hashed(query, documents[d][a:b]), d, (a, b))
         for d in range(len(documents))
         for a, b in split_sentences(documents[d])
     ]
     if scored:
-        best, d, span = max(scored, key=lambda item: item[0])
+        _, d, span = max(scored, key=lambda item: item[0])
         if approximate_tokens(documents[d][span[0] : span[1]]) <= budget:
             assert any(p.index == d and covered(p.spans, span) for p in pruned)
 
@@ -260,3 +259,34 @@ def test_whole_documents_are_cut_at_the_budget() -> None:
     words = len  # one token per character keeps the arithmetic visible
     kept = cut_documents(["aaaa bbbb", "cc dd"], [1, 0], words, 9)
     assert kept.spans == {1: [(0, 5)], 0: [(0, 4)]} and kept.tokens == 9
+
+
+def test_a_pruner_and_an_adapter_holding_it_pickle() -> None:
+    import pickle
+
+    from langchain_rerankkit import RerankKitCompressor
+
+    pruner = ContextPruner(KeywordReranker(), tokenizer=len)
+    again = pickle.loads(pickle.dumps(pruner))
+    assert again.prune("cats", ["Dogs bark. Cats purr."]) == pruner.prune(
+        "cats", ["Dogs bark. Cats purr."]
+    )
+    compressor = RerankKitCompressor(reranker=KeywordReranker(), prune=pruner, budget_tokens=20)
+    assert pickle.loads(pickle.dumps(compressor)).budget_tokens == 20
+
+
+def test_evaluate_context_compares_the_methods_on_the_rationale(tmp_path: Path) -> None:
+    from rerankkit.eval._context import evaluate_context
+
+    row = {"query_id": 1, "query": "cats", "sentences": ["Dogs bark.", "Cats purr."]}
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({**row, "rationale": [1]}) + "\n")
+    pruner = ContextPruner(KeywordReranker())  # 3 approximate tokens per sentence
+    rows = evaluate_context(
+        load_claims(path), cross_encoders=[("pruner", pruner)], bi_encoder=None, budgets=[3, 6]
+    )
+    got = {(r.method, r.budget): (r.recall, r.tokens) for r in rows}
+    assert got[("lead-k", 3)] == (0.0, 3.0)  # the first sentence only
+    assert got[("pruner", 3)] == (1.0, 3.0)  # the rationale sentence
+    assert got[("lead-k", 6)] == got[("pruner", 6)] == (1.0, 6.0)  # both sentences
+    assert got[("whole documents by pruner", 3)][0] == 0.0  # the abstract's first 3 tokens

@@ -74,7 +74,12 @@ PUBLIC = {
         "reranker_name",
         "score_pairs",
     ],
-    "rerankkit.context": ["ContextPruner", "PrunedDocument", "approximate_tokens", "split_sentences"],
+    "rerankkit.context": [
+        "ContextPruner",
+        "PrunedDocument",
+        "approximate_tokens",
+        "split_sentences",
+    ],
     "rerankkit.errors": [
         "CalibrationError",
         "DatasetError",

@@ -78,7 +78,7 @@ def run_eval_context(args: argparse.Namespace) -> int:
     specs = [checked_spec(text) for text in options.reranker]  # fail before any loading
     bi_spec = None if options.bi_encoder.lower() == "none" else checked_spec(options.bi_encoder)
     claims = load_claims(options.data, max_claims=options.max_claims, seed=options.seed)
-    pruners = []
+    pruners: list[tuple[str, ContextPruner]] = []
     for spec in specs:
         reranker = build_reranker(spec)
         for k in options.context_sentences:

@@ -2,13 +2,11 @@
 a token budget decides what reaches the LLM (:class:`PrunedDocument` keeps the provenance).
 
 Provence-family pruners (naver/provence-reranker-debertav3-v1, XProvence, OpenProvence) are
-not loaded here: their per-token keep head is a custom ``Provence`` model class shipped as
-remote code (``auto_map`` to ``modeling_provence.py``) on top of DeBERTa-v3 / a
-multilingual encoder, so transformers' Auto classes load them only with
-``trust_remote_code=True``, which rerankkit never sets: loading them means running code from
-the hub. A ``*ForSequenceClassification`` load keeps the ranking head and drops the keep head,
-so their pruning decision is lost. Their ranking score still works through ``ContextPruner``
-if a checkpoint exports it as a plain sequence-classification model.
+not loaded here: their public ``config.json`` declares ``"model_type": "Provence"`` with an
+``auto_map`` to remote code (``modeling_provence.py``), a type transformers does not know, so
+even ``AutoConfig`` needs ``trust_remote_code=True``, which rerankkit never sets (it runs code
+from the hub); their per-token keep head exists only in that code. Any sequence-classification
+cross-encoder works as the sentence scorer instead (docs/context.md).
 """
 
 from __future__ import annotations

@@ -32,13 +32,20 @@ def approximate_tokens(text: str) -> int:
     return sum(math.ceil(len(piece) / 6) for piece in _PIECES.findall(text))
 
 
-def _hf_counter(tokenizer: Any) -> TokenCounter:
-    def count(text: str) -> int:
+class _HFCounter:
+    """Tokens of a text for a Hugging Face tokenizer (a class, not a closure: it pickles)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, text: str) -> int:
         # verbose=False: counting a long text is no model input (no over-length warning)
-        ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        ids = self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
         return len(ids) if text else 0
 
-    return count
+
+def _hf_counter(tokenizer: Any) -> TokenCounter:
+    return _HFCounter(tokenizer)
 
 
 def _is_hf_tokenizer(value: Any) -> bool:
@@ -82,11 +89,18 @@ def token_counter(tokenizer: Any, reranker: Any = None) -> TokenCounter:
     )
 
 
-def _checked(count: Callable[[str], Any]) -> TokenCounter:
-    def checked(text: str) -> int:
-        value = count(text)
+class _Checked:
+    """A caller's ``str -> int``, each count checked (a class, not a closure: it pickles)."""
+
+    def __init__(self, count: Callable[[str], Any]) -> None:
+        self.count = count
+
+    def __call__(self, text: str) -> int:
+        value = self.count(text)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise TypeError(f"tokenizer must return an int >= 0, got {value!r} for {text[:40]!r}")
         return value
 
-    return checked
+
+def _checked(count: Callable[[str], Any]) -> TokenCounter:
+    return _Checked(count)

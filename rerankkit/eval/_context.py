@@ -215,9 +215,16 @@ def evaluate_context(
     margins: Sequence[float] = (),
 ) -> list[ContextRow]:
     """Every method at every budget (and each cross-encoder pruner's adaptive default at each
-    of ``margins``). ``cross_encoders`` are ``(name, pruner)`` pairs; the first one's token
-    counter counts for every method."""
-    count = cross_encoders[0][1].count_tokens if cross_encoders else bi_encoder[1].count_tokens  # type: ignore[index]
+    of ``margins``). ``cross_encoders`` are ``(name, pruner)`` pairs, at least one; the first
+    one's token counter counts for every method.
+
+    Raises:
+        ValueError: No cross-encoder pruner.
+    """
+    if not cross_encoders:
+        raise ValueError("cross_encoders must hold at least one (name, pruner) pair")
+    lead = cross_encoders[0][1]  # its tokenizer counts for every method; it splits for lead-k
+    count = lead.count_tokens
     original = sum(count(d) for c in claims for d in c.documents) / max(1, len(claims))
     rows: list[ContextRow] = []
 
@@ -227,7 +234,6 @@ def evaluate_context(
         recall, tokens = _recall(claims, kept)
         rows.append(ContextRow(name, budget, recall, tokens, original, rate, **extra))
 
-    lead = cross_encoders[0][1] if cross_encoders else bi_encoder[1]  # type: ignore[index]
     positions = [
         [[-float(i) for i in range(len(split_sentences(d)))] for d in c.documents] for c in claims
     ]
