@@ -211,6 +211,7 @@ def test_the_deadline_answers_504_and_drops_the_queued_work() -> None:
     for response in (first, second):
         assert response.status_code == 504, response.text
         assert "request_timeout_s=0.3" in response.json()["message"]
+        assert int(response.headers["Retry-After"]) >= 1  # told when to retry
     assert metric(app, "rerankkit_abandoned_requests_total", reason="deadline") == 2
     assert metric(app, "rerankkit_queue_depth") == 0
     app.state.reranker.close()  # the running call ends; the queued one never starts
@@ -474,3 +475,17 @@ def test_a_taken_port_fails_before_the_model_loads(capsys: pytest.CaptureFixture
             main(["serve", "--reranker", "cross-encoder:/no/such/model", "--port", str(port)]) == 2
         )
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_requests_that_all_time_out_still_teach_the_meter_to_refuse() -> None:
+    """Nothing answered yet, every request dropped at the deadline: the pairs it held within
+    the busy time bound the throughput, so the next request that cannot fit is refused."""
+    now = [0.0]
+    meter = LoadMeter(100, 10_000, 10.0, 1, clock=lambda: now[0])
+    assert meter.admit(100) is None
+    now[0] = 10.0
+    meter.done(100, scored=False, timed_out=True)  # at most 100 pairs in 10 busy seconds
+    assert meter.pairs_per_s == 10.0
+    assert meter.admit(100) is None  # alone: always admitted
+    refusal = meter.admit(100)  # 200 pairs at <= 10 pairs/s: past the 10 s deadline
+    assert refusal is not None and refusal.retry_after_s == (200 - 100) // 10

@@ -112,6 +112,10 @@ request_timeout_s=2', retry_after_s=2))
             )
         return None
 
+    def retry_after_s(self) -> int:
+        """``Retry-After`` for a request dropped at the deadline: until the queue drains."""
+        return retry_after(self.pairs, self.pairs_per_s, self.min_retry_after_s)
+
     def admit(self, pairs: int) -> Refusal | None:
         """Admit a request of ``pairs`` pairs, or say why not (then nothing changes)."""
         refused = self.refusal(pairs)
@@ -122,14 +126,20 @@ request_timeout_s=2', retry_after_s=2))
             self.pairs += pairs
         return refused
 
-    def done(self, pairs: int, *, scored: bool) -> None:
-        """An admitted request finished (``scored``: its pairs were scored, not abandoned)."""
+    def done(self, pairs: int, *, scored: bool, timed_out: bool = False) -> None:
+        """An admitted request finished (``scored``: its pairs were scored, not abandoned;
+        ``timed_out``: it was dropped at the deadline).
+
+        A timed-out request counts as if its pairs had been scored in the busy time: an
+        over-estimate of the throughput, but without it a server whose every request times out
+        never measures one and never refuses work up front.
+        """
         now = self.clock()
         self._busy_s += now - self._mark
         self._mark = now
         self.requests -= 1
         self.pairs -= pairs
-        if scored:
+        if scored or timed_out:
             self._scored += pairs
         if self._busy_s > FORGET_AFTER_S:
             self._scored, self._busy_s = self._scored / 2, self._busy_s / 2

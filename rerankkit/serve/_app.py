@@ -358,7 +358,7 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
                 f"{refused.reason}; retry after {seconds} s",
                 {"Retry-After": str(seconds)},
             )
-        scored = False
+        scored = timed_out = False
         try:
             metrics.documents.labels(route=route).inc(len(texts))
             results = await within_deadline(
@@ -366,11 +366,14 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
             )
             if results is None:
                 metrics.abandoned.labels(reason="deadline").inc()
+                timed_out = True
+                seconds = meter.retry_after_s()
                 raise RequestError(
                     504,
                     "deadline_exceeded",
                     f"not answered within request_timeout_s={settings.request_timeout_s:g} "
-                    "s; its work was dropped",
+                    f"s; its work was dropped; retry after {seconds} s",
+                    {"Retry-After": str(seconds)},
                 )
             scored = True
             return results
@@ -384,7 +387,7 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
                 500, "reranker_error", f"the reranker failed: {type(error).__name__}: {error}"
             ) from error
         finally:
-            meter.done(len(texts), scored=scored)
+            meter.done(len(texts), scored=scored, timed_out=timed_out)
 
     @app.post("/v2/rerank", response_model=CohereV2Response, tags=["Cohere v2"], **guarded)
     async def rerank_v2(body: CohereV2Request) -> CohereV2Response:
