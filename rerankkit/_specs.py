@@ -480,6 +480,17 @@ def shared(key: tuple[Any, ...], build: Callable[[], Reranker]) -> Reranker:
         return reranker
 
 
+def loads_a_model(spec: RerankerSpec) -> bool:
+    """Whether ``spec`` loads model weights in this process (worth sharing): not a remote
+    service (cheap to build, and its key is read from the environment when it is built).
+
+    Example:
+        >>> loads_a_model(parse_spec("cross-encoder:m")), loads_a_model(parse_spec("cohere:m"))
+        (True, False)
+    """
+    return _KINDS[spec.kind].module.startswith("rerankkit.backends.")
+
+
 def shared_key(spec: RerankerSpec) -> tuple[Any, ...]:
     """The :func:`shared` key of a parsed spec: kind, target and options, order-free.
 

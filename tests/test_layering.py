@@ -61,6 +61,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "rerankkit._renamed",
         "rerankkit._retry",
         "rerankkit._abandon",
+        "rerankkit._blank",
+        "rerankkit._secrets",
     ),
     "llm": ("rerankkit.llm.*",),
     "testing": ("rerankkit.testing",),  # fakes for users' tests: rerankers and LLMs

@@ -226,6 +226,8 @@ def test_compressor_pickle_and_json_round_trips_rank_the_same() -> None:
         "on_reranker_error": "unranked",
         "min_relevance": None,
         "on_no_relevant": "empty",
+        "prune": False,
+        "budget_tokens": None,
     }
     from_json = RerankKitCompressor.model_validate_json(compressor.model_dump_json())
     for copy in (round_trip(compressor), RerankKitCompressor(**dumped), from_json):

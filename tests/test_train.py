@@ -453,7 +453,7 @@ def test_jsonl_that_is_empty_or_not_text_is_named(tmp_path: Path) -> None:
         load_training_jsonl(empty)
     packed = tmp_path / "train.jsonl.gz"
     packed.write_bytes(gzip.compress(b'{"query": "a", "passage": "p", "label": 1}\n'))
-    with pytest.raises(DatasetError, match=r"train.jsonl.gz: not UTF-8 text"):
+    with pytest.raises(DatasetError, match=r"train.jsonl.gz:1: not UTF-8 text"):
         load_training_jsonl(packed)
 
 

@@ -39,6 +39,7 @@ from rerankkit._ordering import RelevanceCut
 from rerankkit._renamed import refuse_renamed_value
 from rerankkit._specs import (
     build_reranker,
+    loads_a_model,
     parse_spec,
     reranker_spec,
     shared,
@@ -75,7 +76,9 @@ def as_reranker(reranker: Reranker | str | os.PathLike[str], *, share: bool = Tr
     already built from the same spec (kind, model, options: device and dtype included) while
     anything still holds it, so two compressors, or a compressor and a postprocessor, given
     the same string share one model in memory (``rerankkit._specs.shared``). ``share=False``,
-    or passing a ``Reranker`` you built yourself, gives a private copy.
+    or passing a ``Reranker`` you built yourself, gives a private copy. Remote services
+    (``cohere:``, ``tei:``, ...) load no model and are never shared: each reads its key from
+    the environment when it is built.
 
     Raises:
         TypeError: ``reranker`` is neither.
@@ -102,7 +105,7 @@ def as_reranker(reranker: Reranker | str | os.PathLike[str], *, share: bool = Tr
     if kind in spec_kinds() or (colon and len(kind) > 1 and not os.path.exists(reranker)):
         spec = parse_spec(reranker)
         build = functools.partial(build_reranker, spec)
-        return shared(shared_key(spec), build) if share else build()
+        return shared(shared_key(spec), build) if share and loads_a_model(spec) else build()
     from rerankkit import CrossEncoderReranker  # imports torch: only when asked for
 
     model: Callable[[], Reranker] = functools.partial(CrossEncoderReranker, reranker)

@@ -25,6 +25,7 @@ Example (``fp32``: a loaded float32 sequence classifier)::
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import logging
 from collections.abc import Callable, Sequence
 from copy import deepcopy
@@ -203,9 +204,11 @@ def _cpu_identity() -> str:
 def _runtime_versions() -> str:
     """The versions of the runtimes that run the candidates (a new one may be faster)."""
     versions = []
-    for module in ("torch", "onnxruntime", "openvino"):
-        if installed(module):
-            versions.append(f"{module}-{require(module, 'transformers').__version__}")
+    for name in ("torch", "onnxruntime", "openvino"):
+        if installed(name):  # the distributions' versions: nothing is imported
+            dists = importlib.metadata.packages_distributions().get(name, [name])
+            found = [f"{dist}-{importlib.metadata.version(dist)}" for dist in sorted(set(dists))]
+            versions.append("+".join(found))
     return ",".join(versions)
 
 
