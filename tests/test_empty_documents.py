@@ -266,5 +266,6 @@ def test_adapters_flag_invisible_text_as_empty() -> None:
     ]
     post = RerankKitPostprocessor(reranker=Recorder(), top_n=None)
     out_nodes = post.postprocess_nodes(nodes, query_str="cat")
-    assert [(n.node.node_id, n.score) for n in out_nodes] == [("cat", 1.0), ("zw", 1.0)]  # floored: the lowest judged
+    # the empty node is floored to the lowest judged score of the call, flagged
+    assert [(n.node.node_id, n.score) for n in out_nodes] == [("cat", 1.0), ("zw", 1.0)]
     assert out_nodes[1].node.metadata["empty_document"] is True
