@@ -100,11 +100,11 @@ def load_judged(
     """The collection, with ``qrels`` (a BEIR TSV file) instead of its own judgments."""
     from dataclasses import replace
 
-    from rerankkit.eval._datasets import load_beir, parse_qrels
+    from rerankkit.eval._datasets import load_beir, parse_qrels, read_lines
 
     dataset = load_beir(data, split=split)
     if qrels is not None:
-        judged = parse_qrels(qrels.read_text(encoding="utf-8").splitlines(), source=str(qrels))
+        judged = parse_qrels(read_lines(qrels), source=str(qrels))
         dataset = replace(dataset, qrels={q: j for q, j in judged.items() if q in dataset.queries})
     return dataset
 

@@ -99,6 +99,7 @@ def run_judge(args: argparse.Namespace) -> int:
         parse_corpus,
         parse_qrels,
         parse_queries,
+        read_lines,
     )
     from rerankkit.eval._judge import RelevanceJudge, agreement, judge_run, write_qrels
     from rerankkit.eval._runs import candidates
@@ -106,14 +107,10 @@ def run_judge(args: argparse.Namespace) -> int:
     options = model_from_args(JudgeOptions, args)
     llm = load_llm(options.llm)
     files = beir_files(options.data, options.split)
-    corpus = parse_corpus(
-        files["corpus"].read_text("utf-8").splitlines(), source=str(files["corpus"])
-    )
-    queries = parse_queries(
-        files["queries"].read_text("utf-8").splitlines(), source=str(files["queries"])
-    )
+    corpus = parse_corpus(read_lines(files["corpus"]), source=str(files["corpus"]))
+    queries = parse_queries(read_lines(files["queries"]), source=str(files["queries"]))
     human = (
-        parse_qrels(files["qrels"].read_text("utf-8").splitlines(), source=str(files["qrels"]))
+        parse_qrels(read_lines(files["qrels"]), source=str(files["qrels"]))
         if files["qrels"].is_file()
         else None
     )

@@ -34,6 +34,7 @@ from typing import Any
 from rerankkit._optional import require
 from rerankkit.context import ContextPruner, PrunedDocument, split_sentences
 from rerankkit.errors import DatasetError
+from rerankkit.eval._datasets import read_lines
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def load_claims(path: str | Path, *, max_claims: int | None = None, seed: int = 
     if not path.is_file():
         raise DatasetError(f"no rationales file at {path}")
     grouped: dict[str, Claim] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_lines(path), 1):
         if not line.strip():
             continue
         try:

@@ -312,7 +312,9 @@ def check_qrels(
 # --------------------------------------------------------------------------- files
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[str]:
+    """The lines of the file at ``path`` as strict UTF-8 (:func:`utf8_lines`: a bad byte names
+    the file and the line); a missing file is a ``DatasetError`` naming it."""
     try:
         with path.open("rb") as handle:  # a byte order mark is dropped by _numbered_lines
             return list(utf8_lines(handle, str(path)))
@@ -371,12 +373,12 @@ def load_beir(folder: str | Path, *, split: str = "test") -> Dataset:
             f"missing file{'s' if len(missing) > 1 else ''} in {root}: {', '.join(missing)} "
             "(a BEIR folder needs corpus.jsonl, queries.jsonl and qrels/<split>.tsv)"
         )
-    corpus = parse_corpus(_read_lines(paths["corpus"]), source=str(paths["corpus"]))
-    queries = parse_queries(_read_lines(paths["queries"]), source=str(paths["queries"]))
+    corpus = parse_corpus(read_lines(paths["corpus"]), source=str(paths["corpus"]))
+    queries = parse_queries(read_lines(paths["queries"]), source=str(paths["queries"]))
     for kind, texts in (("corpus", corpus), ("queries", queries)):
         if not texts:
             raise DatasetError(f"{paths[kind]} is empty: a collection needs {kind} to evaluate")
-    all_qrels = parse_qrels(_read_lines(paths["qrels"]), source=str(paths["qrels"]))
+    all_qrels = parse_qrels(read_lines(paths["qrels"]), source=str(paths["qrels"]))
     check = check_qrels(all_qrels, queries, corpus)
     if check.unknown_query_judgments:
         logger.warning(
@@ -410,7 +412,7 @@ def load_trec_run(path: str | Path) -> Run:
         # 43
     """
     path = Path(path)
-    return parse_trec_run(_read_lines(path), source=str(path))
+    return parse_trec_run(read_lines(path), source=str(path))
 
 
 def check_run(
