@@ -6,6 +6,12 @@ Example (from the project root, with the test collections beside it)::
         --reranker cross-encoder:../shared/models/minilm-l6-msmarco-ce \\
         --budget 64 --budget 128 --budget 256 --output reports/context
 
+End to end (each claim's BM25 top-5 abstracts of the BEIR corpus packed into one budget)::
+
+    rerankkit eval-context --data ../shared/data/scifact-rationales/train.jsonl \\
+        --beir ../shared/data/scifact --top-k 5 \\
+        --reranker cross-encoder:../shared/models/minilm-l6-msmarco-ce --output reports/e2e
+
 Methods: lead-k, a bi-encoder sentence pruner (``--bi-encoder``), a ``ContextPruner`` per
 ``--reranker`` (and per ``--context-sentences``), and whole abstracts by rerank order cut at the
 budget (see :mod:`rerankkit.eval._context`). Writes ``report.json``, ``report.md`` and
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shlex
 import sys
@@ -25,6 +32,8 @@ from typing import Any
 from pydantic import Field
 
 from rerankkit.cli._options import Options, add_model_options, checked_spec, model_from_args
+
+logger = logging.getLogger(__name__)
 
 
 class _EvalContext(Options):
@@ -38,8 +47,16 @@ class _EvalContext(Options):
     bi_encoder: str = "embedding:"
     """bi-encoder spec of the sentence-optimizer baseline ('none' to skip; default: the
     packaged all-MiniLM-L6-v2)"""
-    budget: tuple[int, ...] = Field((64, 128, 256), json_schema_extra={"metavar": ["TOKENS"]})
-    """total token budget per claim (repeatable)"""
+    beir: Path | None = Field(None, json_schema_extra={"metavar": ["DIR"]})
+    """end to end: pack each claim's BM25 top-k abstracts of DIR/corpus.jsonl (a BEIR folder
+    whose ids the rationales use) instead of its evidence abstracts"""
+    top_k: int = Field(5, ge=1, json_schema_extra={"metavar": ["K"]})
+    """abstracts BM25 retrieves per claim with --beir"""
+    bm25_language: str = "english"
+    """BM25 analyser language with --beir ('none': a plain regex tokenizer)"""
+    budget: tuple[int, ...] | None = Field(None, json_schema_extra={"metavar": ["TOKENS"]})
+    """total token budget per claim (repeatable; default 64 128 256, with --beir 128 256
+    512)"""
     context_sentences: tuple[int, ...] = Field((0,), json_schema_extra={"metavar": ["K"]})
     """neighbours each side scored with a sentence (repeatable: one cross-encoder method each)"""
     margin: tuple[float, ...] = Field((0.1, 0.25, 0.5), json_schema_extra={"metavar": ["M"]})
@@ -72,12 +89,30 @@ def run_eval_context(args: argparse.Namespace) -> int:
     from rerankkit._specs import build_reranker
     from rerankkit.backends._speed import cpu_description, cpu_flags
     from rerankkit.context import ContextPruner
-    from rerankkit.eval._context import evaluate_context, load_claims, plot, to_markdown
+    from rerankkit.eval._context import (
+        check_doc_ids,
+        evaluate_context,
+        load_claims,
+        plot,
+        retrieve_claims,
+        to_markdown,
+    )
+    from rerankkit.eval._datasets import parse_corpus, read_lines
 
     options = model_from_args(_EvalContext, args)
     specs = [checked_spec(text) for text in options.reranker]  # fail before any loading
     bi_spec = None if options.bi_encoder.lower() == "none" else checked_spec(options.bi_encoder)
     claims = load_claims(options.data, max_claims=options.max_claims, seed=options.seed)
+    note, retrieval = "", None
+    if options.beir is not None:
+        source = options.beir / "corpus.jsonl"
+        corpus = parse_corpus(read_lines(source), source=str(source))
+        check_doc_ids(claims, corpus, str(source))
+        language = None if options.bm25_language.lower() == "none" else options.bm25_language
+        claims, retrieval = retrieve_claims(claims, corpus, options.top_k, language=language)
+        note = retrieval.describe()
+        logger.info(note)
+    budgets = options.budget or ((128, 256, 512) if options.beir else (64, 128, 256))
     pruners: list[tuple[str, ContextPruner]] = []
     for spec in specs:
         reranker = build_reranker(spec)
@@ -98,10 +133,10 @@ def run_eval_context(args: argparse.Namespace) -> int:
         claims,
         cross_encoders=pruners,
         bi_encoder=bi,
-        budgets=sorted(set(options.budget)),
+        budgets=sorted(set(budgets)),
         margins=options.margin,
     )
-    table = to_markdown(rows, len(claims))
+    table = to_markdown(rows, len(claims), note=note)
     sys.stdout.write(table)
     if options.output is not None:
         options.output.mkdir(parents=True, exist_ok=True)
@@ -112,6 +147,7 @@ def run_eval_context(args: argparse.Namespace) -> int:
             "cpu": f"{cpu_description()}; flags: {' '.join(wanted)}; "
             f"load average {os.getloadavg()}",
             "settings": json.loads(options.model_dump_json()),
+            "retrieval": retrieval and {**retrieval.__dict__, "note": note},
             "rows": [row.__dict__ for row in rows],
         }
         paths = [options.output / "report.json", options.output / "report.md"]

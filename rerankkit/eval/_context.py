@@ -15,6 +15,11 @@ entirely (independent of how the method split sentences). Methods, each at every
 - ``whole documents``: the abstracts reranked by the same cross-encoder, concatenated best
   first and cut at the budget (the last one mid-text).
 
+End-to-end mode (``--beir DIR``): each claim's abstracts are instead the BM25 top-k of the BEIR
+corpus (:func:`retrieve_claims`), and every method packs ONE budget across them; recall stays
+over ALL the claim's rationale sentences, so those of an evidence abstract BM25 did not retrieve
+count as missed.
+
 Every method counts tokens with the same tokenizer (the first cross-encoder's, or
 ``--tokenizer``). Sentences are scored once per claim and packed at every budget; ``pairs/s``
 is sentence (or abstract) pairs scored per second of scoring.
@@ -26,7 +31,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,17 +48,24 @@ Span = tuple[int, int]
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim, its evidence abstracts (as text) and the rationale sentences' spans."""
+    """A claim, its abstracts (as text) and the rationale sentences' spans in them."""
 
     query: str
     documents: list[str]
     rationale: list[list[Span]]
     """Per abstract, the ``(start, end)`` of each rationale sentence in its text."""
+    doc_ids: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
+    query_id: str = ""
+    missed: int = 0
+    """Rationale sentences of abstracts not among ``documents`` (the first stage did not
+    retrieve them): counted as not kept."""
 
 
 def load_claims(path: str | Path, *, max_claims: int | None = None, seed: int = 0) -> list[Claim]:
     """Claims of a rationales JSONL file (``query_id``, ``query``, ``sentences``,
-    ``rationale`` per line), abstracts in file order; ``max_claims``: a seeded sample.
+    ``rationale`` per line; ``doc_id`` and ``title`` as well for :func:`retrieve_claims`),
+    abstracts in file order; ``max_claims``: a seeded sample.
 
     Raises:
         DatasetError: A missing file, bad JSON or a missing/ill-typed field (line named).
@@ -69,12 +81,13 @@ def load_claims(path: str | Path, *, max_claims: int | None = None, seed: int = 
             row = json.loads(line)
             qid, query = str(row["query_id"]), row["query"]
             sentences, rationale = row["sentences"], row["rationale"]
-            if not isinstance(query, str) or not all(isinstance(s, str) for s in sentences):
-                raise TypeError("query and sentences must be strings")
+            doc_id, title = str(row.get("doc_id", "")), row.get("title") or ""
+            if not all(isinstance(s, str) for s in (query, title, *sentences)):
+                raise TypeError("query, title and sentences must be strings")
             chosen = {int(i) for i in rationale}
         except (ValueError, KeyError, TypeError) as error:
             raise DatasetError(f"{path}:{number}: {type(error).__name__}: {error}") from None
-        claim = grouped.setdefault(qid, Claim(query, [], []))
+        claim = grouped.setdefault(qid, Claim(query, [], [], query_id=qid))
         text, spans, at = "", [], 0
         for i, sentence in enumerate(sentences):
             text += (" " if i else "") + sentence
@@ -83,11 +96,116 @@ def load_claims(path: str | Path, *, max_claims: int | None = None, seed: int = 
                 spans.append((at, len(text)))
         claim.documents.append(text)
         claim.rationale.append(spans)
+        claim.doc_ids.append(doc_id)
+        claim.titles.append(title.strip())
     claims = list(grouped.values())
     if max_claims is not None and max_claims < len(claims):
         picked = sorted(random.Random(seed).sample(range(len(claims)), max_claims))
         claims = [claims[i] for i in picked]
     return claims
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What the first stage of the end-to-end mode found, over all claims."""
+
+    top_k: int
+    evidence_abstracts: int
+    retrieved_abstracts: int
+    rationale_sentences: int
+    retrieved_sentences: int
+    """Rationale sentences in retrieved abstracts: the recall any method can reach."""
+
+    def describe(self) -> str:
+        return (
+            f"BM25 top-{self.top_k}: {self.retrieved_abstracts} of {self.evidence_abstracts} "
+            f"evidence abstracts retrieved, holding {self.retrieved_sentences} of "
+            f"{self.rationale_sentences} rationale sentences (recall ceiling "
+            f"{self.retrieved_sentences / max(1, self.rationale_sentences):.3f}); a rationale "
+            "sentence of an abstract BM25 did not retrieve counts as missed."
+        )
+
+
+def check_doc_ids(claims: Sequence[Claim], corpus: Mapping[str, str], source: str) -> None:
+    """Every evidence abstract of ``claims`` must be a document of ``corpus``; abstracts whose
+    corpus text is not ``title + " " + sentences`` are logged (their rationale text is used).
+
+    Raises:
+        DatasetError: Doc ids absent from ``corpus`` (count and examples named).
+    """
+    ids = {d for claim in claims for d in claim.doc_ids}
+    if "" in ids:
+        raise DatasetError("the rationales file has lines without doc_id: --beir needs them")
+    absent = sorted(ids - corpus.keys())
+    if absent:
+        raise DatasetError(
+            f"{len(absent)} of {len(ids)} rationale doc ids are not in {source} (e.g. "
+            f"{', '.join(absent[:3])}): the rationales must come from that corpus"
+        )
+    differ = {
+        d
+        for claim in claims
+        for d, title, text in zip(claim.doc_ids, claim.titles, claim.documents, strict=True)
+        if corpus[d] != _titled(title, text)[0]
+    }
+    if differ:
+        logger.info(
+            "%d of %d evidence abstracts differ from their %s text (e.g. %s); the rationale "
+            "file's sentences are packed for them",
+            len(differ),
+            len(ids),
+            source,
+            ", ".join(sorted(differ)[:3]),
+        )
+
+
+def _titled(title: str, text: str) -> tuple[str, int]:
+    """The corpus form of an abstract (BEIR: title, a space, the text) and the text's offset."""
+    return (f"{title} {text}", len(title) + 1) if title else (text, 0)
+
+
+def retrieve_claims(
+    claims: Sequence[Claim], corpus: Mapping[str, str], top_k: int, *, language: str | None
+) -> tuple[list[Claim], Retrieval]:
+    """Each claim with its BM25 top-``top_k`` abstracts of ``corpus`` in BM25 order (the
+    first stage of ``rerankkit eval``: :func:`rerankkit.eval.bm25_search`) in place of its
+    evidence abstracts.
+
+    A retrieved evidence abstract is the rationale file's text in the corpus form (title, a
+    space, its sentences), its rationale spans shifted; any other abstract is the corpus text
+    with no rationale; the rationale sentences of evidence abstracts not retrieved go into
+    :attr:`Claim.missed`. ``corpus``: ``{doc_id: text}`` as :func:`parse_corpus` reads it;
+    ``claims`` must come from it (:func:`check_doc_ids`).
+    """
+    from rerankkit.eval._retrieval import bm25_search
+
+    queries = {claim.query_id: claim.query for claim in claims}
+    run = bm25_search(dict(corpus), queries, top_k, language=language)
+    found: list[Claim] = []
+    counts = [0, 0, 0, 0]  # evidence abstracts, retrieved ones, rationale sentences, retrieved
+    for claim in claims:
+        evidence = {d: i for i, d in enumerate(claim.doc_ids)}
+        ids = [str(d) for d in run.get(claim.query_id, {})][:top_k]
+        documents, rationale = [], []
+        for doc_id in ids:
+            if doc_id in evidence:
+                i = evidence[doc_id]
+                text, at = _titled(claim.titles[i], claim.documents[i])
+                spans = [(start + at, end + at) for start, end in claim.rationale[i]]
+            else:
+                text, spans = corpus[doc_id], []
+            documents.append(text)
+            rationale.append(spans)
+        total = sum(len(spans) for spans in claim.rationale)
+        kept = sum(len(spans) for spans in rationale)
+        counts[0] += len(evidence)
+        counts[1] += sum(d in evidence for d in ids)
+        counts[2] += total
+        counts[3] += kept
+        found.append(
+            Claim(claim.query, documents, rationale, ids, [], claim.query_id, total - kept)
+        )
+    return found, Retrieval(top_k, *counts)
 
 
 def covered(kept: Sequence[Span], target: Span) -> bool:
@@ -174,6 +292,7 @@ class ContextRow:
 def _recall(claims: Sequence[Claim], kept: Sequence[Kept]) -> tuple[float, float]:
     hits = total = tokens = 0
     for claim, one in zip(claims, kept, strict=True):
+        total += claim.missed
         for d, targets in enumerate(claim.rationale):
             total += len(targets)
             hits += sum(covered(one.spans.get(d, []), target) for target in targets)
@@ -280,8 +399,9 @@ def evaluate_context(
     return rows
 
 
-def to_markdown(rows: Sequence[ContextRow], claims: int) -> str:
-    """The report table (recall of rationale sentences, mean tokens kept per claim)."""
+def to_markdown(rows: Sequence[ContextRow], claims: int, *, note: str = "") -> str:
+    """The report table (recall of rationale sentences, mean tokens kept per claim); ``note``
+    goes under it."""
     lines = [
         "| method | budget (tokens) | rationale recall | tokens kept / claim | pairs/s |",
         "|---|---|---|---|---|",
@@ -293,7 +413,10 @@ def to_markdown(rows: Sequence[ContextRow], claims: int) -> str:
         )
     original = rows[0].original_tokens if rows else 0.0
     lines.append("")
-    lines.append(f"{claims} claims; whole evidence abstracts: {original:.1f} tokens per claim.")
+    what = "retrieved" if note else "evidence"
+    lines.append(f"{claims} claims; whole {what} abstracts: {original:.1f} tokens per claim.")
+    if note:
+        lines.append(note)
     return "\n".join(lines) + "\n"
 
 
