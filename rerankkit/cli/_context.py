@@ -14,7 +14,8 @@ End to end (each claim's BM25 top-5 abstracts of the BEIR corpus packed into one
 
 Methods: lead-k, a bi-encoder sentence pruner (``--bi-encoder``), a ``ContextPruner`` per
 ``--reranker`` (and per ``--context-sentences``), and whole abstracts by rerank order cut at the
-budget (see :mod:`rerankkit.eval._context`). Writes ``report.json``, ``report.md`` and
+budget (see :mod:`rerankkit.eval._context`); with ``--beir`` the claims' BM25 top-k abstracts
+stand in for their evidence abstracts. Writes ``report.json``, ``report.md`` and
 ``report.png`` (recall against tokens kept) with ``--output``.
 """
 
@@ -79,7 +80,8 @@ def add_parser(commands: Any) -> None:
         description="For each claim's evidence abstracts, report per method and budget the "
         "share of annotated rationale sentences the kept text covers, tokens kept and pairs/s: "
         "lead-k, a bi-encoder sentence pruner, the cross-encoder ContextPruner, and whole "
-        "abstracts by rerank order cut at the budget.",
+        "abstracts by rerank order cut at the budget. With --beir, each claim's BM25 top-k "
+        "abstracts of a BEIR corpus are packed instead (end to end).",
     )
     add_model_options(parser, _EvalContext)
     parser.set_defaults(handler=run_eval_context)
