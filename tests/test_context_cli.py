@@ -121,3 +121,14 @@ def test_beir_mode_refuses_rationales_from_another_corpus(
     argv = ["eval-context", "--data", str(rationales), "--reranker", "keyword:"]
     assert main([*argv, "--beir", str(beir)]) == 2
     assert "3 of 3 rationale doc ids are not in" in capsys.readouterr().err
+
+
+def test_evidence_sets_of_one_abstract_make_one_document(tmp_path: Path) -> None:
+    from rerankkit.eval._context import load_claims
+
+    row = {"query_id": "1", "query": "q", "doc_id": "d1", "sentences": ["A a.", "B b.", "C c."]}
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(row | {"rationale": r}) + "\n" for r in ([2], [0, 2])))
+    (claim,) = load_claims(path)
+    assert claim.documents == ["A a. B b. C c."]
+    assert claim.rationale == [[(0, 4), (10, 14)]]

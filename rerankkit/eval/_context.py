@@ -65,7 +65,10 @@ class Claim:
 def load_claims(path: str | Path, *, max_claims: int | None = None, seed: int = 0) -> list[Claim]:
     """Claims of a rationales JSONL file (``query_id``, ``query``, ``sentences``,
     ``rationale`` per line; ``doc_id`` and ``title`` as well for :func:`retrieve_claims`),
-    abstracts in file order; ``max_claims``: a seeded sample.
+    abstracts in file order; ``max_claims``: a seeded sample. Lines of one claim with the same
+    ``doc_id`` (SciFact lists each evidence SET of an abstract on its own line: 957 lines, 564
+    claim-abstract pairs) make one abstract with the union of their rationale sentences, so an
+    abstract is never packed twice.
 
     Raises:
         DatasetError: A missing file, bad JSON or a missing/ill-typed field (line named).
@@ -94,6 +97,12 @@ def load_claims(path: str | Path, *, max_claims: int | None = None, seed: int = 
             at = len(text) - len(sentence)
             if i in chosen:
                 spans.append((at, len(text)))
+        if doc_id and doc_id in claim.doc_ids:  # another evidence set of the same abstract
+            d = claim.doc_ids.index(doc_id)
+            if claim.documents[d] != text:
+                raise DatasetError(f"{path}:{number}: abstract {doc_id} differs from line above")
+            claim.rationale[d] = sorted(set(claim.rationale[d]) | set(spans))
+            continue
         claim.documents.append(text)
         claim.rationale.append(spans)
         claim.doc_ids.append(doc_id)
