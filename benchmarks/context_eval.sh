@@ -4,13 +4,16 @@
 # (each claim's BM25 top-k abstracts of the SciFact corpus packed into one budget).
 #
 #   bash benchmarks/context_eval.sh [MAX_CLAIMS] [OUT] [E2E_CLAIMS] [TOP_K]
-#     defaults: 0 (all 505 claims), reports/context, 100 (seeded sample, 0 = all), 5
+#     defaults: 150 and 40 seeded claims (0 = all 505), reports/context, top-5
+#   (the figures in README/BENCHMARKS.md: the defaults, run at 01:31-02:xx UTC on 8 Dec 2026
+#   on the shared 2-core machine at load ~15-19; the full split did not fit that time)
 #
 # 1. The fine-tuned model (kept outside the repository; skipped when $FINETUNED has a
-#    config.json; FINETUNED may name a checkpoint folder, e.g. .../checkpoints/checkpoint-130):
+#    config.json; 80 steps: a 260-step run was stopped at ~50 steps, the loaded machine would
+#    have needed ~2.5 h):
 #      rerankkit train --model ../shared/models/minilm-l6-msmarco-ce --data ../shared/data/scifact \
 #        --split train --output $FINETUNED --loss margin --negatives 4 --ranks 1 30 \
-#        --sampling random --max-steps 260 --save-steps 130 --batch-size 8 --learning-rate 4e-5 \
+#        --sampling random --max-steps 80 --save-steps 80 --batch-size 8 --learning-rate 4e-5 \
 #        --max-length 256 --no-eval
 #    NOTE: SciFact train claims are the claims of the rationale file, so the fine-tuned rows
 #    measure a model that has seen these claims with their abstracts (document-level labels,
@@ -24,16 +27,16 @@
 #    of that mode), E2E_CLAIMS seeded claims, the test cross-encoder. A rationale sentence of an
 #    abstract BM25 did not retrieve counts as missed (the report says how many).
 # Bounded: the claim counts above; CE scoring runs ~10-30 pairs/s on a busy 2-core machine
-# (2: ~9,700 sentence pairs; 4 at 100 claims x top-5: ~5,500). Each run writes
-# report.{json,md,png}.
+# (2 on all 505 claims: ~5,700 sentence pairs per scorer; 4: ~55 per claim at top-5). Each
+# run writes report.{json,md,png}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-claims="${1:-0}"
+claims="${1:-150}"
 out="${2:-reports/context}"
-e2e_claims="${3:-100}"
+e2e_claims="${3:-40}"
 top_k="${4:-5}"
 shared="${SHARED:-../shared}"
-finetuned="${FINETUNED:-../models/scifact-ce-260}"
+finetuned="${FINETUNED:-../models/scifact-ce}"
 test_ce="$shared/models/minilm-l6-msmarco-ce"
 sample=()
 [ "$claims" != 0 ] && sample=(--max-claims "$claims")
@@ -44,7 +47,7 @@ uptime
 if [ ! -f "$finetuned/config.json" ]; then
   .venv/bin/rerankkit train --model "$test_ce" \
     --data "$shared/data/scifact" --split train --output "$finetuned" --loss margin \
-    --negatives 4 --ranks 1 30 --sampling random --max-steps 260 --save-steps 130 \
+    --negatives 4 --ranks 1 30 --sampling random --max-steps 80 --save-steps 80 \
     --batch-size 8 --learning-rate 4e-5 --max-length 256 --no-eval --no-progress
 fi
 data=(--data "$shared/data/scifact-rationales/train.jsonl")
