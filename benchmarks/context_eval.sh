@@ -5,7 +5,7 @@
 #
 #   bash benchmarks/context_eval.sh [MAX_CLAIMS] [OUT] [E2E_CLAIMS] [TOP_K]
 #     defaults: 150 and 40 seeded claims (0 = all 505), reports/context, top-5
-#   (the figures in README/BENCHMARKS.md: the defaults, run at 01:31-02:xx UTC on 8 Dec 2026
+#   (the figures in README/BENCHMARKS.md: the defaults, run at 01:31-02:02 UTC on 8 Dec 2026
 #   on the shared 2-core machine at load ~15-19; the full split did not fit that time)
 #
 # 1. The fine-tuned model (kept outside the repository; skipped when $FINETUNED has a
