@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cross_encoder import (
     DEFAULT_DATA,
     DEFAULT_MODEL,
+    MARKER,
     MAX_LENGTH,
     build_inputs,
     machine_is_loaded,
@@ -158,6 +159,23 @@ def padding_table(calls: list[tuple[list, list]], model_shape: tuple[int, int, i
         real, executed, flop_real, flop_exec = cost(batches)
         table.append((label, len(batches), real, executed, flop_real, flop_exec))
     return table
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Put ``text`` between ``<!-- name: start -->`` and ``<!-- name: end -->`` in ``path``
+    (replacing what was there), or append it below the benchmark marker; another file is
+    written whole."""
+    start, end = f"<!-- {name}: start -->", f"<!-- {name}: end -->"
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in current and end in current:
+        head, _, rest = current.partition(start)
+        current = head + block + rest.partition(end)[2]
+    elif MARKER in current:
+        current = current.rstrip("\n") + "\n\n" + block + "\n"
+    else:
+        current = text
+    path.write_text(current, encoding="utf-8")
 
 
 class Timed:
@@ -291,7 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of settings")
     parser.add_argument("--top", type=int, default=100)
-    parser.add_argument("--out", type=Path, default=None, help="write the report here too")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="BENCHMARKS.md (its profile section is replaced) or another file (written whole)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -314,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     shape = (config.num_hidden_layers, config.hidden_size, config.intermediate_size)
     threads = physical_core_count()
     lines = [
-        "## Profile of the exact CPU path",
+        "## Profile of the exact CPU path (issue 26)",
         "",
         f"`python benchmarks/profile_exact_path.py {' '.join(argv or sys.argv[1:])}`".replace(
             " `", "`"
@@ -514,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:
-        args.out.write_text(report, encoding="utf-8")
+        write_section(args.out, "profile_exact_path", report)
     return 0
 
 
