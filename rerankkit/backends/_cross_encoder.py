@@ -120,7 +120,9 @@ class CrossEncoderReranker(ModelReranker):
             batch (BENCHMARKS.md); ``"float32"`` is the exact PyTorch mode
             (sentence-transformers parity, no conversion); ``exact=True`` the fastest exact
             path.
-        batch_size: Pairs per forward pass.
+        batch_size: Most pairs per forward pass: length-sorted pairs are cut into batches of
+            at most this many where the padding saved outweighs another pass
+            (``_pairs.padding_aware_batches``), so a long document does not pad 31 short ones.
         max_length: Most tokens per pair, special tokens included. ``None`` (default) is the
             length the model declares (the tokenizer's ``model_max_length``, where
             sentence-transformers saves a cross-encoder's ``max_length``), capped at its
