@@ -230,8 +230,9 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 # A forward pass's fixed cost in padded token positions, against which ``padding_aware_batches``
 # weighs the padding an extra batch saves. On the first 8 DL19 queries' BM25 top-100 (MiniLM
 # tokens, max_length 512, one query per call) fixed batches of 32 pad 24% of the executed
-# tokens and these plans 9% (44 batches instead of 32); OpenVINO's fixed cost per call is a
-# few hundred token positions' work for MiniLM-L6 (benchmarks/profile_exact_path.py).
+# tokens and these plans 9% (44 batches instead of 32). 256 positions (a few small pairs) keeps
+# batches large enough for efficient matmuls; benchmarks/profile_exact_path.py times it against
+# 64 and 1024 and fixed batches.
 BATCH_OVERHEAD_TOKENS = 256
 
 
