@@ -14,6 +14,7 @@ from rerankkit.backends._pairs import (
     chunk_windows,
     effective_overlap,
     length_sorted_batches,
+    padding_aware_batches,
     query_budget,
     restore_order,
     template_from_probe,
@@ -84,6 +85,45 @@ def test_batching_plan_is_a_length_sorted_permutation_and_restore_inverts_it(len
     assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
     values = [f"v{i}" for i in flat]  # what a model would return in plan order
     assert restore_order(plan, values) == [f"v{i}" for i in range(len(lengths))]
+
+
+def _plan_cost(lengths, plan, overhead):
+    return sum(len(batch) * max(lengths[i] for i in batch) + overhead for batch in plan)
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=60), max_size=9),
+    st.integers(1, 4),
+    st.sampled_from([0, 7, 50, 1000]),
+)
+def test_padding_aware_batches_are_the_cheapest_length_sorted_split(lengths, size, overhead):
+    plan = padding_aware_batches(lengths, size, overhead)
+    if not lengths:
+        assert plan == []
+        return
+    flat = [i for batch in plan for i in batch]
+    assert sorted(flat) == list(range(len(lengths)))
+    assert all(1 <= len(batch) <= size for batch in plan)
+    assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
+    # Every split of the sorted rows into consecutive batches of at most `size`, enumerated.
+    (order,) = length_sorted_batches(lengths, len(lengths))
+    cheapest = float("inf")
+    for cuts in itertools.product([False, True], repeat=len(order) - 1):
+        bounds = [0, *[k + 1 for k, c in enumerate(cuts) if c], len(order)]
+        split = [order[a:b] for a, b in itertools.pairwise(bounds)]
+        if all(len(batch) <= size for batch in split):
+            cheapest = min(cheapest, _plan_cost(lengths, split, overhead))
+    assert _plan_cost(lengths, plan, overhead) == cheapest
+
+
+def test_padding_aware_batches_give_a_long_row_its_own_batch():
+    lengths = [300] + [40] * 31
+    assert padding_aware_batches(lengths, 32) == [[0], list(range(1, 32))]
+    assert padding_aware_batches([40] * 70, 32) == [
+        list(range(32)),
+        list(range(32, 64)),
+        list(range(64, 70)),
+    ]
 
 
 def test_batching_ties_keep_input_order_and_a_short_plan_raises():

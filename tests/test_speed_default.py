@@ -328,3 +328,42 @@ def test_fallback_engages_when_the_converted_model_fails_its_probe(
         again = CrossEncoderReranker(TRAINED_CE, backend="onnx", max_length=128)
     assert again.cpu_path == "onnx-float32"
     assert "could not be built" in caplog.text
+
+
+def test_a_cached_converted_choice_starts_without_loading_the_torch_weights(
+    tiny_cross_encoder: Path,
+    conversion_cache: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import transformers
+
+    from conftest import build_tiny_bert
+    from rerankkit import CrossEncoderReranker, ModelLoadError
+
+    auto = transformers.AutoModelForSequenceClassification
+    load, loaded = auto.from_pretrained, []
+
+    def counted(name: Any, *args: Any, **kwargs: Any) -> Any:
+        loaded.append(str(name))
+        return load(name, *args, **kwargs)
+
+    monkeypatch.setattr(auto, "from_pretrained", counted)
+    # The session's conversions; batch_size 7 is a choice no other test has measured.
+    options: dict[str, Any] = {"backend": "onnx", "max_length": 64, "batch_size": 7}
+    first = CrossEncoderReranker(tiny_cross_encoder, **options)
+    assert first.cpu_path in ("onnx-int8", "onnx-float32") and str(tiny_cross_encoder) in loaded
+    loaded.clear()
+    later = CrossEncoderReranker(tiny_cross_encoder, **options)
+    assert loaded == []  # the cached converted path runs without the torch weights
+    assert later.cpu_path == first.cpu_path and later.model is None
+    assert later.cpu_path_speeds == first.cpu_path_speeds
+    docs = ["bm25 ranks documents", "a recipe for soup", "ranking with transformers"]
+    np.testing.assert_allclose(later.score("ranking", docs), first.score("ranking", docs))
+
+    # A checkpoint without head weights accepted once is still refused later: its choice was
+    # cached under a key naming the untrained weights, which a later start never skips to.
+    plain = build_tiny_bert(tmp_path / "plain", head=False)
+    CrossEncoderReranker(plain, **options, allow_untrained_head=True)
+    with pytest.raises(ModelLoadError, match=r"classifier\.weight"):
+        CrossEncoderReranker(plain, **options)

@@ -157,6 +157,41 @@ def time_rounds(
     return {name: pairs / max(seconds, 1e-9) for name, seconds in best.items()}
 
 
+def read_choice(cache: Path, key: str) -> PathChoice | None:
+    """The choice cached in ``cache`` for ``key`` (``None``: none, or a damaged file)."""
+    return _read(cache).get(key)
+
+
+def cached_choice(
+    candidates: Sequence[str],
+    *,
+    build: Callable[[str], R],
+    cache: Path | None,
+    key: str,
+    fingerprint: Callable[[str], str] = lambda name: "",
+) -> tuple[PathChoice, R] | None:
+    """The choice cached for ``key`` and its runner, built alone; ``None`` when nothing is
+    cached, the cached path is not among ``candidates``, fails to build, or now runs other
+    files than it was measured with (then the caller measures again).
+
+    Arguments as :func:`choose_cpu_path`.
+    """
+    cached = read_choice(cache, key) if cache is not None else None
+    if cached is None or cached.path not in candidates:
+        return None
+    try:
+        runner = build(cached.path)
+        same = fingerprint(cached.path) == cached.fingerprint
+    except Exception as error:  # a removed or damaged conversion: measure again
+        logger.warning("rerankkit: cached CPU path %s failed to build (%s)", cached.path, error)
+        return None
+    if not same:
+        logger.warning("rerankkit: the %s path's files changed; measuring again", cached.path)
+        return None
+    logger.info("rerankkit: CPU path %s (cached choice)", cached.summary())
+    return cached, runner
+
+
 def choose_cpu_path(
     candidates: Sequence[str],
     *,
@@ -189,18 +224,9 @@ def choose_cpu_path(
     Raises:
         Exception: What ``build`` raised, when no candidate could be built.
     """
-    cached = _read(cache).get(key) if cache is not None else None
-    if cached is not None and cached.path in candidates:
-        try:
-            runner = build(cached.path)
-            same = fingerprint(cached.path) == cached.fingerprint
-        except Exception as error:  # a removed or damaged conversion: measure again
-            logger.warning("rerankkit: cached CPU path %s failed to build (%s)", cached.path, error)
-        else:
-            if same:
-                logger.info("rerankkit: CPU path %s (cached choice)", cached.summary())
-                return cached, runner, True
-            logger.warning("rerankkit: the %s path's files changed; measuring again", cached.path)
+    found = cached_choice(candidates, build=build, cache=cache, key=key, fingerprint=fingerprint)
+    if found is not None:
+        return (*found, True)
     runners: dict[str, R] = {}
     errors: dict[str, float | None] = {}
     failed: dict[str, str] = {}

