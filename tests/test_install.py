@@ -27,7 +27,6 @@ import subprocess
 import sys
 import zipfile
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -116,12 +115,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def venvs(
     tmp_path_factory: pytest.TempPathFactory, wheel: Path, torch_only: Path
 ) -> dict[Install, Path]:
-    """One fresh virtualenv per install line: ``{install: its python}``, built concurrently
-    (each is mostly waiting on uv's downloads and file copies)."""
+    """One fresh virtualenv per install line: ``{install: its python}``."""
     excludes = tmp_path_factory.mktemp("uv") / "excludes.txt"
     excludes.write_text("torch\n")
-
-    def build(install: Install) -> Path:
+    built: dict[Install, Path] = {}
+    for install in RUNS:
         venv = tmp_path_factory.mktemp("venv")
         base = getattr(sys, "_base_executable", sys.executable)
         subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -142,38 +140,8 @@ def venvs(
             check=False,
         )
         assert done.returncode == 0, f"installing {install}:\n{done.stderr}"
-        return python
-
-    with ThreadPoolExecutor(max_workers=len(RUNS)) as pool:
-        return dict(zip(RUNS, pool.map(build, RUNS), strict=True))
-
-
-def _offline_environment() -> dict[str, str]:
-    """This environment without PYTHONPATH (rerankkit must come from the venv), offline."""
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("PYTHONPATH")
-    }
-    return environment | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-
-
-@pytest.fixture(scope="module")
-def quick_starts(venvs: dict[Install, Path]) -> dict[Install, subprocess.CompletedProcess[str]]:
-    """Each install line's blocks run in its venv, the venvs side by side: a run is mostly
-    one core importing torch and loading a model, so two cores serve them better together."""
-
-    def run(install: Install) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [venvs[install], ROOT / "tests" / "doc_blocks.py", *RUNS[install]],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=_offline_environment(),
-            cwd=ROOT,
-            timeout=300,
-        )
-
-    with ThreadPoolExecutor(max_workers=len(RUNS)) as pool:
-        return dict(zip(RUNS, pool.map(run, RUNS), strict=True))
+        built[install] = python
+    return built
 
 
 # --- the checks ------------------------------------------------------------------------------
@@ -181,21 +149,33 @@ def quick_starts(venvs: dict[Install, Path]) -> dict[Install, subprocess.Complet
 
 @pytest.mark.parametrize("install", RUNS, ids=[",".join(install.extras) for install in RUNS])
 def test_quick_starts_run_on_their_install_line(
-    install: Install, venvs: dict[Install, Path], request: pytest.FixtureRequest
+    install: Install, venvs: dict[Install, Path]
 ) -> None:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} (the offline test cross-encoder) is absent; CI has it")
     python = venvs[install]
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("PYTHONPATH")
+    }
+    environment |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     where = subprocess.run(
         [python, "-P", "-c", "import rerankkit; print(rerankkit.__file__)"],
         capture_output=True,
         text=True,
         check=True,
-        env=_offline_environment(),
+        env=environment,
         cwd=ROOT,
     ).stdout
     assert str(python.parent.parent) in where, f"rerankkit came from {where}, not the wheel"
-    done = request.getfixturevalue("quick_starts")[install]
+    done = subprocess.run(
+        [python, ROOT / "tests" / "doc_blocks.py", *RUNS[install]],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert done.returncode == 0, (
         f"{RUNS[install]} on {install}:\n{done.stdout}\n{done.stderr[-3000:]}"
     )
