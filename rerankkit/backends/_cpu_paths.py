@@ -24,6 +24,7 @@ Example (``fp32``: a loaded float32 sequence classifier)::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import logging
@@ -271,8 +272,10 @@ def _cpu_identity() -> str:
     return f"{cpu_model_name()}/{flags}"
 
 
+@functools.cache  # packages_distributions() reads every installed RECORD: ~0.5 s a call
 def _runtime_versions() -> str:
-    """The versions of the runtimes that run the candidates (a new one may be faster)."""
+    """The versions of the runtimes that run the candidates (a new one may be faster); read
+    once per process, like the runtimes themselves, which are imported once."""
     versions = []
     for name in ("torch", "onnxruntime", "openvino"):
         if installed(name):  # the distributions' versions: nothing is imported
