@@ -25,8 +25,13 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from langchain_rerankkit import RerankKitCompressor
 from llamaindex_rerankkit import RerankKitPostprocessor
 from rerankkit import (
+    CachedReranker,
     CalibratedReranker,
     CalibrationError,
+    CausalLMReranker,
+    CrossEncoderReranker,
+    LLMPointwiseReranker,
+    Reranker,
     build_reranker,
     reranker_spec,
 )
@@ -244,12 +249,31 @@ def test_min_relevance_keeps_probable_documents_then_top_n() -> None:
 
 
 def test_min_relevance_is_refused_on_a_scale_that_is_not_a_probability() -> None:
-    with pytest.raises(ValueError, match="rerankkit calibrate"):
+    with pytest.raises(ValueError, match=r"min_relevance.*KeywordReranker.*rerankkit calibrate"):
         KeywordReranker().rerank("cat", TEXTS, min_relevance=0.5)
     with pytest.raises(ValueError, match=r"min_relevance must lie in \[0, 1\]"):
         calibrated().rerank("cat", TEXTS, min_relevance=1.5)
     with pytest.raises(ValueError, match="on_no_relevant"):
         calibrated().rerank("cat", TEXTS, min_relevance=0.5, on_no_relevant="none")
+
+
+def test_min_relevance_is_refused_on_an_uncalibrated_probability_scale(
+    tiny_cross_encoder: Path,
+) -> None:
+    # [0, 1] by construction, but not calibrated: the raw sigmoid's ECE was 0.499 on NovelEval
+    sigmoid = CrossEncoderReranker(tiny_cross_encoder, dtype="float32", activation="sigmoid")
+    for reranker in [sigmoid, LLMPointwiseReranker(lambda prompt: "yes", method="yes_no")]:
+        assert reranker.probability_scores and not reranker.calibrated_scores
+        with pytest.raises(ValueError, match=r"min_relevance needs calibrated.*calibration=cal"):
+            reranker.rerank("cat", TEXTS, min_relevance=0.5)
+        with pytest.raises(ValueError, match="min_relevance needs calibrated"):
+            RerankKitCompressor(reranker=reranker, min_relevance=0.5)
+    # a causal LM's P(yes) (loading one costs seconds): it does not claim calibration either
+    assert CausalLMReranker.calibrated_scores is Reranker.calibrated_scores
+    calibration = Calibration("platt", {"a": 1.0, "b": 0.0}, reranker=reranker_spec(sigmoid))
+    wrapped = CachedReranker(CalibratedReranker(sigmoid, calibration))  # a wrapper delegates
+    assert wrapped.calibrated_scores
+    assert len(wrapped.rerank("cat", TEXTS, min_relevance=0.0)) == len(TEXTS)
 
 
 class LangChainRecorder(BaseCallbackHandler):
