@@ -71,6 +71,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         + ", ".join(f"{name}:{level}:{cands}" for name, level, cands in TEST_COLLECTIONS)
         + " under ../shared/data",
     )
+    parser.add_argument(
+        "--test-queries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="score only the first N judged queries (queries.jsonl order) of a test collection "
+        "that has more (default: all)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "reports" / "cache")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "calibration_transfer.md")
     parser.add_argument("--only-score", action="store_true", help="fill the score cache, stop")
@@ -87,42 +95,46 @@ def parse_test(text: str) -> tuple[Path, int, str]:
     return Path(folder), int(level), candidates
 
 
-def candidate_run(dataset: Any, candidates: str, cache: Path, name: str) -> dict[str, Any]:
-    """The candidates to score: every judged document, or a BM25 top-N (cached: bm25s is
-    deterministic, the cache only saves the indexing)."""
+def candidate_run(
+    dataset: Any, candidates: str, cache: Path, name: str, queries: int | None
+) -> dict[str, Any]:
+    """The candidates to score, of the first ``queries`` judged queries: every judged
+    document, or a BM25 top-N (cached: bm25s is deterministic, the cache saves the indexing)."""
+    kept = dataset.judged_query_ids[:queries]
     if candidates == "all-judged":  # NovelEval: the 20 judged candidates of each question
-        return {
-            qid: {doc: 0.0 for doc in judged if doc in dataset.corpus}
-            for qid, judged in dataset.qrels.items()
-        }
+        return {qid: {d: 0.0 for d in dataset.qrels[qid] if d in dataset.corpus} for qid in kept}
     from rerankkit.eval import first_stage_run
 
     path = cache / f"run__{name}__{candidates}.json"
     if path.is_file():
-        return dict(json.loads(path.read_text()))
-    run = first_stage_run(dataset, "bm25", int(candidates.removeprefix("bm25-top")))
-    cache.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(run))
-    return dict(run)
+        run = json.loads(path.read_text())
+    else:
+        run = first_stage_run(dataset, "bm25", int(candidates.removeprefix("bm25-top")))
+        cache.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(run))
+    return {qid: run[qid] for qid in kept}
 
 
 def collection_scores(
-    spec: str, data_dir: Path, candidates: str | Path, cache: Path
+    spec: str, data_dir: Path, candidates: str | Path, cache: Path, queries: int | None = None
 ) -> tuple[Any, dict[str, dict[str, float]]]:
     """``(dataset, {qid: {docid: score}})``: the reranker's scores of the candidates (a run
-    file, ``all-judged`` or ``bm25-topN``), cached."""
+    file, ``all-judged`` or ``bm25-topN``) of the first ``queries`` judged queries, cached."""
     from rerankkit import build_reranker
     from rerankkit.eval import load_beir, load_trec_run, rerank_run
 
     dataset = load_beir(data_dir)
-    key = f"{spec.replace('/', '_').replace(':', '_')}__{data_dir.name}.json"
+    if queries is not None and queries >= len(dataset.judged_query_ids):
+        queries = None
+    subset = "" if queries is None else f"-q{queries}"
+    key = f"{spec.replace('/', '_').replace(':', '_')}__{data_dir.name}{subset}.json"
     path = cache / key
     if path.is_file():
         return dataset, json.loads(path.read_text())
     if isinstance(candidates, Path):
         run = load_trec_run(candidates)
     else:
-        run = candidate_run(dataset, candidates, cache, data_dir.name)
+        run = candidate_run(dataset, candidates, cache, data_dir.name, queries)
     scored, timing = rerank_run(build_reranker(spec), dataset, run, top_n=100, progress=False)
     logger.info("%s on %s: %d pairs", spec, data_dir.name, timing.pairs)
     cache.mkdir(parents=True, exist_ok=True)
@@ -156,7 +168,9 @@ def transfer(
     from rerankkit.eval._calibrate import judged_labels, measures, reliability_table
 
     data_dir, level, candidates = test
-    test_data, test_scores = collection_scores(spec, data_dir, candidates, args.cache_dir)
+    test_data, test_scores = collection_scores(
+        spec, data_dir, candidates, args.cache_dir, args.test_queries
+    )
     _, raw_rows, label_rows = judged_labels(test_data.qrels, test_scores, level)
     raw = [s for row in raw_rows for s in row]
     flat_labels = [y for row in label_rows for y in row]
@@ -229,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         collection_scores(spec, args.fit_data, fit_run, args.cache_dir)
     for data_dir, _, candidates in args.tests:
         for spec in SPECS.values():
-            collection_scores(spec, data_dir, candidates, args.cache_dir)
+            collection_scores(spec, data_dir, candidates, args.cache_dir, args.test_queries)
     if args.only_score:
         return 0
     calibrations = {name: fit(spec, args) for name, spec in SPECS.items()}
