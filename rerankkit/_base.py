@@ -81,22 +81,31 @@ def check_relevance_cut(
     Raises:
         TypeError, ValueError: ``min_relevance`` is not a number in [0, 1], or
             ``on_no_relevant`` is not ``"empty"`` or ``"best"``.
-        ValueError: ``reranker``'s scores are not probabilities (see
-            :attr:`Reranker.probability_scores`); the message says how to calibrate.
+        ValueError: ``reranker``'s scores are not calibrated (see
+            :attr:`Reranker.calibrated_scores`); the message says how to calibrate.
     """
     value = check_min_relevance(min_relevance)
     mode = check_choice(on_no_relevant, "on_no_relevant", ON_NO_RELEVANT)
     if value is None:
         return None
-    if not reranker.probability_scores:
-        raise ValueError(
-            f"min_relevance needs scores that are probabilities, but {reranker!r} scores on "
-            "another scale (cosine, logit, MaxSim, rank or grade); calibrate it on judged "
-            "data: `rerankkit calibrate --data DIR --run RUN --reranker SPEC --output "
-            "cal.json`, then use CalibratedReranker(reranker, 'cal.json') or the spec "
-            "'SPEC?calibration=cal.json'"
-        )
+    if not reranker.calibrated_scores:
+        raise ValueError(uncalibrated_message(repr(reranker)))
     return RelevanceCut(value, mode)
+
+
+def uncalibrated_message(reranker: str) -> str:
+    """Why ``min_relevance`` is refused on ``reranker`` (its repr or spec), and how to calibrate.
+
+    A score in [0, 1] (a sigmoid, P(yes), a yes/no judge) is no calibrated probability either:
+    raw sigmoid scores of the MS MARCO cross-encoder had ECE 0.499 on NovelEval (BENCHMARKS.md).
+    """
+    return (
+        f"min_relevance needs calibrated probabilities, but {reranker} is not calibrated (its "
+        "scores are cosines, logits, MaxSim sums, ranks, grades, or a sigmoid/P(yes) that is "
+        "in [0, 1] but not P(relevant) on your data); calibrate it on judged data: `rerankkit "
+        "calibrate --data DIR --run RUN --reranker SPEC --output cal.json`, then use "
+        "CalibratedReranker(reranker, 'cal.json') or the spec 'SPEC?calibration=cal.json'"
+    )
 
 
 def _check_groups(groups: Any) -> list[Group]:
@@ -229,17 +238,33 @@ class Reranker(LocksDropped, ABC):
 
     @property
     def probability_scores(self) -> bool:
-        """Whether scores are meant as P(relevant), in [0, 1].
+        """Whether scores are on a probability scale, in [0, 1].
 
         ``True`` for a :class:`rerankkit.CalibratedReranker` (fitted on judged data), a
         cross-encoder with a sigmoid activation, a causal LM scored by P(yes) and a yes/no
         LLM judge (probabilities by construction, not calibrated on your data). ``False``
         for cosines, raw logits, MaxSim sums, ranks, fusion scores and LLM grades.
-        ``min_relevance`` is refused on a reranker without it.
+        ``min_relevance`` needs more: :attr:`calibrated_scores`.
 
         Example:
             >>> from rerankkit.testing import KeywordReranker
             >>> KeywordReranker().probability_scores
+            False
+        """
+        return False
+
+    @property
+    def calibrated_scores(self) -> bool:
+        """Whether scores are calibrated P(relevant), fitted on judged data.
+
+        ``True`` only for a :class:`rerankkit.CalibratedReranker` (spec option
+        ``?calibration=CAL.json``) and wrappers around one. ``min_relevance`` is refused on a
+        reranker without it, a sigmoid cross-encoder or a P(yes) included: a [0, 1] scale is
+        not a calibrated probability (raw sigmoid ECE 0.499 on NovelEval, BENCHMARKS.md).
+
+        Example:
+            >>> from rerankkit.testing import KeywordReranker
+            >>> KeywordReranker().calibrated_scores
             False
         """
         return False
@@ -322,7 +347,7 @@ class Reranker(LocksDropped, ABC):
             score_threshold: Keep only ``score >= score_threshold`` (applied before ``top_n``).
             min_relevance: The adaptive cut: keep only documents with P(relevant) >=
                 ``min_relevance`` (in [0, 1]), then ``top_n`` as a ceiling. Needs
-                probability scores (:attr:`probability_scores`: calibrate first).
+                calibrated scores (:attr:`calibrated_scores`: calibrate first).
             on_no_relevant: When no document reaches ``min_relevance``: ``"empty"``
                 returns ``[]`` (abstain), ``"best"`` the best one with
                 ``details["below_min_relevance"] = True``.
@@ -332,7 +357,7 @@ class Reranker(LocksDropped, ABC):
             scores ``LOWEST_SCORE``, ranks last and carries ``rerank_failed``/``rerank_error``.
 
         Raises:
-            ValueError: ``min_relevance`` on a reranker whose scores are not probabilities
+            ValueError: ``min_relevance`` on a reranker whose scores are not calibrated
                 (the message says how to calibrate), or out of [0, 1].
 
         Example:
@@ -469,6 +494,10 @@ class WrappingReranker(DetailedReranker):
     @property
     def probability_scores(self) -> bool:
         return self.reranker.probability_scores
+
+    @property
+    def calibrated_scores(self) -> bool:
+        return self.reranker.calibrated_scores
 
     @property
     def cache_key(self) -> str:

@@ -118,6 +118,11 @@ class CalibratedReranker(WrappingReranker):
         return True
 
     @property
+    def calibrated_scores(self) -> bool:
+        """``True``: fitted on judged data."""
+        return True
+
+    @property
     def cache_key(self) -> str:
         """The wrapped reranker's key and the map: other scores than the wrapped one's."""
         fitted = json.dumps(self.calibration.to_dict()["parameters"], sort_keys=True)

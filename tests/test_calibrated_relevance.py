@@ -25,8 +25,13 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from langchain_rerankkit import RerankKitCompressor
 from llamaindex_rerankkit import RerankKitPostprocessor
 from rerankkit import (
+    CachedReranker,
     CalibratedReranker,
     CalibrationError,
+    CausalLMReranker,
+    CrossEncoderReranker,
+    LLMPointwiseReranker,
+    Reranker,
     build_reranker,
     reranker_spec,
 )
@@ -244,12 +249,31 @@ def test_min_relevance_keeps_probable_documents_then_top_n() -> None:
 
 
 def test_min_relevance_is_refused_on_a_scale_that_is_not_a_probability() -> None:
-    with pytest.raises(ValueError, match="rerankkit calibrate"):
+    with pytest.raises(ValueError, match=r"min_relevance.*KeywordReranker.*rerankkit calibrate"):
         KeywordReranker().rerank("cat", TEXTS, min_relevance=0.5)
     with pytest.raises(ValueError, match=r"min_relevance must lie in \[0, 1\]"):
         calibrated().rerank("cat", TEXTS, min_relevance=1.5)
     with pytest.raises(ValueError, match="on_no_relevant"):
         calibrated().rerank("cat", TEXTS, min_relevance=0.5, on_no_relevant="none")
+
+
+def test_min_relevance_is_refused_on_an_uncalibrated_probability_scale(
+    tiny_cross_encoder: Path,
+) -> None:
+    # [0, 1] by construction, but not calibrated: the raw sigmoid's ECE was 0.499 on NovelEval
+    sigmoid = CrossEncoderReranker(tiny_cross_encoder, dtype="float32", activation="sigmoid")
+    for reranker in [sigmoid, LLMPointwiseReranker(lambda prompt: "yes", method="yes_no")]:
+        assert reranker.probability_scores and not reranker.calibrated_scores
+        with pytest.raises(ValueError, match=r"min_relevance needs calibrated.*calibration=cal"):
+            reranker.rerank("cat", TEXTS, min_relevance=0.5)
+        with pytest.raises(ValueError, match="min_relevance needs calibrated"):
+            RerankKitCompressor(reranker=reranker, min_relevance=0.5)
+    # a causal LM's P(yes) (loading one costs seconds): it does not claim calibration either
+    assert CausalLMReranker.calibrated_scores is Reranker.calibrated_scores
+    calibration = Calibration("platt", {"a": 1.0, "b": 0.0}, reranker=reranker_spec(sigmoid))
+    wrapped = CachedReranker(CalibratedReranker(sigmoid, calibration))  # a wrapper delegates
+    assert wrapped.calibrated_scores
+    assert len(wrapped.rerank("cat", TEXTS, min_relevance=0.0)) == len(TEXTS)
 
 
 class LangChainRecorder(BaseCallbackHandler):
@@ -437,3 +461,77 @@ def test_an_unjudged_document_never_reaches_min_relevance() -> None:
     ranked = rank([0.8, -1e30], details=[{}, {"empty_document": True}])
     assert [r.score for r in ranked] == [0.8, 0.8]
     assert [r.index for r in relevance_cut(ranked, 0.5, "empty", None)] == [0]
+
+
+# --------------------------------------------------------------------------- rerank and serve
+
+
+def test_rerank_command_cuts_abstains_and_refuses_an_uncalibrated_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("\n".join(json.dumps(t) for t in TEXTS))
+    spec = f"keyword:?calibration={PLATT.save(tmp_path / 'cal.json')}"
+    command = ["rerank", "--query", "cat", "--docs", str(docs), "--reranker", spec]
+
+    def written(*options: str) -> list[dict[str, Any]]:
+        assert main([*command, *options]) == 0
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    kept = written("--min-relevance", "0.5")  # P = sigmoid(2 * words - 2): 0.881, 0.5
+    assert [(r["index"], round(r["relevance_score"], 3)) for r in kept] == [(2, 0.881), (1, 0.5)]
+    assert written("--min-relevance", "0.9") == []  # abstains: writes nothing
+    best = written("--min-relevance", "0.9", "--on-no-relevant", "best")
+    assert [(r["index"], r["below_min_relevance"]) for r in best] == [(2, True)]
+    assert main([*command[:-1], "keyword:", "--min-relevance", "0.5"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("rerankkit rerank: error: argument --min-relevance: min_relevance")
+    assert "rerankkit calibrate" in error and "KeywordReranker" in error
+
+
+def test_serve_takes_min_relevance_in_every_shape_and_marks_abstaining() -> None:
+    from test_serve import call
+
+    from rerankkit.serve import ServeSettings, create_app
+
+    app = create_app(calibrated(), ServeSettings(model_name="kw"))
+    v2 = {"model": "kw", "query": "cat", "documents": TEXTS, "min_relevance": 0.5}
+    body = call(app, "POST", "/v2/rerank", json=v2).json()
+    assert [r["index"] for r in body["results"]] == [2, 1] and body["abstained"] is False
+    plain = call(app, "POST", "/v2/rerank", json={**v2, "min_relevance": None}).json()
+    assert len(plain["results"]) == 4 and "abstained" not in plain  # unchanged without it
+    none = {**v2, "min_relevance": 0.9}
+    assert call(app, "POST", "/v2/rerank", json=none).json()["results"] == []
+    assert call(app, "POST", "/v2/rerank", json=none).json()["abstained"] is True
+    best = call(app, "POST", "/v1/rerank", json={**none, "on_no_relevant": "best"}).json()
+    assert [(r["index"], r["below_min_relevance"]) for r in best["results"]] == [(2, True)]
+    assert best["abstained"] is True
+    tei = {"query": "cat", "texts": TEXTS, "min_relevance": 0.9}
+    assert call(app, "POST", "/rerank", json=tei).json() == []  # TEI's list: [] is the mark
+    infinity = {"query": "cat", "documents": TEXTS, "min_relevance": 0.9}
+    assert call(app, "POST", "/rerank", json=infinity).json()["abstained"] is True
+    bad = call(app, "POST", "/v2/rerank", json={**v2, "min_relevance": 1.5})
+    assert bad.status_code == 422 and "min_relevance" in bad.json()["message"]
+
+
+def test_serve_refuses_min_relevance_on_an_uncalibrated_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from test_serve import call
+
+    from rerankkit.serve import ServeSettings, create_app
+
+    app = create_app(KeywordReranker(), ServeSettings(model_name="kw"))
+    body = {"model": "kw", "query": "cat", "documents": TEXTS, "min_relevance": 0.5}
+    refused = call(app, "POST", "/v2/rerank", json=body)
+    assert refused.status_code == 422 and refused.json()["error_type"] == "uncalibrated"
+    assert refused.json()["message"].startswith("min_relevance: min_relevance needs calibrated")
+    with pytest.raises(ValueError, match="min_relevance needs calibrated"):
+        create_app(KeywordReranker(), ServeSettings(min_relevance=0.5))  # refused at startup
+    default = create_app(calibrated(), ServeSettings(min_relevance=0.9, on_no_relevant="best"))
+    answer = call(default, "POST", "/v2/rerank", json={**body, "min_relevance": None}).json()
+    assert answer["abstained"] is True and answer["results"][0]["below_min_relevance"] is True
+    command = ["serve", "--reranker", "keyword:", "--port", "0", "--min-relevance", "0.5"]
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert "rerankkit serve: error: argument --min-relevance: min_relevance needs calib" in error

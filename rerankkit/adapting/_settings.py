@@ -282,9 +282,9 @@ class RerankSettings(BaseModel):
 
     min_relevance: Annotated[float | None, BeforeValidator(check_min_relevance)] = None
     """The adaptive cut: keep only documents with P(relevant) >= ``min_relevance`` (in
-    [0, 1]), then ``top_n`` as a ceiling. Needs a reranker whose scores are probabilities
-    (``reranker.probability_scores``: a ``CalibratedReranker``, spec ``...?calibration=PATH``,
-    or a sigmoid cross-encoder); refused otherwise, saying how to calibrate."""
+    [0, 1]), then ``top_n`` as a ceiling. Needs calibrated scores
+    (``reranker.calibrated_scores``: a ``CalibratedReranker``, spec ``...?calibration=PATH``);
+    refused otherwise (a sigmoid cross-encoder too), saying how to calibrate."""
 
     on_no_relevant: Annotated[Literal["empty", "best"], _one_of("empty", "best")] = "empty"
     """No document reaches ``min_relevance``: ``"empty"`` returns no documents (abstain; the

@@ -35,8 +35,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
+from rerankkit._base import check_relevance_cut
+from rerankkit._ordering import BELOW_MIN_RELEVANCE_KEY
 from rerankkit._result import result_metadata
-from rerankkit._validation import check_query, check_score_threshold
+from rerankkit._validation import (
+    ON_NO_RELEVANT,
+    check_min_relevance,
+    check_query,
+    check_score_threshold,
+)
 from rerankkit.cli import _calibrate, _context, _demo, _judge, _serve, _train
 from rerankkit.cli._options import (
     CliError,
@@ -127,6 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--score-threshold",
         type=argparse_type(check_score_threshold, float),
         help="keep documents scoring at least this (applied before --top-n)",
+    )
+    rr.add_argument(
+        "--min-relevance",
+        type=argparse_type(check_min_relevance, float),
+        metavar="P",
+        help="the adaptive cut: keep documents with P(relevant) >= P (0-1), then --top-n as a "
+        "ceiling; needs a calibrated reranker (spec option ?calibration=CAL.json)",
+    )
+    rr.add_argument(
+        "--on-no-relevant",
+        choices=ON_NO_RELEVANT,
+        default="empty",
+        help="when no document reaches --min-relevance: write none (empty, the default) or the "
+        'best one with "below_min_relevance": true (best); either way a warning says so',
     )
     rr.add_argument(
         "--text-field",
@@ -403,9 +424,25 @@ def _cmd_rerank(args: argparse.Namespace) -> int:
         except OSError as error:  # a folder, no permission, ...
             raise CliError(f"--docs: cannot read {args.docs}: {error.strerror}") from None
     reranker = build_reranker(spec)
+    try:  # before any document is scored
+        cut = check_relevance_cut(reranker, args.min_relevance, args.on_no_relevant)
+    except ValueError as error:
+        raise CliError(f"argument --min-relevance: {error}") from None
     results = reranker.rerank(
-        args.query, texts, top_n=args.top_n, score_threshold=args.score_threshold
+        args.query,
+        texts,
+        top_n=args.top_n,
+        score_threshold=args.score_threshold,
+        min_relevance=args.min_relevance,
+        on_no_relevant=args.on_no_relevant,
     )
+    if cut is not None and (not results or results[0].details.get(BELOW_MIN_RELEVANCE_KEY)):
+        logger.warning(
+            "abstained: no document of %d reaches --min-relevance %s%s",
+            len(texts),
+            cut.min_relevance,
+            " (the best one is written, marked below_min_relevance)" if results else "",
+        )
     text = "".join(
         # relevance_score plus the result's details (rerank_failed, empty_document, ...);
         # scores are always finite, so this is strict JSON

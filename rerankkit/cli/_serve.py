@@ -160,5 +160,9 @@ def run_serve(args: argparse.Namespace) -> int:
         url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         path = getattr(reranker, "cpu_path", None)
         banner = start_lines(url, settings.model_name, path, settings)
-        run(create_app(reranker, settings), settings, sock, banner=banner)
+        try:
+            app = create_app(reranker, settings)
+        except ValueError as error:  # --min-relevance on an uncalibrated reranker
+            raise CliError(f"argument --min-relevance: {error}") from None
+        run(app, settings, sock, banner=banner)
     return 0

@@ -19,17 +19,20 @@ route                request -> response                                        
 
 Results are best first; ``index`` is the position in the request's documents; scores are the
 served reranker's own scale, always finite (a failed or NaN score, ranked last, is sent as
-the most negative finite float). Errors are JSON ``{"error", "error_type", "message"}``:
-400 (a body that is not UTF-8), 401 (missing or wrong bearer key, checked before the body is
-read), 408 (the body did not arrive within ``read_timeout_s``), 413 (the body, a document,
-the query or the document count over its limit; the body's before it is read), 422
-(malformed request, empty query, zero documents, ``top_n < 1`` or not an integer, text that
-is not valid Unicode naming ``documents[i]``, an unsupported option), 503 with
-``Retry-After`` (the queue is full by requests or pairs, or the work ahead would pass the
-deadline; the header estimates when it will not be), 504 (not answered within
-``request_timeout_s``; its work was dropped), 500 (the reranker failed; the message names
-the error). A client that disconnects has its work dropped at whatever stage it is (queued,
-merged, running); ``/metrics`` counts it.
+the most negative finite float). rerankkit's extension on every rerank route: the request
+fields ``min_relevance`` / ``on_no_relevant`` (the adaptive cut; a calibrated reranker only,
+422 otherwise; server defaults ``--min-relevance`` / ``--on-no-relevant``), and in the
+response ``abstained`` (object shapes) and ``below_min_relevance`` on a result.
+Errors are JSON ``{"error", "error_type", "message"}``: 400 (a body that is not UTF-8), 401
+(missing or wrong bearer key, checked before the body is read), 408 (the body did not arrive
+within ``read_timeout_s``), 413 (the body, a document, the query or the document count over its
+limit; the body's before it is read), 422 (malformed request, empty query, zero documents,
+``top_n < 1`` or not an integer, text that is not valid Unicode naming ``documents[i]``, an
+unsupported option, ``min_relevance`` on an uncalibrated reranker), 503 with ``Retry-After``
+(the queue is full by requests or pairs, or the work ahead would pass the deadline; the header
+estimates when it will not be), 504 (not answered within ``request_timeout_s``; its work was
+dropped), 500 (the reranker failed; the message names the error). A client that disconnects has
+its work dropped at whatever stage it is (queued, merged, running); ``/metrics`` counts it.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rerankkit._base import Reranker
+from rerankkit._base import Reranker, check_relevance_cut
+from rerankkit._ordering import BELOW_MIN_RELEVANCE_KEY, RelevanceCut
 from rerankkit._result import RerankResult
 from rerankkit._validation import check_instance
 from rerankkit.compose._batching import BatchingReranker
@@ -68,6 +72,7 @@ from rerankkit.serve._schemas import (
     Health,
     InfinityResponse,
     InfinityResult,
+    RerankRequest,
     SelfHostedRequest,
     TeiResult,
     Usage,
@@ -90,7 +95,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (
             422,
             "Malformed request, empty query, zero documents, top_n < 1 or not an integer, text "
-            "that is not valid Unicode (names documents[i] or query), or an unsupported option",
+            "that is not valid Unicode (names documents[i] or query), an unsupported option, "
+            "or min_relevance on an uncalibrated reranker",
         ),
         (500, "The reranker failed"),
         (
@@ -220,6 +226,17 @@ class _MetricsMiddleware:
             self.metrics.observe(route, status, time.perf_counter() - start)
 
 
+def below(result: RerankResult) -> dict[str, bool]:
+    """``{"below_min_relevance": True}`` for the result ``on_no_relevant="best"`` kept, else
+    ``{}`` (the field stays out of the response).
+
+    Example:
+        >>> below(RerankResult(0, 0.2, {"below_min_relevance": True})), below(RerankResult(1, 0.9))
+        ({'below_min_relevance': True}, {})
+    """
+    return {BELOW_MIN_RELEVANCE_KEY: True} if result.details.get(BELOW_MIN_RELEVANCE_KEY) else {}
+
+
 def _served(
     reranker: Reranker, settings: ServeSettings
 ) -> tuple[Reranker, BatchingReranker | None]:
@@ -253,6 +270,8 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
 
     Raises:
         TypeError: ``reranker`` is not a ``Reranker`` or ``settings`` not ``ServeSettings``.
+        ValueError: ``settings.min_relevance`` with a reranker that is not calibrated
+            (:attr:`rerankkit.Reranker.calibrated_scores`); the message says how to calibrate.
 
     Example:
         >>> import asyncio, httpx
@@ -271,6 +290,7 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     check_instance(reranker, Reranker, "reranker")
     settings = ServeSettings() if settings is None else settings
     check_instance(settings, ServeSettings, "settings")
+    check_relevance_cut(reranker, settings.min_relevance, settings.on_no_relevant)
     served, owned = _served(reranker, settings)
     batcher = served if isinstance(served, BatchingReranker) else None
     # Admitted requests and pairs: only touched on the server's event loop thread.
@@ -343,9 +363,26 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
         "response_model_exclude_none": True,
     }
 
+    def requested_cut(body: RerankRequest) -> RelevanceCut | None:
+        """The request's adaptive cut, or the server's default; 422 on an uncalibrated model."""
+        given = body.min_relevance is not None
+        try:
+            return check_relevance_cut(
+                served,
+                body.min_relevance if given else settings.min_relevance,
+                body.on_no_relevant or settings.on_no_relevant,
+            )
+        except ValueError as error:  # the values are checked: only the reranker is refused
+            raise RequestError(422, "uncalibrated", f"min_relevance: {error}") from None
+
     async def rerank(
-        route: str, query: str, texts: list[str], top_n: int | None, max_words: int | None = None
-    ) -> list[RerankResult]:
+        route: str,
+        body: RerankRequest,
+        texts: list[str],
+        max_words: int | None = None,
+    ) -> tuple[list[RerankResult], bool | None]:
+        """The results, and whether the request abstained (``None`` without a cut)."""
+        query, top_n, cut = body.query, body.top_n, requested_cut(body)
         check_limits(query, texts, settings)  # limits apply to what was sent
         if max_words is not None:
             texts = [first_words(text, max_words) for text in texts]
@@ -362,7 +399,14 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
         try:
             metrics.documents.labels(route=route).inc(len(texts))
             results = await within_deadline(
-                served.arerank(query, texts, top_n=top_n), settings.request_timeout_s
+                served.arerank(
+                    query,
+                    texts,
+                    top_n=top_n,
+                    min_relevance=cut.min_relevance if cut else None,
+                    on_no_relevant=cut.on_no_relevant if cut else "empty",
+                ),
+                settings.request_timeout_s,
             )
             if results is None:
                 metrics.abandoned.labels(reason="deadline").inc()
@@ -376,7 +420,9 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
                     {"Retry-After": str(seconds)},
                 )
             scored = True
-            return results
+            if cut is None:
+                return results, None
+            return results, not results or bool(results[0].details.get(BELOW_MIN_RELEVANCE_KEY))
         except InvalidTextError as error:  # refused by the core before any batching
             raise RequestError(422, "invalid_text", str(error)) from error
         except RequestError:
@@ -392,18 +438,21 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     @app.post("/v2/rerank", response_model=CohereV2Response, tags=["Cohere v2"], **guarded)
     async def rerank_v2(body: CohereV2Request) -> CohereV2Response:
         """Cohere v2 rerank (``cohere.ClientV2(base_url=...).rerank(...)``)."""
-        results = await rerank(
-            "/v2/rerank", body.query, body.documents, body.top_n, body.max_tokens_per_doc
+        results, abstained = await rerank(
+            "/v2/rerank", body, body.documents, body.max_tokens_per_doc
         )
         return CohereV2Response(
-            results=[CohereV2Result(index=r.index, relevance_score=r.score) for r in results]
+            results=[
+                CohereV2Result(index=r.index, relevance_score=r.score, **below(r)) for r in results
+            ],
+            abstained=abstained,
         )
 
     @app.post("/v1/rerank", response_model=V1Response, tags=["Cohere v1 / Jina"], **guarded)
     async def rerank_v1(body: CohereV1Request) -> V1Response:
         """Cohere v1 and Jina rerank: one superset response that both clients read."""
         texts = body.document_texts
-        results = await rerank("/v1/rerank", body.query, texts, body.top_n)
+        results, abstained = await rerank("/v1/rerank", body, texts)
         with_documents = body.return_documents is not False  # Jina's default: included
         return V1Response(
             model=settings.model_name,
@@ -412,10 +461,12 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
                     index=r.index,
                     relevance_score=r.score,
                     document=DocumentText(text=texts[r.index]) if with_documents else None,
+                    **below(r),
                 )
                 for r in results
             ],
             usage=Usage.of(body.query, texts),
+            abstained=abstained,
         )
 
     @app.post(
@@ -427,11 +478,14 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
     async def rerank_self_hosted(body: SelfHostedRequest) -> list[TeiResult] | InfinityResponse:
         """TEI (``texts`` -> a list) or Infinity (``documents`` -> an object)."""
         texts = body.document_texts
-        results = await rerank("/rerank", body.query, texts, body.top_n)
-        if body.texts is not None:  # TEI's shape: a list
+        results, abstained = await rerank("/rerank", body, texts)
+        if body.texts is not None:  # TEI's shape: a list ([] when it abstained)
             return [
                 TeiResult(
-                    index=r.index, score=r.score, text=texts[r.index] if body.return_text else None
+                    index=r.index,
+                    score=r.score,
+                    text=texts[r.index] if body.return_text else None,
+                    **below(r),
                 )
                 for r in results
             ]
@@ -441,11 +495,13 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
                     relevance_score=r.score,
                     index=r.index,
                     document=texts[r.index] if body.return_documents else None,
+                    **below(r),
                 )
                 for r in results
             ],
             model=settings.model_name,
             usage=Usage.of(body.query, texts),
+            abstained=abstained,
         )
 
     @app.get("/health", response_model=Health, tags=["Operations"])

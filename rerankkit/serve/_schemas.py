@@ -17,6 +17,11 @@ Unknown request fields are ignored (clients add optional fields over time); fiel
 would change what is returned and that this server cannot honour answer 422, as do zero
 documents (Cohere answers 400 and TEI 422 for them) and a count given as ``true``. Response scores
 are always finite (:func:`json_safe`); ids, ``meta`` and ``created`` are filled by default.
+
+rerankkit's extension, the same on every shape: the request fields ``min_relevance`` and
+``on_no_relevant`` (the adaptive cut of a calibrated reranker, :mod:`rerankkit` core), and in
+the response ``abstained`` (object shapes, only when the cut applied) and a result's
+``below_min_relevance``. Clients that do not know them never see them.
 """
 
 from __future__ import annotations
@@ -28,10 +33,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from rerankkit._validation import check_query
+from rerankkit._validation import check_min_relevance, check_query
 
 
 def json_safe(score: float) -> float:
@@ -63,7 +76,7 @@ def _unsupported(why: str) -> AfterValidator:
     return AfterValidator(refuse)
 
 
-class _Request(BaseModel):
+class RerankRequest(BaseModel):
     # Attribute docstrings are the fields' descriptions in the OpenAPI schema (``/docs``).
     model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
 
@@ -73,9 +86,19 @@ class _Request(BaseModel):
     """Return at most this many results (all when omitted)."""
     model: str | None = None
     """Accepted for compatibility and not checked: the server serves one reranker."""
+    min_relevance: Annotated[float | None, BeforeValidator(check_min_relevance)] = None
+    """rerankkit's extension (not in the Cohere, Jina, TEI or Infinity APIs): the adaptive cut,
+    keep only results with P(relevant) >= this (in [0, 1]), then ``top_n`` as a ceiling;
+    default: the server's ``--min-relevance``. Needs a calibrated reranker (spec option
+    ``?calibration=CAL.json``): on another the request answers 422 naming ``min_relevance``."""
+    on_no_relevant: Literal["empty", "best"] | None = None
+    """rerankkit's extension: no result reaches ``min_relevance``: ``"empty"`` returns no
+    results, ``"best"`` the best one marked ``below_min_relevance: true``; the response says
+    ``abstained: true`` either way (TEI's list shape: ``[]`` or the marked result). Default:
+    the server's ``--on-no-relevant``."""
 
 
-class CohereV2Request(_Request):
+class CohereV2Request(RerankRequest):
     """Cohere v2 rerank request (``co.rerank(model=..., query=..., documents=..., top_n=...)``)."""
 
     documents: list[str] = Field(min_length=1)
@@ -94,7 +117,7 @@ class TextDocument(BaseModel):
     text: str
 
 
-class CohereV1Request(_Request):
+class CohereV1Request(RerankRequest):
     """Cohere v1 / Jina rerank request: documents are strings or ``{"text": ...}`` objects."""
 
     documents: list[str | TextDocument] = Field(min_length=1)
@@ -117,7 +140,7 @@ class CohereV1Request(_Request):
         return [d if isinstance(d, str) else d.text for d in self.documents]
 
 
-class SelfHostedRequest(_Request):
+class SelfHostedRequest(RerankRequest):
     """``POST /rerank``: TEI (``texts``) or Infinity (``documents``), exactly one of them."""
 
     texts: list[str] | None = Field(default=None, min_length=1)
@@ -176,9 +199,17 @@ def _request_id() -> str:
 class CohereV2Result(BaseModel):
     index: int
     relevance_score: Score
+    below_min_relevance: bool | None = None
+    """rerankkit's extension: ``true`` on the one result kept by ``on_no_relevant="best"``."""
 
 
-class CohereV2Response(BaseModel):
+class _Abstaining(BaseModel):
+    abstained: bool | None = None
+    """rerankkit's extension, only when ``min_relevance`` applied: ``true`` when no result
+    reaches it (no results, or the best one marked ``below_min_relevance``)."""
+
+
+class CohereV2Response(_Abstaining):
     id: str = Field(default_factory=_request_id)
     results: list[CohereV2Result]
     meta: Meta = Meta(api_version=_Version(version="2"))
@@ -211,7 +242,7 @@ class Usage(BaseModel):
         return cls(prompt_tokens=words, total_tokens=words)
 
 
-class V1Response(BaseModel):
+class V1Response(_Abstaining):
     """Cohere v1 and Jina in one: ``id``, ``results``, ``meta`` (Cohere), ``model``, ``usage``
     (Jina)."""
 
@@ -226,15 +257,17 @@ class TeiResult(BaseModel):
     index: int
     score: Score
     text: str | None = None
+    below_min_relevance: bool | None = None
 
 
 class InfinityResult(BaseModel):
     relevance_score: Score
     index: int
     document: str | None = None
+    below_min_relevance: bool | None = None
 
 
-class InfinityResponse(BaseModel):
+class InfinityResponse(_Abstaining):
     object: Literal["rerank"] = "rerank"
     results: list[InfinityResult]
     model: str

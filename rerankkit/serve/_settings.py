@@ -11,7 +11,7 @@ timeout of its own (its HTTP layer's defaults apply).
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
@@ -49,7 +49,8 @@ class ServeSettings(BaseModel):
 max_documents=100, max_document_chars=20000, max_query_chars=4000, max_queue=64, \
 max_queue_pairs=4096, request_timeout_s=30.0, retry_after_s=1, batching=True, \
 max_batch_pairs=512, max_wait_ms=5.0, max_body_bytes=2000000, max_header_bytes=16384, \
-read_timeout_s=10.0, max_connections=512, shutdown_timeout_s=10, cors_origin=())
+read_timeout_s=10.0, max_connections=512, shutdown_timeout_s=10, cors_origin=(), \
+min_relevance=None, on_no_relevant='empty')
         >>> ServeSettings(max_queue=0)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         pydantic_core._pydantic_core.ValidationError: 1 validation error for ServeSettings
@@ -117,3 +118,11 @@ read_timeout_s=10.0, max_connections=512, shutdown_timeout_s=10, cors_origin=())
     many seconds, cancel the rest, exit"""
     cors_origin: tuple[str, ...] = ()
     """allow browser requests from this origin (repeatable; '*' for any); off by default"""
+    min_relevance: float | None = Field(None, ge=0, le=1, allow_inf_nan=False, strict=False)
+    """the adaptive cut of every request that gives none: keep results with P(relevant) >= P
+    (0-1), then top_n as a ceiling; needs a calibrated reranker (spec option
+    ?calibration=CAL.json), refused at startup otherwise"""
+    on_no_relevant: Literal["empty", "best"] = "empty"
+    """when no result reaches min_relevance: return none ('empty') or the best one marked
+    below_min_relevance ('best'); the response says abstained: true (default for requests
+    that give none)"""
