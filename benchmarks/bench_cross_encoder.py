@@ -474,11 +474,8 @@ def machine_lines() -> list[str]:
     import torch
     import transformers
 
-    from rerankkit.backends._speed import cpu_description, cpu_flags
+    from rerankkit.backends._speed import cpu_description, cpu_flags, speed_flags
 
-    flags = sorted(
-        f for f in cpu_flags() if f.startswith(("avx512", "amx")) or f in {"avx2", "avx_vnni"}
-    )
     try:
         load = "load average {:.1f} / {:.1f} / {:.1f} (1/5/15 min) at the end".format(
             *os.getloadavg()
@@ -487,7 +484,7 @@ def machine_lines() -> list[str]:
         load = "load average unknown"
     return [
         f"- CPU: {cpu_description()}; {load}",
-        f"- CPU flags: {', '.join(flags) or 'none of avx2/avx512*/amx*'}",
+        f"- CPU flags: {speed_flags(cpu_flags())}",
         f"- Python {platform.python_version()}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), transformers {transformers.__version__}, "
         f"onnxruntime {onnxruntime.__version__}, sentence-transformers "

@@ -72,10 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def cpu_line() -> str:
-    from rerankkit.backends._speed import cpu_description, cpu_flags
+    from rerankkit.backends._speed import cpu_description, cpu_flags, speed_flags
 
-    wanted = sorted(f for f in cpu_flags() if f.startswith(("avx512", "amx")))
-    return f"{cpu_description()}; flags: {' '.join(wanted)}; load average {os.getloadavg()}"
+    return f"{cpu_description()}; flags: {speed_flags(cpu_flags())}; load average {os.getloadavg()}"
 
 
 def main(argv: list[str] | None = None) -> int:

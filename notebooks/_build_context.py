@@ -19,7 +19,7 @@ M, C = new_markdown_cell, new_code_cell
 
 CONTEXT = [
     M("""\
-# 07 · The context step: prune documents to the sentences that answer, within a token budget
+# 08 · The context step: prune documents to the sentences that answer, within a token budget
 
 A reranker decides which documents reach the prompt; `rerankkit.ContextPruner` then keeps only
 their sentences that answer the query, scored by the same (pointwise) reranker in one batched

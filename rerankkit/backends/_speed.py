@@ -133,3 +133,18 @@ def cpu_description() -> str:
         f"{cpu_model_name()}, {physical_core_count()} physical cores / "
         f"{available_cpu_count()} logical CPUs available"
     )
+
+
+def speed_flags(flags: frozenset[str]) -> str:
+    """The flags that move inference speed (AVX2, AVX-VNNI, AVX-512*, AMX*), for reports.
+
+    Example:
+        >>> speed_flags(frozenset({"sse2", "avx2", "avx512_bf16", "avx512f"}))
+        'avx2 avx512_bf16 avx512f'
+        >>> speed_flags(frozenset({"sse2"}))
+        'none of avx2/avx_vnni/avx512*/amx*'
+    """
+    wanted = sorted(
+        f for f in flags if f.startswith(("avx512", "amx")) or f in {"avx2", "avx_vnni"}
+    )
+    return " ".join(wanted) or "none of avx2/avx_vnni/avx512*/amx*"

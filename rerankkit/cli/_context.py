@@ -89,7 +89,7 @@ def add_parser(commands: Any) -> None:
 
 def run_eval_context(args: argparse.Namespace) -> int:
     from rerankkit._specs import build_reranker
-    from rerankkit.backends._speed import cpu_description, cpu_flags
+    from rerankkit.backends._speed import cpu_description, cpu_flags, speed_flags
     from rerankkit.context import ContextPruner
     from rerankkit.eval._context import (
         check_doc_ids,
@@ -142,11 +142,10 @@ def run_eval_context(args: argparse.Namespace) -> int:
     sys.stdout.write(table)
     if options.output is not None:
         options.output.mkdir(parents=True, exist_ok=True)
-        wanted = sorted(f for f in cpu_flags() if f.startswith(("avx512", "amx")))
         report = {
             "command": shlex.join(["rerankkit", *sys.argv[1:]]),
             "claims": len(claims),
-            "cpu": f"{cpu_description()}; flags: {' '.join(wanted)}; "
+            "cpu": f"{cpu_description()}; flags: {speed_flags(cpu_flags())}; "
             f"load average {os.getloadavg()}",
             "settings": json.loads(options.model_dump_json()),
             "retrieval": retrieval and {**retrieval.__dict__, "note": note},
