@@ -525,7 +525,12 @@ def test_serve_refuses_min_relevance_on_an_uncalibrated_model(
     body = {"model": "kw", "query": "cat", "documents": TEXTS, "min_relevance": 0.5}
     refused = call(app, "POST", "/v2/rerank", json=body)
     assert refused.status_code == 422 and refused.json()["error_type"] == "uncalibrated"
-    assert refused.json()["message"].startswith("min_relevance: min_relevance needs calibrated")
+    assert refused.json()["message"].startswith("min_relevance needs calibrated probabilities")
+    assert "serve 'SPEC?calibration=cal.json'" in refused.json()["message"]
+    for wrong in ("0.5", True, [0.5], {}):  # a 422 naming the field, never a 500
+        typed = call(app, "POST", "/v2/rerank", json={**body, "min_relevance": wrong})
+        assert typed.status_code == 422 and typed.json()["error_type"] == "invalid_request"
+        assert typed.json()["message"].startswith("min_relevance: ")
     with pytest.raises(ValueError, match="min_relevance needs calibrated"):
         create_app(KeywordReranker(), ServeSettings(min_relevance=0.5))  # refused at startup
     default = create_app(calibrated(), ServeSettings(min_relevance=0.9, on_no_relevant="best"))

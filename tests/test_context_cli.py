@@ -132,3 +132,30 @@ def test_evidence_sets_of_one_abstract_make_one_document(tmp_path: Path) -> None
     (claim,) = load_claims(path)
     assert claim.documents == ["A a. B b. C c."]
     assert claim.rationale == [[(0, 4), (10, 14)]]
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        (["--budget", "0"], "argument --budget"),
+        (["--margin", "-1"], "argument --margin"),
+        (["--context-sentences", "-1"], "argument --context-sentences"),
+        (["--tokenizer", "/no/such/tokenizer"], "cannot load tokenizer '/no/such/tokenizer'"),
+    ],
+)
+def test_bad_options_are_usage_errors_naming_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: list[str], named: str
+) -> None:
+    rationales, _ = _write_files(tmp_path)
+    argv = ["eval-context", "--data", str(rationales), "--reranker", "keyword:"]
+    assert main([*argv, "--bi-encoder", "none", *option]) == 2
+    assert named in capsys.readouterr().err
+
+
+def test_a_file_in_another_format_names_the_missing_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus.jsonl"  # a BEIR corpus passed where rationales belong
+    corpus.write_text(json.dumps({"_id": "d1", "title": "", "text": "Cats purr."}) + "\n")
+    assert main(["eval-context", "--data", str(corpus), "--reranker", "keyword:"]) == 2
+    assert "corpus.jsonl:1: no field 'query_id' (a rationales line has" in capsys.readouterr().err

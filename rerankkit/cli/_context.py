@@ -28,7 +28,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -55,12 +55,18 @@ class _EvalContext(Options):
     """abstracts BM25 retrieves per claim with --beir"""
     bm25_language: str = "english"
     """BM25 analyser language with --beir ('none': a plain regex tokenizer)"""
-    budget: tuple[int, ...] | None = Field(None, json_schema_extra={"metavar": ["TOKENS"]})
+    budget: tuple[Annotated[int, Field(ge=1)], ...] | None = Field(
+        None, json_schema_extra={"metavar": ["TOKENS"]}
+    )
     """total token budget per claim (repeatable; default 64 128 256, with --beir 128 256
     512)"""
-    context_sentences: tuple[int, ...] = Field((0,), json_schema_extra={"metavar": ["K"]})
+    context_sentences: tuple[Annotated[int, Field(ge=0)], ...] = Field(
+        (0,), json_schema_extra={"metavar": ["K"]}
+    )
     """neighbours each side scored with a sentence (repeatable: one cross-encoder method each)"""
-    margin: tuple[float, ...] = Field((0.1, 0.25, 0.5), json_schema_extra={"metavar": ["M"]})
+    margin: tuple[Annotated[float, Field(ge=0, allow_inf_nan=False)], ...] = Field(
+        (0.1, 0.25, 0.5), json_schema_extra={"metavar": ["M"]}
+    )
     """margins of the adaptive default (no budget) to report (repeatable)"""
     tokenizer: str | None = None
     """tokenizer folder / hub id counting tokens (default: the first reranker's own)"""

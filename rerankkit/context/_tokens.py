@@ -64,6 +64,8 @@ def token_counter(tokenizer: Any, reranker: Any = None) -> TokenCounter:
 
     Raises:
         TypeError: ``tokenizer`` is none of these.
+        rerankkit.errors.ModelLoadError: A folder / hub id that cannot be loaded (the message
+            names it and says why; a path is never sent to the hub).
 
     Example:
         >>> token_counter(None)("two words")
@@ -75,10 +77,9 @@ def token_counter(tokenizer: Any, reranker: Any = None) -> TokenCounter:
         own = getattr(reranker, "tokenizer", None)
         return _hf_counter(own) if _is_hf_tokenizer(own) else approximate_tokens
     if isinstance(tokenizer, (str, os.PathLike)):
-        from rerankkit._optional import require
+        from rerankkit.backends._hf import Source, auto_load
 
-        transformers = require("transformers", "transformers")
-        return _hf_counter(transformers.AutoTokenizer.from_pretrained(os.fspath(tokenizer)))
+        return _hf_counter(auto_load(Source(os.fspath(tokenizer)), "AutoTokenizer", "tokenizer"))
     if _is_hf_tokenizer(tokenizer):
         return _hf_counter(tokenizer)
     if callable(tokenizer):

@@ -88,7 +88,12 @@ def load_claims(path: str | Path, *, max_claims: int | None = None, seed: int = 
             if not all(isinstance(s, str) for s in (query, title, *sentences)):
                 raise TypeError("query, title and sentences must be strings")
             chosen = {int(i) for i in rationale}
-        except (ValueError, KeyError, TypeError) as error:
+        except KeyError as error:
+            raise DatasetError(
+                f"{path}:{number}: no field {error} (a rationales line has query_id, query, "
+                "sentences and rationale; doc_id and title too for --beir)"
+            ) from None
+        except (ValueError, TypeError) as error:
             raise DatasetError(f"{path}:{number}: {type(error).__name__}: {error}") from None
         claim = grouped.setdefault(qid, Claim(query, [], [], query_id=qid))
         text, spans, at = "", [], 0

@@ -350,7 +350,8 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
         parts = []
         for item in error.errors():
             location = ".".join(str(part) for part in item["loc"] if part != "body")
-            parts.append(f"{location or 'body'}: {item['msg']}")
+            message = item["msg"].removeprefix("Value error, ")  # our checks' own words
+            parts.append(f"{location or 'body'}: {message}")
         kinds = {item["type"] for item in error.errors()}
         error_type = "unsupported_option" if kinds == {"unsupported_option"} else "invalid_request"
         return error_response(422, error_type, "; ".join(parts))
@@ -372,8 +373,14 @@ def create_app(reranker: Reranker, settings: ServeSettings | None = None) -> Fas
                 body.min_relevance if given else settings.min_relevance,
                 body.on_no_relevant or settings.on_no_relevant,
             )
-        except ValueError as error:  # the values are checked: only the reranker is refused
-            raise RequestError(422, "uncalibrated", f"min_relevance: {error}") from None
+        except ValueError:  # the values are checked: only the reranker is refused
+            raise RequestError(
+                422,
+                "uncalibrated",
+                "min_relevance needs calibrated probabilities, and this server's reranker is "
+                "not calibrated: its operator can fit a calibration (`rerankkit calibrate ... "
+                "--output cal.json`) and serve 'SPEC?calibration=cal.json'",
+            ) from None
 
     async def rerank(
         route: str,

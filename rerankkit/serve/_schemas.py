@@ -36,9 +36,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    StrictFloat,
     StrictInt,
     model_validator,
 )
@@ -86,7 +86,9 @@ class RerankRequest(BaseModel):
     """Return at most this many results (all when omitted)."""
     model: str | None = None
     """Accepted for compatibility and not checked: the server serves one reranker."""
-    min_relevance: Annotated[float | None, BeforeValidator(check_min_relevance)] = None
+    # Strict: "0.5", true or [0.5] are a 422 naming the field (check_min_relevance's TypeError
+    # would escape pydantic as a 500); the range is checked by the library's own check.
+    min_relevance: Annotated[StrictFloat | None, AfterValidator(check_min_relevance)] = None
     """rerankkit's extension (not in the Cohere, Jina, TEI or Infinity APIs): the adaptive cut,
     keep only results with P(relevant) >= this (in [0, 1]), then ``top_n`` as a ceiling;
     default: the server's ``--min-relevance``. Needs a calibrated reranker (spec option
